@@ -223,14 +223,20 @@ impl Updater {
     /// Loads targets metadata for `role` as delegated by `delegator`: the
     /// local copy if the trusted set accepts it, otherwise a fresh download.
     async fn load_targets(&mut self, role: &RoleName, delegator: &RoleName) -> Result<(), UpdateError> {
-        if let Some(local) = self.read_local(role)? {
-            if self.set.update_delegated_targets(&local, role, delegator).is_ok() {
-                return Ok(());
-            }
+        if let Some(local) = self.read_local(role)?
+            && self.set.update_delegated_targets(&local, role, delegator).is_ok()
+        {
+            return Ok(());
         }
-        let listed = self.set.snapshot().and_then(|s| s.role_meta(role).cloned());
-        let (version, cap) = listed.map_or((None, self.limits.targets), |m| (Some(m.version), m.length.unwrap_or(self.limits.targets)));
-        let bytes = self.fetch_metadata(role, version, cap).await?;
+        // §5.6.1: the file to fetch is named by the version snapshot lists;
+        // a role snapshot does not list cannot be trusted, so is not fetched.
+        let listed = self
+            .set
+            .snapshot()
+            .and_then(|s| s.role_meta(role).cloned())
+            .ok_or_else(|| Refused::NotInSnapshot { role: role.clone() })?;
+        let cap = listed.length.unwrap_or(self.limits.targets);
+        let bytes = self.fetch_metadata(role, Some(listed.version), cap).await?;
         self.set.update_delegated_targets(&bytes, role, delegator)?;
         self.persist(role, &bytes)
     }

@@ -18,19 +18,26 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
 
 /// Appends the canonical bytes of `value` to `out`.
 pub fn write(value: &Value, out: &mut Vec<u8>) {
+    write_with(value, out, write_string);
+}
+
+/// Appends `value` in canonical layout (sorted keys, no whitespace), writing
+/// every string with `string`: canonical JSON and strict compact JSON differ
+/// only there.
+pub(crate) fn write_with(value: &Value, out: &mut Vec<u8>, string: fn(&str, &mut Vec<u8>)) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Value::String(s) => write_string(s, out),
+        Value::String(s) => string(s, out),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write(item, out);
+                write_with(item, out, string);
             }
             out.push(b']');
         }
@@ -40,9 +47,9 @@ pub fn write(value: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_string(key, out);
+                string(key, out);
                 out.push(b':');
-                write(item, out);
+                write_with(item, out, string);
             }
             out.push(b'}');
         }

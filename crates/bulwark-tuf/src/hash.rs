@@ -17,7 +17,7 @@ pub enum HashAlgorithm {
     Sha256,
     /// `sha512`
     Sha512,
-    /// `blake2b-256` (BLAKE2b with a 32-byte digest)
+    /// `blake2b-256` (`BLAKE2b` with a 32-byte digest)
     Blake2b256,
 }
 
@@ -62,7 +62,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 pub struct Hasher(HasherState);
 
 enum HasherState {
-    Ring(ring::digest::Context),
+    Ring(Box<ring::digest::Context>),
     Blake2b256(Box<blake2::Blake2b<blake2::digest::consts::U32>>),
 }
 
@@ -71,8 +71,8 @@ impl Hasher {
     #[must_use]
     pub fn new(algorithm: HashAlgorithm) -> Self {
         Self(match algorithm {
-            HashAlgorithm::Sha256 => HasherState::Ring(ring::digest::Context::new(&ring::digest::SHA256)),
-            HashAlgorithm::Sha512 => HasherState::Ring(ring::digest::Context::new(&ring::digest::SHA512)),
+            HashAlgorithm::Sha256 => HasherState::Ring(Box::new(ring::digest::Context::new(&ring::digest::SHA256))),
+            HashAlgorithm::Sha512 => HasherState::Ring(Box::new(ring::digest::Context::new(&ring::digest::SHA512))),
             HashAlgorithm::Blake2b256 => HasherState::Blake2b256(Box::default()),
         })
     }
@@ -145,7 +145,7 @@ impl HashCheck {
         if hashes.is_empty() {
             return Err(Mismatch::NoHashes);
         }
-        let hashers = hashes
+        let checks = hashes
             .iter()
             .map(|(name, expected)| {
                 let algorithm = HashAlgorithm::from_name(name).ok_or_else(|| {
@@ -156,7 +156,7 @@ impl HashCheck {
                 Ok((algorithm, expected, Hasher::new(algorithm)))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { hashers })
+        Ok(Self { hashers: checks })
     }
 
     /// Feeds a chunk.

@@ -123,6 +123,30 @@ pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
     Ok(value)
 }
 
+/// Writes `value` as compact JSON with keys in code-point order: the
+/// canonical form of [`crate::canonical`], except that control characters in
+/// strings are escaped (`\n`, `\u001f`), as strict JSON requires. [`parse`]
+/// reads the output back to `value`.
+#[must_use]
+pub fn to_vec(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    crate::canonical::write_with(value, &mut out, write_string);
+    out
+}
+
+fn write_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0..0x20 => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
 struct Parser<'a> {
     input: &'a [u8],
     pos: usize,
@@ -400,6 +424,15 @@ mod tests {
             ])
         );
         assert_eq!(map["b"], Value::Object(BTreeMap::new()));
+    }
+
+    #[test]
+    fn written_json_parses_back_with_control_characters() {
+        let value = parse(br#"{"b":"line\nbreak\u0001\"\\","a":[1,-2,true,null,{}]}"#).unwrap();
+        let bytes = to_vec(&value);
+        assert!(bytes.iter().all(|&b| b >= 0x20), "no raw control characters");
+        assert_eq!(parse(&bytes).unwrap(), value);
+        assert_eq!(crate::canonical::to_vec(&parse(&bytes).unwrap()), crate::canonical::to_vec(&value));
     }
 
     #[test]

@@ -1789,6 +1789,71 @@ mod tests {
     }
 
     #[test]
+    fn ed25519_pkcs8_v2_is_accepted_and_checked() {
+        let rng = SystemRandom::new();
+        let v2 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let key = SigningKey::from_pkcs8(Algorithm::Ed25519, v2.as_ref()).unwrap();
+        assert!(
+            key.public_key()
+                .verify(MESSAGE, &key.sign(MESSAGE).unwrap())
+        );
+        // A v2 document whose public key does not match the seed is refused.
+        let mut inconsistent = v2.as_ref().to_vec();
+        *inconsistent.last_mut().unwrap() ^= 1;
+        let error = SigningKey::from_pkcs8(Algorithm::Ed25519, &inconsistent).unwrap_err();
+        assert!(matches!(error, KeyError::InvalidPkcs8 { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn generated_ed25519_keys_are_pkcs8_v1() {
+        let key = SigningKey::generate(Algorithm::Ed25519).unwrap();
+        assert_eq!(key.to_pkcs8().len(), 48);
+        assert!(key.to_pkcs8().starts_with(ED25519_PKCS8_V1_PREFIX));
+    }
+
+    #[test]
+    fn material_is_the_same_however_the_key_is_written() {
+        let lower = PublicKey::from_parts("ed25519", "ed25519", &keyval(RFC8032_PUBLIC))
+            .unwrap()
+            .unwrap();
+        let upper = PublicKey::from_parts(
+            "ed25519",
+            "ed25519",
+            &keyval(&RFC8032_PUBLIC.to_ascii_uppercase()),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(lower.material(), upper.material());
+        assert_eq!(lower.material(), hex::decode(RFC8032_PUBLIC).unwrap());
+
+        let ecdsa = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
+        let pem = public_pem(&ecdsa);
+        let current = PublicKey::from_parts("ecdsa", "ecdsa-sha2-nistp256", &keyval(&pem))
+            .unwrap()
+            .unwrap();
+        let legacy = PublicKey::from_parts(
+            "ecdsa-sha2-nistp256",
+            "ecdsa-sha2-nistp256",
+            &keyval(&pem.replace('\n', "\r\n")),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(current.material(), legacy.material());
+        assert_eq!(current.material().len(), 65);
+
+        let rsa = SigningKey::from_pkcs8(Algorithm::RsaPssSha256, &rsa_2048().pkcs8).unwrap();
+        let spki = PublicKey::from_parts("rsa", "rsassa-pss-sha256", &keyval(&public_pem(&rsa)))
+            .unwrap()
+            .unwrap();
+        let pkcs1_pem = pem_encode(PEM_RSA_PUBLIC_KEY, spki.material());
+        let pkcs1 = PublicKey::from_parts("rsa", "rsassa-pss-sha256", &keyval(&pkcs1_pem))
+            .unwrap()
+            .unwrap();
+        assert_eq!(spki.material(), pkcs1.material());
+        assert_eq!(spki.material()[0], 0x30);
+    }
+
+    #[test]
     fn debug_shows_algorithm_and_key_id_only() {
         let key = SigningKey::from_pkcs8(Algorithm::Ed25519, &rfc8032_pkcs8()).unwrap();
         let debug = format!("{key:?}");

@@ -16,6 +16,8 @@
 pub mod canonical;
 pub mod delegation;
 mod fields;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hash;
 pub mod hex;
 pub mod json;

@@ -87,6 +87,8 @@ pub struct Envelope<T> {
     pub signed: T,
     /// The signatures; key IDs are unique (spec §4.2 "SIGNATURES").
     pub signatures: Vec<Signature>,
+    /// The `signed` object as received (or as built by [`Envelope::new`]).
+    signed_value: Value,
     canonical_signed: Vec<u8>,
 }
 
@@ -124,7 +126,8 @@ impl<T: SignedBody> Envelope<T> {
             }
             signatures.push(Signature { keyid, sig, unknown: f.rest() });
         }
-        Ok(Self { signed, signatures, canonical_signed: canonical::to_vec(signed_value) })
+        let canonical_signed = canonical::to_vec(signed_value);
+        Ok(Self { signed, signatures, signed_value: signed_value.clone(), canonical_signed })
     }
 
     /// The canonical bytes of the received `signed` object.
@@ -135,8 +138,9 @@ impl<T: SignedBody> Envelope<T> {
 
     /// A new envelope around `signed`, with no signatures yet.
     pub fn new(signed: T) -> Self {
-        let canonical_signed = canonical::to_vec(&signed.to_value());
-        Self { signed, signatures: Vec::new(), canonical_signed }
+        let signed_value = signed.to_value();
+        let canonical_signed = canonical::to_vec(&signed_value);
+        Self { signed, signatures: Vec::new(), signed_value, canonical_signed }
     }
 
     /// Adds a signature by `key` over the canonical `signed` bytes, replacing
@@ -152,7 +156,9 @@ impl<T: SignedBody> Envelope<T> {
     /// The whole document as JSON.
     #[must_use]
     pub fn to_value(&self) -> Value {
-        let signed = json::parse(&self.canonical_signed).unwrap_or(Value::Null);
+        // Not re-parsed from the canonical bytes: canonical JSON writes control
+        // characters (the newlines of PEM keys) raw, which strict JSON refuses.
+        let signed = self.signed_value.clone();
         let signatures = self
             .signatures
             .iter()
@@ -164,10 +170,13 @@ impl<T: SignedBody> Envelope<T> {
         ]))
     }
 
-    /// The whole document as canonical JSON bytes.
+    /// The whole document as compact JSON with sorted keys: canonical JSON,
+    /// except that control characters in strings are escaped so that strict
+    /// JSON readers (ours, Python's `json`) accept it. The canonical form of
+    /// what it parses to, which the signatures cover, is unchanged.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        canonical::to_vec(&self.to_value())
+        json::to_vec(&self.to_value())
     }
 }
 
@@ -648,7 +657,7 @@ mod tests {
       "roles":{"root":{"keyids":["ab"],"threshold":1},"timestamp":{"keyids":["ab"],"threshold":1},
                "snapshot":{"keyids":["ab"],"threshold":1},"targets":{"keyids":["ab"],"threshold":1}}}}"#;
 
-    fn schema_err<T: SignedBody>(doc: &str) -> SchemaError {
+    fn schema_err<T: SignedBody + std::fmt::Debug>(doc: &str) -> SchemaError {
         match Envelope::<T>::parse(doc.as_bytes()) {
             Err(MetadataError::Schema(e)) => e,
             other => panic!("expected a schema error, got {other:?}"),

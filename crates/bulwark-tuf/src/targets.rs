@@ -40,6 +40,11 @@ impl TrustedSet {
         }
         // §5.6.5: freeze.
         check_not_expired(role, &new.signed, self.now)?;
+        // Roles verified against an earlier copy of this role must be
+        // verified again against the new one before they are used.
+        for entry in self.targets.values_mut() {
+            entry.verified_for.remove(role);
+        }
         self.targets.insert(
             role.clone(),
             TrustedTargets { metadata: Verified::new(new), verified_for: BTreeSet::from([delegator.clone()]) },
