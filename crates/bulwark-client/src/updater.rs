@@ -96,6 +96,13 @@ pub enum UpdateError {
         /// The target path.
         path: String,
     },
+    /// The target path has a `.` or `..` segment, which URL resolution would
+    /// turn into a request outside the targets base URL.
+    #[error("target path {path:?} has a '.' or '..' segment; refusing to fetch it")]
+    UnsafeTargetPath {
+        /// The target path.
+        path: String,
+    },
     /// The downloaded target does not match its metadata (§5.7.3).
     #[error("target {path:?} refused")]
     TargetMismatch {
@@ -273,6 +280,9 @@ impl Updater {
         HashCheck::new(&info.hashes).map_err(mismatch)?;
         if file_matches(dest, info).map_err(io_error("read", dest))? {
             return Ok(Download::Cached);
+        }
+        if path.split('/').any(|segment| segment == "." || segment == "..") {
+            return Err(UpdateError::UnsafeTargetPath { path: path.to_owned() });
         }
         let url = self.target_url(path, info, target_base_url);
         let dir = dest.parent().unwrap_or_else(|| Path::new("."));

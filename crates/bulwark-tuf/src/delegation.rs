@@ -105,11 +105,7 @@ impl SuccinctRoles {
     /// The bin responsible for `target`: the first `bit_length` bits of its SHA-256.
     #[must_use]
     pub fn bin_for(&self, target: &str) -> RoleName {
-        let digest = ring::digest::digest(&ring::digest::SHA256, target.as_bytes());
-        let mut first = [0u8; 4];
-        first.copy_from_slice(&digest.as_ref()[..4]);
-        let bin = u64::from(u32::from_be_bytes(first) >> (32 - self.bit_length));
-        self.bin_name(bin)
+        self.bin_name(bin_index(target, self.bit_length))
     }
 
     /// True when `name` is one of the bins.
@@ -126,6 +122,16 @@ impl SuccinctRoles {
             && suffix.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             && u64::from_str_radix(suffix, 16).is_ok_and(|bin| bin < self.bin_count())
     }
+}
+
+/// The number of the bin responsible for `target` among `2^bit_length`
+/// bins: the first `bit_length` bits of the SHA-256 of the path (TAP 15).
+#[must_use]
+pub fn bin_index(target: &str, bit_length: u32) -> u64 {
+    let digest = ring::digest::digest(&ring::digest::SHA256, target.as_bytes());
+    let mut first = [0u8; 4];
+    first.copy_from_slice(&digest.as_ref()[..4]);
+    u64::from(u32::from_be_bytes(first) >> (32 - bit_length.clamp(1, 32)))
 }
 
 impl Delegations {

@@ -2,7 +2,6 @@
 //! (`init`, `refresh`, `download`), over the `bulwark-client` updater.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
 use bulwark_client::{FetchConfig, Fetcher, Limits, MetadataDir, Updater};
@@ -53,10 +52,7 @@ fn required<T>(value: Option<T>, flag: &str) -> anyhow::Result<T> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = required(args.metadata_dir, "--metadata-dir")?;
     // The fixed update start time (spec §5.1), read once from the system clock.
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| Timestamp::from_unix(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
-        .context("the system clock is before 1970")?;
+    let now = crate::now();
     match args.command {
         Command::Init { trusted_root } => init(&dir, &trusted_root, now),
         Command::Refresh => {

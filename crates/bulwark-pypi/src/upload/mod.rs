@@ -1,0 +1,511 @@
+//! Inspection of an uploaded distribution, in memory, before anything is
+//! stored.
+//!
+//! ```text
+//! filename ─▶ DistFilename ─┬─ wheel ───────▶ zipped::scan ─┐   every entry: path checks,
+//!                           ├─ sdist .zip ──▶ zipped::scan ─┤   duplicates, caps on count,
+//!                           └─ sdist .tar.gz ▶ tarball::scan ┘   size and ratio while inflating
+//!                                                   │
+//!                     Layout: the one METADATA / PKG-INFO, dist-info name
+//!                                                   ▼
+//!                     CoreMetadata::parse ─▶ name and version = filename's ─▶ Inspected
+//! ```
+//!
+//! Every entry of the archive is inflated (into a small buffer that is
+//! thrown away) so that declared sizes cannot lie and a corrupt or truncated
+//! archive is refused; inflation stops as soon as any cap in [`Limits`] is
+//! exceeded.
+
+mod path;
+mod tarball;
+mod zipped;
+
+use bulwark_tuf::hash::{HashAlgorithm, sha256_hex};
+
+use crate::filename::{DistFilename, DistKind, FilenameError, SdistFormat, stem_matches};
+use crate::metadata::{CoreMetadata, MAX_METADATA_SIZE, MetadataError};
+use crate::name::ProjectName;
+use crate::shown::shown;
+use crate::version::Version;
+
+pub use path::{MAX_PATH_LEN, PathProblem};
+
+/// Caps on what an upload may expand to. The defaults suit a general index;
+/// operators with very large wheels raise them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most entries (files, directories, links) in the archive.
+    pub max_entries: usize,
+    /// Largest uncompressed size of one entry, in bytes.
+    pub max_entry_size: u64,
+    /// Largest uncompressed size of all entries together (for a `.tar.gz`,
+    /// of the whole tar stream), in bytes.
+    pub max_total_size: u64,
+    /// Largest ratio of uncompressed to compressed size, for each zip entry
+    /// and for the archive as a whole.
+    pub max_ratio: u64,
+    /// Data up to this many uncompressed bytes is never refused for its
+    /// ratio, so that small, very compressible files pass.
+    pub ratio_threshold: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_entries: 100_000,
+            max_entry_size: 2 << 30,
+            max_total_size: 4 << 30,
+            max_ratio: 200,
+            ratio_threshold: 1 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// How many bytes `compressed` bytes may inflate to under the ratio cap.
+    fn ratio_allowance(&self, compressed: u64) -> u64 {
+        compressed
+            .saturating_mul(self.max_ratio)
+            .max(self.ratio_threshold)
+    }
+}
+
+/// An upload that passed every check, with what the index stores and serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspected {
+    /// The parsed filename.
+    pub filename: DistFilename,
+    /// The parsed core metadata.
+    pub metadata: CoreMetadata,
+    /// The exact bytes of `METADATA` (or `PKG-INFO`), served as the PEP 658
+    /// `.metadata` file.
+    pub metadata_bytes: Vec<u8>,
+    /// SHA-256 of the upload, lowercase hex.
+    pub sha256: String,
+    /// BLAKE2b-256 of the upload, lowercase hex.
+    pub blake2b_256: String,
+    /// Size of the upload in bytes.
+    pub size: u64,
+}
+
+/// Why an upload was refused. Entry names come from the archive and are
+/// shown quoted and escaped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UploadError {
+    /// The filename is not a valid wheel or sdist filename.
+    #[error("invalid filename")]
+    Filename(#[source] FilenameError),
+    /// The zip structure (end of central directory, central directory) cannot be read.
+    #[error("not a readable zip archive")]
+    InvalidZip,
+    /// Local file headers disagree with the central directory, entries
+    /// overlap, or a local header is missing from the central directory, so
+    /// that different zip readers would see different files.
+    #[error("zip local headers do not match the central directory")]
+    InconsistentZip,
+    /// The zip archive has data before its first entry.
+    #[error("zip archive has data before its first entry")]
+    DataBeforeArchive,
+    /// The gzip stream is corrupt, truncated, or followed by other data.
+    #[error("gzip stream is corrupt or truncated")]
+    InvalidGzip,
+    /// The tar stream is malformed or truncated.
+    #[error("tar archive is malformed or truncated")]
+    InvalidTar,
+    /// Non-zero data follows the end of the tar archive.
+    #[error("data follows the end of the tar archive")]
+    TrailingData,
+    /// A tar extension header (pax or GNU long name) is oversized, malformed,
+    /// repeated, or says something the other headers contradict.
+    #[error("bad tar extension header")]
+    BadExtensionHeader,
+    /// An entry's data cannot be read: truncated, a bad deflate stream or a
+    /// CRC mismatch.
+    #[error("entry {name} is corrupt or truncated")]
+    CorruptEntry {
+        /// The entry name.
+        name: String,
+    },
+    /// An entry inflated to a different size than its header declares.
+    #[error("entry {name} does not have the size its header declares")]
+    SizeMismatch {
+        /// The entry name.
+        name: String,
+    },
+    /// An entry is encrypted.
+    #[error("entry {name} is encrypted")]
+    EncryptedEntry {
+        /// The entry name.
+        name: String,
+    },
+    /// An entry uses a compression method other than stored or deflate.
+    #[error("entry {name} uses an unsupported compression method")]
+    UnsupportedCompression {
+        /// The entry name.
+        name: String,
+    },
+    /// A tar entry that is not a file, directory or link (device, FIFO, sparse …).
+    #[error("entry {name} has an unsupported type")]
+    UnsupportedEntryType {
+        /// The entry name.
+        name: String,
+    },
+    /// An entry path is unsafe.
+    #[error("entry {name} has an unsafe path: {problem}")]
+    UnsafePath {
+        /// The entry name.
+        name: String,
+        /// What is wrong with it.
+        problem: PathProblem,
+    },
+    /// A tar link points outside the archive or is malformed.
+    #[error("link {name} points outside the archive")]
+    UnsafeLink {
+        /// The link's entry name.
+        name: String,
+    },
+    /// Two entries have the same name.
+    #[error("archive has two entries with the same name")]
+    DuplicateEntry,
+    /// More entries than [`Limits::max_entries`].
+    #[error("archive has more than {limit} entries")]
+    TooManyEntries {
+        /// The limit.
+        limit: usize,
+    },
+    /// An entry is larger than [`Limits::max_entry_size`].
+    #[error("entry {name} is larger than {limit} bytes")]
+    EntryTooLarge {
+        /// The entry name.
+        name: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The archive inflates to more than [`Limits::max_total_size`].
+    #[error("archive contents are larger than {limit} bytes")]
+    TotalTooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// An entry, or the archive as a whole, inflates more than
+    /// [`Limits::max_ratio`] times its compressed size.
+    #[error("archive data expands more than {limit} times its compressed size")]
+    CompressionRatio {
+        /// The limit.
+        limit: u64,
+    },
+    /// The wheel has more than one top-level `.dist-info` directory.
+    #[error("wheel has more than one .dist-info directory")]
+    MultipleDistInfo,
+    /// The wheel has no top-level `.dist-info` directory.
+    #[error("wheel has no .dist-info directory")]
+    MissingDistInfo,
+    /// The `.dist-info` directory is not named after the filename's project
+    /// and version.
+    #[error("wheel's .dist-info directory {found} does not match the filename")]
+    DistInfoMismatch {
+        /// The directory name.
+        found: String,
+    },
+    /// The wheel's `.dist-info` has no `WHEEL` file.
+    #[error("wheel's .dist-info directory has no WHEEL file")]
+    MissingWheelFile,
+    /// No `METADATA` (wheel) or `{name}-{version}/PKG-INFO` (sdist).
+    #[error("no core metadata file (.dist-info/METADATA or {{name}}-{{version}}/PKG-INFO) found")]
+    MissingMetadata,
+    /// The sdist's only top-level `PKG-INFO` is in a directory not named
+    /// after the filename's project and version.
+    #[error("sdist's top-level directory {found} does not match the filename")]
+    SdistDirMismatch {
+        /// The directory name.
+        found: String,
+    },
+    /// More than one core metadata file qualifies.
+    #[error("more than one core metadata file found")]
+    MultipleMetadata,
+    /// The metadata entry is a directory or a link, not a file.
+    #[error("core metadata entry is not a regular file")]
+    MetadataNotFile,
+    /// The metadata file is larger than [`MAX_METADATA_SIZE`].
+    #[error("core metadata file is larger than {MAX_METADATA_SIZE} bytes")]
+    MetadataTooLarge,
+    /// The metadata file is invalid.
+    #[error("invalid core metadata")]
+    Metadata(#[source] MetadataError),
+    /// The metadata names a different project than the filename.
+    #[error("metadata name {metadata} does not match filename name {filename}")]
+    NameMismatch {
+        /// Normalized name from the filename.
+        filename: String,
+        /// Normalized name from the metadata.
+        metadata: String,
+    },
+    /// The metadata has a different version than the filename.
+    #[error("metadata version {metadata} does not match filename version {filename}")]
+    VersionMismatch {
+        /// Normalized version from the filename.
+        filename: String,
+        /// Normalized version from the metadata.
+        metadata: String,
+    },
+}
+
+/// Parses the filename, checks the archive and its metadata, and hashes the
+/// bytes. Nothing is returned unless every check passed.
+pub fn inspect(filename: &str, bytes: &[u8], limits: &Limits) -> Result<Inspected, UploadError> {
+    let filename = DistFilename::parse(filename).map_err(UploadError::Filename)?;
+    let metadata_bytes = match filename.kind() {
+        DistKind::Wheel(_) => {
+            let mut layout = WheelLayout::new(filename.name(), filename.version());
+            zipped::scan(bytes, limits, &mut layout)?;
+            layout.finish()?
+        }
+        DistKind::Sdist(format) => {
+            let mut layout = SdistLayout::new(filename.name(), filename.version());
+            match format {
+                SdistFormat::TarGz => tarball::scan(bytes, limits, &mut layout)?,
+                SdistFormat::Zip => zipped::scan(bytes, limits, &mut layout)?,
+            }
+            layout.finish()?
+        }
+    };
+    let metadata = CoreMetadata::parse(&metadata_bytes).map_err(UploadError::Metadata)?;
+    if metadata.name() != filename.name() {
+        return Err(UploadError::NameMismatch {
+            filename: filename.name().normalized().to_owned(),
+            metadata: metadata.name().normalized().to_owned(),
+        });
+    }
+    if metadata.version() != filename.version() {
+        return Err(UploadError::VersionMismatch {
+            filename: filename.version().to_string(),
+            metadata: metadata.version().to_string(),
+        });
+    }
+    Ok(Inspected {
+        sha256: sha256_hex(bytes),
+        blake2b_256: bulwark_tuf::hex::encode(&HashAlgorithm::Blake2b256.digest(bytes)),
+        size: bytes.len() as u64,
+        filename,
+        metadata,
+        metadata_bytes,
+    })
+}
+
+/// What a distribution format requires of its entries; told about every
+/// entry by the archive scanners.
+trait Layout {
+    /// Called for every entry whose path passed the checks. Returns whether
+    /// the entry's content is wanted (the metadata file).
+    fn entry(&mut self, path: &str, is_file: bool) -> Result<bool, UploadError>;
+
+    /// The content of the entry last wanted.
+    fn capture(&mut self, data: Vec<u8>);
+}
+
+/// A wheel: exactly one top-level `{name}-{version}.dist-info` directory,
+/// holding `METADATA` and `WHEEL`.
+struct WheelLayout<'a> {
+    name: &'a ProjectName,
+    version: &'a Version,
+    dist_info: Option<String>,
+    has_wheel_file: bool,
+    metadata: Option<Vec<u8>>,
+    metadata_seen: bool,
+}
+
+impl<'a> WheelLayout<'a> {
+    fn new(name: &'a ProjectName, version: &'a Version) -> Self {
+        Self {
+            name,
+            version,
+            dist_info: None,
+            has_wheel_file: false,
+            metadata: None,
+            metadata_seen: false,
+        }
+    }
+
+    fn finish(self) -> Result<Vec<u8>, UploadError> {
+        let dist_info = self.dist_info.ok_or(UploadError::MissingDistInfo)?;
+        let stem = dist_info.strip_suffix(".dist-info").unwrap_or(&dist_info);
+        if !stem_matches(stem, self.name, self.version) {
+            return Err(UploadError::DistInfoMismatch {
+                found: shown(&dist_info),
+            });
+        }
+        let metadata = self.metadata.ok_or(UploadError::MissingMetadata)?;
+        if !self.has_wheel_file {
+            return Err(UploadError::MissingWheelFile);
+        }
+        Ok(metadata)
+    }
+}
+
+impl Layout for WheelLayout<'_> {
+    fn entry(&mut self, path: &str, is_file: bool) -> Result<bool, UploadError> {
+        // Every entry's first component counts, directory entries included,
+        // as pip counts them when it looks for the one `.dist-info`.
+        let (top, rest) = path.split_once('/').unwrap_or((path, ""));
+        if !top.ends_with(".dist-info") {
+            return Ok(false);
+        }
+        match &self.dist_info {
+            Some(seen) if seen != top => return Err(UploadError::MultipleDistInfo),
+            Some(_) => {}
+            None => self.dist_info = Some(top.to_owned()),
+        }
+        match rest {
+            "METADATA" => {
+                if !is_file {
+                    return Err(UploadError::MetadataNotFile);
+                }
+                if std::mem::replace(&mut self.metadata_seen, true) {
+                    return Err(UploadError::MultipleMetadata);
+                }
+                Ok(true)
+            }
+            "WHEEL" => {
+                self.has_wheel_file |= is_file;
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn capture(&mut self, data: Vec<u8>) {
+        self.metadata = Some(data);
+    }
+}
+
+/// An sdist: exactly one `{name}-{version}/PKG-INFO`, the directory spelled
+/// in any way that normalizes to the filename's name and version. Other
+/// entries may be anywhere (safe paths only).
+struct SdistLayout<'a> {
+    name: &'a ProjectName,
+    version: &'a Version,
+    metadata: Option<Vec<u8>>,
+    metadata_seen: bool,
+    other_top: Option<String>,
+}
+
+impl<'a> SdistLayout<'a> {
+    fn new(name: &'a ProjectName, version: &'a Version) -> Self {
+        Self {
+            name,
+            version,
+            metadata: None,
+            metadata_seen: false,
+            other_top: None,
+        }
+    }
+
+    fn finish(self) -> Result<Vec<u8>, UploadError> {
+        match (self.metadata, self.other_top) {
+            (Some(metadata), _) => Ok(metadata),
+            (None, Some(found)) => Err(UploadError::SdistDirMismatch {
+                found: shown(&found),
+            }),
+            (None, None) => Err(UploadError::MissingMetadata),
+        }
+    }
+}
+
+impl Layout for SdistLayout<'_> {
+    fn entry(&mut self, path: &str, is_file: bool) -> Result<bool, UploadError> {
+        let Some((top, "PKG-INFO")) = path.split_once('/') else {
+            return Ok(false);
+        };
+        if !stem_matches(top, self.name, self.version) {
+            if self.other_top.is_none() {
+                self.other_top = Some(top.to_owned());
+            }
+            return Ok(false);
+        }
+        if !is_file {
+            return Err(UploadError::MetadataNotFile);
+        }
+        if std::mem::replace(&mut self.metadata_seen, true) {
+            return Err(UploadError::MultipleMetadata);
+        }
+        Ok(true)
+    }
+
+    fn capture(&mut self, data: Vec<u8>) {
+        self.metadata = Some(data);
+    }
+}
+
+/// Running totals shared by the scanners.
+struct Budget<'a> {
+    limits: &'a Limits,
+    entries: usize,
+    /// Hashes of the file names seen, to find duplicates without keeping
+    /// every name (tar names can be long and highly compressible). A
+    /// collision can only refuse an upload, never let one through.
+    names: std::collections::HashSet<u64>,
+}
+
+impl<'a> Budget<'a> {
+    fn new(limits: &'a Limits) -> Self {
+        Self {
+            limits,
+            entries: 0,
+            names: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Counts an entry and refuses a repeated file name.
+    fn entry(&mut self, path: &str, is_dir: bool) -> Result<(), UploadError> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(UploadError::TooManyEntries {
+                limit: self.limits.max_entries,
+            });
+        }
+        if !is_dir
+            && !self
+                .names
+                .insert(BuildHasherDefault::<DefaultHasher>::default().hash_one(path))
+        {
+            return Err(UploadError::DuplicateEntry);
+        }
+        Ok(())
+    }
+}
+
+/// Checks an entry path (a directory's trailing `/` removed) and hands it
+/// to the layout; returns the path without the trailing `/`.
+fn check_entry<'p>(
+    raw: &'p str,
+    is_dir: bool,
+    budget: &mut Budget<'_>,
+) -> Result<&'p str, UploadError> {
+    let path = if is_dir {
+        raw.strip_suffix('/').unwrap_or(raw)
+    } else {
+        raw
+    };
+    path::check(path).map_err(|problem| UploadError::UnsafePath {
+        name: shown(raw),
+        problem,
+    })?;
+    budget.entry(path, is_dir)?;
+    Ok(path)
+}
+
+/// Collects the content of the metadata entry, refusing more than
+/// [`MAX_METADATA_SIZE`] bytes.
+fn capture_chunk(captured: &mut Vec<u8>, chunk: &[u8]) -> Result<(), UploadError> {
+    if captured.len() + chunk.len() > MAX_METADATA_SIZE {
+        return Err(UploadError::MetadataTooLarge);
+    }
+    captured.extend_from_slice(chunk);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! Checks on the paths of archive entries and the targets of tar links.
+//!
+//! The index never extracts an upload, but installers do, and mirrors and
+//! scanners may: an entry that could land outside the extraction directory
+//! (absolute, `..`, a drive letter, a backslash that Windows reads as a
+//! separator) is refused, and so are names that different tools spell
+//! differently (`a//b`, `./a`, NUL, which C-based tools cut at), and
+//! control characters, which no real distribution has in a name and which
+//! would reach installers' logs and terminals.
+
+/// The longest entry path accepted, in bytes (Linux `PATH_MAX`).
+pub const MAX_PATH_LEN: usize = 4096;
+
+/// Why an entry path is unsafe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathProblem {
+    /// The path is empty.
+    #[error("it is empty")]
+    Empty,
+    /// The path is longer than [`MAX_PATH_LEN`].
+    #[error("it is longer than {MAX_PATH_LEN} bytes")]
+    TooLong,
+    /// The path is not UTF-8.
+    #[error("it is not UTF-8")]
+    NotUtf8,
+    /// The path contains a NUL byte.
+    #[error("it contains a NUL byte")]
+    Nul,
+    /// The path contains a control character other than NUL.
+    #[error("it contains a control character")]
+    ControlCharacter,
+    /// The path contains `\`.
+    #[error("it contains a backslash")]
+    Backslash,
+    /// The path starts with `/` or a drive letter.
+    #[error("it is absolute")]
+    Absolute,
+    /// A component is `..`.
+    #[error("it has a '..' component")]
+    ParentComponent,
+    /// A component is empty or `.`.
+    #[error("it has an empty or '.' component")]
+    NotNormalized,
+}
+
+/// Checks an entry path. A directory's single trailing `/` must already be
+/// removed.
+pub(crate) fn check(path: &str) -> Result<(), PathProblem> {
+    if path.is_empty() {
+        return Err(PathProblem::Empty);
+    }
+    if path.len() > MAX_PATH_LEN {
+        return Err(PathProblem::TooLong);
+    }
+    if path.contains('\0') {
+        return Err(PathProblem::Nul);
+    }
+    if path.contains(|c: char| c.is_ascii_control()) {
+        return Err(PathProblem::ControlCharacter);
+    }
+    if path.contains('\\') {
+        return Err(PathProblem::Backslash);
+    }
+    let bytes = path.as_bytes();
+    if bytes[0] == b'/' || (bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':')
+    {
+        return Err(PathProblem::Absolute);
+    }
+    for component in path.split('/') {
+        match component {
+            ".." => return Err(PathProblem::ParentComponent),
+            "" | "." => return Err(PathProblem::NotNormalized),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether a symbolic link at `link` (an already checked entry path) with
+/// `target` stays inside the archive when resolved from the link's directory.
+pub(crate) fn symlink_stays_inside(link: &str, target: &str) -> bool {
+    if target.is_empty() || target.starts_with('/') || target.contains(['\0', '\\']) {
+        return false;
+    }
+    let bytes = target.as_bytes();
+    if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+        return false;
+    }
+    // Depth of the directory holding the link.
+    let mut depth = link.split('/').count() - 1;
+    for component in target.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_paths_pass() {
+        for ok in [
+            "a",
+            "a/b/c.py",
+            "foo-1.0.dist-info/METADATA",
+            "a/.hidden",
+            "a/..b",
+            "a/b..",
+            "é/ü",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused_with_the_reason() {
+        for (bad, problem) in [
+            ("", PathProblem::Empty),
+            ("/etc/passwd", PathProblem::Absolute),
+            ("C:/x", PathProblem::Absolute),
+            ("c:x", PathProblem::Absolute),
+            ("../x", PathProblem::ParentComponent),
+            ("a/../../x", PathProblem::ParentComponent),
+            ("a/..", PathProblem::ParentComponent),
+            ("a\\b", PathProblem::Backslash),
+            ("..\\x", PathProblem::Backslash),
+            ("a\0b", PathProblem::Nul),
+            ("a\nb", PathProblem::ControlCharacter),
+            ("a\u{1b}[31m", PathProblem::ControlCharacter),
+            ("a\u{7f}", PathProblem::ControlCharacter),
+            ("a//b", PathProblem::NotNormalized),
+            ("./a", PathProblem::NotNormalized),
+            ("a/./b", PathProblem::NotNormalized),
+            ("a/", PathProblem::NotNormalized),
+        ] {
+            assert_eq!(check(bad), Err(problem), "{bad:?}");
+        }
+        assert_eq!(check(&"a/".repeat(MAX_PATH_LEN)), Err(PathProblem::TooLong));
+    }
+
+    #[test]
+    fn symlinks_must_resolve_inside_the_archive() {
+        assert!(symlink_stays_inside("pkg-1.0/a/link", "../b/file"));
+        assert!(symlink_stays_inside("pkg-1.0/link", "./x"));
+        assert!(symlink_stays_inside("pkg-1.0/a/link", "../../pkg-1.0/x"));
+        assert!(!symlink_stays_inside("pkg-1.0/link", "../../etc/passwd"));
+        assert!(!symlink_stays_inside("link", "../x"));
+        assert!(!symlink_stays_inside("pkg-1.0/link", "/etc/passwd"));
+        assert!(!symlink_stays_inside("pkg-1.0/link", "C:/x"));
+        assert!(!symlink_stays_inside("pkg-1.0/link", "a\\b"));
+        assert!(!symlink_stays_inside("pkg-1.0/link", ""));
+    }
+}

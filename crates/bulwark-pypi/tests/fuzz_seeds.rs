@@ -1,0 +1,113 @@
+//! Replays the fuzz seeds in `fuzz/seeds/pypi_upload/` through the fuzz
+//! harness, plus deterministic mutations of each seed, so that every CI run
+//! on stable exercises the parsers of untrusted upload bytes even without
+//! `cargo fuzz`. Same approach as `bulwark-tuf/tests/fuzz_seeds.rs`.
+
+use std::fs;
+use std::path::Path;
+
+use bulwark_pypi::fuzzing;
+
+/// Mutations per seed.
+const MUTATIONS: usize = 2000;
+
+fn seed_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/pypi_upload")
+}
+
+fn seeds() -> Vec<(String, Vec<u8>)> {
+    let dir = seed_dir();
+    let mut seeds: Vec<_> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            (
+                name,
+                fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())),
+            )
+        })
+        .collect();
+    assert!(!seeds.is_empty(), "no seeds in {}", dir.display());
+    seeds.sort();
+    seeds
+}
+
+/// A xorshift generator: deterministic, dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n.max(1) as u64).unwrap_or(0)
+    }
+}
+
+/// Flips, inserts, deletes, duplicates or overwrites bytes, favouring the
+/// punctuation of JSON and metadata and the bytes that zip, gzip and tar
+/// headers are made of.
+fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
+    const INTERESTING: &[u8] =
+        b"{}[]\",:-0123456789.eE\\u tfn\n\r\t\0\xff\x7f/_PK\x03\x04\x01\x02\x05\x06\x1f\x8b";
+    let mut data = seed.to_vec();
+    for _ in 0..=rng.below(4) {
+        let at = rng.below(data.len());
+        match rng.below(6) {
+            0 if !data.is_empty() => data[at] ^= 1 << rng.below(8),
+            1 => data.insert(at, INTERESTING[rng.below(INTERESTING.len())]),
+            2 if !data.is_empty() => {
+                data.remove(at);
+            }
+            3 => {
+                let end = (at + rng.below(16)).min(data.len());
+                let chunk = data[at..end].to_vec();
+                data.splice(at..at, chunk);
+            }
+            4 if !data.is_empty() => data[at] = INTERESTING[rng.below(INTERESTING.len())],
+            _ => data.truncate(at),
+        }
+    }
+    data
+}
+
+#[test]
+fn seeds_are_accepted_where_they_should_be() {
+    use bulwark_pypi::{CoreMetadata, DistFilename, Limits, ProjectPage, inspect, render_json};
+
+    let seeds: std::collections::BTreeMap<_, _> = seeds().into_iter().collect();
+    let limits = Limits::default();
+    assert!(inspect("demo-1.0-py3-none-any.whl", &seeds["wheel.whl"], &limits).is_ok());
+    assert!(inspect("demo-1.0.tar.gz", &seeds["sdist.tar.gz"], &limits).is_ok());
+    assert!(inspect("demo-1.0.zip", &seeds["sdist.zip"], &limits).is_ok());
+    assert!(CoreMetadata::parse(&seeds["METADATA"]).is_ok());
+    let filename = std::str::from_utf8(&seeds["filename.txt"]).unwrap_or_default();
+    assert!(DistFilename::parse(filename).is_ok());
+    let page =
+        ProjectPage::parse_json(&seeds["page.json"]).unwrap_or_else(|e| panic!("page seed: {e}"));
+    assert_eq!(
+        render_json(&page),
+        seeds["page.json"],
+        "the page seed is in canonical form"
+    );
+}
+
+#[test]
+fn pypi_upload_seeds_and_mutations() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for (_, seed) in seeds() {
+        fuzzing::pypi_upload(&seed);
+        for _ in 0..MUTATIONS {
+            fuzzing::pypi_upload(&mutate(&seed, &mut rng));
+        }
+    }
+}

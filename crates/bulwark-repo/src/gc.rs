@@ -1,0 +1,124 @@
+//! Garbage collection of old consistent snapshots (DESIGN.md §4).
+//!
+//! A client that read a timestamp may still be fetching the snapshot,
+//! bins and pages it names, so every consistent snapshot that was current
+//! at some moment within the retention period is kept whole:
+//!
+//! ```text
+//! s_min = the newest snapshot published at or before (now - retention)
+//! keep  snapshot/timestamp versions ≥ s_min
+//!       for each online role: versions ≥ its newest version ≤ s_min
+//!       every page a kept bin version lists
+//! never delete root, targets, claimed, unclaimed (offline) versions
+//! ```
+//!
+//! Versions come from one counter shared by all online roles, so "the
+//! newest bin version ≤ `s_min`" is exactly the bin that snapshot `s_min`
+//! lists. A snapshot's publish time is its `expires` minus the online
+//! expiry period, so no extra bookkeeping is needed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bulwark_store::{BlobStore, StoreError};
+use bulwark_tuf::metadata::{Envelope, SnapshotMeta, Targets};
+use bulwark_tuf::names::RoleName;
+use bulwark_tuf::time::Timestamp;
+
+use crate::layout::{self, METADATA_PREFIX, TARGETS_PREFIX};
+use crate::policy::Policy;
+
+/// What a collection removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// The oldest snapshot version kept.
+    pub oldest_kept_snapshot: u64,
+    /// Metadata files removed.
+    pub metadata_removed: usize,
+    /// Project pages removed.
+    pub pages_removed: usize,
+}
+
+/// `<version>.<role>.json` keys of online roles, by role, by version.
+fn online_metadata(blobs: &dyn BlobStore) -> Result<BTreeMap<String, BTreeMap<u64, String>>, StoreError> {
+    let mut roles: BTreeMap<String, BTreeMap<u64, String>> = BTreeMap::new();
+    for key in blobs.list(METADATA_PREFIX)? {
+        let Some(name) = key.strip_prefix(METADATA_PREFIX).and_then(|n| n.strip_suffix(".json")) else { continue };
+        let Some((version, role)) = name.split_once('.') else { continue };
+        let Ok(version) = version.parse::<u64>() else { continue };
+        if Policy::is_online(role) {
+            roles.entry(role.to_owned()).or_default().insert(version, key);
+        }
+    }
+    Ok(roles)
+}
+
+/// Removes what no consistent snapshot current within `retention` seconds
+/// before `now` can need.
+pub fn collect(blobs: &dyn BlobStore, policy: &Policy, now: Timestamp, retention: i64) -> Result<GcReport, StoreError> {
+    let roles = online_metadata(blobs)?;
+    let Some(snapshots) = roles.get(RoleName::SNAPSHOT) else { return Ok(GcReport::default()) };
+    let cutoff = now.unix().saturating_sub(retention);
+    let mut s_min = *snapshots.keys().next().unwrap_or(&0);
+    for (version, key) in snapshots {
+        let Some(bytes) = blobs.get(key)? else { continue };
+        let Ok(snapshot) = Envelope::<SnapshotMeta>::parse(&bytes) else { continue };
+        if snapshot.signed.common.expires.unix() - policy.online_expiry <= cutoff {
+            s_min = *version;
+        } else {
+            break;
+        }
+    }
+    let mut report = GcReport { oldest_kept_snapshot: s_min, ..GcReport::default() };
+    let mut kept_bins: Vec<String> = Vec::new();
+    let mut superseded_bins: Vec<String> = Vec::new();
+    for (role, versions) in &roles {
+        // Newest version of this role at or below s_min: snapshot s_min lists it.
+        let floor = versions.range(..=s_min).next_back().map_or(0, |(v, _)| *v);
+        for (version, key) in versions {
+            if *version < floor {
+                blobs.delete(key)?;
+                report.metadata_removed += 1;
+                if role.starts_with("bin-") {
+                    superseded_bins.push(role.clone());
+                }
+            } else if role.starts_with("bin-") {
+                kept_bins.push(key.clone());
+            }
+        }
+    }
+    report.pages_removed = collect_pages(blobs, &kept_bins, &superseded_bins)?;
+    Ok(report)
+}
+
+/// Removes pages of projects in bins that lost versions, unless a kept bin
+/// version still lists them.
+fn collect_pages(blobs: &dyn BlobStore, kept_bins: &[String], touched: &[String]) -> Result<usize, StoreError> {
+    let touched: BTreeSet<&str> = touched.iter().map(String::as_str).collect();
+    let mut listed: BTreeSet<String> = BTreeSet::new();
+    let mut projects: BTreeSet<String> = BTreeSet::new();
+    for key in kept_bins {
+        let role = key.strip_prefix(METADATA_PREFIX).and_then(|n| n.split_once('.')).map_or("", |(_, r)| r.trim_end_matches(".json"));
+        if !touched.contains(role) {
+            continue;
+        }
+        let Some(bytes) = blobs.get(key)? else { continue };
+        let Ok(bin) = Envelope::<Targets>::parse(&bytes) else { continue };
+        for (path, file) in &bin.signed.targets {
+            let Some(project) = path.strip_prefix("simple/").and_then(|p| p.strip_suffix("/index.json")) else { continue };
+            projects.insert(project.to_owned());
+            if let Some(sha) = file.hashes.get("sha256") {
+                listed.insert(layout::page_key(project, sha));
+            }
+        }
+    }
+    let mut removed = 0;
+    for project in projects {
+        for key in blobs.list(&format!("{TARGETS_PREFIX}simple/{project}/"))? {
+            if !listed.contains(&key) {
+                blobs.delete(&key)?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}

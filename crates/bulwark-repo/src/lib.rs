@@ -1,0 +1,25 @@
+//! The TUF repository engine of the index: which roles exist and who signs
+//! them (`roles`, `layout`, `policy`), creating a repository (`init`),
+//! encrypted key files (`keyfile`), and the publisher that turns queued
+//! changes into signed, consistent snapshots (`publish`).
+//!
+//! ```text
+//! StateStore (files, changes) ──▶ Publisher::run_once ──▶ BlobStore (pages, metadata)
+//!                                     │ page::render (deterministic JSON, bulwark-pypi)
+//!                                     └ roles::* bodies, signed with the online key
+//! ```
+//!
+//! The server process holds only the online key; offline roles are signed
+//! by `init` or by the key ceremony commands and only read here.
+
+pub mod gc;
+pub mod init;
+pub mod keyfile;
+pub mod layout;
+pub mod page;
+pub mod policy;
+pub mod publish;
+pub mod roles;
+
+pub use policy::Policy;
+pub use publish::{PublishError, PublishReport, Publisher};

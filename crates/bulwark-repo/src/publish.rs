@@ -1,0 +1,275 @@
+//! The publisher: one run drains the queue of changes and re-signs what
+//! expires, in the order DESIGN.md §4 fixes.
+//!
+//! ```text
+//! pending changes ─▶ next_publish_version (durable; v is never reused)
+//!   ─▶ render touched pages ─▶ put tuf/targets/simple/<p>/<sha>.index.json
+//!   ─▶ sign touched + expiring bins (v) ─▶ put tuf/metadata/v.bin-xx.json
+//!   ─▶ sign snapshot (v), timestamp (v)  ─▶ put v.snapshot.json, v.timestamp.json
+//!   ─▶ commit_publish (records, timestamp, changes done)
+//!   ─▶ put tuf/metadata/timestamp.json   (last: the only mutable file)
+//! ```
+//!
+//! Every online role written in one run gets the same version `v`, taken
+//! from a durable counter before anything is written, so an interrupted run
+//! burns its number and the next run uses a higher one: versions increase
+//! strictly and are never reused, and nothing a crashed run wrote is ever
+//! named by a published timestamp.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bulwark_store::{BlobStore, PageRecord, PublishCommit, RoleRecord, StateStore, StoreError};
+use bulwark_tuf::hash::sha256_hex;
+use bulwark_tuf::keys::{KeyError, SigningKey};
+use bulwark_tuf::metadata::{Envelope, SignedBody, TargetFile};
+use bulwark_tuf::names::RoleName;
+use bulwark_tuf::time::Timestamp;
+
+use crate::layout::{self, RECENTLY_CLAIMED, TIMESTAMP_KEY};
+use crate::page::{self, PageError};
+use crate::policy::Policy;
+use crate::roles;
+
+/// The setting recording which online key signed the published roles.
+const ONLINE_KEYID_SETTING: &str = "online_keyid";
+
+/// Why a publish run failed. Nothing it wrote is named by a published
+/// timestamp, so the repository stays consistent; the next run retries.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// Storage failed.
+    #[error("storage failed during publishing")]
+    Store(#[from] StoreError),
+    /// Signing failed.
+    #[error("signing failed during publishing")]
+    Sign(#[from] KeyError),
+    /// A page could not be rendered.
+    #[error(transparent)]
+    Page(#[from] PageError),
+    /// The repository has not been initialised (no offline roles found).
+    #[error("the repository has no {0} metadata: initialise it first")]
+    NotInitialised(&'static str),
+}
+
+/// What one run did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishReport {
+    /// The version given to every role signed in this run.
+    pub version: u64,
+    /// Queued changes up to this sequence number are now published.
+    pub up_to_change: u64,
+    /// Project pages rendered.
+    pub pages: usize,
+    /// Roles signed (bins, recently-claimed, snapshot, timestamp).
+    pub roles_signed: usize,
+    /// Wall time of the run in microseconds.
+    pub micros: u64,
+}
+
+/// Signs and publishes; one at a time (the caller serialises runs).
+pub struct Publisher {
+    store: Arc<dyn StateStore>,
+    blobs: Arc<dyn BlobStore>,
+    online: SigningKey,
+    policy: Policy,
+}
+
+fn sign<T: SignedBody>(body: T, key: &SigningKey) -> Result<Vec<u8>, KeyError> {
+    let mut envelope = Envelope::new(body);
+    envelope.sign(key)?;
+    Ok(envelope.to_bytes())
+}
+
+fn record(role: &str, version: u64, expires: Timestamp, bytes: &[u8]) -> RoleRecord {
+    RoleRecord {
+        role: role.to_owned(),
+        version,
+        expires: expires.unix(),
+        length: bytes.len() as u64,
+        sha256: sha256_hex(bytes),
+    }
+}
+
+impl Publisher {
+    /// A publisher signing online roles with `online`.
+    pub fn new(store: Arc<dyn StateStore>, blobs: Arc<dyn BlobStore>, online: SigningKey, policy: Policy) -> Self {
+        Self { store, blobs, online, policy }
+    }
+
+    /// Makes sure the served `timestamp.json` is the latest committed one
+    /// (a crash may have come between the commit and the file write).
+    pub fn repair_timestamp(&self) -> Result<(), PublishError> {
+        if let Some(latest) = self.store.latest_timestamp()?
+            && self.blobs.get(TIMESTAMP_KEY)?.as_deref() != Some(latest.as_slice())
+        {
+            self.blobs.put(TIMESTAMP_KEY, &latest)?;
+        }
+        Ok(())
+    }
+
+    /// Removes old consistent snapshots no client can still need (see [`crate::gc`]).
+    pub fn collect_garbage(&self, now: Timestamp, retention_secs: i64) -> Result<crate::gc::GcReport, PublishError> {
+        Ok(crate::gc::collect(self.blobs.as_ref(), &self.policy, now, retention_secs)?)
+    }
+
+    /// Runs once at `now`: publishes pending changes and re-signs online
+    /// roles that expire within the policy's margin. Returns `None` when
+    /// there was nothing to do.
+    pub fn run_once(&self, now: Timestamp) -> Result<Option<PublishReport>, PublishError> {
+        let started = Instant::now();
+        let pending = self.store.pending_changes()?;
+        let mut roles: BTreeMap<String, RoleRecord> = self.store.roles()?.into_iter().map(|r| (r.role.clone(), r)).collect();
+        // A first run, or the first run with a new online key, signs every
+        // online role: bins signed by a replaced key no longer verify.
+        let online_keyid = self.online.key_id();
+        let first_run = !roles.contains_key(RoleName::TIMESTAMP)
+            || self.store.setting(ONLINE_KEYID_SETTING)?.as_deref() != Some(online_keyid.as_str());
+        let horizon = now.plus_seconds(self.policy.resign_margin).unix();
+        let expiring: BTreeSet<String> = roles
+            .values()
+            .filter(|r| Policy::is_online(&r.role) && r.expires <= horizon)
+            .map(|r| r.role.clone())
+            .collect();
+        let offline = self.newer_offline_records(&roles)?;
+        if pending.projects.is_empty() && expiring.is_empty() && offline.is_empty() && !first_run {
+            return Ok(None);
+        }
+        for record in &offline {
+            roles.insert(record.role.clone(), record.clone());
+        }
+
+        let version = self.store.next_publish_version()?;
+        let expires = now.plus_seconds(self.policy.online_expiry);
+        let mut signed = Vec::new();
+
+        let pages = self.render_pages(&pending.projects)?;
+        let mut bins: BTreeSet<u32> = pages.iter().map(|p| p.bin).collect();
+        if first_run {
+            bins.extend(0..self.policy.bin_count());
+        }
+        bins.extend(
+            expiring
+                .iter()
+                .filter_map(|r| r.strip_prefix("bin-"))
+                .filter_map(|hex| u32::from_str_radix(hex, 16).ok()),
+        );
+        for bin in bins {
+            signed.push(self.sign_bin(bin, &pages, version, expires)?);
+        }
+        if first_run || expiring.contains(RECENTLY_CLAIMED) {
+            let bytes = sign(roles::project_delegator(version, expires), &self.online)?;
+            self.blobs.put(&layout::metadata_key(RECENTLY_CLAIMED, version), &bytes)?;
+            signed.push(record(RECENTLY_CLAIMED, version, expires, &bytes));
+        }
+        for r in &signed {
+            roles.insert(r.role.clone(), r.clone());
+        }
+
+        let listed = roles
+            .values()
+            .filter(|r| !matches!(r.role.as_str(), "root" | "timestamp" | "snapshot"))
+            .map(|r| (r.role.clone(), r.version));
+        let snapshot = sign(roles::snapshot(listed, version, expires), &self.online)?;
+        self.blobs.put(&layout::metadata_key(RoleName::SNAPSHOT, version), &snapshot)?;
+        signed.push(record(RoleName::SNAPSHOT, version, expires, &snapshot));
+        let timestamp = sign(roles::timestamp(version, &snapshot, version, expires), &self.online)?;
+        self.blobs.put(&layout::metadata_key(RoleName::TIMESTAMP, version), &timestamp)?;
+        signed.push(record(RoleName::TIMESTAMP, version, expires, &timestamp));
+
+        let mut commit_roles = signed;
+        commit_roles.extend(offline);
+        let report = PublishReport {
+            version,
+            up_to_change: pending.up_to_change,
+            pages: pages.len(),
+            roles_signed: commit_roles.iter().filter(|r| Policy::is_online(&r.role)).count(),
+            micros: 0,
+        };
+        self.store.commit_publish(&PublishCommit {
+            up_to_change: pending.up_to_change,
+            pages,
+            roles: commit_roles,
+            timestamp: timestamp.clone(),
+        })?;
+        self.blobs.put(TIMESTAMP_KEY, &timestamp)?;
+        if first_run {
+            self.store.set_setting(ONLINE_KEYID_SETTING, &online_keyid)?;
+        }
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        Ok(Some(PublishReport { micros, ..report }))
+    }
+
+    /// Renders and stores the pages of `projects` (content-addressed, so a
+    /// page that did not change is simply written again under the same key).
+    fn render_pages(&self, projects: &[String]) -> Result<Vec<PageRecord>, PublishError> {
+        let mut pages = Vec::with_capacity(projects.len());
+        for project in projects {
+            let files = self.store.files(project)?;
+            let bytes = page::render(project, &files)?;
+            let sha256 = sha256_hex(&bytes);
+            self.blobs.put(&layout::page_key(project, &sha256), &bytes)?;
+            pages.push(PageRecord {
+                project: project.clone(),
+                sha256,
+                length: bytes.len() as u64,
+                bin: layout::bin_of(project, self.policy.bin_bits),
+            });
+        }
+        Ok(pages)
+    }
+
+    /// Signs version `version` of bin `bin`: its published pages, with the
+    /// pages rendered in this run taking precedence.
+    fn sign_bin(&self, bin: u32, fresh: &[PageRecord], version: u64, expires: Timestamp) -> Result<RoleRecord, PublishError> {
+        let mut entries: BTreeMap<String, PageRecord> =
+            self.store.pages_in_bin(bin)?.into_iter().map(|p| (p.project.clone(), p)).collect();
+        for page in fresh.iter().filter(|p| p.bin == bin) {
+            entries.insert(page.project.clone(), page.clone());
+        }
+        let targets = entries
+            .values()
+            .map(|p| {
+                let file = TargetFile {
+                    length: p.length,
+                    hashes: BTreeMap::from([("sha256".to_owned(), p.sha256.clone())]),
+                    unknown: BTreeMap::new(),
+                };
+                (layout::page_target(&p.project), file)
+            })
+            .collect();
+        let name = layout::bin_name(bin, self.policy.bin_bits);
+        let bytes = sign(roles::bin(targets, version, expires), &self.online)?;
+        self.blobs.put(&layout::metadata_key(&name, version), &bytes)?;
+        Ok(record(&name, version, expires, &bytes))
+    }
+
+    /// Records of offline role versions newer than those published: the
+    /// key ceremony stores `<v>.<role>.json`, and the next run lists it in
+    /// the snapshot. Version 1 of each is written when the repository is
+    /// created, so a repository without them is not initialised.
+    fn newer_offline_records(&self, published: &BTreeMap<String, RoleRecord>) -> Result<Vec<RoleRecord>, PublishError> {
+        let mut records = Vec::new();
+        for role in [RoleName::TARGETS, layout::CLAIMED, layout::UNCLAIMED] {
+            let mut version = published.get(role).map_or(0, |r| r.version);
+            let mut newest = None;
+            while let Some(bytes) = self.blobs.get(&layout::metadata_key(role, version + 1))? {
+                version += 1;
+                newest = Some(bytes);
+            }
+            match newest {
+                Some(bytes) => {
+                    let envelope = Envelope::<bulwark_tuf::metadata::Targets>::parse(&bytes).map_err(|_| {
+                        StoreError::Corrupt(format!("{} is not valid targets metadata", layout::metadata_key(role, version)))
+                    })?;
+                    records.push(record(role, version, envelope.signed.common.expires, &bytes));
+                }
+                None if version == 0 => return Err(PublishError::NotInitialised(role)),
+                None => {}
+            }
+        }
+        Ok(records)
+    }
+}

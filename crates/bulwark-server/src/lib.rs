@@ -1,0 +1,74 @@
+//! The index over HTTP (axum): the simple API, uploads, yanking, file
+//! downloads, TUF metadata and targets, and the publisher task.
+//!
+//! ```text
+//! GET  /simple/, /simple/<name>/      simple.rs  (live, same renderer as the signed page)
+//! POST /legacy/                       upload.rs  ─▶ StateStore::add_file ─▶ wake publisher
+//! POST /api/projects/<n>/<v>/yank     yank.rs    ─▶ StateStore::set_yanked ─▶ wake publisher
+//! GET  /files/<sha256>/<file>[.metadata], /tuf/metadata/*, /tuf/targets/*   blobs.rs
+//! publisher.rs: Publisher::run_once on wake-up or timer, one at a time
+//! ```
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::Html;
+use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
+
+pub mod auth;
+pub mod blobs;
+pub mod error;
+pub mod negotiate;
+pub mod publisher;
+pub mod simple;
+pub mod state;
+pub mod upload;
+pub mod yank;
+
+pub use state::{AppState, ServerConfig};
+
+const LANDING: &str = "<!DOCTYPE html>\n<html><head><title>Bulwark</title></head><body>\n\
+<h1>Bulwark package index</h1>\n\
+<p>Install: <code>pip install --index-url /simple/ NAME</code>. Upload: <code>twine upload --repository-url /legacy/ dist/*</code>.</p>\n\
+<p>TUF metadata: <a href=\"/tuf/metadata/1.root.json\">/tuf/metadata/</a>; targets: <code>/tuf/targets/</code>.</p>\n\
+</body></html>\n";
+
+/// The router with every route of the index.
+pub fn router(state: AppState) -> Router {
+    let upload_limit = state.config.max_upload_bytes;
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route("/", get(|| async { Html(LANDING) }))
+        .route("/simple/", get(simple::index))
+        .route("/simple/{name}", get(simple::project_no_slash))
+        .route("/simple/{name}/", get(simple::project))
+        .route("/legacy/", post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/api/projects/{name}/{version}/yank", post(yank::yank))
+        .route("/api/projects/{name}/{version}/unyank", post(yank::unyank))
+        .route("/files/{sha256}/{filename}", get(blobs::file))
+        .route("/tuf/metadata/{file}", get(blobs::metadata))
+        .route("/tuf/targets/{*path}", get(blobs::targets))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(axum::middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// Logs each request's method, path and status at debug level.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::debug!(%method, path, status = response.status().as_u16(), "request");
+    response
+}
+
+/// Serves `state` on `listener` with the publisher running beside it,
+/// until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, publisher: Arc<bulwark_repo::Publisher>) -> std::io::Result<()> {
+    let wake = state.publish.clone();
+    let (interval, retention) = (state.config.publish_interval, state.config.snapshot_retention);
+    tokio::spawn(publisher::run(publisher, wake, interval, retention));
+    axum::serve(listener, router(state)).await
+}

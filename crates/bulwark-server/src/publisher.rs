@@ -1,0 +1,76 @@
+//! The publisher task: one run at a time, woken by every accepted change
+//! and by a timer (to re-sign online roles before they expire). Each run
+//! takes everything queued, so uploads that arrive during a run are
+//! batched into the next one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bulwark_repo::Publisher;
+use bulwark_tuf::time::Timestamp;
+use tokio::sync::Notify;
+
+use crate::state::blocking;
+
+fn now() -> Timestamp {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// Runs the publisher once now, logging the outcome.
+pub async fn run_once(publisher: &Arc<Publisher>) -> bool {
+    let p = publisher.clone();
+    match blocking(move || p.run_once(now())).await {
+        Ok(Some(report)) => {
+            tracing::info!(
+                version = report.version,
+                changes_up_to = report.up_to_change,
+                pages = report.pages,
+                roles_signed = report.roles_signed,
+                millis = report.micros / 1000,
+                "published"
+            );
+            true
+        }
+        Ok(None) => true,
+        Err(e) => {
+            tracing::error!("publishing failed (will retry): {}", crate::error::chain(&e));
+            false
+        }
+    }
+}
+
+/// Collects old consistent snapshots, logging the outcome.
+async fn collect_garbage(publisher: &Arc<Publisher>, retention: Duration) {
+    let p = publisher.clone();
+    let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    match blocking(move || p.collect_garbage(now(), retention)).await {
+        Ok(report) => tracing::info!(
+            oldest_kept_snapshot = report.oldest_kept_snapshot,
+            metadata_removed = report.metadata_removed,
+            pages_removed = report.pages_removed,
+            "collected old snapshots"
+        ),
+        Err(e) => tracing::error!("garbage collection failed (will retry): {}", crate::error::chain(&e)),
+    }
+}
+
+/// Publishes forever: after every wake-up and at least every `interval`;
+/// collects snapshots older than `retention` about every ten intervals.
+pub async fn run(publisher: Arc<Publisher>, wake: Arc<Notify>, interval: Duration, retention: Duration) {
+    let mut last_gc = tokio::time::Instant::now();
+    loop {
+        let ok = run_once(&publisher).await;
+        if last_gc.elapsed() >= interval * 10 {
+            collect_garbage(&publisher, retention).await;
+            last_gc = tokio::time::Instant::now();
+        }
+        let wait = if ok { interval } else { Duration::from_secs(1) };
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bulwark_store::{BlobStore, StateStore};
+use tokio::sync::Notify;
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest accepted upload request, in bytes.
+    pub max_upload_bytes: usize,
+    /// Limits applied while inspecting an uploaded archive.
+    pub upload_limits: bulwark_pypi::Limits,
+    /// Longest time one request may take.
+    pub request_timeout: Duration,
+    /// How often the publisher wakes up to re-sign expiring roles when no
+    /// upload wakes it.
+    pub publish_interval: Duration,
+    /// How long a consistent snapshot stays downloadable after it was
+    /// replaced; older ones are garbage-collected.
+    pub snapshot_retention: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 100 * 1024 * 1024,
+            upload_limits: bulwark_pypi::Limits::default(),
+            request_timeout: Duration::from_mins(5),
+            publish_interval: Duration::from_mins(1),
+            snapshot_retention: Duration::from_hours(1),
+        }
+    }
+}
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Durable state.
+    pub store: Arc<dyn StateStore>,
+    /// Blobs.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Settings.
+    pub config: Arc<ServerConfig>,
+    /// Wakes the publisher after a change was queued.
+    pub publish: Arc<Notify>,
+}
+
+/// Runs blocking storage work off the async threads.
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        // The closure panicked: re-raise it where it belongs.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}

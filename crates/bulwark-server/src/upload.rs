@@ -1,0 +1,178 @@
+//! The legacy upload API as twine uses it (`POST /legacy/`, multipart form).
+//!
+//! Everything is checked before anything is stored: authentication, the
+//! form, the digests against the bytes, the filename grammar, the archive
+//! (bombs, path tricks) and its metadata against the filename and the form.
+//! Only then are the file and its `.metadata` written as blobs and the file
+//! recorded — one transaction that also queues the change for the
+//! publisher — and only after that commit does twine get its 200.
+
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bulwark_store::{AddFile, FileRecord};
+
+use crate::auth::authenticate;
+use crate::error::ApiError;
+use crate::state::{AppState, blocking};
+
+/// The form fields we use; the others (classifiers, description, …) are
+/// ignored because the archive's own metadata is authoritative.
+#[derive(Default)]
+struct Form {
+    action: Option<String>,
+    protocol_version: Option<String>,
+    name: Option<String>,
+    version: Option<String>,
+    filetype: Option<String>,
+    sha256_digest: Option<String>,
+    blake2_256_digest: Option<String>,
+    content: Option<(String, Vec<u8>)>,
+}
+
+async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
+    let mut form = Form::default();
+    let bad = |e: axum::extract::multipart::MultipartError| ApiError::new(e.status(), format!("Invalid upload form: {}", e.body_text()));
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "content" {
+            let filename = field.file_name().map(str::to_owned).ok_or_else(|| ApiError::bad_request("Upload has no filename"))?;
+            let bytes = field.bytes().await.map_err(bad)?;
+            if form.content.replace((filename, bytes.to_vec())).is_some() {
+                return Err(ApiError::bad_request("Upload has more than one file"));
+            }
+            continue;
+        }
+        let slot = match name.as_str() {
+            ":action" => &mut form.action,
+            "protocol_version" => &mut form.protocol_version,
+            "name" => &mut form.name,
+            "version" => &mut form.version,
+            "filetype" => &mut form.filetype,
+            "sha256_digest" => &mut form.sha256_digest,
+            "blake2_256_digest" => &mut form.blake2_256_digest,
+            _ => continue,
+        };
+        let text = field.text().await.map_err(bad)?;
+        if text.len() > 4096 {
+            return Err(ApiError::bad_request(format!("Form field {name} is too long")));
+        }
+        *slot = Some(text);
+    }
+    Ok(form)
+}
+
+fn check_digest(given: Option<&str>, actual: &str, what: &str) -> Result<(), ApiError> {
+    match given {
+        Some(given) if !given.trim().eq_ignore_ascii_case(actual) => {
+            Err(ApiError::bad_request(format!("The {what} digest supplied does not match the file's")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `POST /legacy/`.
+pub async fn upload(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Result<Response, ApiError> {
+    let store = state.store.clone();
+    let auth_headers = headers.clone();
+    let user = blocking(move || authenticate(store.as_ref(), &auth_headers)).await?;
+    let form = read_form(multipart).await?;
+    if form.action.as_deref() != Some("file_upload") {
+        return Err(ApiError::bad_request("Unsupported :action, only file_upload is supported"));
+    }
+    if form.protocol_version.as_deref().is_some_and(|v| v != "1") {
+        return Err(ApiError::bad_request("Unsupported protocol_version, only 1 is supported"));
+    }
+    let (filename, bytes) = form.content.ok_or_else(|| ApiError::bad_request("Upload has no file content"))?;
+    if form.sha256_digest.is_none() && form.blake2_256_digest.is_none() {
+        return Err(ApiError::bad_request("Upload must include sha256_digest or blake2_256_digest"));
+    }
+    let limits = state.config.upload_limits.clone();
+    let inspect_name = filename.clone();
+    let inspected = blocking(move || bulwark_pypi::inspect(&inspect_name, &bytes, &limits).map(|i| (i, bytes)))
+        .await
+        .map_err(|e| ApiError::bad_request(format!("Invalid distribution: {e}")))?;
+    let (inspected, bytes) = inspected;
+    check_digest(form.sha256_digest.as_deref(), &inspected.sha256, "SHA-256")?;
+    check_digest(form.blake2_256_digest.as_deref(), &inspected.blake2b_256, "BLAKE2b-256")?;
+    let project = inspected.filename.name().clone();
+    let version = inspected.filename.version().to_string();
+    if let Some(name) = &form.name
+        && bulwark_pypi::ProjectName::parse(name).ok().as_ref() != Some(&project)
+    {
+        return Err(ApiError::bad_request(format!("Form name {name:?} does not match the file's project {}", project.normalized())));
+    }
+    if let Some(form_version) = &form.version
+        && bulwark_pypi::Version::parse(form_version).map(|v| v.to_string()).ok().as_deref() != Some(version.as_str())
+    {
+        return Err(ApiError::bad_request(format!("Form version {form_version:?} does not match the file's version {version}")));
+    }
+    if let Some(filetype) = &form.filetype {
+        let expected = if matches!(inspected.filename.kind(), bulwark_pypi::DistKind::Wheel(_)) { "bdist_wheel" } else { "sdist" };
+        if filetype != expected {
+            return Err(ApiError::bad_request(format!("filetype {filetype:?} does not match a {expected} file")));
+        }
+    }
+    let (store, blobs) = (state.store.clone(), state.blobs.clone());
+    let outcome = blocking(move || ingest(store.as_ref(), blobs.as_ref(), &inspected, &bytes, &user, now_us()))
+        .await
+        .map_err(|e| ApiError::internal("storing upload", &e))?;
+    match outcome {
+        AddFile::Added { .. } => {
+            state.publish.notify_one();
+            Ok((StatusCode::OK, "OK\n").into_response())
+        }
+        AddFile::Identical => Ok((StatusCode::OK, "OK (identical file already uploaded)\n").into_response()),
+        AddFile::Conflict => Err(ApiError::bad_request("File already exists")),
+        AddFile::Forbidden => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("The user does not own project {}", project.normalized()),
+        )),
+    }
+}
+
+/// Stores an inspected distribution uploaded by `user`: writes the file and
+/// its `.metadata` as blobs, then records the file (one transaction that
+/// also queues the change). If the record is refused, the blobs are
+/// removed again, so a refused upload leaves nothing behind. Used by the
+/// upload endpoint and by `bulwark import`.
+pub fn ingest(
+    store: &dyn bulwark_store::StateStore,
+    blobs: &dyn bulwark_store::BlobStore,
+    inspected: &bulwark_pypi::Inspected,
+    bytes: &[u8],
+    user: &str,
+    upload_time_us: i64,
+) -> bulwark_store::Result<AddFile> {
+    let filename = inspected.filename.as_str().to_owned();
+    let record = FileRecord {
+        project: inspected.filename.name().normalized().to_owned(),
+        version: inspected.filename.version().to_string(),
+        size: inspected.size,
+        sha256: inspected.sha256.clone(),
+        blake2b_256: inspected.blake2b_256.clone(),
+        requires_python: inspected.metadata.requires_python().map(str::to_owned),
+        metadata_sha256: Some(bulwark_tuf::hash::sha256_hex(&inspected.metadata_bytes)),
+        upload_time_us,
+        yanked: None,
+        uploader: user.to_owned(),
+        filename,
+    };
+    let file_key = bulwark_repo::layout::file_key(&record.sha256, &record.filename);
+    let metadata_key = bulwark_repo::layout::metadata_file_key(&record.sha256, &record.filename);
+    let existed = blobs.len(&file_key)?.is_some();
+    blobs.put(&file_key, bytes)?;
+    blobs.put(&metadata_key, &inspected.metadata_bytes)?;
+    let outcome = store.add_file(inspected.metadata.name().as_given(), &record)?;
+    if matches!(outcome, AddFile::Conflict | AddFile::Forbidden) && !existed {
+        blobs.delete(&file_key)?;
+        blobs.delete(&metadata_key)?;
+    }
+    Ok(outcome)
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,469 @@
+//! Helpers shared by the server's integration tests: a repository in a
+//! temporary directory (offline roles from `init`, the online key in a
+//! `Publisher`, tokens for alice and bob), distributions built in memory
+//! with consistent metadata, twine-shaped multipart bodies, a reader for
+//! the signed chain timestamp → snapshot → bin → page, and JSON accessors.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+
+use bulwark_repo::init::{OfflineSigners, initialize};
+use bulwark_repo::{Policy, Publisher, layout};
+use bulwark_server::{AppState, ServerConfig};
+use bulwark_store::fs::FsBlobs;
+use bulwark_store::sqlite::SqliteState;
+use bulwark_store::{BlobStore, FileRecord, PendingChanges, StateStore};
+use bulwark_tuf::hash::{HashAlgorithm, sha256_hex};
+use bulwark_tuf::json::Value;
+use bulwark_tuf::keys::{Algorithm, SigningKey};
+use bulwark_tuf::metadata::{Envelope, SnapshotMeta, Targets, TimestampMeta};
+use bulwark_tuf::time::Timestamp;
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------- time
+
+pub fn now_us() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    i64::try_from(since.as_micros()).unwrap()
+}
+
+pub fn now() -> Timestamp {
+    Timestamp::from_unix(now_us() / 1_000_000)
+}
+
+// ---------------------------------------------------------------- repository
+
+/// A created repository: state, blobs and the publisher holding the online key.
+pub struct Repo {
+    pub dir: TempDir,
+    pub store: Arc<dyn StateStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub publisher: Arc<Publisher>,
+    pub policy: Policy,
+    pub alice: String,
+    pub bob: String,
+}
+
+/// Where the state lives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum StateKind {
+    /// `SqliteState::in_memory()`.
+    Memory,
+    /// A WAL database file in the temporary directory.
+    File,
+}
+
+impl Repo {
+    /// A new repository, published once (so every online role exists).
+    pub fn new(kind: StateKind) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn StateStore> = match kind {
+            StateKind::Memory => Arc::new(SqliteState::in_memory().unwrap()),
+            StateKind::File => Arc::new(SqliteState::open(&dir.path().join("state.db")).unwrap()),
+        };
+        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobs::open(&dir.path().join("blobs")).unwrap());
+        let generate = || SigningKey::generate(Algorithm::Ed25519).unwrap();
+        let signers = OfflineSigners {
+            root: vec![generate()],
+            root_threshold: 1,
+            targets: generate(),
+            claimed: generate(),
+            unclaimed: generate(),
+        };
+        let online = generate();
+        let policy = Policy::default();
+        initialize(blobs.as_ref(), &signers, &online, &policy, now()).unwrap();
+        let publisher = Arc::new(Publisher::new(store.clone(), blobs.clone(), online, policy.clone()));
+        publisher.run_once(now()).unwrap().expect("the first run signs every online role");
+        let alice = bulwark_server::auth::create_token(store.as_ref(), "alice", now_us()).unwrap();
+        let bob = bulwark_server::auth::create_token(store.as_ref(), "bob", now_us()).unwrap();
+        Self { dir, store, blobs, publisher, policy, alice, bob }
+    }
+
+    /// A token for another user.
+    pub fn token(&self, user: &str) -> String {
+        bulwark_server::auth::create_token(self.store.as_ref(), user, now_us()).unwrap()
+    }
+
+    /// The handlers' state with `config`.
+    pub fn state(&self, config: ServerConfig) -> AppState {
+        AppState {
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            config: Arc::new(config),
+            publish: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// Runs the publisher once; true if it published anything.
+    pub fn publish(&self) -> bool {
+        self.publisher.run_once(now()).unwrap().is_some()
+    }
+
+    /// Everything an upload could leave behind: the blobs under `files/`,
+    /// every file record, the projects and their owners, and the queue.
+    pub fn inventory(&self) -> Inventory {
+        let projects = self.store.projects().unwrap();
+        let files = projects.iter().flat_map(|p| self.store.files(&p.name).unwrap()).collect();
+        Inventory {
+            blobs: self.blobs.list("files/").unwrap(),
+            files,
+            owners: projects.into_iter().map(|p| (p.name, p.owner)).collect(),
+            pending: self.store.pending_changes().unwrap(),
+        }
+    }
+
+    pub fn blobs_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// See [`Repo::inventory`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Inventory {
+    pub blobs: Vec<String>,
+    pub files: Vec<FileRecord>,
+    pub owners: BTreeMap<String, String>,
+    pub pending: PendingChanges,
+}
+
+/// The signed description of a project's page, read through the chain
+/// timestamp.json → N.snapshot.json → V.bin-xx.json, with `get` fetching a
+/// URL path (`/tuf/metadata/…`) and returning its bytes.
+pub fn signed_page_target<F: FnMut(&str) -> Vec<u8>>(mut get: F, project: &str, policy: &Policy) -> Option<(u64, String)> {
+    let timestamp = Envelope::<TimestampMeta>::parse(&get("/tuf/metadata/timestamp.json")).unwrap();
+    let snapshot_version = timestamp.signed.snapshot.version;
+    let snapshot_bytes = get(&format!("/tuf/metadata/{snapshot_version}.snapshot.json"));
+    if let Some(hashes) = &timestamp.signed.snapshot.hashes {
+        assert_eq!(hashes.get("sha256"), Some(&sha256_hex(&snapshot_bytes)), "timestamp names this snapshot");
+    }
+    let snapshot = Envelope::<SnapshotMeta>::parse(&snapshot_bytes).unwrap();
+    let bin = layout::bin_name(layout::bin_of(project, policy.bin_bits), policy.bin_bits);
+    let bin_version = snapshot.signed.meta.get(&format!("{bin}.json")).expect("snapshot lists the bin").version;
+    let bin_bytes = get(&format!("/tuf/metadata/{bin_version}.{bin}.json"));
+    let targets = Envelope::<Targets>::parse(&bin_bytes).unwrap();
+    let target = targets.signed.targets.get(&layout::page_target(project))?;
+    Some((target.length, target.hashes.get("sha256").expect("sha256 listed").clone()))
+}
+
+// ---------------------------------------------------------------- distributions
+
+/// A distribution built in memory, with the core metadata inside it.
+#[derive(Clone, Debug)]
+pub struct Dist {
+    pub filename: String,
+    pub bytes: Vec<u8>,
+    pub metadata: Vec<u8>,
+    pub name: String,
+    pub version: String,
+}
+
+impl Dist {
+    pub fn sha256(&self) -> String {
+        sha256_hex(&self.bytes)
+    }
+
+    pub fn blake2(&self) -> String {
+        blake2_hex(&self.bytes)
+    }
+
+    pub fn filetype(&self) -> &'static str {
+        if self.filename.ends_with(".whl") { "bdist_wheel" } else { "sdist" }
+    }
+
+    pub fn file_key(&self) -> String {
+        layout::file_key(&self.sha256(), &self.filename)
+    }
+
+    pub fn file_url(&self) -> String {
+        format!("/{}", self.file_key())
+    }
+}
+
+pub fn blake2_hex(bytes: &[u8]) -> String {
+    bulwark_tuf::hex::encode(&HashAlgorithm::Blake2b256.digest(bytes))
+}
+
+/// Core metadata for `name` `version`.
+pub fn core_metadata(name: &str, version: &str, requires_python: Option<&str>) -> Vec<u8> {
+    let mut text = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: A test distribution\n");
+    if let Some(requires_python) = requires_python {
+        text.push_str(&format!("Requires-Python: {requires_python}\n"));
+    }
+    text.push_str("\nLong description.\n");
+    text.into_bytes()
+}
+
+fn escaped(name: &str) -> String {
+    name.replace(['-', '.'], "_")
+}
+
+/// A zip of `entries`; names ending in `/` are directories.
+pub fn zip_of(entries: &[(&str, &[u8])], method: zip::CompressionMethod) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(method);
+    for (name, data) in entries {
+        if let Some(dir) = name.strip_suffix('/') {
+            writer.add_directory(dir, options).unwrap();
+        } else {
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(data).unwrap();
+        }
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// A wheel of `name` `version` with `metadata` as its METADATA (none when
+/// `None`) and `extra` entries.
+pub fn wheel_with(name: &str, version: &str, metadata: Option<&[u8]>, extra: &[(&str, &[u8])]) -> Dist {
+    let stem = format!("{}-{version}", escaped(name));
+    let module = format!("{}/__init__.py", escaped(name));
+    let code = format!("VERSION = {version:?}\n");
+    let dist_info_metadata = format!("{stem}.dist-info/METADATA");
+    let dist_info_wheel = format!("{stem}.dist-info/WHEEL");
+    let dist_info_record = format!("{stem}.dist-info/RECORD");
+    let wheel_file: &[u8] = b"Wheel-Version: 1.0\nGenerator: bulwark-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
+    let mut entries: Vec<(&str, &[u8])> = vec![(&module, code.as_bytes())];
+    entries.extend_from_slice(extra);
+    if let Some(metadata) = metadata {
+        entries.push((&dist_info_metadata, metadata));
+    }
+    entries.push((&dist_info_wheel, wheel_file));
+    entries.push((&dist_info_record, b""));
+    Dist {
+        filename: format!("{stem}-py3-none-any.whl"),
+        bytes: zip_of(&entries, zip::CompressionMethod::Deflated),
+        metadata: metadata.unwrap_or_default().to_vec(),
+        name: name.to_owned(),
+        version: version.to_owned(),
+    }
+}
+
+/// A wheel with consistent metadata.
+pub fn wheel(name: &str, version: &str) -> Dist {
+    wheel_with(name, version, Some(&core_metadata(name, version, None)), &[])
+}
+
+/// A tar of `(path, data)` regular files, written byte for byte (the `tar`
+/// crate's own path checks would refuse the unsafe names tests need).
+pub fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        let raw = &mut header.as_old_mut().name;
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(1_700_000_000);
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A `.tar.gz` sdist whose `PKG-INFO` is `metadata`, plus `extra` entries.
+pub fn sdist_with(name: &str, version: &str, metadata: &[u8], extra: &[(&str, &[u8])]) -> Dist {
+    let top = format!("{name}-{version}");
+    let pkg_info = format!("{top}/PKG-INFO");
+    let setup = format!("{top}/setup.py");
+    let mut entries: Vec<(&str, &[u8])> = vec![(&pkg_info, metadata), (&setup, b"from setuptools import setup\nsetup()\n")];
+    entries.extend_from_slice(extra);
+    Dist {
+        filename: format!("{}-{version}.tar.gz", escaped(name)),
+        bytes: gzip(&tar_of(&entries)),
+        metadata: metadata.to_vec(),
+        name: name.to_owned(),
+        version: version.to_owned(),
+    }
+}
+
+/// A `.tar.gz` sdist with consistent metadata.
+pub fn sdist(name: &str, version: &str) -> Dist {
+    sdist_with(name, version, &core_metadata(name, version, None), &[])
+}
+
+/// A `.zip` sdist with consistent metadata.
+pub fn sdist_zip(name: &str, version: &str) -> Dist {
+    let top = format!("{name}-{version}");
+    let metadata = core_metadata(name, version, None);
+    let pkg_info = format!("{top}/PKG-INFO");
+    let bytes = zip_of(&[(&pkg_info, &metadata)], zip::CompressionMethod::Deflated);
+    Dist {
+        filename: format!("{}-{version}.zip", escaped(name)),
+        bytes,
+        metadata,
+        name: name.to_owned(),
+        version: version.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------- upload forms
+
+pub const BOUNDARY: &str = "bulwark-test-boundary-6b1c0e2f9a";
+
+/// A multipart upload form as twine sends it.
+#[derive(Clone, Debug)]
+pub struct Form {
+    pub fields: Vec<(String, String)>,
+    pub content: Option<(String, Vec<u8>)>,
+}
+
+impl Form {
+    /// Every field twine sends for `dist` (but `md5_digest`, which the
+    /// index ignores).
+    pub fn twine(dist: &Dist) -> Self {
+        let fields = [
+            (":action", "file_upload".to_owned()),
+            ("protocol_version", "1".to_owned()),
+            ("metadata_version", "2.1".to_owned()),
+            ("name", dist.name.clone()),
+            ("version", dist.version.clone()),
+            ("filetype", dist.filetype().to_owned()),
+            ("pyversion", if dist.filetype() == "sdist" { "source".to_owned() } else { "py3".to_owned() }),
+            ("summary", "A test distribution".to_owned()),
+            ("sha256_digest", dist.sha256()),
+            ("blake2_256_digest", dist.blake2()),
+        ];
+        Self {
+            fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            content: Some((dist.filename.clone(), dist.bytes.clone())),
+        }
+    }
+
+    /// Sets (or adds) a field.
+    #[must_use]
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        match self.fields.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.to_owned(),
+            None => self.fields.push((key.to_owned(), value.to_owned())),
+        }
+        self
+    }
+
+    /// Removes a field.
+    #[must_use]
+    pub fn without(mut self, key: &str) -> Self {
+        self.fields.retain(|(k, _)| k != key);
+        self
+    }
+
+    /// Replaces the file part.
+    #[must_use]
+    pub fn content(mut self, filename: &str, bytes: &[u8]) -> Self {
+        self.content = Some((filename.to_owned(), bytes.to_vec()));
+        self
+    }
+
+    #[must_use]
+    pub fn no_content(mut self) -> Self {
+        self.content = None;
+        self
+    }
+
+    pub fn content_type() -> String {
+        format!("multipart/form-data; boundary={BOUNDARY}")
+    }
+
+    /// The `multipart/form-data` body.
+    pub fn body(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (key, value) in &self.fields {
+            out.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{key}\"\r\n\r\n{value}\r\n").as_bytes());
+        }
+        if let Some((filename, bytes)) = &self.content {
+            out.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{filename}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(bytes);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        out
+    }
+}
+
+/// `Authorization` for a token, as twine sends it.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+pub fn token_auth(token: &str) -> String {
+    basic("__token__", token)
+}
+
+// ---------------------------------------------------------------- JSON
+
+pub fn json(bytes: &[u8]) -> Value {
+    bulwark_tuf::json::parse(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+pub fn get<'a>(value: &'a Value, key: &str) -> &'a Value {
+    match value {
+        Value::Object(map) => map.get(key).unwrap_or_else(|| panic!("no key {key:?} in {value:?}")),
+        other => panic!("not an object: {other:?}"),
+    }
+}
+
+pub fn has(value: &Value, key: &str) -> bool {
+    matches!(value, Value::Object(map) if map.contains_key(key))
+}
+
+pub fn string(value: &Value) -> &str {
+    match value {
+        Value::String(s) => s,
+        other => panic!("not a string: {other:?}"),
+    }
+}
+
+pub fn array(value: &Value) -> &[Value] {
+    match value {
+        Value::Array(items) => items,
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+/// The file object of `filename` on a JSON project page.
+pub fn file_entry<'a>(page: &'a Value, filename: &str) -> &'a Value {
+    array(get(page, "files"))
+        .iter()
+        .find(|f| string(get(f, "filename")) == filename)
+        .unwrap_or_else(|| panic!("{filename} not on the page"))
+}
+
+/// Resolves a relative reference against an absolute path, as a browser
+/// (or pip, or uv) does: the base's last segment is dropped, `..` pops.
+pub fn resolve(base: &str, reference: &str) -> String {
+    let reference = reference.split('#').next().unwrap_or_default();
+    if reference.starts_with('/') {
+        return reference.to_owned();
+    }
+    let mut segments: Vec<&str> = base.split('/').collect();
+    segments.pop();
+    for segment in reference.split('/') {
+        match segment {
+            ".." => {
+                if segments.len() > 1 {
+                    segments.pop();
+                }
+            }
+            "." => {}
+            s => segments.push(s),
+        }
+    }
+    segments.join("/")
+}

@@ -1,0 +1,1658 @@
+//! The conformance suite: what every [`StateStore`] and [`BlobStore`]
+//! backend must do, as executable checks. Each backend's tests call these
+//! functions with a factory for its stores; a failure panics with the name of
+//! every failing check and why.
+//!
+//! ```no_run
+//! use bulwark_store::conformance::state_store_suite;
+//! use bulwark_store::sqlite::SqliteState;
+//!
+//! state_store_suite(&|| Box::new(SqliteState::in_memory().expect("an in-memory database")));
+//! ```
+//!
+//! Beyond the trait documentation, the suite pins these points so that all
+//! backends agree:
+//!
+//! - listings are in byte order (Rust's `str` order, SQL `COLLATE "C"`);
+//! - a project's `created_us` is the `upload_time_us` of its first file;
+//! - ownership is checked first: a non-owner gets `Forbidden` even for an
+//!   identical or conflicting file, and for a version that does not exist;
+//! - a filename held by another project is a `Conflict`, and creates nothing;
+//! - change numbers and publish versions start at 1 or above, only grow,
+//!   and are never reused, even once the queue is drained;
+//! - `set_yanked` counts the files whose state changed, and queues a change
+//!   only when that count is not zero;
+//! - `put_token` refuses an existing id and keeps the stored token;
+//! - `get_range` past the end returns the bytes that exist (possibly none);
+//!   it returns `None` only for a missing key;
+//! - `pages_in_bin` may answer in any order (the others are ordered);
+//! - keys obey [`crate::key::validate_key`] in every backend.
+#![expect(
+    clippy::expect_used,
+    reason = "the suite reports failures by panicking, with the failed step as message"
+)]
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+use crate::{
+    AddFile, BlobStore, FileRecord, PageRecord, PendingChanges, PublishCommit, RoleRecord,
+    StateStore, StoreError, TokenRecord, YankOutcome,
+};
+
+/// A factory for stores under test.
+type Make<'a, S> = dyn Fn() -> Box<S> + 'a;
+/// One named check.
+type Check<S> = (&'static str, fn(&Make<'_, S>));
+
+/// A check named after its function.
+macro_rules! checks {
+    ($($check:ident),* $(,)?) => {
+        &[$((stringify!($check), $check)),*]
+    };
+}
+
+const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
+    empty_store_has_nothing,
+    tokens_round_trip_and_are_never_replaced,
+    settings_round_trip_and_overwrite,
+    first_upload_creates_the_project,
+    every_file_field_round_trips,
+    other_users_are_forbidden,
+    identical_reupload_changes_nothing,
+    conflicting_filename_is_refused,
+    listings_are_in_byte_order,
+    file_by_sha256_finds_files,
+    pending_changes_across_commits,
+    owner_yanks_and_unyanks,
+    yank_refusals_change_nothing,
+    publish_counter_increases,
+    commit_publish_upserts_records,
+    failed_writes_change_nothing,
+    concurrent_uploads,
+    concurrent_publish_counter,
+    concurrent_commits_are_atomic_for_readers,
+];
+
+const BLOB_CHECKS: &[Check<dyn BlobStore>] = checks![
+    missing_keys,
+    put_then_get,
+    overwrite_replaces,
+    ranges,
+    delete_removes_only_the_key,
+    list_is_sorted_and_filtered_by_prefix,
+    invalid_keys_are_refused,
+    unusual_valid_keys_work,
+    concurrent_overwrite_is_atomic,
+    concurrent_puts_of_distinct_keys,
+];
+
+/// Runs every state check. `make` returns a new, empty store at each call.
+///
+/// # Panics
+///
+/// When a check fails, after running all of them, listing the failures.
+pub fn state_store_suite(make: &dyn Fn() -> Box<dyn StateStore>) {
+    run("StateStore", STATE_CHECKS, make);
+}
+
+/// Runs every blob check. `make` returns a new, empty store at each call.
+///
+/// # Panics
+///
+/// When a check fails, after running all of them, listing the failures.
+pub fn blob_store_suite(make: &dyn Fn() -> Box<dyn BlobStore>) {
+    run("BlobStore", BLOB_CHECKS, make);
+}
+
+/// Checks that everything a state store holds survives closing and
+/// reopening it. `open` opens the same database at each call; it is empty at
+/// the first.
+///
+/// # Panics
+///
+/// When something was lost or changed.
+pub fn state_store_reopen_suite(open: &dyn Fn() -> Box<dyn StateStore>) {
+    let store = open();
+    let token = token("tok-reopen", "alice");
+    store.put_token(&token).expect("put_token");
+    let a1 = file("alpha", "alpha-1.0.tar.gz", "1.0", "reopen-a1", "alice");
+    let a2 = file("alpha", "alpha-2.0.tar.gz", "2.0", "reopen-a2", "alice");
+    let b1 = file("beta", "beta-1.0.tar.gz", "1.0", "reopen-b1", "bob");
+    let first = added(store.add_file("Alpha", &a1), "add alpha 1.0");
+    added(store.add_file("Alpha", &a2), "add alpha 2.0");
+    added(store.add_file("Beta", &b1), "add beta 1.0");
+    let yank = store.set_yanked("alpha", "1.0", Some("bad"), "alice");
+    assert_eq!(yank.expect("set_yanked"), YankOutcome::Updated { files: 1 });
+    store.set_setting("bins", "8").expect("set_setting");
+    let mut version = 0;
+    for _ in 0..3 {
+        version = store.next_publish_version().expect("next_publish_version");
+    }
+    let commit = PublishCommit {
+        up_to_change: first,
+        pages: vec![page("alpha", "reopen-page", 1)],
+        roles: vec![role("snapshot", version, "reopen-snapshot")],
+        timestamp: b"timestamp v3".to_vec(),
+    };
+    store.commit_publish(&commit).expect("commit_publish");
+    let before = Observed::take(&*store, &["alpha", "beta"], &[1]);
+    drop(store);
+
+    let store = open();
+    let after = Observed::take(&*store, &["alpha", "beta"], &[1]);
+    assert_eq!(after, before, "the state changed across a reopen");
+    assert_eq!(store.token("tok-reopen").expect("token"), Some(token));
+    assert_eq!(
+        store.setting("bins").expect("setting"),
+        Some("8".to_owned())
+    );
+    let next = store.next_publish_version().expect("next_publish_version");
+    assert!(
+        next > version,
+        "the publish counter went from {version} to {next} across a reopen"
+    );
+    let c = file("alpha", "alpha-3.0.tar.gz", "3.0", "reopen-a3", "alice");
+    let change = added(store.add_file("Alpha", &c), "add alpha 3.0 after reopen");
+    assert!(
+        change > before.pending.up_to_change,
+        "change number {change} reused after a reopen (queue was up to {})",
+        before.pending.up_to_change
+    );
+    drop(store);
+
+    let store = open();
+    let again = store.next_publish_version().expect("next_publish_version");
+    assert!(
+        again > next,
+        "the publish counter went from {next} to {again} across a reopen"
+    );
+    assert_eq!(
+        store.files("alpha").expect("files").len(),
+        3,
+        "alpha files after reopen"
+    );
+}
+
+/// Checks that blobs survive closing and reopening the store. `open` opens
+/// the same store at each call; it is empty at the first.
+///
+/// # Panics
+///
+/// When something was lost or changed.
+pub fn blob_store_reopen_suite(open: &dyn Fn() -> Box<dyn BlobStore>) {
+    let store = open();
+    store.put("files/ab/a-1.0.tar.gz", b"sdist").expect("put");
+    store
+        .put("tuf/metadata/timestamp.json", b"v1")
+        .expect("put");
+    store
+        .put("tuf/metadata/timestamp.json", b"v2")
+        .expect("put");
+    store.put("gone", b"x").expect("put");
+    store.delete("gone").expect("delete");
+    drop(store);
+    let store = open();
+    assert_eq!(
+        store.list("").expect("list"),
+        ["files/ab/a-1.0.tar.gz", "tuf/metadata/timestamp.json"],
+        "keys after a reopen"
+    );
+    assert_eq!(
+        store.get("files/ab/a-1.0.tar.gz").expect("get").as_deref(),
+        Some(&b"sdist"[..])
+    );
+    assert_eq!(
+        store
+            .get("tuf/metadata/timestamp.json")
+            .expect("get")
+            .as_deref(),
+        Some(&b"v2"[..])
+    );
+}
+
+fn run<S: ?Sized>(suite: &str, checks: &[Check<S>], make: &Make<'_, S>) {
+    let failures: Vec<String> = checks
+        .iter()
+        .filter_map(|&(name, check)| {
+            catch_unwind(AssertUnwindSafe(|| check(make)))
+                .err()
+                .map(|panic| format!("  {name}: {}", panic_message(&*panic)))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{suite} conformance: {} of {} checks failed:\n{}",
+        failures.len(),
+        checks.len(),
+        failures.join("\n")
+    );
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)")
+}
+
+/// Joins a thread, re-raising its panic with its own message.
+fn join<T>(handle: thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+// ----- Records ---------------------------------------------------------------
+
+/// A lowercase hex string of 64 digits derived from `tag` (FNV-1a, four
+/// ways): distinct tags give distinct "hashes", without a hash dependency.
+fn digest(tag: &str) -> String {
+    use std::fmt::Write as _;
+    let mut hex = String::with_capacity(64);
+    for salt in 0_u64..4 {
+        let mut h = 0xcbf2_9ce4_8422_2325_u64 ^ salt;
+        for b in tag.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        let _ = write!(hex, "{h:016x}");
+    }
+    hex
+}
+
+fn file(project: &str, filename: &str, version: &str, content: &str, uploader: &str) -> FileRecord {
+    FileRecord {
+        project: project.to_owned(),
+        filename: filename.to_owned(),
+        version: version.to_owned(),
+        size: 1000 + content.len() as u64,
+        sha256: digest(content),
+        blake2b_256: digest(&format!("blake2b:{content}")),
+        requires_python: Some(">=3.9".to_owned()),
+        metadata_sha256: Some(digest(&format!("metadata:{content}"))),
+        upload_time_us: 1_750_000_000_000_000,
+        yanked: None,
+        uploader: uploader.to_owned(),
+    }
+}
+
+fn token(id: &str, user: &str) -> TokenRecord {
+    TokenRecord {
+        id: id.to_owned(),
+        user: user.to_owned(),
+        secret_sha256: digest(&format!("secret:{id}")),
+        created_us: 1_750_000_000_000_000,
+    }
+}
+
+fn page(project: &str, content: &str, bin: u32) -> PageRecord {
+    PageRecord {
+        project: project.to_owned(),
+        sha256: digest(content),
+        length: 100 + content.len() as u64,
+        bin,
+    }
+}
+
+fn role(name: &str, version: u64, content: &str) -> RoleRecord {
+    RoleRecord {
+        role: name.to_owned(),
+        version,
+        expires: 1_900_000_000,
+        length: 500 + content.len() as u64,
+        sha256: digest(content),
+    }
+}
+
+#[track_caller]
+fn added(outcome: crate::Result<AddFile>, what: &str) -> u64 {
+    match outcome.expect(what) {
+        AddFile::Added { change } => change,
+        other => panic!("{what}: expected Added, got {other:?}"),
+    }
+}
+
+/// Everything readable about some projects and bins, to compare before and
+/// after an operation that must change nothing.
+#[derive(Debug, PartialEq, Eq)]
+struct Observed {
+    projects: Vec<crate::ProjectRecord>,
+    files: Vec<Vec<FileRecord>>,
+    pending: PendingChanges,
+    pages: Vec<Option<PageRecord>>,
+    bins: Vec<Vec<PageRecord>>,
+    roles: Vec<RoleRecord>,
+    timestamp: Option<Vec<u8>>,
+}
+
+impl Observed {
+    fn take(store: &dyn StateStore, projects: &[&str], bins: &[u32]) -> Self {
+        Self {
+            projects: store.projects().expect("projects"),
+            files: projects
+                .iter()
+                .map(|p| store.files(p).expect("files"))
+                .collect(),
+            pending: store.pending_changes().expect("pending_changes"),
+            pages: projects
+                .iter()
+                .map(|p| store.page(p).expect("page"))
+                .collect(),
+            bins: bins
+                .iter()
+                .map(|&b| sorted_pages(store.pages_in_bin(b).expect("pages_in_bin")))
+                .collect(),
+            roles: store.roles().expect("roles"),
+            timestamp: store.latest_timestamp().expect("latest_timestamp"),
+        }
+    }
+}
+
+/// `pages_in_bin` promises no order.
+fn sorted_pages(mut pages: Vec<PageRecord>) -> Vec<PageRecord> {
+    pages.sort_by(|a, b| a.project.cmp(&b.project));
+    pages
+}
+
+fn names(files: &[FileRecord]) -> Vec<&str> {
+    files.iter().map(|f| f.filename.as_str()).collect()
+}
+
+// ----- State checks ----------------------------------------------------------
+
+fn empty_store_has_nothing(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    assert_eq!(s.project("a").expect("project"), None);
+    assert_eq!(s.projects().expect("projects"), []);
+    assert_eq!(s.files("a").expect("files"), []);
+    assert_eq!(
+        s.file_by_sha256(&digest("x")).expect("file_by_sha256"),
+        None
+    );
+    assert_eq!(
+        s.pending_changes().expect("pending_changes"),
+        PendingChanges::default()
+    );
+    assert_eq!(s.pages_in_bin(0).expect("pages_in_bin"), []);
+    assert_eq!(s.page("a").expect("page"), None);
+    assert_eq!(s.roles().expect("roles"), []);
+    assert_eq!(s.latest_timestamp().expect("latest_timestamp"), None);
+    assert_eq!(s.setting("a").expect("setting"), None);
+    assert_eq!(s.token("a").expect("token"), None);
+}
+
+fn tokens_round_trip_and_are_never_replaced(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let t1 = token("tok1", "alice");
+    let t2 = token("tok2", "alice");
+    s.put_token(&t1).expect("put_token tok1");
+    s.put_token(&t2).expect("put_token tok2");
+    assert_eq!(s.token("tok1").expect("token"), Some(t1.clone()));
+    assert_eq!(s.token("tok2").expect("token"), Some(t2));
+    assert_eq!(s.token("tok3").expect("token"), None);
+    let mallory = TokenRecord {
+        user: "mallory".to_owned(),
+        secret_sha256: digest("mallory"),
+        ..t1.clone()
+    };
+    assert!(
+        s.put_token(&mallory).is_err(),
+        "put_token replaced an existing token id"
+    );
+    assert_eq!(
+        s.token("tok1").expect("token"),
+        Some(t1),
+        "a refused put_token changed the token"
+    );
+}
+
+fn settings_round_trip_and_overwrite(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    s.set_setting("bins", "8").expect("set_setting");
+    s.set_setting("name", "").expect("set_setting");
+    s.set_setting("ünïcode", "välue").expect("set_setting");
+    assert_eq!(s.setting("bins").expect("setting").as_deref(), Some("8"));
+    assert_eq!(s.setting("name").expect("setting").as_deref(), Some(""));
+    assert_eq!(
+        s.setting("ünïcode").expect("setting").as_deref(),
+        Some("välue")
+    );
+    s.set_setting("bins", "16").expect("set_setting");
+    assert_eq!(
+        s.setting("bins").expect("setting").as_deref(),
+        Some("16"),
+        "overwrite"
+    );
+    assert_eq!(s.setting("other").expect("setting"), None);
+}
+
+fn first_upload_creates_the_project(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let mut f = file("foo-bar", "foo_bar-1.0.tar.gz", "1.0", "fb1", "alice");
+    f.upload_time_us = 1_234_567;
+    let change = added(s.add_file("Foo.Bar", &f), "first upload");
+    assert!(change >= 1, "change numbers start at 1, got {change}");
+    let project = s
+        .project("foo-bar")
+        .expect("project")
+        .expect("project was not created");
+    assert_eq!(project.name, "foo-bar");
+    assert_eq!(project.display_name, "Foo.Bar");
+    assert_eq!(
+        project.owner, "alice",
+        "the first uploader owns the project"
+    );
+    assert_eq!(
+        project.created_us, 1_234_567,
+        "created_us is the first file's upload time"
+    );
+    assert_eq!(
+        s.projects().expect("projects"),
+        std::slice::from_ref(&project)
+    );
+    assert_eq!(s.files("foo-bar").expect("files"), [f.clone()]);
+    assert_eq!(
+        s.pending_changes().expect("pending_changes"),
+        PendingChanges {
+            up_to_change: change,
+            projects: vec!["foo-bar".to_owned()]
+        }
+    );
+    // A later upload under another display name keeps the first one.
+    let g = file("foo-bar", "foo_bar-2.0.tar.gz", "2.0", "fb2", "alice");
+    let second = added(s.add_file("FOO_BAR", &g), "second upload");
+    assert!(
+        second > change,
+        "change numbers must grow: {change} then {second}"
+    );
+    assert_eq!(
+        s.project("foo-bar").expect("project"),
+        Some(project),
+        "project record changed"
+    );
+    assert_eq!(s.files("foo-bar").expect("files"), [f, g]);
+}
+
+fn every_file_field_round_trips(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let bare = FileRecord {
+        project: "zeta".to_owned(),
+        filename: "zeta-0.1.tar.gz".to_owned(),
+        version: "0.1".to_owned(),
+        size: 0,
+        sha256: digest("bare"),
+        blake2b_256: digest("bare-b2"),
+        requires_python: None,
+        metadata_sha256: None,
+        upload_time_us: -1,
+        yanked: None,
+        uploader: "ü-user".to_owned(),
+    };
+    let full = FileRecord {
+        project: "zeta".to_owned(),
+        filename: "zeta-1.0.post1-py3-none-any.whl".to_owned(),
+        version: "1.0.post1".to_owned(),
+        size: u64::MAX >> 1, // i64::MAX: what a signed 64-bit column holds
+        sha256: digest("full"),
+        blake2b_256: digest("full-b2"),
+        requires_python: Some(">=3.8, !=3.9.*".to_owned()),
+        metadata_sha256: Some(digest("full-md")),
+        upload_time_us: i64::MAX,
+        yanked: Some(String::new()),
+        uploader: "ü-user".to_owned(),
+    };
+    let reason = FileRecord {
+        filename: "zeta-1.0.post1.tar.gz".to_owned(),
+        sha256: digest("reason"),
+        yanked: Some("broken \"build\"; see #12".to_owned()),
+        ..full.clone()
+    };
+    for f in [&bare, &full, &reason] {
+        added(s.add_file("Zeta", f), &format!("add {}", f.filename));
+    }
+    assert_eq!(
+        s.files("zeta").expect("files"),
+        [bare.clone(), full.clone(), reason.clone()]
+    );
+    for f in [bare, full, reason] {
+        assert_eq!(
+            s.file_by_sha256(&f.sha256).expect("file_by_sha256"),
+            Some(f)
+        );
+    }
+}
+
+fn other_users_are_forbidden(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let f = file("foo", "foo-1.0.tar.gz", "1.0", "foo1", "alice");
+    added(s.add_file("foo", &f), "alice's upload");
+    let before = Observed::take(&*s, &["foo"], &[]);
+    let new_file = file("foo", "foo-2.0.tar.gz", "2.0", "foo2", "mallory");
+    let identical = FileRecord {
+        uploader: "mallory".to_owned(),
+        ..f.clone()
+    };
+    let conflicting = FileRecord {
+        sha256: digest("evil"),
+        ..identical.clone()
+    };
+    for (what, g) in [
+        ("new", new_file),
+        ("identical", identical),
+        ("conflicting", conflicting),
+    ] {
+        let outcome = s.add_file("Foo", &g).expect("add_file");
+        assert_eq!(outcome, AddFile::Forbidden, "{what} file from a non-owner");
+    }
+    assert_eq!(
+        Observed::take(&*s, &["foo"], &[]),
+        before,
+        "a refused upload changed the state"
+    );
+}
+
+fn identical_reupload_changes_nothing(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let f = file("foo", "foo-1.0.tar.gz", "1.0", "foo1", "alice");
+    let change = added(s.add_file("foo", &f), "first upload");
+    let before = Observed::take(&*s, &["foo"], &[]);
+    assert_eq!(s.add_file("foo", &f).expect("add_file"), AddFile::Identical);
+    // Same bytes, other upload details: still the same file.
+    let later = FileRecord {
+        upload_time_us: f.upload_time_us + 1,
+        requires_python: None,
+        ..f.clone()
+    };
+    assert_eq!(
+        s.add_file("Foo", &later).expect("add_file"),
+        AddFile::Identical
+    );
+    assert_eq!(
+        Observed::take(&*s, &["foo"], &[]),
+        before,
+        "an identical re-upload changed the state"
+    );
+    // Also once the first upload has been published: nothing is queued.
+    let commit = PublishCommit {
+        up_to_change: change,
+        ..PublishCommit::default()
+    };
+    s.commit_publish(&commit).expect("commit_publish");
+    assert_eq!(s.add_file("foo", &f).expect("add_file"), AddFile::Identical);
+    assert_eq!(
+        s.pending_changes().expect("pending_changes"),
+        PendingChanges::default(),
+        "an identical re-upload queued a change"
+    );
+}
+
+fn conflicting_filename_is_refused(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let f = file("foo", "foo-1.0.tar.gz", "1.0", "foo1", "alice");
+    added(s.add_file("foo", &f), "first upload");
+    let before = Observed::take(&*s, &["foo", "bar"], &[]);
+    let other_bytes = FileRecord {
+        sha256: digest("other"),
+        ..f.clone()
+    };
+    assert_eq!(
+        s.add_file("foo", &other_bytes).expect("add_file"),
+        AddFile::Conflict
+    );
+    // The filename is taken index-wide: another project cannot have it, even
+    // with the same bytes, and is not created by the attempt.
+    for sha256 in [f.sha256.clone(), digest("other")] {
+        let elsewhere = FileRecord {
+            project: "bar".to_owned(),
+            uploader: "bob".to_owned(),
+            sha256,
+            ..f.clone()
+        };
+        assert_eq!(
+            s.add_file("bar", &elsewhere).expect("add_file"),
+            AddFile::Conflict
+        );
+    }
+    assert_eq!(
+        s.project("bar").expect("project"),
+        None,
+        "a refused upload created a project"
+    );
+    assert_eq!(
+        Observed::take(&*s, &["foo", "bar"], &[]),
+        before,
+        "a conflicting upload changed the state"
+    );
+}
+
+fn listings_are_in_byte_order(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    for (project, filename) in [
+        ("zeta", "zeta-1.0.tar.gz"),
+        ("alpha", "alpha-2.0.tar.gz"),
+        ("mid", "mid-1.0.tar.gz"),
+        ("alpha", "alpha-1.0.tar.gz"),
+        ("alpha", "alpha-1.0-py3-none-any.whl"),
+        ("alpha", "Alpha-0.9.tar.gz"),
+        ("alpha-b", "alpha_b-1.0.tar.gz"),
+    ] {
+        let f = file(project, filename, "1.0", filename, "alice");
+        added(s.add_file(project, &f), filename);
+    }
+    let projects: Vec<String> = s
+        .projects()
+        .expect("projects")
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(projects, ["alpha", "alpha-b", "mid", "zeta"]);
+    assert_eq!(
+        names(&s.files("alpha").expect("files")),
+        [
+            "Alpha-0.9.tar.gz",
+            "alpha-1.0-py3-none-any.whl",
+            "alpha-1.0.tar.gz",
+            "alpha-2.0.tar.gz"
+        ]
+    );
+    assert_eq!(
+        names(&s.files("alpha-b").expect("files")),
+        ["alpha_b-1.0.tar.gz"]
+    );
+    assert_eq!(s.files("nothing").expect("files"), []);
+}
+
+fn file_by_sha256_finds_files(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let a = file("a", "a-1.0.tar.gz", "1.0", "a1", "alice");
+    let b = file("b", "b-1.0.tar.gz", "1.0", "b1", "bob");
+    added(s.add_file("a", &a), "a");
+    added(s.add_file("b", &b), "b");
+    assert_eq!(
+        s.file_by_sha256(&a.sha256).expect("file_by_sha256"),
+        Some(a)
+    );
+    assert_eq!(
+        s.file_by_sha256(&b.sha256).expect("file_by_sha256"),
+        Some(b.clone())
+    );
+    assert_eq!(
+        s.file_by_sha256(&b.blake2b_256).expect("file_by_sha256"),
+        None
+    );
+    assert_eq!(
+        s.file_by_sha256(&digest("none")).expect("file_by_sha256"),
+        None
+    );
+}
+
+fn pending_changes_across_commits(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let pending = || s.pending_changes().expect("pending_changes");
+    let commit = |up_to_change| {
+        let commit = PublishCommit {
+            up_to_change,
+            ..PublishCommit::default()
+        };
+        s.commit_publish(&commit).expect("commit_publish");
+    };
+    let expect = |up_to_change, projects: &[&str]| PendingChanges {
+        up_to_change,
+        projects: projects.iter().map(|&p| p.to_owned()).collect(),
+    };
+    let upload = |project: &str, n: u32| {
+        let f = file(
+            project,
+            &format!("{project}-{n}.tar.gz"),
+            &n.to_string(),
+            &format!("{project}{n}"),
+            "u",
+        );
+        added(s.add_file(project, &f), &format!("upload {project} {n}"))
+    };
+    assert_eq!(pending(), expect(0, &[]));
+    let c1 = upload("b", 1);
+    let c2 = upload("a", 1);
+    let c3 = upload("b", 2);
+    assert!(
+        c1 < c2 && c2 < c3,
+        "change numbers must grow: {c1}, {c2}, {c3}"
+    );
+    assert_eq!(
+        pending(),
+        expect(c3, &["a", "b"]),
+        "distinct projects, sorted"
+    );
+    commit(c1);
+    assert_eq!(
+        pending(),
+        expect(c3, &["a", "b"]),
+        "b changed again after c1"
+    );
+    commit(c2);
+    assert_eq!(pending(), expect(c3, &["b"]));
+    let c4 = upload("a", 2);
+    assert_eq!(pending(), expect(c4, &["a", "b"]));
+    commit(0);
+    assert_eq!(
+        pending(),
+        expect(c4, &["a", "b"]),
+        "a commit up to 0 removes nothing"
+    );
+    commit(c4);
+    assert_eq!(pending(), expect(0, &[]), "everything published");
+    let c5 = upload("c", 1);
+    assert!(
+        c5 > c4,
+        "change number {c5} reused after the queue was drained (last was {c4})"
+    );
+    assert_eq!(pending(), expect(c5, &["c"]));
+}
+
+fn yank_fixture(s: &dyn StateStore) {
+    for (filename, version) in [
+        ("yank-1.0.tar.gz", "1.0"),
+        ("yank-1.0-py3-none-any.whl", "1.0"),
+        ("yank-2.0.tar.gz", "2.0"),
+    ] {
+        added(
+            s.add_file("Yank", &file("yank", filename, version, filename, "owner")),
+            filename,
+        );
+    }
+    let up_to_change = s.pending_changes().expect("pending_changes").up_to_change;
+    let commit = PublishCommit {
+        up_to_change,
+        ..PublishCommit::default()
+    };
+    s.commit_publish(&commit).expect("commit_publish");
+}
+
+fn yanked_states(s: &dyn StateStore) -> Vec<(String, Option<String>)> {
+    let files = s.files("yank").expect("files");
+    files.into_iter().map(|f| (f.filename, f.yanked)).collect()
+}
+
+fn owner_yanks_and_unyanks(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    yank_fixture(&*s);
+    let states = |v1: Option<&str>| {
+        let v1 = v1.map(str::to_owned);
+        vec![
+            ("yank-1.0-py3-none-any.whl".to_owned(), v1.clone()),
+            ("yank-1.0.tar.gz".to_owned(), v1),
+            ("yank-2.0.tar.gz".to_owned(), None),
+        ]
+    };
+    let mut last = 0;
+    let mut step = |yanked: Option<&str>, files: u64, queued: bool| {
+        let outcome = s
+            .set_yanked("yank", "1.0", yanked, "owner")
+            .expect("set_yanked");
+        assert_eq!(
+            outcome,
+            YankOutcome::Updated { files },
+            "set_yanked({yanked:?})"
+        );
+        assert_eq!(
+            yanked_states(&*s),
+            states(yanked),
+            "after set_yanked({yanked:?})"
+        );
+        let pending = s.pending_changes().expect("pending_changes");
+        if queued {
+            assert!(
+                pending.up_to_change > last,
+                "set_yanked({yanked:?}) queued no change"
+            );
+            assert_eq!(pending.projects, ["yank"]);
+            last = pending.up_to_change;
+            let commit = PublishCommit {
+                up_to_change: last,
+                ..PublishCommit::default()
+            };
+            s.commit_publish(&commit).expect("commit_publish");
+        } else {
+            assert_eq!(
+                pending,
+                PendingChanges::default(),
+                "set_yanked({yanked:?}) changed nothing yet queued a change"
+            );
+        }
+    };
+    step(Some("broken"), 2, true);
+    step(Some("broken"), 0, false);
+    step(Some("really broken"), 2, true);
+    step(Some(""), 2, true);
+    step(Some(""), 0, false);
+    step(None, 2, true);
+    step(None, 0, false);
+}
+
+fn yank_refusals_change_nothing(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    yank_fixture(&*s);
+    let before = Observed::take(&*s, &["yank"], &[]);
+    for (project, version, user, expected) in [
+        ("yank", "1.0", "mallory", YankOutcome::Forbidden),
+        ("yank", "9.9", "mallory", YankOutcome::Forbidden),
+        ("yank", "9.9", "owner", YankOutcome::NotFound),
+        ("nope", "1.0", "owner", YankOutcome::NotFound),
+        ("nope", "1.0", "mallory", YankOutcome::NotFound),
+    ] {
+        let outcome = s
+            .set_yanked(project, version, Some("x"), user)
+            .expect("set_yanked");
+        assert_eq!(
+            outcome, expected,
+            "set_yanked({project}, {version}) as {user}"
+        );
+    }
+    assert_eq!(
+        Observed::take(&*s, &["yank"], &[]),
+        before,
+        "a refused yank changed the state"
+    );
+}
+
+fn publish_counter_increases(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let mut last = 0;
+    for i in 0..5 {
+        let v = s.next_publish_version().expect("next_publish_version");
+        assert!(v > last, "publish version {v} after {last}");
+        last = v;
+        if i == 2 {
+            s.commit_publish(&PublishCommit::default())
+                .expect("commit_publish");
+        }
+    }
+}
+
+fn commit_publish_upserts_records(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let (a, b, c) = (page("a", "a1", 3), page("b", "b1", 3), page("c", "c1", 5));
+    let first = PublishCommit {
+        up_to_change: 0,
+        pages: vec![a.clone(), b.clone(), c.clone()],
+        roles: vec![
+            role("timestamp", 1, "ts1"),
+            role("snapshot", 1, "snap1"),
+            role("bin-3", 1, "bin3"),
+            role("project-a", 7, "pa"),
+        ],
+        timestamp: b"timestamp 1".to_vec(),
+    };
+    s.commit_publish(&first).expect("commit_publish");
+    assert_eq!(
+        sorted_pages(s.pages_in_bin(3).expect("pages_in_bin")),
+        [a.clone(), b.clone()]
+    );
+    assert_eq!(
+        s.pages_in_bin(5).expect("pages_in_bin"),
+        std::slice::from_ref(&c)
+    );
+    assert_eq!(s.pages_in_bin(4).expect("pages_in_bin"), []);
+    assert_eq!(s.page("a").expect("page"), Some(a));
+    assert_eq!(s.page("z").expect("page"), None);
+    let role_names: Vec<String> = s
+        .roles()
+        .expect("roles")
+        .into_iter()
+        .map(|r| r.role)
+        .collect();
+    assert_eq!(
+        role_names,
+        ["bin-3", "project-a", "snapshot", "timestamp"],
+        "roles by name"
+    );
+    assert_eq!(
+        s.latest_timestamp().expect("latest_timestamp").as_deref(),
+        Some(&b"timestamp 1"[..])
+    );
+
+    // Upserts: `a` moves to bin 5, snapshot gets a new version, the rest stays.
+    let a2 = page("a", "a2", 5);
+    let second = PublishCommit {
+        up_to_change: 0,
+        pages: vec![a2.clone()],
+        roles: vec![role("snapshot", 2, "snap2"), role("timestamp", 2, "ts2")],
+        timestamp: b"timestamp 2".to_vec(),
+    };
+    s.commit_publish(&second).expect("commit_publish");
+    assert_eq!(s.pages_in_bin(3).expect("pages_in_bin"), [b]);
+    assert_eq!(
+        sorted_pages(s.pages_in_bin(5).expect("pages_in_bin")),
+        [a2.clone(), c]
+    );
+    assert_eq!(s.page("a").expect("page"), Some(a2));
+    assert_eq!(
+        s.roles().expect("roles"),
+        [
+            role("bin-3", 1, "bin3"),
+            role("project-a", 7, "pa"),
+            role("snapshot", 2, "snap2"),
+            role("timestamp", 2, "ts2"),
+        ]
+    );
+    assert_eq!(
+        s.latest_timestamp().expect("latest_timestamp").as_deref(),
+        Some(&b"timestamp 2"[..])
+    );
+}
+
+/// A write that fails part-way (here: a value a backend may be unable to
+/// store, such as a `u64` above `i64::MAX`) must change nothing; a backend
+/// that can store it must store it exactly.
+fn failed_writes_change_nothing(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let change = added(
+        s.add_file("a", &file("a", "a-1.0.tar.gz", "1.0", "a1", "alice")),
+        "upload",
+    );
+    let good = PublishCommit {
+        up_to_change: 0,
+        pages: vec![page("a", "a-old", 1)],
+        roles: vec![role("snapshot", 1, "s1")],
+        timestamp: b"old".to_vec(),
+    };
+    s.commit_publish(&good).expect("commit_publish");
+    let before = Observed::take(&*s, &["a", "b", "huge"], &[1, 2]);
+    let mut huge_role = role("targets", 1, "t");
+    huge_role.version = u64::MAX;
+    let mut huge_page = page("b", "b", 2);
+    huge_page.length = u64::MAX;
+    let bad = PublishCommit {
+        up_to_change: change,
+        pages: vec![page("a", "a-new", 2), huge_page.clone()],
+        roles: vec![role("snapshot", 2, "s2"), huge_role.clone()],
+        timestamp: b"new".to_vec(),
+    };
+    if s.commit_publish(&bad).is_ok() {
+        assert_eq!(
+            s.page("b").expect("page"),
+            Some(huge_page),
+            "u64::MAX page length"
+        );
+        let stored = s
+            .roles()
+            .expect("roles")
+            .into_iter()
+            .find(|r| r.role == "targets");
+        assert_eq!(stored, Some(huge_role), "u64::MAX role version");
+        assert_eq!(
+            s.pending_changes().expect("pending_changes"),
+            PendingChanges::default()
+        );
+    } else {
+        let after = Observed::take(&*s, &["a", "b", "huge"], &[1, 2]);
+        assert_eq!(after, before, "a failed commit_publish changed the state");
+    }
+
+    let before = Observed::take(&*s, &["a", "b", "huge"], &[1, 2]);
+    let mut f = file("huge", "huge-1.0.tar.gz", "1.0", "huge", "alice");
+    f.size = u64::MAX;
+    if s.add_file("Huge", &f).is_ok() {
+        assert_eq!(s.files("huge").expect("files"), [f], "u64::MAX file size");
+    } else {
+        let after = Observed::take(&*s, &["a", "b", "huge"], &[1, 2]);
+        assert_eq!(after, before, "a failed add_file changed the state");
+    }
+}
+
+/// Counts finished threads, even those that panicked, so that the loops
+/// waiting for them end.
+struct Finished<'a>(&'a AtomicUsize);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+const THREADS: usize = 8;
+const ROUNDS: usize = 10;
+
+/// One uploader's work: its own project, a project every uploader races to
+/// create, and filenames every uploader races to take (half of them with the
+/// same bytes) as one user.
+fn uploader(s: &dyn StateStore, t: usize) -> Vec<(FileRecord, AddFile)> {
+    let user = format!("user-{t}");
+    let mut outcomes = Vec::new();
+    for i in 0..ROUNDS {
+        let own = format!("own-{t}");
+        let race_bytes = if t.is_multiple_of(2) {
+            format!("race-{i}")
+        } else {
+            format!("race-{i}-{t}")
+        };
+        for f in [
+            file(
+                &own,
+                &format!("own_{t}-{i}.tar.gz"),
+                &i.to_string(),
+                &format!("own-{t}-{i}"),
+                &user,
+            ),
+            file(
+                "shared",
+                &format!("shared-{t}.{i}.tar.gz"),
+                "1.0",
+                &format!("shared-{t}-{i}"),
+                &user,
+            ),
+            file(
+                "race",
+                &format!("race-{i}.tar.gz"),
+                &i.to_string(),
+                &race_bytes,
+                "racer",
+            ),
+        ] {
+            let outcome = s.add_file(&f.project, &f).expect("concurrent add_file");
+            outcomes.push((f, outcome));
+        }
+    }
+    outcomes
+}
+
+type Outcomes = Vec<(FileRecord, AddFile)>;
+
+/// Eight uploaders at once, with a publisher draining the queue meanwhile:
+/// every `Added` file is stored, no change is lost, ownership is never split.
+fn concurrent_uploads(make: &Make<'_, dyn StateStore>) {
+    let store = make();
+    let s: &dyn StateStore = &*store;
+    let finished = AtomicUsize::new(0);
+    let (outcomes, commits) = thread::scope(|scope| {
+        let uploaders: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let finished = &finished;
+                scope.spawn(move || {
+                    let _finished = Finished(finished);
+                    uploader(s, t)
+                })
+            })
+            .collect();
+        let publisher = scope.spawn(|| {
+            let mut commits = Vec::new();
+            while finished.load(Ordering::SeqCst) < THREADS {
+                let pending = s.pending_changes().expect("pending_changes");
+                if pending.up_to_change > 0 {
+                    let commit = PublishCommit {
+                        up_to_change: pending.up_to_change,
+                        ..PublishCommit::default()
+                    };
+                    s.commit_publish(&commit).expect("commit_publish");
+                    commits.push(pending);
+                }
+                thread::yield_now();
+            }
+            commits
+        });
+        let outcomes: Outcomes = uploaders.into_iter().flat_map(join).collect();
+        (outcomes, join(publisher))
+    });
+    no_change_lost(s, &outcomes, &commits);
+    for t in 0..THREADS {
+        let files = s.files(&format!("own-{t}")).expect("files");
+        assert_eq!(files.len(), ROUNDS, "files of own-{t}");
+    }
+    ownership_not_split(s, &outcomes);
+    one_winner_per_filename(s, &outcomes);
+}
+
+/// Every `Added` file is stored exactly as given, under a distinct change
+/// that the first commit covering it published, or that is still pending.
+fn no_change_lost(s: &dyn StateStore, outcomes: &Outcomes, commits: &[PendingChanges]) {
+    let final_pending = s.pending_changes().expect("pending_changes");
+    let mut changes = Vec::new();
+    for (f, outcome) in outcomes {
+        let AddFile::Added { change } = *outcome else {
+            continue;
+        };
+        changes.push(change);
+        let stored = s.files(&f.project).expect("files");
+        assert!(
+            stored.contains(f),
+            "{} was Added but is not stored",
+            f.filename
+        );
+        let covering = commits
+            .iter()
+            .find(|c| c.up_to_change >= change)
+            .unwrap_or(&final_pending);
+        assert!(
+            covering.up_to_change >= change && covering.projects.contains(&f.project),
+            "change {change} for {} was lost (covered by {covering:?})",
+            f.project
+        );
+    }
+    let count = changes.len();
+    changes.sort_unstable();
+    changes.dedup();
+    assert_eq!(
+        changes.len(),
+        count,
+        "two uploads got the same change number"
+    );
+}
+
+/// The project every uploader raced to create has one owner, whose uploads
+/// all succeeded, and nobody else's.
+fn ownership_not_split(s: &dyn StateStore, outcomes: &Outcomes) {
+    let owner = s
+        .project("shared")
+        .expect("project")
+        .expect("shared project")
+        .owner;
+    for (f, outcome) in outcomes.iter().filter(|(f, _)| f.project == "shared") {
+        let right = if f.uploader == owner {
+            matches!(outcome, AddFile::Added { .. })
+        } else {
+            *outcome == AddFile::Forbidden
+        };
+        assert!(
+            right,
+            "{} by {} (owner {owner}): {outcome:?}",
+            f.filename, f.uploader
+        );
+    }
+    let shared = s.files("shared").expect("files");
+    assert_eq!(
+        shared.len(),
+        ROUNDS,
+        "only the owner's files are in the shared project"
+    );
+    assert!(
+        shared.iter().all(|f| f.uploader == owner),
+        "ownership of the shared project split"
+    );
+}
+
+/// Each raced filename was `Added` once; the other attempts were
+/// `Identical` exactly when they had the stored bytes, else `Conflict`.
+fn one_winner_per_filename(s: &dyn StateStore, outcomes: &Outcomes) {
+    let race = s.files("race").expect("files");
+    assert_eq!(race.len(), ROUNDS, "files of the raced project");
+    for stored in &race {
+        let attempts: Vec<_> = outcomes
+            .iter()
+            .filter(|(f, _)| f.filename == stored.filename)
+            .collect();
+        let winners = attempts
+            .iter()
+            .filter(|(_, o)| matches!(o, AddFile::Added { .. }))
+            .count();
+        assert_eq!(winners, 1, "{} was Added {winners} times", stored.filename);
+        for (f, outcome) in attempts {
+            let right = match outcome {
+                AddFile::Added { .. } | AddFile::Identical => f.sha256 == stored.sha256,
+                AddFile::Conflict => f.sha256 != stored.sha256,
+                AddFile::Forbidden => false,
+            };
+            assert!(
+                right,
+                "{}: {outcome:?} for bytes {} (stored {})",
+                f.filename, f.sha256, stored.sha256
+            );
+        }
+    }
+}
+
+fn concurrent_publish_counter(make: &Make<'_, dyn StateStore>) {
+    let store = make();
+    let s: &dyn StateStore = &*store;
+    let mut all: Vec<u64> = thread::scope(|scope| {
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let versions: Vec<u64> = (0..25)
+                        .map(|_| s.next_publish_version().expect("next_publish_version"))
+                        .collect();
+                    assert!(
+                        versions.is_sorted_by(|a, b| a < b),
+                        "one thread saw {versions:?}"
+                    );
+                    versions
+                })
+            })
+            .collect();
+        threads.into_iter().flat_map(join).collect()
+    });
+    let count = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), count, "a publish version was handed out twice");
+}
+
+/// Readers never see half a commit. Commit `v` sets every page length, every
+/// role version and the timestamp to `v`; a reader cycling through
+/// `pages_in_bin`, `roles` and `latest_timestamp` must find each answer
+/// uniform and never older than an answer it had before, whichever part of a
+/// commit a backend happens to apply first.
+fn concurrent_commits_are_atomic_for_readers(make: &Make<'_, dyn StateStore>) {
+    const COMMITS: u64 = 40;
+    let store = make();
+    let s: &dyn StateStore = &*store;
+    let finished = AtomicUsize::new(0);
+    let commit = |v: u64| PublishCommit {
+        up_to_change: 0,
+        pages: ["p1", "p2", "p3"]
+            .iter()
+            .map(|p| PageRecord {
+                length: v,
+                ..page(p, "page", 0)
+            })
+            .collect(),
+        roles: ["r1", "r2", "r3"]
+            .iter()
+            .map(|r| role(r, v, "role"))
+            .collect(),
+        timestamp: v.to_string().into_bytes(),
+    };
+    thread::scope(|scope| {
+        let finished = &finished;
+        let publisher = scope.spawn(move || {
+            let _finished = Finished(finished);
+            for v in 1..=COMMITS {
+                s.commit_publish(&commit(v)).expect("commit_publish");
+            }
+        });
+        let readers: Vec<_> = (0..3)
+            .map(|_| scope.spawn(move || read_uniform_versions(s, finished)))
+            .collect();
+        join(publisher);
+        readers.into_iter().for_each(join);
+    });
+    assert_eq!(
+        s.latest_timestamp().expect("latest_timestamp"),
+        Some(COMMITS.to_string().into_bytes())
+    );
+}
+
+/// The reader of [`concurrent_commits_are_atomic_for_readers`].
+fn read_uniform_versions(s: &dyn StateStore, finished: &AtomicUsize) {
+    /// The one version in `versions`, or 0 when nothing is published yet.
+    fn uniform(what: &str, versions: &[u64]) -> u64 {
+        let v = versions.first().copied().unwrap_or(0);
+        let whole =
+            versions.is_empty() || (versions.len() == 3 && versions.iter().all(|&x| x == v));
+        assert!(whole, "{what} seen mid-commit: {versions:?}");
+        v
+    }
+    let mut newest = 0;
+    let mut seen = |what: &str, v: u64| {
+        assert!(
+            v >= newest,
+            "{what} at version {v} after version {newest} was seen"
+        );
+        newest = v;
+    };
+    while finished.load(Ordering::SeqCst) == 0 {
+        let pages = s.pages_in_bin(0).expect("pages_in_bin");
+        let lengths: Vec<u64> = pages.iter().map(|p| p.length).collect();
+        seen("pages", uniform("pages", &lengths));
+        let roles = s.roles().expect("roles");
+        let versions: Vec<u64> = roles.iter().map(|r| r.version).collect();
+        seen("roles", uniform("roles", &versions));
+        let timestamp = s.latest_timestamp().expect("latest_timestamp");
+        let version = timestamp.map_or(0, |t| {
+            let text = String::from_utf8(t).expect("timestamp bytes");
+            text.parse().expect("timestamp version")
+        });
+        seen("timestamp", version);
+    }
+}
+
+// ----- Blob checks -----------------------------------------------------------
+
+fn missing_keys(make: &Make<'_, dyn BlobStore>) {
+    let b = make();
+    assert_eq!(b.get("a/b").expect("get"), None);
+    assert_eq!(b.len("a/b").expect("len"), None);
+    assert_eq!(b.get_range("a/b", 0, 1).expect("get_range"), None);
+    b.delete("a/b")
+        .expect("deleting a missing key is not an error");
+    assert_eq!(b.list("").expect("list"), Vec::<String>::new());
+    // A key's "directory" is not a key.
+    b.put("dir/file", b"x").expect("put");
+    assert_eq!(
+        b.get("dir").expect("get"),
+        None,
+        "a key's parent is not a key"
+    );
+    assert_eq!(b.len("dir").expect("len"), None);
+    assert_eq!(b.get_range("dir", 0, 1).expect("get_range"), None);
+    assert_eq!(
+        b.get("dir/file/more").expect("get"),
+        None,
+        "a key below a key"
+    );
+    b.delete("dir").expect("delete");
+    assert_eq!(
+        b.get("dir/file").expect("get").as_deref(),
+        Some(&b"x"[..]),
+        "deleting a parent removed a key"
+    );
+}
+
+fn put_then_get(make: &Make<'_, dyn BlobStore>) {
+    let b = make();
+    let binary: Vec<u8> = (0..=255).chain(0..=255).collect();
+    for (key, bytes) in [
+        ("top", &b"top-level"[..]),
+        ("files/ab/cd/pkg-1.0-py3-none-any.whl", &binary[..]),
+        ("tuf/metadata/1.root.json", b"{}"),
+        ("empty", b""),
+    ] {
+        b.put(key, bytes).expect("put");
+        assert_eq!(
+            b.get(key).expect("get").as_deref(),
+            Some(bytes),
+            "get {key}"
+        );
+        assert_eq!(
+            b.len(key).expect("len"),
+            Some(bytes.len() as u64),
+            "len {key}"
+        );
+    }
+}
+
+fn overwrite_replaces(make: &Make<'_, dyn BlobStore>) {
+    let b = make();
+    b.put("tuf/metadata/timestamp.json", b"a longer first version")
+        .expect("put");
+    b.put("tuf/metadata/timestamp.json", b"short").expect("put");
+    assert_eq!(
+        b.get("tuf/metadata/timestamp.json")
+            .expect("get")
+            .as_deref(),
+        Some(&b"short"[..])
+    );
+    assert_eq!(b.len("tuf/metadata/timestamp.json").expect("len"), Some(5));
+    b.put("tuf/metadata/timestamp.json", b"").expect("put");
+    assert_eq!(
+        b.get("tuf/metadata/timestamp.json")
+            .expect("get")
+            .as_deref(),
+        Some(&b""[..])
+    );
+    assert_eq!(
+        b.list("").expect("list"),
+        ["tuf/metadata/timestamp.json"],
+        "an overwrite left extra keys"
+    );
+}
+
+fn ranges(make: &Make<'_, dyn BlobStore>) {
+    let b = make();
+    let bytes: Vec<u8> = (0..=250_u8).cycle().take(1000).collect();
+    b.put("f", &bytes).expect("put");
+    b.put("empty", b"").expect("put");
+    let range = |offset: u64, length: u64| {
+        b.get_range("f", offset, length)
+            .expect("get_range")
+            .expect("existing key")
+    };
+    assert_eq!(range(0, 10), bytes[..10], "start");
+    assert_eq!(range(500, 7), bytes[500..507], "middle");
+    assert_eq!(range(990, 10), bytes[990..], "exactly up to the end");
+    assert_eq!(range(999, 1), bytes[999..], "last byte");
+    assert_eq!(range(995, 10), bytes[995..], "past the end: what exists");
+    assert_eq!(range(10, u64::MAX), bytes[10..], "length u64::MAX");
+    assert_eq!(range(0, 1000), bytes, "everything");
+    assert_eq!(range(1000, 10), [], "at the end");
+    assert_eq!(range(5000, 10), [], "beyond the end");
+    assert_eq!(range(u64::MAX, u64::MAX), [], "offset u64::MAX");
+    assert_eq!(range(10, 0), [], "length 0");
+    assert_eq!(
+        b.get_range("empty", 0, 10).expect("get_range"),
+        Some(Vec::new()),
+        "empty blob"
+    );
+    assert_eq!(
+        b.get_range("missing", 0, 10).expect("get_range"),
+        None,
+        "missing key"
+    );
+}
+
+fn delete_removes_only_the_key(make: &Make<'_, dyn BlobStore>) {
+    let b = make();
+    for key in ["d/a", "d/ab", "d/a.json", "e"] {
+        b.put(key, key.as_bytes()).expect("put");
+    }
+    b.delete("d/a").expect("delete");
+    assert_eq!(b.get("d/a").expect("get"), None);
+    assert_eq!(b.len("d/a").expect("len"), None);
+    assert_eq!(b.list("").expect("list"), ["d/a.json", "d/ab", "e"]);
+    b.delete("d/a").expect("deleting twice");
+    b.put("d/a", b"again").expect("put after delete");
+    assert_eq!(b.get("d/a").expect("get").as_deref(), Some(&b"again"[..]));
+}
+
+fn list_is_sorted_and_filtered_by_prefix(make: &Make<'_, dyn BlobStore>) {
+    let b = make();
+    let keys = [
+        "tuf/metadata/10.root.json",
+        "tuf/metadata/1.root.json",
+        "tuf/metadata/2.root.json",
+        "tuf/metadata/1.snapshot.json",
+        "tuf/metadata/timestamp.json",
+        "files/ab/x-1.0.tar.gz",
+        "files/ab.c/y",
+        "files/ab-c/z",
+        "files/abc/w",
+        "files/A/upper",
+        "simple/pkg/abc.index.json",
+        "top",
+    ];
+    for key in keys {
+        b.put(key, key.as_bytes()).expect("put");
+    }
+    let mut all = keys.to_vec();
+    all.sort_unstable();
+    let list = |prefix: &str| b.list(prefix).expect("list");
+    assert_eq!(list(""), all, "everything, in byte order");
+    assert_eq!(
+        list("tuf/metadata/1."),
+        ["tuf/metadata/1.root.json", "tuf/metadata/1.snapshot.json"]
+    );
+    assert_eq!(
+        list("tuf/metadata/1"),
+        [
+            "tuf/metadata/1.root.json",
+            "tuf/metadata/1.snapshot.json",
+            "tuf/metadata/10.root.json"
+        ]
+    );
+    assert_eq!(
+        list("files/ab"),
+        [
+            "files/ab-c/z",
+            "files/ab.c/y",
+            "files/ab/x-1.0.tar.gz",
+            "files/abc/w"
+        ]
+    );
+    assert_eq!(list("files/ab/"), ["files/ab/x-1.0.tar.gz"]);
+    assert_eq!(
+        list("files/"),
+        all.iter()
+            .filter(|k| k.starts_with("files/"))
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(list("f"), list("files/"));
+    assert_eq!(list("top"), ["top"]);
+    assert_eq!(
+        list("tuf/metadata/timestamp.json"),
+        ["tuf/metadata/timestamp.json"]
+    );
+    assert_eq!(
+        list("tuf/metadata/timestamp.json/"),
+        Vec::<String>::new(),
+        "below a key"
+    );
+    assert_eq!(list("nothing"), Vec::<String>::new());
+    assert_eq!(
+        list("simple/pkg/abc.index.json.extra"),
+        Vec::<String>::new()
+    );
+}
+
+fn invalid_keys_are_refused(make: &Make<'_, dyn BlobStore>) {
+    let b = make();
+    b.put("ok", b"x").expect("put");
+    let long = "x".repeat(256);
+    let invalid = [
+        "",
+        "/",
+        "/abs",
+        "a/",
+        "a//b",
+        ".",
+        "..",
+        "../escape",
+        "a/../b",
+        "a/./b",
+        "a\\b",
+        "..\\x",
+        "a\0b",
+        ".tmp-x",
+        "a/.tmp-1/b",
+        &long,
+    ];
+    for key in invalid {
+        let refused = |result: crate::Result<()>, op: &str| {
+            assert!(
+                matches!(&result, Err(StoreError::InvalidKey(k)) if k == key),
+                "{op}({key:?}) gave {result:?}, not InvalidKey({key:?})"
+            );
+        };
+        refused(b.put(key, b"bad"), "put");
+        refused(b.get(key).map(drop), "get");
+        refused(b.len(key).map(drop), "len");
+        refused(b.get_range(key, 0, 1).map(drop), "get_range");
+        refused(b.delete(key), "delete");
+    }
+    for prefix in ["/", "/etc", "a//", "../", "../x", "a/../b"] {
+        let result = b.list(prefix);
+        assert!(
+            matches!(&result, Err(StoreError::InvalidKey(_))),
+            "list({prefix:?}) gave {result:?}"
+        );
+    }
+    assert_eq!(
+        b.list("").expect("list"),
+        ["ok"],
+        "a refused put stored something"
+    );
+}
+
+fn unusual_valid_keys_work(make: &Make<'_, dyn BlobStore>) {
+    let b = make();
+    let long = "y".repeat(255);
+    let keys = [
+        "a/.hidden",
+        "a/..b",
+        "a/b..",
+        "a/.tmp",
+        "a/tmp-.x",
+        "ünï/ключ",
+        "a b/c%20d",
+        &long,
+    ];
+    for key in keys {
+        b.put(key, key.as_bytes()).expect(key);
+        assert_eq!(
+            b.get(key).expect("get").as_deref(),
+            Some(key.as_bytes()),
+            "{key:?}"
+        );
+    }
+    let mut sorted = keys.to_vec();
+    sorted.sort_unstable();
+    assert_eq!(b.list("").expect("list"), sorted);
+}
+
+/// A reader sees the old bytes or the new, never a mix.
+fn concurrent_overwrite_is_atomic(make: &Make<'_, dyn BlobStore>) {
+    let store = make();
+    let b: &dyn BlobStore = &*store;
+    let old = vec![b'o'; 256 * 1024];
+    let new = vec![b'n'; 512 * 1024 + 1];
+    b.put("x/blob", &old).expect("put");
+    let finished = AtomicUsize::new(0);
+    thread::scope(|scope| {
+        let finished = &finished;
+        let (old, new) = (&old, &new);
+        let writer = scope.spawn(move || {
+            let _finished = Finished(finished);
+            for i in 0..20 {
+                b.put("x/blob", if i % 2 == 0 { new } else { old })
+                    .expect("put");
+            }
+        });
+        let readers: Vec<_> = (0..3)
+            .map(|_| scope.spawn(move || read_whole_blobs(b, finished, old, new)))
+            .collect();
+        join(writer);
+        readers.into_iter().for_each(join);
+    });
+    assert_eq!(
+        b.list("").expect("list"),
+        ["x/blob"],
+        "overwrites left extra keys"
+    );
+}
+
+/// The reader of [`concurrent_overwrite_is_atomic`].
+fn read_whole_blobs(b: &dyn BlobStore, finished: &AtomicUsize, old: &[u8], new: &[u8]) {
+    while finished.load(Ordering::SeqCst) == 0 {
+        let got = b
+            .get("x/blob")
+            .expect("get")
+            .expect("the key vanished during an overwrite");
+        assert!(got == old || got == new, "read {} mixed bytes", got.len());
+        let len = b.len("x/blob").expect("len").expect("the key vanished");
+        assert!(
+            len == old.len() as u64 || len == new.len() as u64,
+            "length {len}"
+        );
+        let tail = b
+            .get_range("x/blob", 256 * 1024 - 4, 8)
+            .expect("get_range")
+            .expect("the key vanished");
+        assert!(
+            tail == [b'o'; 4] || tail == [b'n'; 8],
+            "range read mixed bytes: {tail:?}"
+        );
+    }
+}
+
+fn concurrent_puts_of_distinct_keys(make: &Make<'_, dyn BlobStore>) {
+    let store = make();
+    let b: &dyn BlobStore = &*store;
+    thread::scope(|scope| {
+        for t in 0..THREADS {
+            scope.spawn(move || {
+                for i in 0..20 {
+                    // Threads share directories, and create them concurrently.
+                    let key = format!("files/{:02}/{t}-{i}", i % 5);
+                    b.put(&key, key.as_bytes()).expect("put");
+                }
+            });
+        }
+    });
+    let keys = b.list("files/").expect("list");
+    assert_eq!(keys.len(), THREADS * 20, "keys after concurrent puts");
+    for key in keys {
+        assert_eq!(b.get(&key).expect("get").as_deref(), Some(key.as_bytes()));
+    }
+}

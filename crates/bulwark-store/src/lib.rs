@@ -1,0 +1,122 @@
+//! Bulwark's storage, behind two traits so that the engine and the server
+//! never know which backend they run on:
+//!
+//! - [`StateStore`]: accounts, projects, files, the queue of changes waiting
+//!   to be published, and the published TUF state (page and role records).
+//! - [`BlobStore`]: immutable named bytes — distributions, `.metadata`
+//!   files, project pages and TUF metadata — plus the one mutable file,
+//!   `tuf/metadata/timestamp.json`.
+//!
+//! The embedded default is [`sqlite::SqliteState`] and [`fs::FsBlobs`]. Every
+//! backend must pass the conformance suite in [`conformance`].
+//!
+//! ```text
+//! upload ─▶ BlobStore::put(files/…) ─▶ StateStore::add_file (file + change, one transaction)
+//! publisher ─▶ pending_changes ─▶ next_publish_version ─▶ BlobStore::put(pages, metadata)
+//!           ─▶ commit_publish (pages, roles, timestamp, changes done: one transaction)
+//!           ─▶ BlobStore::put(tuf/metadata/timestamp.json)   (last)
+//! ```
+
+pub mod conformance;
+pub mod fs;
+pub mod key;
+pub mod model;
+pub mod sqlite;
+
+pub use model::*;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend (database, file system) failed.
+    #[error("storage backend failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A blob key is not a valid relative path (empty, absolute, `..`, NUL, backslash).
+    #[error("invalid blob key {0:?}")]
+    InvalidKey(String),
+    /// Stored data contradicts itself.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// A storage result.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Durable state. All methods are synchronous and safe to call from several
+/// threads; async callers use `spawn_blocking`. Each method is atomic: it
+/// either happens entirely or not at all.
+pub trait StateStore: Send + Sync {
+    /// Stores a new API token.
+    fn put_token(&self, token: &TokenRecord) -> Result<()>;
+    /// The token with public identifier `id`.
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+
+    /// The project with this normalized name.
+    fn project(&self, name: &str) -> Result<Option<ProjectRecord>>;
+    /// Every project, ordered by normalized name.
+    fn projects(&self) -> Result<Vec<ProjectRecord>>;
+    /// The files of a project, ordered by filename.
+    fn files(&self, project: &str) -> Result<Vec<FileRecord>>;
+    /// The file with this SHA-256.
+    fn file_by_sha256(&self, sha256: &str) -> Result<Option<FileRecord>>;
+
+    /// Adds an uploaded file in one transaction: creates the project (owned
+    /// by `file.uploader`) if it is new, refuses when another user owns it,
+    /// treats an identical re-upload (same filename, same SHA-256) as
+    /// success, refuses a different file under an existing filename, and
+    /// queues a change for the project.
+    fn add_file(&self, display_name: &str, file: &FileRecord) -> Result<AddFile>;
+    /// Yanks (`Some(reason)`, possibly empty) or un-yanks (`None`) every file
+    /// of one version, as `user`, queueing a change.
+    fn set_yanked(
+        &self,
+        project: &str,
+        version: &str,
+        yanked: Option<&str>,
+        user: &str,
+    ) -> Result<YankOutcome>;
+
+    /// The changes waiting to be published: the highest change sequence
+    /// number and the distinct projects changed up to it.
+    fn pending_changes(&self) -> Result<PendingChanges>;
+    /// Durably increments and returns the publish counter, which versions
+    /// every online role written in one publish run: a version number is
+    /// never used twice, even if the run is interrupted.
+    fn next_publish_version(&self) -> Result<u64>;
+    /// Records a finished publish run in one transaction: page and role
+    /// records are upserted, the timestamp bytes stored, and the changes up
+    /// to `commit.up_to_change` removed from the queue.
+    fn commit_publish(&self, commit: &PublishCommit) -> Result<()>;
+    /// The published page records of the projects in one bin.
+    fn pages_in_bin(&self, bin: u32) -> Result<Vec<PageRecord>>;
+    /// The published page record of one project.
+    fn page(&self, project: &str) -> Result<Option<PageRecord>>;
+    /// Every published role record, ordered by role name.
+    fn roles(&self) -> Result<Vec<RoleRecord>>;
+    /// The bytes of the latest published timestamp.
+    fn latest_timestamp(&self) -> Result<Option<Vec<u8>>>;
+
+    /// A repository setting.
+    fn setting(&self, key: &str) -> Result<Option<String>>;
+    /// Stores a repository setting.
+    fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+}
+
+/// Named bytes. Keys are relative `/`-separated paths such as
+/// `files/<sha256>/<filename>` or `tuf/metadata/3.snapshot.json`.
+pub trait BlobStore: Send + Sync {
+    /// Stores `bytes` under `key`, atomically and durably (a reader sees the
+    /// old bytes or the new, never a mix; after `Ok` a crash loses nothing).
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
+    /// The bytes under `key`.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// The byte length under `key`.
+    fn len(&self, key: &str) -> Result<Option<u64>>;
+    /// Reads `length` bytes at `offset` under `key` (for HTTP `Range`).
+    fn get_range(&self, key: &str, offset: u64, length: u64) -> Result<Option<Vec<u8>>>;
+    /// Removes `key`; removing a missing key is not an error.
+    fn delete(&self, key: &str) -> Result<()>;
+    /// Every key that starts with `prefix`, sorted.
+    fn list(&self, prefix: &str) -> Result<Vec<String>>;
+}

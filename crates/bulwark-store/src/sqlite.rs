@@ -1,0 +1,730 @@
+//! [`StateStore`] on an embedded `SQLite` database (the zero set-up default).
+//!
+//! Durability: WAL journal with `synchronous=FULL`, so a method that returned
+//! `Ok` has reached the disk (the WAL is fsynced at every commit) and survives
+//! a power cut or a `SIGKILL`.
+//!
+//! Threads: one writer connection behind a mutex (`SQLite` has one writer at a
+//! time anyway; every write starts with `BEGIN IMMEDIATE`, so a transaction
+//! never has to upgrade its lock and fail half-way) and [`READERS`] reader
+//! connections, which WAL lets run beside the writer and each other. Every
+//! method is one transaction, so a read sees one consistent snapshot.
+//!
+//! ```text
+//!  handlers ──read──▶ readers[0..READERS] (query_only) ─┐
+//!  handlers ──write─▶ writer (BEGIN IMMEDIATE) ─────────┴─▶ bulwark.db (+ -wal, -shm)
+//! ```
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::Duration;
+
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
+};
+
+use crate::{
+    AddFile, FileRecord, PageRecord, PendingChanges, ProjectRecord, PublishCommit, Result,
+    RoleRecord, StateStore, StoreError, TokenRecord, YankOutcome,
+};
+
+/// Reader connections of an on-disk store. Readers are cheap (a file handle
+/// and a page cache each); a few cover the request handlers of one server
+/// without making them queue behind each other or behind the writer.
+pub const READERS: usize = 4;
+
+/// How long a connection waits for a lock held by another process (for
+/// example `bulwark token create` beside a running server) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `PRAGMA application_id`: "BULW", so that Bulwark never adopts (and never
+/// alters) some other program's database.
+const APPLICATION_ID: i32 = 0x4255_4C57;
+
+/// The schema, one migration per `PRAGMA user_version`: migration `i` takes
+/// the database from version `i` to `i + 1`. Append, never edit.
+const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    "
+    -- API tokens; only a hash of the secret is kept.
+    CREATE TABLE tokens (
+        id            TEXT    PRIMARY KEY,
+        user          TEXT    NOT NULL,
+        secret_sha256 TEXT    NOT NULL,
+        created_us    INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX tokens_by_user ON tokens (user);
+
+    -- Projects by normalized name.
+    CREATE TABLE projects (
+        name         TEXT    PRIMARY KEY,
+        display_name TEXT    NOT NULL,
+        owner        TEXT    NOT NULL,
+        created_us   INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    -- Distribution files; a filename is unique across the whole index.
+    CREATE TABLE files (
+        filename        TEXT    PRIMARY KEY,
+        project         TEXT    NOT NULL REFERENCES projects (name),
+        version         TEXT    NOT NULL,
+        size            INTEGER NOT NULL CHECK (size >= 0),
+        sha256          TEXT    NOT NULL,
+        blake2b_256     TEXT    NOT NULL,
+        requires_python TEXT,
+        metadata_sha256 TEXT,
+        upload_time_us  INTEGER NOT NULL,
+        yanked          TEXT,   -- NULL: not yanked; otherwise the reason, maybe ''
+        uploader        TEXT    NOT NULL
+    ) STRICT;
+    CREATE INDEX files_by_project ON files (project, filename);
+    CREATE INDEX files_by_version ON files (project, version);
+    CREATE INDEX files_by_sha256 ON files (sha256);
+
+    -- The publish queue. AUTOINCREMENT: a sequence number is never reused,
+    -- even after the queue has been drained.
+    CREATE TABLE changes (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        project TEXT    NOT NULL REFERENCES projects (name)
+    ) STRICT;
+    CREATE INDEX changes_by_project ON changes (project);
+
+    CREATE TABLE counters (
+        name  TEXT    PRIMARY KEY,
+        value INTEGER NOT NULL CHECK (value >= 0)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO counters (name, value) VALUES ('publish', 0);
+
+    -- Published project pages (TUF targets).
+    CREATE TABLE pages (
+        project TEXT    PRIMARY KEY,
+        sha256  TEXT    NOT NULL,
+        length  INTEGER NOT NULL CHECK (length >= 0),
+        bin     INTEGER NOT NULL CHECK (bin >= 0)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX pages_by_bin ON pages (bin, project);
+
+    -- Published TUF roles.
+    CREATE TABLE roles (
+        name    TEXT    PRIMARY KEY,
+        version INTEGER NOT NULL CHECK (version >= 0),
+        expires INTEGER NOT NULL,
+        length  INTEGER NOT NULL CHECK (length >= 0),
+        sha256  TEXT    NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    -- The latest published timestamp.json: at most one row.
+    CREATE TABLE timestamp (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        bytes BLOB    NOT NULL
+    ) STRICT;
+
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    ",
+];
+
+/// Why a database could not be opened, beyond `SQLite`'s own errors.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew { found: i64, supported: usize },
+    #[error("not a Bulwark database (application id {0:#010x}, or tables of another program)")]
+    Foreign(i32),
+    #[error("cannot switch the database to WAL mode (journal mode is {0:?})")]
+    NotWal(String),
+    #[error("cannot sync the database's directory")]
+    SyncDir(#[source] std::io::Error),
+}
+
+/// The `SQLite` state store. See the module documentation.
+#[derive(Debug)]
+pub struct SqliteState {
+    writer: Mutex<Connection>,
+    /// Empty for an in-memory store, whose one connection serves reads too.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl SqliteState {
+    /// Opens the database at `path`, creating the file and the schema (or
+    /// migrating an older schema) when needed.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut writer = connect(path)?;
+        // Migrate first: it refuses another program's database before
+        // anything about it (such as its journal mode) is changed.
+        migrate(&mut writer)?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(db)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(backend(OpenError::NotWal(mode)));
+        }
+        // The database file may be new: make its directory entry durable too.
+        // (SQLite syncs the directory for the files it creates later, such as
+        // the WAL, but not for the main file.)
+        sync_parent_dir(path).map_err(|e| backend(OpenError::SyncDir(e)))?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = connect(path)?;
+                reader.pragma_update(None, "query_only", true).map_err(db)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// A private in-memory database, for tests. It has one connection, so
+    /// reads wait for writes.
+    pub fn in_memory() -> Result<Self> {
+        let mut conn = Connection::open_in_memory().map_err(db)?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            writer: Mutex::new(conn),
+            readers: Vec::new(),
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// Runs `f` in a read transaction, on an idle reader if there is one.
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        let mut conn = self.reader();
+        let tx = conn.transaction().map_err(db)?;
+        let value = f(&tx).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(value)
+    }
+
+    /// Runs `f` in a write transaction; an error (or a panic) rolls it back.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let value = f(&tx).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(value)
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let n = self.readers.len();
+        if n == 0 {
+            return lock(&self.writer);
+        }
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
+        for i in 0..n {
+            match self.readers[(start + i) % n].try_lock() {
+                Ok(guard) => return guard,
+                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        lock(&self.readers[start])
+    }
+}
+
+/// Locks a connection. A panic while it was held unwound through the
+/// `Transaction`, whose drop rolled back, so the connection is still sound.
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    // No SQLITE_OPEN_URI: a path is a path, even if it contains `?`.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(db)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// Per-connection settings.
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
+    // FULL: in WAL mode, fsync the WAL at every commit, so that an
+    // acknowledged upload survives a power cut (NORMAL would only keep the
+    // database consistent, not the last transactions).
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Brings the schema to the latest version, in one transaction.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let application_id: i32 = tx
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(db)?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(db)?;
+    if version == 0 {
+        let tables: i64 = tx
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+            .map_err(db)?;
+        if application_id != 0 || tables != 0 {
+            return Err(backend(OpenError::Foreign(application_id)));
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(db)?;
+    } else if application_id != APPLICATION_ID {
+        return Err(backend(OpenError::Foreign(application_id)));
+    }
+    let from = usize::try_from(version).unwrap_or(usize::MAX);
+    if from > MIGRATIONS.len() {
+        return Err(backend(OpenError::SchemaTooNew {
+            found: version,
+            supported: MIGRATIONS.len(),
+        }));
+    }
+    for migration in &MIGRATIONS[from..] {
+        tx.execute_batch(migration).map_err(db)?;
+    }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len())
+        .map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// Maps a `SQLite` error. A stored value that does not fit its record field
+/// (a negative size, say) means the data is corrupt, not that `SQLite` failed.
+fn db(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::InvalidColumnType(..) => StoreError::Corrupt(e.to_string()),
+        e => backend(e),
+    }
+}
+
+/// The columns [`file_from_row`] reads, in its order.
+macro_rules! file_columns {
+    () => {
+        "project, filename, version, size, sha256, blake2b_256, requires_python, \
+         metadata_sha256, upload_time_us, yanked, uploader"
+    };
+}
+
+fn file_from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
+    Ok(FileRecord {
+        project: row.get(0)?,
+        filename: row.get(1)?,
+        version: row.get(2)?,
+        size: row.get(3)?,
+        sha256: row.get(4)?,
+        blake2b_256: row.get(5)?,
+        requires_python: row.get(6)?,
+        metadata_sha256: row.get(7)?,
+        upload_time_us: row.get(8)?,
+        yanked: row.get(9)?,
+        uploader: row.get(10)?,
+    })
+}
+
+fn project_from_row(row: &Row<'_>) -> rusqlite::Result<ProjectRecord> {
+    Ok(ProjectRecord {
+        name: row.get(0)?,
+        display_name: row.get(1)?,
+        owner: row.get(2)?,
+        created_us: row.get(3)?,
+    })
+}
+
+fn page_from_row(row: &Row<'_>) -> rusqlite::Result<PageRecord> {
+    Ok(PageRecord {
+        project: row.get(0)?,
+        sha256: row.get(1)?,
+        length: row.get(2)?,
+        bin: row.get(3)?,
+    })
+}
+
+/// Queues a change for `project`, returning its sequence number.
+fn queue_change(tx: &Transaction<'_>, project: &str) -> rusqlite::Result<u64> {
+    tx.prepare_cached("INSERT INTO changes (project) VALUES (?1) RETURNING seq")?
+        .query_row([project], |row| row.get(0))
+}
+
+fn owner_of(tx: &Transaction<'_>, project: &str) -> rusqlite::Result<Option<String>> {
+    tx.prepare_cached("SELECT owner FROM projects WHERE name = ?1")?
+        .query_row([project], |row| row.get(0))
+        .optional()
+}
+
+impl StateStore for SqliteState {
+    fn put_token(&self, token: &TokenRecord) -> Result<()> {
+        // A plain INSERT: an existing id is refused, never replaced.
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO tokens (id, user, secret_sha256, created_us) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                token.id,
+                token.user,
+                token.secret_sha256,
+                token.created_us
+            ])?;
+            Ok(())
+        })
+    }
+
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT id, user, secret_sha256, created_us FROM tokens WHERE id = ?1",
+            )?
+            .query_row([id], |row| {
+                Ok(TokenRecord {
+                    id: row.get(0)?,
+                    user: row.get(1)?,
+                    secret_sha256: row.get(2)?,
+                    created_us: row.get(3)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    fn project(&self, name: &str) -> Result<Option<ProjectRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT name, display_name, owner, created_us FROM projects WHERE name = ?1",
+            )?
+            .query_row([name], project_from_row)
+            .optional()
+        })
+    }
+
+    fn projects(&self) -> Result<Vec<ProjectRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT name, display_name, owner, created_us FROM projects ORDER BY name",
+            )?
+            .query_map([], project_from_row)?
+            .collect()
+        })
+    }
+
+    fn files(&self, project: &str) -> Result<Vec<FileRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files WHERE project = ?1 ORDER BY filename"
+            ))?
+            .query_map([project], file_from_row)?
+            .collect()
+        })
+    }
+
+    fn file_by_sha256(&self, sha256: &str) -> Result<Option<FileRecord>> {
+        // Filenames, not contents, are unique: should two files share bytes,
+        // the first by filename answers, so the answer is stable.
+        self.read(|tx| {
+            tx.prepare_cached(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files WHERE sha256 = ?1 ORDER BY filename LIMIT 1"
+            ))?
+            .query_row([sha256], file_from_row)
+            .optional()
+        })
+    }
+
+    fn add_file(&self, display_name: &str, file: &FileRecord) -> Result<AddFile> {
+        self.write(|tx| {
+            let owner = owner_of(tx, &file.project)?;
+            if owner.as_ref().is_some_and(|owner| *owner != file.uploader) {
+                return Ok(AddFile::Forbidden);
+            }
+            let existing: Option<(String, String)> = tx
+                .prepare_cached("SELECT project, sha256 FROM files WHERE filename = ?1")?
+                .query_row([&file.filename], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            if let Some((project, sha256)) = existing {
+                return Ok(if project == file.project && sha256 == file.sha256 {
+                    AddFile::Identical
+                } else {
+                    AddFile::Conflict
+                });
+            }
+            if owner.is_none() {
+                tx.prepare_cached(
+                    "INSERT INTO projects (name, display_name, owner, created_us) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    file.project,
+                    display_name,
+                    file.uploader,
+                    file.upload_time_us
+                ])?;
+            }
+            tx.prepare_cached(concat!(
+                "INSERT INTO files (",
+                file_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))?
+            .execute(params![
+                file.project,
+                file.filename,
+                file.version,
+                file.size,
+                file.sha256,
+                file.blake2b_256,
+                file.requires_python,
+                file.metadata_sha256,
+                file.upload_time_us,
+                file.yanked,
+                file.uploader,
+            ])?;
+            let change = queue_change(tx, &file.project)?;
+            Ok(AddFile::Added { change })
+        })
+    }
+
+    fn set_yanked(
+        &self,
+        project: &str,
+        version: &str,
+        yanked: Option<&str>,
+        user: &str,
+    ) -> Result<YankOutcome> {
+        self.write(|tx| {
+            match owner_of(tx, project)? {
+                None => return Ok(YankOutcome::NotFound),
+                Some(owner) if owner != user => return Ok(YankOutcome::Forbidden),
+                Some(_) => {}
+            }
+            let files: u64 = tx
+                .prepare_cached("SELECT count(*) FROM files WHERE project = ?1 AND version = ?2")?
+                .query_row([project, version], |row| row.get(0))?;
+            if files == 0 {
+                return Ok(YankOutcome::NotFound);
+            }
+            // Only files whose state really changes count; when none does,
+            // the published page is already right and nothing is queued.
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE files SET yanked = ?3 \
+                     WHERE project = ?1 AND version = ?2 AND yanked IS NOT ?3",
+                )?
+                .execute(params![project, version, yanked])?;
+            if changed > 0 {
+                queue_change(tx, project)?;
+            }
+            Ok(YankOutcome::Updated {
+                files: changed as u64,
+            })
+        })
+    }
+
+    fn pending_changes(&self) -> Result<PendingChanges> {
+        // Both queries read the same snapshot, and SQLite commits changes in
+        // sequence order (one writer), so no change below `up_to_change` can
+        // appear later.
+        self.read(|tx| {
+            let up_to_change = tx
+                .prepare_cached("SELECT coalesce(max(seq), 0) FROM changes")?
+                .query_row([], |row| row.get(0))?;
+            let projects = tx
+                .prepare_cached("SELECT DISTINCT project FROM changes ORDER BY project")?
+                .query_map([], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(PendingChanges {
+                up_to_change,
+                projects,
+            })
+        })
+    }
+
+    fn next_publish_version(&self) -> Result<u64> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE counters SET value = value + 1 WHERE name = 'publish' RETURNING value",
+            )?
+            .query_row([], |row| row.get(0))
+            .optional()
+        })?
+        .ok_or_else(|| StoreError::Corrupt("the publish counter is missing".to_owned()))
+    }
+
+    fn commit_publish(&self, commit: &PublishCommit) -> Result<()> {
+        self.write(|tx| {
+            let mut page = tx.prepare_cached(
+                "INSERT INTO pages (project, sha256, length, bin) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (project) DO UPDATE SET \
+                 sha256 = excluded.sha256, length = excluded.length, bin = excluded.bin",
+            )?;
+            for p in &commit.pages {
+                page.execute(params![p.project, p.sha256, p.length, p.bin])?;
+            }
+            let mut role = tx.prepare_cached(
+                "INSERT INTO roles (name, version, expires, length, sha256) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (name) DO UPDATE SET version = excluded.version, \
+                 expires = excluded.expires, length = excluded.length, sha256 = excluded.sha256",
+            )?;
+            for r in &commit.roles {
+                role.execute(params![r.role, r.version, r.expires, r.length, r.sha256])?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO timestamp (id, bytes) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes",
+            )?
+            .execute([&commit.timestamp])?;
+            tx.prepare_cached("DELETE FROM changes WHERE seq <= ?1")?
+                .execute([commit.up_to_change])?;
+            Ok(())
+        })
+    }
+
+    fn pages_in_bin(&self, bin: u32) -> Result<Vec<PageRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT project, sha256, length, bin FROM pages WHERE bin = ?1 ORDER BY project",
+            )?
+            .query_map([bin], page_from_row)?
+            .collect()
+        })
+    }
+
+    fn page(&self, project: &str) -> Result<Option<PageRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached("SELECT project, sha256, length, bin FROM pages WHERE project = ?1")?
+                .query_row([project], page_from_row)
+                .optional()
+        })
+    }
+
+    fn roles(&self) -> Result<Vec<RoleRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT name, version, expires, length, sha256 FROM roles ORDER BY name",
+            )?
+            .query_map([], |row| {
+                Ok(RoleRecord {
+                    role: row.get(0)?,
+                    version: row.get(1)?,
+                    expires: row.get(2)?,
+                    length: row.get(3)?,
+                    sha256: row.get(4)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn latest_timestamp(&self) -> Result<Option<Vec<u8>>> {
+        self.read(|tx| {
+            tx.prepare_cached("SELECT bytes FROM timestamp WHERE id = 1")?
+                .query_row([], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.read(|tx| {
+            tx.prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+                .query_row([key], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([key, value])?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pragma(conn: &Connection, name: &str) -> i64 {
+        conn.pragma_query_value(None, name, |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn every_connection_is_durable_and_checks_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteState::open(&dir.path().join("state.db")).unwrap();
+        assert_eq!(store.readers.len(), READERS);
+        let connections =
+            std::iter::once((&store.writer, false)).chain(store.readers.iter().map(|r| (r, true)));
+        for (conn, reader) in connections {
+            let conn = lock(conn);
+            assert_eq!(pragma(&conn, "synchronous"), 2, "synchronous=FULL");
+            assert_eq!(pragma(&conn, "foreign_keys"), 1);
+            assert_eq!(pragma(&conn, "busy_timeout"), 10_000);
+            assert_eq!(pragma(&conn, "query_only"), i64::from(reader));
+        }
+    }
+
+    #[test]
+    fn readers_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteState::open(&dir.path().join("state.db")).unwrap();
+        let reader = store.reader();
+        let write = reader.execute("INSERT INTO settings (key, value) VALUES ('a', 'b')", []);
+        assert!(write.is_err());
+    }
+
+    #[test]
+    fn concurrent_reads_get_distinct_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteState::open(&dir.path().join("state.db")).unwrap();
+        let held: Vec<_> = (0..READERS).map(|_| store.reader()).collect();
+        let mut addresses: Vec<_> = held
+            .iter()
+            .map(|c| std::ptr::from_ref::<Connection>(c))
+            .collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        assert_eq!(addresses.len(), READERS);
+    }
+
+    #[test]
+    fn foreign_keys_hold_files_to_projects() {
+        let store = SqliteState::in_memory().unwrap();
+        let orphan = store.write(|tx| {
+            tx.execute(
+                "INSERT INTO changes (project) VALUES ('no-such-project')",
+                [],
+            )
+        });
+        assert!(matches!(orphan, Err(StoreError::Backend(_))));
+    }
+}

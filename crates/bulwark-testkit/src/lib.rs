@@ -1,0 +1,28 @@
+//! Test-only helpers for driving TUF clients against a real repository over
+//! real HTTP, without Python and without a network.
+//!
+//! ```text
+//! RepositorySimulator ──publish()──▶ path → bytes ──serve()──▶ TestServer ◀── HTTP ── client
+//!   real keys, real signatures        (+ overrides,             (+ faults, request log)
+//!   tampering hooks                    hooks)
+//! ```
+//!
+//! [`RepositorySimulator`] keeps the repository as typed metadata bodies and
+//! signs them with real keys at every [`RepositorySimulator::publish`];
+//! [`TestServer`] serves the resulting files on `127.0.0.1` with per-path
+//! fault injection and records every request path in order.
+//!
+//! This crate is only ever a dev-dependency: a panic here means the test set
+//! itself is broken, and panicking with the reason is what a test wants.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    reason = "test-only crate: a failed setup step should abort the test with its reason"
+)]
+
+mod server;
+mod simulator;
+
+pub use server::{Fault, TestServer, canonical_path};
+pub use simulator::{DAY, Listing, RepositorySimulator, Signer, now, target_file};

@@ -1,0 +1,68 @@
+//! The data directory of an index: SQLite state, blobs, key files.
+//!
+//! ```text
+//! <data_dir>/state.sqlite3    StateStore
+//! <data_dir>/blobs/           BlobStore: files/, tuf/metadata/, tuf/targets/
+//! <data_dir>/keys/*.key       encrypted key files (development set-up only)
+//! <data_dir>/root.json        the trusted root to give to clients (a copy of 1.root.json)
+//! ```
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bulwark_store::fs::FsBlobs;
+use bulwark_store::sqlite::SqliteState;
+
+/// The opened stores of a data directory.
+pub struct Data {
+    pub dir: PathBuf,
+    pub store: Arc<SqliteState>,
+    pub blobs: Arc<FsBlobs>,
+}
+
+impl Data {
+    /// Opens (creating if needed) the data directory `dir`.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        let store = SqliteState::open(&dir.join("state.sqlite3"))
+            .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+        let blobs = FsBlobs::open(&dir.join("blobs")).with_context(|| format!("cannot open the blob store in {}", dir.display()))?;
+        Ok(Self { dir: dir.to_owned(), store: Arc::new(store), blobs: Arc::new(blobs) })
+    }
+
+    /// The directory of development key files.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.join("keys")
+    }
+}
+
+/// Writes a new file readable and writable by its owner only (mode 0600),
+/// refusing to overwrite an existing one.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The passphrase of key files: `BULWARK_KEY_PASSPHRASE`, else a prompt on
+/// the terminal, else (no terminal) empty.
+pub fn passphrase(purpose: &str) -> anyhow::Result<String> {
+    if let Ok(value) = std::env::var("BULWARK_KEY_PASSPHRASE") {
+        return Ok(value);
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return rpassword::prompt_password(format!("Passphrase for {purpose}: ")).context("cannot read the passphrase");
+    }
+    Ok(String::new())
+}

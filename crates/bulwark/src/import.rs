@@ -1,0 +1,131 @@
+//! `bulwark import [--data-dir DIR] [--user USER] DIR`: publishes a
+//! directory of existing distributions — the flat or per-project layout
+//! pypiserver uses — through the same checks and the same storage path as
+//! an upload, on every core, with a progress bar. The imported projects
+//! belong to `--user`. The publisher then signs everything in one run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use bulwark_store::AddFile;
+
+use crate::config::Settings;
+use crate::data::Data;
+
+/// Options of `bulwark import`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Data directory (default: ./bulwark-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The user who will own the imported projects.
+    #[arg(long, default_value = "import")]
+    user: String,
+    /// The directory of distributions (searched recursively).
+    dir: PathBuf,
+}
+
+fn is_distribution(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    [".whl", ".tar.gz", ".zip"].iter().any(|ext| name.ends_with(ext))
+}
+
+fn find(dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let kind = entry.file_type().with_context(|| format!("cannot read {}", entry.path().display()))?;
+        if kind.is_dir() {
+            find(&entry.path(), found)?;
+        } else if kind.is_file() && is_distribution(&entry.path()) {
+            found.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Tally {
+    added: AtomicU64,
+    present: AtomicU64,
+    bytes: AtomicU64,
+    refused: Mutex<Vec<String>>,
+}
+
+fn import_one(data: &Data, path: &Path, user: &str, limits: &bulwark_pypi::Limits, tally: &Tally) -> anyhow::Result<()> {
+    let filename = path.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8")?;
+    let bytes = std::fs::read(path).context("cannot read the file")?;
+    let inspected = bulwark_pypi::inspect(filename, &bytes, limits).map_err(|e| anyhow::anyhow!("invalid distribution: {e}"))?;
+    let time_us = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    match bulwark_server::upload::ingest(data.store.as_ref(), data.blobs.as_ref(), &inspected, &bytes, user, time_us)? {
+        AddFile::Added { .. } => tally.added.fetch_add(1, Ordering::Relaxed),
+        AddFile::Identical => tally.present.fetch_add(1, Ordering::Relaxed),
+        AddFile::Conflict => bail!("a different file with this name is already in the index"),
+        AddFile::Forbidden => bail!("the project belongs to another user"),
+    };
+    tally.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if !bulwark_server::auth::valid_user(&args.user) {
+        bail!("--user: user names are 1 to 100 characters of letters, digits, '.', '_' and '-'");
+    }
+    let settings = Settings::load(args.config.as_deref(), args.data_dir, None)?;
+    crate::init_logging();
+    let mut files = Vec::new();
+    find(&args.dir, &mut files)?;
+    files.sort();
+    let data = Data::open(&settings.data_dir)?;
+    let limits = bulwark_pypi::Limits::default();
+    let started = Instant::now();
+    let progress = indicatif::ProgressBar::new(files.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files, {per_sec}, eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let tally = Tally::default();
+    let queue = Mutex::new(files.iter());
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let Some(path) = queue.lock().ok().and_then(|mut q| q.next()) else { break };
+                    if let Err(e) = import_one(&data, path, &args.user, &limits, &tally) {
+                        let line = format!("{}: {}", path.display(), crate::chain(&e));
+                        tally.refused.lock().map(|mut r| r.push(line)).ok();
+                    }
+                    progress.inc(1);
+                }
+            });
+        }
+    });
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let refused = tally.refused.into_inner().unwrap_or_default();
+    for line in &refused {
+        eprintln!("refused: {line}");
+    }
+    let megabytes = tally.bytes.load(Ordering::Relaxed) as f64 / 1e6;
+    println!(
+        "imported {} files ({} already present, {} refused) in {seconds:.1} s, {:.1} MB/s",
+        tally.added.load(Ordering::Relaxed),
+        tally.present.load(Ordering::Relaxed),
+        refused.len(),
+        megabytes / seconds.max(1e-9),
+    );
+    crate::serve::publish_now(&data, &settings)?;
+    if !refused.is_empty() {
+        bail!("{} files were refused (listed above)", refused.len());
+    }
+    Ok(())
+}

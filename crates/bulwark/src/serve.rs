@@ -1,0 +1,157 @@
+//! `bulwark serve`: the index, with zero set-up. On first start in an empty
+//! data directory it creates a repository with development keys (all on
+//! this machine — for trying Bulwark out only) and prints how to use it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bulwark_repo::init::{OfflineSigners, initialize};
+use bulwark_repo::{Publisher, keyfile, layout};
+use bulwark_store::BlobStore as _;
+use bulwark_tuf::keys::{Algorithm, SigningKey};
+use bulwark_tuf::names::RoleName;
+
+use crate::config::Settings;
+use crate::data::{Data, passphrase, write_private};
+
+/// Options of `bulwark serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Data directory (default: ./bulwark-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on (default: 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<String>,
+    /// TOML configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+const DEV_KEY_ITERATIONS: u32 = 100_000;
+
+/// Creates a repository whose offline keys all live in `<data>/keys/`.
+fn create_development_repository(data: &Data, settings: &Settings, pass: &str) -> anyhow::Result<SigningKey> {
+    let generate = || SigningKey::generate(Algorithm::Ed25519).context("cannot generate a key");
+    let signers = OfflineSigners { root: vec![generate()?], root_threshold: 1, targets: generate()?, claimed: generate()?, unclaimed: generate()? };
+    let online = generate()?;
+    let keys = data.keys_dir();
+    for (name, key) in [
+        ("root", &signers.root[0]),
+        ("targets", &signers.targets),
+        ("claimed", &signers.claimed),
+        ("unclaimed", &signers.unclaimed),
+        ("online", &online),
+    ] {
+        let sealed = keyfile::seal(key, pass.as_bytes(), DEV_KEY_ITERATIONS)?;
+        write_private(&keys.join(format!("{name}.key")), &sealed)?;
+    }
+    initialize(data.blobs.as_ref(), &signers, &online, &settings.policy(), crate::now())?;
+    Ok(online)
+}
+
+fn load_online_key(path: &std::path::Path, pass: &str) -> anyhow::Result<SigningKey> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the online key {}", path.display()))?;
+    keyfile::open(&bytes, pass.as_bytes()).with_context(|| format!("cannot open the online key {}", path.display()))
+}
+
+/// The online key a data directory's server uses: the configured one, or
+/// the development one.
+fn online_key(data: &Data, settings: &Settings) -> anyhow::Result<SigningKey> {
+    let pass = passphrase("the online key")?;
+    match &settings.online_key {
+        Some(path) => load_online_key(&data.dir.join(path), &pass),
+        None => load_online_key(&data.keys_dir().join("online.key"), &pass),
+    }
+}
+
+/// Publishes what is queued in `data` right away (used after `bulwark
+/// import`), so that it is signed even before `bulwark serve` starts.
+pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
+    if data.blobs.len(&layout::metadata_key(RoleName::ROOT, 1))?.is_none() {
+        println!("the repository is not created yet: `bulwark serve` will create it and publish everything");
+        return Ok(());
+    }
+    let publisher = Publisher::new(data.store.clone(), data.blobs.clone(), online_key(data, settings)?, settings.policy());
+    if let Some(report) = publisher.run_once(crate::now()).context("publishing failed")? {
+        println!("published version {} ({} pages) in {} ms", report.version, report.pages, report.micros / 1000);
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let settings = Settings::load(args.config.as_deref(), args.data_dir, args.listen)?;
+    crate::init_logging();
+    let data = Data::open(&settings.data_dir)?;
+    let root_key = layout::metadata_key(RoleName::ROOT, 1);
+    let exists = data.blobs.len(&root_key)?.is_some();
+    let (online, development) = match (&settings.online_key, exists) {
+        (Some(_), true) => (online_key(&data, &settings)?, false),
+        (Some(_), false) => bail!(
+            "{} holds no repository: create one with the key ceremony before giving serve an online_key",
+            data.dir.display()
+        ),
+        (None, true) => (online_key(&data, &settings)?, true),
+        (None, false) => (create_development_repository(&data, &settings, &passphrase("the development keys")?)?, true),
+    };
+    let root_bytes = data.blobs.get(&root_key)?.context("the repository has no 1.root.json")?;
+    let root_copy = data.dir.join("root.json");
+    if std::fs::read(&root_copy).ok().as_deref() != Some(root_bytes.as_slice()) {
+        bulwark_client::store::write_atomic(&root_copy, &root_bytes).with_context(|| format!("cannot write {}", root_copy.display()))?;
+    }
+    let publisher = Arc::new(Publisher::new(data.store.clone(), data.blobs.clone(), online, settings.policy()));
+    publisher.repair_timestamp().context("cannot repair timestamp.json")?;
+    let state = bulwark_server::AppState {
+        store: data.store.clone(),
+        blobs: data.blobs.clone(),
+        config: Arc::new(bulwark_server::ServerConfig {
+            max_upload_bytes: settings.max_upload_bytes,
+            request_timeout: Duration::from_secs(settings.request_timeout_secs),
+            publish_interval: Duration::from_secs(settings.publish_interval_secs),
+            snapshot_retention: Duration::from_secs(settings.snapshot_retention_secs),
+            ..bulwark_server::ServerConfig::default()
+        }),
+        publish: Arc::new(tokio::sync::Notify::new()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        if !bulwark_server::publisher::run_once(&publisher).await {
+            bail!("the first publish failed; see the log above");
+        }
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr().context("cannot read the listening address")?;
+        banner(&addr, &data.dir, &root_copy, development);
+        bulwark_server::serve(listener, state, publisher).await.context("the server stopped")
+    })
+}
+
+/// Prints how to use the index. Write errors are ignored: a closed stdout
+/// (`bulwark serve | head -1`) must not stop the server.
+fn banner(addr: &std::net::SocketAddr, dir: &std::path::Path, root: &std::path::Path, development: bool) {
+    use std::fmt::Write as _;
+    let base = format!("http://{addr}");
+    let dir = dir.display();
+    let mut text = format!(
+        "Bulwark is serving {dir} on {base}/\n\
+         \x20 pip:           pip install --index-url {base}/simple/ NAME\n\
+         \x20 uv:            uv pip install --index-url {base}/simple/ NAME\n\
+         \x20 twine:         twine upload --repository-url {base}/legacy/ -u __token__ -p TOKEN dist/*\n\
+         \x20 upload token:  bulwark token create --data-dir {dir} USER\n\
+         \x20 TUF metadata:  {base}/tuf/metadata/   targets: {base}/tuf/targets/\n\
+         \x20 trusted root:  {}\n",
+        root.display()
+    );
+    if development {
+        let _ = writeln!(
+            text,
+            "WARNING: development set-up: every offline key (root, targets, claimed, unclaimed) is in {dir}/keys on this machine. \
+             Use it for trying Bulwark out only."
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, text.as_bytes()).and_then(|()| std::io::Write::flush(&mut out));
+}

@@ -1,0 +1,41 @@
+//! `bulwark token create [--data-dir DIR] USER`: prints a new API token,
+//! and nothing else, on stdout.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::config::Settings;
+use crate::data::Data;
+
+/// Options of `bulwark token`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Create an API token for USER (who then owns the projects they upload first).
+    Create {
+        /// Data directory (default: ./bulwark-data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The user the token authenticates.
+        user: String,
+    },
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let Command::Create { data_dir, config, user } = args.command;
+    let settings = Settings::load(config.as_deref(), data_dir, None)?;
+    let data = Data::open(&settings.data_dir)?;
+    let now_us = crate::now().unix().saturating_mul(1_000_000);
+    let token = bulwark_server::auth::create_token(data.store.as_ref(), &user, now_us).context("cannot create the token")?;
+    println!("{token}");
+    Ok(())
+}
