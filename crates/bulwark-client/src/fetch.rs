@@ -79,6 +79,16 @@ pub enum FetchError {
     Sink(#[source] std::io::Error),
 }
 
+/// Installs *ring* as the TLS crypto provider, once per process; needed
+/// before any reqwest client is built.
+pub fn install_crypto_provider() {
+    static PROVIDER: Once = Once::new();
+    PROVIDER.call_once(|| {
+        // Another library may have installed a provider first; either is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Downloads bytes over HTTP(S) with caps and time limits.
 #[derive(Clone, Debug)]
 pub struct Fetcher {
@@ -89,11 +99,7 @@ pub struct Fetcher {
 impl Fetcher {
     /// A fetcher with `config`.
     pub fn new(config: FetchConfig) -> Result<Self, FetchError> {
-        static PROVIDER: Once = Once::new();
-        PROVIDER.call_once(|| {
-            // Another library may have installed a provider first; either is fine.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
@@ -122,7 +128,9 @@ impl Fetcher {
         cap: u64,
         mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<u64, FetchError> {
-        let parsed = reqwest::Url::parse(url).map_err(|_| FetchError::BadUrl { url: url.to_owned() })?;
+        let parsed = reqwest::Url::parse(url).map_err(|_| FetchError::BadUrl {
+            url: url.to_owned(),
+        })?;
         let rate_allowance = Duration::from_secs(cap / self.config.min_rate.max(1));
         let deadline = Instant::now() + self.config.base_deadline + rate_allowance;
         let mut response = timeout(self.config.connect_timeout, self.client.get(parsed).send())

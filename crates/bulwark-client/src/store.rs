@@ -84,13 +84,20 @@ pub(crate) fn tempfile_in(dir: &Path) -> io::Result<(PathBuf, fs::File)> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let path = dir.join(format!(".bulwark-{pid}-{nanos}-{attempt}.tmp"));
-        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::new(io::ErrorKind::AlreadyExists, "could not create a temporary file"))
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "could not create a temporary file",
+    ))
 }
 
 #[cfg(test)]
@@ -105,8 +112,14 @@ mod tests {
         store.write(&role, b"one").unwrap();
         store.write(&role, b"two").unwrap();
         assert_eq!(store.read(&role).unwrap().as_deref(), Some(&b"two"[..]));
-        let names: Vec<_> = fs::read_dir(store.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("..%2Fevil%2Frole.json")]);
+        let names: Vec<_> = fs::read_dir(store.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("..%2Fevil%2Frole.json")]
+        );
         store.remove(&role).unwrap();
         store.remove(&role).unwrap();
         assert_eq!(store.read(&role).unwrap(), None);

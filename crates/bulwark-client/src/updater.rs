@@ -114,8 +114,15 @@ pub enum UpdateError {
     },
 }
 
-fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> UpdateError + 'a {
-    move |source| UpdateError::Io { action, path: path.to_owned(), source }
+fn io_error<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> UpdateError + 'a {
+    move |source| UpdateError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Where a target came from.
@@ -153,9 +160,18 @@ impl Updater {
         let bytes = dir
             .read(&root)
             .map_err(io_error("read", &dir.file(&root)))?
-            .ok_or_else(|| UpdateError::NoTrustedRoot { path: dir.path().to_owned() })?;
+            .ok_or_else(|| UpdateError::NoTrustedRoot {
+                path: dir.path().to_owned(),
+            })?;
         let set = TrustedSet::new(&bytes, now)?;
-        Ok(Self { set, dir, metadata_url: with_slash(metadata_url), fetcher, limits, refreshed: false })
+        Ok(Self {
+            set,
+            dir,
+            metadata_url: with_slash(metadata_url),
+            fetcher,
+            limits,
+            refreshed: false,
+        })
     }
 
     /// The trusted metadata.
@@ -171,7 +187,11 @@ impl Updater {
         self.update_root().await?;
         self.update_timestamp().await?;
         self.update_snapshot().await?;
-        self.load_targets(&RoleName::new(RoleName::TARGETS), &RoleName::new(RoleName::ROOT)).await
+        self.load_targets(
+            &RoleName::new(RoleName::TARGETS),
+            &RoleName::new(RoleName::ROOT),
+        )
+        .await
     }
 
     async fn update_root(&mut self) -> Result<(), UpdateError> {
@@ -183,7 +203,12 @@ impl Updater {
                 Ok(bytes) => bytes,
                 // §5.3.3: no N+1 means the chain ends here.
                 Err(FetchError::NotFound { .. }) => break,
-                Err(source) => return Err(UpdateError::Fetch { what: format!("root version {next}"), source }),
+                Err(source) => {
+                    return Err(UpdateError::Fetch {
+                        what: format!("root version {next}"),
+                        source,
+                    });
+                }
             };
             self.set.update_root(&bytes)?;
             self.persist(&root, &bytes)?;
@@ -193,7 +218,9 @@ impl Updater {
             // §5.3.11: recover from a fast-forward attack.
             for role in [RoleName::TIMESTAMP, RoleName::SNAPSHOT] {
                 let role = RoleName::new(role);
-                self.dir.remove(&role).map_err(io_error("remove", &self.dir.file(&role)))?;
+                self.dir
+                    .remove(&role)
+                    .map_err(io_error("remove", &self.dir.file(&role)))?;
             }
         }
         Ok(())
@@ -205,7 +232,9 @@ impl Updater {
             // An invalid local copy simply is not a baseline.
             let _ = self.set.load_local_timestamp(&local);
         }
-        let bytes = self.fetch_metadata(&role, None, self.limits.timestamp).await?;
+        let bytes = self
+            .fetch_metadata(&role, None, self.limits.timestamp)
+            .await?;
         if self.set.update_timestamp(&bytes)? == TimestampUpdate::Updated {
             self.persist(&role, &bytes)?;
         }
@@ -221,7 +250,9 @@ impl Updater {
             }
         }
         let listed = self.set.timestamp().map(|t| t.snapshot.clone());
-        let (version, cap) = listed.map_or((None, self.limits.snapshot), |m| (Some(m.version), m.length.unwrap_or(self.limits.snapshot)));
+        let (version, cap) = listed.map_or((None, self.limits.snapshot), |m| {
+            (Some(m.version), m.length.unwrap_or(self.limits.snapshot))
+        });
         let bytes = self.fetch_metadata(&role, version, cap).await?;
         self.set.update_snapshot(&bytes)?;
         self.persist(&role, &bytes)
@@ -229,9 +260,16 @@ impl Updater {
 
     /// Loads targets metadata for `role` as delegated by `delegator`: the
     /// local copy if the trusted set accepts it, otherwise a fresh download.
-    async fn load_targets(&mut self, role: &RoleName, delegator: &RoleName) -> Result<(), UpdateError> {
+    async fn load_targets(
+        &mut self,
+        role: &RoleName,
+        delegator: &RoleName,
+    ) -> Result<(), UpdateError> {
         if let Some(local) = self.read_local(role)?
-            && self.set.update_delegated_targets(&local, role, delegator).is_ok()
+            && self
+                .set
+                .update_delegated_targets(&local, role, delegator)
+                .is_ok()
         {
             return Ok(());
         }
@@ -258,8 +296,14 @@ impl Updater {
         loop {
             match search.next(&mut self.set)? {
                 SearchStep::Found { target, .. } => return Ok(target),
-                SearchStep::NotFound => return Err(UpdateError::TargetNotFound { path: path.to_owned() }),
-                SearchStep::Load { role, delegator } => self.load_targets(&role, &delegator).await?,
+                SearchStep::NotFound => {
+                    return Err(UpdateError::TargetNotFound {
+                        path: path.to_owned(),
+                    });
+                }
+                SearchStep::Load { role, delegator } => {
+                    self.load_targets(&role, &delegator).await?
+                }
             }
         }
     }
@@ -275,14 +319,22 @@ impl Updater {
         target_base_url: &str,
         dest: &Path,
     ) -> Result<Download, UpdateError> {
-        let mismatch = |source| UpdateError::TargetMismatch { path: path.to_owned(), source };
+        let mismatch = |source| UpdateError::TargetMismatch {
+            path: path.to_owned(),
+            source,
+        };
         // Refuse unsupported hashes before any byte is downloaded.
         HashCheck::new(&info.hashes).map_err(mismatch)?;
         if file_matches(dest, info).map_err(io_error("read", dest))? {
             return Ok(Download::Cached);
         }
-        if path.split('/').any(|segment| segment == "." || segment == "..") {
-            return Err(UpdateError::UnsafeTargetPath { path: path.to_owned() });
+        if path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+        {
+            return Err(UpdateError::UnsafeTargetPath {
+                path: path.to_owned(),
+            });
         }
         let url = self.target_url(path, info, target_base_url);
         let dir = dest.parent().unwrap_or_else(|| Path::new("."));
@@ -297,7 +349,10 @@ impl Updater {
                     tmp.write_all(chunk)
                 })
                 .await
-                .map_err(|source| UpdateError::Fetch { what: format!("target {path:?}"), source })?;
+                .map_err(|source| UpdateError::Fetch {
+                    what: format!("target {path:?}"),
+                    source,
+                })?;
             check_length(received, Some(info.length)).map_err(mismatch)?;
             check.finish().map_err(mismatch)?;
             tmp.sync_all().map_err(io_error("write", &tmp_path))?;
@@ -337,26 +392,42 @@ impl Updater {
 
     /// Downloads a metadata file: versioned when the root asks for
     /// consistent snapshots (§5.5.1, §5.6.1), never for timestamp.
-    async fn fetch_metadata(&self, role: &RoleName, version: Option<u64>, cap: u64) -> Result<Vec<u8>, UpdateError> {
+    async fn fetch_metadata(
+        &self,
+        role: &RoleName,
+        version: Option<u64>,
+        cap: u64,
+    ) -> Result<Vec<u8>, UpdateError> {
         let version = version.filter(|_| self.set.consistent_snapshot());
         let url = self.url_for(role, version);
         self.fetcher
             .fetch(&url, cap)
             .await
-            .map_err(|source| UpdateError::Fetch { what: role.to_string(), source })
+            .map_err(|source| UpdateError::Fetch {
+                what: role.to_string(),
+                source,
+            })
     }
 
     fn read_local(&self, role: &RoleName) -> Result<Option<Vec<u8>>, UpdateError> {
-        self.dir.read(role).map_err(io_error("read", &self.dir.file(role)))
+        self.dir
+            .read(role)
+            .map_err(io_error("read", &self.dir.file(role)))
     }
 
     fn persist(&self, role: &RoleName, bytes: &[u8]) -> Result<(), UpdateError> {
-        self.dir.write(role, bytes).map_err(io_error("write", &self.dir.file(role)))
+        self.dir
+            .write(role, bytes)
+            .map_err(io_error("write", &self.dir.file(role)))
     }
 }
 
 fn with_slash(url: &str) -> String {
-    if url.ends_with('/') { url.to_owned() } else { format!("{url}/") }
+    if url.ends_with('/') {
+        url.to_owned()
+    } else {
+        format!("{url}/")
+    }
 }
 
 /// True when `path` exists and matches `info`'s length and hashes.
@@ -369,7 +440,9 @@ fn file_matches(path: &Path, info: &TargetFile) -> io::Result<bool> {
     if file.metadata()?.len() != info.length {
         return Ok(false);
     }
-    let Ok(mut check) = HashCheck::new(&info.hashes) else { return Ok(false) };
+    let Ok(mut check) = HashCheck::new(&info.hashes) else {
+        return Ok(false);
+    };
     let mut buf = vec![0; 64 * 1024];
     loop {
         let n = file.read(&mut buf)?;

@@ -540,6 +540,13 @@ async fn target_paths_with_dot_segments_are_refused() {
     sim.add_target("targets", path, b"escape");
     let h = Harness::with_sim(sim);
     let err = h.download(path).await.unwrap_err();
-    assert!(matches!(err, UpdateError::UnsafeTargetPath { .. }), "{err:?}");
-    assert!(h.requests().iter().all(|r| !r.contains("file.txt")), "{:?}", h.requests());
+    assert!(
+        matches!(err, UpdateError::UnsafeTargetPath { .. }),
+        "{err:?}"
+    );
+    assert!(
+        h.requests().iter().all(|r| !r.contains("file.txt")),
+        "{:?}",
+        h.requests()
+    );
 }

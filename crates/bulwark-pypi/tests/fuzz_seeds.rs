@@ -37,49 +37,6 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
     seeds
 }
 
-/// A xorshift generator: deterministic, dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n.max(1) as u64).unwrap_or(0)
-    }
-}
-
-/// Flips, inserts, deletes, duplicates or overwrites bytes, favouring the
-/// punctuation of JSON and metadata and the bytes that zip, gzip and tar
-/// headers are made of.
-fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
-    const INTERESTING: &[u8] =
-        b"{}[]\",:-0123456789.eE\\u tfn\n\r\t\0\xff\x7f/_PK\x03\x04\x01\x02\x05\x06\x1f\x8b";
-    let mut data = seed.to_vec();
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(data.len());
-        match rng.below(6) {
-            0 if !data.is_empty() => data[at] ^= 1 << rng.below(8),
-            1 => data.insert(at, INTERESTING[rng.below(INTERESTING.len())]),
-            2 if !data.is_empty() => {
-                data.remove(at);
-            }
-            3 => {
-                let end = (at + rng.below(16)).min(data.len());
-                let chunk = data[at..end].to_vec();
-                data.splice(at..at, chunk);
-            }
-            4 if !data.is_empty() => data[at] = INTERESTING[rng.below(INTERESTING.len())],
-            _ => data.truncate(at),
-        }
-    }
-    data
-}
-
 #[test]
 fn seeds_are_accepted_where_they_should_be() {
     use bulwark_pypi::{CoreMetadata, DistFilename, Limits, ProjectPage, inspect, render_json};
@@ -103,11 +60,10 @@ fn seeds_are_accepted_where_they_should_be() {
 
 #[test]
 fn pypi_upload_seeds_and_mutations() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for (_, seed) in seeds() {
-        fuzzing::pypi_upload(&seed);
-        for _ in 0..MUTATIONS {
-            fuzzing::pypi_upload(&mutate(&seed, &mut rng));
-        }
-    }
+    /// The punctuation of JSON and metadata and the bytes that zip, gzip and
+    /// tar headers are made of.
+    const INTERESTING: &[u8] =
+        b"{}[]\",:-0123456789.eE\\u tfn\n\r\t\0\xff\x7f/_PK\x03\x04\x01\x02\x05\x06\x1f\x8b";
+    let seeds: Vec<Vec<u8>> = seeds().into_iter().map(|(_, bytes)| bytes).collect();
+    bulwark_tuf::fuzzing::replay(&seeds, fuzzing::pypi_upload, MUTATIONS, INTERESTING);
 }

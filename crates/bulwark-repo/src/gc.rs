@@ -39,14 +39,28 @@ pub struct GcReport {
 }
 
 /// `<version>.<role>.json` keys of online roles, by role, by version.
-fn online_metadata(blobs: &dyn BlobStore) -> Result<BTreeMap<String, BTreeMap<u64, String>>, StoreError> {
+fn online_metadata(
+    blobs: &dyn BlobStore,
+) -> Result<BTreeMap<String, BTreeMap<u64, String>>, StoreError> {
     let mut roles: BTreeMap<String, BTreeMap<u64, String>> = BTreeMap::new();
     for key in blobs.list(METADATA_PREFIX)? {
-        let Some(name) = key.strip_prefix(METADATA_PREFIX).and_then(|n| n.strip_suffix(".json")) else { continue };
-        let Some((version, role)) = name.split_once('.') else { continue };
-        let Ok(version) = version.parse::<u64>() else { continue };
+        let Some(name) = key
+            .strip_prefix(METADATA_PREFIX)
+            .and_then(|n| n.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        let Some((version, role)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(version) = version.parse::<u64>() else {
+            continue;
+        };
         if Policy::is_online(role) {
-            roles.entry(role.to_owned()).or_default().insert(version, key);
+            roles
+                .entry(role.to_owned())
+                .or_default()
+                .insert(version, key);
         }
     }
     Ok(roles)
@@ -54,21 +68,35 @@ fn online_metadata(blobs: &dyn BlobStore) -> Result<BTreeMap<String, BTreeMap<u6
 
 /// Removes what no consistent snapshot current within `retention` seconds
 /// before `now` can need.
-pub fn collect(blobs: &dyn BlobStore, policy: &Policy, now: Timestamp, retention: i64) -> Result<GcReport, StoreError> {
+pub fn collect(
+    blobs: &dyn BlobStore,
+    policy: &Policy,
+    now: Timestamp,
+    retention: i64,
+) -> Result<GcReport, StoreError> {
     let roles = online_metadata(blobs)?;
-    let Some(snapshots) = roles.get(RoleName::SNAPSHOT) else { return Ok(GcReport::default()) };
+    let Some(snapshots) = roles.get(RoleName::SNAPSHOT) else {
+        return Ok(GcReport::default());
+    };
     let cutoff = now.unix().saturating_sub(retention);
     let mut s_min = *snapshots.keys().next().unwrap_or(&0);
     for (version, key) in snapshots {
-        let Some(bytes) = blobs.get(key)? else { continue };
-        let Ok(snapshot) = Envelope::<SnapshotMeta>::parse(&bytes) else { continue };
+        let Some(bytes) = blobs.get(key)? else {
+            continue;
+        };
+        let Ok(snapshot) = Envelope::<SnapshotMeta>::parse(&bytes) else {
+            continue;
+        };
         if snapshot.signed.common.expires.unix() - policy.online_expiry <= cutoff {
             s_min = *version;
         } else {
             break;
         }
     }
-    let mut report = GcReport { oldest_kept_snapshot: s_min, ..GcReport::default() };
+    let mut report = GcReport {
+        oldest_kept_snapshot: s_min,
+        ..GcReport::default()
+    };
     let mut kept_bins: Vec<String> = Vec::new();
     let mut superseded_bins: Vec<String> = Vec::new();
     for (role, versions) in &roles {
@@ -92,19 +120,35 @@ pub fn collect(blobs: &dyn BlobStore, policy: &Policy, now: Timestamp, retention
 
 /// Removes pages of projects in bins that lost versions, unless a kept bin
 /// version still lists them.
-fn collect_pages(blobs: &dyn BlobStore, kept_bins: &[String], touched: &[String]) -> Result<usize, StoreError> {
+fn collect_pages(
+    blobs: &dyn BlobStore,
+    kept_bins: &[String],
+    touched: &[String],
+) -> Result<usize, StoreError> {
     let touched: BTreeSet<&str> = touched.iter().map(String::as_str).collect();
     let mut listed: BTreeSet<String> = BTreeSet::new();
     let mut projects: BTreeSet<String> = BTreeSet::new();
     for key in kept_bins {
-        let role = key.strip_prefix(METADATA_PREFIX).and_then(|n| n.split_once('.')).map_or("", |(_, r)| r.trim_end_matches(".json"));
+        let role = key
+            .strip_prefix(METADATA_PREFIX)
+            .and_then(|n| n.split_once('.'))
+            .map_or("", |(_, r)| r.trim_end_matches(".json"));
         if !touched.contains(role) {
             continue;
         }
-        let Some(bytes) = blobs.get(key)? else { continue };
-        let Ok(bin) = Envelope::<Targets>::parse(&bytes) else { continue };
+        let Some(bytes) = blobs.get(key)? else {
+            continue;
+        };
+        let Ok(bin) = Envelope::<Targets>::parse(&bytes) else {
+            continue;
+        };
         for (path, file) in &bin.signed.targets {
-            let Some(project) = path.strip_prefix("simple/").and_then(|p| p.strip_suffix("/index.json")) else { continue };
+            let Some(project) = path
+                .strip_prefix("simple/")
+                .and_then(|p| p.strip_suffix("/index.json"))
+            else {
+                continue;
+            };
             projects.insert(project.to_owned());
             if let Some(sha) = file.hashes.get("sha256") {
                 listed.insert(layout::page_key(project, sha));

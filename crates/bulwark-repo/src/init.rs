@@ -81,15 +81,33 @@ pub fn initialize(
     };
     let (claimed, unclaimed) = (entry(&signers.claimed)?, entry(&signers.unclaimed)?);
     let documents = [
-        (RoleName::TARGETS, signed(roles::targets(&claimed, &online_entry, &unclaimed, 1, expires), &[&signers.targets])?),
-        (CLAIMED, signed(roles::project_delegator(1, expires), &[&signers.claimed])?),
-        (UNCLAIMED, signed(roles::unclaimed(&online_entry, policy.bin_bits, 1, expires), &[&signers.unclaimed])?),
+        (
+            RoleName::TARGETS,
+            signed(
+                roles::targets(&claimed, &online_entry, &unclaimed, 1, expires),
+                &[&signers.targets],
+            )?,
+        ),
+        (
+            CLAIMED,
+            signed(roles::project_delegator(1, expires), &[&signers.claimed])?,
+        ),
+        (
+            UNCLAIMED,
+            signed(
+                roles::unclaimed(&online_entry, policy.bin_bits, 1, expires),
+                &[&signers.unclaimed],
+            )?,
+        ),
     ];
     for (role, bytes) in &documents {
         blobs.put(&layout::metadata_key(role, 1), bytes)?;
     }
     // Root last: its presence marks the repository as created.
     let root_signers: Vec<&SigningKey> = signers.root.iter().collect();
-    blobs.put(&root_key, &signed(roles::root(&plan, 1, expires), &root_signers)?)?;
+    blobs.put(
+        &root_key,
+        &signed(roles::root(&plan, 1, expires), &root_signers)?,
+    )?;
     Ok(())
 }

@@ -44,9 +44,16 @@ pub enum KeyFileError {
 
 fn derive(passphrase: &[u8], salt: &[u8], iterations: NonZeroU32) -> LessSafeKey {
     let mut key = [0u8; 32];
-    ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, iterations, salt, passphrase, &mut key);
+    ring::pbkdf2::derive(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations,
+        salt,
+        passphrase,
+        &mut key,
+    );
     // 32 bytes is exactly AES-256's key length, so this cannot fail.
-    let unbound = UnboundKey::new(&AES_256_GCM, &key).unwrap_or_else(|_| unreachable!("AES-256 key is 32 bytes"));
+    let unbound = UnboundKey::new(&AES_256_GCM, &key)
+        .unwrap_or_else(|_| unreachable!("AES-256 key is 32 bytes"));
     key.fill(0);
     LessSafeKey::new(unbound)
 }
@@ -60,9 +67,13 @@ fn algorithm_name(algorithm: Algorithm) -> &'static str {
 }
 
 fn algorithm_from_name(name: &str) -> Option<Algorithm> {
-    [Algorithm::Ed25519, Algorithm::EcdsaP256, Algorithm::RsaPssSha256]
-        .into_iter()
-        .find(|a| algorithm_name(*a) == name)
+    [
+        Algorithm::Ed25519,
+        Algorithm::EcdsaP256,
+        Algorithm::RsaPssSha256,
+    ]
+    .into_iter()
+    .find(|a| algorithm_name(*a) == name)
 }
 
 /// Seals `key` under `passphrase`, returning the key file's bytes.
@@ -72,13 +83,20 @@ pub fn seal(key: &SigningKey, passphrase: &[u8], iterations: u32) -> Result<Vec<
     let mut nonce = [0u8; 12];
     rng.fill(&mut salt).map_err(|_| KeyFileError::Random)?;
     rng.fill(&mut nonce).map_err(|_| KeyFileError::Random)?;
-    let iterations_nz = NonZeroU32::new(iterations).ok_or(KeyFileError::Malformed("iterations must be positive"))?;
+    let iterations_nz = NonZeroU32::new(iterations)
+        .ok_or(KeyFileError::Malformed("iterations must be positive"))?;
     let sealing = derive(passphrase, &salt, iterations_nz);
     let mut ciphertext = key.to_pkcs8().to_vec();
     sealing
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(key.key_id().as_bytes()), &mut ciphertext)
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(key.key_id().as_bytes()),
+            &mut ciphertext,
+        )
         .map_err(|_| KeyFileError::Random)?;
-    let object = |pairs: Vec<(&str, Value)>| Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    let object = |pairs: Vec<(&str, Value)>| {
+        Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    };
     let file = object(vec![
         ("bulwark-key-file", Value::Int(1)),
         ("algorithm", algorithm_name(key.algorithm()).into()),
@@ -135,7 +153,10 @@ fn text<'a>(map: &'a BTreeMap<String, Value>, key: &str) -> Result<&'a str, KeyF
     }
 }
 
-fn object<'a>(map: &'a BTreeMap<String, Value>, key: &str) -> Result<&'a BTreeMap<String, Value>, KeyFileError> {
+fn object<'a>(
+    map: &'a BTreeMap<String, Value>,
+    key: &str,
+) -> Result<&'a BTreeMap<String, Value>, KeyFileError> {
     match field(map, key)? {
         Value::Object(o) => Ok(o),
         _ => Err(KeyFileError::Malformed("a field has the wrong type")),
@@ -153,7 +174,8 @@ fn parse(bytes: &[u8]) -> Result<Parsed, KeyFileError> {
     if field(&top, "bulwark-key-file")? != &Value::Int(1) {
         return Err(KeyFileError::Malformed("unknown key file version"));
     }
-    let algorithm = algorithm_from_name(text(&top, "algorithm")?).ok_or(KeyFileError::Malformed("unknown algorithm"))?;
+    let algorithm = algorithm_from_name(text(&top, "algorithm")?)
+        .ok_or(KeyFileError::Malformed("unknown algorithm"))?;
     let keyid = text(&top, "keyid")?.to_owned();
     let public = field(&top, "public")?.clone();
     let kdf = object(&top, "kdf")?;
@@ -166,7 +188,9 @@ fn parse(bytes: &[u8]) -> Result<Parsed, KeyFileError> {
         _ => None,
     }
     .ok_or(KeyFileError::Malformed("bad iteration count"))?;
-    let nonce: [u8; 12] = hex_field(cipher, "nonce")?.try_into().map_err(|_| KeyFileError::Malformed("bad nonce"))?;
+    let nonce: [u8; 12] = hex_field(cipher, "nonce")?
+        .try_into()
+        .map_err(|_| KeyFileError::Malformed("bad nonce"))?;
     Ok(Parsed {
         info: KeyFileInfo { keyid, public },
         algorithm,
@@ -188,7 +212,11 @@ pub fn open(bytes: &[u8], passphrase: &[u8]) -> Result<SigningKey, KeyFileError>
     let opening = derive(passphrase, &parsed.salt, parsed.iterations);
     let mut buffer = parsed.ciphertext;
     let plain = opening
-        .open_in_place(Nonce::assume_unique_for_key(parsed.nonce), Aad::from(parsed.info.keyid.as_bytes()), &mut buffer)
+        .open_in_place(
+            Nonce::assume_unique_for_key(parsed.nonce),
+            Aad::from(parsed.info.keyid.as_bytes()),
+            &mut buffer,
+        )
         .map_err(|_| KeyFileError::WrongPassphrase)?;
     let key = SigningKey::from_pkcs8(parsed.algorithm, plain).map_err(KeyFileError::Key);
     buffer.fill(0);
@@ -211,7 +239,10 @@ mod tests {
             assert_eq!(info(&file).unwrap().keyid, key.key_id());
             let opened = open(&file, b"correct horse").unwrap();
             assert_eq!(opened.key_id(), key.key_id());
-            assert!(matches!(open(&file, b"wrong"), Err(KeyFileError::WrongPassphrase)));
+            assert!(matches!(
+                open(&file, b"wrong"),
+                Err(KeyFileError::WrongPassphrase)
+            ));
         }
     }
 
@@ -231,8 +262,17 @@ mod tests {
         let file = String::from_utf8(seal(&key, b"pass", 1_000).unwrap()).unwrap();
         let other = SigningKey::generate(Algorithm::Ed25519).unwrap();
         let swapped_id = file.replace(&key.key_id(), &other.key_id());
-        assert!(matches!(open(swapped_id.as_bytes(), b"pass"), Err(KeyFileError::WrongPassphrase)));
-        assert!(matches!(open(b"{}", b"pass"), Err(KeyFileError::Malformed(_))));
-        assert!(matches!(open(b"not json", b"pass"), Err(KeyFileError::Malformed(_))));
+        assert!(matches!(
+            open(swapped_id.as_bytes(), b"pass"),
+            Err(KeyFileError::WrongPassphrase)
+        ));
+        assert!(matches!(
+            open(b"{}", b"pass"),
+            Err(KeyFileError::Malformed(_))
+        ));
+        assert!(matches!(
+            open(b"not json", b"pass"),
+            Err(KeyFileError::Malformed(_))
+        ));
     }
 }

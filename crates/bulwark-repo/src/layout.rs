@@ -45,7 +45,10 @@ pub fn page_key(project: &str, sha256: &str) -> String {
 /// The blob key of version `version` of `role`'s metadata.
 #[must_use]
 pub fn metadata_key(role: &str, version: u64) -> String {
-    format!("{METADATA_PREFIX}{version}.{}.json", RoleName::new(role).encoded())
+    format!(
+        "{METADATA_PREFIX}{version}.{}.json",
+        RoleName::new(role).encoded()
+    )
 }
 
 /// The blob key of the mutable timestamp.
@@ -81,7 +84,10 @@ pub fn bin_of(project: &str, bin_bits: u32) -> u32 {
 /// The role name of bin `bin` among `2^bin_bits` bins (TAP 15 naming).
 #[must_use]
 pub fn bin_name(bin: u32, bin_bits: u32) -> String {
-    format!("{BIN_PREFIX}-{bin:0width$x}", width = bin_bits.div_ceil(4) as usize)
+    format!(
+        "{BIN_PREFIX}-{bin:0width$x}",
+        width = bin_bits.div_ceil(4) as usize
+    )
 }
 
 #[cfg(test)]
@@ -91,10 +97,19 @@ mod tests {
     #[test]
     fn keys_and_urls() {
         assert_eq!(page_target("foo-bar"), "simple/foo-bar/index.json");
-        assert_eq!(page_key("foo", "ab"), "tuf/targets/simple/foo/ab.index.json");
+        assert_eq!(
+            page_key("foo", "ab"),
+            "tuf/targets/simple/foo/ab.index.json"
+        );
         assert_eq!(metadata_key("bin-0f", 7), "tuf/metadata/7.bin-0f.json");
-        assert_eq!(metadata_key("recently-claimed", 2), "tuf/metadata/2.recently-claimed.json");
-        assert_eq!(file_url("ab", "x-1.0.tar.gz"), "../../files/ab/x-1.0.tar.gz");
+        assert_eq!(
+            metadata_key("recently-claimed", 2),
+            "tuf/metadata/2.recently-claimed.json"
+        );
+        assert_eq!(
+            file_url("ab", "x-1.0.tar.gz"),
+            "../../files/ab/x-1.0.tar.gz"
+        );
         assert_eq!(metadata_file_key("ab", "x.whl"), "files/ab/x.whl.metadata");
         assert_eq!(bin_name(5, 8), "bin-05");
         assert_eq!(bin_name(5, 9), "bin-005");

@@ -12,6 +12,8 @@
 //! The server process holds only the online key; offline roles are signed
 //! by `init` or by the key ceremony commands and only read here.
 
+pub mod ceremony;
+pub mod clock;
 pub mod gc;
 pub mod init;
 pub mod keyfile;

@@ -17,22 +17,28 @@ pub struct PageError {
 
 /// The page of `project` with `files`.
 pub fn project_page(project: &str, files: &[FileRecord]) -> Result<ProjectPage, PageError> {
-    let name = ProjectName::parse(project).map_err(|_| PageError { what: "project name", value: project.to_owned() })?;
+    let name = ProjectName::parse(project).map_err(|_| PageError {
+        what: "project name",
+        value: project.to_owned(),
+    })?;
     let files = files
         .iter()
         .map(|f| {
-            let filename = DistFilename::parse(&f.filename).map_err(|_| PageError { what: "filename", value: f.filename.clone() })?;
+            let filename = DistFilename::parse(&f.filename).map_err(|_| PageError {
+                what: "filename",
+                value: f.filename.clone(),
+            })?;
             Ok(PageFile {
-            filename,
-            url: file_url(&f.sha256, &f.filename),
-            sha256: f.sha256.clone(),
-            blake2b_256: f.blake2b_256.clone(),
-            size: f.size,
-            requires_python: f.requires_python.clone(),
-            yanked: f.yanked.clone(),
-            core_metadata_sha256: f.metadata_sha256.clone(),
-            upload_time: UploadTime::from_unix_micros(f.upload_time_us),
-        })
+                filename,
+                url: file_url(&f.sha256, &f.filename),
+                sha256: f.sha256.clone(),
+                blake2b_256: f.blake2b_256.clone(),
+                size: f.size,
+                requires_python: f.requires_python.clone(),
+                yanked: f.yanked.clone(),
+                core_metadata_sha256: f.metadata_sha256.clone(),
+                upload_time: UploadTime::from_unix_micros(f.upload_time_us),
+            })
         })
         .collect::<Result<_, PageError>>()?;
     Ok(ProjectPage { name, files })

@@ -20,7 +20,12 @@ pub const DEFAULT_BIN_BITS: u32 = 8;
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { bin_bits: DEFAULT_BIN_BITS, online_expiry: 86_400, offline_expiry: 365 * 86_400, resign_margin: 12 * 3_600 }
+        Self {
+            bin_bits: DEFAULT_BIN_BITS,
+            online_expiry: 86_400,
+            offline_expiry: 365 * 86_400,
+            resign_margin: 12 * 3_600,
+        }
     }
 }
 
@@ -34,6 +39,9 @@ impl Policy {
     /// True for roles the server signs with the online key.
     #[must_use]
     pub fn is_online(role: &str) -> bool {
-        matches!(role, "timestamp" | "snapshot" | crate::layout::RECENTLY_CLAIMED) || role.starts_with("bin-")
+        matches!(
+            role,
+            "timestamp" | "snapshot" | crate::layout::RECENTLY_CLAIMED
+        ) || role.starts_with("bin-")
     }
 }

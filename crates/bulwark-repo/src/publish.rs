@@ -27,6 +27,7 @@ use bulwark_tuf::metadata::{Envelope, SignedBody, TargetFile};
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 
+use crate::clock::unix_micros;
 use crate::layout::{self, RECENTLY_CLAIMED, TIMESTAMP_KEY};
 use crate::page::{self, PageError};
 use crate::policy::Policy;
@@ -67,6 +68,9 @@ pub struct PublishReport {
     pub roles_signed: usize,
     /// Wall time of the run in microseconds.
     pub micros: u64,
+    /// The longest upload→published delay among files uploaded since the
+    /// previous run started, in microseconds (an upper bound for each).
+    pub max_delay_us: Option<u64>,
 }
 
 /// Signs and publishes; one at a time (the caller serialises runs).
@@ -75,6 +79,9 @@ pub struct Publisher {
     blobs: Arc<dyn BlobStore>,
     online: SigningKey,
     policy: Policy,
+    /// When the previous run started, microseconds since the epoch: files
+    /// uploaded since then are the ones whose delay a run reports.
+    previous_start_us: std::sync::atomic::AtomicI64,
 }
 
 fn sign<T: SignedBody>(body: T, key: &SigningKey) -> Result<Vec<u8>, KeyError> {
@@ -95,8 +102,19 @@ fn record(role: &str, version: u64, expires: Timestamp, bytes: &[u8]) -> RoleRec
 
 impl Publisher {
     /// A publisher signing online roles with `online`.
-    pub fn new(store: Arc<dyn StateStore>, blobs: Arc<dyn BlobStore>, online: SigningKey, policy: Policy) -> Self {
-        Self { store, blobs, online, policy }
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        blobs: Arc<dyn BlobStore>,
+        online: SigningKey,
+        policy: Policy,
+    ) -> Self {
+        Self {
+            store,
+            blobs,
+            online,
+            policy,
+            previous_start_us: std::sync::atomic::AtomicI64::new(i64::MAX),
+        }
     }
 
     /// Makes sure the served `timestamp.json` is the latest committed one
@@ -111,8 +129,17 @@ impl Publisher {
     }
 
     /// Removes old consistent snapshots no client can still need (see [`crate::gc`]).
-    pub fn collect_garbage(&self, now: Timestamp, retention_secs: i64) -> Result<crate::gc::GcReport, PublishError> {
-        Ok(crate::gc::collect(self.blobs.as_ref(), &self.policy, now, retention_secs)?)
+    pub fn collect_garbage(
+        &self,
+        now: Timestamp,
+        retention_secs: i64,
+    ) -> Result<crate::gc::GcReport, PublishError> {
+        Ok(crate::gc::collect(
+            self.blobs.as_ref(),
+            &self.policy,
+            now,
+            retention_secs,
+        )?)
     }
 
     /// Runs once at `now`: publishes pending changes and re-signs online
@@ -121,7 +148,12 @@ impl Publisher {
     pub fn run_once(&self, now: Timestamp) -> Result<Option<PublishReport>, PublishError> {
         let started = Instant::now();
         let pending = self.store.pending_changes()?;
-        let mut roles: BTreeMap<String, RoleRecord> = self.store.roles()?.into_iter().map(|r| (r.role.clone(), r)).collect();
+        let mut roles: BTreeMap<String, RoleRecord> = self
+            .store
+            .roles()?
+            .into_iter()
+            .map(|r| (r.role.clone(), r))
+            .collect();
         // A first run, or the first run with a new online key, signs every
         // online role: bins signed by a replaced key no longer verify.
         let online_keyid = self.online.key_id();
@@ -145,7 +177,12 @@ impl Publisher {
         let expires = now.plus_seconds(self.policy.online_expiry);
         let mut signed = Vec::new();
 
-        let pages = self.render_pages(&pending.projects)?;
+        let run_start_us = unix_micros();
+        let uploaded_since_us = self
+            .previous_start_us
+            .swap(run_start_us, std::sync::atomic::Ordering::Relaxed);
+        let mut uploaded = Vec::new();
+        let pages = self.render_pages(&pending.projects, uploaded_since_us, &mut uploaded)?;
         let mut bins: BTreeSet<u32> = pages.iter().map(|p| p.bin).collect();
         if first_run {
             bins.extend(0..self.policy.bin_count());
@@ -161,7 +198,8 @@ impl Publisher {
         }
         if first_run || expiring.contains(RECENTLY_CLAIMED) {
             let bytes = sign(roles::project_delegator(version, expires), &self.online)?;
-            self.blobs.put(&layout::metadata_key(RECENTLY_CLAIMED, version), &bytes)?;
+            self.blobs
+                .put(&layout::metadata_key(RECENTLY_CLAIMED, version), &bytes)?;
             signed.push(record(RECENTLY_CLAIMED, version, expires, &bytes));
         }
         for r in &signed {
@@ -173,10 +211,19 @@ impl Publisher {
             .filter(|r| !matches!(r.role.as_str(), "root" | "timestamp" | "snapshot"))
             .map(|r| (r.role.clone(), r.version));
         let snapshot = sign(roles::snapshot(listed, version, expires), &self.online)?;
-        self.blobs.put(&layout::metadata_key(RoleName::SNAPSHOT, version), &snapshot)?;
+        self.blobs.put(
+            &layout::metadata_key(RoleName::SNAPSHOT, version),
+            &snapshot,
+        )?;
         signed.push(record(RoleName::SNAPSHOT, version, expires, &snapshot));
-        let timestamp = sign(roles::timestamp(version, &snapshot, version, expires), &self.online)?;
-        self.blobs.put(&layout::metadata_key(RoleName::TIMESTAMP, version), &timestamp)?;
+        let timestamp = sign(
+            roles::timestamp(version, &snapshot, version, expires),
+            &self.online,
+        )?;
+        self.blobs.put(
+            &layout::metadata_key(RoleName::TIMESTAMP, version),
+            &timestamp,
+        )?;
         signed.push(record(RoleName::TIMESTAMP, version, expires, &timestamp));
 
         let mut commit_roles = signed;
@@ -185,8 +232,12 @@ impl Publisher {
             version,
             up_to_change: pending.up_to_change,
             pages: pages.len(),
-            roles_signed: commit_roles.iter().filter(|r| Policy::is_online(&r.role)).count(),
+            roles_signed: commit_roles
+                .iter()
+                .filter(|r| Policy::is_online(&r.role))
+                .count(),
             micros: 0,
+            max_delay_us: None,
         };
         self.store.commit_publish(&PublishCommit {
             up_to_change: pending.up_to_change,
@@ -196,21 +247,43 @@ impl Publisher {
         })?;
         self.blobs.put(TIMESTAMP_KEY, &timestamp)?;
         if first_run {
-            self.store.set_setting(ONLINE_KEYID_SETTING, &online_keyid)?;
+            self.store
+                .set_setting(ONLINE_KEYID_SETTING, &online_keyid)?;
         }
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        Ok(Some(PublishReport { micros, ..report }))
+        let published_us = unix_micros();
+        let max_delay_us = uploaded
+            .iter()
+            .map(|t| u64::try_from(published_us - t).unwrap_or(0))
+            .max();
+        Ok(Some(PublishReport {
+            micros,
+            max_delay_us,
+            ..report
+        }))
     }
 
     /// Renders and stores the pages of `projects` (content-addressed, so a
     /// page that did not change is simply written again under the same key).
-    fn render_pages(&self, projects: &[String]) -> Result<Vec<PageRecord>, PublishError> {
+    fn render_pages(
+        &self,
+        projects: &[String],
+        uploaded_since_us: i64,
+        newest: &mut Vec<i64>,
+    ) -> Result<Vec<PageRecord>, PublishError> {
         let mut pages = Vec::with_capacity(projects.len());
         for project in projects {
             let files = self.store.files(project)?;
+            newest.extend(
+                files
+                    .iter()
+                    .map(|f| f.upload_time_us)
+                    .filter(|t| *t >= uploaded_since_us),
+            );
             let bytes = page::render(project, &files)?;
             let sha256 = sha256_hex(&bytes);
-            self.blobs.put(&layout::page_key(project, &sha256), &bytes)?;
+            self.blobs
+                .put(&layout::page_key(project, &sha256), &bytes)?;
             pages.push(PageRecord {
                 project: project.clone(),
                 sha256,
@@ -223,9 +296,19 @@ impl Publisher {
 
     /// Signs version `version` of bin `bin`: its published pages, with the
     /// pages rendered in this run taking precedence.
-    fn sign_bin(&self, bin: u32, fresh: &[PageRecord], version: u64, expires: Timestamp) -> Result<RoleRecord, PublishError> {
-        let mut entries: BTreeMap<String, PageRecord> =
-            self.store.pages_in_bin(bin)?.into_iter().map(|p| (p.project.clone(), p)).collect();
+    fn sign_bin(
+        &self,
+        bin: u32,
+        fresh: &[PageRecord],
+        version: u64,
+        expires: Timestamp,
+    ) -> Result<RoleRecord, PublishError> {
+        let mut entries: BTreeMap<String, PageRecord> = self
+            .store
+            .pages_in_bin(bin)?
+            .into_iter()
+            .map(|p| (p.project.clone(), p))
+            .collect();
         for page in fresh.iter().filter(|p| p.bin == bin) {
             entries.insert(page.project.clone(), page.clone());
         }
@@ -242,7 +325,8 @@ impl Publisher {
             .collect();
         let name = layout::bin_name(bin, self.policy.bin_bits);
         let bytes = sign(roles::bin(targets, version, expires), &self.online)?;
-        self.blobs.put(&layout::metadata_key(&name, version), &bytes)?;
+        self.blobs
+            .put(&layout::metadata_key(&name, version), &bytes)?;
         Ok(record(&name, version, expires, &bytes))
     }
 
@@ -250,7 +334,10 @@ impl Publisher {
     /// key ceremony stores `<v>.<role>.json`, and the next run lists it in
     /// the snapshot. Version 1 of each is written when the repository is
     /// created, so a repository without them is not initialised.
-    fn newer_offline_records(&self, published: &BTreeMap<String, RoleRecord>) -> Result<Vec<RoleRecord>, PublishError> {
+    fn newer_offline_records(
+        &self,
+        published: &BTreeMap<String, RoleRecord>,
+    ) -> Result<Vec<RoleRecord>, PublishError> {
         let mut records = Vec::new();
         for role in [RoleName::TARGETS, layout::CLAIMED, layout::UNCLAIMED] {
             let mut version = published.get(role).map_or(0, |r| r.version);
@@ -261,10 +348,19 @@ impl Publisher {
             }
             match newest {
                 Some(bytes) => {
-                    let envelope = Envelope::<bulwark_tuf::metadata::Targets>::parse(&bytes).map_err(|_| {
-                        StoreError::Corrupt(format!("{} is not valid targets metadata", layout::metadata_key(role, version)))
-                    })?;
-                    records.push(record(role, version, envelope.signed.common.expires, &bytes));
+                    let envelope = Envelope::<bulwark_tuf::metadata::Targets>::parse(&bytes)
+                        .map_err(|_| {
+                            StoreError::Corrupt(format!(
+                                "{} is not valid targets metadata",
+                                layout::metadata_key(role, version)
+                            ))
+                        })?;
+                    records.push(record(
+                        role,
+                        version,
+                        envelope.signed.common.expires,
+                        &bytes,
+                    ));
                 }
                 None if version == 0 => return Err(PublishError::NotInitialised(role)),
                 None => {}

@@ -2,9 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use bulwark_tuf::delegation::{DelegatedRole, DelegatedRoles, Delegations, PathSpec, SuccinctRoles};
-use bulwark_tuf::metadata::{Common, Key, RoleKeys, Root, SnapshotMeta, TargetFile, Targets, TimestampMeta, MetaFile};
+use bulwark_tuf::delegation::{
+    DelegatedRole, DelegatedRoles, Delegations, PathSpec, SuccinctRoles,
+};
 use bulwark_tuf::json::Value;
+use bulwark_tuf::metadata::{
+    Common, Key, MetaFile, RoleKeys, Root, SnapshotMeta, TargetFile, Targets, TimestampMeta,
+};
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 
@@ -29,11 +33,17 @@ impl PublicKeyEntry {
 }
 
 fn keys_map(entries: &[&PublicKeyEntry]) -> BTreeMap<String, Key> {
-    entries.iter().map(|e| (e.keyid.clone(), e.key.clone())).collect()
+    entries
+        .iter()
+        .map(|e| (e.keyid.clone(), e.key.clone()))
+        .collect()
 }
 
 fn role_keys(entries: &[PublicKeyEntry], threshold: u64) -> RoleKeys {
-    RoleKeys { keyids: entries.iter().map(|e| e.keyid.clone()).collect(), threshold }
+    RoleKeys {
+        keyids: entries.iter().map(|e| e.keyid.clone()).collect(),
+        threshold,
+    }
 }
 
 /// Who holds which key: the input of a root.
@@ -54,15 +64,26 @@ pub struct KeyPlan {
 /// A root body.
 #[must_use]
 pub fn root(plan: &KeyPlan, version: u64, expires: Timestamp) -> Root {
-    let all: Vec<&PublicKeyEntry> = plan.root.iter().chain(&plan.targets).chain([&plan.online]).collect();
+    let all: Vec<&PublicKeyEntry> = plan
+        .root
+        .iter()
+        .chain(&plan.targets)
+        .chain([&plan.online])
+        .collect();
     let online = role_keys(std::slice::from_ref(&plan.online), 1);
     Root {
         common: Common::new(version, expires),
         consistent_snapshot: true,
         keys: keys_map(&all),
         roles: BTreeMap::from([
-            (RoleName::ROOT.to_owned(), role_keys(&plan.root, plan.root_threshold)),
-            (RoleName::TARGETS.to_owned(), role_keys(&plan.targets, plan.targets_threshold)),
+            (
+                RoleName::ROOT.to_owned(),
+                role_keys(&plan.root, plan.root_threshold),
+            ),
+            (
+                RoleName::TARGETS.to_owned(),
+                role_keys(&plan.targets, plan.targets_threshold),
+            ),
             (RoleName::SNAPSHOT.to_owned(), online.clone()),
             (RoleName::TIMESTAMP.to_owned(), online),
         ]),
@@ -83,7 +104,13 @@ fn delegation(name: &str, key: &PublicKeyEntry) -> DelegatedRole {
 /// The top-level targets body: delegates, in priority order, to claimed,
 /// recently-claimed and unclaimed (DESIGN.md §3).
 #[must_use]
-pub fn targets(claimed: &PublicKeyEntry, online: &PublicKeyEntry, unclaimed: &PublicKeyEntry, version: u64, expires: Timestamp) -> Targets {
+pub fn targets(
+    claimed: &PublicKeyEntry,
+    online: &PublicKeyEntry,
+    unclaimed: &PublicKeyEntry,
+    version: u64,
+    expires: Timestamp,
+) -> Targets {
     Targets {
         common: Common::new(version, expires),
         targets: BTreeMap::new(),
@@ -106,13 +133,22 @@ pub fn project_delegator(version: u64, expires: Timestamp) -> Targets {
     Targets {
         common: Common::new(version, expires),
         targets: BTreeMap::new(),
-        delegations: Some(Delegations { keys: BTreeMap::new(), roles: DelegatedRoles::List(Vec::new()), unknown: BTreeMap::new() }),
+        delegations: Some(Delegations {
+            keys: BTreeMap::new(),
+            roles: DelegatedRoles::List(Vec::new()),
+            unknown: BTreeMap::new(),
+        }),
     }
 }
 
 /// The unclaimed body: succinct hashed bins signed by the online key (TAP 15).
 #[must_use]
-pub fn unclaimed(online: &PublicKeyEntry, bin_bits: u32, version: u64, expires: Timestamp) -> Targets {
+pub fn unclaimed(
+    online: &PublicKeyEntry,
+    bin_bits: u32,
+    version: u64,
+    expires: Timestamp,
+) -> Targets {
     Targets {
         common: Common::new(version, expires),
         targets: BTreeMap::new(),
@@ -132,23 +168,45 @@ pub fn unclaimed(online: &PublicKeyEntry, bin_bits: u32, version: u64, expires: 
 /// A bin body listing project pages (target path → length and hash).
 #[must_use]
 pub fn bin(pages: BTreeMap<String, TargetFile>, version: u64, expires: Timestamp) -> Targets {
-    Targets { common: Common::new(version, expires), targets: pages, delegations: None }
+    Targets {
+        common: Common::new(version, expires),
+        targets: pages,
+        delegations: None,
+    }
 }
 
 /// A snapshot body listing every targets role's version.
 #[must_use]
-pub fn snapshot(versions: impl IntoIterator<Item = (String, u64)>, version: u64, expires: Timestamp) -> SnapshotMeta {
+pub fn snapshot(
+    versions: impl IntoIterator<Item = (String, u64)>,
+    version: u64,
+    expires: Timestamp,
+) -> SnapshotMeta {
     SnapshotMeta {
         common: Common::new(version, expires),
-        meta: versions.into_iter().map(|(role, v)| (format!("{role}.json"), MetaFile::new(v))).collect(),
+        meta: versions
+            .into_iter()
+            .map(|(role, v)| (format!("{role}.json"), MetaFile::new(v)))
+            .collect(),
     }
 }
 
 /// A timestamp body naming a snapshot by version, length and SHA-256.
 #[must_use]
-pub fn timestamp(snapshot_version: u64, snapshot_bytes: &[u8], version: u64, expires: Timestamp) -> TimestampMeta {
+pub fn timestamp(
+    snapshot_version: u64,
+    snapshot_bytes: &[u8],
+    version: u64,
+    expires: Timestamp,
+) -> TimestampMeta {
     let mut meta = MetaFile::new(snapshot_version);
     meta.length = Some(snapshot_bytes.len() as u64);
-    meta.hashes = Some(BTreeMap::from([("sha256".to_owned(), bulwark_tuf::hash::sha256_hex(snapshot_bytes))]));
-    TimestampMeta { common: Common::new(version, expires), snapshot: meta }
+    meta.hashes = Some(BTreeMap::from([(
+        "sha256".to_owned(),
+        bulwark_tuf::hash::sha256_hex(snapshot_bytes),
+    )]));
+    TimestampMeta {
+        common: Common::new(version, expires),
+        snapshot: meta,
+    }
 }

@@ -2,8 +2,8 @@
 //! writes verifies with the TUF client core, versions never repeat, and a
 //! collection keeps every consistent snapshot current within the retention
 //! period complete while removing the rest.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bulwark_repo::init::{OfflineSigners, initialize};
@@ -35,12 +35,34 @@ fn repo(bin_bits: u32) -> Repo {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteState::open(&dir.path().join("state.sqlite3")).unwrap());
     let blobs = Arc::new(FsBlobs::open(&dir.path().join("blobs")).unwrap());
-    let policy = Policy { bin_bits, ..Policy::default() };
-    let signers = OfflineSigners { root: vec![key(), key()], root_threshold: 2, targets: key(), claimed: key(), unclaimed: key() };
+    let policy = Policy {
+        bin_bits,
+        ..Policy::default()
+    };
+    let signers = OfflineSigners {
+        root: vec![key(), key()],
+        root_threshold: 2,
+        targets: key(),
+        claimed: key(),
+        unclaimed: key(),
+    };
     let online = key();
-    initialize(blobs.as_ref(), &signers, &online, &policy, Timestamp::from_unix(T0)).unwrap();
+    initialize(
+        blobs.as_ref(),
+        &signers,
+        &online,
+        &policy,
+        Timestamp::from_unix(T0),
+    )
+    .unwrap();
     let publisher = Publisher::new(store.clone(), blobs.clone(), online, policy.clone());
-    Repo { _dir: dir, store, blobs, publisher, policy }
+    Repo {
+        _dir: dir,
+        store,
+        blobs,
+        publisher,
+        policy,
+    }
 }
 
 fn upload(repo: &Repo, project: &str, version: &str) {
@@ -58,29 +80,48 @@ fn upload(repo: &Repo, project: &str, version: &str) {
         yanked: None,
         uploader: "alice".to_owned(),
     };
-    assert!(matches!(repo.store.add_file(project, &record).unwrap(), AddFile::Added { .. }));
+    assert!(matches!(
+        repo.store.add_file(project, &record).unwrap(),
+        AddFile::Added { .. }
+    ));
 }
 
 fn get(blobs: &FsBlobs, key: &str) -> Vec<u8> {
-    blobs.get(key).unwrap().unwrap_or_else(|| panic!("{key} is missing"))
+    blobs
+        .get(key)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{key} is missing"))
 }
 
 /// Verifies the published repository with the client core, as of `now`,
 /// starting from `1.root.json`, and returns the verified page of `project`.
 fn verified_page(repo: &Repo, project: &str, now: i64) -> Vec<u8> {
     let blobs = repo.blobs.as_ref();
-    let mut set = TrustedSet::new(&get(blobs, "tuf/metadata/1.root.json"), Timestamp::from_unix(now)).unwrap();
+    let mut set = TrustedSet::new(
+        &get(blobs, "tuf/metadata/1.root.json"),
+        Timestamp::from_unix(now),
+    )
+    .unwrap();
     set.check_root_fresh().unwrap();
-    assert_eq!(set.update_timestamp(&get(blobs, layout::TIMESTAMP_KEY)).unwrap(), TimestampUpdate::Updated);
+    assert_eq!(
+        set.update_timestamp(&get(blobs, layout::TIMESTAMP_KEY))
+            .unwrap(),
+        TimestampUpdate::Updated
+    );
     let snapshot_version = set.timestamp().unwrap().snapshot.version;
-    set.update_snapshot(&get(blobs, &layout::metadata_key("snapshot", snapshot_version))).unwrap();
+    set.update_snapshot(&get(
+        blobs,
+        &layout::metadata_key("snapshot", snapshot_version),
+    ))
+    .unwrap();
     let mut search = TargetSearch::new(&layout::page_target(project), 32);
     loop {
         match search.next(&mut set).unwrap() {
             SearchStep::Load { role, delegator } => {
                 let version = set.snapshot().unwrap().role_meta(&role).unwrap().version;
                 let bytes = get(blobs, &layout::metadata_key(role.as_str(), version));
-                set.update_delegated_targets(&bytes, &role, &delegator).unwrap();
+                set.update_delegated_targets(&bytes, &role, &delegator)
+                    .unwrap();
             }
             SearchStep::Found { target, .. } => {
                 let sha = &target.hashes["sha256"];
@@ -96,12 +137,30 @@ fn verified_page(repo: &Repo, project: &str, now: i64) -> Vec<u8> {
 #[test]
 fn published_pages_verify_through_the_whole_delegation_chain() {
     let repo = repo(4);
-    let first = repo.publisher.run_once(Timestamp::from_unix(T0)).unwrap().unwrap();
-    assert_eq!(first.roles_signed, 16 + 3, "every bin, recently-claimed, snapshot and timestamp");
-    assert_eq!(repo.publisher.run_once(Timestamp::from_unix(T0 + 1)).unwrap(), None, "nothing to do");
+    let first = repo
+        .publisher
+        .run_once(Timestamp::from_unix(T0))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.roles_signed,
+        16 + 3,
+        "every bin, recently-claimed, snapshot and timestamp"
+    );
+    assert_eq!(
+        repo.publisher
+            .run_once(Timestamp::from_unix(T0 + 1))
+            .unwrap(),
+        None,
+        "nothing to do"
+    );
     upload(&repo, "demo", "1.0");
     upload(&repo, "other-project", "2.0");
-    let second = repo.publisher.run_once(Timestamp::from_unix(T0 + 2)).unwrap().unwrap();
+    let second = repo
+        .publisher
+        .run_once(Timestamp::from_unix(T0 + 2))
+        .unwrap()
+        .unwrap();
     assert!(second.version > first.version);
     assert_eq!(second.pages, 2);
     let page = verified_page(&repo, "demo", T0 + 3);
@@ -109,7 +168,11 @@ fn published_pages_verify_through_the_whole_delegation_chain() {
     verified_page(&repo, "other-project", T0 + 3);
     // A day later everything online has been re-signed before expiring.
     let later = T0 + repo.policy.online_expiry - repo.policy.resign_margin + 10;
-    let third = repo.publisher.run_once(Timestamp::from_unix(later)).unwrap().unwrap();
+    let third = repo
+        .publisher
+        .run_once(Timestamp::from_unix(later))
+        .unwrap()
+        .unwrap();
     assert_eq!(third.pages, 0);
     assert!(third.roles_signed >= 16 + 3);
     verified_page(&repo, "demo", T0 + repo.policy.online_expiry + 60);
@@ -121,7 +184,11 @@ fn garbage_collection_keeps_recent_snapshots_complete() {
     let mut versions = Vec::new();
     for i in 0..6 {
         upload(&repo, "demo", &format!("1.{i}"));
-        let report = repo.publisher.run_once(Timestamp::from_unix(T0 + i * 600)).unwrap().unwrap();
+        let report = repo
+            .publisher
+            .run_once(Timestamp::from_unix(T0 + i * 600))
+            .unwrap()
+            .unwrap();
         versions.push(report.version);
     }
     // At T0 + 3000 with a 20-minute retention, the snapshot published at
@@ -129,32 +196,51 @@ fn garbage_collection_keeps_recent_snapshots_complete() {
     let now = Timestamp::from_unix(T0 + 3000);
     let report = repo.publisher.collect_garbage(now, 1200).unwrap();
     assert_eq!(report.oldest_kept_snapshot, versions[3]);
-    assert!(report.metadata_removed > 0 && report.pages_removed > 0, "{report:?}");
+    assert!(
+        report.metadata_removed > 0 && report.pages_removed > 0,
+        "{report:?}"
+    );
     let blobs = repo.blobs.as_ref();
     for (i, version) in versions.iter().enumerate() {
-        let exists = blobs.len(&layout::metadata_key("snapshot", *version)).unwrap().is_some();
+        let exists = blobs
+            .len(&layout::metadata_key("snapshot", *version))
+            .unwrap()
+            .is_some();
         assert_eq!(exists, i >= 3, "snapshot {version}");
     }
     // Every kept snapshot is complete: the roles and pages it names exist.
     for version in &versions[3..] {
-        let snapshot = Envelope::<SnapshotMeta>::parse(&get(blobs, &layout::metadata_key("snapshot", *version))).unwrap();
+        let snapshot = Envelope::<SnapshotMeta>::parse(&get(
+            blobs,
+            &layout::metadata_key("snapshot", *version),
+        ))
+        .unwrap();
         for (file, meta) in &snapshot.signed.meta {
             let role = file.strip_suffix(".json").unwrap();
             let bytes = get(blobs, &layout::metadata_key(role, meta.version));
             if role.starts_with("bin-") {
                 let bin = Envelope::<Targets>::parse(&bytes).unwrap();
                 for (path, target) in &bin.signed.targets {
-                    let project = path.strip_prefix("simple/").unwrap().strip_suffix("/index.json").unwrap();
+                    let project = path
+                        .strip_prefix("simple/")
+                        .unwrap()
+                        .strip_suffix("/index.json")
+                        .unwrap();
                     get(blobs, &layout::page_key(project, &target.hashes["sha256"]));
                 }
             }
         }
     }
     // Offline roles and every root are never collected.
-    for key in ["tuf/metadata/1.root.json", "tuf/metadata/1.targets.json", "tuf/metadata/1.claimed.json", "tuf/metadata/1.unclaimed.json"] {
+    for key in [
+        "tuf/metadata/1.root.json",
+        "tuf/metadata/1.targets.json",
+        "tuf/metadata/1.claimed.json",
+        "tuf/metadata/1.unclaimed.json",
+    ] {
         get(blobs, key);
     }
-    let pages: BTreeMap<String, ()> = blobs.list("tuf/targets/simple/demo/").unwrap().into_iter().map(|k| (k, ())).collect();
+    let pages = blobs.list("tuf/targets/simple/demo/").unwrap();
     assert_eq!(pages.len(), 3, "pages of snapshots 3, 4 and 5: {pages:?}");
     verified_page(&repo, "demo", T0 + 3001);
 }

@@ -31,7 +31,10 @@ pub enum TokenError {
 /// True for user names we accept.
 #[must_use]
 pub fn valid_user(user: &str) -> bool {
-    (1..=100).contains(&user.len()) && user.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    (1..=100).contains(&user.len())
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Creates and stores a token for `user`; returns the token, which is
@@ -64,20 +67,37 @@ pub fn authenticate(store: &dyn StateStore, headers: &HeaderMap) -> Result<Strin
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Authentication required: use __token__ and an API token"))?;
-    let encoded = value.strip_prefix("Basic ").ok_or_else(|| unauthorized("Only HTTP Basic authentication is supported"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Authentication required: use __token__ and an API token",
+            )
+        })?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .ok_or_else(|| unauthorized("Only HTTP Basic authentication is supported"))?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| unauthorized("Malformed authorization header"))?;
-    let (user, password) = decoded.split_once(':').ok_or_else(|| unauthorized("Malformed authorization header"))?;
+    let (user, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| unauthorized("Malformed authorization header"))?;
     if user != "__token__" {
-        return Err(unauthorized("Use the user name __token__ with an API token"));
+        return Err(unauthorized(
+            "Use the user name __token__ with an API token",
+        ));
     }
     let invalid = || unauthorized("Invalid or non-existent API token");
-    let (id, secret) = password.strip_prefix(PREFIX).and_then(|t| t.split_once('_')).ok_or_else(invalid)?;
-    let record = store.token(id).map_err(|e| ApiError::internal("token lookup", &e))?.ok_or_else(invalid)?;
+    let (id, secret) = password
+        .strip_prefix(PREFIX)
+        .and_then(|t| t.split_once('_'))
+        .ok_or_else(invalid)?;
+    let record = store
+        .token(id)
+        .map_err(|e| ApiError::internal("token lookup", &e))?
+        .ok_or_else(invalid)?;
     // Comparing digests: timing reveals nothing useful about the secret.
     if record.secret_sha256 != sha256_hex(secret.as_bytes()) {
         return Err(invalid());

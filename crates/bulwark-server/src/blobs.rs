@@ -22,7 +22,10 @@ struct Kind {
     mutable: bool,
 }
 
-#[expect(clippy::case_sensitive_file_extension_comparisons, reason = "blob keys are written by Bulwark, in lower case")]
+#[expect(
+    clippy::case_sensitive_file_extension_comparisons,
+    reason = "blob keys are written by Bulwark, in lower case"
+)]
 fn content_type(key: &str) -> &'static str {
     if key.ends_with(".json") {
         "application/json"
@@ -38,8 +41,16 @@ fn content_type(key: &str) -> &'static str {
 /// A single byte range from a `Range` header, resolved against `len`:
 /// `Ok(None)` for no (or an unsupported multi-) range, `Err` when
 /// unsatisfiable.
-fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(spec) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("bytes=")) else {
+#[expect(
+    clippy::result_unit_err,
+    reason = "the only error is 'unsatisfiable', which the caller turns into 416"
+)]
+pub fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+    else {
         return Ok(None);
     };
     if spec.contains(',') {
@@ -49,7 +60,9 @@ fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ()> 
     let (start, end) = match (start.parse::<u64>(), end.parse::<u64>()) {
         (Ok(s), Ok(e)) if s <= e => (s, e.min(len.saturating_sub(1))),
         (Ok(s), Err(_)) if end.is_empty() => (s, len.saturating_sub(1)),
-        (Err(_), Ok(n)) if start.is_empty() && n > 0 => (len.saturating_sub(n), len.saturating_sub(1)),
+        (Err(_), Ok(n)) if start.is_empty() && n > 0 => {
+            (len.saturating_sub(n), len.saturating_sub(1))
+        }
         _ => return Err(()),
     };
     if len == 0 || start >= len {
@@ -58,25 +71,56 @@ fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ()> 
     Ok(Some((start, end)))
 }
 
-async fn serve(state: AppState, key: String, headers: HeaderMap, kind: Kind) -> Result<Response, ApiError> {
+async fn serve(
+    state: AppState,
+    key: String,
+    headers: HeaderMap,
+    kind: Kind,
+) -> Result<Response, ApiError> {
     let blobs = state.blobs.clone();
     let lookup = key.clone();
     let len = match blocking(move || blobs.len(&lookup)).await {
         Ok(Some(len)) => len,
         // A key that cannot exist (`..`, empty segments) is simply not found.
-        Ok(None) | Err(bulwark_store::StoreError::InvalidKey(_)) => return Err(ApiError::not_found()),
+        Ok(None) | Err(bulwark_store::StoreError::InvalidKey(_)) => {
+            return Err(ApiError::not_found());
+        }
         Err(e) => return Err(ApiError::internal("reading blob", &e)),
     };
     // Immutable blobs are named by content (a hash, or a version number that
     // is never reused), so the key itself is a strong validator.
-    let etag = HeaderValue::from_str(&format!("\"{}\"", bulwark_tuf::hash::sha256_hex(key.as_bytes())))
-        .map_err(|e| ApiError::internal("etag", &e))?;
-    if !kind.mutable && headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == etag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    let etag = HeaderValue::from_str(&format!(
+        "\"{}\"",
+        bulwark_tuf::hash::sha256_hex(key.as_bytes())
+    ))
+    .map_err(|e| ApiError::internal("etag", &e))?;
+    if !kind.mutable
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v == etag)
+    {
+        // RFC 9110 §15.4.5: a 304 carries the Cache-Control a 200 would.
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag),
+                (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
+            ],
+        )
+            .into_response());
     }
-    let range = parse_range(&headers, len).map_err(|()| {
-        ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "Range Not Satisfiable")
-    })?;
+    let Ok(range) = parse_range(&headers, len) else {
+        // RFC 9110 §15.5.17: say what the current length is.
+        let unsatisfied = HeaderValue::from_str(&format!("bytes */{len}"))
+            .map_err(|e| ApiError::internal("range", &e))?;
+        let mut response =
+            ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "Range Not Satisfiable")
+                .into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_RANGE, unsatisfied);
+        return Ok(response);
+    };
     let (status, start, end) = match range {
         Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e),
         None => (StatusCode::OK, 0, len.saturating_sub(1)),
@@ -95,12 +139,18 @@ async fn serve(state: AppState, key: String, headers: HeaderMap, kind: Kind) -> 
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind.content_type));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(kind.content_type),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if status == StatusCode::PARTIAL_CONTENT {
         let range = format!("bytes {start}-{end}/{len}");
-        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&range).map_err(|e| ApiError::internal("range", &e))?);
+        h.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&range).map_err(|e| ApiError::internal("range", &e))?,
+        );
     }
     if kind.mutable {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -123,7 +173,9 @@ fn stream(state: AppState, key: String, start: u64, length: u64) -> Body {
             let chunk = blocking(move || blobs.get_range(&key, offset, take)).await;
             let item = match chunk {
                 Ok(Some(bytes)) if bytes.len() as u64 == take => Ok(bytes),
-                _ => Err(std::io::Error::other("blob changed or vanished while streaming")),
+                _ => Err(std::io::Error::other(
+                    "blob changed or vanished while streaming",
+                )),
             };
             let failed = item.is_err();
             if tx.send(item).await.is_err() || failed {
@@ -137,26 +189,53 @@ fn stream(state: AppState, key: String, start: u64, length: u64) -> Body {
 }
 
 /// `GET /files/<sha256>/<filename>` (and `.metadata`).
-pub async fn file(State(state): State<AppState>, Path((sha, name)): Path<(String, String)>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn file(
+    State(state): State<AppState>,
+    Path((sha, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let key = format!("files/{sha}/{name}");
-    let kind = Kind { content_type: content_type(&key), mutable: false };
+    let kind = Kind {
+        content_type: content_type(&key),
+        mutable: false,
+    };
     serve(state, key, headers, kind).await
 }
 
 /// `GET /tuf/metadata/<file>`.
-pub async fn metadata(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn metadata(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let mutable = name == "timestamp.json";
-    serve(state, format!("tuf/metadata/{name}"), headers, Kind { content_type: "application/json", mutable }).await
+    serve(
+        state,
+        format!("tuf/metadata/{name}"),
+        headers,
+        Kind {
+            content_type: "application/json",
+            mutable,
+        },
+    )
+    .await
 }
 
 /// `GET /tuf/targets/<path>`: signed pages, plus the distribution files
 /// their relative URLs point at from there.
-pub async fn targets(State(state): State<AppState>, Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn targets(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let key = match path.strip_prefix("files/") {
         Some(rest) => format!("files/{rest}"),
         None => format!("tuf/targets/{path}"),
     };
-    let kind = Kind { content_type: content_type(&key), mutable: false };
+    let kind = Kind {
+        content_type: content_type(&key),
+        mutable: false,
+    };
     serve(state, key, headers, kind).await
 }
 

@@ -18,7 +18,10 @@ impl ApiError {
     /// An error with `status` and a user-facing `reason`.
     #[must_use]
     pub fn new(status: StatusCode, reason: impl Into<String>) -> Self {
-        Self { status, reason: reason.into() }
+        Self {
+            status,
+            reason: reason.into(),
+        }
     }
 
     /// 400 with `reason`.
@@ -54,14 +57,36 @@ impl ApiError {
 
 /// A reason phrase must be visible ASCII or spaces on one line.
 fn phrase(reason: &str) -> String {
-    reason.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(200).collect()
+    reason
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(200)
+        .collect()
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, [("content-type", "text/plain; charset=utf-8")], format!("{}\n", self.reason)).into_response();
+        let mut response = (
+            self.status,
+            [("content-type", "text/plain; charset=utf-8")],
+            format!("{}\n", self.reason),
+        )
+            .into_response();
         if let Ok(reason) = ReasonPhrase::try_from(phrase(&self.reason).into_bytes()) {
             response.extensions_mut().insert(reason);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 §15.5.2: a 401 must say which scheme to use.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"Bulwark\""),
+            );
         }
         response
     }

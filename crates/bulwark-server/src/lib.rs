@@ -41,22 +41,35 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     Router::new()
         .route("/", get(|| async { Html(LANDING) }))
+        .route(
+            "/simple",
+            get(|| async { simple::moved_permanently("/simple/") }),
+        )
         .route("/simple/", get(simple::index))
         .route("/simple/{name}", get(simple::project_no_slash))
         .route("/simple/{name}/", get(simple::project))
-        .route("/legacy/", post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .route(
+            "/legacy/",
+            post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
         .route("/api/projects/{name}/{version}/yank", post(yank::yank))
         .route("/api/projects/{name}/{version}/unyank", post(yank::unyank))
         .route("/files/{sha256}/{filename}", get(blobs::file))
         .route("/tuf/metadata/{file}", get(blobs::metadata))
         .route("/tuf/targets/{*path}", get(blobs::targets))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
 
 /// Logs each request's method, path and status at debug level.
-async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+pub async fn log_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
@@ -66,9 +79,16 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
 
 /// Serves `state` on `listener` with the publisher running beside it,
 /// until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, publisher: Arc<bulwark_repo::Publisher>) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    publisher: Arc<bulwark_repo::Publisher>,
+) -> std::io::Result<()> {
     let wake = state.publish.clone();
-    let (interval, retention) = (state.config.publish_interval, state.config.snapshot_retention);
+    let (interval, retention) = (
+        state.config.publish_interval,
+        state.config.snapshot_retention,
+    );
     tokio::spawn(publisher::run(publisher, wake, interval, retention));
     axum::serve(listener, router(state)).await
 }

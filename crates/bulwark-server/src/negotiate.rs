@@ -26,10 +26,19 @@ const HTML_V1: &str = "application/vnd.pypi.simple.v1+html";
 const TEXT_HTML: &str = "text/html; charset=utf-8";
 
 fn candidate(media: &str) -> Option<Chosen> {
-    let chosen = |format, content_type| Some(Chosen { format, content_type });
+    let chosen = |format, content_type| {
+        Some(Chosen {
+            format,
+            content_type,
+        })
+    };
     match media {
-        "application/vnd.pypi.simple.v1+json" | "application/vnd.pypi.simple.latest+json" => chosen(Format::Json, JSON_V1),
-        "application/vnd.pypi.simple.v1+html" | "application/vnd.pypi.simple.latest+html" => chosen(Format::Html, HTML_V1),
+        "application/vnd.pypi.simple.v1+json" | "application/vnd.pypi.simple.latest+json" => {
+            chosen(Format::Json, JSON_V1)
+        }
+        "application/vnd.pypi.simple.v1+html" | "application/vnd.pypi.simple.latest+html" => {
+            chosen(Format::Html, HTML_V1)
+        }
         "text/html" | "text/*" | "*/*" => chosen(Format::Html, TEXT_HTML),
         _ => None,
     }
@@ -40,7 +49,10 @@ fn candidate(media: &str) -> Option<Chosen> {
 #[must_use]
 pub fn negotiate(accept: Option<&str>) -> Option<Chosen> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
-        return Some(Chosen { format: Format::Html, content_type: TEXT_HTML });
+        return Some(Chosen {
+            format: Format::Html,
+            content_type: TEXT_HTML,
+        });
     };
     let mut best: Option<(u32, Chosen)> = None;
     for item in accept.split(',') {
@@ -89,7 +101,10 @@ mod tests {
         let html_first = "text/html, application/vnd.pypi.simple.v1+json";
         assert_eq!(negotiate(Some(html_first)).unwrap().format, Format::Html);
         let json_preferred = "text/html;q=0.5, application/vnd.pypi.simple.latest+json";
-        assert_eq!(negotiate(Some(json_preferred)).unwrap().content_type, JSON_V1);
+        assert_eq!(
+            negotiate(Some(json_preferred)).unwrap().content_type,
+            JSON_V1
+        );
         assert_eq!(negotiate(None).unwrap().content_type, TEXT_HTML);
         assert_eq!(negotiate(Some("*/*")).unwrap().format, Format::Html);
     }
@@ -97,7 +112,10 @@ mod tests {
     #[test]
     fn nothing_acceptable_is_none() {
         assert_eq!(negotiate(Some("application/json")), None);
-        assert_eq!(negotiate(Some("application/vnd.pypi.simple.v1+json;q=0")), None);
+        assert_eq!(
+            negotiate(Some("application/vnd.pypi.simple.v1+json;q=0")),
+            None
+        );
         assert_eq!(negotiate(Some("application/vnd.pypi.simple.v2+json")), None);
         assert_eq!(parse_quality("1.5"), None);
         assert_eq!(parse_quality("0.25"), Some(250));

@@ -7,17 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bulwark_repo::Publisher;
-use bulwark_tuf::time::Timestamp;
+use bulwark_repo::clock::now;
 use tokio::sync::Notify;
 
 use crate::state::blocking;
-
-fn now() -> Timestamp {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
-}
 
 /// Runs the publisher once now, logging the outcome.
 pub async fn run_once(publisher: &Arc<Publisher>) -> bool {
@@ -30,13 +23,17 @@ pub async fn run_once(publisher: &Arc<Publisher>) -> bool {
                 pages = report.pages,
                 roles_signed = report.roles_signed,
                 millis = report.micros / 1000,
+                max_delay_ms = report.max_delay_us.map(|us| us / 1000),
                 "published"
             );
             true
         }
         Ok(None) => true,
         Err(e) => {
-            tracing::error!("publishing failed (will retry): {}", crate::error::chain(&e));
+            tracing::error!(
+                "publishing failed (will retry): {}",
+                crate::error::chain(&e)
+            );
             false
         }
     }
@@ -53,13 +50,21 @@ async fn collect_garbage(publisher: &Arc<Publisher>, retention: Duration) {
             pages_removed = report.pages_removed,
             "collected old snapshots"
         ),
-        Err(e) => tracing::error!("garbage collection failed (will retry): {}", crate::error::chain(&e)),
+        Err(e) => tracing::error!(
+            "garbage collection failed (will retry): {}",
+            crate::error::chain(&e)
+        ),
     }
 }
 
 /// Publishes forever: after every wake-up and at least every `interval`;
 /// collects snapshots older than `retention` about every ten intervals.
-pub async fn run(publisher: Arc<Publisher>, wake: Arc<Notify>, interval: Duration, retention: Duration) {
+pub async fn run(
+    publisher: Arc<Publisher>,
+    wake: Arc<Notify>,
+    interval: Duration,
+    retention: Duration,
+) {
     let mut last_gc = tokio::time::Instant::now();
     loop {
         let ok = run_once(&publisher).await;

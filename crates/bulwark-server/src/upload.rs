@@ -32,11 +32,19 @@ struct Form {
 
 async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
     let mut form = Form::default();
-    let bad = |e: axum::extract::multipart::MultipartError| ApiError::new(e.status(), format!("Invalid upload form: {}", e.body_text()));
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::new(
+            e.status(),
+            format!("Invalid upload form: {}", e.body_text()),
+        )
+    };
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "content" {
-            let filename = field.file_name().map(str::to_owned).ok_or_else(|| ApiError::bad_request("Upload has no filename"))?;
+            let filename = field
+                .file_name()
+                .map(str::to_owned)
+                .ok_or_else(|| ApiError::bad_request("Upload has no filename"))?;
             let bytes = field.bytes().await.map_err(bad)?;
             if form.content.replace((filename, bytes.to_vec())).is_some() {
                 return Err(ApiError::bad_request("Upload has more than one file"));
@@ -55,7 +63,9 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
         };
         let text = field.text().await.map_err(bad)?;
         if text.len() > 4096 {
-            return Err(ApiError::bad_request(format!("Form field {name} is too long")));
+            return Err(ApiError::bad_request(format!(
+                "Form field {name} is too long"
+            )));
         }
         *slot = Some(text);
     }
@@ -64,65 +74,108 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
 
 fn check_digest(given: Option<&str>, actual: &str, what: &str) -> Result<(), ApiError> {
     match given {
-        Some(given) if !given.trim().eq_ignore_ascii_case(actual) => {
-            Err(ApiError::bad_request(format!("The {what} digest supplied does not match the file's")))
-        }
+        Some(given) if !given.trim().eq_ignore_ascii_case(actual) => Err(ApiError::bad_request(
+            format!("The {what} digest supplied does not match the file's"),
+        )),
         _ => Ok(()),
     }
 }
 
 /// `POST /legacy/`.
-pub async fn upload(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Result<Response, ApiError> {
+pub async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Response, ApiError> {
     let store = state.store.clone();
     let auth_headers = headers.clone();
     let user = blocking(move || authenticate(store.as_ref(), &auth_headers)).await?;
     let form = read_form(multipart).await?;
     if form.action.as_deref() != Some("file_upload") {
-        return Err(ApiError::bad_request("Unsupported :action, only file_upload is supported"));
+        return Err(ApiError::bad_request(
+            "Unsupported :action, only file_upload is supported",
+        ));
     }
     if form.protocol_version.as_deref().is_some_and(|v| v != "1") {
-        return Err(ApiError::bad_request("Unsupported protocol_version, only 1 is supported"));
+        return Err(ApiError::bad_request(
+            "Unsupported protocol_version, only 1 is supported",
+        ));
     }
-    let (filename, bytes) = form.content.ok_or_else(|| ApiError::bad_request("Upload has no file content"))?;
+    let (filename, bytes) = form
+        .content
+        .ok_or_else(|| ApiError::bad_request("Upload has no file content"))?;
     if form.sha256_digest.is_none() && form.blake2_256_digest.is_none() {
-        return Err(ApiError::bad_request("Upload must include sha256_digest or blake2_256_digest"));
+        return Err(ApiError::bad_request(
+            "Upload must include sha256_digest or blake2_256_digest",
+        ));
     }
     let limits = state.config.upload_limits.clone();
     let inspect_name = filename.clone();
-    let inspected = blocking(move || bulwark_pypi::inspect(&inspect_name, &bytes, &limits).map(|i| (i, bytes)))
-        .await
-        .map_err(|e| ApiError::bad_request(format!("Invalid distribution: {e}")))?;
+    let inspected =
+        blocking(move || bulwark_pypi::inspect(&inspect_name, &bytes, &limits).map(|i| (i, bytes)))
+            .await
+            .map_err(|e| ApiError::bad_request(format!("Invalid distribution: {e}")))?;
     let (inspected, bytes) = inspected;
     check_digest(form.sha256_digest.as_deref(), &inspected.sha256, "SHA-256")?;
-    check_digest(form.blake2_256_digest.as_deref(), &inspected.blake2b_256, "BLAKE2b-256")?;
+    check_digest(
+        form.blake2_256_digest.as_deref(),
+        &inspected.blake2b_256,
+        "BLAKE2b-256",
+    )?;
     let project = inspected.filename.name().clone();
     let version = inspected.filename.version().to_string();
     if let Some(name) = &form.name
         && bulwark_pypi::ProjectName::parse(name).ok().as_ref() != Some(&project)
     {
-        return Err(ApiError::bad_request(format!("Form name {name:?} does not match the file's project {}", project.normalized())));
+        return Err(ApiError::bad_request(format!(
+            "Form name {name:?} does not match the file's project {}",
+            project.normalized()
+        )));
     }
     if let Some(form_version) = &form.version
-        && bulwark_pypi::Version::parse(form_version).map(|v| v.to_string()).ok().as_deref() != Some(version.as_str())
+        && bulwark_pypi::Version::parse(form_version)
+            .map(|v| v.to_string())
+            .ok()
+            .as_deref()
+            != Some(version.as_str())
     {
-        return Err(ApiError::bad_request(format!("Form version {form_version:?} does not match the file's version {version}")));
+        return Err(ApiError::bad_request(format!(
+            "Form version {form_version:?} does not match the file's version {version}"
+        )));
     }
     if let Some(filetype) = &form.filetype {
-        let expected = if matches!(inspected.filename.kind(), bulwark_pypi::DistKind::Wheel(_)) { "bdist_wheel" } else { "sdist" };
+        let expected = if matches!(inspected.filename.kind(), bulwark_pypi::DistKind::Wheel(_)) {
+            "bdist_wheel"
+        } else {
+            "sdist"
+        };
         if filetype != expected {
-            return Err(ApiError::bad_request(format!("filetype {filetype:?} does not match a {expected} file")));
+            return Err(ApiError::bad_request(format!(
+                "filetype {filetype:?} does not match a {expected} file"
+            )));
         }
     }
     let (store, blobs) = (state.store.clone(), state.blobs.clone());
-    let outcome = blocking(move || ingest(store.as_ref(), blobs.as_ref(), &inspected, &bytes, &user, now_us()))
-        .await
-        .map_err(|e| ApiError::internal("storing upload", &e))?;
+    let outcome = blocking(move || {
+        ingest(
+            store.as_ref(),
+            blobs.as_ref(),
+            &inspected,
+            &bytes,
+            &user,
+            bulwark_repo::clock::unix_micros(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal("storing upload", &e))?;
     match outcome {
         AddFile::Added { .. } => {
             state.publish.notify_one();
             Ok((StatusCode::OK, "OK\n").into_response())
         }
-        AddFile::Identical => Ok((StatusCode::OK, "OK (identical file already uploaded)\n").into_response()),
+        AddFile::Identical => {
+            Ok((StatusCode::OK, "OK (identical file already uploaded)\n").into_response())
+        }
         AddFile::Conflict => Err(ApiError::bad_request("File already exists")),
         AddFile::Forbidden => Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -152,7 +205,12 @@ pub fn ingest(
         sha256: inspected.sha256.clone(),
         blake2b_256: inspected.blake2b_256.clone(),
         requires_python: inspected.metadata.requires_python().map(str::to_owned),
-        metadata_sha256: Some(bulwark_tuf::hash::sha256_hex(&inspected.metadata_bytes)),
+        // PEP 658 metadata is served for wheels only: an sdist's PKG-INFO
+        // may be dynamic, and installers would trust it as final.
+        metadata_sha256: inspected
+            .filename
+            .is_wheel()
+            .then(|| bulwark_tuf::hash::sha256_hex(&inspected.metadata_bytes)),
         upload_time_us,
         yanked: None,
         uploader: user.to_owned(),
@@ -160,9 +218,12 @@ pub fn ingest(
     };
     let file_key = bulwark_repo::layout::file_key(&record.sha256, &record.filename);
     let metadata_key = bulwark_repo::layout::metadata_file_key(&record.sha256, &record.filename);
+    let _same_file = same_file_lock(&record.sha256);
     let existed = blobs.len(&file_key)?.is_some();
     blobs.put(&file_key, bytes)?;
-    blobs.put(&metadata_key, &inspected.metadata_bytes)?;
+    if record.metadata_sha256.is_some() {
+        blobs.put(&metadata_key, &inspected.metadata_bytes)?;
+    }
     let outcome = store.add_file(inspected.metadata.name().as_given(), &record)?;
     if matches!(outcome, AddFile::Conflict | AddFile::Forbidden) && !existed {
         blobs.delete(&file_key)?;
@@ -171,8 +232,19 @@ pub fn ingest(
     Ok(outcome)
 }
 
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+/// Uploads of the same bytes under the same filename share their blobs, so
+/// storing one and cleaning up after a refused one must not interleave:
+/// otherwise a refused upload (say, of another user's new project, racing
+/// its owner with the same file) deletes the blobs that the accepted upload
+/// has just recorded. Striped by SHA-256; this serialises one process only.
+fn same_file_lock(sha256: &str) -> std::sync::MutexGuard<'static, ()> {
+    static STRIPES: [std::sync::Mutex<()>; 64] = [const { std::sync::Mutex::new(()) }; 64];
+    let stripe = sha256
+        .get(..2)
+        .and_then(|h| usize::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+        % STRIPES.len();
+    STRIPES[stripe]
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

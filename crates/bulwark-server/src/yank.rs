@@ -14,7 +14,13 @@ use crate::state::{AppState, blocking};
 
 const MAX_REASON: usize = 1024;
 
-async fn set(state: AppState, headers: HeaderMap, name: &str, version: &str, reason: Option<String>) -> Result<Response, ApiError> {
+async fn set(
+    state: AppState,
+    headers: HeaderMap,
+    name: &str,
+    version: &str,
+    reason: Option<String>,
+) -> Result<Response, ApiError> {
     let project = bulwark_pypi::ProjectName::parse(name).map_err(|_| ApiError::not_found())?;
     let version = bulwark_pypi::Version::parse(version)
         .map_err(|_| ApiError::bad_request(format!("{version:?} is not a valid PEP 440 version")))?
@@ -33,8 +39,14 @@ async fn set(state: AppState, headers: HeaderMap, name: &str, version: &str, rea
             state.publish.notify_one();
             Ok((StatusCode::OK, format!("OK: {files} files updated\n")).into_response())
         }
-        YankOutcome::NotFound => Err(ApiError::new(StatusCode::NOT_FOUND, "No such project version")),
-        YankOutcome::Forbidden => Err(ApiError::new(StatusCode::FORBIDDEN, "The user does not own this project")),
+        YankOutcome::NotFound => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "No such project version",
+        )),
+        YankOutcome::Forbidden => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "The user does not own this project",
+        )),
     }
 }
 
@@ -47,12 +59,18 @@ pub async fn yank(
 ) -> Result<Response, ApiError> {
     let reason = body.trim().to_owned();
     if reason.len() > MAX_REASON || reason.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!("The reason must be one line of at most {MAX_REASON} bytes")));
+        return Err(ApiError::bad_request(format!(
+            "The reason must be one line of at most {MAX_REASON} bytes"
+        )));
     }
     set(state, headers, &name, &version, Some(reason)).await
 }
 
 /// `POST /api/projects/<name>/<version>/unyank`.
-pub async fn unyank(State(state): State<AppState>, Path((name, version)): Path<(String, String)>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn unyank(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     set(state, headers, &name, &version, None).await
 }

@@ -64,7 +64,9 @@ impl PathSpec {
             Self::Patterns(patterns) => patterns.iter().any(|p| path_matches(p, target)),
             Self::HashPrefixes(prefixes) => {
                 let digest = sha256_hex(target.as_bytes());
-                prefixes.iter().any(|p| digest.starts_with(&p.to_ascii_lowercase()))
+                prefixes
+                    .iter()
+                    .any(|p| digest.starts_with(&p.to_ascii_lowercase()))
             }
         }
     }
@@ -99,7 +101,11 @@ impl SuccinctRoles {
     /// The name of bin number `bin`.
     #[must_use]
     pub fn bin_name(&self, bin: u64) -> RoleName {
-        RoleName::new(format!("{}-{bin:0width$x}", self.name_prefix, width = self.suffix_len()))
+        RoleName::new(format!(
+            "{}-{bin:0width$x}",
+            self.name_prefix,
+            width = self.suffix_len()
+        ))
     }
 
     /// The bin responsible for `target`: the first `bit_length` bits of its SHA-256.
@@ -119,7 +125,9 @@ impl SuccinctRoles {
             return false;
         };
         suffix.len() == self.suffix_len()
-            && suffix.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && suffix
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             && u64::from_str_radix(suffix, 16).is_ok_and(|bin| bin < self.bin_count())
     }
 }
@@ -143,18 +151,32 @@ impl Delegations {
         let succinct_path = f.path_of("succinct_roles");
         let roles = match (f.optional_array("roles")?, f.optional("succinct_roles")) {
             (Some(list), None) => DelegatedRoles::List(read_role_list(list, &roles_path)?),
-            (None, Some(succinct)) => DelegatedRoles::Succinct(read_succinct(succinct, succinct_path)?),
-            (Some(_), Some(_)) => {
-                return Err(SchemaError::new(roles_path, "roles and succinct_roles are mutually exclusive"));
+            (None, Some(succinct)) => {
+                DelegatedRoles::Succinct(read_succinct(succinct, succinct_path)?)
             }
-            (None, None) => return Err(SchemaError::new(roles_path, "missing (or succinct_roles)")),
+            (Some(_), Some(_)) => {
+                return Err(SchemaError::new(
+                    roles_path,
+                    "roles and succinct_roles are mutually exclusive",
+                ));
+            }
+            (None, None) => {
+                return Err(SchemaError::new(roles_path, "missing (or succinct_roles)"));
+            }
         };
-        Ok(Self { keys, roles, unknown: f.rest() })
+        Ok(Self {
+            keys,
+            roles,
+            unknown: f.rest(),
+        })
     }
 
     pub(crate) fn to_value(&self) -> Value {
         let roles = match &self.roles {
-            DelegatedRoles::List(list) => ("roles", Value::Array(list.iter().map(DelegatedRole::to_value).collect())),
+            DelegatedRoles::List(list) => (
+                "roles",
+                Value::Array(list.iter().map(DelegatedRole::to_value).collect()),
+            ),
             DelegatedRoles::Succinct(s) => {
                 let mut fields = s.keys.fields().to_vec();
                 fields.push(("bit_length", int(u64::from(s.bit_length))));
@@ -194,7 +216,8 @@ impl DelegatedRole {
         let mut fields = self.keys.fields().to_vec();
         fields.push(("name", self.name.as_str().into()));
         fields.push(("terminating", Value::Bool(self.terminating)));
-        let strings = |items: &[String]| Value::Array(items.iter().map(|s| s.as_str().into()).collect());
+        let strings =
+            |items: &[String]| Value::Array(items.iter().map(|s| s.as_str().into()).collect());
         fields.push(match &self.paths {
             PathSpec::Patterns(p) => ("paths", strings(p)),
             PathSpec::HashPrefixes(p) => ("path_hash_prefixes", strings(p)),
@@ -211,10 +234,16 @@ fn read_role_list(list: &[Value], path: &str) -> Result<Vec<DelegatedRole>, Sche
             let mut f = Fields::of(item, format!("{path}[{i}]"))?;
             let name = RoleName::new(f.string("name")?);
             if name.is_top_level() {
-                return Err(SchemaError::new(f.path_of("name"), format!("{name:?} is a top-level role name")));
+                return Err(SchemaError::new(
+                    f.path_of("name"),
+                    format!("{name:?} is a top-level role name"),
+                ));
             }
             if !names.insert(name.clone()) {
-                return Err(SchemaError::new(f.path_of("name"), format!("role {name:?} is delegated twice")));
+                return Err(SchemaError::new(
+                    f.path_of("name"),
+                    format!("role {name:?} is delegated twice"),
+                ));
             }
             let keys = RoleKeys::read(&mut f)?;
             let terminating = f
@@ -226,11 +255,25 @@ fn read_role_list(list: &[Value], path: &str) -> Result<Vec<DelegatedRole>, Sche
                 (Some(p), None) => PathSpec::Patterns(f.string_items("paths", p)?),
                 (None, Some(p)) => PathSpec::HashPrefixes(f.string_items("path_hash_prefixes", p)?),
                 (Some(_), Some(_)) => {
-                    return Err(SchemaError::new(f.path_of("paths"), "paths and path_hash_prefixes are mutually exclusive"));
+                    return Err(SchemaError::new(
+                        f.path_of("paths"),
+                        "paths and path_hash_prefixes are mutually exclusive",
+                    ));
                 }
-                (None, None) => return Err(SchemaError::new(f.path_of("paths"), "missing (or path_hash_prefixes)")),
+                (None, None) => {
+                    return Err(SchemaError::new(
+                        f.path_of("paths"),
+                        "missing (or path_hash_prefixes)",
+                    ));
+                }
             };
-            Ok(DelegatedRole { name, keys, terminating, paths, unknown: f.rest() })
+            Ok(DelegatedRole {
+                name,
+                keys,
+                terminating,
+                paths,
+                unknown: f.rest(),
+            })
         })
         .collect()
 }
@@ -242,9 +285,19 @@ fn read_succinct(value: &Value, path: String) -> Result<SuccinctRoles, SchemaErr
     let bit_length = u32::try_from(bit_length)
         .ok()
         .filter(|b| *b <= 32)
-        .ok_or_else(|| SchemaError::new(f.path_of("bit_length"), format!("must be 1 to 32, found {bit_length}")))?;
+        .ok_or_else(|| {
+            SchemaError::new(
+                f.path_of("bit_length"),
+                format!("must be 1 to 32, found {bit_length}"),
+            )
+        })?;
     let name_prefix = f.string("name_prefix")?.to_owned();
-    Ok(SuccinctRoles { keys, bit_length, name_prefix, unknown: f.rest() })
+    Ok(SuccinctRoles {
+        keys,
+        bit_length,
+        name_prefix,
+        unknown: f.rest(),
+    })
 }
 
 /// Matches a target path against a `paths` pattern (§4.5 "PATHPATTERN"):
@@ -385,7 +438,10 @@ mod tests {
     #[test]
     fn succinct_bins_follow_tap15() {
         let bins = SuccinctRoles {
-            keys: RoleKeys { keyids: vec![], threshold: 1 },
+            keys: RoleKeys {
+                keyids: vec![],
+                threshold: 1,
+            },
             bit_length: 5,
             name_prefix: "bin".into(),
             unknown: BTreeMap::new(),

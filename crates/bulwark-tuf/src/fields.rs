@@ -18,7 +18,10 @@ pub struct SchemaError {
 
 impl SchemaError {
     pub(crate) fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self { field: field.into(), problem: problem.into() }
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -34,18 +37,32 @@ impl<'a> Fields<'a> {
     pub(crate) fn of(value: &'a Value, path: impl Into<String>) -> Result<Self, SchemaError> {
         let path = path.into();
         match value {
-            Value::Object(map) => Ok(Self { path, map, taken: Vec::new() }),
-            other => Err(SchemaError::new(path, format!("expected an object, found {}", other.type_name()))),
+            Value::Object(map) => Ok(Self {
+                path,
+                map,
+                taken: Vec::new(),
+            }),
+            other => Err(SchemaError::new(
+                path,
+                format!("expected an object, found {}", other.type_name()),
+            )),
         }
     }
 
     /// The path of a field of this object.
     pub(crate) fn path_of(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
     }
 
     fn wrong(&self, key: &str, expected: &str, found: &Value) -> SchemaError {
-        SchemaError::new(self.path_of(key), format!("expected {expected}, found {}", found.type_name()))
+        SchemaError::new(
+            self.path_of(key),
+            format!("expected {expected}, found {}", found.type_name()),
+        )
     }
 
     pub(crate) fn optional(&mut self, key: &'static str) -> Option<&'a Value> {
@@ -54,7 +71,8 @@ impl<'a> Fields<'a> {
     }
 
     pub(crate) fn required(&mut self, key: &'static str) -> Result<&'a Value, SchemaError> {
-        self.optional(key).ok_or_else(|| SchemaError::new(self.path_of(key), "missing"))
+        self.optional(key)
+            .ok_or_else(|| SchemaError::new(self.path_of(key), "missing"))
     }
 
     pub(crate) fn string(&mut self, key: &'static str) -> Result<&'a str, SchemaError> {
@@ -78,28 +96,42 @@ impl<'a> Fields<'a> {
         self.check_integer(key, value, min)
     }
 
-    pub(crate) fn optional_integer(&mut self, key: &'static str, min: u64) -> Result<Option<u64>, SchemaError> {
-        self.optional(key).map(|value| self.check_integer(key, value, min)).transpose()
+    pub(crate) fn optional_integer(
+        &mut self,
+        key: &'static str,
+        min: u64,
+    ) -> Result<Option<u64>, SchemaError> {
+        self.optional(key)
+            .map(|value| self.check_integer(key, value, min))
+            .transpose()
     }
 
     fn check_integer(&self, key: &str, value: &Value, min: u64) -> Result<u64, SchemaError> {
         match value {
-            Value::Int(n) => u64::try_from(*n)
-                .ok()
-                .filter(|n| *n >= min)
-                .ok_or_else(|| SchemaError::new(self.path_of(key), format!("expected an integer ≥ {min}, found {n}"))),
+            Value::Int(n) => u64::try_from(*n).ok().filter(|n| *n >= min).ok_or_else(|| {
+                SchemaError::new(
+                    self.path_of(key),
+                    format!("expected an integer ≥ {min}, found {n}"),
+                )
+            }),
             other => Err(self.wrong(key, "an integer", other)),
         }
     }
 
-    pub(crate) fn object(&mut self, key: &'static str) -> Result<&'a BTreeMap<String, Value>, SchemaError> {
+    pub(crate) fn object(
+        &mut self,
+        key: &'static str,
+    ) -> Result<&'a BTreeMap<String, Value>, SchemaError> {
         match self.required(key)? {
             Value::Object(map) => Ok(map),
             other => Err(self.wrong(key, "an object", other)),
         }
     }
 
-    pub(crate) fn optional_array(&mut self, key: &'static str) -> Result<Option<&'a [Value]>, SchemaError> {
+    pub(crate) fn optional_array(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<&'a [Value]>, SchemaError> {
         match self.optional(key) {
             None => Ok(None),
             Some(Value::Array(items)) => Ok(Some(items)),
@@ -108,7 +140,8 @@ impl<'a> Fields<'a> {
     }
 
     pub(crate) fn array(&mut self, key: &'static str) -> Result<&'a [Value], SchemaError> {
-        self.optional_array(key)?.ok_or_else(|| SchemaError::new(self.path_of(key), "missing"))
+        self.optional_array(key)?
+            .ok_or_else(|| SchemaError::new(self.path_of(key), "missing"))
     }
 
     /// A list of strings.
@@ -117,7 +150,11 @@ impl<'a> Fields<'a> {
         self.string_items(key, items)
     }
 
-    pub(crate) fn string_items(&self, key: &str, items: &[Value]) -> Result<Vec<String>, SchemaError> {
+    pub(crate) fn string_items(
+        &self,
+        key: &str,
+        items: &[Value],
+    ) -> Result<Vec<String>, SchemaError> {
         items
             .iter()
             .enumerate()

@@ -7,7 +7,10 @@ use std::sync::OnceLock;
 use crate::canonical;
 use crate::json;
 use crate::keys::{Algorithm, SigningKey};
-use crate::metadata::{Common, Envelope, Key, MetaFile, Root, RoleKeys, SignedBody, SnapshotMeta, Targets, TimestampMeta};
+use crate::metadata::{
+    Common, Envelope, Key, MetaFile, RoleKeys, Root, SignedBody, SnapshotMeta, Targets,
+    TimestampMeta,
+};
 use crate::time::Timestamp;
 use crate::trusted::TrustedSet;
 
@@ -20,9 +23,14 @@ pub fn canonical_round_trip(data: &[u8]) {
     if bytes.iter().any(|&b| b < 0x20) {
         return;
     }
-    let reparsed = json::parse(&bytes).unwrap_or_else(|e| panic!("canonical output does not parse: {e}"));
+    let reparsed =
+        json::parse(&bytes).unwrap_or_else(|e| panic!("canonical output does not parse: {e}"));
     assert_eq!(reparsed, value, "canonical round trip changed the value");
-    assert_eq!(canonical::to_vec(&reparsed), bytes, "canonical encoding is not stable");
+    assert_eq!(
+        canonical::to_vec(&reparsed),
+        bytes,
+        "canonical encoding is not stable"
+    );
 }
 
 /// Parsing as every role type never panics, and a parsed body serialises
@@ -37,15 +45,31 @@ pub fn parse_metadata(data: &[u8]) {
 
 fn check_round_trip<T: SignedBody>(data: &[u8]) {
     const DEFAULTED: &[&str] = &["consistent_snapshot"];
-    let Ok(envelope) = Envelope::<T>::parse(data) else { return };
-    let Ok(json::Value::Object(mut document)) = json::parse(data) else { panic!("parsed metadata is not an object") };
-    let Some(json::Value::Object(original)) = document.remove("signed") else { panic!("parsed metadata has no signed object") };
-    let json::Value::Object(written) = envelope.signed.to_value() else { panic!("signed is not an object") };
+    let Ok(envelope) = Envelope::<T>::parse(data) else {
+        return;
+    };
+    let Ok(json::Value::Object(mut document)) = json::parse(data) else {
+        panic!("parsed metadata is not an object")
+    };
+    let Some(json::Value::Object(original)) = document.remove("signed") else {
+        panic!("parsed metadata has no signed object")
+    };
+    let json::Value::Object(written) = envelope.signed.to_value() else {
+        panic!("signed is not an object")
+    };
     for (key, value) in &original {
-        assert_eq!(written.get(key), Some(value), "re-serialising {} changed {key:?}", T::TYPE.as_str());
+        assert_eq!(
+            written.get(key),
+            Some(value),
+            "re-serialising {} changed {key:?}",
+            T::TYPE.as_str()
+        );
     }
     for key in written.keys() {
-        assert!(original.contains_key(key) || DEFAULTED.contains(&key.as_str()), "re-serialising added {key:?}");
+        assert!(
+            original.contains_key(key) || DEFAULTED.contains(&key.as_str()),
+            "re-serialising added {key:?}"
+        );
     }
 }
 
@@ -59,15 +83,26 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let key = SigningKey::generate(Algorithm::Ed25519).unwrap_or_else(|e| panic!("key generation failed: {e}"));
+        let key = SigningKey::generate(Algorithm::Ed25519)
+            .unwrap_or_else(|e| panic!("key generation failed: {e}"));
         let expires = Timestamp::from_unix(4_102_444_800);
         let keyid = key.key_id();
-        let role = RoleKeys { keyids: vec![keyid.clone()], threshold: 1 };
+        let role = RoleKeys {
+            keyids: vec![keyid.clone()],
+            threshold: 1,
+        };
         let root = Root {
             common: Common::new(1, expires),
             consistent_snapshot: true,
-            keys: [(keyid.clone(), Key::from_value(&keyid, &key.public_key_object(), "key").unwrap_or_else(|e| panic!("{e}")))].into(),
-            roles: ["root", "timestamp", "snapshot", "targets"].map(|r| (r.to_owned(), role.clone())).into(),
+            keys: [(
+                keyid.clone(),
+                Key::from_value(&keyid, &key.public_key_object(), "key")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )]
+            .into(),
+            roles: ["root", "timestamp", "snapshot", "targets"]
+                .map(|r| (r.to_owned(), role.clone()))
+                .into(),
             roles_unknown: std::collections::BTreeMap::new(),
         };
         let snapshot = SnapshotMeta {
@@ -75,14 +110,23 @@ fn fixture() -> &'static Fixture {
             meta: [("targets.json".to_owned(), MetaFile::new(1))].into(),
         };
         let snapshot_bytes = signed_bytes(snapshot, &key);
-        let timestamp = TimestampMeta { common: Common::new(1, expires), snapshot: MetaFile::new(1) };
-        Fixture { root: signed_bytes(root, &key), timestamp: signed_bytes(timestamp, &key), snapshot: snapshot_bytes }
+        let timestamp = TimestampMeta {
+            common: Common::new(1, expires),
+            snapshot: MetaFile::new(1),
+        };
+        Fixture {
+            root: signed_bytes(root, &key),
+            timestamp: signed_bytes(timestamp, &key),
+            snapshot: snapshot_bytes,
+        }
     })
 }
 
 fn signed_bytes<T: SignedBody>(body: T, key: &SigningKey) -> Vec<u8> {
     let mut envelope = Envelope::new(body);
-    envelope.sign(key).unwrap_or_else(|e| panic!("signing failed: {e}"));
+    envelope
+        .sign(key)
+        .unwrap_or_else(|e| panic!("signing failed: {e}"));
     envelope.to_bytes()
 }
 
@@ -92,21 +136,90 @@ pub fn offer_to_trusted_set(data: &[u8]) {
     let f = fixture();
     let now = Timestamp::from_unix(1_700_000_000);
     let _ = TrustedSet::new(data, now);
-    let Ok(mut set) = TrustedSet::new(&f.root, now) else { panic!("fixture root refused") };
+    let Ok(mut set) = TrustedSet::new(&f.root, now) else {
+        panic!("fixture root refused")
+    };
     if set.update_root(data).is_err() {
         assert_eq!(set.root().common.version, 1);
     }
-    let Ok(mut set) = TrustedSet::new(&f.root, now) else { panic!("fixture root refused") };
+    let Ok(mut set) = TrustedSet::new(&f.root, now) else {
+        panic!("fixture root refused")
+    };
     if set.update_timestamp(data).is_err() {
         assert!(set.timestamp().is_none());
     }
-    let Ok(mut set) = TrustedSet::new(&f.root, now) else { panic!("fixture root refused") };
+    let Ok(mut set) = TrustedSet::new(&f.root, now) else {
+        panic!("fixture root refused")
+    };
     assert!(set.update_timestamp(&f.timestamp).is_ok());
     if set.update_snapshot(data).is_err() {
         assert!(set.snapshot().is_none());
     }
     assert!(set.update_snapshot(&f.snapshot).is_ok());
     if set.update_targets(data).is_err() {
-        assert!(set.targets(&crate::names::RoleName::new("targets")).is_none());
+        assert!(
+            set.targets(&crate::names::RoleName::new("targets"))
+                .is_none()
+        );
+    }
+}
+
+/// A xorshift generator: deterministic and dependency-free, for replaying
+/// seeds with mutations on stable Rust.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n.max(1) as u64).unwrap_or(0)
+    }
+}
+
+/// Flips, inserts, deletes, duplicates, overwrites or truncates bytes,
+/// favouring the `interesting` ones.
+fn mutate(seed: &[u8], rng: &mut Rng, interesting: &[u8]) -> Vec<u8> {
+    let mut data = seed.to_vec();
+    for _ in 0..=rng.below(4) {
+        let at = rng.below(data.len());
+        let pick = interesting
+            .get(rng.below(interesting.len()))
+            .copied()
+            .unwrap_or(0);
+        match rng.below(6) {
+            0 if !data.is_empty() => data[at] ^= 1 << rng.below(8),
+            1 => data.insert(at, pick),
+            2 if !data.is_empty() => {
+                data.remove(at);
+            }
+            3 => {
+                let end = (at + rng.below(16)).min(data.len());
+                let chunk = data[at..end].to_vec();
+                data.splice(at..at, chunk);
+            }
+            4 if !data.is_empty() => data[at] = pick,
+            _ => data.truncate(at),
+        }
+    }
+    data
+}
+
+/// JSON punctuation and digits: what metadata parsers branch on.
+pub const JSON_BYTES: &[u8] = b"{}[]\",:-0123456789.eE\\u tfn";
+
+/// Runs `harness` on every seed and on `mutations` deterministic mutations
+/// of each, favouring `interesting` bytes.
+pub fn replay(seeds: &[Vec<u8>], harness: impl Fn(&[u8]), mutations: usize, interesting: &[u8]) {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for seed in seeds {
+        harness(seed);
+        for _ in 0..mutations {
+            harness(&mutate(seed, &mut rng, interesting));
+        }
     }
 }

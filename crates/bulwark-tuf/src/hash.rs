@@ -71,8 +71,12 @@ impl Hasher {
     #[must_use]
     pub fn new(algorithm: HashAlgorithm) -> Self {
         Self(match algorithm {
-            HashAlgorithm::Sha256 => HasherState::Ring(Box::new(ring::digest::Context::new(&ring::digest::SHA256))),
-            HashAlgorithm::Sha512 => HasherState::Ring(Box::new(ring::digest::Context::new(&ring::digest::SHA512))),
+            HashAlgorithm::Sha256 => {
+                HasherState::Ring(Box::new(ring::digest::Context::new(&ring::digest::SHA256)))
+            }
+            HashAlgorithm::Sha512 => {
+                HasherState::Ring(Box::new(ring::digest::Context::new(&ring::digest::SHA512)))
+            }
             HashAlgorithm::Blake2b256 => HasherState::Blake2b256(Box::default()),
         })
     }
@@ -149,7 +153,9 @@ impl HashCheck {
             .iter()
             .map(|(name, expected)| {
                 let algorithm = HashAlgorithm::from_name(name).ok_or_else(|| {
-                    Mismatch::UnsupportedAlgorithm { algorithm: name.clone() }
+                    Mismatch::UnsupportedAlgorithm {
+                        algorithm: name.clone(),
+                    }
                 })?;
                 // A digest that is not hex can never match; report it as a mismatch.
                 let expected = hex::decode(expected).unwrap_or_default();
@@ -170,7 +176,9 @@ impl HashCheck {
     pub fn finish(self) -> Result<(), Mismatch> {
         for (algorithm, expected, hasher) in self.hashers {
             if hasher.finish() != expected {
-                return Err(Mismatch::Hash { algorithm: algorithm.name().to_owned() });
+                return Err(Mismatch::Hash {
+                    algorithm: algorithm.name().to_owned(),
+                });
             }
         }
         Ok(())
@@ -198,7 +206,10 @@ mod tests {
     use super::*;
 
     fn hashes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(a, h)| ((*a).to_owned(), (*h).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(a, h)| ((*a).to_owned(), (*h).to_owned()))
+            .collect()
     }
 
     const ABC_SHA256: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
@@ -207,7 +218,10 @@ mod tests {
     #[test]
     fn known_digests() {
         assert_eq!(sha256_hex(b"abc"), ABC_SHA256);
-        assert_eq!(hex::encode(&HashAlgorithm::Blake2b256.digest(b"abc")), ABC_BLAKE2B256);
+        assert_eq!(
+            hex::encode(&HashAlgorithm::Blake2b256.digest(b"abc")),
+            ABC_BLAKE2B256
+        );
         assert_eq!(HashAlgorithm::Sha512.digest(b"abc").len(), 64);
     }
 
@@ -220,15 +234,21 @@ mod tests {
         let one_bad = hashes(&[("sha256", ABC_SHA256), ("blake2b-256", ABC_SHA256)]);
         assert_eq!(
             check_meta(b"abc", None, Some(&one_bad)),
-            Err(Mismatch::Hash { algorithm: "blake2b-256".into() })
+            Err(Mismatch::Hash {
+                algorithm: "blake2b-256".into()
+            })
         );
         assert_eq!(
             check_meta(b"abd", None, Some(&hashes(&[("sha256", ABC_SHA256)]))),
-            Err(Mismatch::Hash { algorithm: "sha256".into() })
+            Err(Mismatch::Hash {
+                algorithm: "sha256".into()
+            })
         );
         assert_eq!(
             check_meta(b"abc", None, Some(&hashes(&[("sha256", "zz")]))),
-            Err(Mismatch::Hash { algorithm: "sha256".into() })
+            Err(Mismatch::Hash {
+                algorithm: "sha256".into()
+            })
         );
     }
 
@@ -237,16 +257,24 @@ mod tests {
         let md5 = hashes(&[("md5", "900150983cd24fb0d6963f7d28e17f72")]);
         assert_eq!(
             check_meta(b"abc", None, Some(&md5)),
-            Err(Mismatch::UnsupportedAlgorithm { algorithm: "md5".into() })
+            Err(Mismatch::UnsupportedAlgorithm {
+                algorithm: "md5".into()
+            })
         );
-        assert_eq!(check_meta(b"abc", None, Some(&BTreeMap::new())), Err(Mismatch::NoHashes));
+        assert_eq!(
+            check_meta(b"abc", None, Some(&BTreeMap::new())),
+            Err(Mismatch::NoHashes)
+        );
     }
 
     #[test]
     fn length_must_match() {
         assert_eq!(
             check_meta(b"abc", Some(4), None),
-            Err(Mismatch::Length { expected: 4, actual: 3 })
+            Err(Mismatch::Length {
+                expected: 4,
+                actual: 3
+            })
         );
         assert_eq!(check_meta(b"abc", None, None), Ok(()));
     }

@@ -154,7 +154,10 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn error(&self, reason: JsonErrorReason) -> JsonError {
-        JsonError { offset: self.pos, reason }
+        JsonError {
+            offset: self.pos,
+            reason,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -430,16 +433,28 @@ mod tests {
     fn written_json_parses_back_with_control_characters() {
         let value = parse(br#"{"b":"line\nbreak\u0001\"\\","a":[1,-2,true,null,{}]}"#).unwrap();
         let bytes = to_vec(&value);
-        assert!(bytes.iter().all(|&b| b >= 0x20), "no raw control characters");
+        assert!(
+            bytes.iter().all(|&b| b >= 0x20),
+            "no raw control characters"
+        );
         assert_eq!(parse(&bytes).unwrap(), value);
-        assert_eq!(crate::canonical::to_vec(&parse(&bytes).unwrap()), crate::canonical::to_vec(&value));
+        assert_eq!(
+            crate::canonical::to_vec(&parse(&bytes).unwrap()),
+            crate::canonical::to_vec(&value)
+        );
     }
 
     #[test]
     fn refuses_duplicate_keys() {
-        assert_eq!(reason(r#"{"a":1,"a":2}"#), JsonErrorReason::DuplicateKey("a".into()));
+        assert_eq!(
+            reason(r#"{"a":1,"a":2}"#),
+            JsonErrorReason::DuplicateKey("a".into())
+        );
         // Escapes that decode to the same key are still the same key.
-        assert_eq!(reason(r#"{"a":1,"\u0061":2}"#), JsonErrorReason::DuplicateKey("a".into()));
+        assert_eq!(
+            reason(r#"{"a":1,"\u0061":2}"#),
+            JsonErrorReason::DuplicateKey("a".into())
+        );
     }
 
     #[test]
@@ -447,18 +462,39 @@ mod tests {
         assert_eq!(reason("1.0"), JsonErrorReason::NotAnInteger);
         assert_eq!(reason("1e3"), JsonErrorReason::NotAnInteger);
         assert_eq!(reason("01"), JsonErrorReason::LeadingZero);
-        assert_eq!(reason("9223372036854775808"), JsonErrorReason::IntegerOutOfRange);
-        assert_eq!(parse(b"-9223372036854775808").unwrap(), Value::Int(i64::MIN));
+        assert_eq!(
+            reason("9223372036854775808"),
+            JsonErrorReason::IntegerOutOfRange
+        );
+        assert_eq!(
+            parse(b"-9223372036854775808").unwrap(),
+            Value::Int(i64::MIN)
+        );
         assert_eq!(reason("-"), JsonErrorReason::UnexpectedEnd);
     }
 
     #[test]
     fn refuses_bad_strings() {
-        assert!(matches!(reason("\"\\ud800\""), JsonErrorReason::UnexpectedByte(b'"')));
-        assert_eq!(reason("\"\\udc00\""), JsonErrorReason::BadString("unpaired surrogate"));
-        assert_eq!(reason("\"a\nb\""), JsonErrorReason::BadString("raw control character"));
-        assert_eq!(reason("\"\\x\""), JsonErrorReason::BadString("unknown escape"));
-        assert_eq!(parse(b"\"\xff\"").unwrap_err().reason, JsonErrorReason::BadString("not UTF-8"));
+        assert!(matches!(
+            reason("\"\\ud800\""),
+            JsonErrorReason::UnexpectedByte(b'"')
+        ));
+        assert_eq!(
+            reason("\"\\udc00\""),
+            JsonErrorReason::BadString("unpaired surrogate")
+        );
+        assert_eq!(
+            reason("\"a\nb\""),
+            JsonErrorReason::BadString("raw control character")
+        );
+        assert_eq!(
+            reason("\"\\x\""),
+            JsonErrorReason::BadString("unknown escape")
+        );
+        assert_eq!(
+            parse(b"\"\xff\"").unwrap_err().reason,
+            JsonErrorReason::BadString("not UTF-8")
+        );
     }
 
     #[test]

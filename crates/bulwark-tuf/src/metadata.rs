@@ -124,10 +124,19 @@ impl<T: SignedBody> Envelope<T> {
                     format!("key ID {keyid} signs more than once"),
                 ));
             }
-            signatures.push(Signature { keyid, sig, unknown: f.rest() });
+            signatures.push(Signature {
+                keyid,
+                sig,
+                unknown: f.rest(),
+            });
         }
         let canonical_signed = canonical::to_vec(signed_value);
-        Ok(Self { signed, signatures, signed_value: signed_value.clone(), canonical_signed })
+        Ok(Self {
+            signed,
+            signatures,
+            signed_value: signed_value.clone(),
+            canonical_signed,
+        })
     }
 
     /// The canonical bytes of the received `signed` object.
@@ -140,7 +149,12 @@ impl<T: SignedBody> Envelope<T> {
     pub fn new(signed: T) -> Self {
         let signed_value = signed.to_value();
         let canonical_signed = canonical::to_vec(&signed_value);
-        Self { signed, signatures: Vec::new(), signed_value, canonical_signed }
+        Self {
+            signed,
+            signatures: Vec::new(),
+            signed_value,
+            canonical_signed,
+        }
     }
 
     /// Adds a signature by `key` over the canonical `signed` bytes, replacing
@@ -149,8 +163,31 @@ impl<T: SignedBody> Envelope<T> {
         let keyid = key.key_id();
         let sig = key.sign(&self.canonical_signed)?;
         self.signatures.retain(|s| s.keyid != keyid);
-        self.signatures.push(Signature { keyid, sig, unknown: BTreeMap::new() });
+        self.signatures.push(Signature {
+            keyid,
+            sig,
+            unknown: BTreeMap::new(),
+        });
         Ok(())
+    }
+
+    /// Checks that a threshold of the keys `authorised` lists (looked up in
+    /// `keys`) signed this document as `role`, with the same single
+    /// threshold count the trusted set uses. For tools that check metadata
+    /// outside the client workflow, such as a signing ceremony.
+    pub fn check_signatures(
+        &self,
+        role: &RoleName,
+        keys: &BTreeMap<String, Key>,
+        authorised: &RoleKeys,
+    ) -> Result<(), crate::Refused> {
+        crate::threshold::check(
+            role,
+            &self.canonical_signed,
+            &self.signatures,
+            keys,
+            authorised,
+        )
     }
 
     /// The whole document as JSON.
@@ -162,7 +199,15 @@ impl<T: SignedBody> Envelope<T> {
         let signatures = self
             .signatures
             .iter()
-            .map(|s| object_with([("keyid", s.keyid.as_str().into()), ("sig", s.sig.as_str().into())], &s.unknown))
+            .map(|s| {
+                object_with(
+                    [
+                        ("keyid", s.keyid.as_str().into()),
+                        ("sig", s.sig.as_str().into()),
+                    ],
+                    &s.unknown,
+                )
+            })
             .collect();
         Value::Object(BTreeMap::from([
             ("signatures".to_owned(), Value::Array(signatures)),
@@ -209,7 +254,12 @@ impl Common {
     /// Common fields for new metadata.
     #[must_use]
     pub fn new(version: u64, expires: Timestamp) -> Self {
-        Self { spec_version: SPEC_VERSION.to_owned(), version, expires, unknown: BTreeMap::new() }
+        Self {
+            spec_version: SPEC_VERSION.to_owned(),
+            version,
+            expires,
+            unknown: BTreeMap::new(),
+        }
     }
 
     fn read(f: &mut Fields<'_>) -> Result<Self, SchemaError> {
@@ -219,7 +269,9 @@ impl Common {
         let mut parts = spec_version.split('.');
         let major = parts.next().unwrap_or_default();
         let valid = matches!(spec_version.split('.').count(), 2 | 3)
-            && spec_version.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            && spec_version
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         if !valid || major != SPEC_MAJOR_VERSION {
             return Err(SchemaError::new(
                 f.path_of("spec_version"),
@@ -229,9 +281,17 @@ impl Common {
         let version = f.integer("version", 1)?;
         let expires_text = f.string("expires")?;
         let expires = Timestamp::parse(expires_text).ok_or_else(|| {
-            SchemaError::new(f.path_of("expires"), format!("expected YYYY-MM-DDTHH:MM:SSZ, found {expires_text:?}"))
+            SchemaError::new(
+                f.path_of("expires"),
+                format!("expected YYYY-MM-DDTHH:MM:SSZ, found {expires_text:?}"),
+            )
         })?;
-        Ok(Self { spec_version, version, expires, unknown: BTreeMap::new() })
+        Ok(Self {
+            spec_version,
+            version,
+            expires,
+            unknown: BTreeMap::new(),
+        })
     }
 
     fn fields(&self, kind: RoleType) -> [(&'static str, Value); 4] {
@@ -275,11 +335,20 @@ impl Key {
         let scheme = f.string("scheme")?.to_owned();
         let keyval = f.object("keyval")?.clone();
         let verifier = if keys::key_id(value) == keyid {
-            PublicKey::from_parts(&keytype, &scheme, &keyval).ok().flatten().map(Arc::new)
+            PublicKey::from_parts(&keytype, &scheme, &keyval)
+                .ok()
+                .flatten()
+                .map(Arc::new)
         } else {
             None
         };
-        Ok(Self { keytype, scheme, keyval, unknown: f.rest(), verifier })
+        Ok(Self {
+            keytype,
+            scheme,
+            keyval,
+            unknown: f.rest(),
+            verifier,
+        })
     }
 
     /// The verifier, if this key can be trusted at all.
@@ -303,14 +372,26 @@ impl Key {
 }
 
 /// Parses a `keys` object (key ID → key).
-pub(crate) fn read_keys(map: &BTreeMap<String, Value>, path: &str) -> Result<BTreeMap<String, Key>, SchemaError> {
+pub(crate) fn read_keys(
+    map: &BTreeMap<String, Value>,
+    path: &str,
+) -> Result<BTreeMap<String, Key>, SchemaError> {
     map.iter()
-        .map(|(keyid, v)| Ok((keyid.clone(), Key::from_value(keyid, v, &format!("{path}[{keyid:?}]"))?)))
+        .map(|(keyid, v)| {
+            Ok((
+                keyid.clone(),
+                Key::from_value(keyid, v, &format!("{path}[{keyid:?}]"))?,
+            ))
+        })
         .collect()
 }
 
 pub(crate) fn keys_value(keys: &BTreeMap<String, Key>) -> Value {
-    Value::Object(keys.iter().map(|(id, k)| (id.clone(), k.to_value())).collect())
+    Value::Object(
+        keys.iter()
+            .map(|(id, k)| (id.clone(), k.to_value()))
+            .collect(),
+    )
 }
 
 /// The keys and threshold authorised for a role (§4.3 "ROLE" in root, and
@@ -325,12 +406,18 @@ pub struct RoleKeys {
 
 impl RoleKeys {
     pub(crate) fn read(f: &mut Fields<'_>) -> Result<Self, SchemaError> {
-        Ok(Self { keyids: f.strings("keyids")?, threshold: f.integer("threshold", 1)? })
+        Ok(Self {
+            keyids: f.strings("keyids")?,
+            threshold: f.integer("threshold", 1)?,
+        })
     }
 
     pub(crate) fn fields(&self) -> [(&'static str, Value); 2] {
         [
-            ("keyids", Value::Array(self.keyids.iter().map(|k| k.as_str().into()).collect())),
+            (
+                "keyids",
+                Value::Array(self.keyids.iter().map(|k| k.as_str().into()).collect()),
+            ),
             ("threshold", int(self.threshold)),
         ]
     }
@@ -376,14 +463,28 @@ impl SignedBody for Root {
             roles.insert(name.clone(), RoleKeys::read(&mut rf)?);
             roles_unknown.insert(name.clone(), rf.rest());
         }
-        for required in [RoleName::ROOT, RoleName::TIMESTAMP, RoleName::SNAPSHOT, RoleName::TARGETS] {
+        for required in [
+            RoleName::ROOT,
+            RoleName::TIMESTAMP,
+            RoleName::SNAPSHOT,
+            RoleName::TARGETS,
+        ] {
             if !roles.contains_key(required) {
-                return Err(SchemaError::new(format!("{roles_path}[{required:?}]"), "missing"));
+                return Err(SchemaError::new(
+                    format!("{roles_path}[{required:?}]"),
+                    "missing",
+                ));
             }
         }
         let mut common = common;
         common.unknown = f.rest();
-        Ok(Self { common, consistent_snapshot, keys, roles, roles_unknown })
+        Ok(Self {
+            common,
+            consistent_snapshot,
+            keys,
+            roles,
+            roles_unknown,
+        })
     }
 
     fn to_value(&self) -> Value {
@@ -424,7 +525,12 @@ impl MetaFile {
     /// A description with only a version.
     #[must_use]
     pub fn new(version: u64) -> Self {
-        Self { version, length: None, hashes: None, unknown: BTreeMap::new() }
+        Self {
+            version,
+            length: None,
+            hashes: None,
+            unknown: BTreeMap::new(),
+        }
     }
 
     fn read(value: &Value, path: String) -> Result<Self, SchemaError> {
@@ -432,7 +538,12 @@ impl MetaFile {
         let version = f.integer("version", 1)?;
         let length = f.optional_integer("length", 0)?;
         let hashes = read_hashes(&mut f, false)?;
-        Ok(Self { version, length, hashes, unknown: f.rest() })
+        Ok(Self {
+            version,
+            length,
+            hashes,
+            unknown: f.rest(),
+        })
     }
 
     fn to_value(&self) -> Value {
@@ -447,18 +558,31 @@ impl MetaFile {
     }
 }
 
-fn read_hashes(f: &mut Fields<'_>, required: bool) -> Result<Option<BTreeMap<String, String>>, SchemaError> {
+fn read_hashes(
+    f: &mut Fields<'_>,
+    required: bool,
+) -> Result<Option<BTreeMap<String, String>>, SchemaError> {
     let path = f.path_of("hashes");
-    let map = if required { Some(f.object("hashes")?) } else {
+    let map = if required {
+        Some(f.object("hashes")?)
+    } else {
         match f.optional("hashes") {
             None => None,
             Some(Value::Object(map)) => Some(map),
-            Some(other) => return Err(SchemaError::new(path, format!("expected an object, found {}", other.type_name()))),
+            Some(other) => {
+                return Err(SchemaError::new(
+                    path,
+                    format!("expected an object, found {}", other.type_name()),
+                ));
+            }
         }
     };
     map.map(|map| {
         if map.is_empty() {
-            return Err(SchemaError::new(path.clone(), "must list at least one hash"));
+            return Err(SchemaError::new(
+                path.clone(),
+                "must list at least one hash",
+            ));
         }
         string_map(map, &path)
     })
@@ -466,17 +590,34 @@ fn read_hashes(f: &mut Fields<'_>, required: bool) -> Result<Option<BTreeMap<Str
 }
 
 fn hashes_value(hashes: &BTreeMap<String, String>) -> Value {
-    Value::Object(hashes.iter().map(|(k, v)| (k.clone(), v.as_str().into())).collect())
+    Value::Object(
+        hashes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().into()))
+            .collect(),
+    )
 }
 
-fn read_meta(map: &BTreeMap<String, Value>, path: &str) -> Result<BTreeMap<String, MetaFile>, SchemaError> {
+fn read_meta(
+    map: &BTreeMap<String, Value>,
+    path: &str,
+) -> Result<BTreeMap<String, MetaFile>, SchemaError> {
     map.iter()
-        .map(|(name, v)| Ok((name.clone(), MetaFile::read(v, format!("{path}[{name:?}]"))?)))
+        .map(|(name, v)| {
+            Ok((
+                name.clone(),
+                MetaFile::read(v, format!("{path}[{name:?}]"))?,
+            ))
+        })
         .collect()
 }
 
 fn meta_value(meta: &BTreeMap<String, MetaFile>) -> Value {
-    Value::Object(meta.iter().map(|(k, v)| (k.clone(), v.to_value())).collect())
+    Value::Object(
+        meta.iter()
+            .map(|(k, v)| (k.clone(), v.to_value()))
+            .collect(),
+    )
 }
 
 /// Timestamp metadata (§4.6).
@@ -500,7 +641,10 @@ impl SignedBody for TimestampMeta {
             .remove("snapshot.json")
             .ok_or_else(|| SchemaError::new(format!("{path}[\"snapshot.json\"]"), "missing"))?;
         if let Some(extra) = meta.keys().next() {
-            return Err(SchemaError::new(format!("{path}[{extra:?}]"), "timestamp may only describe snapshot.json"));
+            return Err(SchemaError::new(
+                format!("{path}[{extra:?}]"),
+                "timestamp may only describe snapshot.json",
+            ));
         }
         common.unknown = f.rest();
         Ok(Self { common, snapshot })
@@ -508,7 +652,13 @@ impl SignedBody for TimestampMeta {
 
     fn to_value(&self) -> Value {
         let mut fields = self.common.fields(Self::TYPE).to_vec();
-        fields.push(("meta", meta_value(&BTreeMap::from([("snapshot.json".to_owned(), self.snapshot.clone())]))));
+        fields.push((
+            "meta",
+            meta_value(&BTreeMap::from([(
+                "snapshot.json".to_owned(),
+                self.snapshot.clone(),
+            )])),
+        ));
         object_with(fields, &self.common.unknown)
     }
 
@@ -573,11 +723,21 @@ impl TargetFile {
         let mut f = Fields::of(value, path)?;
         let length = f.integer("length", 0)?;
         let hashes = read_hashes(&mut f, true)?.unwrap_or_default();
-        Ok(Self { length, hashes, unknown: f.rest() })
+        Ok(Self {
+            length,
+            hashes,
+            unknown: f.rest(),
+        })
     }
 
     fn to_value(&self) -> Value {
-        object_with([("length", int(self.length)), ("hashes", hashes_value(&self.hashes))], &self.unknown)
+        object_with(
+            [
+                ("length", int(self.length)),
+                ("hashes", hashes_value(&self.hashes)),
+            ],
+            &self.unknown,
+        )
     }
 
     /// The hash used to name the file in a consistent snapshot
@@ -585,7 +745,10 @@ impl TargetFile {
     /// first listed.
     #[must_use]
     pub fn naming_hash(&self) -> Option<&str> {
-        self.hashes.get("sha256").or_else(|| self.hashes.values().next()).map(String::as_str)
+        self.hashes
+            .get("sha256")
+            .or_else(|| self.hashes.values().next())
+            .map(String::as_str)
     }
 }
 
@@ -618,7 +781,12 @@ impl SignedBody for Targets {
         let targets = f
             .object("targets")?
             .iter()
-            .map(|(name, v)| Ok((name.clone(), TargetFile::read(v, format!("{path}[{name:?}]"))?)))
+            .map(|(name, v)| {
+                Ok((
+                    name.clone(),
+                    TargetFile::read(v, format!("{path}[{name:?}]"))?,
+                ))
+            })
             .collect::<Result<_, SchemaError>>()?;
         let delegations_path = f.path_of("delegations");
         let delegations = f
@@ -626,14 +794,23 @@ impl SignedBody for Targets {
             .map(|v| Delegations::read(v, delegations_path))
             .transpose()?;
         common.unknown = f.rest();
-        Ok(Self { common, targets, delegations })
+        Ok(Self {
+            common,
+            targets,
+            delegations,
+        })
     }
 
     fn to_value(&self) -> Value {
         let mut fields = self.common.fields(Self::TYPE).to_vec();
         fields.push((
             "targets",
-            Value::Object(self.targets.iter().map(|(k, v)| (k.clone(), v.to_value())).collect()),
+            Value::Object(
+                self.targets
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_value()))
+                    .collect(),
+            ),
         ));
         if let Some(d) = &self.delegations {
             fields.push(("delegations", d.to_value()));
@@ -668,7 +845,9 @@ mod tests {
     fn round_trips_unknown_fields() {
         let env = Envelope::<Root>::parse(ROOT.as_bytes()).unwrap();
         let original = json::parse(ROOT.as_bytes()).unwrap();
-        let Value::Object(top) = &original else { panic!() };
+        let Value::Object(top) = &original else {
+            panic!()
+        };
         assert_eq!(env.signed.to_value(), top["signed"]);
         assert_eq!(env.canonical_signed(), canonical::to_vec(&top["signed"]));
         assert_eq!(env.to_value(), original);
@@ -706,8 +885,14 @@ mod tests {
     #[test]
     fn refuses_missing_roles_and_duplicate_signatures() {
         let no_targets = ROOT.replace("\"targets\":{\"keyids\"", "\"other\":{\"keyids\"");
-        assert_eq!(schema_err::<Root>(&no_targets).field, "signed.roles[\"targets\"]");
-        let dup = ROOT.replace(r#"{"keyid":"ab","sig":"00","extra":1}"#, r#"{"keyid":"ab","sig":"00"},{"keyid":"ab","sig":"01"}"#);
+        assert_eq!(
+            schema_err::<Root>(&no_targets).field,
+            "signed.roles[\"targets\"]"
+        );
+        let dup = ROOT.replace(
+            r#"{"keyid":"ab","sig":"00","extra":1}"#,
+            r#"{"keyid":"ab","sig":"00"},{"keyid":"ab","sig":"01"}"#,
+        );
         assert_eq!(schema_err::<Root>(&dup).field, "signatures[1].keyid");
         let expires = ROOT.replace("2030-01-01T00:00:00Z", "2030-01-01");
         assert_eq!(schema_err::<Root>(&expires).field, "signed.expires");
@@ -721,8 +906,16 @@ mod tests {
         assert_eq!(env.signed.snapshot.version, 2);
         assert_eq!(env.signed.snapshot.length, Some(10));
         let extra = ts.replace("\"meta\":{", "\"meta\":{\"x.json\":{\"version\":1},");
-        assert!(schema_err::<TimestampMeta>(&extra).problem.contains("only describe"));
+        assert!(
+            schema_err::<TimestampMeta>(&extra)
+                .problem
+                .contains("only describe")
+        );
         let empty = ts.replace("{\"sha256\":\"aa\"}", "{}");
-        assert!(schema_err::<TimestampMeta>(&empty).problem.contains("at least one"));
+        assert!(
+            schema_err::<TimestampMeta>(&empty)
+                .problem
+                .contains("at least one")
+        );
     }
 }

@@ -87,7 +87,10 @@ mod tests {
     #[test]
     fn encodes_like_python_quote_with_no_safe_characters() {
         assert_eq!(RoleName::new("bin-0a").encoded(), "bin-0a");
-        assert_eq!(RoleName::new("../delegatedrole").encoded(), "..%2Fdelegatedrole");
+        assert_eq!(
+            RoleName::new("../delegatedrole").encoded(),
+            "..%2Fdelegatedrole"
+        );
         assert_eq!(RoleName::new("/x").encoded(), "%2Fx");
         assert_eq!(RoleName::new("?").encoded(), "%3F");
         assert_eq!(RoleName::new("#").encoded(), "%23");

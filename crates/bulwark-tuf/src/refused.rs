@@ -22,7 +22,9 @@ pub enum Refused {
     },
     /// Fewer distinct authorised keys signed than the threshold (§5.3.4,
     /// §5.4.2, §5.5.3, §5.6.3).
-    #[error("{role} has {valid} valid signatures from distinct authorised keys, threshold is {threshold}")]
+    #[error(
+        "{role} has {valid} valid signatures from distinct authorised keys, threshold is {threshold}"
+    )]
     BelowThreshold {
         /// The role.
         role: RoleName,
@@ -50,7 +52,9 @@ pub enum Refused {
         offered: u64,
     },
     /// The new timestamp names an older snapshot than the trusted one (§5.4.3.2).
-    #[error("timestamp names snapshot version {offered}, older than trusted snapshot version {trusted}")]
+    #[error(
+        "timestamp names snapshot version {offered}, older than trusted snapshot version {trusted}"
+    )]
     SnapshotRollback {
         /// The snapshot version the trusted timestamp names.
         trusted: u64,

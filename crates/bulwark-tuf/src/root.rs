@@ -15,10 +15,17 @@ fn root_role() -> RoleName {
 
 /// Checks that `root` is signed by a threshold of the root keys that `by` lists.
 fn check_signed_by(root: &Envelope<Root>, by: &Root) -> Result<(), Refused> {
-    let authorised = by
-        .role(RoleName::ROOT)
-        .ok_or(Refused::OutOfOrder { role: root_role(), why: "root lists no root role" })?;
-    threshold::check(&root_role(), root.canonical_signed(), &root.signatures, &by.keys, authorised)
+    let authorised = by.role(RoleName::ROOT).ok_or(Refused::OutOfOrder {
+        role: root_role(),
+        why: "root lists no root role",
+    })?;
+    threshold::check(
+        &root_role(),
+        root.canonical_signed(),
+        &root.signatures,
+        &by.keys,
+        authorised,
+    )
 }
 
 impl TrustedSet {
@@ -48,7 +55,10 @@ impl TrustedSet {
     /// the chain, by [`TrustedSet::check_root_fresh`].
     pub fn update_root(&mut self, bytes: &[u8]) -> Result<&Verified<Root>, Refused> {
         if self.timestamp.is_some() {
-            return Err(Refused::OutOfOrder { role: root_role(), why: "root cannot change after timestamp is loaded" });
+            return Err(Refused::OutOfOrder {
+                role: root_role(),
+                why: "root cannot change after timestamp is loaded",
+            });
         }
         let new = parse::<Root>(&root_role(), bytes)?;
         // §5.3.4: signed by the old root's threshold, then by the new root's.
@@ -57,7 +67,10 @@ impl TrustedSet {
         // §5.3.5: exactly N+1.
         let expected = self.root.common.version.saturating_add(1);
         if new.signed.common.version != expected {
-            return Err(Refused::RootVersion { expected, offered: new.signed.common.version });
+            return Err(Refused::RootVersion {
+                expected,
+                offered: new.signed.common.version,
+            });
         }
         self.root = Verified::new(new);
         Ok(&self.root)
@@ -73,7 +86,14 @@ impl TrustedSet {
     /// timestamp and snapshot (§5.3.11) to recover from a fast-forward attack.
     #[must_use]
     pub fn timestamp_or_snapshot_keys_rotated(&self) -> bool {
-        let key_set = |k: Option<&RoleKeys>| k.map(|k| (k.keyids.iter().cloned().collect::<BTreeSet<_>>(), k.threshold));
+        let key_set = |k: Option<&RoleKeys>| {
+            k.map(|k| {
+                (
+                    k.keyids.iter().cloned().collect::<BTreeSet<_>>(),
+                    k.threshold,
+                )
+            })
+        };
         [RoleName::TIMESTAMP, RoleName::SNAPSHOT]
             .iter()
             .zip(&self.start_keys)

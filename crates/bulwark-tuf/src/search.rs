@@ -60,7 +60,10 @@ impl TargetSearch {
     pub fn new(path: &str, max_roles: usize) -> Self {
         Self {
             path: path.to_owned(),
-            stack: vec![(RoleName::new(RoleName::TARGETS), RoleName::new(RoleName::ROOT))],
+            stack: vec![(
+                RoleName::new(RoleName::TARGETS),
+                RoleName::new(RoleName::ROOT),
+            )],
             visited: BTreeSet::new(),
             remaining: max_roles,
         }
@@ -87,11 +90,16 @@ impl TargetSearch {
                 continue;
             };
             if let Some(target) = metadata.targets.get(&self.path) {
-                return Ok(SearchStep::Found { role, target: target.clone() });
+                return Ok(SearchStep::Found {
+                    role,
+                    target: target.clone(),
+                });
             }
             // §5.6.7.2: children in order of appearance; a terminating match
             // ends the search after it, so nothing else stays queued.
-            let Some(delegations) = &metadata.delegations else { continue };
+            let Some(delegations) = &metadata.delegations else {
+                continue;
+            };
             let mut children = Vec::new();
             for (child, terminating) in delegations.roles_for_target(&self.path) {
                 children.push((child, role.clone()));

@@ -14,25 +14,37 @@ fn snapshot_role() -> RoleName {
 impl TrustedSet {
     /// The trusted timestamp, which must not have expired.
     pub(crate) fn fresh_timestamp(&self) -> Result<&Verified<TimestampMeta>, Refused> {
-        let timestamp = self
-            .timestamp
-            .as_ref()
-            .ok_or(Refused::OutOfOrder { role: snapshot_role(), why: "timestamp must be loaded first" })?;
+        let timestamp = self.timestamp.as_ref().ok_or(Refused::OutOfOrder {
+            role: snapshot_role(),
+            why: "timestamp must be loaded first",
+        })?;
         check_not_expired(&RoleName::new(RoleName::TIMESTAMP), &**timestamp, self.now)?;
         Ok(timestamp)
     }
 
     fn verify_snapshot(&self, bytes: &[u8]) -> Result<Envelope<SnapshotMeta>, Refused> {
         if !self.targets.is_empty() {
-            return Err(Refused::OutOfOrder { role: snapshot_role(), why: "snapshot cannot change after targets are loaded" });
+            return Err(Refused::OutOfOrder {
+                role: snapshot_role(),
+                why: "snapshot cannot change after targets are loaded",
+            });
         }
         let role = snapshot_role();
         let new = parse::<SnapshotMeta>(&role, bytes)?;
         let authorised = self
             .root
             .role(RoleName::SNAPSHOT)
-            .ok_or(Refused::OutOfOrder { role: role.clone(), why: "root lists no snapshot role" })?;
-        threshold::check(&role, new.canonical_signed(), &new.signatures, &self.root.keys, authorised)?;
+            .ok_or(Refused::OutOfOrder {
+                role: role.clone(),
+                why: "root lists no snapshot role",
+            })?;
+        threshold::check(
+            &role,
+            new.canonical_signed(),
+            &new.signatures,
+            &self.root.keys,
+            authorised,
+        )?;
         Ok(new)
     }
 
@@ -42,7 +54,10 @@ impl TrustedSet {
     /// current root.
     pub fn load_local_snapshot(&mut self, bytes: &[u8]) -> Result<(), Refused> {
         if self.timestamp.is_none() {
-            return Err(Refused::OutOfOrder { role: snapshot_role(), why: "timestamp must be loaded first" });
+            return Err(Refused::OutOfOrder {
+                role: snapshot_role(),
+                why: "timestamp must be loaded first",
+            });
         }
         let new = self.verify_snapshot(bytes)?;
         self.snapshot = Some(Verified::new(new));
@@ -60,13 +75,18 @@ impl TrustedSet {
     /// (§5.5.4, §5.5.6); targets are only trusted through such a snapshot.
     pub(crate) fn check_snapshot_current(&self) -> Result<&Verified<SnapshotMeta>, Refused> {
         let timestamp = self.fresh_timestamp()?;
-        let snapshot = self
-            .snapshot
-            .as_ref()
-            .ok_or(Refused::OutOfOrder { role: snapshot_role(), why: "snapshot must be loaded first" })?;
+        let snapshot = self.snapshot.as_ref().ok_or(Refused::OutOfOrder {
+            role: snapshot_role(),
+            why: "snapshot must be loaded first",
+        })?;
         let (expected, offered) = (timestamp.snapshot.version, snapshot.common.version);
         if expected != offered {
-            return Err(Refused::VersionMismatch { role: snapshot_role(), expected, offered, listed_in: "timestamp" });
+            return Err(Refused::VersionMismatch {
+                role: snapshot_role(),
+                expected,
+                offered,
+                listed_in: "timestamp",
+            });
         }
         check_not_expired(&snapshot_role(), &**snapshot, self.now)?;
         Ok(snapshot)
@@ -77,8 +97,13 @@ impl TrustedSet {
         let role = snapshot_role();
         let listed = &self.fresh_timestamp()?.snapshot;
         // §5.5.2: hashes and length as the timestamp lists them (mix-and-match).
-        hash::check_meta(bytes, listed.length, listed.hashes.as_ref())
-            .map_err(|source| Refused::WrongFile { role: role.clone(), listed_in: "timestamp", source })?;
+        hash::check_meta(bytes, listed.length, listed.hashes.as_ref()).map_err(|source| {
+            Refused::WrongFile {
+                role: role.clone(),
+                listed_in: "timestamp",
+                source,
+            }
+        })?;
         let expected = listed.version;
         // §5.5.3: signatures.
         let new = self.verify_snapshot(bytes)?;
@@ -99,7 +124,11 @@ impl TrustedSet {
                 };
                 if offered.version < old.version {
                     let name = file.strip_suffix(".json").unwrap_or(file);
-                    return Err(Refused::Rollback { role: RoleName::new(name), trusted: old.version, offered: offered.version });
+                    return Err(Refused::Rollback {
+                        role: RoleName::new(name),
+                        trusted: old.version,
+                        offered: offered.version,
+                    });
                 }
             }
         }

@@ -41,6 +41,10 @@ pub(crate) fn check(
     if valid >= authorised.threshold {
         Ok(())
     } else {
-        Err(Refused::BelowThreshold { role: role.clone(), valid, threshold: authorised.threshold })
+        Err(Refused::BelowThreshold {
+            role: role.clone(),
+            valid,
+            threshold: authorised.threshold,
+        })
     }
 }

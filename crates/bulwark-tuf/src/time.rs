@@ -45,11 +45,10 @@ impl Timestamp {
         }
         let num = |range: std::ops::Range<usize>| -> Option<i64> {
             let digits = &b[range];
-            digits.iter().all(u8::is_ascii_digit).then(|| {
-                digits
-                    .iter()
-                    .fold(0, |n, d| n * 10 + i64::from(d - b'0'))
-            })
+            digits
+                .iter()
+                .all(u8::is_ascii_digit)
+                .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
         };
         let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
         let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);

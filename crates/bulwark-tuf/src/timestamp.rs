@@ -21,17 +21,32 @@ fn timestamp_role() -> RoleName {
 }
 
 impl TrustedSet {
-    fn verify_timestamp(&self, bytes: &[u8]) -> Result<crate::metadata::Envelope<TimestampMeta>, Refused> {
+    fn verify_timestamp(
+        &self,
+        bytes: &[u8],
+    ) -> Result<crate::metadata::Envelope<TimestampMeta>, Refused> {
         if self.snapshot.is_some() {
-            return Err(Refused::OutOfOrder { role: timestamp_role(), why: "timestamp cannot change after snapshot is loaded" });
+            return Err(Refused::OutOfOrder {
+                role: timestamp_role(),
+                why: "timestamp cannot change after snapshot is loaded",
+            });
         }
         let role = timestamp_role();
         let new = parse::<TimestampMeta>(&role, bytes)?;
         let authorised = self
             .root
             .role(RoleName::TIMESTAMP)
-            .ok_or(Refused::OutOfOrder { role: role.clone(), why: "root lists no timestamp role" })?;
-        threshold::check(&role, new.canonical_signed(), &new.signatures, &self.root.keys, authorised)?;
+            .ok_or(Refused::OutOfOrder {
+                role: role.clone(),
+                why: "root lists no timestamp role",
+            })?;
+        threshold::check(
+            &role,
+            new.canonical_signed(),
+            &new.signatures,
+            &self.root.keys,
+            authorised,
+        )?;
         Ok(new)
     }
 
@@ -54,7 +69,11 @@ impl TrustedSet {
             // §5.4.3.1: never older; the same version is discarded silently.
             let (old_v, new_v) = (trusted.common.version, new.signed.common.version);
             if new_v < old_v {
-                return Err(Refused::Rollback { role, trusted: old_v, offered: new_v });
+                return Err(Refused::Rollback {
+                    role,
+                    trusted: old_v,
+                    offered: new_v,
+                });
             }
             if new_v == old_v {
                 return Ok(TimestampUpdate::Unchanged);
@@ -62,7 +81,10 @@ impl TrustedSet {
             // §5.4.3.2: the snapshot it names is never older.
             let (old_s, new_s) = (trusted.snapshot.version, new.signed.snapshot.version);
             if new_s < old_s {
-                return Err(Refused::SnapshotRollback { trusted: old_s, offered: new_s });
+                return Err(Refused::SnapshotRollback {
+                    trusted: old_s,
+                    offered: new_s,
+                });
             }
         }
         // §5.4.4: freeze.

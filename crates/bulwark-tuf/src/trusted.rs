@@ -112,14 +112,24 @@ impl TrustedSet {
 
 /// Parses `bytes` as metadata of type `T` for `role`.
 pub(crate) fn parse<T: SignedBody>(role: &RoleName, bytes: &[u8]) -> Result<Envelope<T>, Refused> {
-    Envelope::parse(bytes).map_err(|source| Refused::Malformed { role: role.clone(), source })
+    Envelope::parse(bytes).map_err(|source| Refused::Malformed {
+        role: role.clone(),
+        source,
+    })
 }
 
 /// Refuses metadata that has expired at the fixed start time.
-pub(crate) fn check_not_expired<T: SignedBody>(role: &RoleName, body: &T, now: Timestamp) -> Result<(), Refused> {
+pub(crate) fn check_not_expired<T: SignedBody>(
+    role: &RoleName,
+    body: &T,
+    now: Timestamp,
+) -> Result<(), Refused> {
     let common = body.common();
     if common.is_expired(now) {
-        return Err(Refused::Expired { role: role.clone(), expires: common.expires });
+        return Err(Refused::Expired {
+            role: role.clone(),
+            expires: common.expires,
+        });
     }
     Ok(())
 }

@@ -72,7 +72,7 @@ fn parse_listen(value: &str, key: &str) -> anyhow::Result<SocketAddr> {
 }
 
 /// Reads `BULWARK_<NAME>` and parses it, naming the variable on failure.
-fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
+pub(crate) fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
     let var = format!("BULWARK_{name}");
     match std::env::var(&var) {
         Ok(value) => value.parse().map(Some).map_err(|_| anyhow::anyhow!("{var}: {value:?} is not a valid value")),

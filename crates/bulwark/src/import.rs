@@ -98,8 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
-                loop {
-                    let Some(path) = queue.lock().ok().and_then(|mut q| q.next()) else { break };
+                while let Some(path) = queue.lock().ok().and_then(|mut q| q.next()) {
                     if let Err(e) = import_one(&data, path, &args.user, &limits, &tally) {
                         let line = format!("{}: {}", path.display(), crate::chain(&e));
                         tally.refused.lock().map(|mut r| r.push(line)).ok();
@@ -115,6 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for line in &refused {
         eprintln!("refused: {line}");
     }
+    #[expect(clippy::cast_precision_loss, reason = "a rate for display")]
     let megabytes = tally.bytes.load(Ordering::Relaxed) as f64 / 1e6;
     println!(
         "imported {} files ({} already present, {} refused) in {seconds:.1} s, {:.1} MB/s",

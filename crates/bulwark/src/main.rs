@@ -6,12 +6,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ceremony;
 mod config;
 mod data;
 mod import;
+mod proxy;
+mod key;
+mod mirror;
 mod serve;
 mod token;
 mod tuf_client;
+mod yank;
 
 /// Bulwark: a Python package index that survives its own compromise.
 #[derive(Debug, Parser)]
@@ -29,8 +34,20 @@ enum Command {
     Import(import::Args),
     /// Manage API tokens.
     Token(token::Args),
+    /// Manage encrypted key files (one per key holder).
+    Key(key::Args),
+    /// The offline key ceremony: draft, sign, combine and install offline metadata.
+    Ceremony(ceremony::Args),
+    /// Yank a release (PEP 592), as its project's owner.
+    Yank(yank::Args),
+    /// Undo a yank, as the project's owner.
+    Unyank(yank::Args),
     /// A TUF client following the TUF conformance client protocol.
     TufClient(tuf_client::Args),
+    /// A local index for pip and uv that serves only what the upstream index signed.
+    Proxy(proxy::Args),
+    /// Mirror an index: copy and verify its newest consistent snapshot.
+    Mirror(mirror::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,7 +67,13 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Import(args) => import::run(args),
         Command::Token(args) => token::run(args),
+        Command::Key(args) => key::run(args),
+        Command::Ceremony(args) => ceremony::run(args),
         Command::TufClient(args) => tuf_client::run(args),
+        Command::Yank(args) => yank::run(&args, false),
+        Command::Unyank(args) => yank::run(&args, true),
+        Command::Proxy(args) => proxy::run(args),
+        Command::Mirror(args) => mirror::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,10 +92,7 @@ pub(crate) fn chain(error: &anyhow::Error) -> String {
 /// The current time from the system clock (read through glibc, so
 /// libfaketime can move it).
 fn now() -> bulwark_tuf::time::Timestamp {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    bulwark_tuf::time::Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
+    bulwark_repo::clock::now()
 }
 
 /// Logs to stderr; `BULWARK_LOG` (e.g. `debug`) sets the level.

@@ -28,6 +28,10 @@ pub struct Args {
     /// TOML configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Serve a directory written by `bulwark mirror sync`, read-only,
+    /// instead of an index (no uploads, no publisher, no data directory).
+    #[arg(long, value_name = "DIR", conflicts_with = "data_dir")]
+    mirror: Option<PathBuf>,
 }
 
 const DEV_KEY_ITERATIONS: u32 = 100_000;
@@ -67,6 +71,31 @@ fn online_key(data: &Data, settings: &Settings) -> anyhow::Result<SigningKey> {
     }
 }
 
+/// A publisher for `data` signing with `online`, after checking that the
+/// installed offline metadata verifies and delegates the online roles to
+/// exactly this key, and taking the bin count from that metadata.
+fn checked_publisher(data: &Data, settings: &Settings, online: SigningKey) -> anyhow::Result<Publisher> {
+    let current = bulwark_repo::ceremony::Current::load(data.blobs.as_ref(), crate::now())
+        .context("the installed offline metadata does not verify")?
+        .context("the repository has no root")?;
+    let expected = current.online_keyid().context("the installed offline metadata has no single online key")?;
+    if online.key_id() != expected {
+        bail!(
+            "the online key given ({}) is not the one the installed root delegates to ({expected}); \
+             after `bulwark ceremony rotate-online`, start serve with the new key",
+            online.key_id()
+        );
+    }
+    let mut policy = settings.policy();
+    if let Some(bits) = current.bin_bits() {
+        if bits != policy.bin_bits {
+            tracing::warn!(configured = policy.bin_bits, installed = bits, "bin_bits differs from the installed unclaimed role; using the installed value");
+        }
+        policy.bin_bits = bits;
+    }
+    Ok(Publisher::new(data.store.clone(), data.blobs.clone(), online, policy))
+}
+
 /// Publishes what is queued in `data` right away (used after `bulwark
 /// import`), so that it is signed even before `bulwark serve` starts.
 pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
@@ -74,7 +103,7 @@ pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
         println!("the repository is not created yet: `bulwark serve` will create it and publish everything");
         return Ok(());
     }
-    let publisher = Publisher::new(data.store.clone(), data.blobs.clone(), online_key(data, settings)?, settings.policy());
+    let publisher = checked_publisher(data, settings, online_key(data, settings)?)?;
     if let Some(report) = publisher.run_once(crate::now()).context("publishing failed")? {
         println!("published version {} ({} pages) in {} ms", report.version, report.pages, report.micros / 1000);
     }
@@ -84,6 +113,9 @@ pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref(), args.data_dir, args.listen)?;
     crate::init_logging();
+    if let Some(dir) = &args.mirror {
+        return serve_mirror(dir, &settings);
+    }
     let data = Data::open(&settings.data_dir)?;
     let root_key = layout::metadata_key(RoleName::ROOT, 1);
     let exists = data.blobs.len(&root_key)?.is_some();
@@ -101,7 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if std::fs::read(&root_copy).ok().as_deref() != Some(root_bytes.as_slice()) {
         bulwark_client::store::write_atomic(&root_copy, &root_bytes).with_context(|| format!("cannot write {}", root_copy.display()))?;
     }
-    let publisher = Arc::new(Publisher::new(data.store.clone(), data.blobs.clone(), online, settings.policy()));
+    let publisher = Arc::new(checked_publisher(&data, &settings, online)?);
     publisher.repair_timestamp().context("cannot repair timestamp.json")?;
     let state = bulwark_server::AppState {
         store: data.store.clone(),
@@ -126,6 +158,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let addr = listener.local_addr().context("cannot read the listening address")?;
         banner(&addr, &data.dir, &root_copy, development);
         bulwark_server::serve(listener, state, publisher).await.context("the server stopped")
+    })
+}
+
+/// Serves the mirror directory `dir` read-only through the index's blob handlers.
+fn serve_mirror(dir: &std::path::Path, settings: &Settings) -> anyhow::Result<()> {
+    if !dir.join(layout::TIMESTAMP_KEY).is_file() {
+        bail!("{} is not a mirror: it has no {}; run `bulwark mirror sync` first", dir.display(), layout::TIMESTAMP_KEY);
+    }
+    let blobs = Arc::new(bulwark_store::fs::FsBlobs::open(dir).with_context(|| format!("cannot open {}", dir.display()))?);
+    let state = bulwark_mirror::serve::state(blobs).context("cannot set up the mirror")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr().context("cannot read the listening address")?;
+        let base = format!("http://{addr}");
+        let text = format!(
+            "Bulwark is serving the mirror {} (read-only) on {base}/\n\
+             \x20 pip:           pip install --index-url {base}/simple/ NAME\n\
+             \x20 TUF metadata:  {base}/tuf/metadata/   targets: {base}/tuf/targets/\n",
+            dir.display()
+        );
+        let mut out = std::io::stdout().lock();
+        let _ = std::io::Write::write_all(&mut out, text.as_bytes()).and_then(|()| std::io::Write::flush(&mut out));
+        drop(out);
+        bulwark_mirror::serve::serve(listener, state).await.context("the server stopped")
     })
 }
 

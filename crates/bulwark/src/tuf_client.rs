@@ -104,8 +104,8 @@ fn updater(dir: &std::path::Path, url: &str, now: Timestamp) -> anyhow::Result<U
 }
 
 /// Download time limits; `BULWARK_FETCH_TIMEOUT_SECS` shortens them (tests
-/// of slow retrieval use it).
-fn fetch_config() -> anyhow::Result<FetchConfig> {
+/// of slow retrieval use it); `bulwark proxy` honours it too.
+pub(crate) fn fetch_config() -> anyhow::Result<FetchConfig> {
     let mut config = FetchConfig::default();
     if let Ok(secs) = std::env::var("BULWARK_FETCH_TIMEOUT_SECS") {
         let secs: u64 = secs.parse().context("BULWARK_FETCH_TIMEOUT_SECS must be a whole number of seconds")?;

@@ -111,15 +111,16 @@ fn twine_upload_then_pip_and_uv_install_and_tuf_verification() {
 
     // Yank 2.0: pip now picks 1.0; un-yank: 2.0 again.
     let yank = |action: &str| {
-        run_ok(
-            Command::new("curl")
-                .args(["-sf", "-X", "POST", "-u"])
-                .arg(format!("__token__:{alice}"))
-                .arg("--data")
-                .arg("broken build")
-                .arg(format!("{}/api/projects/demo-pkg/2.0/{action}", server.url)),
-        )
+        let mut cmd = bulwark();
+        cmd.arg(action).arg("--index").arg(&server.url).env("BULWARK_TOKEN", &alice);
+        if action == "yank" {
+            cmd.args(["--reason", "broken build"]);
+        }
+        run_ok(cmd.args(["demo-pkg", "2.0"]))
     };
+    let out = bulwark().args(["yank", "--index"]).arg(&server.url).args(["--token", &mallory, "demo-pkg", "2.0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "only the owner may yank");
+    assert!(stderr(&out).contains("403"), "{}", stderr(&out));
     yank("yank");
     let site = dir.path().join("site-yanked");
     let out = pip_install(&server, &site, "demo-pkg");

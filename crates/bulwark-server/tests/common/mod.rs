@@ -26,7 +26,9 @@ use tempfile::TempDir;
 // ---------------------------------------------------------------- time
 
 pub fn now_us() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     i64::try_from(since.as_micros()).unwrap()
 }
 
@@ -74,13 +76,34 @@ impl Repo {
             unclaimed: generate(),
         };
         let online = generate();
-        let policy = Policy::default();
+        // 16 bins rather than 256: the first run signs every bin, each an
+        // fsynced file, and many projects per bin is the case worth testing.
+        let policy = Policy {
+            bin_bits: 4,
+            ..Policy::default()
+        };
         initialize(blobs.as_ref(), &signers, &online, &policy, now()).unwrap();
-        let publisher = Arc::new(Publisher::new(store.clone(), blobs.clone(), online, policy.clone()));
-        publisher.run_once(now()).unwrap().expect("the first run signs every online role");
+        let publisher = Arc::new(Publisher::new(
+            store.clone(),
+            blobs.clone(),
+            online,
+            policy.clone(),
+        ));
+        publisher
+            .run_once(now())
+            .unwrap()
+            .expect("the first run signs every online role");
         let alice = bulwark_server::auth::create_token(store.as_ref(), "alice", now_us()).unwrap();
         let bob = bulwark_server::auth::create_token(store.as_ref(), "bob", now_us()).unwrap();
-        Self { dir, store, blobs, publisher, policy, alice, bob }
+        Self {
+            dir,
+            store,
+            blobs,
+            publisher,
+            policy,
+            alice,
+            bob,
+        }
     }
 
     /// A token for another user.
@@ -107,7 +130,10 @@ impl Repo {
     /// every file record, the projects and their owners, and the queue.
     pub fn inventory(&self) -> Inventory {
         let projects = self.store.projects().unwrap();
-        let files = projects.iter().flat_map(|p| self.store.files(&p.name).unwrap()).collect();
+        let files = projects
+            .iter()
+            .flat_map(|p| self.store.files(&p.name).unwrap())
+            .collect();
         Inventory {
             blobs: self.blobs.list("files/").unwrap(),
             files,
@@ -130,23 +156,40 @@ pub struct Inventory {
     pub pending: PendingChanges,
 }
 
-/// The signed description of a project's page, read through the chain
-/// timestamp.json → N.snapshot.json → V.bin-xx.json, with `get` fetching a
-/// URL path (`/tuf/metadata/…`) and returning its bytes.
-pub fn signed_page_target<F: FnMut(&str) -> Vec<u8>>(mut get: F, project: &str, policy: &Policy) -> Option<(u64, String)> {
-    let timestamp = Envelope::<TimestampMeta>::parse(&get("/tuf/metadata/timestamp.json")).unwrap();
+/// The signed description (length, sha256) of a project's page, read
+/// through the chain timestamp.json → N.snapshot.json → V.bin-xx.json, with
+/// `get` fetching a URL path (`/tuf/metadata/…`) and returning its bytes.
+pub async fn signed_page_target(
+    mut get: impl AsyncFnMut(&str) -> Vec<u8>,
+    project: &str,
+    policy: &Policy,
+) -> Option<(u64, String)> {
+    let timestamp =
+        Envelope::<TimestampMeta>::parse(&get("/tuf/metadata/timestamp.json").await).unwrap();
     let snapshot_version = timestamp.signed.snapshot.version;
-    let snapshot_bytes = get(&format!("/tuf/metadata/{snapshot_version}.snapshot.json"));
+    let snapshot_bytes = get(&format!("/tuf/metadata/{snapshot_version}.snapshot.json")).await;
     if let Some(hashes) = &timestamp.signed.snapshot.hashes {
-        assert_eq!(hashes.get("sha256"), Some(&sha256_hex(&snapshot_bytes)), "timestamp names this snapshot");
+        assert_eq!(
+            hashes.get("sha256"),
+            Some(&sha256_hex(&snapshot_bytes)),
+            "timestamp names this snapshot"
+        );
     }
     let snapshot = Envelope::<SnapshotMeta>::parse(&snapshot_bytes).unwrap();
     let bin = layout::bin_name(layout::bin_of(project, policy.bin_bits), policy.bin_bits);
-    let bin_version = snapshot.signed.meta.get(&format!("{bin}.json")).expect("snapshot lists the bin").version;
-    let bin_bytes = get(&format!("/tuf/metadata/{bin_version}.{bin}.json"));
+    let bin_version = snapshot
+        .signed
+        .meta
+        .get(&format!("{bin}.json"))
+        .expect("snapshot lists the bin")
+        .version;
+    let bin_bytes = get(&format!("/tuf/metadata/{bin_version}.{bin}.json")).await;
     let targets = Envelope::<Targets>::parse(&bin_bytes).unwrap();
     let target = targets.signed.targets.get(&layout::page_target(project))?;
-    Some((target.length, target.hashes.get("sha256").expect("sha256 listed").clone()))
+    Some((
+        target.length,
+        target.hashes.get("sha256").expect("sha256 listed").clone(),
+    ))
 }
 
 // ---------------------------------------------------------------- distributions
@@ -170,8 +213,20 @@ impl Dist {
         blake2_hex(&self.bytes)
     }
 
+    /// Only wheels get a PEP 658 `.metadata` file: an sdist's PKG-INFO may
+    /// be dynamic.
+    pub fn is_wheel(&self) -> bool {
+        Path::new(&self.filename)
+            .extension()
+            .is_some_and(|e| e == "whl")
+    }
+
     pub fn filetype(&self) -> &'static str {
-        if self.filename.ends_with(".whl") { "bdist_wheel" } else { "sdist" }
+        if self.is_wheel() {
+            "bdist_wheel"
+        } else {
+            "sdist"
+        }
     }
 
     pub fn file_key(&self) -> String {
@@ -189,9 +244,11 @@ pub fn blake2_hex(bytes: &[u8]) -> String {
 
 /// Core metadata for `name` `version`.
 pub fn core_metadata(name: &str, version: &str, requires_python: Option<&str>) -> Vec<u8> {
-    let mut text = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: A test distribution\n");
+    let mut text = format!(
+        "Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: A test distribution\n"
+    );
     if let Some(requires_python) = requires_python {
-        text.push_str(&format!("Requires-Python: {requires_python}\n"));
+        text = format!("{text}Requires-Python: {requires_python}\n");
     }
     text.push_str("\nLong description.\n");
     text.into_bytes()
@@ -218,14 +275,20 @@ pub fn zip_of(entries: &[(&str, &[u8])], method: zip::CompressionMethod) -> Vec<
 
 /// A wheel of `name` `version` with `metadata` as its METADATA (none when
 /// `None`) and `extra` entries.
-pub fn wheel_with(name: &str, version: &str, metadata: Option<&[u8]>, extra: &[(&str, &[u8])]) -> Dist {
+pub fn wheel_with(
+    name: &str,
+    version: &str,
+    metadata: Option<&[u8]>,
+    extra: &[(&str, &[u8])],
+) -> Dist {
     let stem = format!("{}-{version}", escaped(name));
     let module = format!("{}/__init__.py", escaped(name));
     let code = format!("VERSION = {version:?}\n");
     let dist_info_metadata = format!("{stem}.dist-info/METADATA");
     let dist_info_wheel = format!("{stem}.dist-info/WHEEL");
     let dist_info_record = format!("{stem}.dist-info/RECORD");
-    let wheel_file: &[u8] = b"Wheel-Version: 1.0\nGenerator: bulwark-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
+    let wheel_file: &[u8] =
+        b"Wheel-Version: 1.0\nGenerator: bulwark-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
     let mut entries: Vec<(&str, &[u8])> = vec![(&module, code.as_bytes())];
     entries.extend_from_slice(extra);
     if let Some(metadata) = metadata {
@@ -244,7 +307,12 @@ pub fn wheel_with(name: &str, version: &str, metadata: Option<&[u8]>, extra: &[(
 
 /// A wheel with consistent metadata.
 pub fn wheel(name: &str, version: &str) -> Dist {
-    wheel_with(name, version, Some(&core_metadata(name, version, None)), &[])
+    wheel_with(
+        name,
+        version,
+        Some(&core_metadata(name, version, None)),
+        &[],
+    )
 }
 
 /// A tar of `(path, data)` regular files, written byte for byte (the `tar`
@@ -276,7 +344,10 @@ pub fn sdist_with(name: &str, version: &str, metadata: &[u8], extra: &[(&str, &[
     let top = format!("{name}-{version}");
     let pkg_info = format!("{top}/PKG-INFO");
     let setup = format!("{top}/setup.py");
-    let mut entries: Vec<(&str, &[u8])> = vec![(&pkg_info, metadata), (&setup, b"from setuptools import setup\nsetup()\n")];
+    let mut entries: Vec<(&str, &[u8])> = vec![
+        (&pkg_info, metadata),
+        (&setup, b"from setuptools import setup\nsetup()\n"),
+    ];
     entries.extend_from_slice(extra);
     Dist {
         filename: format!("{}-{version}.tar.gz", escaped(name)),
@@ -329,7 +400,14 @@ impl Form {
             ("name", dist.name.clone()),
             ("version", dist.version.clone()),
             ("filetype", dist.filetype().to_owned()),
-            ("pyversion", if dist.filetype() == "sdist" { "source".to_owned() } else { "py3".to_owned() }),
+            (
+                "pyversion",
+                if dist.filetype() == "sdist" {
+                    "source".to_owned()
+                } else {
+                    "py3".to_owned()
+                },
+            ),
             ("summary", "A test distribution".to_owned()),
             ("sha256_digest", dist.sha256()),
             ("blake2_256_digest", dist.blake2()),
@@ -344,7 +422,7 @@ impl Form {
     #[must_use]
     pub fn set(mut self, key: &str, value: &str) -> Self {
         match self.fields.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value.to_owned(),
+            Some(slot) => value.clone_into(&mut slot.1),
             None => self.fields.push((key.to_owned(), value.to_owned())),
         }
         self
@@ -399,7 +477,10 @@ impl Form {
 /// `Authorization` for a token, as twine sends it.
 pub fn basic(user: &str, password: &str) -> String {
     use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
 }
 
 pub fn token_auth(token: &str) -> String {
@@ -409,12 +490,15 @@ pub fn token_auth(token: &str) -> String {
 // ---------------------------------------------------------------- JSON
 
 pub fn json(bytes: &[u8]) -> Value {
-    bulwark_tuf::json::parse(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+    bulwark_tuf::json::parse(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
 pub fn get<'a>(value: &'a Value, key: &str) -> &'a Value {
     match value {
-        Value::Object(map) => map.get(key).unwrap_or_else(|| panic!("no key {key:?} in {value:?}")),
+        Value::Object(map) => map
+            .get(key)
+            .unwrap_or_else(|| panic!("no key {key:?} in {value:?}")),
         other => panic!("not an object: {other:?}"),
     }
 }

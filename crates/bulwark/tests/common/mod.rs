@@ -26,14 +26,23 @@ pub fn stdout(out: &Output) -> String {
 
 /// Runs `cmd`, panicking with its output unless it succeeds.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed:\n{}\n{}", stdout(&out), stderr(&out));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     out
 }
 
 /// The venv holding the Python peers, created by scripts/python-env.
 pub fn venv() -> PathBuf {
-    let status = Command::new(repo_root().join("scripts/python-env")).status().expect("cannot run scripts/python-env");
+    let status = Command::new(repo_root().join("scripts/python-env"))
+        .status()
+        .expect("cannot run scripts/python-env");
     assert!(status.success(), "scripts/python-env failed");
     std::env::var_os("BULWARK_VENV").map_or_else(|| repo_root().join("target/venv"), PathBuf::from)
 }
@@ -73,8 +82,18 @@ pub struct Server {
 impl Server {
     /// Starts `bulwark serve` on `data` and waits for its banner.
     pub fn start(data: &Path) -> Self {
+        Self::start_with_env(data, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables (e.g.
+    /// `BULWARK_ONLINE_KEY` and the key's `BULWARK_KEY_PASSPHRASE`).
+    pub fn start_with_env(data: &Path, env: &[(&str, &str)]) -> Self {
         let log = data.with_extension("log");
-        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let mut child = bulwark()
             .arg("serve")
             .arg("--data-dir")
@@ -82,6 +101,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"])
             .env("BULWARK_LOG", "info,bulwark_server=debug")
             .env_remove("BULWARK_KEY_PASSPHRASE")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log_file)
             .spawn()
@@ -94,10 +114,58 @@ impl Server {
         let url = first
             .split_whitespace()
             .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("unexpected banner {first:?}; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected banner {first:?}; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
             .trim_end_matches('/')
             .to_owned();
-        Self { child, url, data: data.to_owned(), log }
+        Self {
+            child,
+            url,
+            data: data.to_owned(),
+            log,
+        }
+    }
+
+    /// Starts `bulwark serve --mirror DIR` (read-only) and waits for its
+    /// banner; `data` is the mirror directory.
+    pub fn start_mirror(dir: &Path) -> Self {
+        let log = dir.with_extension("serve.log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut child = bulwark()
+            .arg("serve")
+            .arg("--mirror")
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("BULWARK_LOG", "info,bulwark_mirror=debug")
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("cannot start bulwark serve --mirror");
+        let mut first = String::new();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        reader.read_line(&mut first).unwrap();
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected banner {first:?}; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
+            .trim_end_matches('/')
+            .to_owned();
+        Self {
+            child,
+            url,
+            data: dir.to_owned(),
+            log,
+        }
     }
 
     pub fn log(&self) -> String {

@@ -1,0 +1,111 @@
+//! Why a sync failed.
+
+use bulwark_client::FetchError;
+use bulwark_store::StoreError;
+use bulwark_tuf::Refused;
+use bulwark_tuf::hash::Mismatch;
+
+/// Why `bulwark mirror sync` stopped. The mirror's `timestamp.json` is
+/// unchanged whenever a sync returns one of these.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The trusted set refused upstream metadata.
+    #[error("upstream {what} refused")]
+    Refused {
+        /// Which metadata (`timestamp`, `role bin-3f`, …).
+        what: String,
+        /// Why.
+        #[source]
+        source: Refused,
+    },
+    /// A download failed.
+    #[error("downloading {url} failed")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: FetchError,
+    },
+    /// A downloaded target or file does not match its verified description.
+    #[error("upstream {key} refused ({listed_in})")]
+    Mismatch {
+        /// The blob key of the file.
+        key: String,
+        /// Where its length and hashes come from.
+        listed_in: String,
+        /// How it differs.
+        #[source]
+        source: Mismatch,
+    },
+    /// A signed page cannot be read.
+    #[error("the signed page of {project} is not a valid PEP 691 page")]
+    BadPage {
+        /// The project.
+        project: String,
+        /// Why.
+        #[source]
+        source: bulwark_pypi::PageError,
+    },
+    /// A signed page links to a file outside the layout a mirror can copy.
+    #[error(
+        "the signed page of {project} links to {url:?}, not ../../files/<sha256>/<filename>; it cannot be mirrored"
+    )]
+    BadFileUrl {
+        /// The project.
+        project: String,
+        /// The link.
+        url: String,
+    },
+    /// A target path a mirror cannot store under the same URL.
+    #[error("target path {0:?} has an empty, '.', '..' or unusual segment; refusing to mirror it")]
+    UnsafeTargetPath(String),
+    /// The upstream does not use consistent snapshots, so there is no
+    /// snapshot to copy without racing its publisher.
+    #[error("the upstream root does not use consistent snapshots; a mirror needs them")]
+    NotConsistent,
+    /// The snapshot lists a role that no trusted role delegates to.
+    #[error("the snapshot lists {0}, which no trusted targets role delegates to")]
+    Unreachable(String),
+    /// An older root the upstream serves does not lead to the trusted root.
+    #[error("upstream root version {0} does not chain to the trusted root")]
+    RootChain(u64),
+    /// Reading or writing the mirror directory failed.
+    #[error("mirror storage failed")]
+    Store(#[from] StoreError),
+    /// Reading or writing a file failed.
+    #[error("cannot {action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client")]
+    Client(#[source] FetchError),
+    /// Another sync is running on the same mirror.
+    #[error("another `bulwark mirror sync` is running on {0}")]
+    Busy(String),
+    /// A download task panicked or was cancelled.
+    #[error("a download task failed: {0}")]
+    Task(String),
+}
+
+impl SyncError {
+    pub(crate) fn refused(what: impl Into<String>) -> impl FnOnce(Refused) -> Self {
+        let what = what.into();
+        move |source| Self::Refused { what, source }
+    }
+
+    pub(crate) fn fetch(url: &str) -> impl FnOnce(FetchError) -> Self + '_ {
+        move |source| Self::Fetch {
+            url: url.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,862 @@
+//! `bulwark mirror sync`: copy the upstream's newest consistent snapshot.
+//!
+//! ```text
+//! trusted root ─▶ N+1.root.json … (TrustedSet::update_root)      roots older than the trusted one:
+//!              ─▶ timestamp.json (held in memory, written last)  chained from 1.root.json up to it
+//!              ─▶ V.snapshot.json ─▶ targets ─▶ claimed, unclaimed ─▶ every bin the snapshot lists
+//!              ─▶ each target, as the delegation search finds it (length + hashes)
+//!              ─▶ each file and .metadata its page lists (size + sha256, blake2b-256)
+//!              ─▶ N.root.json ─▶ history ─▶ timestamp.json ─▶ gc
+//! ```
+//!
+//! Every file is looked for in the mirror first and downloaded only when
+//! missing or different: by size and hashes, or by size alone for pages
+//! (and their files) that the mirror's current snapshot already serves,
+//! since those were verified when it was installed. A download goes to a
+//! temporary file that is renamed into place only once it verified. Nothing but `timestamp.json`
+//! changes what clients see, so an interrupted sync (even `kill -9`)
+//! leaves the previous snapshot whole.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{self, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bulwark_client::{FetchConfig, FetchError, Fetcher, Limits};
+use bulwark_pypi::ProjectPage;
+use bulwark_repo::layout::{self, TIMESTAMP_KEY};
+use bulwark_store::BlobStore as _;
+use bulwark_store::fs::FsBlobs;
+use bulwark_tuf::delegation::DelegatedRoles;
+use bulwark_tuf::hash::{HashCheck, Mismatch, check_length};
+use bulwark_tuf::metadata::TargetFile;
+use bulwark_tuf::names::RoleName;
+use bulwark_tuf::search::{SearchStep, TargetSearch};
+use bulwark_tuf::time::Timestamp;
+use bulwark_tuf::{Refused, TimestampUpdate, TrustedSet};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::error::SyncError;
+use crate::gc::{self, GcReport};
+
+/// Settings of one sync.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// The upstream index's base URL (`http://host:port/`).
+    pub upstream: String,
+    /// The trusted root metadata.
+    pub root: Vec<u8>,
+    /// The mirror directory.
+    pub dest: PathBuf,
+    /// Most downloads at a time.
+    pub concurrency: usize,
+    /// How long a replaced snapshot stays servable, in seconds.
+    pub retention_secs: i64,
+    /// The fixed update start time (TUF §5.1).
+    pub now: Timestamp,
+    /// Time limits of each download.
+    pub fetch: FetchConfig,
+    /// Size caps for metadata.
+    pub limits: Limits,
+    /// Cap on a `.metadata` file, whose size pages do not list.
+    pub max_core_metadata: u64,
+    /// Re-hash every file already in the mirror, not only those of pages
+    /// the current snapshot does not serve yet.
+    pub verify_existing: bool,
+}
+
+impl SyncOptions {
+    /// Options with the defaults: 8 downloads at a time, one hour of retention.
+    #[must_use]
+    pub fn new(upstream: &str, root: Vec<u8>, dest: PathBuf, now: Timestamp) -> Self {
+        Self {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            root,
+            dest,
+            concurrency: 8,
+            retention_secs: 3600,
+            now,
+            fetch: FetchConfig::default(),
+            limits: Limits::default(),
+            max_core_metadata: 16 * 1024 * 1024,
+            verify_existing: false,
+        }
+    }
+}
+
+/// Receives progress while files are checked and downloaded.
+pub trait Progress: Send + Sync {
+    /// A new stage begins (`metadata`, `pages`, `files`).
+    fn stage(&self, _name: &str) {}
+    /// The stage will handle `files` files of `bytes` bytes in total (0 when unknown).
+    fn plan(&self, _files: u64, _bytes: u64) {}
+    /// One file is in place: `bytes` long, downloaded or already present.
+    fn done(&self, _bytes: u64, _downloaded: bool) {}
+}
+
+/// Reports nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// What a sync did.
+#[derive(Clone, Debug, Default)]
+pub struct SyncReport {
+    /// The snapshot version the mirror now serves.
+    pub snapshot_version: u64,
+    /// False when the mirror already served the upstream's timestamp.
+    pub changed: bool,
+    /// Metadata files, pages, files and `.metadata` files the snapshot names.
+    pub files: u64,
+    /// How many of them were downloaded.
+    pub downloaded_files: u64,
+    /// Bytes downloaded.
+    pub downloaded_bytes: u64,
+    /// What the retention removed.
+    pub gc: GcReport,
+}
+
+/// One file to put into the mirror, with what it must match.
+#[derive(Clone, Debug)]
+struct Job {
+    key: String,
+    length: Option<u64>,
+    cap: u64,
+    hashes: BTreeMap<String, String>,
+    listed_in: String,
+    /// Part of a page the mirror's current snapshot already serves, so a
+    /// copy of the right size was verified when that snapshot was
+    /// installed; only its size is checked again.
+    served: bool,
+}
+
+/// What every step of a sync shares.
+struct Ctx {
+    blobs: Arc<FsBlobs>,
+    fetcher: Fetcher,
+    base: String,
+    concurrency: usize,
+    progress: Arc<dyn Progress>,
+    files: AtomicU64,
+    downloaded: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Ctx {
+    fn url(&self, key: &str) -> String {
+        format!("{}/{key}", self.base)
+    }
+
+    async fn fetch(&self, key: &str, cap: u64) -> Result<Vec<u8>, SyncError> {
+        let url = self.url(key);
+        let bytes = self
+            .fetcher
+            .fetch(&url, cap)
+            .await
+            .map_err(SyncError::fetch(&url))?;
+        self.downloaded.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(bytes)
+    }
+
+    /// Gives `offer` the mirror's copy of `key`, or else a download, and
+    /// stores the download once `offer` accepted it.
+    async fn metadata(
+        &self,
+        key: &str,
+        cap: u64,
+        what: &str,
+        mut offer: impl FnMut(&[u8]) -> Result<(), Refused>,
+    ) -> Result<(), SyncError> {
+        self.files.fetch_add(1, Ordering::Relaxed);
+        if let Some(local) = self.blobs.get(key)?
+            && offer(&local).is_ok()
+        {
+            self.progress.done(local.len() as u64, false);
+            return Ok(());
+        }
+        let bytes = self.fetch(key, cap).await?;
+        offer(&bytes).map_err(SyncError::refused(what))?;
+        self.blobs.put(key, &bytes)?;
+        self.progress.done(bytes.len() as u64, true);
+        Ok(())
+    }
+}
+
+/// Copies the upstream's newest consistent snapshot into `options.dest`
+/// and makes it the mirror's current one, then removes snapshots older
+/// than the retention period.
+pub async fn sync(
+    options: &SyncOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<SyncReport, SyncError> {
+    let started = Instant::now();
+    let blobs = Arc::new(FsBlobs::open(&options.dest)?);
+    // One sync at a time per mirror: another's retention could delete
+    // what this one just downloaded. Released when the process ends.
+    let _lock = lock(&options.dest)?;
+    let ctx = Ctx {
+        blobs: blobs.clone(),
+        fetcher: Fetcher::new(options.fetch.clone()).map_err(SyncError::Client)?,
+        base: options.upstream.trim_end_matches('/').to_owned(),
+        concurrency: options.concurrency.max(1),
+        progress: progress.clone(),
+        files: AtomicU64::new(0),
+        downloaded: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+    };
+    let limits = &options.limits;
+    progress.stage("metadata");
+    let (mut set, roots) = trusted_roots(&ctx, options).await?;
+
+    // Timestamp (§5.4): the mirror's current one is the rollback baseline.
+    let mut previous = None;
+    if let Some(local) = blobs.get(TIMESTAMP_KEY)?
+        && set.load_local_timestamp(&local).is_ok()
+    {
+        previous = set.timestamp().map(|t| t.snapshot.version);
+    }
+    let timestamp = ctx.fetch(TIMESTAMP_KEY, limits.timestamp).await?;
+    let update = set
+        .update_timestamp(&timestamp)
+        .map_err(SyncError::refused("timestamp"))?;
+    let snapshot_listed = set
+        .timestamp()
+        .map(|t| t.snapshot.clone())
+        .ok_or(SyncError::Task("no timestamp".into()))?;
+    // Unchanged: the mirror is complete (its timestamp was written last),
+    // unless asked to check every file again.
+    if update == TimestampUpdate::Unchanged && !options.verify_existing {
+        write_roots(&blobs, &roots)?;
+        let gc = gc::collect(&blobs, options.now.unix(), options.retention_secs)?;
+        return Ok(SyncReport {
+            snapshot_version: snapshot_listed.version,
+            changed: false,
+            files: 0,
+            downloaded_files: ctx.downloaded.load(Ordering::Relaxed),
+            downloaded_bytes: ctx.bytes.load(Ordering::Relaxed),
+            gc,
+        });
+    }
+
+    // Snapshot (§5.5), with the mirror's current snapshot as the baseline.
+    if let Some(version) = previous
+        && let Some(local) = blobs.get(&layout::metadata_key(RoleName::SNAPSHOT, version))?
+    {
+        let _ = set.load_local_snapshot(&local);
+    }
+    let key = layout::metadata_key(RoleName::SNAPSHOT, snapshot_listed.version);
+    let cap = snapshot_listed.length.unwrap_or(limits.snapshot);
+    ctx.metadata(&key, cap, "snapshot", |bytes| set.update_snapshot(bytes))
+        .await?;
+
+    // Every targets role, each verified against its delegator (§5.6).
+    let loaded = load_all_roles(&ctx, &mut set, limits).await?;
+
+    let served = if options.verify_existing {
+        BTreeSet::new()
+    } else {
+        crate::gc::current_pages(&*blobs)?.into_values().collect()
+    };
+    copy_targets(&ctx, &mut set, &loaded, &served, options).await?;
+
+    // Everything the timestamp names is in place: publish it, last.
+    write_roots(&blobs, &roots)?;
+    gc::record_installed(&options.dest, snapshot_listed.version, options.now.unix())?;
+    blobs.put(TIMESTAMP_KEY, &timestamp)?;
+    ctx.files.fetch_add(1, Ordering::Relaxed);
+    let gc = gc::collect(&blobs, options.now.unix(), options.retention_secs)?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "sync done");
+    Ok(SyncReport {
+        snapshot_version: snapshot_listed.version,
+        changed: true,
+        files: ctx.files.load(Ordering::Relaxed),
+        downloaded_files: ctx.downloaded.load(Ordering::Relaxed),
+        downloaded_bytes: ctx.bytes.load(Ordering::Relaxed),
+        gc,
+    })
+}
+
+/// The trusted root and every root version to publish (§5.2, §5.3), older
+/// ones included so that clients trusting an older root can walk the chain
+/// on the mirror too.
+async fn trusted_roots(
+    ctx: &Ctx,
+    options: &SyncOptions,
+) -> Result<(TrustedSet, Vec<(u64, Vec<u8>)>), SyncError> {
+    let limits = &options.limits;
+    let mut set =
+        TrustedSet::new(&options.root, options.now).map_err(SyncError::refused("trusted root"))?;
+    let mut roots = older_roots(ctx, &set, options).await?;
+    roots.push((set.root().common.version, options.root.clone()));
+    for _ in 0..limits.max_root_rotations {
+        let next = set.root().common.version + 1;
+        let key = layout::metadata_key(RoleName::ROOT, next);
+        let url = ctx.url(&key);
+        let bytes = match ctx.fetcher.fetch(&url, limits.root).await {
+            Ok(bytes) => bytes,
+            Err(FetchError::NotFound { .. }) => break,
+            Err(source) => return Err(SyncError::Fetch { url, source }),
+        };
+        set.update_root(&bytes)
+            .map_err(SyncError::refused(format!("root version {next}")))?;
+        roots.push((next, bytes));
+    }
+    set.check_root_fresh().map_err(SyncError::refused("root"))?;
+    if !set.consistent_snapshot() {
+        return Err(SyncError::NotConsistent);
+    }
+    Ok((set, roots))
+}
+
+/// Copies every target the delegation search finds (§5.6.7) and every file
+/// and `.metadata` file their pages list (DESIGN.md §2).
+async fn copy_targets(
+    ctx: &Ctx,
+    set: &mut TrustedSet,
+    loaded: &BTreeSet<RoleName>,
+    served: &BTreeSet<String>,
+    options: &SyncOptions,
+) -> Result<(), SyncError> {
+    let mut paths = BTreeSet::new();
+    for role in loaded {
+        if let Some(targets) = set.targets(role) {
+            paths.extend(targets.targets.keys().cloned());
+        }
+    }
+    let mut targets: Vec<(String, TargetFile)> = Vec::new();
+    for path in paths {
+        let mut search = TargetSearch::new(&path, options.limits.max_delegations);
+        match search
+            .next(set)
+            .map_err(SyncError::refused(format!("metadata for target {path}")))?
+        {
+            SearchStep::Found { target, .. } => targets.push((path, target)),
+            // Listed only by a role that is not trusted for it: clients
+            // would not find it either.
+            SearchStep::NotFound | SearchStep::Load { .. } => {
+                tracing::debug!(path, "target not reachable by a search; skipped");
+            }
+        }
+    }
+    ctx.progress.stage("pages");
+    let mut jobs = Vec::new();
+    for (path, target) in &targets {
+        let key = target_key(path, target)?;
+        jobs.push(Job {
+            served: served.contains(&key),
+            key,
+            length: Some(target.length),
+            cap: target.length,
+            hashes: target.hashes.clone(),
+            listed_in: format!("target {path}"),
+        });
+    }
+    run_jobs(ctx, jobs).await?;
+
+    // Every file every page lists (DESIGN.md §2).
+    ctx.progress.stage("files");
+    let mut jobs = BTreeMap::new();
+    for (path, target) in &targets {
+        let Some(project) = path
+            .strip_prefix("simple/")
+            .and_then(|p| p.strip_suffix("/index.json"))
+        else {
+            continue;
+        };
+        let key = target_key(path, target)?;
+        let bytes = ctx
+            .blobs
+            .get(&key)?
+            .ok_or_else(|| SyncError::Task(format!("{key} vanished")))?;
+        for mut job in file_jobs(project, &bytes, options.max_core_metadata)? {
+            job.served = served.contains(&key);
+            jobs.entry(job.key.clone()).or_insert(job);
+        }
+    }
+    run_jobs(ctx, jobs.into_values().collect()).await
+}
+
+/// Takes the mirror's sync lock.
+fn lock(dest: &Path) -> Result<fs::File, SyncError> {
+    let path = dest.join(".bulwark-mirror/lock");
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_error("open", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(SyncError::Busy(dest.display().to_string())),
+        Err(fs::TryLockError::Error(e)) => Err(io_error("lock", &path)(e)),
+    }
+}
+
+/// Roots below the trusted one, verified by walking the chain from
+/// version 1 up to a root whose signed part is the trusted root's.
+async fn older_roots(
+    ctx: &Ctx,
+    set: &TrustedSet,
+    options: &SyncOptions,
+) -> Result<Vec<(u64, Vec<u8>)>, SyncError> {
+    let trusted_version = set.root().common.version;
+    let mut roots = Vec::new();
+    if trusted_version <= 1 {
+        return Ok(roots);
+    }
+    let mut chain: Option<TrustedSet> = None;
+    for version in 1..trusted_version {
+        let bytes = ctx
+            .fetch(
+                &layout::metadata_key(RoleName::ROOT, version),
+                options.limits.root,
+            )
+            .await?;
+        match &mut chain {
+            None => {
+                chain = Some(
+                    TrustedSet::new(&bytes, options.now)
+                        .map_err(|_| SyncError::RootChain(version))?,
+                );
+            }
+            Some(chain) => {
+                chain
+                    .update_root(&bytes)
+                    .map_err(|_| SyncError::RootChain(version))?;
+            }
+        }
+        roots.push((version, bytes));
+    }
+    let chain = chain.as_mut().ok_or(SyncError::RootChain(1))?;
+    chain
+        .update_root(&options.root)
+        .map_err(|_| SyncError::RootChain(trusted_version))?;
+    if chain.root().envelope().canonical_signed() != set.root().envelope().canonical_signed() {
+        return Err(SyncError::RootChain(trusted_version));
+    }
+    Ok(roots)
+}
+
+/// Loads every targets role the snapshot lists into `set`, breadth first
+/// from `targets`, each through the role that delegates to it; fetches of
+/// one level run in parallel, verification runs in order.
+async fn load_all_roles(
+    ctx: &Ctx,
+    set: &mut TrustedSet,
+    limits: &Limits,
+) -> Result<BTreeSet<RoleName>, SyncError> {
+    let snapshot = set
+        .snapshot()
+        .map(|s| (**s).clone())
+        .ok_or(SyncError::Task("no snapshot".into()))?;
+    let mut loaded: BTreeSet<RoleName> = BTreeSet::new();
+    let mut level = vec![(
+        RoleName::new(RoleName::TARGETS),
+        RoleName::new(RoleName::ROOT),
+    )];
+    while !level.is_empty() {
+        // Download in parallel what the mirror lacks.
+        let mut wanted = BTreeMap::new();
+        for (role, _) in &level {
+            if let Some(meta) = snapshot.role_meta(role)
+                && !loaded.contains(role)
+            {
+                let key = layout::metadata_key(role.as_str(), meta.version);
+                if ctx.blobs.len(&key)?.is_none() {
+                    wanted.insert(key, meta.length.unwrap_or(limits.targets));
+                }
+            }
+        }
+        let mut fetched = fetch_many(ctx, wanted.into_iter().collect()).await?;
+        let mut next = Vec::new();
+        for (role, delegator) in level {
+            if loaded.contains(&role) {
+                continue;
+            }
+            let Some(meta) = snapshot.role_meta(&role) else {
+                tracing::debug!(%role, "delegated role not in the snapshot; skipped");
+                continue;
+            };
+            let key = layout::metadata_key(role.as_str(), meta.version);
+            let what = format!("role {role}");
+            if let Some(bytes) = fetched.remove(&key) {
+                set.update_delegated_targets(&bytes, &role, &delegator)
+                    .map_err(SyncError::refused(what))?;
+                ctx.files.fetch_add(1, Ordering::Relaxed);
+                ctx.blobs.put(&key, &bytes)?;
+            } else {
+                let cap = meta.length.unwrap_or(limits.targets);
+                ctx.metadata(&key, cap, &what, |bytes| {
+                    set.update_delegated_targets(bytes, &role, &delegator)
+                })
+                .await?;
+            }
+            loaded.insert(role.clone());
+            let Some(delegations) = set.targets(&role).and_then(|t| t.delegations.as_ref()) else {
+                continue;
+            };
+            match &delegations.roles {
+                DelegatedRoles::List(list) => {
+                    next.extend(list.iter().map(|r| (r.name.clone(), role.clone())));
+                }
+                DelegatedRoles::Succinct(bins) => {
+                    for file in snapshot.meta.keys() {
+                        let name = RoleName::new(file.strip_suffix(".json").unwrap_or(file));
+                        if bins.is_bin(&name) {
+                            next.push((name, role.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        level = next;
+    }
+    for file in snapshot.meta.keys() {
+        let name = RoleName::new(file.strip_suffix(".json").unwrap_or(file));
+        if !loaded.contains(&name) {
+            return Err(SyncError::Unreachable(name.to_string()));
+        }
+    }
+    Ok(loaded)
+}
+
+/// Downloads `(key, cap)` pairs, a bounded number at a time.
+async fn fetch_many(
+    ctx: &Ctx,
+    wanted: Vec<(String, u64)>,
+) -> Result<BTreeMap<String, Vec<u8>>, SyncError> {
+    if !wanted.is_empty() {
+        ctx.progress.plan(wanted.len() as u64, 0);
+    }
+    let semaphore = Arc::new(Semaphore::new(ctx.concurrency));
+    let mut tasks = JoinSet::new();
+    for (key, cap) in wanted {
+        let (fetcher, url, semaphore) = (ctx.fetcher.clone(), ctx.url(&key), semaphore.clone());
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            let result = fetcher
+                .fetch(&url, cap)
+                .await
+                .map_err(SyncError::fetch(&url));
+            (key, result)
+        });
+    }
+    let mut out = BTreeMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (key, result) = joined.map_err(|e| SyncError::Task(e.to_string()))?;
+        let bytes = result?;
+        ctx.downloaded.fetch_add(1, Ordering::Relaxed);
+        ctx.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        ctx.progress.done(bytes.len() as u64, true);
+        out.insert(key, bytes);
+    }
+    Ok(out)
+}
+
+/// True for a path segment that is stored and served under the same name
+/// everywhere (no encoding, no traversal).
+fn safe_segment(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment != "."
+        && segment != ".."
+        && !segment.starts_with('.')
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+~".contains(&b))
+}
+
+/// The blob key of a target under consistent snapshots:
+/// `tuf/targets/<dir>/<hash>.<name>`.
+fn target_key(path: &str, target: &TargetFile) -> Result<String, SyncError> {
+    let unsafe_path = || SyncError::UnsafeTargetPath(path.to_owned());
+    if !path.split('/').all(safe_segment) {
+        return Err(unsafe_path());
+    }
+    let hash = target
+        .naming_hash()
+        .filter(|h| safe_segment(h))
+        .ok_or_else(unsafe_path)?;
+    let (dir, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
+    Ok(if dir.is_empty() {
+        format!("{}{hash}.{name}", layout::TARGETS_PREFIX)
+    } else {
+        format!("{}{dir}/{hash}.{name}", layout::TARGETS_PREFIX)
+    })
+}
+
+/// The files and `.metadata` files a verified page lists.
+fn file_jobs(project: &str, page: &[u8], max_core_metadata: u64) -> Result<Vec<Job>, SyncError> {
+    let parsed = ProjectPage::parse_json(page).map_err(|source| SyncError::BadPage {
+        project: project.to_owned(),
+        source,
+    })?;
+    let mut jobs = Vec::new();
+    for file in &parsed.files {
+        let filename = file.filename.as_str();
+        let bad_url = || SyncError::BadFileUrl {
+            project: project.to_owned(),
+            url: file.url.clone(),
+        };
+        // The page's relative URL must be where the mirror stores the file.
+        if file.url != layout::file_url(&file.sha256, filename)
+            || !safe_segment(filename)
+            || !safe_segment(&file.sha256)
+        {
+            return Err(bad_url());
+        }
+        let listed_in = format!("as the signed page of {project} lists it");
+        let mut hashes = BTreeMap::from([("sha256".to_owned(), file.sha256.clone())]);
+        if !file.blake2b_256.is_empty() {
+            hashes.insert("blake2b-256".to_owned(), file.blake2b_256.clone());
+        }
+        jobs.push(Job {
+            key: layout::file_key(&file.sha256, filename),
+            length: Some(file.size),
+            cap: file.size,
+            hashes,
+            listed_in: listed_in.clone(),
+            served: false,
+        });
+        if let Some(core) = &file.core_metadata_sha256 {
+            jobs.push(Job {
+                key: layout::metadata_file_key(&file.sha256, filename),
+                length: None,
+                cap: max_core_metadata,
+                hashes: BTreeMap::from([("sha256".to_owned(), core.clone())]),
+                listed_in,
+                served: false,
+            });
+        }
+    }
+    Ok(jobs)
+}
+
+/// Puts every job's file in place, a bounded number at a time; the first
+/// failure cancels the rest.
+async fn run_jobs(ctx: &Ctx, jobs: Vec<Job>) -> Result<(), SyncError> {
+    ctx.progress.plan(
+        jobs.len() as u64,
+        jobs.iter().filter_map(|j| j.length).sum(),
+    );
+    let semaphore = Arc::new(Semaphore::new(ctx.concurrency));
+    let mut tasks = JoinSet::new();
+    for job in jobs {
+        let (fetcher, url, semaphore, blobs) = (
+            ctx.fetcher.clone(),
+            ctx.url(&job.key),
+            semaphore.clone(),
+            ctx.blobs.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            let path = blobs.path_of(&job.key)?;
+            let check_path = path.clone();
+            let check_job = job.clone();
+            let present =
+                tokio::task::spawn_blocking(move || file_matches(&check_path, &check_job))
+                    .await
+                    .map_err(|e| SyncError::Task(e.to_string()))?;
+            if let Some(len) = present {
+                return Ok((len, false));
+            }
+            download(&fetcher, &url, &job, &path)
+                .await
+                .map(|len| (len, true))
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (len, downloaded) = joined.map_err(|e| SyncError::Task(e.to_string()))??;
+        ctx.files.fetch_add(1, Ordering::Relaxed);
+        if downloaded {
+            ctx.downloaded.fetch_add(1, Ordering::Relaxed);
+            ctx.bytes.fetch_add(len, Ordering::Relaxed);
+        }
+        ctx.progress.done(len, downloaded);
+    }
+    Ok(())
+}
+
+fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SyncError + 'a {
+    move |source| SyncError::Io {
+        action,
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The length of the file at `path` when it matches `job`.
+fn file_matches(path: &Path, job: &Job) -> Option<u64> {
+    let mut file = fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    if job.length.is_some_and(|l| l != len) || len > job.cap {
+        return None;
+    }
+    if job.served {
+        return Some(len);
+    }
+    let mut check = HashCheck::new(&job.hashes).ok()?;
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        check.update(&buf[..n]);
+    }
+    check.finish().ok().map(|()| len)
+}
+
+/// Downloads `job` to a temporary file beside `dest`, checks it, and
+/// renames it into place durably.
+async fn download(fetcher: &Fetcher, url: &str, job: &Job, dest: &Path) -> Result<u64, SyncError> {
+    let mismatch = |source: Mismatch| SyncError::Mismatch {
+        key: job.key.clone(),
+        listed_in: job.listed_in.clone(),
+        source,
+    };
+    let mut check = HashCheck::new(&job.hashes).map_err(mismatch)?;
+    let dir = dest.parent().unwrap_or_else(|| Path::new("."));
+    let created = !dir.is_dir();
+    fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+    let tmp = dir.join(format!(
+        "{}mirror-{}-{}",
+        bulwark_store::key::RESERVED_PREFIX,
+        std::process::id(),
+        next_temp()
+    ));
+    let mut file = fs::File::create(&tmp).map_err(io_error("create", &tmp))?;
+    let result = async {
+        let received = fetcher
+            .fetch_with(url, job.cap, |chunk| {
+                check.update(chunk);
+                file.write_all(chunk)
+            })
+            .await
+            .map_err(SyncError::fetch(url))?;
+        check_length(received, job.length).map_err(mismatch)?;
+        check.finish().map_err(mismatch)?;
+        file.sync_all().map_err(io_error("write", &tmp))?;
+        fs::rename(&tmp, dest).map_err(io_error("rename onto", dest))?;
+        sync_dir(dir)?;
+        if created && let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+        }
+        Ok(received)
+    }
+    .await;
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn next_temp() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SyncError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error("sync", dir))
+}
+
+/// Writes every root version the mirror lacks (or holds different bytes of).
+fn write_roots(blobs: &FsBlobs, roots: &[(u64, Vec<u8>)]) -> Result<(), SyncError> {
+    for (version, bytes) in roots {
+        let key = layout::metadata_key(RoleName::ROOT, *version);
+        if blobs.get(&key)?.as_deref() != Some(bytes.as_slice()) {
+            blobs.put(&key, bytes)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_keys_follow_the_index_layout() {
+        let target = TargetFile {
+            length: 1,
+            hashes: BTreeMap::from([("sha256".into(), "ab".into())]),
+            unknown: BTreeMap::new(),
+        };
+        assert_eq!(
+            target_key("simple/demo/index.json", &target).unwrap(),
+            layout::page_key("demo", "ab")
+        );
+        for bad in [
+            "simple/../x",
+            "simple//x",
+            "/abs",
+            "simple/.hidden/x",
+            "simple/a b/x",
+        ] {
+            assert!(target_key(bad, &target).is_err(), "{bad}");
+        }
+    }
+
+    fn page(url: &str) -> Vec<u8> {
+        let sha = "a".repeat(64);
+        bulwark_pypi::render_json(&ProjectPage {
+            name: bulwark_pypi::ProjectName::parse("demo").unwrap(),
+            files: vec![bulwark_pypi::PageFile {
+                filename: bulwark_pypi::DistFilename::parse("demo-1.0-py3-none-any.whl").unwrap(),
+                url: url.replace("SHA", &sha),
+                sha256: sha.clone(),
+                blake2b_256: "b".repeat(64),
+                size: 10,
+                requires_python: None,
+                yanked: None,
+                core_metadata_sha256: Some("c".repeat(64)),
+                upload_time: bulwark_pypi::UploadTime::from_unix_micros(0),
+            }],
+        })
+    }
+
+    #[test]
+    fn pages_name_their_files_and_metadata_files() {
+        let jobs = file_jobs(
+            "demo",
+            &page("../../files/SHA/demo-1.0-py3-none-any.whl"),
+            99,
+        )
+        .unwrap();
+        let keys: Vec<&str> = jobs.iter().map(|j| j.key.as_str()).collect();
+        let key = layout::file_key(&"a".repeat(64), "demo-1.0-py3-none-any.whl");
+        assert_eq!(keys, [key.clone(), format!("{key}.metadata")]);
+        assert_eq!(
+            (jobs[0].length, jobs[0].cap, jobs[0].hashes.len()),
+            (Some(10), 10, 2)
+        );
+        assert_eq!((jobs[1].length, jobs[1].cap), (None, 99));
+    }
+
+    #[test]
+    fn pages_linking_elsewhere_cannot_be_mirrored() {
+        for url in [
+            "https://elsewhere.example/demo-1.0-py3-none-any.whl",
+            "../../files/SHA/../../x.whl",
+            "../../files/bbbb/demo-1.0-py3-none-any.whl",
+        ] {
+            assert!(
+                matches!(
+                    file_jobs("demo", &page(url), 99),
+                    Err(SyncError::BadFileUrl { .. } | SyncError::BadPage { .. })
+                ),
+                "{url}"
+            );
+        }
+    }
+}

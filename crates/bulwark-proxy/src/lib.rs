@@ -1,0 +1,105 @@
+//! The verifying proxy behind `bulwark proxy`: a local simple-API endpoint
+//! for pip and uv that serves only bytes verified through TUF.
+//!
+//! What it owns: the freshness policy for trusted metadata, verifying
+//! project pages (signed targets, DESIGN §2) and the files they list, the
+//! on-disk cache of verified bytes, and turning every refusal into an HTTP
+//! status whose reason phrase says what happened. What it does not: the TUF
+//! workflow itself (`bulwark-client`'s `Updater` over `bulwark-tuf`), page
+//! parsing and rendering (`bulwark-pypi`), content negotiation and error
+//! responses (shared with the index, `bulwark-server`).
+//!
+//! ```text
+//! pip/uv ─GET /simple/<name>/─▶ pages::Trust ── refresh (at most every `freshness`) ─▶ upstream /tuf/metadata/
+//!                                   │ target_info("simple/<name>/index.json"), download_target ─▶ upstream /tuf/targets/
+//!                                   ▼ verified page bytes (cache/pages/<sha256>.json)
+//!                               files::Files::learn (sha256 → size, filename, core-metadata sha256)
+//! pip/uv ─GET /files/<sha256>/<name>[.metadata]─▶ files::Files ─ cache/files/<sha256> ─▶ served
+//!                                   └ not cached: upstream /files/…, hashed while streaming,
+//!                                     last chunk held back until size and sha256 match
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bulwark_client::{FetchConfig, Fetcher, Limits};
+use bulwark_tuf::time::Timestamp;
+
+pub mod error;
+pub mod files;
+mod http;
+pub mod pages;
+
+pub use error::ProxyError;
+pub use http::router;
+
+/// Default reuse period of a verified timestamp (see [`ProxyConfig::freshness`]).
+pub const DEFAULT_FRESHNESS: Duration = Duration::from_secs(5);
+
+/// How the proxy reaches its upstream and where it keeps verified bytes.
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    /// Base URL of the upstream index (`http://host:port/`): metadata at
+    /// `tuf/metadata/`, pages at `tuf/targets/`, files at `files/`.
+    pub upstream: String,
+    /// The cache directory: `metadata/` (trusted TUF metadata), `pages/`
+    /// and `files/` (verified bytes, named by sha256).
+    pub cache_dir: PathBuf,
+    /// How long a successful refresh of the top-level metadata is reused
+    /// before a page request refreshes again. Zero refreshes for every
+    /// page request.
+    pub freshness: Duration,
+    /// The clock giving the fixed update start time of each refresh.
+    pub clock: fn() -> Timestamp,
+    /// Time limits of every upstream download.
+    pub fetch: FetchConfig,
+    /// Size caps of metadata downloads.
+    pub limits: Limits,
+}
+
+impl ProxyConfig {
+    /// A configuration with default limits and freshness.
+    #[must_use]
+    pub fn new(upstream: &str, cache_dir: PathBuf, clock: fn() -> Timestamp) -> Self {
+        let upstream = if upstream.ends_with('/') {
+            upstream.to_owned()
+        } else {
+            format!("{upstream}/")
+        };
+        Self {
+            upstream,
+            cache_dir,
+            freshness: DEFAULT_FRESHNESS,
+            clock,
+            fetch: FetchConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The proxy's state, shared by every request.
+#[derive(Debug)]
+pub struct Proxy {
+    /// Trusted metadata and verified pages.
+    pub trust: pages::Trust,
+    /// Files listed on verified pages.
+    pub files: files::Files,
+}
+
+impl Proxy {
+    /// Opens the cache, trusting `root` (the bytes of a trusted `root.json`)
+    /// unless the cache already holds metadata that chains from it.
+    pub fn open(config: &ProxyConfig, root: &[u8]) -> Result<Arc<Self>, ProxyError> {
+        let fetcher = Fetcher::new(config.fetch.clone())
+            .map_err(|e| ProxyError::internal("cannot create the HTTP client", e))?;
+        let trust = pages::Trust::open(config, root, fetcher.clone())?;
+        let files = files::Files::open(config, fetcher)?;
+        Ok(Arc::new(Self { trust, files }))
+    }
+}
+
+/// Serves the proxy on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, proxy: Arc<Proxy>) -> std::io::Result<()> {
+    axum::serve(listener, router(proxy)).await
+}

@@ -1,0 +1,113 @@
+//! `bulwark proxy`: a local simple-API endpoint for pip and uv that serves
+//! only pages and files verified through TUF against `--root`.
+//!
+//! Settings: flags beat `BULWARK_PROXY_*` environment variables, which beat
+//! the defaults.
+//!
+//! | flag | env | default |
+//! |---|---|---|
+//! | `--upstream URL` | `BULWARK_PROXY_UPSTREAM` | required |
+//! | `--root FILE` | `BULWARK_PROXY_ROOT` | required |
+//! | `--listen ADDR` | `BULWARK_PROXY_LISTEN` | `127.0.0.1:8081` |
+//! | `--cache-dir DIR` | `BULWARK_PROXY_CACHE_DIR` | `bulwark-proxy-cache` |
+//! | `--freshness-secs N` | `BULWARK_PROXY_FRESHNESS_SECS` | 5 |
+//!
+//! `BULWARK_FETCH_TIMEOUT_SECS` shortens the upstream download limits, as
+//! for `bulwark tuf-client`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bulwark_proxy::{Proxy, ProxyConfig};
+
+use crate::config::env;
+
+/// Options of `bulwark proxy`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Base URL of the Bulwark index to verify, such as <http://127.0.0.1:8080/>.
+    #[arg(long)]
+    upstream: Option<String>,
+    /// The trusted root.json of that index.
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Address to listen on (default: 127.0.0.1:8081).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Where verified metadata, pages and files are kept (default: ./bulwark-proxy-cache).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Seconds a verified timestamp is reused before the next refresh (default: 5).
+    #[arg(long)]
+    freshness_secs: Option<u64>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let Some(upstream) = args.upstream.or(env::<String>("PROXY_UPSTREAM")?) else {
+        bail!("--upstream (or BULWARK_PROXY_UPSTREAM) is required");
+    };
+    let Some(root) = args.root.or(env::<PathBuf>("PROXY_ROOT")?) else {
+        bail!(
+            "--root (or BULWARK_PROXY_ROOT) is required: the trusted root.json of the upstream index"
+        );
+    };
+    let listen = args
+        .listen
+        .or(env("PROXY_LISTEN")?)
+        .unwrap_or_else(|| "127.0.0.1:8081".to_owned());
+    let listen: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("listen: {listen:?} is not an address like 127.0.0.1:8081"))?;
+    let cache_dir = args
+        .cache_dir
+        .or(env("PROXY_CACHE_DIR")?)
+        .unwrap_or_else(|| PathBuf::from("bulwark-proxy-cache"));
+    let freshness = args
+        .freshness_secs
+        .or(env("PROXY_FRESHNESS_SECS")?)
+        .map_or(bulwark_proxy::DEFAULT_FRESHNESS, Duration::from_secs);
+    if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
+        bail!("upstream: {upstream:?} is not an http:// or https:// URL");
+    }
+    crate::init_logging();
+    let root_bytes = std::fs::read(&root)
+        .with_context(|| format!("cannot read the trusted root {}", root.display()))?;
+    let mut config = ProxyConfig::new(&upstream, cache_dir, crate::now);
+    config.freshness = freshness;
+    config.fetch = crate::tuf_client::fetch_config()?;
+    let proxy = Proxy::open(&config, &root_bytes).context("cannot open the proxy cache")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
+        banner(&addr, &config);
+        bulwark_proxy::serve(listener, proxy)
+            .await
+            .context("the proxy stopped")
+    })
+}
+
+/// Prints how to use the proxy; write errors are ignored.
+fn banner(addr: &SocketAddr, config: &ProxyConfig) {
+    let base = format!("http://{addr}");
+    let text = format!(
+        "Bulwark proxy on {base}/ serving only what {} signed\n\
+         \x20 pip:    pip install --index-url {base}/simple/ NAME\n\
+         \x20 uv:     uv pip install --index-url {base}/simple/ NAME\n\
+         \x20 cache:  {}\n",
+        config.upstream,
+        config.cache_dir.display()
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, text.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut out));
+}

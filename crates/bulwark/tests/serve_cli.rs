@@ -1,0 +1,54 @@
+//! `bulwark serve` and `bulwark token` refusing bad settings: each error
+//! names the key or variable it came from, and the exit status is 1.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+mod common;
+
+use common::{bulwark, stderr};
+
+fn serve_error(args: &[&str], env: &[(&str, &str)], config: Option<&str>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = bulwark();
+    cmd.arg("serve").arg("--data-dir").arg(dir.path().join("data")).args(args);
+    if let Some(text) = config {
+        let path = dir.path().join("bulwark.toml");
+        std::fs::write(&path, text).unwrap();
+        cmd.arg("--config").arg(path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "serve should have refused: {}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(!dir.path().join("data/keys").exists(), "nothing may be created on a bad config");
+    err
+}
+
+#[test]
+fn bad_settings_name_their_key() {
+    let err = serve_error(&[], &[], Some("listen = \"127.0.0.1:0\"\nbinbits = 3\n"));
+    assert!(err.contains("unknown field `binbits`"), "{err}");
+    let err = serve_error(&[], &[], Some("bin_bits = \"many\"\n"));
+    assert!(err.contains("bin_bits") || err.contains("invalid type"), "{err}");
+    let err = serve_error(&[], &[], Some("bin_bits = 40\n"));
+    assert!(err.contains("bin_bits: 40 is out of range"), "{err}");
+    let err = serve_error(&[], &[("BULWARK_BIN_BITS", "abc")], None);
+    assert!(err.contains("BULWARK_BIN_BITS: \"abc\" is not a valid value"), "{err}");
+    let err = serve_error(&["--listen", "nowhere"], &[], None);
+    assert!(err.contains("--listen: \"nowhere\""), "{err}");
+    let err = serve_error(&[], &[("BULWARK_LISTEN", "1.2.3.4")], None);
+    assert!(err.contains("BULWARK_LISTEN"), "{err}");
+    let err = serve_error(&[], &[], Some("listen = [1]\n"));
+    assert!(err.contains("config file"), "{err}");
+}
+
+#[test]
+fn token_create_refuses_bad_user_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bulwark().args(["token", "create", "--data-dir"]).arg(dir.path()).arg("bad name").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("user names are"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "nothing but a token may go to stdout");
+}
