@@ -302,7 +302,7 @@ impl Updater {
                     });
                 }
                 SearchStep::Load { role, delegator } => {
-                    self.load_targets(&role, &delegator).await?
+                    self.load_targets(&role, &delegator).await?;
                 }
             }
         }

@@ -206,25 +206,7 @@ impl Publisher {
             roles.insert(r.role.clone(), r.clone());
         }
 
-        let listed = roles
-            .values()
-            .filter(|r| !matches!(r.role.as_str(), "root" | "timestamp" | "snapshot"))
-            .map(|r| (r.role.clone(), r.version));
-        let snapshot = sign(roles::snapshot(listed, version, expires), &self.online)?;
-        self.blobs.put(
-            &layout::metadata_key(RoleName::SNAPSHOT, version),
-            &snapshot,
-        )?;
-        signed.push(record(RoleName::SNAPSHOT, version, expires, &snapshot));
-        let timestamp = sign(
-            roles::timestamp(version, &snapshot, version, expires),
-            &self.online,
-        )?;
-        self.blobs.put(
-            &layout::metadata_key(RoleName::TIMESTAMP, version),
-            &timestamp,
-        )?;
-        signed.push(record(RoleName::TIMESTAMP, version, expires, &timestamp));
+        let timestamp = self.sign_snapshot_and_timestamp(&roles, version, expires, &mut signed)?;
 
         let mut commit_roles = signed;
         commit_roles.extend(offline);
@@ -261,6 +243,38 @@ impl Publisher {
             max_delay_us,
             ..report
         }))
+    }
+
+    /// Signs and stores version `version` of the snapshot (listing every
+    /// targets role in `roles`) and of the timestamp naming it; their
+    /// records go to `signed`. Returns the timestamp's bytes.
+    fn sign_snapshot_and_timestamp(
+        &self,
+        roles: &BTreeMap<String, RoleRecord>,
+        version: u64,
+        expires: Timestamp,
+        signed: &mut Vec<RoleRecord>,
+    ) -> Result<Vec<u8>, PublishError> {
+        let listed = roles
+            .values()
+            .filter(|r| !matches!(r.role.as_str(), "root" | "timestamp" | "snapshot"))
+            .map(|r| (r.role.clone(), r.version));
+        let snapshot = sign(roles::snapshot(listed, version, expires), &self.online)?;
+        self.blobs.put(
+            &layout::metadata_key(RoleName::SNAPSHOT, version),
+            &snapshot,
+        )?;
+        signed.push(record(RoleName::SNAPSHOT, version, expires, &snapshot));
+        let timestamp = sign(
+            roles::timestamp(version, &snapshot, version, expires),
+            &self.online,
+        )?;
+        self.blobs.put(
+            &layout::metadata_key(RoleName::TIMESTAMP, version),
+            &timestamp,
+        )?;
+        signed.push(record(RoleName::TIMESTAMP, version, expires, &timestamp));
+        Ok(timestamp)
     }
 
     /// Renders and stores the pages of `projects` (content-addressed, so a

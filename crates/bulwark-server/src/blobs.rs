@@ -79,8 +79,21 @@ async fn serve(
 ) -> Result<Response, ApiError> {
     let blobs = state.blobs.clone();
     let lookup = key.clone();
-    let len = match blocking(move || blobs.len(&lookup)).await {
-        Ok(Some(len)) => len,
+    // A mutable blob (timestamp.json) may be replaced between two reads, so
+    // it is read whole, once, and its length taken from those bytes.
+    let mutable = kind.mutable;
+    let found = blocking(move || {
+        if mutable {
+            blobs
+                .get(&lookup)
+                .map(|b| b.map(|bytes| (bytes.len() as u64, Some(bytes))))
+        } else {
+            blobs.len(&lookup).map(|l| l.map(|len| (len, None)))
+        }
+    })
+    .await;
+    let (len, whole) = match found {
+        Ok(Some(found)) => found,
         // A key that cannot exist (`..`, empty segments) is simply not found.
         Ok(None) | Err(bulwark_store::StoreError::InvalidKey(_)) => {
             return Err(ApiError::not_found());
@@ -126,7 +139,13 @@ async fn serve(
         None => (StatusCode::OK, 0, len.saturating_sub(1)),
     };
     let length = if len == 0 { 0 } else { end - start + 1 };
-    let body = if length <= CHUNK {
+    let body = if let Some(whole) = whole {
+        let (from, to) = (
+            usize::try_from(start).unwrap_or(usize::MAX),
+            usize::try_from(start + length).unwrap_or(usize::MAX),
+        );
+        Body::from(whole.get(from..to).unwrap_or_default().to_vec())
+    } else if length <= CHUNK {
         let blobs = state.blobs.clone();
         let bytes = blocking(move || blobs.get_range(&key, start, length))
             .await

@@ -50,7 +50,12 @@ pub fn router(state: AppState) -> Router {
         .route("/simple/{name}/", get(simple::project))
         .route(
             "/legacy/",
-            post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
+            post(upload::upload)
+                .layer(DefaultBodyLimit::max(upload_limit))
+                .layer(axum::middleware::from_fn_with_state(
+                    upload_limit,
+                    upload::refuse_oversized,
+                )),
         )
         .route("/api/projects/{name}/{version}/yank", post(yank::yank))
         .route("/api/projects/{name}/{version}/unyank", post(yank::unyank))

@@ -81,6 +81,46 @@ fn check_digest(given: Option<&str>, actual: &str, what: &str) -> Result<(), Api
     }
 }
 
+/// The most of an oversized body read and discarded before answering 413.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Answers 413 to an upload whose `Content-Length` is over `limit` before
+/// anything is parsed. The body is read and discarded first (up to
+/// [`DRAIN_LIMIT`]): closing a connection with unread data makes the kernel
+/// reset it, and the client would see a reset instead of the 413.
+pub async fn refuse_oversized(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_none_or(|len| len <= limit as u64) {
+        return next.run(request).await;
+    }
+    let mut body = request.into_body().into_data_stream();
+    let mut drained = 0;
+    while drained < DRAIN_LIMIT {
+        match futures_util::StreamExt::next(&mut body).await {
+            Some(Ok(chunk)) => drained += chunk.len(),
+            _ => break,
+        }
+    }
+    let mut response = ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Upload larger than the {limit}-byte limit"),
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
 /// `POST /legacy/`.
 pub async fn upload(
     State(state): State<AppState>,

@@ -68,14 +68,19 @@ struct File {
 }
 
 fn parse_listen(value: &str, key: &str) -> anyhow::Result<SocketAddr> {
-    value.parse().with_context(|| format!("{key}: {value:?} is not an address like 127.0.0.1:8080"))
+    value
+        .parse()
+        .with_context(|| format!("{key}: {value:?} is not an address like 127.0.0.1:8080"))
 }
 
 /// Reads `BULWARK_<NAME>` and parses it, naming the variable on failure.
 pub(crate) fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
     let var = format!("BULWARK_{name}");
     match std::env::var(&var) {
-        Ok(value) => value.parse().map(Some).map_err(|_| anyhow::anyhow!("{var}: {value:?} is not a valid value")),
+        Ok(value) => value
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("{var}: {value:?} is not a valid value")),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => bail!("{var} is not valid UTF-8"),
     }
@@ -84,46 +89,105 @@ pub(crate) fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
 impl Settings {
     /// Resolves the settings from `config_file` (or `BULWARK_CONFIG`), the
     /// environment, and flags already parsed (`data_dir`, `listen`).
-    pub fn load(config_file: Option<&Path>, data_dir: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<Self> {
+    pub fn load(
+        config_file: Option<&Path>,
+        data_dir: Option<PathBuf>,
+        listen: Option<String>,
+    ) -> anyhow::Result<Self> {
         let mut s = Self::default();
-        let file_path = config_file.map(Path::to_path_buf).or(env::<PathBuf>("CONFIG")?);
+        let file_path = config_file
+            .map(Path::to_path_buf)
+            .or(env::<PathBuf>("CONFIG")?);
         if let Some(path) = file_path {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {}", path.display()))?;
-            let file: File = toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))?;
-            if let Some(v) = file.data_dir { s.data_dir = v; }
-            if let Some(v) = file.listen { s.listen = parse_listen(&v, "listen")?; }
-            if let Some(v) = file.online_key { s.online_key = Some(v); }
-            if let Some(v) = file.max_upload_bytes { s.max_upload_bytes = v; }
-            if let Some(v) = file.request_timeout_secs { s.request_timeout_secs = v; }
-            if let Some(v) = file.publish_interval_secs { s.publish_interval_secs = v; }
-            if let Some(v) = file.bin_bits { s.bin_bits = v; }
-            if let Some(v) = file.online_expiry_secs { s.online_expiry_secs = v; }
-            if let Some(v) = file.snapshot_retention_secs { s.snapshot_retention_secs = v; }
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            let file: File = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))?;
+            if let Some(v) = file.data_dir {
+                s.data_dir = v;
+            }
+            if let Some(v) = file.listen {
+                s.listen = parse_listen(&v, "listen")?;
+            }
+            if let Some(v) = file.online_key {
+                s.online_key = Some(v);
+            }
+            if let Some(v) = file.max_upload_bytes {
+                s.max_upload_bytes = v;
+            }
+            if let Some(v) = file.request_timeout_secs {
+                s.request_timeout_secs = v;
+            }
+            if let Some(v) = file.publish_interval_secs {
+                s.publish_interval_secs = v;
+            }
+            if let Some(v) = file.bin_bits {
+                s.bin_bits = v;
+            }
+            if let Some(v) = file.online_expiry_secs {
+                s.online_expiry_secs = v;
+            }
+            if let Some(v) = file.snapshot_retention_secs {
+                s.snapshot_retention_secs = v;
+            }
         }
-        if let Some(v) = env("DATA_DIR")? { s.data_dir = v; }
-        if let Some(v) = env::<String>("LISTEN")? { s.listen = parse_listen(&v, "BULWARK_LISTEN")?; }
-        if let Some(v) = env("ONLINE_KEY")? { s.online_key = Some(v); }
-        if let Some(v) = env("MAX_UPLOAD_BYTES")? { s.max_upload_bytes = v; }
-        if let Some(v) = env("REQUEST_TIMEOUT_SECS")? { s.request_timeout_secs = v; }
-        if let Some(v) = env("PUBLISH_INTERVAL_SECS")? { s.publish_interval_secs = v; }
-        if let Some(v) = env("BIN_BITS")? { s.bin_bits = v; }
-        if let Some(v) = env("ONLINE_EXPIRY_SECS")? { s.online_expiry_secs = v; }
-        if let Some(v) = env("SNAPSHOT_RETENTION_SECS")? { s.snapshot_retention_secs = v; }
-        if let Some(v) = data_dir { s.data_dir = v; }
-        if let Some(v) = listen { s.listen = parse_listen(&v, "--listen")?; }
+        if let Some(v) = env("DATA_DIR")? {
+            s.data_dir = v;
+        }
+        if let Some(v) = env::<String>("LISTEN")? {
+            s.listen = parse_listen(&v, "BULWARK_LISTEN")?;
+        }
+        if let Some(v) = env("ONLINE_KEY")? {
+            s.online_key = Some(v);
+        }
+        if let Some(v) = env("MAX_UPLOAD_BYTES")? {
+            s.max_upload_bytes = v;
+        }
+        if let Some(v) = env("REQUEST_TIMEOUT_SECS")? {
+            s.request_timeout_secs = v;
+        }
+        if let Some(v) = env("PUBLISH_INTERVAL_SECS")? {
+            s.publish_interval_secs = v;
+        }
+        if let Some(v) = env("BIN_BITS")? {
+            s.bin_bits = v;
+        }
+        if let Some(v) = env("ONLINE_EXPIRY_SECS")? {
+            s.online_expiry_secs = v;
+        }
+        if let Some(v) = env("SNAPSHOT_RETENTION_SECS")? {
+            s.snapshot_retention_secs = v;
+        }
+        if let Some(v) = data_dir {
+            s.data_dir = v;
+        }
+        if let Some(v) = listen {
+            s.listen = parse_listen(&v, "--listen")?;
+        }
         s.validate()?;
         Ok(s)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
         if !(1..=16).contains(&self.bin_bits) {
-            bail!("bin_bits: {} is out of range (1 to 16, i.e. 2 to 65536 bins)", self.bin_bits);
+            bail!(
+                "bin_bits: {} is out of range (1 to 16, i.e. 2 to 65536 bins)",
+                self.bin_bits
+            );
         }
         if self.online_expiry_secs < 3_600 {
-            bail!("online_expiry_secs: {} is too short (at least 3600)", self.online_expiry_secs);
+            bail!(
+                "online_expiry_secs: {} is too short (at least 3600)",
+                self.online_expiry_secs
+            );
         }
-        if self.publish_interval_secs == 0 || self.request_timeout_secs == 0 || self.max_upload_bytes == 0 {
-            bail!("publish_interval_secs, request_timeout_secs and max_upload_bytes must be positive");
+        if self.publish_interval_secs == 0
+            || self.request_timeout_secs == 0
+            || self.max_upload_bytes == 0
+        {
+            bail!(
+                "publish_interval_secs, request_timeout_secs and max_upload_bytes must be positive"
+            );
         }
         Ok(())
     }

@@ -27,11 +27,17 @@ pub struct Data {
 impl Data {
     /// Opens (creating if needed) the data directory `dir`.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let store = SqliteState::open(&dir.join("state.sqlite3"))
             .with_context(|| format!("cannot open the database in {}", dir.display()))?;
-        let blobs = FsBlobs::open(&dir.join("blobs")).with_context(|| format!("cannot open the blob store in {}", dir.display()))?;
-        Ok(Self { dir: dir.to_owned(), store: Arc::new(store), blobs: Arc::new(blobs) })
+        let blobs = FsBlobs::open(&dir.join("blobs"))
+            .with_context(|| format!("cannot open the blob store in {}", dir.display()))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            store: Arc::new(store),
+            blobs: Arc::new(blobs),
+        })
     }
 
     /// The directory of development key files.
@@ -44,7 +50,8 @@ impl Data {
 /// refusing to overwrite an existing one.
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -52,7 +59,9 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("cannot write {}", path.display()))
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The passphrase of key files: `BULWARK_KEY_PASSPHRASE`, else a prompt on
@@ -62,7 +71,8 @@ pub fn passphrase(purpose: &str) -> anyhow::Result<String> {
         return Ok(value);
     }
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        return rpassword::prompt_password(format!("Passphrase for {purpose}: ")).context("cannot read the passphrase");
+        return rpassword::prompt_password(format!("Passphrase for {purpose}: "))
+            .context("cannot read the passphrase");
     }
     Ok(String::new())
 }

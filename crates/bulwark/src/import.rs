@@ -32,14 +32,21 @@ pub struct Args {
 }
 
 fn is_distribution(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    [".whl", ".tar.gz", ".zip"].iter().any(|ext| name.ends_with(ext))
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    [".whl", ".tar.gz", ".zip"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 fn find(dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
-        let kind = entry.file_type().with_context(|| format!("cannot read {}", entry.path().display()))?;
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("cannot read {}", entry.path().display()))?;
         if kind.is_dir() {
             find(&entry.path(), found)?;
         } else if kind.is_file() && is_distribution(&entry.path()) {
@@ -57,16 +64,33 @@ struct Tally {
     refused: Mutex<Vec<String>>,
 }
 
-fn import_one(data: &Data, path: &Path, user: &str, limits: &bulwark_pypi::Limits, tally: &Tally) -> anyhow::Result<()> {
-    let filename = path.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8")?;
+fn import_one(
+    data: &Data,
+    path: &Path,
+    user: &str,
+    limits: &bulwark_pypi::Limits,
+    tally: &Tally,
+) -> anyhow::Result<()> {
+    let filename = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("the file name is not UTF-8")?;
     let bytes = std::fs::read(path).context("cannot read the file")?;
-    let inspected = bulwark_pypi::inspect(filename, &bytes, limits).map_err(|e| anyhow::anyhow!("invalid distribution: {e}"))?;
+    let inspected = bulwark_pypi::inspect(filename, &bytes, limits)
+        .map_err(|e| anyhow::anyhow!("invalid distribution: {e}"))?;
     let time_us = std::fs::metadata(path)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    match bulwark_server::upload::ingest(data.store.as_ref(), data.blobs.as_ref(), &inspected, &bytes, user, time_us)? {
+    match bulwark_server::upload::ingest(
+        data.store.as_ref(),
+        data.blobs.as_ref(),
+        &inspected,
+        &bytes,
+        user,
+        time_us,
+    )? {
         AddFile::Added { .. } => tally.added.fetch_add(1, Ordering::Relaxed),
         AddFile::Identical => tally.present.fetch_add(1, Ordering::Relaxed),
         AddFile::Conflict => bail!("a different file with this name is already in the index"),

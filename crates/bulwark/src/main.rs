@@ -10,9 +10,9 @@ mod ceremony;
 mod config;
 mod data;
 mod import;
-mod proxy;
 mod key;
 mod mirror;
+mod proxy;
 mod serve;
 mod token;
 mod tuf_client;
@@ -58,7 +58,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let status = if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+            let status = if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
             let _ = e.print();
             return status;
         }
@@ -86,7 +90,11 @@ fn main() -> ExitCode {
 
 /// An error and its causes, on one line.
 pub(crate) fn chain(error: &anyhow::Error) -> String {
-    error.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ")
+    error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// The current time from the system clock (read through glibc, so
@@ -99,5 +107,8 @@ fn now() -> bulwark_tuf::time::Timestamp {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BULWARK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -2,7 +2,8 @@
 //! only pages and files verified through TUF against `--root`.
 //!
 //! Settings: flags beat `BULWARK_PROXY_*` environment variables, which beat
-//! the defaults.
+//! a TOML file (`--config FILE` or `BULWARK_PROXY_CONFIG`, keys `upstream`,
+//! `root`, `listen`, `cache_dir`, `freshness_secs`), which beats the defaults.
 //!
 //! | flag | env | default |
 //! |---|---|---|
@@ -42,13 +43,42 @@ pub struct Args {
     /// Seconds a verified timestamp is reused before the next refresh (default: 5).
     #[arg(long)]
     freshness_secs: Option<u64>,
+    /// TOML configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// The TOML file: every key optional, unknown keys refused.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    upstream: Option<String>,
+    root: Option<PathBuf>,
+    listen: Option<String>,
+    cache_dir: Option<PathBuf>,
+    freshness_secs: Option<u64>,
+}
+
+fn read_file(path: Option<PathBuf>) -> anyhow::Result<File> {
+    let Some(path) = path.or(env::<PathBuf>("PROXY_CONFIG")?) else {
+        return Ok(File::default());
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let Some(upstream) = args.upstream.or(env::<String>("PROXY_UPSTREAM")?) else {
+    let file = read_file(args.config)?;
+    let Some(upstream) = args
+        .upstream
+        .or(env::<String>("PROXY_UPSTREAM")?)
+        .or(file.upstream)
+    else {
         bail!("--upstream (or BULWARK_PROXY_UPSTREAM) is required");
     };
-    let Some(root) = args.root.or(env::<PathBuf>("PROXY_ROOT")?) else {
+    let Some(root) = args.root.or(env::<PathBuf>("PROXY_ROOT")?).or(file.root) else {
         bail!(
             "--root (or BULWARK_PROXY_ROOT) is required: the trusted root.json of the upstream index"
         );
@@ -56,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let listen = args
         .listen
         .or(env("PROXY_LISTEN")?)
+        .or(file.listen)
         .unwrap_or_else(|| "127.0.0.1:8081".to_owned());
     let listen: SocketAddr = listen
         .parse()
@@ -63,10 +94,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cache_dir = args
         .cache_dir
         .or(env("PROXY_CACHE_DIR")?)
+        .or(file.cache_dir)
         .unwrap_or_else(|| PathBuf::from("bulwark-proxy-cache"));
     let freshness = args
         .freshness_secs
         .or(env("PROXY_FRESHNESS_SECS")?)
+        .or(file.freshness_secs)
         .map_or(bulwark_proxy::DEFAULT_FRESHNESS, Duration::from_secs);
     if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
         bail!("upstream: {upstream:?} is not an http:// or https:// URL");

@@ -37,9 +37,19 @@ pub struct Args {
 const DEV_KEY_ITERATIONS: u32 = 100_000;
 
 /// Creates a repository whose offline keys all live in `<data>/keys/`.
-fn create_development_repository(data: &Data, settings: &Settings, pass: &str) -> anyhow::Result<SigningKey> {
+fn create_development_repository(
+    data: &Data,
+    settings: &Settings,
+    pass: &str,
+) -> anyhow::Result<SigningKey> {
     let generate = || SigningKey::generate(Algorithm::Ed25519).context("cannot generate a key");
-    let signers = OfflineSigners { root: vec![generate()?], root_threshold: 1, targets: generate()?, claimed: generate()?, unclaimed: generate()? };
+    let signers = OfflineSigners {
+        root: vec![generate()?],
+        root_threshold: 1,
+        targets: generate()?,
+        claimed: generate()?,
+        unclaimed: generate()?,
+    };
     let online = generate()?;
     let keys = data.keys_dir();
     for (name, key) in [
@@ -52,13 +62,21 @@ fn create_development_repository(data: &Data, settings: &Settings, pass: &str) -
         let sealed = keyfile::seal(key, pass.as_bytes(), DEV_KEY_ITERATIONS)?;
         write_private(&keys.join(format!("{name}.key")), &sealed)?;
     }
-    initialize(data.blobs.as_ref(), &signers, &online, &settings.policy(), crate::now())?;
+    initialize(
+        data.blobs.as_ref(),
+        &signers,
+        &online,
+        &settings.policy(),
+        crate::now(),
+    )?;
     Ok(online)
 }
 
 fn load_online_key(path: &std::path::Path, pass: &str) -> anyhow::Result<SigningKey> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the online key {}", path.display()))?;
-    keyfile::open(&bytes, pass.as_bytes()).with_context(|| format!("cannot open the online key {}", path.display()))
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the online key {}", path.display()))?;
+    keyfile::open(&bytes, pass.as_bytes())
+        .with_context(|| format!("cannot open the online key {}", path.display()))
 }
 
 /// The online key a data directory's server uses: the configured one, or
@@ -74,11 +92,17 @@ fn online_key(data: &Data, settings: &Settings) -> anyhow::Result<SigningKey> {
 /// A publisher for `data` signing with `online`, after checking that the
 /// installed offline metadata verifies and delegates the online roles to
 /// exactly this key, and taking the bin count from that metadata.
-fn checked_publisher(data: &Data, settings: &Settings, online: SigningKey) -> anyhow::Result<Publisher> {
+fn checked_publisher(
+    data: &Data,
+    settings: &Settings,
+    online: SigningKey,
+) -> anyhow::Result<Publisher> {
     let current = bulwark_repo::ceremony::Current::load(data.blobs.as_ref(), crate::now())
         .context("the installed offline metadata does not verify")?
         .context("the repository has no root")?;
-    let expected = current.online_keyid().context("the installed offline metadata has no single online key")?;
+    let expected = current
+        .online_keyid()
+        .context("the installed offline metadata has no single online key")?;
     if online.key_id() != expected {
         bail!(
             "the online key given ({}) is not the one the installed root delegates to ({expected}); \
@@ -89,23 +113,46 @@ fn checked_publisher(data: &Data, settings: &Settings, online: SigningKey) -> an
     let mut policy = settings.policy();
     if let Some(bits) = current.bin_bits() {
         if bits != policy.bin_bits {
-            tracing::warn!(configured = policy.bin_bits, installed = bits, "bin_bits differs from the installed unclaimed role; using the installed value");
+            tracing::warn!(
+                configured = policy.bin_bits,
+                installed = bits,
+                "bin_bits differs from the installed unclaimed role; using the installed value"
+            );
         }
         policy.bin_bits = bits;
     }
-    Ok(Publisher::new(data.store.clone(), data.blobs.clone(), online, policy))
+    Ok(Publisher::new(
+        data.store.clone(),
+        data.blobs.clone(),
+        online,
+        policy,
+    ))
 }
 
 /// Publishes what is queued in `data` right away (used after `bulwark
 /// import`), so that it is signed even before `bulwark serve` starts.
 pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
-    if data.blobs.len(&layout::metadata_key(RoleName::ROOT, 1))?.is_none() {
-        println!("the repository is not created yet: `bulwark serve` will create it and publish everything");
+    if data
+        .blobs
+        .len(&layout::metadata_key(RoleName::ROOT, 1))?
+        .is_none()
+    {
+        println!(
+            "the repository is not created yet: `bulwark serve` will create it and publish everything"
+        );
         return Ok(());
     }
     let publisher = checked_publisher(data, settings, online_key(data, settings)?)?;
-    if let Some(report) = publisher.run_once(crate::now()).context("publishing failed")? {
-        println!("published version {} ({} pages) in {} ms", report.version, report.pages, report.micros / 1000);
+    if let Some(report) = publisher
+        .run_once(crate::now())
+        .context("publishing failed")?
+    {
+        println!(
+            "published version {} ({} pages) in {} ms",
+            report.version,
+            report.pages,
+            report.micros / 1000
+        );
     }
     Ok(())
 }
@@ -126,15 +173,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             data.dir.display()
         ),
         (None, true) => (online_key(&data, &settings)?, true),
-        (None, false) => (create_development_repository(&data, &settings, &passphrase("the development keys")?)?, true),
+        (None, false) => (
+            create_development_repository(&data, &settings, &passphrase("the development keys")?)?,
+            true,
+        ),
     };
-    let root_bytes = data.blobs.get(&root_key)?.context("the repository has no 1.root.json")?;
+    let root_bytes = data
+        .blobs
+        .get(&root_key)?
+        .context("the repository has no 1.root.json")?;
     let root_copy = data.dir.join("root.json");
     if std::fs::read(&root_copy).ok().as_deref() != Some(root_bytes.as_slice()) {
-        bulwark_client::store::write_atomic(&root_copy, &root_bytes).with_context(|| format!("cannot write {}", root_copy.display()))?;
+        bulwark_client::store::write_atomic(&root_copy, &root_bytes)
+            .with_context(|| format!("cannot write {}", root_copy.display()))?;
     }
     let publisher = Arc::new(checked_publisher(&data, &settings, online)?);
-    publisher.repair_timestamp().context("cannot repair timestamp.json")?;
+    publisher
+        .repair_timestamp()
+        .context("cannot repair timestamp.json")?;
     let state = bulwark_server::AppState {
         store: data.store.clone(),
         blobs: data.blobs.clone(),
@@ -147,7 +203,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }),
         publish: Arc::new(tokio::sync::Notify::new()),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         if !bulwark_server::publisher::run_once(&publisher).await {
             bail!("the first publish failed; see the log above");
@@ -155,25 +214,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let addr = listener.local_addr().context("cannot read the listening address")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
         banner(&addr, &data.dir, &root_copy, development);
-        bulwark_server::serve(listener, state, publisher).await.context("the server stopped")
+        bulwark_server::serve(listener, state, publisher)
+            .await
+            .context("the server stopped")
     })
 }
 
 /// Serves the mirror directory `dir` read-only through the index's blob handlers.
 fn serve_mirror(dir: &std::path::Path, settings: &Settings) -> anyhow::Result<()> {
     if !dir.join(layout::TIMESTAMP_KEY).is_file() {
-        bail!("{} is not a mirror: it has no {}; run `bulwark mirror sync` first", dir.display(), layout::TIMESTAMP_KEY);
+        bail!(
+            "{} is not a mirror: it has no {}; run `bulwark mirror sync` first",
+            dir.display(),
+            layout::TIMESTAMP_KEY
+        );
     }
-    let blobs = Arc::new(bulwark_store::fs::FsBlobs::open(dir).with_context(|| format!("cannot open {}", dir.display()))?);
+    let blobs = Arc::new(
+        bulwark_store::fs::FsBlobs::open(dir)
+            .with_context(|| format!("cannot open {}", dir.display()))?,
+    );
     let state = bulwark_mirror::serve::state(blobs).context("cannot set up the mirror")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let addr = listener.local_addr().context("cannot read the listening address")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
         let base = format!("http://{addr}");
         let text = format!(
             "Bulwark is serving the mirror {} (read-only) on {base}/\n\
@@ -182,15 +257,23 @@ fn serve_mirror(dir: &std::path::Path, settings: &Settings) -> anyhow::Result<()
             dir.display()
         );
         let mut out = std::io::stdout().lock();
-        let _ = std::io::Write::write_all(&mut out, text.as_bytes()).and_then(|()| std::io::Write::flush(&mut out));
+        let _ = std::io::Write::write_all(&mut out, text.as_bytes())
+            .and_then(|()| std::io::Write::flush(&mut out));
         drop(out);
-        bulwark_mirror::serve::serve(listener, state).await.context("the server stopped")
+        bulwark_mirror::serve::serve(listener, state)
+            .await
+            .context("the server stopped")
     })
 }
 
 /// Prints how to use the index. Write errors are ignored: a closed stdout
 /// (`bulwark serve | head -1`) must not stop the server.
-fn banner(addr: &std::net::SocketAddr, dir: &std::path::Path, root: &std::path::Path, development: bool) {
+fn banner(
+    addr: &std::net::SocketAddr,
+    dir: &std::path::Path,
+    root: &std::path::Path,
+    development: bool,
+) {
     use std::fmt::Write as _;
     let base = format!("http://{addr}");
     let dir = dir.display();
@@ -212,5 +295,6 @@ fn banner(addr: &std::net::SocketAddr, dir: &std::path::Path, root: &std::path::
         );
     }
     let mut out = std::io::stdout().lock();
-    let _ = std::io::Write::write_all(&mut out, text.as_bytes()).and_then(|()| std::io::Write::flush(&mut out));
+    let _ = std::io::Write::write_all(&mut out, text.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut out));
 }

@@ -31,11 +31,16 @@ enum Command {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let Command::Create { data_dir, config, user } = args.command;
+    let Command::Create {
+        data_dir,
+        config,
+        user,
+    } = args.command;
     let settings = Settings::load(config.as_deref(), data_dir, None)?;
     let data = Data::open(&settings.data_dir)?;
     let now_us = bulwark_repo::clock::unix_micros();
-    let token = bulwark_server::auth::create_token(data.store.as_ref(), &user, now_us).context("cannot create the token")?;
+    let token = bulwark_server::auth::create_token(data.store.as_ref(), &user, now_us)
+        .context("cannot create the token")?;
     println!("{token}");
     Ok(())
 }

@@ -88,10 +88,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Checks that `trusted_root` is a root signed by its own threshold, then
 /// stores it as the trusted root.
-fn init(dir: &std::path::Path, trusted_root: &std::path::Path, now: Timestamp) -> anyhow::Result<()> {
-    let bytes = std::fs::read(trusted_root).with_context(|| format!("cannot read {}", trusted_root.display()))?;
+fn init(
+    dir: &std::path::Path,
+    trusted_root: &std::path::Path,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let bytes = std::fs::read(trusted_root)
+        .with_context(|| format!("cannot read {}", trusted_root.display()))?;
     TrustedSet::new(&bytes, now).context("the trusted root is not valid")?;
-    let store = MetadataDir::open(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let store =
+        MetadataDir::open(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     store
         .write(&RoleName::new(RoleName::ROOT), &bytes)
         .with_context(|| format!("cannot write to {}", dir.display()))
@@ -108,7 +114,9 @@ fn updater(dir: &std::path::Path, url: &str, now: Timestamp) -> anyhow::Result<U
 pub(crate) fn fetch_config() -> anyhow::Result<FetchConfig> {
     let mut config = FetchConfig::default();
     if let Ok(secs) = std::env::var("BULWARK_FETCH_TIMEOUT_SECS") {
-        let secs: u64 = secs.parse().context("BULWARK_FETCH_TIMEOUT_SECS must be a whole number of seconds")?;
+        let secs: u64 = secs
+            .parse()
+            .context("BULWARK_FETCH_TIMEOUT_SECS must be a whole number of seconds")?;
         let limit = std::time::Duration::from_secs(secs);
         config.connect_timeout = limit;
         config.idle_timeout = limit;

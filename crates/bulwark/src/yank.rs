@@ -7,7 +7,11 @@ use anyhow::{Context as _, bail};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The index's base URL, e.g. `http://127.0.0.1:8080/`.
-    #[arg(long, env = "BULWARK_INDEX_URL", default_value = "http://127.0.0.1:8080/")]
+    #[arg(
+        long,
+        env = "BULWARK_INDEX_URL",
+        default_value = "http://127.0.0.1:8080/"
+    )]
     index: String,
     /// The owner's API token (or `BULWARK_TOKEN`).
     #[arg(long, env = "BULWARK_TOKEN", hide_env_values = true)]
@@ -28,8 +32,14 @@ pub fn run(args: &Args, undo: bool) -> anyhow::Result<()> {
         bail!("--reason only applies to yank");
     }
     let base = args.index.trim_end_matches('/');
-    let url = format!("{base}/api/projects/{}/{}/{action}", args.project, args.version);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    let url = format!(
+        "{base}/api/projects/{}/{}/{action}",
+        args.project, args.version
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async {
         bulwark_client::fetch::install_crypto_provider();
         let response = reqwest::Client::new()
@@ -42,7 +52,13 @@ pub fn run(args: &Args, undo: bool) -> anyhow::Result<()> {
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         if !status.is_success() {
-            bail!("the index refused to {action} {} {}: {} {}", args.project, args.version, status.as_u16(), body.trim());
+            bail!(
+                "the index refused to {action} {} {}: {} {}",
+                args.project,
+                args.version,
+                status.as_u16(),
+                body.trim()
+            );
         }
         println!("{}", body.trim());
         Ok(())

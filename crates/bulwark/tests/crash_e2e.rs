@@ -31,7 +31,16 @@ impl Rng {
 fn upload(url: &str, token: &str, file: &Path) -> bool {
     let sha = bulwark_tuf::hash::sha256_hex(&std::fs::read(file).unwrap());
     let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "-u"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+            "-u",
+        ])
         .arg(format!("__token__:{token}"))
         .args(["-F", ":action=file_upload", "-F", "protocol_version=1"])
         .arg("-F")
@@ -47,7 +56,10 @@ fn upload(url: &str, token: &str, file: &Path) -> bool {
 /// Polls timestamp.json and records version → bytes; panics on a reuse.
 fn watch_timestamps(url: &str, stop: &AtomicBool, seen: &Mutex<BTreeMap<u64, String>>) {
     while !stop.load(Ordering::Relaxed) {
-        let out = Command::new("curl").args(["-sf", "--max-time", "2"]).arg(format!("{url}/tuf/metadata/timestamp.json")).output();
+        let out = Command::new("curl")
+            .args(["-sf", "--max-time", "2"])
+            .arg(format!("{url}/tuf/metadata/timestamp.json"))
+            .output();
         if let Ok(out) = out
             && out.status.success()
         {
@@ -58,35 +70,62 @@ fn watch_timestamps(url: &str, stop: &AtomicBool, seen: &Mutex<BTreeMap<u64, Str
 }
 
 fn record_timestamp(bytes: &[u8], seen: &Mutex<BTreeMap<u64, String>>) {
-    let envelope = bulwark_tuf::metadata::Envelope::<bulwark_tuf::metadata::TimestampMeta>::parse(bytes).unwrap();
+    let envelope =
+        bulwark_tuf::metadata::Envelope::<bulwark_tuf::metadata::TimestampMeta>::parse(bytes)
+            .unwrap();
     let version = envelope.signed.common.version;
     let digest = bulwark_tuf::hash::sha256_hex(bytes);
     let mut seen = seen.lock().unwrap();
     let previous = seen.entry(version).or_insert_with(|| digest.clone());
-    assert_eq!(*previous, digest, "timestamp version {version} was published twice with different contents");
+    assert_eq!(
+        *previous, digest,
+        "timestamp version {version} was published twice with different contents"
+    );
 }
 
 fn tuf_client(meta: &Path, url: &str) -> Command {
     let mut cmd = bulwark();
-    cmd.args(["tuf-client", "--metadata-dir"]).arg(meta).arg("--metadata-url").arg(format!("{url}/tuf/metadata/"));
+    cmd.args(["tuf-client", "--metadata-dir"])
+        .arg(meta)
+        .arg("--metadata-url")
+        .arg(format!("{url}/tuf/metadata/"));
     cmd
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn every_acknowledged_upload_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let wheels: Vec<PathBuf> = (0..45)
         .map(|i| {
-            let out = run_ok(python_script("make_dist.py").arg(dir.path().join("dist")).arg(format!("crash-{}", i % 15)).arg(format!("1.{}", i / 15)));
+            let out = run_ok(
+                python_script("make_dist.py")
+                    .arg(dir.path().join("dist"))
+                    .arg(format!("crash-{}", i % 15))
+                    .arg(format!("1.{}", i / 15)),
+            );
             PathBuf::from(stdout(&out).lines().next().unwrap())
         })
         .collect();
 
     let mut server = Server::start(&data);
-    let token = stdout(&run_ok(bulwark().args(["token", "create", "--data-dir"]).arg(&data).arg("carol"))).trim().to_owned();
+    let token = stdout(&run_ok(
+        bulwark()
+            .args(["token", "create", "--data-dir"])
+            .arg(&data)
+            .arg("carol"),
+    ))
+    .trim()
+    .to_owned();
     let meta = dir.path().join("client");
-    run_ok(bulwark().args(["tuf-client", "--metadata-dir"]).arg(&meta).arg("init").arg(data.join("root.json")));
+    run_ok(
+        bulwark()
+            .args(["tuf-client", "--metadata-dir"])
+            .arg(&meta)
+            .arg("init")
+            .arg(data.join("root.json")),
+    );
     let seen = Arc::new(Mutex::new(BTreeMap::new()));
     let mut acknowledged = Vec::new();
     let mut next = 0;
@@ -101,7 +140,12 @@ fn every_acknowledged_upload_survives_sigkill() {
         next += batch.len();
         let uploader = std::thread::spawn({
             let (url, token) = (server.url.clone(), token.clone());
-            move || batch.into_iter().filter(|w| upload(&url, &token, w)).collect::<Vec<_>>()
+            move || {
+                batch
+                    .into_iter()
+                    .filter(|w| upload(&url, &token, w))
+                    .collect::<Vec<_>>()
+            }
         });
         std::thread::sleep(Duration::from_millis(30 + rng.below(250)));
         server.kill();
@@ -111,10 +155,21 @@ fn every_acknowledged_upload_survives_sigkill() {
         server = Server::start(&data);
         // The client that trusted metadata from before the crash must
         // accept what is published after it (no version went backwards).
-        let out = tuf_client(&meta, &server.url).arg("refresh").output().unwrap();
-        assert!(out.status.success(), "round {round}: refresh after restart failed: {}\n{}", stderr(&out), server.log());
+        let out = tuf_client(&meta, &server.url)
+            .arg("refresh")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: refresh after restart failed: {}\n{}",
+            stderr(&out),
+            server.log()
+        );
     }
-    assert!(!acknowledged.is_empty(), "no upload was acknowledged; the test proves nothing");
+    assert!(
+        !acknowledged.is_empty(),
+        "no upload was acknowledged; the test proves nothing"
+    );
 
     // Every acknowledged file is on its project's signed page.
     let mut by_project: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -127,19 +182,42 @@ fn every_acknowledged_upload_survives_sigkill() {
     let published = wait_until(Duration::from_secs(20), || {
         let mut cmd = tuf_client(&meta, &server.url);
         for project in by_project.keys() {
-            cmd.arg("--target-name").arg(format!("simple/{project}/index.json"));
+            cmd.arg("--target-name")
+                .arg(format!("simple/{project}/index.json"));
         }
-        cmd.arg("--target-base-url").arg(format!("{}/tuf/targets/", server.url)).arg("--target-dir").arg(&targets).arg("download");
+        cmd.arg("--target-base-url")
+            .arg(format!("{}/tuf/targets/", server.url))
+            .arg("--target-dir")
+            .arg(&targets)
+            .arg("download");
         cmd.output().unwrap().status.success()
             && by_project.iter().all(|(project, files)| {
-                let page = std::fs::read_to_string(targets.join(format!("simple%2F{project}%2Findex.json"))).unwrap_or_default();
+                let page = std::fs::read_to_string(
+                    targets.join(format!("simple%2F{project}%2Findex.json")),
+                )
+                .unwrap_or_default();
                 files.iter().all(|f| page.contains(f.as_str()))
             })
     });
-    assert!(published, "acknowledged uploads missing from signed pages {by_project:?}\n{}", server.log());
-    let out = Command::new("curl").args(["-sf"]).arg(format!("{}/tuf/metadata/timestamp.json", server.url)).output().unwrap();
+    assert!(
+        published,
+        "acknowledged uploads missing from signed pages {by_project:?}\n{}",
+        server.log()
+    );
+    let out = Command::new("curl")
+        .args(["-sf"])
+        .arg(format!("{}/tuf/metadata/timestamp.json", server.url))
+        .output()
+        .unwrap();
     record_timestamp(&out.stdout, &seen);
     let versions: Vec<u64> = seen.lock().unwrap().keys().copied().collect();
-    eprintln!("{} of {} uploads acknowledged; timestamp versions seen: {versions:?}", acknowledged.len(), next);
-    assert!(versions.len() > 1, "the watcher saw too few timestamps: {versions:?}");
+    eprintln!(
+        "{} of {} uploads acknowledged; timestamp versions seen: {versions:?}",
+        acknowledged.len(),
+        next
+    );
+    assert!(
+        versions.len() > 1,
+        "the watcher saw too few timestamps: {versions:?}"
+    );
 }

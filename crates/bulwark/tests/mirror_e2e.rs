@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{Server, bulwark, python_script, run_ok, stderr, stdout, venv_bin, wait_until};
+use common::{Proxy, Server, bulwark, python_script, run_ok, stderr, stdout, venv_bin, wait_until};
 
 fn token(data: &Path, user: &str) -> String {
     let out = run_ok(
@@ -478,4 +478,70 @@ fn interrupted_sync_and_corrupted_upstream_file_leave_the_previous_snapshot() {
     );
     assert!(snapshot_version(&mirror) > old_snapshot);
     assert_serves(&root, &served, &dir.path().join("site3"), "2.0");
+}
+
+/// A proxy pointed at a mirror verifies exactly as against the index: pip
+/// installs through it, and a file corrupted on the mirror is refused
+/// (nothing installed) until the mirror is repaired.
+#[test]
+fn proxy_verifies_a_mirror_and_refuses_its_corrupted_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let upstream = Server::start(&data);
+    let root = data.join("root.json");
+    let alice = token(&data, "alice");
+    upload(&upstream, &alice, &dir.path().join("dist"), "demo", "1.0");
+    let mirror = dir.path().join("mirror");
+    run_ok(&mut sync_cmd(&upstream.url, &root, &mirror));
+    drop(upstream);
+    let served = Server::start_mirror(&mirror);
+
+    let proxy = Proxy::start(&served.url, &root, &dir.path().join("cache"));
+    let site = dir.path().join("site");
+    let out = pip_install(&proxy.url, &site, "demo");
+    assert!(
+        out.status.success(),
+        "pip through proxy → mirror failed: {}\n{}",
+        stderr(&out),
+        proxy.log()
+    );
+    assert_eq!(installed_version(&site, "demo"), "1.0");
+
+    // Corrupt the wheel on the mirror (same size, one byte flipped).
+    let wheel = std::fs::read_dir(mirror.join("files"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("the mirror holds the wheel");
+    let original = std::fs::read(&wheel).unwrap();
+    let mut corrupted = original.clone();
+    let middle = corrupted.len() / 2;
+    corrupted[middle] ^= 0x55;
+    std::fs::write(&wheel, &corrupted).unwrap();
+
+    let fresh = Proxy::start(&served.url, &root, &dir.path().join("cache2"));
+    let refused = dir.path().join("site-refused");
+    let out = pip_install(&fresh.url, &refused, "demo");
+    assert!(
+        !out.status.success(),
+        "a corrupted mirror file must not install"
+    );
+    assert!(
+        !refused.join("demo.py").exists(),
+        "nothing may be installed"
+    );
+    assert!(
+        fresh.log().contains("does not match the signed page"),
+        "{}",
+        fresh.log()
+    );
+
+    std::fs::write(&wheel, &original).unwrap();
+    let out = pip_install(&fresh.url, &refused, "demo");
+    assert!(
+        out.status.success(),
+        "the proxy recovers once the mirror is repaired: {}",
+        stderr(&out)
+    );
 }

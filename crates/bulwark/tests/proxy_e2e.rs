@@ -1,20 +1,45 @@
 //! `bulwark proxy` as a process between the real pip and uv and a real
 //! `bulwark serve`: installs through the proxy, the warm cache, projects
-//! absent from the signed metadata, and tampering by a man in the middle
-//! between the proxy and the index (a flipped byte in a wheel, another
-//! project's page served for a page request).
+//! absent from the signed metadata, and a man in the middle between the
+//! proxy and the index who flips a byte in a wheel, swaps a page, replays
+//! an older page, bin, snapshot or timestamp, withholds a new release
+//! behind a stale bin, streams endless bodies or drips bytes; and a proxy
+//! whose clock is past the timestamp's expiry. Each attack fails the
+//! install, installs nothing, is named in the proxy's reason and log, and
+//! stops mattering as soon as the man in the middle is honest again.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{Server, bulwark, python_script, run_ok, stderr, stdout, venv_bin, wait_until};
+use common::{Proxy, Server, bulwark, python_script, run_ok, stderr, stdout, venv_bin, wait_until};
+
+/// The requests a [`Mode`] applies to: paths starting with `start` and
+/// ending with `end`.
+#[derive(Clone, Debug)]
+struct Paths {
+    start: String,
+    end: String,
+}
+
+impl Paths {
+    fn new(start: &str, end: &str) -> Self {
+        Self {
+            start: start.to_owned(),
+            end: end.to_owned(),
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        path.starts_with(&self.start) && path.ends_with(&self.end)
+    }
+}
 
 /// What the man in the middle does to the index's answers.
 #[derive(Clone, Debug)]
@@ -23,8 +48,13 @@ enum Mode {
     Honest,
     /// Flip one bit in the middle of every wheel under `/files/`.
     FlipWheel,
-    /// Answer requests for `victim`'s signed page with `bytes`.
-    SwapPage { victim: String, bytes: Vec<u8> },
+    /// Answer matching requests with `bytes` (another page, an older bin,
+    /// snapshot or timestamp).
+    Replace { paths: Paths, bytes: Vec<u8> },
+    /// Answer matching requests with a 200 and a body that never ends.
+    Endless(Paths),
+    /// Forward the head of matching answers, then the body a byte at a time.
+    Drip(Paths),
 }
 
 /// A tiny HTTP/1.1 forwarder on std threads: one request per connection.
@@ -83,12 +113,51 @@ fn forward(mut client: TcpStream, upstream: &str, mode: &Mutex<Mode>) -> std::io
         }
     }
     request.push_str("Connection: close\r\n\r\n");
+    let mode = mode.lock().unwrap().clone();
+    if let Mode::Endless(paths) = &mode
+        && paths.matches(&path)
+    {
+        return endless(client);
+    }
     let mut server = TcpStream::connect(upstream)?;
     server.write_all(request.as_bytes())?;
     let mut response = Vec::new();
     server.read_to_end(&mut response)?;
-    let mode = mode.lock().unwrap().clone();
+    if let Mode::Drip(paths) = &mode
+        && paths.matches(&path)
+    {
+        return drip(client, &response);
+    }
     client.write_all(&tamper(&mode, &path, response))?;
+    client.shutdown(Shutdown::Both)
+}
+
+/// A 200 with no length whose body goes on until the reader hangs up (or
+/// 256 MiB, so that a reader without a cap fails the test rather than
+/// hanging it).
+fn endless(mut client: TcpStream) -> std::io::Result<()> {
+    client.write_all(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\nconnection: close\r\n\r\n",
+    )?;
+    let chunk = [b'x'; 16 * 1024];
+    for _ in 0..16 * 1024 {
+        client.write_all(&chunk)?;
+    }
+    client.shutdown(Shutdown::Both)
+}
+
+/// The head at once, then one byte of the body every 50 ms: never idle
+/// for long, but far slower than any download deadline allows.
+fn drip(mut client: TcpStream, response: &[u8]) -> std::io::Result<()> {
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |at| at + 4);
+    client.write_all(&response[..split])?;
+    for byte in &response[split..] {
+        std::thread::sleep(Duration::from_millis(50));
+        client.write_all(std::slice::from_ref(byte))?;
+    }
     client.shutdown(Shutdown::Both)
 }
 
@@ -108,11 +177,7 @@ fn tamper(mode: &Mode, path: &str, response: Vec<u8>) -> Vec<u8> {
             body[middle] ^= 1;
             body
         }
-        Mode::SwapPage { victim, bytes }
-            if path.starts_with(&format!("/tuf/targets/simple/{victim}/")) =>
-        {
-            bytes.clone()
-        }
+        Mode::Replace { paths, bytes } if paths.matches(path) => bytes.clone(),
         _ => return response,
     };
     let mut out = Vec::new();
@@ -125,67 +190,6 @@ fn tamper(mode: &Mode, path: &str, response: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
     out.extend_from_slice(&body);
     out
-}
-
-/// A running `bulwark proxy`.
-struct Proxy {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Proxy {
-    fn start(upstream: &str, root: &Path, cache: &Path) -> Self {
-        let log = cache.with_extension("log");
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let mut child = bulwark()
-            .args(["proxy", "--upstream", upstream, "--root"])
-            .arg(root)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--freshness-secs",
-                "1",
-                "--cache-dir",
-            ])
-            .arg(cache)
-            .env("BULWARK_LOG", "info,bulwark_proxy=debug")
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .expect("cannot start bulwark proxy");
-        let mut first = String::new();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        reader.read_line(&mut first).unwrap();
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected banner {first:?}; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            })
-            .trim_end_matches('/')
-            .to_owned();
-        Self { child, url, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn token(data: &Path, user: &str) -> String {
@@ -230,6 +234,9 @@ fn pip_install(proxy: &Proxy, target: &Path, requirement: &str) -> Output {
             "--no-cache-dir",
             "--disable-pip-version-check",
             "--no-input",
+            // pip retries a 502 five times with back-off; once is enough here.
+            "--retries",
+            "0",
             "--index-url",
         ])
         .arg(format!("{}/simple/", proxy.url))
@@ -249,6 +256,7 @@ fn uv_install(proxy: &Proxy, target: &Path, requirement: &str) -> Output {
         .arg("--index-url")
         .arg(format!("{}/simple/", proxy.url))
         .arg(requirement)
+        .env("UV_HTTP_RETRIES", "0")
         .output()
         .unwrap()
 }
@@ -315,12 +323,102 @@ struct Setup {
     alice: String,
     mitm: Mitm,
     proxy: Proxy,
+    /// What the index signed right after the first releases.
+    first: Captured,
 }
 
 impl Setup {
     fn site(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    fn root(&self) -> PathBuf {
+        self.server.data.join("root.json")
+    }
+}
+
+/// Signed files of the index at one moment, for replaying later.
+struct Captured {
+    timestamp: Vec<u8>,
+    timestamp_version: u64,
+    snapshot: Vec<u8>,
+    /// demo-pkg's bin and its version.
+    bin: (u64, Vec<u8>),
+    /// demo-pkg's signed page.
+    page: Vec<u8>,
+}
+
+impl Captured {
+    fn now(server: &Server) -> Self {
+        let timestamp = get(&format!("{}/tuf/metadata/timestamp.json", server.url));
+        let timestamp_version = role_version(&timestamp);
+        let (_, snapshot) = current(&server.url, "snapshot");
+        Self {
+            timestamp,
+            timestamp_version,
+            snapshot,
+            bin: current(&server.url, &demo_bin()),
+            page: page(&server.url, "demo-pkg", JSON).1.into_bytes(),
+        }
+    }
+}
+
+/// The body of a GET, which must succeed.
+fn get(url: &str) -> Vec<u8> {
+    run_ok(Command::new("curl").args(["-sf"]).arg(url)).stdout
+}
+
+/// The hashed bin whose role lists demo-pkg's page.
+fn demo_bin() -> String {
+    let bits = 8; // `bin_bits` of `bulwark serve`, by default
+    bulwark_repo::layout::bin_name(bulwark_repo::layout::bin_of("demo-pkg", bits), bits)
+}
+
+/// The first number after `"version"` in `json` from `from` on.
+fn version_after(json: &str, from: usize) -> u64 {
+    let at = from
+        + json[from..]
+            .find("\"version\"")
+            .unwrap_or_else(|| panic!("no version in {json}"));
+    json[at + "\"version\"".len()..]
+        .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// The `version` of a role's `signed` body: its last `"version"`, as keys
+/// are sorted (`signed` after `signatures`, `version` after `meta`).
+fn role_version(bytes: &[u8]) -> u64 {
+    let json = String::from_utf8_lossy(bytes);
+    version_after(&json, json.rfind("\"version\"").unwrap())
+}
+
+/// The version `meta` of a timestamp or snapshot lists for `file`.
+fn listed_version(bytes: &[u8], file: &str) -> u64 {
+    let json = String::from_utf8_lossy(bytes);
+    let at = json
+        .find(&format!("\"{file}\""))
+        .unwrap_or_else(|| panic!("{file} is not listed in {json}"));
+    version_after(&json, at)
+}
+
+/// The version and bytes of `role` (`snapshot` or a targets role) as the
+/// index's current timestamp names them.
+fn current(server: &str, role: &str) -> (u64, Vec<u8>) {
+    let timestamp = get(&format!("{server}/tuf/metadata/timestamp.json"));
+    let version = listed_version(&timestamp, "snapshot.json");
+    let snapshot = get(&format!("{server}/tuf/metadata/{version}.snapshot.json"));
+    if role == "snapshot" {
+        return (version, snapshot);
+    }
+    let version = listed_version(&snapshot, &format!("{role}.json"));
+    (
+        version,
+        get(&format!("{server}/tuf/metadata/{version}.{role}.json")),
+    )
 }
 
 fn setup() -> Setup {
@@ -356,12 +454,14 @@ fn setup() -> Setup {
         proxy.log(),
         server.log()
     );
+    let first = Captured::now(&server);
     Setup {
         dir,
         server,
         alice,
         mitm,
         proxy,
+        first,
     }
 }
 
@@ -475,8 +575,8 @@ fn range(base: &str, project: &str, filename: &str) -> (u16, usize) {
 /// A new release's page is answered with another project's page.
 fn swapped_page_is_refused(s: &Setup) {
     let other_page = page(&s.server.url, "other-pkg", JSON).1.into_bytes();
-    s.mitm.set(Mode::SwapPage {
-        victim: "demo-pkg".to_owned(),
+    s.mitm.set(Mode::Replace {
+        paths: Paths::new("/tuf/targets/simple/demo-pkg/", ""),
         bytes: other_page,
     });
     upload(
@@ -486,21 +586,9 @@ fn swapped_page_is_refused(s: &Setup) {
         "Demo_Pkg",
         "2.0",
     );
-    assert!(
-        wait_until(Duration::from_secs(30), || page(
-            &s.proxy.url,
-            "demo-pkg",
-            JSON
-        )
-        .0 == 502),
-        "the swapped page was never refused; proxy log:\n{}",
-        s.proxy.log()
-    );
-    let reason = status_line(&format!("{}/simple/demo-pkg/", s.proxy.url));
-    assert!(
-        reason
-            .contains("502 refused: page hash does not match signed metadata - possible tampering"),
-        "{reason}"
+    refused_page(
+        &s.proxy,
+        "502 refused: page hash does not match signed metadata - possible tampering",
     );
     let site = s.site("site-swapped");
     let out = pip_install(&s.proxy, &site, "demo-pkg==2.0");
@@ -509,8 +597,8 @@ fn swapped_page_is_refused(s: &Setup) {
         "pip installed from a swapped page: {}",
         stdout(&out)
     );
-    // pip retries a 502 and then reports only the status; the reason is in
-    // the status line (above) and in the proxy's log.
+    // pip reports only the status; the reason is in the status line
+    // (above) and in the proxy's log.
     assert!(
         s.proxy
             .log()
@@ -551,6 +639,340 @@ fn flipped_wheel_is_refused(s: &Setup) {
     assert!(nothing_installed(&site, "demo-pkg"));
 }
 
+/// The index signs a new page of demo-pkg (1.0 yanked for `reason`,
+/// unique per call), so the proxy's next page request needs a new
+/// snapshot, bin and page.
+fn republish(s: &Setup, reason: &str) {
+    run_ok(
+        Command::new("curl")
+            .args(["-sf", "-X", "POST", "--data", reason, "-u"])
+            .arg(format!("__token__:{}", s.alice))
+            .arg(format!("{}/api/projects/demo-pkg/1.0/yank", s.server.url)),
+    );
+}
+
+/// Waits until `proxy` refuses demo-pkg's page with a status line that
+/// contains `reason`, and returns that line. Other answers on the way are
+/// ignored: the index may still be publishing.
+fn refused_page(proxy: &Proxy, reason: &str) -> String {
+    let url = format!("{}/simple/demo-pkg/", proxy.url);
+    let mut line = String::new();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            line = status_line(&url);
+            line.contains("502") && line.contains(reason)
+        }),
+        "the proxy never refused the page with {reason:?} (last: {line}); log:\n{}",
+        proxy.log()
+    );
+    line
+}
+
+/// What pip says when the proxy refuses a page: pip logs why a page could
+/// not be fetched only at debug level (`-vv`), so its message is that
+/// nothing matches; the reason is in the status line and the proxy's log.
+const PIP_NO_PAGE: &str = "ERROR: No matching distribution found for demo-pkg";
+
+/// What pip says when the proxy refuses a file: the status (its retry
+/// logic hides the reason phrase, which uv prints).
+const PIP_NO_FILE: &str = "502";
+
+/// pip cannot install `requirement` through `proxy` and its output has
+/// `pip_says`, nothing lands in `site`, and the proxy logged `reason`
+/// after byte `log_from` of its log.
+fn install_is_refused(
+    proxy: &Proxy,
+    site: &Path,
+    (requirement, pip_says): (&str, &str),
+    log_from: usize,
+    reason: &str,
+) {
+    let out = pip_install(proxy, site, requirement);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!out.status.success(), "pip installed {requirement}: {said}");
+    assert!(
+        said.contains(pip_says),
+        "pip did not say what failed: {said}"
+    );
+    assert!(nothing_installed(site, "demo-pkg"), "{said}");
+    let log = proxy.log();
+    assert!(
+        log[log_from..].contains(reason),
+        "the proxy's log does not name {reason:?}:\n{}",
+        &log[log_from..]
+    );
+}
+
+/// uv cannot install `requirement` through `proxy`, and installs nothing;
+/// its message contains `says`.
+fn uv_install_is_refused(proxy: &Proxy, site: &Path, requirement: &str, says: &str) {
+    let out = uv_install(proxy, site, requirement);
+    assert!(
+        !out.status.success(),
+        "uv installed {requirement}: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    assert!(nothing_installed(site, "demo-pkg"));
+}
+
+/// Honest again, `proxy` installs demo-pkg `version`.
+fn recovers(s: &Setup, proxy: &Proxy, site: &str, version: &str) {
+    s.mitm.set(Mode::Honest);
+    let site = s.site(site);
+    let out = pip_install(proxy, &site, &format!("demo-pkg=={version}"));
+    assert!(
+        out.status.success(),
+        "pip install failed after the attack stopped: {}{}\n{}",
+        stdout(&out),
+        stderr(&out),
+        proxy.log()
+    );
+    assert_eq!(installed_version(&site, "demo_pkg"), version);
+    assert!(!nothing_installed(&site, "demo-pkg"));
+}
+
+fn bin_paths() -> Paths {
+    Paths::new("/tuf/metadata/", &format!(".{}.json", demo_bin()))
+}
+
+/// Scenario 5: 3.0 is released, but the man in the middle keeps serving
+/// the bin signed before it (valid, but older than the snapshot lists),
+/// hoping pip settles for 2.0. The bin's version must match the snapshot's
+/// (mix-and-match, §5.6.4), so the page lookup is refused instead.
+fn stale_bin_withholds_nothing(s: &Setup) {
+    let (stale_version, stale) = current(&s.server.url, &demo_bin());
+    s.mitm.set(Mode::Replace {
+        paths: bin_paths(),
+        bytes: stale,
+    });
+    let from = s.proxy.log().len();
+    upload(
+        &s.server,
+        &s.alice,
+        &s.dir.path().join("dist/d3"),
+        "Demo_Pkg",
+        "3.0",
+    );
+    let reason = format!(
+        "{} version {stale_version} does not match version",
+        demo_bin()
+    );
+    let line = refused_page(&s.proxy, &reason);
+    assert!(
+        line.contains("502 refused: signed metadata rejected (")
+            && line.contains(&reason)
+            && line.contains("listed in snapshot) - possible tampering"),
+        "{line}"
+    );
+    install_is_refused(
+        &s.proxy,
+        &s.site("site-stale"),
+        ("demo-pkg", PIP_NO_PAGE),
+        from,
+        &reason,
+    );
+    uv_install_is_refused(&s.proxy, &s.site("site-stale-uv"), "demo-pkg", &reason);
+    recovers(s, &s.proxy, "site-stale-honest", "3.0");
+}
+
+/// Scenario 2: the bin of the first releases, under the newest name.
+fn older_bin_is_refused(s: &Setup) {
+    let (old_version, old) = s.first.bin.clone();
+    s.mitm.set(Mode::Replace {
+        paths: bin_paths(),
+        bytes: old,
+    });
+    let from = s.proxy.log().len();
+    republish(s, "replayed bin");
+    let reason = format!(
+        "{} version {old_version} does not match version",
+        demo_bin()
+    );
+    refused_page(&s.proxy, &reason);
+    install_is_refused(
+        &s.proxy,
+        &s.site("site-old-bin"),
+        ("demo-pkg", PIP_NO_PAGE),
+        from,
+        &reason,
+    );
+    recovers(s, &s.proxy, "site-old-bin-honest", "3.0");
+}
+
+/// Scenario 1: the page of 1.0, captured at the start, for the current one.
+fn older_page_is_refused(s: &Setup) {
+    s.mitm.set(Mode::Replace {
+        paths: Paths::new("/tuf/targets/simple/demo-pkg/", ".index.json"),
+        bytes: s.first.page.clone(),
+    });
+    let from = s.proxy.log().len();
+    republish(s, "replayed page");
+    let reason = "refused: page hash does not match signed metadata - possible tampering";
+    refused_page(&s.proxy, reason);
+    install_is_refused(
+        &s.proxy,
+        &s.site("site-old-page"),
+        ("demo-pkg", PIP_NO_PAGE),
+        from,
+        reason,
+    );
+    uv_install_is_refused(&s.proxy, &s.site("site-old-page-uv"), "demo-pkg", reason);
+    recovers(s, &s.proxy, "site-old-page-honest", "3.0");
+}
+
+/// Scenario 3: the first timestamp replayed (a rollback, §5.4.3.1: refused,
+/// and the proxy keeps trusting its newer one), then the first snapshot
+/// under the name the newest timestamp lists (§5.5.2: refused).
+fn older_timestamp_and_snapshot_are_refused(s: &Setup) {
+    let trusted_path = s.dir.path().join("cache/metadata/timestamp.json");
+    let trusted = std::fs::read(&trusted_path).unwrap();
+    s.mitm.set(Mode::Replace {
+        paths: Paths::new("/tuf/metadata/timestamp.json", ""),
+        bytes: s.first.timestamp.clone(),
+    });
+    let from = s.proxy.log().len();
+    let reason = format!(
+        "timestamp version {} is older than trusted version {}",
+        s.first.timestamp_version,
+        role_version(&trusted)
+    );
+    refused_page(&s.proxy, &reason);
+    install_is_refused(
+        &s.proxy,
+        &s.site("site-old-ts"),
+        ("demo-pkg", PIP_NO_PAGE),
+        from,
+        &reason,
+    );
+    uv_install_is_refused(&s.proxy, &s.site("site-old-ts-uv"), "demo-pkg", &reason);
+    assert_eq!(std::fs::read(&trusted_path).unwrap(), trusted);
+
+    s.mitm.set(Mode::Replace {
+        paths: Paths::new("/tuf/metadata/", ".snapshot.json"),
+        bytes: s.first.snapshot.clone(),
+    });
+    let from = s.proxy.log().len();
+    republish(s, "replayed snapshot");
+    let reason = "signed metadata rejected (snapshot does not match what timestamp lists)";
+    refused_page(&s.proxy, reason);
+    install_is_refused(
+        &s.proxy,
+        &s.site("site-old-snapshot"),
+        ("demo-pkg", PIP_NO_PAGE),
+        from,
+        reason,
+    );
+    recovers(s, &s.proxy, "site-old-snapshot-honest", "3.0");
+}
+
+/// Scenario 4: a proxy whose clock is three days ahead finds the genuine
+/// timestamp (valid for a day) expired (§5.4.4) and refuses to serve; the
+/// same cache works again with the right clock.
+fn expired_timestamp_is_refused(s: &Setup) {
+    s.mitm.set(Mode::Honest);
+    assert!(
+        Path::new("/usr/bin/faketime").exists(),
+        "faketime is not installed (scripts/test-deps installs it)"
+    );
+    let cache = s.dir.path().join("cache-future");
+    let future = Proxy::start_with(
+        &s.mitm.url,
+        &s.root(),
+        &cache,
+        &["/usr/bin/faketime", "-f", "+3d"],
+        &[("FAKETIME_DONT_FAKE_MONOTONIC", "1")],
+    );
+    let reason = "refused: signed metadata rejected (timestamp metadata expired at";
+    refused_page(&future, reason);
+    install_is_refused(
+        &future,
+        &s.site("site-expired"),
+        ("demo-pkg", PIP_NO_PAGE),
+        0,
+        reason,
+    );
+    uv_install_is_refused(&future, &s.site("site-expired-uv"), "demo-pkg", reason);
+    drop(future);
+    let now = Proxy::start(&s.mitm.url, &s.root(), &cache);
+    recovers(s, &now, "site-expired-honest", "3.0");
+}
+
+/// Scenarios 6 and 7, on a proxy with 3-second download limits and an
+/// empty cache: endless bodies for the wheel's `.metadata`, the wheel and
+/// the timestamp hit their byte caps; drip-fed ones hit the deadlines.
+fn endless_and_slow_downloads_are_cut_off(s: &Setup) {
+    let wheel = "demo_pkg-3.0-py3-none-any.whl";
+    let proxy = Proxy::start_with(
+        &s.mitm.url,
+        &s.root(),
+        &s.dir.path().join("cache-limits"),
+        &[],
+        &[("BULWARK_FETCH_TIMEOUT_SECS", "3")],
+    );
+    let timestamp = Paths::new("/tuf/metadata/timestamp.json", "");
+    let metadata = format!("{wheel}.metadata");
+
+    s.mitm.set(Mode::Endless(Paths::new("/files/", &metadata)));
+    let reason = format!(
+        "refused: metadata file {metadata} is larger than the signed page says - possible tampering"
+    );
+    install_is_refused(
+        &proxy,
+        &s.site("site-endless-metadata"),
+        ("demo-pkg==3.0", PIP_NO_FILE),
+        0,
+        &reason,
+    );
+    uv_install_is_refused(
+        &proxy,
+        &s.site("site-endless-metadata-uv"),
+        "demo-pkg==3.0",
+        &reason,
+    );
+
+    s.mitm.set(Mode::Endless(Paths::new("/files/", wheel)));
+    let from = proxy.log().len();
+    let reason =
+        format!("refused: file {wheel} is larger than the signed page says - possible tampering");
+    install_is_refused(
+        &proxy,
+        &s.site("site-endless"),
+        ("demo-pkg==3.0", PIP_NO_FILE),
+        from,
+        &reason,
+    );
+    uv_install_is_refused(&proxy, &s.site("site-endless-uv"), "demo-pkg==3.0", &reason);
+
+    s.mitm.set(Mode::Endless(timestamp.clone()));
+    refused_page(
+        &proxy,
+        "refused: timestamp metadata is larger than 16384 bytes - possible endless-data attack",
+    );
+
+    s.mitm.set(Mode::Drip(Paths::new("/files/", wheel)));
+    let from = proxy.log().len();
+    let started = Instant::now();
+    install_is_refused(
+        &proxy,
+        &s.site("site-drip"),
+        ("demo-pkg==3.0", PIP_NO_FILE),
+        from,
+        &format!("upstream unavailable: cannot download {wheel} (download too slow"),
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    s.mitm.set(Mode::Drip(timestamp));
+    let started = Instant::now();
+    refused_page(
+        &proxy,
+        "upstream unavailable: cannot download timestamp metadata (download too slow",
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    recovers(s, &proxy, "site-limits-honest", "3.0");
+}
+
 #[test]
 fn pip_and_uv_install_through_the_proxy_and_tampering_is_refused() {
     let s = setup();
@@ -558,21 +980,12 @@ fn pip_and_uv_install_through_the_proxy_and_tampering_is_refused() {
     installs_and_the_warm_cache(&s);
     swapped_page_is_refused(&s);
     flipped_wheel_is_refused(&s);
+    recovers(&s, &s.proxy, "site-honest", "2.0");
 
-    // Honest again: the same install succeeds.
-    s.mitm.set(Mode::Honest);
-    let site = s.site("site-honest");
-    let out = pip_install(&s.proxy, &site, "demo-pkg==2.0");
-    assert!(
-        out.status.success(),
-        "pip install failed after the tampering stopped: {}{}\n{}",
-        stdout(&out),
-        stderr(&out),
-        s.proxy.log()
-    );
-    assert_eq!(installed_version(&site, "demo_pkg"), "2.0");
-    assert!(
-        !nothing_installed(&site, "demo-pkg"),
-        "pip show must see a real install"
-    );
+    stale_bin_withholds_nothing(&s);
+    older_bin_is_refused(&s);
+    older_page_is_refused(&s);
+    older_timestamp_and_snapshot_are_refused(&s);
+    expired_timestamp_is_refused(&s);
+    endless_and_slow_downloads_are_cut_off(&s);
 }

@@ -9,7 +9,10 @@ use common::{bulwark, stderr};
 fn serve_error(args: &[&str], env: &[(&str, &str)], config: Option<&str>) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = bulwark();
-    cmd.arg("serve").arg("--data-dir").arg(dir.path().join("data")).args(args);
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(args);
     if let Some(text) = config {
         let path = dir.path().join("bulwark.toml");
         std::fs::write(&path, text).unwrap();
@@ -19,10 +22,18 @@ fn serve_error(args: &[&str], env: &[(&str, &str)], config: Option<&str>) -> Str
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "serve should have refused: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "serve should have refused: {}",
+        stderr(&out)
+    );
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    assert!(!dir.path().join("data/keys").exists(), "nothing may be created on a bad config");
+    assert!(
+        !dir.path().join("data/keys").exists(),
+        "nothing may be created on a bad config"
+    );
     err
 }
 
@@ -31,11 +42,17 @@ fn bad_settings_name_their_key() {
     let err = serve_error(&[], &[], Some("listen = \"127.0.0.1:0\"\nbinbits = 3\n"));
     assert!(err.contains("unknown field `binbits`"), "{err}");
     let err = serve_error(&[], &[], Some("bin_bits = \"many\"\n"));
-    assert!(err.contains("bin_bits") || err.contains("invalid type"), "{err}");
+    assert!(
+        err.contains("bin_bits") || err.contains("invalid type"),
+        "{err}"
+    );
     let err = serve_error(&[], &[], Some("bin_bits = 40\n"));
     assert!(err.contains("bin_bits: 40 is out of range"), "{err}");
     let err = serve_error(&[], &[("BULWARK_BIN_BITS", "abc")], None);
-    assert!(err.contains("BULWARK_BIN_BITS: \"abc\" is not a valid value"), "{err}");
+    assert!(
+        err.contains("BULWARK_BIN_BITS: \"abc\" is not a valid value"),
+        "{err}"
+    );
     let err = serve_error(&["--listen", "nowhere"], &[], None);
     assert!(err.contains("--listen: \"nowhere\""), "{err}");
     let err = serve_error(&[], &[("BULWARK_LISTEN", "1.2.3.4")], None);
@@ -47,8 +64,77 @@ fn bad_settings_name_their_key() {
 #[test]
 fn token_create_refuses_bad_user_names() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bulwark().args(["token", "create", "--data-dir"]).arg(dir.path()).arg("bad name").output().unwrap();
+    let out = bulwark()
+        .args(["token", "create", "--data-dir"])
+        .arg(dir.path())
+        .arg("bad name")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("user names are"), "{}", stderr(&out));
-    assert!(out.stdout.is_empty(), "nothing but a token may go to stdout");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing but a token may go to stdout"
+    );
+}
+
+#[test]
+fn proxy_settings_come_from_flags_env_and_file_and_bad_ones_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("proxy.toml");
+    std::fs::write(
+        &config,
+        "upstream = \"http://127.0.0.1:9/\"\nfreshnes_secs = 3\n",
+    )
+    .unwrap();
+    let out = bulwark()
+        .arg("proxy")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("unknown field `freshnes_secs`"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        &config,
+        "upstream = \"ftp://example.org/\"\nroot = \"r.json\"\n",
+    )
+    .unwrap();
+    let out = bulwark()
+        .arg("proxy")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("upstream: \"ftp://example.org/\" is not an http"),
+        "{}",
+        stderr(&out)
+    );
+    let out = bulwark()
+        .arg("proxy")
+        .arg("--config")
+        .arg(&config)
+        .env("BULWARK_PROXY_UPSTREAM", "http://127.0.0.1:9/")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("cannot read the trusted root r.json"),
+        "env beats the file: {}",
+        stderr(&out)
+    );
+    let out = bulwark()
+        .args(["proxy", "--upstream", "http://127.0.0.1:9/"])
+        .env_remove("BULWARK_PROXY_ROOT")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("--root (or BULWARK_PROXY_ROOT) is required"),
+        "{}",
+        stderr(&out)
+    );
 }

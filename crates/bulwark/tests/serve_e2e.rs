@@ -12,20 +12,38 @@ use std::time::Duration;
 use common::{Server, bulwark, python_script, run_ok, stderr, stdout, venv_bin, wait_until};
 
 fn token(data: &Path, user: &str) -> String {
-    let out = run_ok(bulwark().args(["token", "create", "--data-dir"]).arg(data).arg(user));
+    let out = run_ok(
+        bulwark()
+            .args(["token", "create", "--data-dir"])
+            .arg(data)
+            .arg(user),
+    );
     let token = stdout(&out).trim().to_owned();
-    assert!(token.starts_with("bwk_") && !token.contains('\n'), "{token:?}");
+    assert!(
+        token.starts_with("bwk_") && !token.contains('\n'),
+        "{token:?}"
+    );
     token
 }
 
 fn make_dist(out: &Path, name: &str, version: &str) -> Vec<String> {
-    let out = run_ok(python_script("make_dist.py").arg(out).arg(name).arg(version));
+    let out = run_ok(
+        python_script("make_dist.py")
+            .arg(out)
+            .arg(name)
+            .arg(version),
+    );
     stdout(&out).lines().map(str::to_owned).collect()
 }
 
 fn twine(server: &Server, token: &str, files: &[String]) -> std::process::Output {
     Command::new(venv_bin("twine"))
-        .args(["upload", "--non-interactive", "--disable-progress-bar", "--repository-url"])
+        .args([
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+        ])
         .arg(format!("{}/legacy/", server.url))
         .args(["-u", "__token__", "-p", token])
         .args(files)
@@ -35,7 +53,13 @@ fn twine(server: &Server, token: &str, files: &[String]) -> std::process::Output
 
 fn pip_install(server: &Server, target: &Path, requirement: &str) -> std::process::Output {
     Command::new(venv_bin("pip"))
-        .args(["install", "--no-cache-dir", "--disable-pip-version-check", "--no-input", "--index-url"])
+        .args([
+            "install",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--index-url",
+        ])
         .arg(format!("{}/simple/", server.url))
         .arg("--target")
         .arg(target)
@@ -66,6 +90,7 @@ fn verified_by_python_tuf(server: &Server, project: &str, filename: &str) -> Opt
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn twine_upload_then_pip_and_uv_install_and_tuf_verification() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -77,24 +102,58 @@ fn twine_upload_then_pip_and_uv_install_and_tuf_verification() {
 
     // twine: upload, identical re-upload, and refusals.
     let out = twine(&server, &alice, &v1);
-    assert!(out.status.success(), "twine upload failed: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "twine upload failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let out = twine(&server, &alice, &v1);
-    assert!(out.status.success(), "identical re-upload must succeed: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "identical re-upload must succeed: {}",
+        stderr(&out)
+    );
     let out = twine(&server, &alice, &v2);
     assert!(out.status.success(), "{}", stderr(&out));
     let mallory = token(&data, "mallory");
-    let out = twine(&server, &mallory, &make_dist(&dists.join("m"), "demo-pkg", "3.0"));
-    assert!(!out.status.success(), "another user must not upload to alice's project");
-    assert!(stdout(&out).contains("403") || stderr(&out).contains("403"), "{}{}", stdout(&out), stderr(&out));
-    let out = twine(&server, "bwk_0000_bad", &make_dist(&dists.join("x"), "other", "1.0"));
+    let out = twine(
+        &server,
+        &mallory,
+        &make_dist(&dists.join("m"), "demo-pkg", "3.0"),
+    );
+    assert!(
+        !out.status.success(),
+        "another user must not upload to alice's project"
+    );
+    assert!(
+        stdout(&out).contains("403") || stderr(&out).contains("403"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = twine(
+        &server,
+        "bwk_0000_bad",
+        &make_dist(&dists.join("x"), "other", "1.0"),
+    );
     assert!(!out.status.success());
 
     // pip and uv install the newest version, pip using the .metadata file.
     let site = dir.path().join("site-pip");
     let out = pip_install(&server, &site, "demo-pkg");
-    assert!(out.status.success(), "pip install failed: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "pip install failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert_eq!(installed_version(&site, "demo_pkg"), "2.0");
-    assert!(server.log().contains(".whl.metadata"), "pip did not fetch the PEP 658 metadata file:\n{}", server.log());
+    assert!(
+        server.log().contains(".whl.metadata"),
+        "pip did not fetch the PEP 658 metadata file:\n{}",
+        server.log()
+    );
     let uv_site = dir.path().join("site-uv");
     let out = Command::new(venv_bin("uv"))
         .args(["pip", "install", "--no-cache", "--python"])
@@ -106,19 +165,32 @@ fn twine_upload_then_pip_and_uv_install_and_tuf_verification() {
         .arg("demo-pkg==1.0")
         .output()
         .unwrap();
-    assert!(out.status.success(), "uv pip install failed: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "uv pip install failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert_eq!(installed_version(&uv_site, "demo_pkg"), "1.0");
 
     // Yank 2.0: pip now picks 1.0; un-yank: 2.0 again.
     let yank = |action: &str| {
         let mut cmd = bulwark();
-        cmd.arg(action).arg("--index").arg(&server.url).env("BULWARK_TOKEN", &alice);
+        cmd.arg(action)
+            .arg("--index")
+            .arg(&server.url)
+            .env("BULWARK_TOKEN", &alice);
         if action == "yank" {
             cmd.args(["--reason", "broken build"]);
         }
         run_ok(cmd.args(["demo-pkg", "2.0"]))
     };
-    let out = bulwark().args(["yank", "--index"]).arg(&server.url).args(["--token", &mallory, "demo-pkg", "2.0"]).output().unwrap();
+    let out = bulwark()
+        .args(["yank", "--index"])
+        .arg(&server.url)
+        .args(["--token", &mallory, "demo-pkg", "2.0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "only the owner may yank");
     assert!(stderr(&out).contains("403"), "{}", stderr(&out));
     yank("yank");
@@ -135,7 +207,10 @@ fn twine_upload_then_pip_and_uv_install_and_tuf_verification() {
     // distribution's hash through it once the publisher has caught up.
     let wheel = "demo_pkg-2.0-py3-none-any.whl";
     assert!(
-        wait_until(Duration::from_secs(20), || verified_by_python_tuf(&server, "demo-pkg", wheel).is_some()),
+        wait_until(Duration::from_secs(20), || verified_by_python_tuf(
+            &server, "demo-pkg", wheel
+        )
+        .is_some()),
         "python-tuf never verified {wheel}; log:\n{}",
         server.log()
     );
@@ -145,14 +220,24 @@ fn twine_upload_then_pip_and_uv_install_and_tuf_verification() {
     // Our own client verifies the same page.
     let meta = dir.path().join("tuf-meta");
     let targets = dir.path().join("tuf-targets");
-    run_ok(bulwark().args(["tuf-client", "--metadata-dir"]).arg(&meta).arg("init").arg(data.join("root.json")));
+    run_ok(
+        bulwark()
+            .args(["tuf-client", "--metadata-dir"])
+            .arg(&meta)
+            .arg("init")
+            .arg(data.join("root.json")),
+    );
     run_ok(
         bulwark()
             .args(["tuf-client", "--metadata-dir"])
             .arg(&meta)
             .arg("--metadata-url")
             .arg(format!("{}/tuf/metadata/", server.url))
-            .args(["--target-name", "simple/demo-pkg/index.json", "--target-base-url"])
+            .args([
+                "--target-name",
+                "simple/demo-pkg/index.json",
+                "--target-base-url",
+            ])
             .arg(format!("{}/tuf/targets/", server.url))
             .arg("--target-dir")
             .arg(&targets)
@@ -173,16 +258,49 @@ fn import_publishes_a_pypiserver_directory() {
     std::fs::write(packages.join("broken-1.0.tar.gz"), b"not an archive").unwrap();
     // Creating the repository first lets import sign right away.
     drop(Server::start(&data));
-    let out = bulwark().args(["import", "--data-dir"]).arg(&data).args(["--user", "ops"]).arg(&packages).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "a refused file makes the import fail: {}", stderr(&out));
-    assert!(stdout(&out).contains("imported 4 files (0 already present, 1 refused)"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("broken-1.0.tar.gz"), "{}", stderr(&out));
-    let out = bulwark().args(["import", "--data-dir"]).arg(&data).args(["--user", "ops"]).arg(packages.join("nested")).output().unwrap();
+    let out = bulwark()
+        .args(["import", "--data-dir"])
+        .arg(&data)
+        .args(["--user", "ops"])
+        .arg(&packages)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a refused file makes the import fail: {}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("imported 4 files (0 already present, 1 refused)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("broken-1.0.tar.gz"),
+        "{}",
+        stderr(&out)
+    );
+    let out = bulwark()
+        .args(["import", "--data-dir"])
+        .arg(&data)
+        .args(["--user", "ops"])
+        .arg(packages.join("nested"))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("imported 0 files (2 already present, 0 refused)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("imported 0 files (2 already present, 0 refused)"),
+        "{}",
+        stdout(&out)
+    );
 
     let server = Server::start(&data);
-    assert!(verified_by_python_tuf(&server, "nested-two", "nested_two-0.3-py3-none-any.whl").is_some(), "{}", server.log());
+    assert!(
+        verified_by_python_tuf(&server, "nested-two", "nested_two-0.3-py3-none-any.whl").is_some(),
+        "{}",
+        server.log()
+    );
     let site = dir.path().join("site");
     let out = pip_install(&server, &site, "flat-one");
     assert!(out.status.success(), "{}", stderr(&out));

@@ -184,3 +184,103 @@ impl Drop for Server {
         self.kill();
     }
 }
+
+/// A running `bulwark proxy`.
+/// A running `bulwark proxy`.
+pub struct Proxy {
+    pub child: Child,
+    pub url: String,
+    pub log: PathBuf,
+    /// Whether `child` leads a process group of its own (a wrapper).
+    group: bool,
+}
+
+impl Proxy {
+    /// Starts `bulwark proxy` for `upstream`, trusting `root`, with
+    /// `--freshness-secs 0` so that every page request re-reads metadata.
+    pub fn start(upstream: &str, root: &Path, cache: &Path) -> Self {
+        Self::start_with(upstream, root, cache, &[], &[])
+    }
+
+    /// Starts `bulwark proxy` through `wrapper` (e.g. `faketime -f +3d`),
+    /// with extra environment variables.
+    pub fn start_with(
+        upstream: &str,
+        root: &Path,
+        cache: &Path,
+        wrapper: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let log = cache.with_extension("log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut command = match wrapper {
+            [] => bulwark(),
+            [program, args @ ..] => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_bulwark"));
+                // faketime runs the proxy as its child: a group of their
+                // own lets Drop end both.
+                std::os::unix::process::CommandExt::process_group(&mut command, 0);
+                command
+            }
+        };
+        let mut child = command
+            .args(["proxy", "--upstream", upstream, "--root"])
+            .arg(root)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--freshness-secs",
+                "0",
+                "--cache-dir",
+            ])
+            .arg(cache)
+            .env("BULWARK_LOG", "info,bulwark_proxy=debug")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start bulwark proxy through {wrapper:?}: {e}"));
+        let mut first = String::new();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        reader.read_line(&mut first).unwrap();
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected banner {first:?}; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
+            .trim_end_matches('/')
+            .to_owned();
+        Self {
+            child,
+            url,
+            log,
+            group: !wrapper.is_empty(),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if self.group {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

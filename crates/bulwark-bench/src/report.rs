@@ -1,0 +1,411 @@
+//! The report: markdown for people, JSON for tools, from the same results.
+
+use std::fmt::Write as _;
+
+use crate::bytes::{
+    BytesResult, Download, PEP458_NEW_USER, PEP458_RETURNING_NEW, PEP458_RETURNING_SAME,
+};
+use crate::json::Json;
+use crate::publish::PublishResult;
+use crate::stats::{Summary, float};
+
+/// Goal: sustained uploads/s on 2 cores (issue 5).
+pub const GOAL_UPLOADS_PER_S: f64 = 5_000.0;
+/// Goal: upload→published p99, milliseconds.
+pub const GOAL_P99_MS: f64 = 500.0;
+/// Goal: 1M projects from nothing to signed metadata, seconds.
+pub const GOAL_FULL_PUBLISH_SECS: f64 = 60.0;
+/// The project count the goals are stated at.
+pub const GOAL_PROJECTS: u64 = 1_000_000;
+/// Goal: new user, gzip bytes.
+pub const GOAL_NEW_USER: u64 = 16 * 1024;
+/// Goal: returning user, gzip bytes.
+pub const GOAL_RETURNING: u64 = 4 * 1024;
+
+/// Everything one invocation measured.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// The command line that produced it.
+    pub command: String,
+    /// Where the repository lived.
+    pub data_dir: String,
+    /// Publishing, if run.
+    pub publish: Option<PublishResult>,
+    /// Metadata bytes, if run.
+    pub bytes: Option<BytesResult>,
+    /// Peak RSS of the whole run, KiB.
+    pub peak_rss_kib: Option<u64>,
+}
+
+fn verdict(met: bool, how: impl FnOnce() -> String) -> String {
+    if met { "met".to_owned() } else { how() }
+}
+
+fn summary_json(s: Summary) -> Json {
+    Json::obj([
+        ("n", Json::Int(s.n as u64)),
+        ("p50", Json::Float(s.p50)),
+        ("p99", Json::Float(s.p99)),
+    ])
+}
+
+fn download_json(d: &Download) -> Json {
+    Json::obj([
+        ("raw", Json::Int(d.raw())),
+        ("gzip", Json::Int(d.gzip())),
+        (
+            "files",
+            Json::Arr(
+                d.items
+                    .iter()
+                    .map(|i| {
+                        Json::obj([
+                            ("name", Json::Str(i.name.clone())),
+                            ("raw", Json::Int(i.raw)),
+                            ("gzip", Json::Int(i.gzip)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+    ])
+}
+
+fn opt_int(v: Option<u64>) -> Json {
+    v.map_or(Json::Null, Json::Int)
+}
+
+/// Estimated full-publish time at the goal's size, scaling linearly.
+fn scaled_full_publish(p: &PublishResult) -> f64 {
+    p.full_publish_secs * float(GOAL_PROJECTS) / float(p.projects.max(1))
+}
+
+impl Report {
+    /// The JSON report.
+    #[must_use]
+    pub fn to_json(&self) -> Json {
+        let publish = self.publish.as_ref().map_or(Json::Null, |p| {
+            Json::obj([
+                ("projects", Json::Int(p.projects)),
+                ("files", Json::Int(p.files)),
+                ("bin_bits", Json::Int(u64::from(p.bin_bits))),
+                ("load_secs", Json::Float(p.load_secs)),
+                ("full_publish_secs", Json::Float(p.full_publish_secs)),
+                (
+                    "full_publish_secs_scaled_to_1m",
+                    Json::Float(scaled_full_publish(p)),
+                ),
+                ("full_publish_pages", Json::Int(p.full_publish_pages as u64)),
+                ("full_publish_roles", Json::Int(p.full_publish_roles as u64)),
+                ("batch", Json::Int(p.batch)),
+                ("runs", Json::Int(p.runs)),
+                ("uploads_per_s", summary_json(p.uploads_per_s)),
+                (
+                    "publisher_uploads_per_s",
+                    summary_json(p.publisher_uploads_per_s),
+                ),
+                ("run_ms", summary_json(p.run_ms)),
+                ("delay_ms", summary_json(p.delay_ms)),
+                ("peak_rss_kib", opt_int(p.peak_rss_kib)),
+            ])
+        });
+        let bytes = self.bytes.as_ref().map_or(Json::Null, |b| {
+            Json::obj([
+                ("projects", Json::Int(b.projects)),
+                ("bin_bits", Json::Int(u64::from(b.bin_bits))),
+                ("project", Json::Str(b.project.clone())),
+                ("new_user", download_json(&b.new_user)),
+                ("returning_same_snapshot", download_json(&b.returning_same)),
+                ("returning_new_snapshot", download_json(&b.returning_new)),
+                (
+                    "median_bin",
+                    Json::obj([
+                        ("raw", Json::Int(b.median_bin.0)),
+                        ("gzip", Json::Int(b.median_bin.1)),
+                    ]),
+                ),
+                (
+                    "pep458_estimate",
+                    Json::obj([
+                        ("new_user", Json::Int(PEP458_NEW_USER)),
+                        ("returning_same_snapshot", Json::Int(PEP458_RETURNING_SAME)),
+                        ("returning_new_snapshot", Json::Int(PEP458_RETURNING_NEW)),
+                    ]),
+                ),
+                (
+                    "per_file_target_model",
+                    Json::obj([
+                        ("targets", Json::Int(b.per_file_targets)),
+                        ("new_user", download_json(&b.per_file[0])),
+                        ("returning_same_snapshot", download_json(&b.per_file[1])),
+                        ("returning_new_snapshot", download_json(&b.per_file[2])),
+                    ]),
+                ),
+                (
+                    "bin_table",
+                    Json::Arr(
+                        b.table
+                            .iter()
+                            .map(|r| {
+                                Json::obj([
+                                    ("bin_bits", Json::Int(u64::from(r.bin_bits))),
+                                    ("snapshot_raw", Json::Int(r.snapshot.0)),
+                                    ("snapshot_gzip", Json::Int(r.snapshot.1)),
+                                    ("median_bin_raw", Json::Int(r.bin.0)),
+                                    ("median_bin_gzip", Json::Int(r.bin.1)),
+                                    ("new_user_gzip", Json::Int(r.new_user_gzip)),
+                                ])
+                            })
+                            .collect(),
+                    ),
+                ),
+            ])
+        });
+        Json::obj([
+            ("command", Json::Str(self.command.clone())),
+            ("data_dir", Json::Str(self.data_dir.clone())),
+            ("publish", publish),
+            ("metadata_bytes", bytes),
+            ("peak_rss_kib", opt_int(self.peak_rss_kib)),
+        ])
+    }
+
+    /// The markdown report.
+    #[must_use]
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# bulwark-bench report\n");
+        let _ = writeln!(md, "Command: `{}`  ", self.command);
+        let _ = writeln!(md, "Repository directory: `{}`  ", self.data_dir);
+        if let Some(kib) = self.peak_rss_kib {
+            let _ = writeln!(md, "Peak RSS (whole run): {:.1} MiB", float(kib) / 1024.0);
+        }
+        if let Some(p) = &self.publish {
+            self.publish_markdown(&mut md, p);
+        }
+        if let Some(b) = &self.bytes {
+            bytes_markdown(&mut md, b);
+        }
+        md
+    }
+
+    #[expect(clippy::unused_self, reason = "kept beside to_markdown for symmetry")]
+    fn publish_markdown(&self, md: &mut String, p: &PublishResult) {
+        let scaled = scaled_full_publish(p);
+        let _ = writeln!(
+            md,
+            "\n## Publishing ({} projects, {} files, {} bins)\n",
+            p.projects,
+            p.files,
+            1u64 << p.bin_bits
+        );
+        let _ = writeln!(md, "| figure | value | goal |\n|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| bulk load through `add_file` (one fsynced transaction per file) | {:.1} s ({:.0} files/s) | — |",
+            p.load_secs,
+            float(p.files) / p.load_secs.max(1e-9)
+        );
+        let _ = writeln!(
+            md,
+            "| full publish ({} pages, {} roles signed) | {:.2} s; ×{:.0} linear to 1M: {:.0} s | ≤ {GOAL_FULL_PUBLISH_SECS:.0} s at 1M: {} |",
+            p.full_publish_pages,
+            p.full_publish_roles,
+            p.full_publish_secs,
+            float(GOAL_PROJECTS) / float(p.projects.max(1)),
+            scaled,
+            verdict(scaled <= GOAL_FULL_PUBLISH_SECS, || format!(
+                "missed by {:.1}×",
+                scaled / GOAL_FULL_PUBLISH_SECS
+            ))
+        );
+        let _ = writeln!(
+            md,
+            "| sustained uploads/s ({} runs of {} uploads; median) | {:.0} | ≥ {GOAL_UPLOADS_PER_S:.0}: {} |",
+            p.runs,
+            p.batch,
+            p.uploads_per_s.p50,
+            verdict(p.uploads_per_s.p50 >= GOAL_UPLOADS_PER_S, || format!(
+                "missed by {:.0}×",
+                GOAL_UPLOADS_PER_S / p.uploads_per_s.p50.max(1e-9)
+            ))
+        );
+        let _ = writeln!(
+            md,
+            "| publisher alone, uploads/s (batch / run time; median) | {:.0} | — |",
+            p.publisher_uploads_per_s.p50
+        );
+        let _ = writeln!(
+            md,
+            "| publish run, p50 / p99 | {:.0} / {:.0} ms | — |",
+            p.run_ms.p50, p.run_ms.p99
+        );
+        let _ = writeln!(
+            md,
+            "| upload→published (per-run max), p50 / p99 | {:.0} / {:.0} ms | p99 ≤ {GOAL_P99_MS:.0} ms: {} |",
+            p.delay_ms.p50,
+            p.delay_ms.p99,
+            verdict(p.delay_ms.p99 <= GOAL_P99_MS, || format!(
+                "missed by {:.0} ms",
+                p.delay_ms.p99 - GOAL_P99_MS
+            ))
+        );
+        if let Some(kib) = p.peak_rss_kib {
+            let _ = writeln!(
+                md,
+                "| peak RSS after publishing | {:.1} MiB | — |",
+                float(kib) / 1024.0
+            );
+        }
+    }
+}
+
+fn kb(n: u64) -> String {
+    format!("{:.1} KB", float(n) / 1000.0)
+}
+
+fn download_row(md: &mut String, label: &str, d: &Download, goal: &str) {
+    let names: Vec<&str> = d.items.iter().map(|i| i.name.as_str()).collect();
+    let _ = writeln!(
+        md,
+        "| {label} | {} | {} | {} | {goal} |",
+        names.join(", "),
+        kb(d.raw()),
+        kb(d.gzip())
+    );
+}
+
+fn bytes_markdown(md: &mut String, b: &BytesResult) {
+    let _ = writeln!(
+        md,
+        "\n## Metadata bytes per install ({} projects, {} bins, project `{}`)\n",
+        b.projects,
+        1u64 << b.bin_bits,
+        b.project
+    );
+    let _ = writeln!(
+        md,
+        "Beyond the distribution and its page. KB = 1,000 bytes; gzip at the default level.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| user | files fetched | raw | gzip | goal (gzip, at 1M) |\n|---|---|---|---|---|"
+    );
+    let scale = if b.projects >= GOAL_PROJECTS {
+        ""
+    } else {
+        " at this size"
+    };
+    let goal = |bytes: u64, goal: u64| {
+        let outcome = if bytes <= goal {
+            "met".to_owned()
+        } else {
+            format!("missed by {}", kb(bytes - goal))
+        };
+        format!("≤ {}: {outcome}{scale}", kb(goal))
+    };
+    download_row(
+        md,
+        "new user",
+        &b.new_user,
+        &goal(b.new_user.gzip(), GOAL_NEW_USER),
+    );
+    download_row(
+        md,
+        "returning, same snapshot",
+        &b.returning_same,
+        &goal(b.returning_same.gzip(), GOAL_RETURNING),
+    );
+    download_row(
+        md,
+        "returning, new snapshot",
+        &b.returning_new,
+        &goal(b.returning_new.gzip(), GOAL_RETURNING),
+    );
+    let _ = writeln!(
+        md,
+        "\nMedian bin: {} raw, {} gzip.\n",
+        kb(b.median_bin.0),
+        kb(b.median_bin.1)
+    );
+    let _ = writeln!(
+        md,
+        "### Against PEP 458's estimate and the per-file-target layout\n"
+    );
+    let _ = writeln!(
+        md,
+        "Per-file-target model: {} targets (every distribution and page), 256 succinct bins, signed with the same canonical JSON.\n",
+        b.per_file_targets
+    );
+    let _ = writeln!(
+        md,
+        "| user | Bulwark raw / gzip | per-file targets raw / gzip | PEP 458 estimate (raw) |\n|---|---|---|---|"
+    );
+    for (label, ours, model, pep) in [
+        ("new user", &b.new_user, &b.per_file[0], PEP458_NEW_USER),
+        (
+            "returning, same snapshot",
+            &b.returning_same,
+            &b.per_file[1],
+            PEP458_RETURNING_SAME,
+        ),
+        (
+            "returning, new snapshot",
+            &b.returning_new,
+            &b.per_file[2],
+            PEP458_RETURNING_NEW,
+        ),
+    ] {
+        let _ = writeln!(
+            md,
+            "| {label} | {} / {} | {} / {} | {} |",
+            kb(ours.raw()),
+            kb(ours.gzip()),
+            kb(model.raw()),
+            kb(model.gzip()),
+            kb(pep)
+        );
+    }
+    comparison_markdown(md, b);
+}
+
+fn comparison_markdown(md: &mut String, b: &BytesResult) {
+    let _ = writeln!(
+        md,
+        "\n### Bin count against snapshot and bin size (Bulwark layout)\n"
+    );
+    let _ = writeln!(
+        md,
+        "| bins | snapshot raw / gzip | median bin raw / gzip | new user gzip |\n|---|---|---|---|"
+    );
+    for r in &b.table {
+        let _ = writeln!(
+            md,
+            "| {} | {} / {} | {} / {} | {} |",
+            1u64 << r.bin_bits,
+            kb(r.snapshot.0),
+            kb(r.snapshot.1),
+            kb(r.bin.0),
+            kb(r.bin.1),
+            kb(r.new_user_gzip)
+        );
+    }
+    if let Some(row) = b.table.iter().find(|r| r.bin_bits == 14) {
+        let _ = writeln!(
+            md,
+            "\nWith 16,384 bins (PEP 458's count for PyPI) the snapshot alone is {} gzip at any project count, \
+             so a flat snapshot puts new users and returning users with a new snapshot above the \
+             {} and {} goals at 1M projects.",
+            kb(row.snapshot.1),
+            kb(GOAL_NEW_USER),
+            kb(GOAL_RETURNING)
+        );
+    }
+    let dominant = b
+        .new_user
+        .items
+        .iter()
+        .max_by_key(|i| i.gzip)
+        .map_or("", |i| i.name.as_str());
+    let _ = writeln!(md, "\nLargest new-user download (gzip): `{dominant}`.");
+}

@@ -1,0 +1,71 @@
+//! A tiny run of the whole harness: the report is produced and its fields
+//! are sane. No timing is asserted (benchmarks are not tests).
+
+use bulwark_bench::{Options, Suite};
+
+#[test]
+fn tiny_run_produces_a_sane_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        projects: 500,
+        bin_bits: 4,
+        batch: 10,
+        runs: 3,
+        dir: dir.path().join("repo"),
+    };
+    let report = bulwark_bench::run(Suite::All, &options, "smoke").unwrap();
+
+    let publish = report.publish.as_ref().unwrap();
+    assert_eq!(publish.projects, 500);
+    assert!(publish.files >= 500, "every project has a file");
+    assert_eq!(publish.full_publish_pages, 500);
+    // 16 bins, recently-claimed, snapshot, timestamp.
+    assert_eq!(publish.full_publish_roles, 19);
+    assert_eq!(publish.uploads_per_s.n, 3);
+    assert!(publish.uploads_per_s.p50 > 0.0);
+    assert!(publish.run_ms.p99 >= publish.run_ms.p50);
+
+    let bytes = report.bytes.as_ref().unwrap();
+    let names: Vec<&str> = bytes
+        .new_user
+        .items
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names[0], "1.root.json");
+    assert!(names[7].contains(".bin-"), "{names:?}");
+    for download in [&bytes.new_user, &bytes.returning_same, &bytes.returning_new] {
+        assert!(download.raw() > 0 && download.gzip() > 0);
+        assert!(download.gzip() < download.raw() + 100);
+    }
+    assert!(bytes.returning_same.raw() < bytes.returning_new.raw());
+    assert!(bytes.returning_new.raw() < bytes.new_user.raw());
+    assert!(bytes.per_file_targets > publish.files);
+    assert_eq!(
+        bytes.table.len(),
+        bulwark_bench::bytes::TABLE_BIN_BITS.len()
+    );
+    assert!(
+        bytes
+            .table
+            .windows(2)
+            .all(|w| w[0].snapshot.0 < w[1].snapshot.0)
+    );
+
+    let out = dir.path().join("out");
+    bulwark_bench::write_report(&report, &out).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Publishing") && md.contains("## Metadata bytes per install"));
+    let json = std::fs::read_to_string(out.join("report.json")).unwrap();
+    assert!(json.starts_with('{') && json.ends_with("}\n"));
+    for key in [
+        "\"publish\"",
+        "\"metadata_bytes\"",
+        "\"bin_table\"",
+        "\"peak_rss_kib\"",
+    ] {
+        assert!(json.contains(key), "report.json lacks {key}");
+    }
+    assert_eq!(json.matches('{').count(), json.matches('}').count());
+}
