@@ -204,15 +204,27 @@ fn token(data: &Path, user: &str) -> String {
 }
 
 fn upload(server: &Server, token: &str, out: &Path, name: &str, version: &str) {
-    let files: Vec<String> = stdout(&run_ok(
-        python_script("make_dist.py")
-            .arg(out)
-            .arg(name)
-            .arg(version),
-    ))
-    .lines()
-    .map(str::to_owned)
-    .collect();
+    upload_requiring(server, token, out, name, version, &[]);
+}
+
+/// Uploads a wheel and an sdist of `name` that depend on `requires`.
+fn upload_requiring(
+    server: &Server,
+    token: &str,
+    out: &Path,
+    name: &str,
+    version: &str,
+    requires: &[&str],
+) {
+    let mut make = python_script("make_dist.py");
+    make.arg(out).arg(name).arg(version);
+    for requirement in requires {
+        make.args(["--requires", requirement]);
+    }
+    let files: Vec<String> = stdout(&run_ok(&mut make))
+        .lines()
+        .map(str::to_owned)
+        .collect();
     run_ok(
         Command::new(venv_bin("twine"))
             .args([
@@ -440,6 +452,14 @@ fn setup() -> Setup {
         "other-pkg",
         "1.0",
     );
+    upload_requiring(
+        &server,
+        &alice,
+        &dir.path().join("dist/a1"),
+        "app-with-dep",
+        "1.0",
+        &["other-pkg>=1.0"],
+    );
     let mitm = Mitm::start(&server.url);
     let proxy = Proxy::start(
         &mitm.url,
@@ -449,7 +469,8 @@ fn setup() -> Setup {
     let published = |name: &str| curl(&format!("{}/simple/{name}/", proxy.url), &[JSON]).0 == 200;
     assert!(
         wait_until(Duration::from_secs(30), || published("demo-pkg")
-            && published("other-pkg")),
+            && published("other-pkg")
+            && published("app-with-dep")),
         "the proxy never served the published pages; proxy log:\n{}\nserver log:\n{}",
         proxy.log(),
         server.log()
@@ -513,6 +534,17 @@ fn installs_and_the_warm_cache(s: &Setup) {
         stderr(&out),
         s.proxy.log()
     );
+    assert_eq!(installed_version(&site, "other_pkg"), "1.0");
+    // A dependency is resolved, fetched and verified through the proxy too.
+    let site = s.site("site-dep");
+    let out = pip_install(&s.proxy, &site, "app-with-dep");
+    assert!(
+        out.status.success(),
+        "pip install with a dependency failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(installed_version(&site, "app_with_dep"), "1.0");
     assert_eq!(installed_version(&site, "other_pkg"), "1.0");
 
     let before = s.server.log().len();
