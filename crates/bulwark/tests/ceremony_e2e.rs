@@ -16,7 +16,10 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use bulwark_tuf::json::{self, Value};
-use common::{Server, bulwark, python_script, run_ok, stderr, stdout, venv_bin, wait_until};
+use common::{
+    Server, bulwark, make_dist, python_script, run_ok, stderr, stdout, token, twine_upload,
+    wait_until,
+};
 
 const PASSPHRASE: &str = "BULWARK_KEY_PASSPHRASE";
 
@@ -353,37 +356,9 @@ fn key_files(dir: &Path) -> Vec<String> {
     found
 }
 
-fn token(data: &Path, user: &str) -> String {
-    stdout(&run_ok(
-        bulwark()
-            .args(["token", "create", "--data-dir"])
-            .arg(data)
-            .arg(user),
-    ))
-    .trim()
-    .to_owned()
-}
-
 fn upload(server: &Server, token: &str, dir: &Path, version: &str) {
-    let out = run_ok(
-        python_script("make_dist.py")
-            .arg(dir)
-            .arg("Ceremony_Demo")
-            .arg(version),
-    );
-    let files: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
-    let out = Command::new(venv_bin("twine"))
-        .args([
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-        ])
-        .arg(format!("{}/legacy/", server.url))
-        .args(["-u", "__token__", "-p", token])
-        .args(&files)
-        .output()
-        .unwrap();
+    let files = make_dist(dir, "Ceremony_Demo", version, &[]);
+    let out = twine_upload(&server.url, token, &files);
     assert!(
         out.status.success(),
         "twine upload failed: {}{}",

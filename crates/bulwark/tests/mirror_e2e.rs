@@ -9,43 +9,19 @@ mod common;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Proxy, Server, bulwark, python_script, run_ok, stderr, stdout, venv_bin, wait_until};
-
-fn token(data: &Path, user: &str) -> String {
-    let out = run_ok(
-        bulwark()
-            .args(["token", "create", "--data-dir"])
-            .arg(data)
-            .arg(user),
-    );
-    stdout(&out).trim().to_owned()
-}
+use common::{
+    Proxy, Server, bulwark, installed_version, make_dist, pip_install, python_script, run_ok,
+    stderr, stdout, token, twine_upload, venv_bin, wait_until,
+};
 
 /// Builds and uploads `name` `version` (wheel and sdist), then waits until
 /// the upstream's signed metadata lists both.
 fn upload(server: &Server, token: &str, dists: &Path, name: &str, version: &str) -> Vec<String> {
-    let out = run_ok(
-        python_script("make_dist.py")
-            .arg(dists.join(format!("{name}-{version}")))
-            .arg(name)
-            .arg(version),
-    );
-    let files: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
-    let out = Command::new(venv_bin("twine"))
-        .args([
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-        ])
-        .arg(format!("{}/legacy/", server.url))
-        .args(["-u", "__token__", "-p", token])
-        .args(&files)
-        .output()
-        .unwrap();
+    let files = make_dist(&dists.join(format!("{name}-{version}")), name, version, &[]);
+    let out = twine_upload(&server.url, token, &files);
     assert!(
         out.status.success(),
         "twine upload failed: {}{}",
@@ -91,33 +67,6 @@ fn sync_cmd(upstream: &str, root: &Path, dest: &Path) -> Command {
         .arg("--dest")
         .arg(dest);
     cmd
-}
-
-fn pip_install(base: &str, target: &Path, requirement: &str) -> Output {
-    Command::new(venv_bin("pip"))
-        .args([
-            "install",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--index-url",
-        ])
-        .arg(format!("{base}/simple/"))
-        .arg("--target")
-        .arg(target)
-        .arg(requirement)
-        .output()
-        .unwrap()
-}
-
-fn installed_version(target: &Path, module: &str) -> String {
-    let out = run_ok(
-        Command::new(venv_bin("python"))
-            .arg("-c")
-            .arg(format!("import {module}; print({module}.VERSION)"))
-            .env("PYTHONPATH", target),
-    );
-    stdout(&out).trim().to_owned()
 }
 
 /// Request paths in the upstream's log that start with `prefix`.

@@ -18,7 +18,10 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Proxy, Server, bulwark, python_script, run_ok, stderr, stdout, venv_bin, wait_until};
+use common::{
+    Proxy, Server, installed_version, make_dist, pip_install, run_ok, stderr, stdout, token,
+    twine_upload, venv_bin, wait_until,
+};
 
 /// The requests a [`Mode`] applies to: paths starting with `start` and
 /// ending with `end`.
@@ -192,17 +195,6 @@ fn tamper(mode: &Mode, path: &str, response: Vec<u8>) -> Vec<u8> {
     out
 }
 
-fn token(data: &Path, user: &str) -> String {
-    stdout(&run_ok(
-        bulwark()
-            .args(["token", "create", "--data-dir"])
-            .arg(data)
-            .arg(user),
-    ))
-    .trim()
-    .to_owned()
-}
-
 fn upload(server: &Server, token: &str, out: &Path, name: &str, version: &str) {
     upload_requiring(server, token, out, name, version, &[]);
 }
@@ -216,47 +208,14 @@ fn upload_requiring(
     version: &str,
     requires: &[&str],
 ) {
-    let mut make = python_script("make_dist.py");
-    make.arg(out).arg(name).arg(version);
-    for requirement in requires {
-        make.args(["--requires", requirement]);
-    }
-    let files: Vec<String> = stdout(&run_ok(&mut make))
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    run_ok(
-        Command::new(venv_bin("twine"))
-            .args([
-                "upload",
-                "--non-interactive",
-                "--disable-progress-bar",
-                "--repository-url",
-            ])
-            .arg(format!("{}/legacy/", server.url))
-            .args(["-u", "__token__", "-p", token])
-            .args(&files),
+    let files = make_dist(out, name, version, requires);
+    let out = twine_upload(&server.url, token, &files);
+    assert!(
+        out.status.success(),
+        "twine upload failed: {}{}",
+        stdout(&out),
+        stderr(&out)
     );
-}
-
-fn pip_install(proxy: &Proxy, target: &Path, requirement: &str) -> Output {
-    Command::new(venv_bin("pip"))
-        .args([
-            "install",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--no-input",
-            // pip retries a 502 five times with back-off; once is enough here.
-            "--retries",
-            "0",
-            "--index-url",
-        ])
-        .arg(format!("{}/simple/", proxy.url))
-        .arg("--target")
-        .arg(target)
-        .arg(requirement)
-        .output()
-        .unwrap()
 }
 
 fn uv_install(proxy: &Proxy, target: &Path, requirement: &str) -> Output {
@@ -271,16 +230,6 @@ fn uv_install(proxy: &Proxy, target: &Path, requirement: &str) -> Output {
         .env("UV_HTTP_RETRIES", "0")
         .output()
         .unwrap()
-}
-
-fn installed_version(target: &Path, module: &str) -> String {
-    let out = run_ok(
-        Command::new(venv_bin("python"))
-            .arg("-c")
-            .arg(format!("import {module}; print({module}.VERSION)"))
-            .env("PYTHONPATH", target),
-    );
-    stdout(&out).trim().to_owned()
 }
 
 /// `pip show` sees nothing installed in `target`.
@@ -501,7 +450,7 @@ fn pages_are_the_signed_ones(s: &Setup) {
 
     assert_eq!(page(&s.proxy.url, "never-uploaded", JSON).0, 404);
     assert!(
-        !pip_install(&s.proxy, &s.site("site-absent"), "never-uploaded")
+        !pip_install(&s.proxy.url, &s.site("site-absent"), "never-uploaded")
             .status
             .success()
     );
@@ -516,7 +465,7 @@ fn pages_are_the_signed_ones(s: &Setup) {
 /// pip and uv install; a second install is served from the proxy's cache.
 fn installs_and_the_warm_cache(s: &Setup) {
     let site = s.site("site-pip");
-    let out = pip_install(&s.proxy, &site, "demo-pkg");
+    let out = pip_install(&s.proxy.url, &site, "demo-pkg");
     assert!(
         out.status.success(),
         "pip install failed: {}{}\n{}",
@@ -537,7 +486,7 @@ fn installs_and_the_warm_cache(s: &Setup) {
     assert_eq!(installed_version(&site, "other_pkg"), "1.0");
     // A dependency is resolved, fetched and verified through the proxy too.
     let site = s.site("site-dep");
-    let out = pip_install(&s.proxy, &site, "app-with-dep");
+    let out = pip_install(&s.proxy.url, &site, "app-with-dep");
     assert!(
         out.status.success(),
         "pip install with a dependency failed: {}{}",
@@ -549,7 +498,7 @@ fn installs_and_the_warm_cache(s: &Setup) {
 
     let before = s.server.log().len();
     let site = s.site("site-warm");
-    let out = pip_install(&s.proxy, &site, "demo-pkg");
+    let out = pip_install(&s.proxy.url, &site, "demo-pkg");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(installed_version(&site, "demo_pkg"), "1.0");
     let upstream_requests = s.server.log()[before..].to_owned();
@@ -623,7 +572,7 @@ fn swapped_page_is_refused(s: &Setup) {
         "502 refused: page hash does not match signed metadata - possible tampering",
     );
     let site = s.site("site-swapped");
-    let out = pip_install(&s.proxy, &site, "demo-pkg==2.0");
+    let out = pip_install(&s.proxy.url, &site, "demo-pkg==2.0");
     assert!(
         !out.status.success(),
         "pip installed from a swapped page: {}",
@@ -645,7 +594,7 @@ fn swapped_page_is_refused(s: &Setup) {
 fn flipped_wheel_is_refused(s: &Setup) {
     s.mitm.set(Mode::FlipWheel);
     let site = s.site("site-flipped");
-    let out = pip_install(&s.proxy, &site, "demo-pkg==2.0");
+    let out = pip_install(&s.proxy.url, &site, "demo-pkg==2.0");
     assert!(
         !out.status.success(),
         "pip installed a tampered wheel: {}",
@@ -719,7 +668,7 @@ fn install_is_refused(
     log_from: usize,
     reason: &str,
 ) {
-    let out = pip_install(proxy, site, requirement);
+    let out = pip_install(&proxy.url, site, requirement);
     let said = format!("{}{}", stdout(&out), stderr(&out));
     assert!(!out.status.success(), "pip installed {requirement}: {said}");
     assert!(
@@ -752,7 +701,7 @@ fn uv_install_is_refused(proxy: &Proxy, site: &Path, requirement: &str, says: &s
 fn recovers(s: &Setup, proxy: &Proxy, site: &str, version: &str) {
     s.mitm.set(Mode::Honest);
     let site = s.site(site);
-    let out = pip_install(proxy, &site, &format!("demo-pkg=={version}"));
+    let out = pip_install(&proxy.url, &site, &format!("demo-pkg=={version}"));
     assert!(
         out.status.success(),
         "pip install failed after the attack stopped: {}{}\n{}",

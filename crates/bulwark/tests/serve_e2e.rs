@@ -5,78 +5,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, bulwark, python_script, run_ok, stderr, stdout, venv_bin, wait_until};
-
-fn token(data: &Path, user: &str) -> String {
-    let out = run_ok(
-        bulwark()
-            .args(["token", "create", "--data-dir"])
-            .arg(data)
-            .arg(user),
-    );
-    let token = stdout(&out).trim().to_owned();
-    assert!(
-        token.starts_with("bwk_") && !token.contains('\n'),
-        "{token:?}"
-    );
-    token
-}
-
-fn make_dist(out: &Path, name: &str, version: &str) -> Vec<String> {
-    let out = run_ok(
-        python_script("make_dist.py")
-            .arg(out)
-            .arg(name)
-            .arg(version),
-    );
-    stdout(&out).lines().map(str::to_owned).collect()
-}
-
-fn twine(server: &Server, token: &str, files: &[String]) -> std::process::Output {
-    Command::new(venv_bin("twine"))
-        .args([
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-        ])
-        .arg(format!("{}/legacy/", server.url))
-        .args(["-u", "__token__", "-p", token])
-        .args(files)
-        .output()
-        .unwrap()
-}
-
-fn pip_install(server: &Server, target: &Path, requirement: &str) -> std::process::Output {
-    Command::new(venv_bin("pip"))
-        .args([
-            "install",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--index-url",
-        ])
-        .arg(format!("{}/simple/", server.url))
-        .arg("--target")
-        .arg(target)
-        .arg(requirement)
-        .output()
-        .unwrap()
-}
-
-fn installed_version(target: &Path, module: &str) -> String {
-    let out = run_ok(
-        Command::new(venv_bin("python"))
-            .arg("-c")
-            .arg(format!("import {module}; print({module}.VERSION)"))
-            .env("PYTHONPATH", target),
-    );
-    stdout(&out).trim().to_owned()
-}
+use common::{
+    Server, bulwark, installed_version, make_dist, pip_install, python_script, run_ok, stderr,
+    stdout, token, twine_upload, venv_bin, wait_until,
+};
 
 fn verified_by_python_tuf(server: &Server, project: &str, filename: &str) -> Option<String> {
     let out = python_script("verify_index.py")
@@ -97,30 +32,30 @@ fn twine_upload_then_pip_and_uv_install_and_tuf_verification() {
     let server = Server::start(&data);
     let alice = token(&data, "alice");
     let dists = dir.path().join("dist");
-    let v1 = make_dist(&dists.join("1"), "Demo_Pkg", "1.0");
-    let v2 = make_dist(&dists.join("2"), "Demo_Pkg", "2.0");
+    let v1 = make_dist(&dists.join("1"), "Demo_Pkg", "1.0", &[]);
+    let v2 = make_dist(&dists.join("2"), "Demo_Pkg", "2.0", &[]);
 
     // twine: upload, identical re-upload, and refusals.
-    let out = twine(&server, &alice, &v1);
+    let out = twine_upload(&server.url, &alice, &v1);
     assert!(
         out.status.success(),
         "twine upload failed: {}{}",
         stdout(&out),
         stderr(&out)
     );
-    let out = twine(&server, &alice, &v1);
+    let out = twine_upload(&server.url, &alice, &v1);
     assert!(
         out.status.success(),
         "identical re-upload must succeed: {}",
         stderr(&out)
     );
-    let out = twine(&server, &alice, &v2);
+    let out = twine_upload(&server.url, &alice, &v2);
     assert!(out.status.success(), "{}", stderr(&out));
     let mallory = token(&data, "mallory");
-    let out = twine(
-        &server,
+    let out = twine_upload(
+        &server.url,
         &mallory,
-        &make_dist(&dists.join("m"), "demo-pkg", "3.0"),
+        &make_dist(&dists.join("m"), "demo-pkg", "3.0", &[]),
     );
     assert!(
         !out.status.success(),
@@ -132,16 +67,16 @@ fn twine_upload_then_pip_and_uv_install_and_tuf_verification() {
         stdout(&out),
         stderr(&out)
     );
-    let out = twine(
-        &server,
+    let out = twine_upload(
+        &server.url,
         "bwk_0000_bad",
-        &make_dist(&dists.join("x"), "other", "1.0"),
+        &make_dist(&dists.join("x"), "other", "1.0", &[]),
     );
     assert!(!out.status.success());
 
     // pip and uv install the newest version, pip using the .metadata file.
     let site = dir.path().join("site-pip");
-    let out = pip_install(&server, &site, "demo-pkg");
+    let out = pip_install(&server.url, &site, "demo-pkg");
     assert!(
         out.status.success(),
         "pip install failed: {}{}",
@@ -195,12 +130,12 @@ fn twine_upload_then_pip_and_uv_install_and_tuf_verification() {
     assert!(stderr(&out).contains("403"), "{}", stderr(&out));
     yank("yank");
     let site = dir.path().join("site-yanked");
-    let out = pip_install(&server, &site, "demo-pkg");
+    let out = pip_install(&server.url, &site, "demo-pkg");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(installed_version(&site, "demo_pkg"), "1.0");
     yank("unyank");
     let site = dir.path().join("site-unyanked");
-    assert!(pip_install(&server, &site, "demo-pkg").status.success());
+    assert!(pip_install(&server.url, &site, "demo-pkg").status.success());
     assert_eq!(installed_version(&site, "demo_pkg"), "2.0");
 
     // python-tuf, trusting only root.json, verifies the signed page and the
@@ -253,8 +188,8 @@ fn import_publishes_a_pypiserver_directory() {
     let data = dir.path().join("data");
     let packages = dir.path().join("packages");
     // pypiserver accepts a flat directory and one subdirectory per project.
-    make_dist(&packages, "flat-one", "1.0");
-    make_dist(&packages.join("nested"), "nested-two", "0.3");
+    make_dist(&packages, "flat-one", "1.0", &[]);
+    make_dist(&packages.join("nested"), "nested-two", "0.3", &[]);
     std::fs::write(packages.join("broken-1.0.tar.gz"), b"not an archive").unwrap();
     // Creating the repository first lets import sign right away.
     drop(Server::start(&data));
@@ -302,7 +237,7 @@ fn import_publishes_a_pypiserver_directory() {
         server.log()
     );
     let site = dir.path().join("site");
-    let out = pip_install(&server, &site, "flat-one");
+    let out = pip_install(&server.url, &site, "flat-one");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(installed_version(&site, "flat_one"), "1.0");
 }

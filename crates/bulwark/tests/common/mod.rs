@@ -71,6 +71,27 @@ pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// Reads the first line a `bulwark serve`/`proxy` process prints and
+/// returns the URL in it (without a trailing slash); keeps draining stdout
+/// so that the process never writes to a closed pipe.
+pub fn banner_url(child: &mut Child, log: &Path) -> String {
+    let mut first = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    reader.read_line(&mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| {
+            panic!(
+                "unexpected banner {first:?}; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 /// A running `bulwark serve`.
 pub struct Server {
     pub child: Child,
@@ -106,22 +127,7 @@ impl Server {
             .stderr(log_file)
             .spawn()
             .expect("cannot start bulwark serve");
-        let mut first = String::new();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        reader.read_line(&mut first).unwrap();
-        // Keep draining stdout so that the server never writes to a closed pipe.
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected banner {first:?}; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            })
-            .trim_end_matches('/')
-            .to_owned();
+        let url = banner_url(&mut child, &log);
         Self {
             child,
             url,
@@ -145,21 +151,7 @@ impl Server {
             .stderr(log_file)
             .spawn()
             .expect("cannot start bulwark serve --mirror");
-        let mut first = String::new();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        reader.read_line(&mut first).unwrap();
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected banner {first:?}; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            })
-            .trim_end_matches('/')
-            .to_owned();
+        let url = banner_url(&mut child, &log);
         Self {
             child,
             url,
@@ -245,21 +237,7 @@ impl Proxy {
             .stderr(log_file)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start bulwark proxy through {wrapper:?}: {e}"));
-        let mut first = String::new();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        reader.read_line(&mut first).unwrap();
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected banner {first:?}; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            })
-            .trim_end_matches('/')
-            .to_owned();
+        let url = banner_url(&mut child, &log);
         Self {
             child,
             url,
@@ -283,4 +261,83 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Creates an API token for `user` in the data directory `data`.
+pub fn token(data: &Path, user: &str) -> String {
+    let out = run_ok(
+        bulwark()
+            .args(["token", "create", "--data-dir"])
+            .arg(data)
+            .arg(user),
+    );
+    let token = stdout(&out).trim().to_owned();
+    assert!(
+        token.starts_with("bwk_") && !token.contains('\n'),
+        "{token:?}"
+    );
+    token
+}
+
+/// Builds a wheel and an sdist of `name` `version`, depending on
+/// `requires`, into `out` (`tests/python/make_dist.py`); returns their paths.
+pub fn make_dist(out: &Path, name: &str, version: &str, requires: &[&str]) -> Vec<String> {
+    let mut make = python_script("make_dist.py");
+    make.arg(out).arg(name).arg(version);
+    for requirement in requires {
+        make.args(["--requires", requirement]);
+    }
+    stdout(&run_ok(&mut make))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `twine upload` of `files` to the index at `url` with `token`.
+pub fn twine_upload(url: &str, token: &str, files: &[String]) -> Output {
+    Command::new(venv_bin("twine"))
+        .args([
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+        ])
+        .arg(format!("{url}/legacy/"))
+        .args(["-u", "__token__", "-p", token])
+        .args(files)
+        .output()
+        .unwrap()
+}
+
+/// `pip install` of `requirement` from the simple API at `base` into
+/// `target`, with no retries (pip retries a 502 five times with back-off).
+pub fn pip_install(base: &str, target: &Path, requirement: &str) -> Output {
+    Command::new(venv_bin("pip"))
+        .args([
+            "install",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--retries",
+            "0",
+            "--index-url",
+        ])
+        .arg(format!("{base}/simple/"))
+        .arg("--target")
+        .arg(target)
+        .arg(requirement)
+        .output()
+        .unwrap()
+}
+
+/// The `VERSION` of `module` installed in `target` (every module `make_dist`
+/// writes defines it).
+pub fn installed_version(target: &Path, module: &str) -> String {
+    let out = run_ok(
+        Command::new(venv_bin("python"))
+            .arg("-c")
+            .arg(format!("import {module}; print({module}.VERSION)"))
+            .env("PYTHONPATH", target),
+    );
+    stdout(&out).trim().to_owned()
 }
