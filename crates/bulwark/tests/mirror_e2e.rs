@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{
     Proxy, Server, bulwark, installed_version, make_dist, pip_install, python_script, run_ok,
-    stderr, stdout, token, twine_upload, venv_bin, wait_until,
+    stderr, stdout, token, twine_upload, uv_install, venv_bin, wait_until,
 };
 
 /// Builds and uploads `name` `version` (wheel and sdist), then waits until
@@ -455,6 +455,15 @@ fn proxy_verifies_a_mirror_and_refuses_its_corrupted_files() {
         proxy.log()
     );
     assert_eq!(installed_version(&site, "demo"), "1.0");
+    let uv_site = dir.path().join("site-uv");
+    let out = uv_install(&proxy.url, &uv_site, "demo");
+    assert!(
+        out.status.success(),
+        "uv through proxy → mirror failed: {}\n{}",
+        stderr(&out),
+        proxy.log()
+    );
+    assert_eq!(installed_version(&uv_site, "demo"), "1.0");
 
     // Corrupt the wheel on the mirror (same size, one byte flipped).
     let wheel = std::fs::read_dir(mirror.join("files"))

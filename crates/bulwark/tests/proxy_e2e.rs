@@ -14,13 +14,13 @@ mod common;
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
     Proxy, Server, installed_version, make_dist, pip_install, run_ok, stderr, stdout, token,
-    twine_upload, venv_bin, wait_until,
+    twine_upload, uv_install, venv_bin, wait_until,
 };
 
 /// The requests a [`Mode`] applies to: paths starting with `start` and
@@ -216,20 +216,6 @@ fn upload_requiring(
         stdout(&out),
         stderr(&out)
     );
-}
-
-fn uv_install(proxy: &Proxy, target: &Path, requirement: &str) -> Output {
-    Command::new(venv_bin("uv"))
-        .args(["pip", "install", "--no-cache", "--python"])
-        .arg(venv_bin("python"))
-        .arg("--target")
-        .arg(target)
-        .arg("--index-url")
-        .arg(format!("{}/simple/", proxy.url))
-        .arg(requirement)
-        .env("UV_HTTP_RETRIES", "0")
-        .output()
-        .unwrap()
 }
 
 /// `pip show` sees nothing installed in `target`.
@@ -475,7 +461,7 @@ fn installs_and_the_warm_cache(s: &Setup) {
     );
     assert_eq!(installed_version(&site, "demo_pkg"), "1.0");
     let site = s.site("site-uv");
-    let out = uv_install(&s.proxy, &site, "other-pkg");
+    let out = uv_install(&s.proxy.url, &site, "other-pkg");
     assert!(
         out.status.success(),
         "uv pip install failed: {}{}\n{}",
@@ -605,7 +591,7 @@ fn flipped_wheel_is_refused(s: &Setup) {
     assert!(stderr(&out).contains("502"), "{}", stderr(&out));
     assert!(s.proxy.log().contains(reason), "{}", s.proxy.log());
     let site = s.site("site-flipped-uv");
-    let out = uv_install(&s.proxy, &site, "demo-pkg==2.0");
+    let out = uv_install(&s.proxy.url, &site, "demo-pkg==2.0");
     assert!(
         !out.status.success(),
         "uv installed a tampered wheel: {}",
@@ -687,7 +673,7 @@ fn install_is_refused(
 /// uv cannot install `requirement` through `proxy`, and installs nothing;
 /// its message contains `says`.
 fn uv_install_is_refused(proxy: &Proxy, site: &Path, requirement: &str, says: &str) {
-    let out = uv_install(proxy, site, requirement);
+    let out = uv_install(&proxy.url, site, requirement);
     assert!(
         !out.status.success(),
         "uv installed {requirement}: {}",

@@ -330,6 +330,22 @@ pub fn pip_install(base: &str, target: &Path, requirement: &str) -> Output {
         .unwrap()
 }
 
+/// `uv pip install` of `requirement` from the simple API at `base` into
+/// `target`, with no retries.
+pub fn uv_install(base: &str, target: &Path, requirement: &str) -> Output {
+    Command::new(venv_bin("uv"))
+        .args(["pip", "install", "--no-cache", "--python"])
+        .arg(venv_bin("python"))
+        .arg("--target")
+        .arg(target)
+        .arg("--index-url")
+        .arg(format!("{base}/simple/"))
+        .arg(requirement)
+        .env("UV_HTTP_RETRIES", "0")
+        .output()
+        .unwrap()
+}
+
 /// The `VERSION` of `module` installed in `target` (every module `make_dist`
 /// writes defines it).
 pub fn installed_version(target: &Path, module: &str) -> String {
