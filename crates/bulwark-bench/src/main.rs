@@ -24,8 +24,10 @@ struct Cli {
     /// Publish runs in the sustained phase.
     #[arg(long, global = true, default_value_t = 30)]
     runs: u64,
-    /// Directory under which the temporary repository is created.
-    #[arg(long, global = true, default_value_os_t = std::env::temp_dir())]
+    /// Directory under which the temporary repository is created (not the
+    /// system temp dir: on a shared machine, /tmp cleaners have removed a
+    /// repository in the middle of a run).
+    #[arg(long, global = true, default_value = "target/bench/work")]
     dir: PathBuf,
     /// Where `all` writes report.md and report.json.
     #[arg(long, global = true, default_value = "target/bench")]
