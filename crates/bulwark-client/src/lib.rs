@@ -15,4 +15,4 @@ pub mod updater;
 
 pub use fetch::{FetchConfig, FetchError, Fetcher};
 pub use store::MetadataDir;
-pub use updater::{Download, Limits, UpdateError, Updater};
+pub use updater::{Download, Limits, TargetFetcher, UpdateError, Updater};

@@ -309,6 +309,77 @@ impl Updater {
     }
 
     /// Makes `dest` hold the target at `path` described by `info`, from
+    /// `target_base_url` (§5.7.3); see [`TargetFetcher::download_target`].
+    pub async fn download_target(
+        &self,
+        path: &str,
+        info: &TargetFile,
+        target_base_url: &str,
+        dest: &Path,
+    ) -> Result<Download, UpdateError> {
+        self.target_fetcher()
+            .download_target(path, info, target_base_url, dest)
+            .await
+    }
+
+    /// What downloading targets needs, detached from the updater, so that
+    /// downloads can run while the updater serves other lookups.
+    #[must_use]
+    pub fn target_fetcher(&self) -> TargetFetcher {
+        TargetFetcher {
+            fetcher: self.fetcher.clone(),
+            consistent_snapshot: self.set.consistent_snapshot(),
+        }
+    }
+
+    fn url_for(&self, role: &RoleName, version: Option<u64>) -> String {
+        match version {
+            Some(v) => format!("{}{v}.{}.json", self.metadata_url, role.encoded()),
+            None => format!("{}{}.json", self.metadata_url, role.encoded()),
+        }
+    }
+
+    /// Downloads a metadata file: versioned when the root asks for
+    /// consistent snapshots (§5.5.1, §5.6.1), never for timestamp.
+    async fn fetch_metadata(
+        &self,
+        role: &RoleName,
+        version: Option<u64>,
+        cap: u64,
+    ) -> Result<Vec<u8>, UpdateError> {
+        let version = version.filter(|_| self.set.consistent_snapshot());
+        let url = self.url_for(role, version);
+        self.fetcher
+            .fetch(&url, cap)
+            .await
+            .map_err(|source| UpdateError::Fetch {
+                what: role.to_string(),
+                source,
+            })
+    }
+
+    fn read_local(&self, role: &RoleName) -> Result<Option<Vec<u8>>, UpdateError> {
+        self.dir
+            .read(role)
+            .map_err(io_error("read", &self.dir.file(role)))
+    }
+
+    fn persist(&self, role: &RoleName, bytes: &[u8]) -> Result<(), UpdateError> {
+        self.dir
+            .write(role, bytes)
+            .map_err(io_error("write", &self.dir.file(role)))
+    }
+}
+
+/// Downloads and verifies targets described by trusted metadata (§5.7).
+#[derive(Clone, Debug)]
+pub struct TargetFetcher {
+    fetcher: Fetcher,
+    consistent_snapshot: bool,
+}
+
+impl TargetFetcher {
+    /// Makes `dest` hold the target at `path` described by `info`, from
     /// `target_base_url` (§5.7.3). A file already at `dest` that matches is
     /// kept without a download. The download is written beside `dest` and
     /// renamed into place only once its length and every hash match.
@@ -371,7 +442,7 @@ impl Updater {
     fn target_url(&self, path: &str, info: &TargetFile, base: &str) -> String {
         let (dir, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
         let name = match info.naming_hash() {
-            Some(hash) if self.set.consistent_snapshot() => format!("{hash}.{name}"),
+            Some(hash) if self.consistent_snapshot => format!("{hash}.{name}"),
             _ => name.to_owned(),
         };
         let mut url = with_slash(base);
@@ -381,44 +452,6 @@ impl Updater {
         }
         url.push_str(&percent_encode(&name));
         url
-    }
-
-    fn url_for(&self, role: &RoleName, version: Option<u64>) -> String {
-        match version {
-            Some(v) => format!("{}{v}.{}.json", self.metadata_url, role.encoded()),
-            None => format!("{}{}.json", self.metadata_url, role.encoded()),
-        }
-    }
-
-    /// Downloads a metadata file: versioned when the root asks for
-    /// consistent snapshots (§5.5.1, §5.6.1), never for timestamp.
-    async fn fetch_metadata(
-        &self,
-        role: &RoleName,
-        version: Option<u64>,
-        cap: u64,
-    ) -> Result<Vec<u8>, UpdateError> {
-        let version = version.filter(|_| self.set.consistent_snapshot());
-        let url = self.url_for(role, version);
-        self.fetcher
-            .fetch(&url, cap)
-            .await
-            .map_err(|source| UpdateError::Fetch {
-                what: role.to_string(),
-                source,
-            })
-    }
-
-    fn read_local(&self, role: &RoleName) -> Result<Option<Vec<u8>>, UpdateError> {
-        self.dir
-            .read(role)
-            .map_err(io_error("read", &self.dir.file(role)))
-    }
-
-    fn persist(&self, role: &RoleName, bytes: &[u8]) -> Result<(), UpdateError> {
-        self.dir
-            .write(role, bytes)
-            .map_err(io_error("write", &self.dir.file(role)))
     }
 }
 

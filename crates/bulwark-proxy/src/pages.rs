@@ -7,8 +7,9 @@
 //! or uv resolving 50 packages) costs one timestamp download, and a new
 //! release becomes visible within that period. Refreshes and target
 //! searches are serialized behind one async mutex, so concurrent requests
-//! never refresh twice and never see a half-updated set. A failed refresh
-//! is never papered over with older metadata: the request fails.
+//! never refresh twice and never see a half-updated set; page downloads run
+//! outside it, in parallel. A failed refresh is never papered over with
+//! older metadata: the request fails.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -137,9 +138,9 @@ impl Trust {
     /// whatever upstream serves at `/simple/<name>/`.
     pub async fn page(&self, name: &ProjectName) -> Result<VerifiedPage, ProxyError> {
         let path = format!("simple/{}/index.json", name.normalized());
-        let dest;
-        let sha256;
-        {
+        // The metadata lookup holds the lock; the page download does not,
+        // so pages of different projects download in parallel.
+        let (info, fetcher) = {
             let mut state = self.state.lock().await;
             let updater = self.fresh(&mut state).await?;
             let info = match updater.target_info(&path).await {
@@ -151,21 +152,22 @@ impl Trust {
                 }
                 Err(e) => return Err(metadata_error(e)),
             };
-            sha256 = match info.hashes.get("sha256") {
-                Some(hash) if is_sha256(hash) => hash.clone(),
-                _ => {
-                    return Err(ProxyError::Refused {
-                        reason: "signed metadata lists the page without a sha256".to_owned(),
-                        source: None,
-                    });
-                }
-            };
-            dest = self.pages_dir.join(format!("{sha256}.json"));
-            updater
-                .download_target(&path, &info, &self.targets_url, &dest)
-                .await
-                .map_err(page_error)?;
-        }
+            (info, updater.target_fetcher())
+        };
+        let sha256 = match info.hashes.get("sha256") {
+            Some(hash) if is_sha256(hash) => hash.clone(),
+            _ => {
+                return Err(ProxyError::Refused {
+                    reason: "signed metadata lists the page without a sha256".to_owned(),
+                    source: None,
+                });
+            }
+        };
+        let dest = self.pages_dir.join(format!("{sha256}.json"));
+        fetcher
+            .download_target(&path, &info, &self.targets_url, &dest)
+            .await
+            .map_err(page_error)?;
         let bytes = tokio::fs::read(&dest)
             .await
             .map_err(io("cannot read a cached page"))?;
