@@ -42,13 +42,7 @@ impl BenchRepo {
             .tempdir_in(parent)?;
         let store: Arc<dyn StateStore> = Arc::new(SqliteState::open(&dir.path().join("state.db"))?);
         let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobs::open(&dir.path().join("blobs"))?);
-        let signers = OfflineSigners {
-            root: vec![generate()?],
-            root_threshold: 1,
-            targets: generate()?,
-            claimed: generate()?,
-            unclaimed: generate()?,
-        };
+        let signers = OfflineSigners::generate_single()?;
         let online = generate()?;
         let policy = Policy {
             bin_bits,

@@ -27,6 +27,22 @@ pub struct OfflineSigners {
     pub unclaimed: SigningKey,
 }
 
+impl OfflineSigners {
+    /// Fresh Ed25519 keys, one per offline role and a root threshold of 1:
+    /// the one-machine development set-up (and tests and benchmarks). A
+    /// production repository comes from the key ceremony instead.
+    pub fn generate_single() -> Result<Self, KeyError> {
+        let generate = || SigningKey::generate(bulwark_tuf::keys::Algorithm::Ed25519);
+        Ok(Self {
+            root: vec![generate()?],
+            root_threshold: 1,
+            targets: generate()?,
+            claimed: generate()?,
+            unclaimed: generate()?,
+        })
+    }
+}
+
 /// Why a repository could not be created.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

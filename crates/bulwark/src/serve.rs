@@ -43,13 +43,7 @@ fn create_development_repository(
     pass: &str,
 ) -> anyhow::Result<SigningKey> {
     let generate = || SigningKey::generate(Algorithm::Ed25519).context("cannot generate a key");
-    let signers = OfflineSigners {
-        root: vec![generate()?],
-        root_threshold: 1,
-        targets: generate()?,
-        claimed: generate()?,
-        unclaimed: generate()?,
-    };
+    let signers = OfflineSigners::generate_single().context("cannot generate a key")?;
     let online = generate()?;
     let keys = data.keys_dir();
     for (name, key) in [

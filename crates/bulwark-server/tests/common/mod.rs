@@ -68,13 +68,7 @@ impl Repo {
         };
         let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobs::open(&dir.path().join("blobs")).unwrap());
         let generate = || SigningKey::generate(Algorithm::Ed25519).unwrap();
-        let signers = OfflineSigners {
-            root: vec![generate()],
-            root_threshold: 1,
-            targets: generate(),
-            claimed: generate(),
-            unclaimed: generate(),
-        };
+        let signers = OfflineSigners::generate_single().unwrap();
         let online = generate();
         // 16 bins rather than 256: the first run signs every bin, each an
         // fsynced file, and many projects per bin is the case worth testing.
