@@ -60,7 +60,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/projects/{name}/{version}/yank", post(yank::yank))
         .route("/api/projects/{name}/{version}/unyank", post(yank::unyank))
         .route("/files/{sha256}/{filename}", get(blobs::file))
-        .route("/tuf/metadata/{file}", get(blobs::metadata))
+        .route(
+            "/tuf/metadata/{file}",
+            // Metadata compresses well (hex digests, repeated keys); clients
+            // that send `Accept-Encoding: gzip` get it compressed.
+            get(blobs::metadata).layer(tower_http::compression::CompressionLayer::new().gzip(true)),
+        )
         .route("/tuf/targets/{*path}", get(blobs::targets))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

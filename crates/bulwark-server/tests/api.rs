@@ -1007,6 +1007,32 @@ async fn tuf_metadata_is_served_immutable_except_the_timestamp() {
     )
     .unwrap();
     let version = parsed.signed.common.version;
+    // Clients that accept gzip get the same bytes compressed; others
+    // (bulwark's own client sends no Accept-Encoding) get them plain.
+    let snapshot_path = format!(
+        "/tuf/metadata/{}.snapshot.json",
+        parsed.signed.snapshot.version
+    );
+    let plain = index.get(&snapshot_path).await;
+    assert_eq!(plain.header(header::CONTENT_ENCODING), None);
+    let gzipped = index
+        .get_with(&snapshot_path, &[(header::ACCEPT_ENCODING, "gzip")])
+        .await;
+    gzipped.assert_ok();
+    assert_eq!(gzipped.header(header::CONTENT_ENCODING), Some("gzip"));
+    assert!(
+        gzipped.body.len() < plain.body.len(),
+        "{} vs {}",
+        gzipped.body.len(),
+        plain.body.len()
+    );
+    let mut inflated = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(gzipped.body.as_slice()),
+        &mut inflated,
+    )
+    .unwrap();
+    assert_eq!(inflated, plain.body);
     // The versioned copy is immutable and identical.
     let versioned = index
         .get(&format!("/tuf/metadata/{version}.timestamp.json"))
