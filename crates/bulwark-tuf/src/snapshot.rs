@@ -4,7 +4,6 @@ use crate::hash;
 use crate::metadata::{Envelope, SnapshotMeta, TimestampMeta};
 use crate::names::RoleName;
 use crate::refused::Refused;
-use crate::threshold;
 use crate::trusted::{TrustedSet, Verified, check_not_expired, parse};
 
 fn snapshot_role() -> RoleName {
@@ -31,20 +30,7 @@ impl TrustedSet {
         }
         let role = snapshot_role();
         let new = parse::<SnapshotMeta>(&role, bytes)?;
-        let authorised = self
-            .root
-            .role(RoleName::SNAPSHOT)
-            .ok_or(Refused::OutOfOrder {
-                role: role.clone(),
-                why: "root lists no snapshot role",
-            })?;
-        threshold::check(
-            &role,
-            new.canonical_signed(),
-            &new.signatures,
-            &self.root.keys,
-            authorised,
-        )?;
+        self.check_signed_by_root(&new, &role)?;
         Ok(new)
     }
 

@@ -87,17 +87,7 @@ impl TrustedSet {
             if role.as_str() != RoleName::TARGETS {
                 return Err(not_delegated());
             }
-            let authorised = self
-                .root
-                .role(RoleName::TARGETS)
-                .ok_or_else(not_delegated)?;
-            return threshold::check(
-                role,
-                metadata.canonical_signed(),
-                &metadata.signatures,
-                &self.root.keys,
-                authorised,
-            );
+            return self.check_signed_by_root(metadata, role);
         }
         let parent = self.targets(delegator).ok_or(Refused::OutOfOrder {
             role: role.clone(),

@@ -3,7 +3,6 @@
 use crate::metadata::TimestampMeta;
 use crate::names::RoleName;
 use crate::refused::Refused;
-use crate::threshold;
 use crate::trusted::{TrustedSet, Verified, check_not_expired, parse};
 
 /// What happened to an offered timestamp that was not refused.
@@ -33,20 +32,7 @@ impl TrustedSet {
         }
         let role = timestamp_role();
         let new = parse::<TimestampMeta>(&role, bytes)?;
-        let authorised = self
-            .root
-            .role(RoleName::TIMESTAMP)
-            .ok_or(Refused::OutOfOrder {
-                role: role.clone(),
-                why: "root lists no timestamp role",
-            })?;
-        threshold::check(
-            &role,
-            new.canonical_signed(),
-            &new.signatures,
-            &self.root.keys,
-            authorised,
-        )?;
+        self.check_signed_by_root(&new, &role)?;
         Ok(new)
     }
 

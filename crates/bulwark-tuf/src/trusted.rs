@@ -110,6 +110,28 @@ impl TrustedSet {
     }
 }
 
+impl TrustedSet {
+    /// Checks that `metadata` is signed by a threshold of the keys the
+    /// trusted root lists for the top-level `role` (§5.4.2, §5.5.3, §5.6.3).
+    pub(crate) fn check_signed_by_root<T: crate::metadata::SignedBody>(
+        &self,
+        metadata: &Envelope<T>,
+        role: &RoleName,
+    ) -> Result<(), Refused> {
+        let authorised = self.root.role(role.as_str()).ok_or(Refused::OutOfOrder {
+            role: role.clone(),
+            why: "the trusted root lists no such role",
+        })?;
+        crate::threshold::check(
+            role,
+            metadata.canonical_signed(),
+            &metadata.signatures,
+            &self.root.keys,
+            authorised,
+        )
+    }
+}
+
 /// Parses `bytes` as metadata of type `T` for `role`.
 pub(crate) fn parse<T: SignedBody>(role: &RoleName, bytes: &[u8]) -> Result<Envelope<T>, Refused> {
     Envelope::parse(bytes).map_err(|source| Refused::Malformed {
