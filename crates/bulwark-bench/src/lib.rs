@@ -7,10 +7,12 @@
 //! synth (deterministic projects/files) ─▶ repo::BenchRepo (temp dir, real stores, keys)
 //!   ─▶ publish::run (bulk load, full publish, sustained batches)
 //!   ─▶ bytes::run (what an installer downloads; per-file model; bin table)
+//!   ─▶ client::run (CPU of one cold lookup: our client against python-tuf's)
 //!   ─▶ report::Report ─▶ report.md, report.json
 //! ```
 
 pub mod bytes;
+pub mod client;
 pub mod json;
 pub mod publish;
 pub mod repo;
@@ -29,7 +31,9 @@ pub enum Suite {
     Publish,
     /// Metadata bytes only (the repository is still built and published once).
     MetadataBytes,
-    /// Both.
+    /// Client CPU only (the repository is still built and published once).
+    ClientCpu,
+    /// Everything.
     All,
 }
 
@@ -40,12 +44,16 @@ pub struct Options {
     pub projects: u64,
     /// `log2` of the bin count.
     pub bin_bits: u32,
-    /// Uploads per sustained publish run.
-    pub batch: u64,
-    /// Sustained publish runs.
-    pub runs: u64,
+    /// Uploads per sustained round.
+    pub uploads: u64,
+    /// Concurrent uploader threads in the sustained rounds.
+    pub uploaders: u64,
+    /// Sustained rounds.
+    pub rounds: u64,
     /// Where the temporary repository directory is created.
     pub dir: PathBuf,
+    /// The client comparison.
+    pub client: client::ClientConfig,
 }
 
 /// The default bin count for a repository size: 2^14 at the scale of pypi.org
@@ -60,23 +68,31 @@ pub fn run(suite: Suite, options: &Options, command: &str) -> anyhow::Result<Rep
     let repo = repo::BenchRepo::create(&options.dir, options.bin_bits)?;
     let config = publish::PublishConfig {
         projects: options.projects,
-        batch: options.batch,
-        runs: if suite == Suite::MetadataBytes {
-            0
+        uploads: options.uploads,
+        uploaders: options.uploaders,
+        rounds: if matches!(suite, Suite::Publish | Suite::All) {
+            options.rounds
         } else {
-            options.runs
+            0
         },
     };
     let published = publish::run(&repo, &config)?;
     let bytes = match suite {
-        Suite::Publish => None,
         Suite::MetadataBytes | Suite::All => Some(bytes::run(&repo, options.projects)?),
+        Suite::Publish | Suite::ClientCpu => None,
+    };
+    let client = match suite {
+        Suite::ClientCpu | Suite::All => {
+            Some(client::run(&repo, options.projects, &options.client)?)
+        }
+        Suite::Publish | Suite::MetadataBytes => None,
     };
     Ok(Report {
         command: command.to_owned(),
         data_dir: repo.dir.path().display().to_string(),
-        publish: (suite != Suite::MetadataBytes).then_some(published),
+        publish: matches!(suite, Suite::Publish | Suite::All).then_some(published),
         bytes,
+        client,
         peak_rss_kib: stats::peak_rss_kib(),
     })
 }

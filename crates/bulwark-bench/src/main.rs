@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
+use bulwark_bench::client::ClientConfig;
 use bulwark_bench::{Options, Suite};
 use clap::{Parser, Subcommand};
 
@@ -18,12 +20,15 @@ struct Cli {
     /// `log2` of the bin count (default 14 at 100,000 projects or more, else 8).
     #[arg(long, global = true)]
     bin_bits: Option<u32>,
-    /// Uploads per publish run in the sustained phase.
-    #[arg(long, global = true, default_value_t = 100)]
-    batch: u64,
-    /// Publish runs in the sustained phase.
-    #[arg(long, global = true, default_value_t = 30)]
-    runs: u64,
+    /// Uploads per sustained round.
+    #[arg(long, global = true, default_value_t = 20_000)]
+    uploads: u64,
+    /// Concurrent uploader threads in the sustained rounds.
+    #[arg(long, global = true, default_value_t = 16)]
+    uploaders: u64,
+    /// Sustained rounds (the report gives the median round).
+    #[arg(long, global = true, default_value_t = 3)]
+    rounds: u64,
     /// Directory under which the temporary repository is created (not the
     /// system temp dir: on a shared machine, /tmp cleaners have removed a
     /// repository in the middle of a run).
@@ -32,6 +37,18 @@ struct Cli {
     /// Where `all` writes report.md and report.json.
     #[arg(long, global = true, default_value = "target/bench")]
     out: PathBuf,
+    /// Cold lookups per client in the client CPU comparison.
+    #[arg(long, global = true, default_value_t = 15, value_parser = clap::value_parser!(u16).range(1..))]
+    client_samples: u16,
+    /// The Python with python-tuf for the client CPU comparison (default:
+    /// `$BULWARK_VENV/bin/python`, else the workspace's `target/venv/bin/python`,
+    /// which `scripts/python-env` creates).
+    #[arg(long, global = true)]
+    python: Option<PathBuf>,
+    /// Where the client CPU comparison creates the clients' metadata and
+    /// target directories (default: inside the repository's directory).
+    #[arg(long, global = true)]
+    client_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -40,11 +57,21 @@ enum Command {
     Publish,
     /// Metadata bytes per install, against PEP 458 and the per-file layout.
     MetadataBytes,
-    /// Both, writing the report.
+    /// CPU of one cold lookup (refresh, project page, one 64 KiB file), our
+    /// client against python-tuf's ngclient.
+    ClientCpu,
+    /// Everything, writing the report.
     All {
         /// The quick size (10,000 projects) instead of the full one.
         #[arg(long)]
         quick: bool,
+    },
+    /// Serves a blob directory read-only on a free loopback port (the
+    /// client CPU comparison runs it as a child process).
+    #[command(hide = true, name = "serve-mirror")]
+    ServeMirror {
+        /// The directory (`tuf/metadata/`, `tuf/targets/`, `files/`).
+        dir: PathBuf,
     },
 }
 
@@ -54,17 +81,30 @@ fn main() -> anyhow::Result<()> {
     let (suite, default_projects) = match cli.command {
         Command::Publish => (Suite::Publish, 10_000),
         Command::MetadataBytes => (Suite::MetadataBytes, 10_000),
+        Command::ClientCpu => (Suite::ClientCpu, 10_000),
         Command::All { quick } => (Suite::All, if quick { 10_000 } else { 1_000_000 }),
+        Command::ServeMirror { dir } => return bulwark_bench::client::serve_mirror(&dir),
     };
+    // The comparison serves the repository from a second copy of this binary.
+    let mut client = ClientConfig::new(
+        std::env::current_exe().context("cannot find this executable")?,
+        usize::from(cli.client_samples),
+    );
+    if let Some(python) = cli.python {
+        client.python = python;
+    }
+    client.dir = cli.client_dir;
     let projects = cli.projects.unwrap_or(default_projects);
     let options = Options {
         projects,
         bin_bits: cli
             .bin_bits
             .unwrap_or_else(|| bulwark_bench::default_bin_bits(projects)),
-        batch: cli.batch,
-        runs: cli.runs,
+        uploads: cli.uploads,
+        uploaders: cli.uploaders,
+        rounds: cli.rounds,
         dir: cli.dir,
+        client,
     };
     let report = bulwark_bench::run(suite, &options, &command)?;
     print!("{}", report.to_markdown());

@@ -1,36 +1,47 @@
 //! Publishing: bulk load, the first full publish ("bulk import / full
-//! re-sign"), then sustained batches of uploads through the publisher.
+//! re-sign"), then sustained uploads from concurrent uploaders while the
+//! publisher runs back to back, as in the server.
 //!
 //! ```text
-//! synth::file ─▶ StateStore::add_file (one transaction each, fsynced)   bulk load
+//! synth::file ─▶ StateStore::add_files (10,000 per transaction)          bulk load
 //!   ─▶ Publisher::run_once: every page, every bin, snapshot, timestamp  full publish
-//!   ─▶ R × (B × add_file ─▶ run_once)                                   sustained
+//!   ─▶ run_once a day later: every online role expires, all re-signed   full re-sign
+//!   ─▶ rounds × ( U threads × add_file (group-committed)                sustained
+//!                 ∥ run_once back to back until every upload is published )
 //! ```
 //!
-//! Uploads and runs alternate on one thread here; the server overlaps them
-//! (uploads go on while a run signs), so the sustained rate is a lower bound
-//! for the publisher and an upper bound for uploads made durable one by one.
+//! An upload here is the state change only (`StateStore::add_file`, made
+//! durable before it returns); the distribution's bytes are not written
+//! (pages are rendered from records). `scripts/publish-latency` measures
+//! whole HTTP uploads through a real server.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bulwark_repo::clock::{now, unix_micros};
-use bulwark_store::AddFile;
+use bulwark_store::{AddFile, FileRecord};
 
 use crate::repo::BenchRepo;
 use crate::stats::{Summary, float, peak_rss_kib};
 use crate::synth::{self, Rng};
+
+/// Files per transaction during the bulk load.
+pub const LOAD_CHUNK: usize = 10_000;
 
 /// What to publish.
 #[derive(Clone, Debug)]
 pub struct PublishConfig {
     /// Projects in the synthetic repository.
     pub projects: u64,
-    /// Uploads per publish run in the sustained phase.
-    pub batch: u64,
-    /// Publish runs in the sustained phase.
-    pub runs: u64,
+    /// Uploads per sustained round.
+    pub uploads: u64,
+    /// Concurrent uploader threads.
+    pub uploaders: u64,
+    /// Sustained rounds (each gives one uploads/s figure).
+    pub rounds: u64,
 }
 
 /// What publishing measured.
@@ -42,7 +53,7 @@ pub struct PublishResult {
     pub files: u64,
     /// `log2` of the bin count.
     pub bin_bits: u32,
-    /// Bulk load through `add_file`, seconds.
+    /// Bulk load through `add_files`, seconds.
     pub load_secs: f64,
     /// The first publish run, seconds.
     pub full_publish_secs: f64,
@@ -50,17 +61,26 @@ pub struct PublishResult {
     pub full_publish_pages: usize,
     /// Roles the first run signed.
     pub full_publish_roles: usize,
-    /// Uploads per sustained run.
-    pub batch: u64,
-    /// Sustained runs.
-    pub runs: u64,
-    /// Per run: uploads / (upload time + run time).
+    /// Re-signing every online role (as when they all near expiry), seconds.
+    pub resign_secs: f64,
+    /// Roles the re-sign run signed.
+    pub resign_roles: usize,
+    /// Peak resident set size after the bulk load, full publish and re-sign, KiB.
+    pub build_peak_rss_kib: Option<u64>,
+    /// Uploads per sustained round.
+    pub uploads: u64,
+    /// Concurrent uploaders.
+    pub uploaders: u64,
+    /// Sustained rounds.
+    pub rounds: u64,
+    /// Per round: uploads / (first upload → last one published).
     pub uploads_per_s: Summary,
-    /// Per run: uploads / run time (what the publisher alone sustains).
-    pub publisher_uploads_per_s: Summary,
-    /// Per run: `run_once` wall time, milliseconds.
+    /// Per publish run: wall time, milliseconds.
     pub run_ms: Summary,
-    /// Per run: the longest upload→published delay, milliseconds.
+    /// Per publish run: uploads it published.
+    pub uploads_per_run: Summary,
+    /// Per upload: from just before `add_file` to the end of the run that
+    /// published it, milliseconds.
     pub delay_ms: Summary,
     /// Peak resident set size of this process so far, KiB.
     pub peak_rss_kib: Option<u64>,
@@ -70,19 +90,37 @@ fn secs(started: Instant) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-/// Loads `projects` synthetic projects through `add_file`; returns the file count.
+/// Loads `projects` synthetic projects through `add_files`; returns the file count.
 pub fn bulk_load(repo: &BenchRepo, projects: u64) -> anyhow::Result<u64> {
-    let mut files = 0;
     let time = unix_micros();
-    for i in 0..projects {
-        let project = synth::project_name(i);
-        for n in 0..synth::files_of(i) {
-            match repo.store.add_file(&project, &synth::file(i, n, time))? {
+    let mut files = 0;
+    let mut chunk: Vec<FileRecord> = Vec::with_capacity(LOAD_CHUNK);
+    let mut flush = |chunk: &mut Vec<FileRecord>| -> anyhow::Result<()> {
+        let entries: Vec<(&str, &FileRecord)> =
+            chunk.iter().map(|f| (f.project.as_str(), f)).collect();
+        for (outcome, file) in repo
+            .store
+            .add_files(&entries)?
+            .into_iter()
+            .zip(chunk.iter())
+        {
+            match outcome? {
                 AddFile::Added { .. } => files += 1,
-                other => bail!("synthetic file {n} of {project} refused: {other:?}"),
+                other => bail!("synthetic file {} refused: {other:?}", file.filename),
+            }
+        }
+        chunk.clear();
+        Ok(())
+    };
+    for i in 0..projects {
+        for n in 0..synth::files_of(i) {
+            chunk.push(synth::file(i, n, time));
+            if chunk.len() == LOAD_CHUNK {
+                flush(&mut chunk)?;
             }
         }
     }
+    flush(&mut chunk)?;
     Ok(files)
 }
 
@@ -108,47 +146,36 @@ pub fn run(repo: &BenchRepo, config: &PublishConfig) -> anyhow::Result<PublishRe
         first.pages, first.roles_signed
     );
 
-    let mut rng = Rng::new(0xB0B);
-    let mut extra: HashMap<u64, u64> = HashMap::new();
-    let mut next_project = config.projects;
-    let (mut total_rate, mut publisher_rate, mut run_ms, mut delay_ms) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..config.runs {
-        let started = Instant::now();
-        for _ in 0..config.batch {
-            // One upload in ten creates a project; the rest add a release
-            // file to an existing one.
-            let i = if rng.below(10) == 0 || config.projects == 0 {
-                next_project += 1;
-                next_project - 1
-            } else {
-                rng.below(config.projects)
-            };
-            let n = extra.entry(i).or_insert(0);
-            let index = if i < config.projects {
-                synth::files_of(i)
-            } else {
-                0
-            } + *n;
-            *n += 1;
-            let file = synth::file(i, index, unix_micros());
-            let added = repo.store.add_file(&file.project, &file)?;
-            if !matches!(added, AddFile::Added { .. }) {
-                bail!("upload of {} refused: {added:?}", file.filename);
-            }
-        }
-        let upload_secs = secs(started);
-        let report = repo
-            .publisher
-            .run_once(now())?
-            .context("a run after uploads publishes them")?;
-        let run_secs = float(report.micros) / 1e6;
-        let batch = float(config.batch);
-        total_rate.push(batch / (upload_secs + run_secs));
-        publisher_rate.push(batch / run_secs);
-        run_ms.push(run_secs * 1e3);
-        delay_ms.push(float(report.max_delay_us.unwrap_or(0)) / 1e3);
+    // Every online role expires after `online_expiry`: a run that late
+    // re-signs them all (the periodic re-sign of a live repository).
+    let started = Instant::now();
+    let resigned = repo
+        .publisher
+        .run_once(now().plus_seconds(repo.policy.online_expiry))?
+        .context("a run after expiry re-signs everything")?;
+    let resign_secs = secs(started);
+    eprintln!(
+        "full re-sign: {} roles in {resign_secs:.1} s",
+        resigned.roles_signed
+    );
+    let build_peak_rss_kib = peak_rss_kib();
+
+    let mut uploads = Uploads::new(config.projects);
+    let (mut rates, mut runs, mut delays) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..config.rounds {
+        let measured = sustained_round(repo, config, &mut uploads)?;
+        eprintln!(
+            "round {}: {:.0} uploads/s in {} runs",
+            round + 1,
+            measured.rate,
+            measured.runs.len()
+        );
+        rates.push(measured.rate);
+        runs.extend(measured.runs);
+        delays.extend(measured.delays_ms);
     }
+    let run_ms: Vec<f64> = runs.iter().map(|r| r.ms).collect();
+    let per_run: Vec<f64> = runs.iter().map(|r| float(r.uploads)).collect();
     Ok(PublishResult {
         projects: config.projects,
         files,
@@ -157,12 +184,183 @@ pub fn run(repo: &BenchRepo, config: &PublishConfig) -> anyhow::Result<PublishRe
         full_publish_secs,
         full_publish_pages: first.pages,
         full_publish_roles: first.roles_signed,
-        batch: config.batch,
-        runs: config.runs,
-        uploads_per_s: Summary::of(&total_rate),
-        publisher_uploads_per_s: Summary::of(&publisher_rate),
+        resign_secs,
+        resign_roles: resigned.roles_signed,
+        build_peak_rss_kib,
+        uploads: config.uploads,
+        uploaders: config.uploaders,
+        rounds: config.rounds,
+        uploads_per_s: Summary::of(&rates),
         run_ms: Summary::of(&run_ms),
-        delay_ms: Summary::of(&delay_ms),
+        uploads_per_run: Summary::of(&per_run),
+        delay_ms: Summary::of(&delays),
         peak_rss_kib: peak_rss_kib(),
     })
+}
+
+/// The next synthetic uploads: one in ten creates a project, the rest add a
+/// release file to a random existing one.
+struct Uploads {
+    rng: Rng,
+    projects: u64,
+    next_project: u64,
+    extra: HashMap<u64, u64>,
+}
+
+impl Uploads {
+    fn new(projects: u64) -> Self {
+        Self {
+            rng: Rng::new(0xB0B),
+            projects,
+            next_project: projects,
+            extra: HashMap::new(),
+        }
+    }
+
+    fn next(&mut self) -> FileRecord {
+        let i = if self.projects == 0 || self.rng.below(10) == 0 {
+            self.next_project += 1;
+            self.next_project - 1
+        } else {
+            self.rng.below(self.projects)
+        };
+        let n = self.extra.entry(i).or_insert(0);
+        let index = if i < self.projects {
+            synth::files_of(i)
+        } else {
+            0
+        } + *n;
+        *n += 1;
+        synth::file(i, index, 0)
+    }
+}
+
+/// One publish run of a sustained round.
+struct Run {
+    ms: f64,
+    uploads: u64,
+}
+
+struct Round {
+    rate: f64,
+    runs: Vec<Run>,
+    delays_ms: Vec<f64>,
+}
+
+/// `config.uploads` uploads from `config.uploaders` threads while the
+/// publisher runs back to back; ends when every upload is published.
+fn sustained_round(
+    repo: &BenchRepo,
+    config: &PublishConfig,
+    uploads: &mut Uploads,
+) -> anyhow::Result<Round> {
+    let threads = usize::try_from(config.uploaders.max(1))?;
+    let mut work: Vec<Vec<FileRecord>> = vec![Vec::new(); threads];
+    for k in 0..config.uploads {
+        work[usize::try_from(k)? % threads].push(uploads.next());
+    }
+    // (change, upload started) per upload; (up_to_change, published) per run.
+    let uploaded: Mutex<Vec<(u64, Instant)>> = Mutex::new(Vec::new());
+    let mut published: Vec<(u64, Instant, f64)> = Vec::new();
+    let remaining = AtomicU64::new(config.uploads);
+    let failed = AtomicBool::new(false);
+    let started = Instant::now();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let (uploaded, remaining, failed) = (&uploaded, &remaining, &failed);
+        let uploaders: Vec<_> = work
+            .into_iter()
+            .map(|files| {
+                scope.spawn(move || -> anyhow::Result<()> {
+                    let result = upload_all(repo, files, uploaded, remaining);
+                    if result.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    result
+                })
+            })
+            .collect();
+        let published = &mut published;
+        let publishing = scope.spawn(move || -> anyhow::Result<()> {
+            loop {
+                let done = remaining.load(Ordering::SeqCst) == 0 || failed.load(Ordering::SeqCst);
+                match repo.publisher.run_once(now())? {
+                    Some(report) => published.push((
+                        report.up_to_change,
+                        Instant::now(),
+                        float(report.micros) / 1e3,
+                    )),
+                    None if done => return Ok(()),
+                    None => std::thread::sleep(Duration::from_millis(1)),
+                }
+            }
+        });
+        for uploader in uploaders {
+            join(uploader)?;
+        }
+        join(publishing)
+    })?;
+    let elapsed = secs(started);
+    let uploaded = uploaded
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut previous = 0;
+    let runs = published
+        .iter()
+        .map(|(up_to, _, ms)| {
+            let uploads = uploaded
+                .iter()
+                .filter(|(change, _)| *change > previous && change <= up_to)
+                .count();
+            previous = *up_to;
+            Run {
+                ms: *ms,
+                uploads: uploads as u64,
+            }
+        })
+        .collect();
+    let delays_ms = uploaded
+        .iter()
+        .map(|(change, at)| {
+            published
+                .iter()
+                .find(|(up_to, _, _)| up_to >= change)
+                .map(|(_, done, _)| done.duration_since(*at).as_secs_f64() * 1e3)
+                .with_context(|| format!("change {change} was never published"))
+        })
+        .collect::<anyhow::Result<Vec<f64>>>()?;
+    Ok(Round {
+        rate: float(config.uploads) / elapsed,
+        runs,
+        delays_ms,
+    })
+}
+
+fn upload_all(
+    repo: &BenchRepo,
+    files: Vec<FileRecord>,
+    uploaded: &Mutex<Vec<(u64, Instant)>>,
+    remaining: &AtomicU64,
+) -> anyhow::Result<()> {
+    for mut file in files {
+        let at = Instant::now();
+        file.upload_time_us = unix_micros();
+        match repo.store.add_file(&file.project, &file)? {
+            AddFile::Added { change } => lock(uploaded).push((change, at)),
+            other => bail!("upload of {} refused: {other:?}", file.filename),
+        }
+        remaining.fetch_sub(1, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, anyhow::Result<T>>) -> anyhow::Result<T> {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }

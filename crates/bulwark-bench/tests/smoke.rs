@@ -1,17 +1,32 @@
 //! A tiny run of the whole harness: the report is produced and its fields
 //! are sane. No timing is asserted (benchmarks are not tests).
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bulwark_bench::client::{ClientConfig, Python};
 use bulwark_bench::{Options, Suite};
 
 #[test]
 fn tiny_run_produces_a_sane_report() {
+    // The venv with python-tuf, created (or reused) by scripts/python-env,
+    // as the other process-level tests do.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = Command::new(root.join("scripts/python-env"))
+        .status()
+        .expect("cannot run scripts/python-env");
+    assert!(status.success(), "scripts/python-env failed");
+
     let dir = tempfile::tempdir().unwrap();
     let options = Options {
         projects: 500,
         bin_bits: 4,
-        batch: 10,
-        runs: 3,
+        uploads: 200,
+        uploaders: 4,
+        rounds: 2,
         dir: dir.path().join("repo"),
+        // The repository is served by this package's own binary.
+        client: ClientConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_bulwark-bench")), 3),
     };
     let report = bulwark_bench::run(Suite::All, &options, "smoke").unwrap();
 
@@ -21,8 +36,14 @@ fn tiny_run_produces_a_sane_report() {
     assert_eq!(publish.full_publish_pages, 500);
     // 16 bins, recently-claimed, snapshot, timestamp.
     assert_eq!(publish.full_publish_roles, 19);
-    assert_eq!(publish.uploads_per_s.n, 3);
+    assert_eq!(
+        publish.resign_roles, 19,
+        "a re-sign signs every online role"
+    );
+    assert_eq!(publish.uploads_per_s.n, 2, "one figure per round");
     assert!(publish.uploads_per_s.p50 > 0.0);
+    assert_eq!(publish.delay_ms.n, 400, "a delay for every upload");
+    assert!(publish.run_ms.n >= 2, "at least one run per round");
     assert!(publish.run_ms.p99 >= publish.run_ms.p50);
 
     let bytes = report.bytes.as_ref().unwrap();
@@ -53,16 +74,31 @@ fn tiny_run_produces_a_sane_report() {
             .all(|w| w[0].snapshot.0 < w[1].snapshot.0)
     );
 
+    // Both clients looked up the page and verified the file in every sample
+    // (a failed lookup fails the run); only that figures exist is checked.
+    let client = report.client.as_ref().unwrap();
+    assert_eq!(client.ours.cpu_ms.len(), 3);
+    assert!(client.ours.cpu().median > 0.0 && client.ours.wall().median > 0.0);
+    let Python::Measured { samples, .. } = &client.python else {
+        panic!("python-tuf not measured: {:?}", client.python);
+    };
+    assert_eq!(samples.cpu_ms.len(), 3);
+    assert!(samples.cpu().median > 0.0);
+    assert!(client.cpu_ratio().is_some());
+
     let out = dir.path().join("out");
     bulwark_bench::write_report(&report, &out).unwrap();
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("## Publishing") && md.contains("## Metadata bytes per install"));
+    assert!(md.contains("## Client CPU") && md.contains("python-tuf 7.0.1 ngclient"));
     let json = std::fs::read_to_string(out.join("report.json")).unwrap();
     assert!(json.starts_with('{') && json.ends_with("}\n"));
     for key in [
         "\"publish\"",
         "\"metadata_bytes\"",
         "\"bin_table\"",
+        "\"client_cpu\"",
+        "\"cpu_ratio\"",
         "\"peak_rss_kib\"",
     ] {
         assert!(json.contains(key), "report.json lacks {key}");

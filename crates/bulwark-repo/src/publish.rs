@@ -3,12 +3,18 @@
 //!
 //! ```text
 //! pending changes ─▶ next_publish_version (durable; v is never reused)
-//!   ─▶ render touched pages ─▶ put tuf/targets/simple/<p>/<sha>.index.json
-//!   ─▶ sign touched + expiring bins (v) ─▶ put tuf/metadata/v.bin-xx.json
-//!   ─▶ sign snapshot (v), timestamp (v)  ─▶ put v.snapshot.json, v.timestamp.json
+//!   ─▶ render touched pages ─▶ stage tuf/targets/simple/<p>/<sha>.index.json
+//!   ─▶ sign touched + expiring bins (v) ─▶ stage tuf/metadata/v.bin-xx.json
+//!   ─▶ sign snapshot (v), timestamp (v)  ─▶ stage v.snapshot.json, v.timestamp.json
+//!   ─▶ commit the blob batch (visible and durable together)
 //!   ─▶ commit_publish (records, timestamp, changes done)
 //!   ─▶ put tuf/metadata/timestamp.json   (last: the only mutable file)
 //! ```
+//!
+//! A run's blobs go into one [`bulwark_store::BlobBatch`], so the blob store
+//! makes them durable with one barrier rather than one per file, and all of
+//! them are durable before the state names any. Pages are rendered and bins
+//! signed on every core ([`parallel_map`]); the rest is sequential.
 //!
 //! Every online role written in one run gets the same version `v`, taken
 //! from a durable counter before anything is written, so an interrupted run
@@ -20,7 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bulwark_store::{BlobStore, PageRecord, PublishCommit, RoleRecord, StateStore, StoreError};
+use bulwark_store::{
+    BlobBatch, BlobStore, PageRecord, PublishCommit, RoleRecord, StateStore, StoreError,
+};
 use bulwark_tuf::hash::sha256_hex;
 use bulwark_tuf::keys::{KeyError, SigningKey};
 use bulwark_tuf::metadata::{Envelope, SignedBody, TargetFile};
@@ -71,6 +79,39 @@ pub struct PublishReport {
     /// The longest upload→published delay among files uploaded since the
     /// previous run started, in microseconds (an upper bound for each).
     pub max_delay_us: Option<u64>,
+}
+
+/// Applies `f` to every item on up to `available_parallelism` threads (one
+/// for few items), keeping the order; the first error wins.
+fn parallel_map<T: Sync, R: Send, E: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R, E> + Sync,
+) -> Result<Vec<R>, E> {
+    /// Items below which one more thread costs more than it saves.
+    const PER_THREAD: usize = 64;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(items.len().div_ceil(PER_THREAD))
+        .max(1);
+    if threads == 1 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Result<Vec<R>, E>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for worker in workers {
+            match worker.join() {
+                Ok(part) => out.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(out)
+    })
 }
 
 /// Signs and publishes; one at a time (the caller serialises runs).
@@ -175,15 +216,22 @@ impl Publisher {
 
         let version = self.store.next_publish_version()?;
         let expires = now.plus_seconds(self.policy.online_expiry);
-        let mut signed = Vec::new();
+        let batch = self.blobs.batch();
 
         let run_start_us = unix_micros();
         let uploaded_since_us = self
             .previous_start_us
             .swap(run_start_us, std::sync::atomic::Ordering::Relaxed);
-        let mut uploaded = Vec::new();
-        let pages = self.render_pages(&pending.projects, uploaded_since_us, &mut uploaded)?;
-        let mut bins: BTreeSet<u32> = pages.iter().map(|p| p.bin).collect();
+        let rendered = parallel_map(&pending.projects, |project| {
+            self.render_page(project, uploaded_since_us, &*batch)
+        })?;
+        let oldest_upload_us = rendered.iter().filter_map(|(_, oldest)| *oldest).min();
+        let pages: Vec<PageRecord> = rendered.into_iter().map(|(page, _)| page).collect();
+        let mut fresh: BTreeMap<u32, Vec<&PageRecord>> = BTreeMap::new();
+        for page in &pages {
+            fresh.entry(page.bin).or_default().push(page);
+        }
+        let mut bins: BTreeSet<u32> = fresh.keys().copied().collect();
         if first_run {
             bins.extend(0..self.policy.bin_count());
         }
@@ -193,20 +241,23 @@ impl Publisher {
                 .filter_map(|r| r.strip_prefix("bin-"))
                 .filter_map(|hex| u32::from_str_radix(hex, 16).ok()),
         );
-        for bin in bins {
-            signed.push(self.sign_bin(bin, &pages, version, expires)?);
-        }
+        let bins: Vec<u32> = bins.into_iter().collect();
+        let mut signed = parallel_map(&bins, |bin| {
+            let pages = fresh.get(bin).map_or(&[][..], Vec::as_slice);
+            self.sign_bin(*bin, pages, version, expires, &*batch)
+        })?;
         if first_run || expiring.contains(RECENTLY_CLAIMED) {
             let bytes = sign(roles::project_delegator(version, expires), &self.online)?;
-            self.blobs
-                .put(&layout::metadata_key(RECENTLY_CLAIMED, version), &bytes)?;
+            batch.put(&layout::metadata_key(RECENTLY_CLAIMED, version), &bytes)?;
             signed.push(record(RECENTLY_CLAIMED, version, expires, &bytes));
         }
         for r in &signed {
             roles.insert(r.role.clone(), r.clone());
         }
 
-        let timestamp = self.sign_snapshot_and_timestamp(&roles, version, expires, &mut signed)?;
+        let timestamp =
+            self.sign_snapshot_and_timestamp(&roles, version, expires, &mut signed, &*batch)?;
+        batch.commit()?;
 
         let mut commit_roles = signed;
         commit_roles.extend(offline);
@@ -234,10 +285,7 @@ impl Publisher {
         }
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let published_us = unix_micros();
-        let max_delay_us = uploaded
-            .iter()
-            .map(|t| u64::try_from(published_us - t).unwrap_or(0))
-            .max();
+        let max_delay_us = oldest_upload_us.map(|t| u64::try_from(published_us - t).unwrap_or(0));
         Ok(Some(PublishReport {
             micros,
             max_delay_us,
@@ -245,7 +293,7 @@ impl Publisher {
         }))
     }
 
-    /// Signs and stores version `version` of the snapshot (listing every
+    /// Signs and stages version `version` of the snapshot (listing every
     /// targets role in `roles`) and of the timestamp naming it; their
     /// records go to `signed`. Returns the timestamp's bytes.
     fn sign_snapshot_and_timestamp(
@@ -254,13 +302,14 @@ impl Publisher {
         version: u64,
         expires: Timestamp,
         signed: &mut Vec<RoleRecord>,
+        batch: &dyn BlobBatch,
     ) -> Result<Vec<u8>, PublishError> {
         let listed = roles
             .values()
             .filter(|r| !matches!(r.role.as_str(), "root" | "timestamp" | "snapshot"))
             .map(|r| (r.role.clone(), r.version));
         let snapshot = sign(roles::snapshot(listed, version, expires), &self.online)?;
-        self.blobs.put(
+        batch.put(
             &layout::metadata_key(RoleName::SNAPSHOT, version),
             &snapshot,
         )?;
@@ -269,7 +318,7 @@ impl Publisher {
             roles::timestamp(version, &snapshot, version, expires),
             &self.online,
         )?;
-        self.blobs.put(
+        batch.put(
             &layout::metadata_key(RoleName::TIMESTAMP, version),
             &timestamp,
         )?;
@@ -277,45 +326,44 @@ impl Publisher {
         Ok(timestamp)
     }
 
-    /// Renders and stores the pages of `projects` (content-addressed, so a
-    /// page that did not change is simply written again under the same key).
-    fn render_pages(
+    /// Renders and stages the page of `project` (content-addressed, so a
+    /// page that did not change is simply written again under the same
+    /// key). Also returns the oldest upload time of its files uploaded
+    /// since `uploaded_since_us`.
+    fn render_page(
         &self,
-        projects: &[String],
+        project: &str,
         uploaded_since_us: i64,
-        newest: &mut Vec<i64>,
-    ) -> Result<Vec<PageRecord>, PublishError> {
-        let mut pages = Vec::with_capacity(projects.len());
-        for project in projects {
-            let files = self.store.files(project)?;
-            newest.extend(
-                files
-                    .iter()
-                    .map(|f| f.upload_time_us)
-                    .filter(|t| *t >= uploaded_since_us),
-            );
-            let bytes = page::render(project, &files)?;
-            let sha256 = sha256_hex(&bytes);
-            self.blobs
-                .put(&layout::page_key(project, &sha256), &bytes)?;
-            pages.push(PageRecord {
-                project: project.clone(),
-                sha256,
-                length: bytes.len() as u64,
-                bin: layout::bin_of(project, self.policy.bin_bits),
-            });
-        }
-        Ok(pages)
+        batch: &dyn BlobBatch,
+    ) -> Result<(PageRecord, Option<i64>), PublishError> {
+        let files = self.store.files(project)?;
+        let oldest = files
+            .iter()
+            .map(|f| f.upload_time_us)
+            .filter(|t| *t >= uploaded_since_us)
+            .min();
+        let bytes = page::render(project, &files)?;
+        let sha256 = sha256_hex(&bytes);
+        batch.put(&layout::page_key(project, &sha256), &bytes)?;
+        let page = PageRecord {
+            project: project.to_owned(),
+            sha256,
+            length: bytes.len() as u64,
+            bin: layout::bin_of(project, self.policy.bin_bits),
+        };
+        Ok((page, oldest))
     }
 
-    /// Signs version `version` of bin `bin`: its published pages, with the
-    /// pages rendered in this run taking precedence.
+    /// Signs and stages version `version` of bin `bin`: its published
+    /// pages, with `fresh`, the bin's pages rendered in this run, taking
+    /// precedence.
     fn sign_bin(
         &self,
         bin: u32,
-        fresh: &[PageRecord],
+        fresh: &[&PageRecord],
         version: u64,
         expires: Timestamp,
+        batch: &dyn BlobBatch,
     ) -> Result<RoleRecord, PublishError> {
         let mut entries: BTreeMap<String, PageRecord> = self
             .store
@@ -323,8 +371,8 @@ impl Publisher {
             .into_iter()
             .map(|p| (p.project.clone(), p))
             .collect();
-        for page in fresh.iter().filter(|p| p.bin == bin) {
-            entries.insert(page.project.clone(), page.clone());
+        for page in fresh {
+            entries.insert(page.project.clone(), (*page).clone());
         }
         let targets = entries
             .values()
@@ -339,8 +387,7 @@ impl Publisher {
             .collect();
         let name = layout::bin_name(bin, self.policy.bin_bits);
         let bytes = sign(roles::bin(targets, version, expires), &self.online)?;
-        self.blobs
-            .put(&layout::metadata_key(&name, version), &bytes)?;
+        batch.put(&layout::metadata_key(&name, version), &bytes)?;
         Ok(record(&name, version, expires, &bytes))
     }
 

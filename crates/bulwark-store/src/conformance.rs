@@ -26,6 +26,8 @@
 //! - `get_range` past the end returns the bytes that exist (possibly none);
 //!   it returns `None` only for a missing key;
 //! - `pages_in_bin` may answer in any order (the others are ordered);
+//! - a batch's blobs are invisible (to `get`, `len` and `list`) until its
+//!   commit, and a key staged twice gets its last bytes;
 //! - keys obey [`crate::key::validate_key`] in every backend.
 #![expect(
     clippy::expect_used,
@@ -70,6 +72,7 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     publish_counter_increases,
     commit_publish_upserts_records,
     failed_writes_change_nothing,
+    add_files_adds_in_order,
     concurrent_uploads,
     concurrent_publish_counter,
     concurrent_commits_are_atomic_for_readers,
@@ -86,6 +89,10 @@ const BLOB_CHECKS: &[Check<dyn BlobStore>] = checks![
     unusual_valid_keys_work,
     concurrent_overwrite_is_atomic,
     concurrent_puts_of_distinct_keys,
+    batch_is_invisible_until_commit,
+    dropped_batch_leaves_nothing,
+    batch_refuses_invalid_keys,
+    concurrent_staging_in_one_batch,
 ];
 
 /// Runs every state check. `make` returns a new, empty store at each call.
@@ -1003,6 +1010,87 @@ fn failed_writes_change_nothing(make: &Make<'_, dyn StateStore>) {
     }
 }
 
+fn add_files_adds_in_order(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let first = file("p", "p-1.0.tar.gz", "1.0", "p1", "alice");
+    let second = file("p", "p-2.0.tar.gz", "2.0", "p2", "alice");
+    let conflicting = file("p", "p-1.0.tar.gz", "1.0", "other bytes", "alice");
+    let foreign = file("p", "p-3.0.tar.gz", "3.0", "p3", "bob");
+    let mut huge = file("q", "q-1.0.tar.gz", "1.0", "q1", "alice");
+    huge.size = u64::MAX;
+    let last = file("r", "r-1.0.tar.gz", "1.0", "r1", "carol");
+    let outcomes = s
+        .add_files(&[
+            ("P", &first),
+            ("P", &second),
+            ("P", &first),
+            ("P", &conflicting),
+            ("P", &foreign),
+            ("Q", &huge),
+            ("R", &last),
+        ])
+        .expect("add_files");
+    assert_eq!(outcomes.len(), 7, "one outcome per file");
+    let changes: Vec<u64> = [&outcomes[0], &outcomes[1], &outcomes[6]]
+        .into_iter()
+        .map(|o| match o {
+            Ok(AddFile::Added { change }) => *change,
+            other => panic!("expected Added, got {other:?}"),
+        })
+        .collect();
+    assert!(
+        changes.windows(2).all(|w| w[0] < w[1]),
+        "changes grow in order: {changes:?}"
+    );
+    assert!(
+        matches!(outcomes[2], Ok(AddFile::Identical)),
+        "{:?}",
+        outcomes[2]
+    );
+    assert!(
+        matches!(outcomes[3], Ok(AddFile::Conflict)),
+        "{:?}",
+        outcomes[3]
+    );
+    assert!(
+        matches!(outcomes[4], Ok(AddFile::Forbidden)),
+        "{:?}",
+        outcomes[4]
+    );
+    match &outcomes[5] {
+        Ok(AddFile::Added { .. }) => {
+            assert_eq!(s.files("q").expect("files"), [huge], "u64::MAX file size");
+        }
+        Ok(other) => panic!("unexpected outcome for q: {other:?}"),
+        Err(_) => {
+            assert_eq!(
+                s.project("q").expect("project"),
+                None,
+                "a failed file left its project"
+            );
+            assert!(s.files("q").expect("files").is_empty());
+        }
+    }
+    assert_eq!(
+        names(&s.files("p").expect("files")),
+        ["p-1.0.tar.gz", "p-2.0.tar.gz"]
+    );
+    assert_eq!(
+        s.files("r").expect("files"),
+        [last],
+        "a file after a failed one"
+    );
+    let project = s.project("p").expect("project").expect("p exists");
+    assert_eq!(
+        (project.display_name.as_str(), project.owner.as_str()),
+        ("P", "alice")
+    );
+    assert!(
+        s.add_files(&[]).expect("an empty call").is_empty(),
+        "no files, no outcomes"
+    );
+}
+
 /// Counts finished threads, even those that panicked, so that the loops
 /// waiting for them end.
 struct Finished<'a>(&'a AtomicUsize);
@@ -1652,6 +1740,105 @@ fn concurrent_puts_of_distinct_keys(make: &Make<'_, dyn BlobStore>) {
     });
     let keys = b.list("files/").expect("list");
     assert_eq!(keys.len(), THREADS * 20, "keys after concurrent puts");
+    for key in keys {
+        assert_eq!(b.get(&key).expect("get").as_deref(), Some(key.as_bytes()));
+    }
+}
+
+fn batch_is_invisible_until_commit(make: &Make<'_, dyn BlobStore>) {
+    let b = make();
+    b.put("tuf/metadata/timestamp.json", b"old").expect("put");
+    let batch = b.batch();
+    batch
+        .put("tuf/targets/simple/p/1.index.json", b"page")
+        .expect("stage");
+    batch
+        .put("tuf/metadata/2.bin-0.json", b"first")
+        .expect("stage");
+    batch
+        .put("tuf/metadata/2.bin-0.json", b"second")
+        .expect("stage");
+    batch
+        .put("tuf/metadata/timestamp.json", b"new")
+        .expect("stage");
+    assert_eq!(
+        b.list("").expect("list"),
+        vec!["tuf/metadata/timestamp.json".to_owned()],
+        "staged blobs are listed before the commit"
+    );
+    assert_eq!(b.get("tuf/metadata/2.bin-0.json").expect("get"), None);
+    assert_eq!(
+        b.len("tuf/targets/simple/p/1.index.json").expect("len"),
+        None
+    );
+    assert_eq!(
+        b.get("tuf/metadata/timestamp.json")
+            .expect("get")
+            .as_deref(),
+        Some(&b"old"[..]),
+        "an overwrite is visible before the commit"
+    );
+    batch.commit().expect("commit");
+    for (key, bytes) in [
+        ("tuf/metadata/2.bin-0.json", &b"second"[..]),
+        ("tuf/metadata/timestamp.json", b"new"),
+        ("tuf/targets/simple/p/1.index.json", b"page"),
+    ] {
+        assert_eq!(b.get(key).expect("get").as_deref(), Some(bytes), "{key}");
+    }
+    assert_eq!(b.list("").expect("list").len(), 3, "keys after the commit");
+    b.batch().commit().expect("an empty batch commits");
+}
+
+fn dropped_batch_leaves_nothing(make: &Make<'_, dyn BlobStore>) {
+    let b = make();
+    b.put("keep", b"k").expect("put");
+    let batch = b.batch();
+    batch.put("keep", b"replaced").expect("stage");
+    batch.put("new/dir/blob", b"n").expect("stage");
+    drop(batch);
+    assert_eq!(b.list("").expect("list"), vec!["keep".to_owned()]);
+    assert_eq!(b.get("keep").expect("get").as_deref(), Some(&b"k"[..]));
+    b.put("new/dir/blob", b"after")
+        .expect("put after a dropped batch");
+    assert_eq!(
+        b.get("new/dir/blob").expect("get").as_deref(),
+        Some(&b"after"[..])
+    );
+}
+
+fn batch_refuses_invalid_keys(make: &Make<'_, dyn BlobStore>) {
+    let b = make();
+    let batch = b.batch();
+    for key in ["", "/abs", "a/../b", "a//b", "a\\b", "nul\0"] {
+        assert!(
+            matches!(batch.put(key, b"x"), Err(StoreError::InvalidKey(_))),
+            "staged invalid key {key:?}"
+        );
+    }
+    batch.commit().expect("commit");
+    assert_eq!(b.list("").expect("list"), Vec::<String>::new());
+}
+
+fn concurrent_staging_in_one_batch(make: &Make<'_, dyn BlobStore>) {
+    let store = make();
+    let b: &dyn BlobStore = &*store;
+    let batch = b.batch();
+    let staging: &dyn crate::BlobBatch = &*batch;
+    thread::scope(|scope| {
+        for t in 0..THREADS {
+            scope.spawn(move || {
+                for i in 0..20 {
+                    let key = format!("pages/{:02}/{t}-{i}", i % 5);
+                    staging.put(&key, key.as_bytes()).expect("stage");
+                }
+            });
+        }
+    });
+    assert_eq!(b.list("").expect("list"), Vec::<String>::new());
+    batch.commit().expect("commit");
+    let keys = b.list("pages/").expect("list");
+    assert_eq!(keys.len(), THREADS * 20, "keys after concurrent staging");
     for key in keys {
         assert_eq!(b.get(&key).expect("get").as_deref(), Some(key.as_bytes()));
     }

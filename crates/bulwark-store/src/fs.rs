@@ -7,6 +7,24 @@
 //! ```
 //!
 //! (directories created on the way are fsynced into their parents too).
+//!
+//! A batch ([`BlobStore::batch`]) writes its temporary files without
+//! syncing them and makes them durable with two file-system barriers
+//! instead of two fsyncs per blob:
+//!
+//! ```text
+//! put:    <dir>/.tmp-<pid>-<n>  ─write─▶  (staged)          directories created unsynced
+//! commit: barrier ─▶ rename each onto <dir>/<name> ─▶ barrier
+//! ```
+//!
+//! The first barrier makes the data (and the new directories) durable
+//! before any name points at it, so a crash never leaves a short file under
+//! a key; the second makes the renames durable. On Linux a barrier is one
+//! `syncfs` of the blob directory's file system: it also flushes whatever
+//! else is dirty on that file system, which costs more on a busy shared disk
+//! but far less than an fsync per file (measured: 10,000 files of 1.5 KB,
+//! one `syncfs` 82 ms, 10,000 sequential fsyncs 1.34 s). Elsewhere it is
+//! `sync`.
 //! Readers hold an open handle, so a concurrent overwrite never mixes old and
 //! new bytes. Temporary names start with [`RESERVED_PREFIX`], which no key
 //! may contain, so they never collide with a key and never appear in `list`;
@@ -20,7 +38,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::key::{RESERVED_PREFIX, valid_segment, validate_key, validate_prefix};
-use crate::{BlobStore, Result, StoreError};
+use crate::{BlobBatch, BlobStore, Result, StoreError};
 
 /// A temporary file is removed by [`FsBlobs::open`] only when it has not been
 /// written for this long: another process (a second server, a command-line
@@ -146,8 +164,12 @@ impl FsBlobs {
         Ok(removed)
     }
 
-    /// Makes sure the directory of `key` exists, durably, and returns it.
-    fn ensure_dir(&self, key: &str) -> Result<PathBuf> {
+    /// Makes sure the directory of `key` exists and returns it. Directories
+    /// it creates are fsynced into their parents when `durable`; a batch
+    /// passes `false` and makes them durable with its first barrier (only
+    /// the publisher writes under the directories a batch creates, one run
+    /// at a time, so no `put` relies on them before that).
+    fn ensure_dir(&self, key: &str, durable: bool) -> Result<PathBuf> {
         let Some((rel, _)) = key.rsplit_once('/') else {
             return Ok(self.root.clone());
         };
@@ -160,7 +182,8 @@ impl FsBlobs {
         for segment in rel.split('/') {
             let current = parent.join(segment);
             match fs::create_dir(&current) {
-                Ok(()) => sync_dir(&parent)?,
+                Ok(()) if durable => sync_dir(&parent)?,
+                Ok(()) => {}
                 // A file in the way makes the temporary file's creation fail.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io_error("create", &current)(e)),
@@ -198,6 +221,87 @@ fn create_temp(dir: &Path) -> Result<(PathBuf, File)> {
     }
 }
 
+/// Makes everything written so far on the file system holding `root`
+/// durable (see the module documentation).
+fn barrier(root: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        File::open(root)
+            .and_then(|dir| rustix::fs::syncfs(&dir).map_err(io::Error::from))
+            .map_err(io_error("sync the file system of", root))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = root;
+        rustix::fs::sync();
+        Ok(())
+    }
+}
+
+/// Staged blobs of one [`FsBlobs`] batch: temporary file and final path,
+/// in staging order.
+struct FsBatch<'a> {
+    blobs: &'a FsBlobs,
+    staged: Mutex<Vec<(PathBuf, PathBuf)>>,
+}
+
+impl FsBatch<'_> {
+    fn take_staged(&self) -> Vec<(PathBuf, PathBuf)> {
+        std::mem::take(&mut *self.staged.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl BlobBatch for FsBatch<'_> {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.blobs.path_of(key)?;
+        let dir = self.blobs.ensure_dir(key, false)?;
+        let (temp, mut file) = create_temp(&dir)?;
+        if let Err(e) = file.write_all(bytes) {
+            let _ = fs::remove_file(&temp);
+            return Err(io_error("write", &temp)(e));
+        }
+        self.staged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((temp, path));
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        let staged = self.take_staged();
+        if staged.is_empty() {
+            return Ok(());
+        }
+        // On an error, dropping `pending` removes the files not yet renamed.
+        let mut pending = Leftovers(staged.into_iter());
+        barrier(&self.blobs.root)?;
+        for (temp, path) in pending.0.by_ref() {
+            if let Err(e) = fs::rename(&temp, &path) {
+                let _ = fs::remove_file(&temp);
+                return Err(io_error("rename onto", &path)(e));
+            }
+        }
+        barrier(&self.blobs.root)
+    }
+}
+
+impl Drop for FsBatch<'_> {
+    fn drop(&mut self) {
+        drop(Leftovers(self.take_staged().into_iter()));
+    }
+}
+
+/// Temporary files not yet renamed, removed (best effort) when dropped.
+struct Leftovers(std::vec::IntoIter<(PathBuf, PathBuf)>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for (temp, _) in self.0.by_ref() {
+            let _ = fs::remove_file(&temp);
+        }
+    }
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -216,9 +320,16 @@ fn read_up_to(reader: impl Read, limit: u64, path: &Path) -> Result<Vec<u8>> {
 }
 
 impl BlobStore for FsBlobs {
+    fn batch(&self) -> Box<dyn BlobBatch + '_> {
+        Box::new(FsBatch {
+            blobs: self,
+            staged: Mutex::new(Vec::new()),
+        })
+    }
+
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         let path = self.path_of(key)?;
-        let dir = self.ensure_dir(key)?;
+        let dir = self.ensure_dir(key, true)?;
         let (temp, mut file) = create_temp(&dir)?;
         let written = file
             .write_all(bytes)

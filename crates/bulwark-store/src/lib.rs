@@ -67,6 +67,12 @@ pub trait StateStore: Send + Sync {
     /// success, refuses a different file under an existing filename, and
     /// queues a change for the project.
     fn add_file(&self, display_name: &str, file: &FileRecord) -> Result<AddFile>;
+    /// Adds several files in one transaction (for imports), each `(display
+    /// name, file)` as [`StateStore::add_file`] would, in order, so a later
+    /// file sees the earlier ones. The outer error means nothing was added;
+    /// a file that fails alone gets its own error and adds nothing, and the
+    /// others are kept.
+    fn add_files(&self, files: &[(&str, &FileRecord)]) -> Result<Vec<Result<AddFile>>>;
     /// Yanks (`Some(reason)`, possibly empty) or un-yanks (`None`) every file
     /// of one version, as `user`, queueing a change.
     fn set_yanked(
@@ -106,6 +112,11 @@ pub trait StateStore: Send + Sync {
 /// Named bytes. Keys are relative `/`-separated paths such as
 /// `files/<sha256>/<filename>` or `tuf/metadata/3.snapshot.json`.
 pub trait BlobStore: Send + Sync {
+    /// Starts a batch of puts that become visible and durable together, at
+    /// [`BlobBatch::commit`]: a backend may then make many blobs durable
+    /// with one barrier instead of one per blob. The publisher writes each
+    /// run's pages and metadata in one batch.
+    fn batch(&self) -> Box<dyn BlobBatch + '_>;
     /// Stores `bytes` under `key`, atomically and durably (a reader sees the
     /// old bytes or the new, never a mix; after `Ok` a crash loses nothing).
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
@@ -119,4 +130,17 @@ pub trait BlobStore: Send + Sync {
     fn delete(&self, key: &str) -> Result<()>;
     /// Every key that starts with `prefix`, sorted.
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
+}
+
+/// Puts staged by [`BlobStore::batch`]. Several threads may stage at once.
+pub trait BlobBatch: Send + Sync {
+    /// Stages `bytes` for `key`. Readers keep seeing the old bytes (or no
+    /// blob) until [`BlobBatch::commit`]. Staging a key twice keeps the
+    /// last bytes.
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
+    /// Makes every staged blob visible, each atomically (as [`BlobStore::put`]
+    /// would), and durable: after `Ok` a crash loses none of them. After an
+    /// error some may be visible, each whole. A batch dropped without a
+    /// commit leaves nothing behind.
+    fn commit(self: Box<Self>) -> Result<()>;
 }

@@ -10,15 +10,23 @@
 //! connections, which WAL lets run beside the writer and each other. Every
 //! method is one transaction, so a read sees one consistent snapshot.
 //!
+//! Uploads share commits: `add_file` queues its file, then takes the writer;
+//! whoever gets the writer adds every queued file in one transaction (one
+//! savepoint each, so a file that fails alone fails alone) and hands each
+//! waiting caller its outcome before releasing the writer. Under concurrent
+//! uploads one fsync then covers many of them, and a caller still returns
+//! only once its file is durable.
+//!
 //! ```text
 //!  handlers ──read──▶ readers[0..READERS] (query_only) ─┐
 //!  handlers ──write─▶ writer (BEGIN IMMEDIATE) ─────────┴─▶ bulwark.db (+ -wal, -shm)
+//!  uploads ──▶ queue ──▶ (whoever holds the writer) one transaction for all queued
 //! ```
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use rusqlite::{
@@ -141,10 +149,29 @@ enum OpenError {
     SyncDir(#[source] std::io::Error),
 }
 
+/// What an upload gets when the shared transaction its file was queued for
+/// failed (the caller that ran it gets the original error).
+#[derive(Debug, thiserror::Error)]
+#[error("the shared commit of this upload failed: {0}")]
+struct GroupCommitFailed(String);
+
+/// Where the caller that runs a group commit leaves a queued upload's outcome.
+type Outcome = Arc<Mutex<Option<Result<AddFile>>>>;
+
+/// An `add_file` waiting for the writer.
+#[derive(Debug)]
+struct Queued {
+    display_name: String,
+    file: FileRecord,
+    outcome: Outcome,
+}
+
 /// The `SQLite` state store. See the module documentation.
 #[derive(Debug)]
 pub struct SqliteState {
     writer: Mutex<Connection>,
+    /// Uploads waiting for the next group commit.
+    queue: Mutex<Vec<Queued>>,
     /// Empty for an in-memory store, whose one connection serves reads too.
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -177,6 +204,7 @@ impl SqliteState {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             writer: Mutex::new(writer),
+            queue: Mutex::default(),
             readers,
             next_reader: AtomicUsize::new(0),
         })
@@ -190,6 +218,7 @@ impl SqliteState {
         migrate(&mut conn)?;
         Ok(Self {
             writer: Mutex::new(conn),
+            queue: Mutex::default(),
             readers: Vec::new(),
             next_reader: AtomicUsize::new(0),
         })
@@ -365,15 +394,103 @@ fn page_from_row(row: &Row<'_>) -> rusqlite::Result<PageRecord> {
 }
 
 /// Queues a change for `project`, returning its sequence number.
-fn queue_change(tx: &Transaction<'_>, project: &str) -> rusqlite::Result<u64> {
+fn queue_change(tx: &Connection, project: &str) -> rusqlite::Result<u64> {
     tx.prepare_cached("INSERT INTO changes (project) VALUES (?1) RETURNING seq")?
         .query_row([project], |row| row.get(0))
 }
 
-fn owner_of(tx: &Transaction<'_>, project: &str) -> rusqlite::Result<Option<String>> {
+fn owner_of(tx: &Connection, project: &str) -> rusqlite::Result<Option<String>> {
     tx.prepare_cached("SELECT owner FROM projects WHERE name = ?1")?
         .query_row([project], |row| row.get(0))
         .optional()
+}
+
+fn lock_queue(queue: &Mutex<Vec<Queued>>) -> MutexGuard<'_, Vec<Queued>> {
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock_outcome(outcome: &Outcome) -> MutexGuard<'_, Option<Result<AddFile>>> {
+    outcome.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn take_outcome(outcome: &Outcome) -> Option<Result<AddFile>> {
+    lock_outcome(outcome).take()
+}
+
+/// Adds `files` in order in one transaction, each in its own savepoint: a
+/// file whose statements fail is rolled back alone and gets its error.
+fn add_in_one_transaction(
+    conn: &mut Connection,
+    files: &[(&str, &FileRecord)],
+) -> Result<Vec<Result<AddFile>>> {
+    let mut tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let mut outcomes = Vec::with_capacity(files.len());
+    for (display_name, file) in files {
+        let savepoint = tx.savepoint().map_err(db)?;
+        match add_one(&savepoint, display_name, file) {
+            Ok(added) => {
+                savepoint.commit().map_err(db)?;
+                outcomes.push(Ok(added));
+            }
+            // Dropping the savepoint rolls this file back.
+            Err(e) => outcomes.push(Err(db(e))),
+        }
+    }
+    tx.commit().map_err(db)?;
+    Ok(outcomes)
+}
+
+/// One file of [`StateStore::add_file`], inside a transaction.
+fn add_one(conn: &Connection, display_name: &str, file: &FileRecord) -> rusqlite::Result<AddFile> {
+    let owner = owner_of(conn, &file.project)?;
+    if owner.as_ref().is_some_and(|owner| *owner != file.uploader) {
+        return Ok(AddFile::Forbidden);
+    }
+    let existing: Option<(String, String)> = conn
+        .prepare_cached("SELECT project, sha256 FROM files WHERE filename = ?1")?
+        .query_row([&file.filename], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    if let Some((project, sha256)) = existing {
+        return Ok(if project == file.project && sha256 == file.sha256 {
+            AddFile::Identical
+        } else {
+            AddFile::Conflict
+        });
+    }
+    if owner.is_none() {
+        conn.prepare_cached(
+            "INSERT INTO projects (name, display_name, owner, created_us) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            file.project,
+            display_name,
+            file.uploader,
+            file.upload_time_us
+        ])?;
+    }
+    conn.prepare_cached(concat!(
+        "INSERT INTO files (",
+        file_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?
+    .execute(params![
+        file.project,
+        file.filename,
+        file.version,
+        file.size,
+        file.sha256,
+        file.blake2b_256,
+        file.requires_python,
+        file.metadata_sha256,
+        file.upload_time_us,
+        file.yanked,
+        file.uploader,
+    ])?;
+    let change = queue_change(conn, &file.project)?;
+    Ok(AddFile::Added { change })
 }
 
 impl StateStore for SqliteState {
@@ -457,55 +574,48 @@ impl StateStore for SqliteState {
     }
 
     fn add_file(&self, display_name: &str, file: &FileRecord) -> Result<AddFile> {
-        self.write(|tx| {
-            let owner = owner_of(tx, &file.project)?;
-            if owner.as_ref().is_some_and(|owner| *owner != file.uploader) {
-                return Ok(AddFile::Forbidden);
+        let outcome = Outcome::default();
+        lock_queue(&self.queue).push(Queued {
+            display_name: display_name.to_owned(),
+            file: file.clone(),
+            outcome: outcome.clone(),
+        });
+        let mut conn = lock(&self.writer);
+        // Outcomes are filled before the writer is released: an empty one
+        // means nobody has taken this file from the queue yet.
+        if let Some(done) = take_outcome(&outcome) {
+            return done;
+        }
+        let group = std::mem::take(&mut *lock_queue(&self.queue));
+        let entries: Vec<(&str, &FileRecord)> = group
+            .iter()
+            .map(|q| (q.display_name.as_str(), &q.file))
+            .collect();
+        match add_in_one_transaction(&mut conn, &entries) {
+            Ok(outcomes) => {
+                for (queued, result) in group.iter().zip(outcomes) {
+                    *lock_outcome(&queued.outcome) = Some(result);
+                }
             }
-            let existing: Option<(String, String)> = tx
-                .prepare_cached("SELECT project, sha256 FROM files WHERE filename = ?1")?
-                .query_row([&file.filename], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
-            if let Some((project, sha256)) = existing {
-                return Ok(if project == file.project && sha256 == file.sha256 {
-                    AddFile::Identical
-                } else {
-                    AddFile::Conflict
-                });
+            Err(e) => {
+                let message = e.to_string();
+                for queued in &group {
+                    *lock_outcome(&queued.outcome) =
+                        Some(Err(backend(GroupCommitFailed(message.clone()))));
+                }
+                return Err(e);
             }
-            if owner.is_none() {
-                tx.prepare_cached(
-                    "INSERT INTO projects (name, display_name, owner, created_us) \
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![
-                    file.project,
-                    display_name,
-                    file.uploader,
-                    file.upload_time_us
-                ])?;
-            }
-            tx.prepare_cached(concat!(
-                "INSERT INTO files (",
-                file_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            ))?
-            .execute(params![
-                file.project,
-                file.filename,
-                file.version,
-                file.size,
-                file.sha256,
-                file.blake2b_256,
-                file.requires_python,
-                file.metadata_sha256,
-                file.upload_time_us,
-                file.yanked,
-                file.uploader,
-            ])?;
-            let change = queue_change(tx, &file.project)?;
-            Ok(AddFile::Added { change })
+        }
+        drop(conn);
+        take_outcome(&outcome).unwrap_or_else(|| {
+            Err(StoreError::Corrupt(
+                "a queued upload was left out of its group commit".to_owned(),
+            ))
         })
+    }
+
+    fn add_files(&self, files: &[(&str, &FileRecord)]) -> Result<Vec<Result<AddFile>>> {
+        add_in_one_transaction(&mut lock(&self.writer), files)
     }
 
     fn set_yanked(

@@ -101,6 +101,44 @@ fn a_failed_put_leaves_no_temporary_file_and_the_old_bytes() {
 }
 
 #[test]
+fn batches_leave_no_temporary_files_committed_dropped_or_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = FsBlobs::open(dir.path()).unwrap();
+    let batch = blobs.batch();
+    for i in 0..10 {
+        batch.put(&format!("d{}/k{i}", i % 3), b"bytes").unwrap();
+    }
+    assert_eq!(
+        temp_files(dir.path()).len(),
+        10,
+        "staged files are temporary"
+    );
+    batch.commit().unwrap();
+    assert_eq!(temp_files(dir.path()), Vec::<PathBuf>::new());
+
+    let dropped = blobs.batch();
+    dropped.put("d0/dropped", b"x").unwrap();
+    drop(dropped);
+    assert_eq!(temp_files(dir.path()), Vec::<PathBuf>::new());
+
+    // A directory where a staged key's file should go: its rename fails,
+    // the blobs renamed before it stay whole, the rest are removed.
+    blobs.put("taken/inner", b"x").unwrap();
+    let failing = blobs.batch();
+    failing.put("first", b"1").unwrap();
+    failing.put("taken", b"2").unwrap();
+    failing.put("last", b"3").unwrap();
+    assert!(matches!(failing.commit(), Err(StoreError::Backend(_))));
+    assert_eq!(blobs.get("first").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(blobs.get("last").unwrap(), None);
+    assert_eq!(
+        blobs.get("taken/inner").unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    assert_eq!(temp_files(dir.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
 fn open_removes_only_stale_temporary_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
