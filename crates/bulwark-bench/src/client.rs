@@ -77,23 +77,19 @@ impl ClientConfig {
     }
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// The venv's Python, where `scripts/python-env` creates it:
 /// `$BULWARK_VENV/bin/python`, by default under the workspace's `target/venv`.
 #[must_use]
 pub fn default_python() -> PathBuf {
     std::env::var_os("BULWARK_VENV")
-        .map_or_else(|| workspace().join("target/venv"), PathBuf::from)
+        .map_or_else(|| crate::workspace().join("target/venv"), PathBuf::from)
         .join("bin/python")
 }
 
 /// The python-tuf side's script.
 #[must_use]
 pub fn script() -> PathBuf {
-    workspace().join("tests/python/ngclient_cpu.py")
+    crate::workspace().join("tests/python/ngclient_cpu.py")
 }
 
 /// Median, extremes and the first of repeated measurements.

@@ -8,6 +8,7 @@
 //!   ─▶ publish::run (bulk load, full publish, sustained batches)
 //!   ─▶ bytes::run (what an installer downloads; per-file model; bin table)
 //!   ─▶ client::run (CPU of one cold lookup: our client against python-tuf's)
+//!   ─▶ scripts::run_all (`all` only: scripts/* against real peers, whole processes)
 //!   ─▶ report::Report ─▶ report.md, report.json
 //! ```
 
@@ -17,6 +18,7 @@ pub mod json;
 pub mod publish;
 pub mod repo;
 pub mod report;
+pub mod scripts;
 pub mod stats;
 pub mod synth;
 
@@ -50,10 +52,19 @@ pub struct Options {
     pub uploaders: u64,
     /// Sustained rounds.
     pub rounds: u64,
+    /// The paced round's offered rate (default: half the saturated median).
+    pub paced_rate: Option<f64>,
     /// Where the temporary repository directory is created.
     pub dir: PathBuf,
     /// The client comparison.
     pub client: client::ClientConfig,
+}
+
+/// The workspace this harness was built from (where `scripts/` and
+/// `tests/python/` are).
+#[must_use]
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The default bin count for a repository size: 2^14 at the scale of pypi.org
@@ -70,6 +81,7 @@ pub fn run(suite: Suite, options: &Options, command: &str) -> anyhow::Result<Rep
         projects: options.projects,
         uploads: options.uploads,
         uploaders: options.uploaders,
+        paced_rate: options.paced_rate,
         rounds: if matches!(suite, Suite::Publish | Suite::All) {
             options.rounds
         } else {
@@ -93,6 +105,7 @@ pub fn run(suite: Suite, options: &Options, command: &str) -> anyhow::Result<Rep
         publish: matches!(suite, Suite::Publish | Suite::All).then_some(published),
         bytes,
         client,
+        scripts: Vec::new(),
         peak_rss_kib: stats::peak_rss_kib(),
     })
 }

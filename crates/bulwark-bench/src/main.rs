@@ -29,6 +29,10 @@ struct Cli {
     /// Sustained rounds (the report gives the median round).
     #[arg(long, global = true, default_value_t = 3)]
     rounds: u64,
+    /// Uploads/s offered in the paced round that measures latency below
+    /// saturation (default: half the saturated median).
+    #[arg(long, global = true, value_parser = positive_rate)]
+    paced_rate: Option<f64>,
     /// Directory under which the temporary repository is created (not the
     /// system temp dir: on a shared machine, /tmp cleaners have removed a
     /// repository in the middle of a run).
@@ -60,11 +64,15 @@ enum Command {
     /// CPU of one cold lookup (refresh, project page, one 64 KiB file), our
     /// client against python-tuf's ngclient.
     ClientCpu,
-    /// Everything, writing the report.
+    /// Everything, writing the report: the synthetic repository, then the
+    /// whole-process scripts (`scripts/*`) against their peers.
     All {
         /// The quick size (10,000 projects) instead of the full one.
         #[arg(long)]
         quick: bool,
+        /// Skip the whole-process scripts.
+        #[arg(long)]
+        no_scripts: bool,
     },
     /// Serves a blob directory read-only on a free loopback port (the
     /// client CPU comparison runs it as a child process).
@@ -78,11 +86,18 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let run_scripts = matches!(
+        cli.command,
+        Command::All {
+            no_scripts: false,
+            ..
+        }
+    );
     let (suite, default_projects) = match cli.command {
         Command::Publish => (Suite::Publish, 10_000),
         Command::MetadataBytes => (Suite::MetadataBytes, 10_000),
         Command::ClientCpu => (Suite::ClientCpu, 10_000),
-        Command::All { quick } => (Suite::All, if quick { 10_000 } else { 1_000_000 }),
+        Command::All { quick, .. } => (Suite::All, if quick { 10_000 } else { 1_000_000 }),
         Command::ServeMirror { dir } => return bulwark_bench::client::serve_mirror(&dir),
     };
     // The comparison serves the repository from a second copy of this binary.
@@ -103,14 +118,30 @@ fn main() -> anyhow::Result<()> {
         uploads: cli.uploads,
         uploaders: cli.uploaders,
         rounds: cli.rounds,
+        paced_rate: cli.paced_rate,
         dir: cli.dir,
         client,
     };
-    let report = bulwark_bench::run(suite, &options, &command)?;
+    let mut report = bulwark_bench::run(suite, &options, &command)?;
+    if run_scripts {
+        std::fs::create_dir_all(&cli.out)
+            .with_context(|| format!("cannot create {}", cli.out.display()))?;
+        report.scripts = bulwark_bench::scripts::run_all(&bulwark_bench::workspace(), &cli.out);
+    }
     print!("{}", report.to_markdown());
     if suite == Suite::All {
         bulwark_bench::write_report(&report, &cli.out)?;
         eprintln!("wrote {}/report.md and report.json", cli.out.display());
     }
     Ok(())
+}
+
+/// A finite rate above zero.
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a positive number of uploads per second"
+        )),
+    }
 }

@@ -8,6 +8,7 @@
 //!   ─▶ run_once a day later: every online role expires, all re-signed   full re-sign
 //!   ─▶ rounds × ( U threads × add_file (group-committed)                sustained
 //!                 ∥ run_once back to back until every upload is published )
+//!   ─▶ one round paced at half that rate: latency below saturation      paced
 //! ```
 //!
 //! An upload here is the state change only (`StateStore::add_file`, made
@@ -28,6 +29,9 @@ use crate::repo::BenchRepo;
 use crate::stats::{Summary, float, peak_rss_kib};
 use crate::synth::{self, Rng};
 
+/// How long the paced round lasts at its offered rate, seconds.
+const PACED_SECS: f64 = 10.0;
+
 /// Files per transaction during the bulk load.
 pub const LOAD_CHUNK: usize = 10_000;
 
@@ -42,6 +46,24 @@ pub struct PublishConfig {
     pub uploaders: u64,
     /// Sustained rounds (each gives one uploads/s figure).
     pub rounds: u64,
+    /// The paced round's offered rate (default: half the saturated median).
+    pub paced_rate: Option<f64>,
+}
+
+/// A sustained round at a fixed offered rate.
+#[derive(Clone, Debug)]
+pub struct Paced {
+    /// Uploads/s offered (all uploaders together).
+    pub offered: f64,
+    /// Uploads/s achieved (uploads / first due → last published).
+    pub achieved: f64,
+    /// Uploads in the round.
+    pub uploads: u64,
+    /// Per publish run: wall time, milliseconds.
+    pub run_ms: Summary,
+    /// Per upload: from when it was due to the end of the run that
+    /// published it, milliseconds.
+    pub delay_ms: Summary,
 }
 
 /// What publishing measured.
@@ -80,8 +102,10 @@ pub struct PublishResult {
     /// Per publish run: uploads it published.
     pub uploads_per_run: Summary,
     /// Per upload: from just before `add_file` to the end of the run that
-    /// published it, milliseconds.
+    /// published it, milliseconds (under saturation: queueing included).
     pub delay_ms: Summary,
+    /// The round at a fixed rate below saturation, if there were rounds.
+    pub paced: Option<Paced>,
     /// Peak resident set size of this process so far, KiB.
     pub peak_rss_kib: Option<u64>,
 }
@@ -163,7 +187,7 @@ pub fn run(repo: &BenchRepo, config: &PublishConfig) -> anyhow::Result<PublishRe
     let mut uploads = Uploads::new(config.projects);
     let (mut rates, mut runs, mut delays) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..config.rounds {
-        let measured = sustained_round(repo, config, &mut uploads)?;
+        let measured = sustained_round(repo, config.uploaders, config.uploads, None, &mut uploads)?;
         eprintln!(
             "round {}: {:.0} uploads/s in {} runs",
             round + 1,
@@ -174,6 +198,42 @@ pub fn run(repo: &BenchRepo, config: &PublishConfig) -> anyhow::Result<PublishRe
         runs.extend(measured.runs);
         delays.extend(measured.delays_ms);
     }
+    let uploads_per_s = Summary::of(&rates);
+    // Latency below saturation: a round at a fixed rate (by default half the
+    // saturated median), long enough for 10 seconds of uploads.
+    let paced_rate = config
+        .paced_rate
+        .unwrap_or(uploads_per_s.p50 / 2.0)
+        .max(1.0);
+    let paced = if config.rounds == 0 {
+        None
+    } else {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a positive count of uploads, far below 2^52"
+        )]
+        let count = (paced_rate * PACED_SECS).ceil() as u64;
+        let measured = sustained_round(
+            repo,
+            config.uploaders,
+            count,
+            Some(paced_rate),
+            &mut uploads,
+        )?;
+        eprintln!(
+            "paced round: {count} uploads at {paced_rate:.0}/s offered, {:.0}/s achieved, {} runs",
+            measured.rate,
+            measured.runs.len()
+        );
+        Some(Paced {
+            offered: paced_rate,
+            achieved: measured.rate,
+            uploads: count,
+            run_ms: Summary::of(&measured.runs.iter().map(|r| r.ms).collect::<Vec<_>>()),
+            delay_ms: Summary::of(&measured.delays_ms),
+        })
+    };
     let run_ms: Vec<f64> = runs.iter().map(|r| r.ms).collect();
     let per_run: Vec<f64> = runs.iter().map(|r| float(r.uploads)).collect();
     Ok(PublishResult {
@@ -190,10 +250,11 @@ pub fn run(repo: &BenchRepo, config: &PublishConfig) -> anyhow::Result<PublishRe
         uploads: config.uploads,
         uploaders: config.uploaders,
         rounds: config.rounds,
-        uploads_per_s: Summary::of(&rates),
+        uploads_per_s,
         run_ms: Summary::of(&run_ms),
         uploads_per_run: Summary::of(&per_run),
         delay_ms: Summary::of(&delays),
+        paced,
         peak_rss_kib: peak_rss_kib(),
     })
 }
@@ -247,31 +308,37 @@ struct Round {
     delays_ms: Vec<f64>,
 }
 
-/// `config.uploads` uploads from `config.uploaders` threads while the
-/// publisher runs back to back; ends when every upload is published.
+/// `count` uploads from `uploaders` threads while the publisher runs back
+/// to back; ends when every upload is published. Uploads go as fast as the
+/// store takes them, or at `rate` per second in all: then each upload is
+/// due at a fixed time, and its delay counts from then (a late start is
+/// part of the delay).
 fn sustained_round(
     repo: &BenchRepo,
-    config: &PublishConfig,
+    uploaders: u64,
+    count: u64,
+    rate: Option<f64>,
     uploads: &mut Uploads,
 ) -> anyhow::Result<Round> {
-    let threads = usize::try_from(config.uploaders.max(1))?;
-    let mut work: Vec<Vec<FileRecord>> = vec![Vec::new(); threads];
-    for k in 0..config.uploads {
-        work[usize::try_from(k)? % threads].push(uploads.next());
+    let threads = usize::try_from(uploaders.max(1))?;
+    let mut work: Vec<Vec<(u64, FileRecord)>> = vec![Vec::new(); threads];
+    for k in 0..count {
+        work[usize::try_from(k)? % threads].push((k, uploads.next()));
     }
     // (change, upload started) per upload; (up_to_change, published) per run.
     let uploaded: Mutex<Vec<(u64, Instant)>> = Mutex::new(Vec::new());
     let mut published: Vec<(u64, Instant, f64)> = Vec::new();
-    let remaining = AtomicU64::new(config.uploads);
+    let remaining = AtomicU64::new(count);
     let failed = AtomicBool::new(false);
     let started = Instant::now();
+    let due = |k: u64| rate.map(|rate| started + Duration::from_secs_f64(float(k) / rate));
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        let (uploaded, remaining, failed) = (&uploaded, &remaining, &failed);
+        let (uploaded, remaining, failed, due) = (&uploaded, &remaining, &failed, &due);
         let uploaders: Vec<_> = work
             .into_iter()
             .map(|files| {
                 scope.spawn(move || -> anyhow::Result<()> {
-                    let result = upload_all(repo, files, uploaded, remaining);
+                    let result = upload_all(repo, files, due, uploaded, remaining);
                     if result.is_err() {
                         failed.store(true, Ordering::SeqCst);
                     }
@@ -329,7 +396,7 @@ fn sustained_round(
         })
         .collect::<anyhow::Result<Vec<f64>>>()?;
     Ok(Round {
-        rate: float(config.uploads) / elapsed,
+        rate: float(count) / elapsed,
         runs,
         delays_ms,
     })
@@ -337,12 +404,19 @@ fn sustained_round(
 
 fn upload_all(
     repo: &BenchRepo,
-    files: Vec<FileRecord>,
+    files: Vec<(u64, FileRecord)>,
+    due: &(dyn Fn(u64) -> Option<Instant> + Sync),
     uploaded: &Mutex<Vec<(u64, Instant)>>,
     remaining: &AtomicU64,
 ) -> anyhow::Result<()> {
-    for mut file in files {
-        let at = Instant::now();
+    for (k, mut file) in files {
+        let at = match due(k) {
+            Some(at) => {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                at
+            }
+            None => Instant::now(),
+        };
         file.upload_time_us = unix_micros();
         match repo.store.add_file(&file.project, &file)? {
             AddFile::Added { change } => lock(uploaded).push((change, at)),

@@ -24,6 +24,7 @@ fn tiny_run_produces_a_sane_report() {
         uploads: 200,
         uploaders: 4,
         rounds: 2,
+        paced_rate: None,
         dir: dir.path().join("repo"),
         // The repository is served by this package's own binary.
         client: ClientConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_bulwark-bench")), 3),

@@ -118,7 +118,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let tally = Tally::default();
     let queue = Mutex::new(files.iter());
-    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    // Importing waits on fsync more than on the CPU: four workers per core
+    // keep the disk busy and let their files share commits.
+    let workers = 4 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
