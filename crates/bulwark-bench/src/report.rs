@@ -7,7 +7,7 @@ use crate::bytes::{
 };
 use crate::client::{ClientResult, Python, Samples, Spread};
 use crate::json::Json;
-use crate::publish::PublishResult;
+use crate::publish::{Paced, PublishResult};
 use crate::scripts::ScriptRun;
 use crate::stats::{Summary, float};
 
@@ -49,6 +49,16 @@ pub struct Report {
 
 fn verdict(met: bool, how: impl FnOnce() -> String) -> String {
     if met { "met".to_owned() } else { how() }
+}
+
+fn paced_json(paced: &Paced) -> Json {
+    Json::obj([
+        ("offered_per_s", Json::Float(paced.offered)),
+        ("achieved_per_s", Json::Float(paced.achieved)),
+        ("uploads", Json::Int(paced.uploads)),
+        ("run_ms", summary_json(paced.run_ms)),
+        ("delay_ms", summary_json(paced.delay_ms)),
+    ])
 }
 
 fn summary_json(s: Summary) -> Json {
@@ -117,18 +127,7 @@ impl Report {
                 ("run_ms", summary_json(p.run_ms)),
                 ("uploads_per_run", summary_json(p.uploads_per_run)),
                 ("delay_ms", summary_json(p.delay_ms)),
-                (
-                    "paced",
-                    p.paced.as_ref().map_or(Json::Null, |paced| {
-                        Json::obj([
-                            ("offered_per_s", Json::Float(paced.offered)),
-                            ("achieved_per_s", Json::Float(paced.achieved)),
-                            ("uploads", Json::Int(paced.uploads)),
-                            ("run_ms", summary_json(paced.run_ms)),
-                            ("delay_ms", summary_json(paced.delay_ms)),
-                        ])
-                    }),
-                ),
+                ("paced", p.paced.as_ref().map_or(Json::Null, paced_json)),
                 ("peak_rss_kib", opt_int(p.peak_rss_kib)),
             ])
         });
@@ -599,8 +598,8 @@ fn client_markdown(md: &mut String, c: &ClientResult) {
     let _ = writeln!(
         md,
         "\n{} lookups per client; their directories were under `{}`. Of Bulwark's CPU, building \
-         the HTTP client (`Fetcher::new`: reqwest with rustls-platform-verifier, which reads the \
-         system's CA certificates even for an `http://` repository) took {:.1} ms (median).",
+         the HTTP client (`Fetcher::new`; the TLS verifier is only created at a first https \
+         handshake) took {:.1} ms (median).",
         c.ours.cpu_ms.len(),
         c.client_dir,
         Spread::of(&c.ours_http_client_cpu_ms).median

@@ -2,9 +2,20 @@
 //! body streams in (endless-data attacks, spec 1.0.34 §5.3.3, §5.4.1, …),
 //! and time limits that defeat slow retrieval: connecting, waiting for each
 //! chunk, and a whole-download deadline that grows with the expected size.
+//!
+//! HTTPS is verified by rustls-platform-verifier (the system's roots), as
+//! reqwest would set it up, but the verifier reads the roots on the first
+//! TLS handshake rather than when the client is built: a client that only
+//! ever speaks plain HTTP (a loopback mirror, a test server) never pays for
+//! loading the system's CA certificates.
 
-use std::sync::Once;
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use tokio::time::{Instant, timeout, timeout_at};
 
@@ -99,8 +110,8 @@ pub struct Fetcher {
 impl Fetcher {
     /// A fetcher with `config`.
     pub fn new(config: FetchConfig) -> Result<Self, FetchError> {
-        install_crypto_provider();
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
             .user_agent(concat!("bulwark/", env!("CARGO_PKG_VERSION")))
@@ -112,11 +123,7 @@ impl Fetcher {
     /// Downloads `url` into memory, refusing more than `cap` bytes.
     pub async fn fetch(&self, url: &str, cap: u64) -> Result<Vec<u8>, FetchError> {
         let mut body = Vec::new();
-        self.fetch_with(url, cap, |chunk| {
-            body.extend_from_slice(chunk);
-            Ok(())
-        })
-        .await?;
+        self.download(url, cap, &mut body).await?;
         Ok(body)
     }
 
@@ -126,8 +133,12 @@ impl Fetcher {
         &self,
         url: &str,
         cap: u64,
-        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+        sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<u64, FetchError> {
+        self.download(url, cap, &mut Chunks(sink)).await
+    }
+
+    async fn download(&self, url: &str, cap: u64, sink: &mut impl Sink) -> Result<u64, FetchError> {
         let parsed = reqwest::Url::parse(url).map_err(|_| FetchError::BadUrl {
             url: url.to_owned(),
         })?;
@@ -144,8 +155,10 @@ impl Fetcher {
         if !response.status().is_success() {
             return Err(FetchError::Status { status });
         }
-        if response.content_length().is_some_and(|len| len > cap) {
-            return Err(FetchError::TooLarge { limit: cap });
+        match response.content_length() {
+            Some(len) if len > cap => return Err(FetchError::TooLarge { limit: cap }),
+            Some(len) => sink.expect(len),
+            None => {}
         }
         let mut received: u64 = 0;
         loop {
@@ -165,9 +178,128 @@ impl Fetcher {
             if received > cap {
                 return Err(FetchError::TooLarge { limit: cap });
             }
-            sink(&chunk).map_err(FetchError::Sink)?;
+            sink.write(&chunk).map_err(FetchError::Sink)?;
         }
         Ok(received)
+    }
+}
+
+/// Where a download's body goes.
+trait Sink {
+    /// The server announced `len` bytes (never more than the cap).
+    fn expect(&mut self, _len: u64) {}
+    /// The next chunk.
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()>;
+}
+
+impl Sink for Vec<u8> {
+    fn expect(&mut self, len: u64) {
+        // One allocation of the announced size rather than doubling (and
+        // copying) up to it; the length is still checked chunk by chunk.
+        self.reserve_exact(usize::try_from(len).unwrap_or(0));
+    }
+
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        self.extend_from_slice(chunk);
+        Ok(())
+    }
+}
+
+/// A caller's function, called with each chunk.
+struct Chunks<F>(F);
+
+impl<F: FnMut(&[u8]) -> std::io::Result<()>> Sink for Chunks<F> {
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        (self.0)(chunk)
+    }
+}
+
+/// The TLS configuration reqwest builds for its rustls backend with our
+/// settings (TLS 1.2 and 1.3, SNI, ALPN `http/1.1`, no client certificate,
+/// the platform verifier), except that the verifier is created on first use.
+fn tls_config() -> Result<rustls::ClientConfig, FetchError> {
+    install_crypto_provider();
+    let provider = CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| FetchError::Transport(format!("TLS set-up failed: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(LazyPlatformVerifier {
+            provider,
+            verifier: OnceLock::new(),
+        }))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// rustls-platform-verifier's verifier, created at the first TLS handshake
+/// (when it reads the system's root certificates) and then reused by every
+/// connection of the client. Every check is the platform verifier's own; if
+/// it cannot be created, every certificate is refused.
+#[derive(Debug)]
+struct LazyPlatformVerifier {
+    provider: Arc<CryptoProvider>,
+    verifier: OnceLock<Result<rustls_platform_verifier::Verifier, rustls::Error>>,
+}
+
+impl LazyPlatformVerifier {
+    fn verifier(&self) -> Result<&rustls_platform_verifier::Verifier, rustls::Error> {
+        self.verifier
+            .get_or_init(|| rustls_platform_verifier::Verifier::new(self.provider.clone()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl ServerCertVerifier for LazyPlatformVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verifier()?.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        // Asked while the first ClientHello is written. Should the verifier
+        // fail to load, the handshake still fails in `verify_server_cert`.
+        match self.verifier() {
+            Ok(verifier) => verifier.supported_verify_schemes(),
+            Err(_) => self
+                .provider
+                .signature_verification_algorithms
+                .supported_schemes(),
+        }
     }
 }
 
@@ -182,4 +314,111 @@ fn describe(error: reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+    use std::sync::Arc;
+
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    use super::*;
+
+    /// A self-signed certificate for `localhost` (test only), and its key.
+    const CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBkjCCATigAwIBAgIUek4AIEo9YgMod7Ml96bhP/LmSYwwCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyNTExMDYzNloYDzIxMjYxMTAx
+MTEwNjM2WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAARjF1vPD9dy/uqfZd/Js+JsPL54MYI0/v35tnFTnYq9qwxHAkwuvUws
+j4faff1jhmbACzFS8lghGEGn6Y8n7xSAo2YwZDAdBgNVHQ4EFgQU1ji82WPE1I46
+R88qScOXqkLEUqUwHwYDVR0jBBgwFoAU1ji82WPE1I46R88qScOXqkLEUqUwFAYD
+VR0RBA0wC4IJbG9jYWxob3N0MAwGA1UdEwEB/wQCMAAwCgYIKoZIzj0EAwIDSAAw
+RQIgad2iJR3ycd7/CimlH0UpSE2cOCR403Z07NqTHF7rpQgCIQDp7GMkFLfqOSq/
+AIDDbd8Ju6hVG5S68y8MIN7DYU6S3A==
+-----END CERTIFICATE-----
+";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgEFVourwr+ZHjqXG5
+YrDcHNCMV8WBKNnJ6Ig4ZLu5Cr6hRANCAARjF1vPD9dy/uqfZd/Js+JsPL54MYI0
+/v35tnFTnYq9qwxHAkwuvUwsj4faff1jhmbACzFS8lghGEGn6Y8n7xSA
+-----END PRIVATE KEY-----
+";
+
+    /// Serves `ok` over TLS with [`CERT`] on a loopback port, on a thread.
+    fn tls_server() -> u16 {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(CERT.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(KEY.as_bytes()).unwrap(),
+            )
+            .unwrap();
+        let config = Arc::new(config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                    continue;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                // Read the request (this also completes the handshake),
+                // answer, and close cleanly.
+                let mut request = Vec::new();
+                let mut buf = [0; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tls.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        });
+        port
+    }
+
+    /// The TLS verifier is created on first use, but it is the platform
+    /// verifier all the same: a certificate no system root vouches for is
+    /// refused during the handshake.
+    #[tokio::test]
+    async fn https_refuses_a_certificate_no_system_root_vouches_for() {
+        let port = tls_server();
+        let fetcher = Fetcher::new(FetchConfig::default()).unwrap();
+        let err = fetcher
+            .fetch(&format!("https://localhost:{port}/"), 16)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, FetchError::Transport(m) if m.contains("invalid peer certificate")),
+            "{err}"
+        );
+    }
+
+    /// The same server, trusted explicitly, serves the file: the refusal
+    /// above is the certificate check and nothing else.
+    #[tokio::test]
+    async fn the_test_tls_server_works_when_its_certificate_is_trusted() {
+        let port = tls_server();
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(CERT.as_bytes()).unwrap()])
+            .build()
+            .unwrap();
+        let response = client
+            .get(format!("https://localhost:{port}/"))
+            .send()
+            .await;
+        let body = response.unwrap().text().await.unwrap();
+        assert_eq!(body, "ok");
+    }
 }

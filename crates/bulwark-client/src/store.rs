@@ -49,6 +49,19 @@ impl MetadataDir {
         write_atomic(&self.file(role), bytes)
     }
 
+    /// Stores `bytes` as `role`'s metadata atomically: written and fsynced
+    /// under a temporary name, then renamed into place. The rename is
+    /// durable once [`MetadataDir::sync`] returns, so that several files
+    /// can share one directory fsync.
+    pub fn replace(&self, role: &RoleName, bytes: &[u8]) -> io::Result<()> {
+        replace_atomic(&self.file(role), bytes)
+    }
+
+    /// Makes every rename and removal in the directory so far durable.
+    pub fn sync(&self) -> io::Result<()> {
+        fs::File::open(&self.path)?.sync_all()
+    }
+
     /// Forgets `role`'s metadata.
     pub fn remove(&self, role: &RoleName) -> io::Result<()> {
         match fs::remove_file(self.file(role)) {
@@ -59,16 +72,25 @@ impl MetadataDir {
 }
 
 /// Writes `bytes` to `dest` through a temporary file in the same directory
-/// (whose name does not end in `.json`), fsync and rename.
+/// (whose name does not end in `.json`), fsync and rename, then fsyncs the
+/// directory.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_atomic(dest, bytes)?;
+    // Make the rename itself durable.
+    let dir = dest.parent().unwrap_or_else(|| Path::new("."));
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Writes `bytes` to `dest` through a temporary file in the same directory
+/// (whose name does not end in `.json`), fsync and rename; the rename is
+/// not durable until the directory is fsynced.
+fn replace_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = dest.parent().unwrap_or_else(|| Path::new("."));
     let mut tmp = tempfile_in(dir)?;
     let result = (|| {
         tmp.1.write_all(bytes)?;
         tmp.1.sync_all()?;
-        fs::rename(&tmp.0, dest)?;
-        // Make the rename itself durable.
-        fs::File::open(dir)?.sync_all()
+        fs::rename(&tmp.0, dest)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp.0);
@@ -123,5 +145,23 @@ mod tests {
         store.remove(&role).unwrap();
         store.remove(&role).unwrap();
         assert_eq!(store.read(&role).unwrap(), None);
+    }
+
+    #[test]
+    fn replaced_files_are_in_place_before_the_directory_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetadataDir::open(dir.path()).unwrap();
+        let (a, b) = (RoleName::new("a"), RoleName::new("b"));
+        store.replace(&a, b"one").unwrap();
+        store.replace(&b, b"two").unwrap();
+        store.replace(&a, b"three").unwrap();
+        store.sync().unwrap();
+        assert_eq!(store.read(&a).unwrap().as_deref(), Some(&b"three"[..]));
+        assert_eq!(store.read(&b).unwrap().as_deref(), Some(&b"two"[..]));
+        assert_eq!(
+            fs::read_dir(store.path()).unwrap().count(),
+            2,
+            "no temporary files left"
+        );
     }
 }

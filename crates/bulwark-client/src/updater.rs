@@ -12,6 +12,11 @@
 //! refuses is ignored locally and fetched afresh. A file is persisted only
 //! after the set accepted it, so the metadata directory holds nothing but
 //! trusted metadata.
+//!
+//! Each file is written under a temporary name, fsynced and renamed into
+//! place ([`MetadataDir::replace`]); the directory itself is fsynced once
+//! when [`Updater::refresh`] or [`Updater::target_info`] returns, which
+//! makes every rename of that call durable together.
 
 use std::fs;
 use std::io::{self, Read as _, Write as _};
@@ -143,6 +148,8 @@ pub struct Updater {
     fetcher: Fetcher,
     limits: Limits,
     refreshed: bool,
+    /// Files were renamed or removed since the directory was last fsynced.
+    unsynced: bool,
 }
 
 impl Updater {
@@ -171,6 +178,7 @@ impl Updater {
             fetcher,
             limits,
             refreshed: false,
+            unsynced: false,
         })
     }
 
@@ -184,6 +192,11 @@ impl Updater {
     /// Call it once per updater: the trusted set only moves forward.
     pub async fn refresh(&mut self) -> Result<(), UpdateError> {
         self.refreshed = true;
+        let result = self.refresh_roles().await;
+        self.sync_dir(result)
+    }
+
+    async fn refresh_roles(&mut self) -> Result<(), UpdateError> {
         self.update_root().await?;
         self.update_timestamp().await?;
         self.update_snapshot().await?;
@@ -221,6 +234,7 @@ impl Updater {
                 self.dir
                     .remove(&role)
                     .map_err(io_error("remove", &self.dir.file(&role)))?;
+                self.unsynced = true;
             }
         }
         Ok(())
@@ -292,6 +306,11 @@ impl Updater {
         if !self.refreshed {
             self.refresh().await?;
         }
+        let result = self.search(path).await;
+        self.sync_dir(result)
+    }
+
+    async fn search(&mut self, path: &str) -> Result<TargetFile, UpdateError> {
         let mut search = TargetSearch::new(path, self.limits.max_delegations);
         loop {
             match search.next(&mut self.set)? {
@@ -364,10 +383,22 @@ impl Updater {
             .map_err(io_error("read", &self.dir.file(role)))
     }
 
-    fn persist(&self, role: &RoleName, bytes: &[u8]) -> Result<(), UpdateError> {
+    fn persist(&mut self, role: &RoleName, bytes: &[u8]) -> Result<(), UpdateError> {
+        self.unsynced = true;
         self.dir
-            .write(role, bytes)
+            .replace(role, bytes)
             .map_err(io_error("write", &self.dir.file(role)))
+    }
+
+    /// Makes the renames and removals of this call durable (one directory
+    /// fsync for all of them), whether or not the call succeeded.
+    fn sync_dir<T>(&mut self, result: Result<T, UpdateError>) -> Result<T, UpdateError> {
+        if !std::mem::take(&mut self.unsynced) {
+            return result;
+        }
+        let synced = self.dir.sync().map_err(io_error("sync", self.dir.path()));
+        // The call's own error, if any, is the one to report.
+        result.and_then(|value| synced.map(|()| value))
     }
 }
 

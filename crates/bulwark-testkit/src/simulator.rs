@@ -853,7 +853,7 @@ impl RepositorySimulator {
         }
         let mut snapshot = SnapshotMeta {
             common: self.snapshot.clone(),
-            meta,
+            meta: meta.into(),
         };
         if let Some(hook) = &self.snapshot_hook {
             hook(&mut snapshot);

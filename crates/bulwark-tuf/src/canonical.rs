@@ -6,7 +6,7 @@
 //! only `"` and `\` escaped; every other character, control characters
 //! included, is written as its raw UTF-8 bytes.
 
-use crate::json::Value;
+use crate::json::{Kind, Node, Object, Value};
 
 /// Returns the canonical bytes of `value`.
 #[must_use]
@@ -29,7 +29,7 @@ pub(crate) fn write_with(value: &Value, out: &mut Vec<u8>, string: fn(&str, &mut
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::Int(n) => write_int(*n, out),
         Value::String(s) => string(s, out),
         Value::Array(items) => {
             out.push(b'[');
@@ -54,6 +54,50 @@ pub(crate) fn write_with(value: &Value, out: &mut Vec<u8>, string: fn(&str, &mut
             out.push(b'}');
         }
     }
+}
+
+/// Appends the canonical bytes of a value of a parsed [`crate::json::Document`].
+pub fn write_node(node: Node<'_>, out: &mut Vec<u8>) {
+    match node.kind() {
+        Kind::Null => out.extend_from_slice(b"null"),
+        Kind::Bool(true) => out.extend_from_slice(b"true"),
+        Kind::Bool(false) => out.extend_from_slice(b"false"),
+        Kind::Int(n) => write_int(n, out),
+        Kind::String(s) => write_string(s, out),
+        Kind::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_node(item, out);
+            }
+            out.push(b']');
+        }
+        Kind::Object(object) => write_object(object, out),
+    }
+}
+
+/// Appends the canonical bytes of an object of a parsed
+/// [`crate::json::Document`] (whose members are already in canonical order).
+pub fn write_object(object: Object<'_>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (key, item)) in object.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(key, out);
+        out.push(b':');
+        write_node(item, out);
+    }
+    out.push(b'}');
+}
+
+/// Appends an integer in decimal.
+fn write_int(n: i64, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    // Writing to a `Vec` cannot fail.
+    let _ = write!(out, "{n}");
 }
 
 /// Appends a canonical JSON string.

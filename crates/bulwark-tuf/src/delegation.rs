@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::fields::{Fields, SchemaError, int, object_with};
+use crate::fields::{Fields, Path, SchemaError, int, object_with};
 use crate::hash::sha256_hex;
-use crate::json::Value;
+use crate::json::{Array, Node, Value};
 use crate::metadata::{Key, RoleKeys, keys_value, read_keys};
 use crate::names::RoleName;
 
@@ -143,7 +143,7 @@ pub fn bin_index(target: &str, bit_length: u32) -> u64 {
 }
 
 impl Delegations {
-    pub(crate) fn read(value: &Value, path: String) -> Result<Self, SchemaError> {
+    pub(crate) fn read(value: Node<'_>, path: String) -> Result<Self, SchemaError> {
         let mut f = Fields::of(value, path)?;
         let keys_path = f.path_of("keys");
         let keys = read_keys(f.object("keys")?, &keys_path)?;
@@ -226,12 +226,16 @@ impl DelegatedRole {
     }
 }
 
-fn read_role_list(list: &[Value], path: &str) -> Result<Vec<DelegatedRole>, SchemaError> {
+fn read_role_list(list: Array<'_>, path: &str) -> Result<Vec<DelegatedRole>, SchemaError> {
     let mut names = BTreeSet::new();
     list.iter()
         .enumerate()
         .map(|(i, item)| {
-            let mut f = Fields::of(item, format!("{path}[{i}]"))?;
+            let element = Path::Element {
+                array: path,
+                index: i,
+            };
+            let mut f = Fields::of(item, element)?;
             let name = RoleName::new(f.string("name")?);
             if name.is_top_level() {
                 return Err(SchemaError::new(
@@ -278,7 +282,7 @@ fn read_role_list(list: &[Value], path: &str) -> Result<Vec<DelegatedRole>, Sche
         .collect()
 }
 
-fn read_succinct(value: &Value, path: String) -> Result<SuccinctRoles, SchemaError> {
+fn read_succinct(value: Node<'_>, path: String) -> Result<SuccinctRoles, SchemaError> {
     let mut f = Fields::of(value, path)?;
     let keys = RoleKeys::read(&mut f)?;
     let bit_length = f.integer("bit_length", 1)?;

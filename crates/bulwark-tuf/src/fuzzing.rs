@@ -16,10 +16,34 @@ use crate::trusted::TrustedSet;
 
 /// Parsing never panics; canonical output parses to the same value and
 /// re-encodes to the same bytes. (Canonical JSON writes control characters
-/// raw, which strict JSON refuses, so such values are only encoded.)
+/// raw, which strict JSON refuses, so such values are only encoded.) The
+/// borrowed [`json::Document`] agrees with the owned [`json::Value`], and
+/// an object it finds already canonical is byte for byte what the
+/// canonical encoder writes: signatures are checked over those bytes.
 pub fn canonical_round_trip(data: &[u8]) {
-    let Ok(value) = json::parse(data) else { return };
+    let Ok(document) = json::Document::parse(data) else {
+        assert!(json::parse(data).is_err(), "the two parsers disagree");
+        return;
+    };
+    let Ok(value) = json::parse(data) else {
+        panic!("the two parsers disagree")
+    };
+    assert_eq!(
+        document.root().to_value(),
+        value,
+        "the two parsers disagree"
+    );
     let bytes = canonical::to_vec(&value);
+    if let Some(object) = document.root().as_object() {
+        assert_eq!(
+            object.canonical_bytes(),
+            &bytes[..],
+            "canonical bytes of a parsed object differ from the encoder's"
+        );
+        if object.is_canonical() {
+            assert_eq!(object.raw(), &bytes[..], "input taken as canonical is not");
+        }
+    }
     if bytes.iter().any(|&b| b < 0x20) {
         return;
     }

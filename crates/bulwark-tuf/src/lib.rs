@@ -22,6 +22,7 @@ pub mod hash;
 pub mod hex;
 pub mod json;
 pub mod keys;
+pub mod meta_map;
 pub mod metadata;
 pub mod names;
 mod refused;

@@ -2,9 +2,9 @@
 //! top-level roles plus delegations, parsed from untrusted bytes.
 //!
 //! ```text
-//! bytes ──json::parse──▶ Value ──Envelope::parse──▶ Envelope<T>
-//!                                   │ keeps the canonical bytes of `signed`
-//!                                   ▼ for signature checks (threshold.rs)
+//! bytes ──json::Document::parse──▶ Document ──Envelope::parse──▶ Envelope<T>
+//!        (strings borrowed, no          │ keeps the canonical bytes of `signed`
+//!         per-object allocation)        ▼ for signature checks (threshold.rs)
 //! ```
 //!
 //! Parsing checks shape only (types, required fields, ranges). Whether the
@@ -18,9 +18,10 @@ use std::sync::Arc;
 
 use crate::canonical;
 use crate::delegation::Delegations;
-use crate::fields::{Fields, SchemaError, int, object_with, string_map};
-use crate::json::{self, Value};
+use crate::fields::{Fields, Path, SchemaError, int, object_with, string_map};
+use crate::json::{self, Document, Node, Object, Value};
 use crate::keys::{self, PublicKey};
+use crate::meta_map::MetaMap;
 use crate::names::RoleName;
 use crate::time::Timestamp;
 
@@ -60,8 +61,8 @@ impl RoleType {
 pub trait SignedBody: Sized {
     /// The `_type` this body has.
     const TYPE: RoleType;
-    /// Parses the `signed` object.
-    fn parse(signed: &Value) -> Result<Self, SchemaError>;
+    /// Parses the `signed` object of a parsed document.
+    fn parse(signed: Node<'_>) -> Result<Self, SchemaError>;
     /// The `signed` object.
     fn to_value(&self) -> Value;
     /// The fields every role has.
@@ -79,27 +80,40 @@ pub struct Signature {
     pub unknown: BTreeMap<String, Value>,
 }
 
-/// A parsed metadata document: the typed `signed` body, its signatures, and
-/// the canonical bytes of `signed` as received, which is what was signed.
+/// A parsed metadata document: the typed body, its signatures, and the
+/// canonical bytes of `signed` as received, which is what was signed.
 #[derive(Clone, Debug)]
 pub struct Envelope<T> {
     /// The typed body.
     pub signed: T,
     /// The signatures; key IDs are unique (spec §4.2 "SIGNATURES").
     pub signatures: Vec<Signature>,
-    /// The `signed` object as received (or as built by [`Envelope::new`]).
-    signed_value: Value,
     canonical_signed: Vec<u8>,
+    /// Where [`Envelope::to_value`] finds the `signed` object.
+    source: Source,
+}
+
+/// The `signed` object of an envelope, exactly as received or built.
+#[derive(Clone, Debug)]
+enum Source {
+    /// Received already in canonical form: the canonical bytes are the
+    /// received bytes (and, having been parsed strictly, parse again).
+    Canonical,
+    /// Received in another form (whitespace, other key order, escapes):
+    /// the received bytes of `signed`.
+    Received(Vec<u8>),
+    /// Built by [`Envelope::new`].
+    Built(Value),
 }
 
 impl<T: SignedBody> Envelope<T> {
     /// Parses and shape-checks a metadata document of type `T`.
     pub fn parse(bytes: &[u8]) -> Result<Self, MetadataError> {
-        let value = json::parse(bytes)?;
-        Ok(Self::from_value(&value)?)
+        let document = Document::parse(bytes)?;
+        Ok(Self::from_node(document.root())?)
     }
 
-    fn from_value(value: &Value) -> Result<Self, SchemaError> {
+    fn from_node(value: Node<'_>) -> Result<Self, SchemaError> {
         let mut top = Fields::of(value, "")?;
         let signed_value = top.required("signed")?;
         let signatures_value = top.array("signatures")?;
@@ -115,27 +129,43 @@ impl<T: SignedBody> Envelope<T> {
         let mut signatures = Vec::with_capacity(signatures_value.len());
         let mut seen = BTreeSet::new();
         for (i, item) in signatures_value.iter().enumerate() {
-            let mut f = Fields::of(item, format!("signatures[{i}]"))?;
-            let keyid = f.string("keyid")?.to_owned();
+            let path = Path::Element {
+                array: "signatures",
+                index: i,
+            };
+            let mut f = Fields::of(item, path)?;
+            let keyid = f.string("keyid")?;
             let sig = f.string("sig")?.to_owned();
-            if !seen.insert(keyid.clone()) {
+            if !seen.insert(keyid) {
                 return Err(SchemaError::new(
                     format!("signatures[{i}].keyid"),
                     format!("key ID {keyid} signs more than once"),
                 ));
             }
             signatures.push(Signature {
-                keyid,
+                keyid: keyid.to_owned(),
                 sig,
                 unknown: f.rest(),
             });
         }
-        let canonical_signed = canonical::to_vec(signed_value);
+        // `Fields::of` above made sure that `signed` is an object.
+        let object = signed_value
+            .as_object()
+            .ok_or_else(|| SchemaError::new("signed", "expected an object"))?;
+        // What the signatures cover: the canonical form of `signed` as
+        // received. Metadata written canonically is its own canonical form,
+        // so it is taken as it is rather than written out again.
+        let canonical_signed = object.canonical_bytes().into_owned();
+        let source = if object.is_canonical() {
+            Source::Canonical
+        } else {
+            Source::Received(object.raw().to_vec())
+        };
         Ok(Self {
             signed,
             signatures,
-            signed_value: signed_value.clone(),
             canonical_signed,
+            source,
         })
     }
 
@@ -152,8 +182,8 @@ impl<T: SignedBody> Envelope<T> {
         Self {
             signed,
             signatures: Vec::new(),
-            signed_value,
             canonical_signed,
+            source: Source::Built(signed_value),
         }
     }
 
@@ -193,9 +223,18 @@ impl<T: SignedBody> Envelope<T> {
     /// The whole document as JSON.
     #[must_use]
     pub fn to_value(&self) -> Value {
-        // Not re-parsed from the canonical bytes: canonical JSON writes control
-        // characters (the newlines of PEM keys) raw, which strict JSON refuses.
-        let signed = self.signed_value.clone();
+        // The `signed` object as received, read again from the received
+        // bytes. (Canonical bytes are read only when they are the received
+        // bytes: canonical JSON writes control characters, such as the
+        // newlines of PEM keys, raw, which strict JSON refuses.) Bytes that
+        // parsed once parse again; were that ever not so, the typed model
+        // still has every field.
+        let reparse = |bytes: &[u8]| json::parse(bytes).unwrap_or_else(|_| self.signed.to_value());
+        let signed = match &self.source {
+            Source::Built(value) => value.clone(),
+            Source::Canonical => reparse(&self.canonical_signed),
+            Source::Received(bytes) => reparse(bytes),
+        };
         let signatures = self
             .signatures
             .iter()
@@ -262,7 +301,7 @@ impl Common {
         }
     }
 
-    fn read(f: &mut Fields<'_>) -> Result<Self, SchemaError> {
+    fn read(f: &mut Fields<'_, '_>) -> Result<Self, SchemaError> {
         f.optional("_type");
         let spec_version = f.string("spec_version")?.to_owned();
         // §4.3: clients MUST verify that spec_version matches the expected version.
@@ -330,11 +369,24 @@ pub struct Key {
 impl Key {
     /// A key from its metadata object, as listed under `keyid`.
     pub fn from_value(keyid: &str, value: &Value, path: &str) -> Result<Self, SchemaError> {
+        // Written as strict JSON and read back, `value` is itself again.
+        let bytes = json::to_vec(value);
+        let document = Document::parse(&bytes)
+            .map_err(|e| SchemaError::new(path, format!("not JSON: {e}")))?;
+        Self::from_node(keyid, document.root(), path)
+    }
+
+    /// A key from its object in a parsed document, as listed under `keyid`.
+    pub(crate) fn from_node<'p>(
+        keyid: &str,
+        value: Node<'_>,
+        path: impl Into<Path<'p>>,
+    ) -> Result<Self, SchemaError> {
         let mut f = Fields::of(value, path)?;
         let keytype = f.string("keytype")?.to_owned();
         let scheme = f.string("scheme")?.to_owned();
-        let keyval = f.object("keyval")?.clone();
-        let verifier = if keys::key_id(value) == keyid {
+        let keyval = f.object("keyval")?.to_map();
+        let verifier = if key_id_of(value) == keyid {
             PublicKey::from_parts(&keytype, &scheme, &keyval)
                 .ok()
                 .flatten()
@@ -371,19 +423,27 @@ impl Key {
     }
 }
 
+/// The key ID of a key object in a parsed document (see [`keys::key_id`]).
+fn key_id_of(value: Node<'_>) -> String {
+    let bytes = if let Some(object) = value.as_object() {
+        object.canonical_bytes()
+    } else {
+        let mut canonical = Vec::new();
+        canonical::write_node(value, &mut canonical);
+        canonical.into()
+    };
+    crate::hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref())
+}
+
 /// Parses a `keys` object (key ID → key).
-pub(crate) fn read_keys(
-    map: &BTreeMap<String, Value>,
-    path: &str,
-) -> Result<BTreeMap<String, Key>, SchemaError> {
-    map.iter()
-        .map(|(keyid, v)| {
-            Ok((
-                keyid.clone(),
-                Key::from_value(keyid, v, &format!("{path}[{keyid:?}]"))?,
-            ))
-        })
-        .collect()
+pub(crate) fn read_keys(map: Object<'_>, path: &str) -> Result<BTreeMap<String, Key>, SchemaError> {
+    read_map(map, |keyid, v| {
+        let key_path = Path::Member {
+            object: path,
+            key: keyid,
+        };
+        Key::from_node(keyid, v, key_path)
+    })
 }
 
 pub(crate) fn keys_value(keys: &BTreeMap<String, Key>) -> Value {
@@ -405,7 +465,7 @@ pub struct RoleKeys {
 }
 
 impl RoleKeys {
-    pub(crate) fn read(f: &mut Fields<'_>) -> Result<Self, SchemaError> {
+    pub(crate) fn read(f: &mut Fields<'_, '_>) -> Result<Self, SchemaError> {
         Ok(Self {
             keyids: f.strings("keyids")?,
             threshold: f.integer("threshold", 1)?,
@@ -449,7 +509,7 @@ impl Root {
 impl SignedBody for Root {
     const TYPE: RoleType = RoleType::Root;
 
-    fn parse(signed: &Value) -> Result<Self, SchemaError> {
+    fn parse(signed: Node<'_>) -> Result<Self, SchemaError> {
         let mut f = Fields::of(signed, "signed")?;
         let common = Common::read(&mut f)?;
         let consistent_snapshot = f.boolean("consistent_snapshot")?.unwrap_or(false);
@@ -458,10 +518,14 @@ impl SignedBody for Root {
         let roles_path = f.path_of("roles");
         let mut roles = BTreeMap::new();
         let mut roles_unknown = BTreeMap::new();
-        for (name, v) in f.object("roles")? {
-            let mut rf = Fields::of(v, format!("{roles_path}[{name:?}]"))?;
-            roles.insert(name.clone(), RoleKeys::read(&mut rf)?);
-            roles_unknown.insert(name.clone(), rf.rest());
+        for (name, v) in f.object("roles")?.iter() {
+            let path = Path::Member {
+                object: &roles_path,
+                key: name,
+            };
+            let mut rf = Fields::of(v, path)?;
+            roles.insert(name.to_owned(), RoleKeys::read(&mut rf)?);
+            roles_unknown.insert(name.to_owned(), rf.rest());
         }
         for required in [
             RoleName::ROOT,
@@ -533,7 +597,19 @@ impl MetaFile {
         }
     }
 
-    fn read(value: &Value, path: String) -> Result<Self, SchemaError> {
+    fn read(value: Node<'_>, path: Path<'_>) -> Result<Self, SchemaError> {
+        // The shape of nearly every entry of a large snapshot, `{"version":N}`
+        // with N ≥ 1, read without the general machinery; anything else
+        // (including a bad version, for its error) takes the general path.
+        if let Some(object) = value.as_object()
+            && object.len() == 1
+            && let (key, version) = object.member(0)
+            && key == "version"
+            && let Some(version) = version.as_int().and_then(|n| u64::try_from(n).ok())
+            && version >= 1
+        {
+            return Ok(Self::new(version));
+        }
         let mut f = Fields::of(value, path)?;
         let version = f.integer("version", 1)?;
         let length = f.optional_integer("length", 0)?;
@@ -559,32 +635,22 @@ impl MetaFile {
 }
 
 fn read_hashes(
-    f: &mut Fields<'_>,
+    f: &mut Fields<'_, '_>,
     required: bool,
 ) -> Result<Option<BTreeMap<String, String>>, SchemaError> {
-    let path = f.path_of("hashes");
     let map = if required {
         Some(f.object("hashes")?)
     } else {
-        match f.optional("hashes") {
-            None => None,
-            Some(Value::Object(map)) => Some(map),
-            Some(other) => {
-                return Err(SchemaError::new(
-                    path,
-                    format!("expected an object, found {}", other.type_name()),
-                ));
-            }
-        }
+        f.optional_object("hashes")?
     };
     map.map(|map| {
         if map.is_empty() {
             return Err(SchemaError::new(
-                path.clone(),
+                f.path_of("hashes"),
                 "must list at least one hash",
             ));
         }
-        string_map(map, &path)
+        string_map(map, &f.path_of("hashes"))
     })
     .transpose()
 }
@@ -598,24 +664,39 @@ fn hashes_value(hashes: &BTreeMap<String, String>) -> Value {
     )
 }
 
-fn read_meta(
-    map: &BTreeMap<String, Value>,
-    path: &str,
-) -> Result<BTreeMap<String, MetaFile>, SchemaError> {
-    map.iter()
-        .map(|(name, v)| {
-            Ok((
-                name.clone(),
-                MetaFile::read(v, format!("{path}[{name:?}]"))?,
-            ))
-        })
-        .collect()
+fn read_meta(map: Object<'_>, path: &str) -> Result<MetaMap, SchemaError> {
+    let name_bytes = map.iter().map(|(name, _)| name.len()).sum();
+    let mut meta = MetaMap::with_capacity(map.len(), name_bytes);
+    for (name, v) in map.iter() {
+        let entry = Path::Member {
+            object: path,
+            key: name,
+        };
+        // A parsed object's members are unique and in name order.
+        meta.push_sorted(name, MetaFile::read(v, entry)?)
+            .map_err(|_| SchemaError::new(path, "names out of order"))?;
+    }
+    Ok(meta)
 }
 
-fn meta_value(meta: &BTreeMap<String, MetaFile>) -> Value {
+/// Reads every member of `map` with `read`, into a map with the same keys.
+pub(crate) fn read_map<T>(
+    map: Object<'_>,
+    mut read: impl FnMut(&str, Node<'_>) -> Result<T, SchemaError>,
+) -> Result<BTreeMap<String, T>, SchemaError> {
+    // Collected at its final size, in key order, which the map is then
+    // built from in one pass (a bin can list thousands of targets).
+    let mut entries = Vec::with_capacity(map.len());
+    for (name, v) in map.iter() {
+        entries.push((name.to_owned(), read(name, v)?));
+    }
+    Ok(BTreeMap::from_iter(entries))
+}
+
+fn meta_value<'a>(meta: impl IntoIterator<Item = (&'a str, &'a MetaFile)>) -> Value {
     Value::Object(
-        meta.iter()
-            .map(|(k, v)| (k.clone(), v.to_value()))
+        meta.into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_value()))
             .collect(),
     )
 }
@@ -632,7 +713,7 @@ pub struct TimestampMeta {
 impl SignedBody for TimestampMeta {
     const TYPE: RoleType = RoleType::Timestamp;
 
-    fn parse(signed: &Value) -> Result<Self, SchemaError> {
+    fn parse(signed: Node<'_>) -> Result<Self, SchemaError> {
         let mut f = Fields::of(signed, "signed")?;
         let mut common = Common::read(&mut f)?;
         let path = f.path_of("meta");
@@ -652,13 +733,7 @@ impl SignedBody for TimestampMeta {
 
     fn to_value(&self) -> Value {
         let mut fields = self.common.fields(Self::TYPE).to_vec();
-        fields.push((
-            "meta",
-            meta_value(&BTreeMap::from([(
-                "snapshot.json".to_owned(),
-                self.snapshot.clone(),
-            )])),
-        ));
+        fields.push(("meta", meta_value([("snapshot.json", &self.snapshot)])));
         object_with(fields, &self.common.unknown)
     }
 
@@ -673,7 +748,7 @@ pub struct SnapshotMeta {
     /// Common fields.
     pub common: Common,
     /// Targets metadata files (`targets.json`, `<role>.json`) and their versions.
-    pub meta: BTreeMap<String, MetaFile>,
+    pub meta: MetaMap,
 }
 
 impl SnapshotMeta {
@@ -687,7 +762,7 @@ impl SnapshotMeta {
 impl SignedBody for SnapshotMeta {
     const TYPE: RoleType = RoleType::Snapshot;
 
-    fn parse(signed: &Value) -> Result<Self, SchemaError> {
+    fn parse(signed: Node<'_>) -> Result<Self, SchemaError> {
         let mut f = Fields::of(signed, "signed")?;
         let mut common = Common::read(&mut f)?;
         let path = f.path_of("meta");
@@ -719,7 +794,7 @@ pub struct TargetFile {
 }
 
 impl TargetFile {
-    fn read(value: &Value, path: String) -> Result<Self, SchemaError> {
+    fn read(value: Node<'_>, path: Path<'_>) -> Result<Self, SchemaError> {
         let mut f = Fields::of(value, path)?;
         let length = f.integer("length", 0)?;
         let hashes = read_hashes(&mut f, true)?.unwrap_or_default();
@@ -774,20 +849,17 @@ impl Targets {
 impl SignedBody for Targets {
     const TYPE: RoleType = RoleType::Targets;
 
-    fn parse(signed: &Value) -> Result<Self, SchemaError> {
+    fn parse(signed: Node<'_>) -> Result<Self, SchemaError> {
         let mut f = Fields::of(signed, "signed")?;
         let mut common = Common::read(&mut f)?;
         let path = f.path_of("targets");
-        let targets = f
-            .object("targets")?
-            .iter()
-            .map(|(name, v)| {
-                Ok((
-                    name.clone(),
-                    TargetFile::read(v, format!("{path}[{name:?}]"))?,
-                ))
-            })
-            .collect::<Result<_, SchemaError>>()?;
+        let targets = read_map(f.object("targets")?, |name, v| {
+            let entry = Path::Member {
+                object: &path,
+                key: name,
+            };
+            TargetFile::read(v, entry)
+        })?;
         let delegations_path = f.path_of("delegations");
         let delegations = f
             .optional("delegations")
@@ -896,6 +968,31 @@ mod tests {
         assert_eq!(schema_err::<Root>(&dup).field, "signatures[1].keyid");
         let expires = ROOT.replace("2030-01-01T00:00:00Z", "2030-01-01");
         assert_eq!(schema_err::<Root>(&expires).field, "signed.expires");
+    }
+
+    #[test]
+    fn meta_files_of_every_shape_read_the_same() {
+        let read = |text: &str| {
+            let document = Document::parse(text.as_bytes()).unwrap();
+            MetaFile::read(document.root(), Path::from("m"))
+        };
+        assert_eq!(read(r#"{"version":7}"#).unwrap(), MetaFile::new(7));
+        let full = read(r#"{"hashes":{"sha256":"aa"},"length":3,"version":7,"x":1}"#).unwrap();
+        assert_eq!((full.version, full.length), (7, Some(3)));
+        assert_eq!(full.unknown.len(), 1);
+        for bad in [
+            r#"{"version":0}"#,
+            r#"{"version":-1}"#,
+            r#"{"version":"7"}"#,
+            r#"{"versions":7}"#,
+            "[]",
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            read(r#"{"version":0}"#).unwrap_err(),
+            SchemaError::new("m.version", "expected an integer ≥ 1, found 0")
+        );
     }
 
     #[test]

@@ -102,11 +102,16 @@ impl TrustedSet {
                 listed_in: "timestamp",
             });
         }
-        // §5.5.5: no targets role goes backwards or disappears.
+        // §5.5.5: no targets role goes backwards or disappears. Both lists
+        // are in name order, so one pass over each compares them.
         if let Some(trusted) = &self.snapshot {
+            let mut offered_files = new.signed.meta.iter().peekable();
             for (file, old) in &trusted.meta {
-                let Some(offered) = new.signed.meta.get(file) else {
-                    return Err(Refused::RoleRemoved { role: file.clone() });
+                while offered_files.next_if(|(name, _)| *name < file).is_some() {}
+                let Some((_, offered)) = offered_files.next_if(|(name, _)| *name == file) else {
+                    return Err(Refused::RoleRemoved {
+                        role: file.to_owned(),
+                    });
                 };
                 if offered.version < old.version {
                     let name = file.strip_suffix(".json").unwrap_or(file);
