@@ -22,7 +22,6 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -30,14 +29,13 @@ use bulwark_client::{FetchConfig, Fetcher, Limits, MetadataDir, Updater};
 use bulwark_pypi::ProjectPage;
 use bulwark_repo::clock::{now, unix_micros};
 use bulwark_repo::layout;
-use bulwark_store::fs::FsBlobs;
 use bulwark_store::{AddFile, FileRecord};
 use bulwark_tuf::hash::{HashAlgorithm, check_length, sha256_hex};
 use bulwark_tuf::json::{self, Value};
 use bulwark_tuf::names::{RoleName, percent_encode};
 
 use crate::repo::BenchRepo;
-use crate::stats::float;
+use crate::stats::{Spread, float};
 use crate::synth::{Rng, UPLOADER};
 
 /// The project whose page and file the clients look up.
@@ -90,47 +88,6 @@ pub fn default_python() -> PathBuf {
 #[must_use]
 pub fn script() -> PathBuf {
     crate::workspace().join("tests/python/ngclient_cpu.py")
-}
-
-/// Median, extremes and the first of repeated measurements.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Spread {
-    /// How many.
-    pub n: usize,
-    /// The median (the mean of the middle two for an even count).
-    pub median: f64,
-    /// The smallest.
-    pub min: f64,
-    /// The largest.
-    pub max: f64,
-    /// The first, which pays one-time costs (lazy initialisation, imports
-    /// done on first use, cold caches).
-    pub first: f64,
-}
-
-impl Spread {
-    /// The spread of `values`, in measurement order (all zero when empty).
-    #[must_use]
-    pub fn of(values: &[f64]) -> Self {
-        let mut sorted = values.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len();
-        if n == 0 {
-            return Self::default();
-        }
-        let median = if n % 2 == 1 {
-            sorted[n / 2]
-        } else {
-            f64::midpoint(sorted[n / 2 - 1], sorted[n / 2])
-        };
-        Self {
-            n,
-            median,
-            min: sorted[0],
-            max: sorted[n - 1],
-            first: values[0],
-        }
-    }
 }
 
 /// Every sample of one client, milliseconds, in measurement order.
@@ -385,12 +342,7 @@ impl Drop for Server {
 /// runs. Prints the base URL as the first line of stdout and exits when
 /// stdin closes.
 pub fn serve_mirror(dir: &Path) -> anyhow::Result<()> {
-    if !dir.join(layout::TIMESTAMP_KEY).is_file() {
-        bail!("{} has no {}", dir.display(), layout::TIMESTAMP_KEY);
-    }
-    let blobs =
-        Arc::new(FsBlobs::open(dir).with_context(|| format!("cannot open {}", dir.display()))?);
-    let state = bulwark_mirror::serve::state(blobs).context("cannot set up the mirror")?;
+    let state = bulwark_mirror::serve::open(dir)?;
     std::thread::spawn(|| {
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
         std::process::exit(0);
@@ -591,17 +543,6 @@ fn parse_python(stdout: &[u8], sha256: &str, samples: usize) -> anyhow::Result<P
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spread_of_odd_and_even_counts() {
-        let s = Spread::of(&[5.0, 1.0, 3.0]);
-        assert_eq!(
-            (s.n, s.median, s.min, s.max, s.first),
-            (3, 3.0, 1.0, 5.0, 5.0)
-        );
-        assert!((Spread::of(&[4.0, 1.0, 2.0, 3.0]).median - 2.5).abs() < 1e-12);
-        assert_eq!(Spread::of(&[]), Spread::default());
-    }
 
     #[test]
     fn distribution_is_deterministic_and_64_kib() {

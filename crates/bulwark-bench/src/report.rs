@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use crate::bytes::{
     BytesResult, Download, PEP458_NEW_USER, PEP458_RETURNING_NEW, PEP458_RETURNING_SAME,
 };
-use crate::client::{ClientResult, Python, Samples, Spread};
+use crate::client::{ClientResult, Python, Samples};
 use crate::json::Json;
 use crate::publish::{Paced, PublishResult};
 use crate::scripts::ScriptRun;
-use crate::stats::{Summary, float};
+use crate::stats::{Spread, Summary, float};
 
 /// Goal: sustained uploads/s on 2 cores (issue 5).
 pub const GOAL_UPLOADS_PER_S: f64 = 5_000.0;

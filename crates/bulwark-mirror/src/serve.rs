@@ -45,6 +45,31 @@ const LANDING: &str = "<!DOCTYPE html>\n<html><head><title>Bulwark mirror</title
 <p>TUF metadata: <code>/tuf/metadata/</code>; targets: <code>/tuf/targets/</code>.</p>\n\
 </body></html>\n";
 
+/// Why a directory cannot be served as a mirror.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// No `tuf/metadata/timestamp.json`: never synced, or not a mirror.
+    #[error(
+        "{} is not a mirror: it has no {}; run `bulwark mirror sync` first",
+        .0.display(),
+        bulwark_repo::layout::TIMESTAMP_KEY
+    )]
+    NotAMirror(std::path::PathBuf),
+    /// The directory could not be opened, or the state set up.
+    #[error("cannot open the mirror {}", .0.display())]
+    Store(std::path::PathBuf, #[source] bulwark_store::StoreError),
+}
+
+/// Opens the mirror directory `dir` for serving (it must hold a timestamp).
+pub fn open(dir: &std::path::Path) -> Result<MirrorState, OpenError> {
+    if !dir.join(bulwark_repo::layout::TIMESTAMP_KEY).is_file() {
+        return Err(OpenError::NotAMirror(dir.to_owned()));
+    }
+    let store_error = |e| OpenError::Store(dir.to_owned(), e);
+    state(Arc::new(FsBlobs::open(dir).map_err(store_error)?)).map_err(store_error)
+}
+
 /// The state for serving the mirror directory `blobs`.
 pub fn state(blobs: Arc<FsBlobs>) -> Result<MirrorState, bulwark_store::StoreError> {
     // The blob handlers share the index's state type; a mirror has no

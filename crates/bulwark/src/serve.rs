@@ -220,18 +220,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Serves the mirror directory `dir` read-only through the index's blob handlers.
 fn serve_mirror(dir: &std::path::Path, settings: &Settings) -> anyhow::Result<()> {
-    if !dir.join(layout::TIMESTAMP_KEY).is_file() {
-        bail!(
-            "{} is not a mirror: it has no {}; run `bulwark mirror sync` first",
-            dir.display(),
-            layout::TIMESTAMP_KEY
-        );
-    }
-    let blobs = Arc::new(
-        bulwark_store::fs::FsBlobs::open(dir)
-            .with_context(|| format!("cannot open {}", dir.display()))?,
-    );
-    let state = bulwark_mirror::serve::state(blobs).context("cannot set up the mirror")?;
+    let state = bulwark_mirror::serve::open(dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
