@@ -10,7 +10,7 @@
 //!     ─▶ stdout (the human figures) + the JSON object ─▶ report "Whole-process measurements"
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
@@ -99,7 +99,7 @@ pub fn run_all(workspace: &Path, out: &Path) -> Vec<ScriptRun> {
 fn run_one(
     workspace: &Path,
     script: &Script,
-    json_path: &PathBuf,
+    json_path: &Path,
 ) -> anyhow::Result<(String, Vec<(String, u64)>)> {
     let _ = std::fs::remove_file(json_path);
     let done = Command::new("bash")
