@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use anyhow::Context as _;
+use bulwark_layout::{self as layout, CLAIMED, RECENTLY_CLAIMED, TIMESTAMP_KEY, UNCLAIMED};
 use bulwark_repo::clock::{now, unix_micros};
-use bulwark_repo::layout::{self, CLAIMED, RECENTLY_CLAIMED, TIMESTAMP_KEY, UNCLAIMED};
 use bulwark_repo::roles::{self, PublicKeyEntry};
 use bulwark_store::{PageRecord, RoleRecord};
 use bulwark_tuf::delegation::bin_index;

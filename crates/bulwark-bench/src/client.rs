@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bulwark_client::{FetchConfig, Fetcher, Limits, MetadataDir, Updater};
+use bulwark_layout as layout;
 use bulwark_pypi::ProjectPage;
 use bulwark_repo::clock::{now, unix_micros};
-use bulwark_repo::layout;
 use bulwark_store::{AddFile, FileRecord};
 use bulwark_tuf::hash::{HashAlgorithm, check_length, sha256_hex};
 use bulwark_tuf::json::{self, Value};

@@ -21,8 +21,8 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use bulwark_layout as layout;
 use bulwark_pypi::ProjectPage;
-use bulwark_repo::layout;
 use bulwark_store::BlobStore;
 use bulwark_store::fs::FsBlobs;
 use bulwark_tuf::metadata::{Envelope, SnapshotMeta, Targets, TimestampMeta};
@@ -186,19 +186,13 @@ fn referenced_by(
             continue;
         };
         for (path, target) in &targets.signed.targets {
-            let Some(hash) = target.naming_hash() else {
+            let Some(key) = target
+                .naming_hash()
+                .and_then(|hash| layout::target_key(path, hash))
+            else {
                 continue;
             };
-            let (dir, name) = path
-                .rsplit_once('/')
-                .map_or(("", path.as_str()), |(d, n)| (d, n));
-            let key = if dir.is_empty() {
-                format!("{}{hash}.{name}", layout::TARGETS_PREFIX)
-            } else {
-                format!("{}{dir}/{hash}.{name}", layout::TARGETS_PREFIX)
-            };
-            if path.starts_with("simple/")
-                && path.ends_with("/index.json")
+            if layout::project_of_target(path).is_some()
                 && let Some(page) = blobs.get(&key).ok().flatten()
                 && let Ok(page) = ProjectPage::parse_json(&page)
             {
@@ -245,10 +239,7 @@ pub(crate) fn current_pages(blobs: &dyn BlobStore) -> Result<BTreeMap<String, St
             continue;
         };
         for (path, target) in &targets.signed.targets {
-            let Some(project) = path
-                .strip_prefix("simple/")
-                .and_then(|p| p.strip_suffix("/index.json"))
-            else {
+            let Some(project) = layout::project_of_target(path) else {
                 continue;
             };
             if let Some(hash) = target.naming_hash() {

@@ -53,7 +53,7 @@ pub enum OpenError {
     #[error(
         "{} is not a mirror: it has no {}; run `bulwark mirror sync` first",
         .0.display(),
-        bulwark_repo::layout::TIMESTAMP_KEY
+        bulwark_layout::TIMESTAMP_KEY
     )]
     NotAMirror(std::path::PathBuf),
     /// The directory could not be opened, or the state set up.
@@ -63,7 +63,7 @@ pub enum OpenError {
 
 /// Opens the mirror directory `dir` for serving (it must hold a timestamp).
 pub fn open(dir: &std::path::Path) -> Result<MirrorState, OpenError> {
-    if !dir.join(bulwark_repo::layout::TIMESTAMP_KEY).is_file() {
+    if !dir.join(bulwark_layout::TIMESTAMP_KEY).is_file() {
         return Err(OpenError::NotAMirror(dir.to_owned()));
     }
     let store_error = |e| OpenError::Store(dir.to_owned(), e);

@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bulwark_client::{FetchConfig, FetchError, Fetcher, Limits};
+use bulwark_layout::{self as layout, TIMESTAMP_KEY};
 use bulwark_pypi::ProjectPage;
-use bulwark_repo::layout::{self, TIMESTAMP_KEY};
 use bulwark_store::BlobStore as _;
 use bulwark_store::fs::FsBlobs;
 use bulwark_tuf::delegation::DelegatedRoles;
@@ -363,10 +363,7 @@ async fn copy_targets(
     ctx.progress.stage("files");
     let mut jobs = BTreeMap::new();
     for (path, target) in &targets {
-        let Some(project) = path
-            .strip_prefix("simple/")
-            .and_then(|p| p.strip_suffix("/index.json"))
-        else {
+        let Some(project) = layout::project_of_target(path) else {
             continue;
         };
         let key = target_key(path, target)?;
@@ -562,35 +559,12 @@ async fn fetch_many(
     Ok(out)
 }
 
-/// True for a path segment that is stored and served under the same name
-/// everywhere (no encoding, no traversal).
-fn safe_segment(segment: &str) -> bool {
-    !segment.is_empty()
-        && segment != "."
-        && segment != ".."
-        && !segment.starts_with('.')
-        && segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-+~".contains(&b))
-}
-
-/// The blob key of a target under consistent snapshots:
-/// `tuf/targets/<dir>/<hash>.<name>`.
+/// The blob key of a target under consistent snapshots.
 fn target_key(path: &str, target: &TargetFile) -> Result<String, SyncError> {
-    let unsafe_path = || SyncError::UnsafeTargetPath(path.to_owned());
-    if !path.split('/').all(safe_segment) {
-        return Err(unsafe_path());
-    }
-    let hash = target
+    target
         .naming_hash()
-        .filter(|h| safe_segment(h))
-        .ok_or_else(unsafe_path)?;
-    let (dir, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
-    Ok(if dir.is_empty() {
-        format!("{}{hash}.{name}", layout::TARGETS_PREFIX)
-    } else {
-        format!("{}{dir}/{hash}.{name}", layout::TARGETS_PREFIX)
-    })
+        .and_then(|hash| layout::target_key(path, hash))
+        .ok_or_else(|| SyncError::UnsafeTargetPath(path.to_owned()))
 }
 
 /// The files and `.metadata` files a verified page lists.
@@ -607,10 +581,7 @@ fn file_jobs(project: &str, page: &[u8], max_core_metadata: u64) -> Result<Vec<J
             url: file.url.clone(),
         };
         // The page's relative URL must be where the mirror stores the file.
-        if file.url != layout::file_url(&file.sha256, filename)
-            || !safe_segment(filename)
-            || !safe_segment(&file.sha256)
-        {
+        if layout::parse_file_url(&file.url) != Some((file.sha256.as_str(), filename)) {
             return Err(bad_url());
         }
         let listed_in = format!("as the signed page of {project} lists it");
@@ -784,28 +755,6 @@ fn write_roots(blobs: &FsBlobs, roots: &[(u64, Vec<u8>)]) -> Result<(), SyncErro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn target_keys_follow_the_index_layout() {
-        let target = TargetFile {
-            length: 1,
-            hashes: BTreeMap::from([("sha256".into(), "ab".into())]),
-            unknown: BTreeMap::new(),
-        };
-        assert_eq!(
-            target_key("simple/demo/index.json", &target).unwrap(),
-            layout::page_key("demo", "ab")
-        );
-        for bad in [
-            "simple/../x",
-            "simple//x",
-            "/abs",
-            "simple/.hidden/x",
-            "simple/a b/x",
-        ] {
-            assert!(target_key(bad, &target).is_err(), "{bad}");
-        }
-    }
 
     fn page(url: &str) -> Vec<u8> {
         let sha = "a".repeat(64);

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bulwark_repo::layout;
+use bulwark_layout as layout;
 use bulwark_store::BlobStore;
 
 use crate::error::SyncError;

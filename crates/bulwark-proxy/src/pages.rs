@@ -137,7 +137,7 @@ impl Trust {
     /// is fresh enough. `NotFound` when no signed metadata lists the page,
     /// whatever upstream serves at `/simple/<name>/`.
     pub async fn page(&self, name: &ProjectName) -> Result<VerifiedPage, ProxyError> {
-        let path = format!("simple/{}/index.json", name.normalized());
+        let path = bulwark_layout::page_target(name.normalized());
         // The metadata lookup holds the lock; the page download does not,
         // so pages of different projects download in parallel.
         let (info, fetcher) = {
@@ -155,7 +155,7 @@ impl Trust {
             (info, updater.target_fetcher())
         };
         let sha256 = match info.hashes.get("sha256") {
-            Some(hash) if is_sha256(hash) => hash.clone(),
+            Some(hash) if bulwark_layout::is_sha256(hash) => hash.clone(),
             _ => {
                 return Err(ProxyError::Refused {
                     reason: "signed metadata lists the page without a sha256".to_owned(),
@@ -203,7 +203,9 @@ fn check_page(page: &ProjectPage, name: &ProjectName) -> Result<(), ProxyError> 
         });
     }
     for file in &page.files {
-        if file.url != format!("../../files/{}/{}", file.sha256, file.filename.as_str()) {
+        if bulwark_layout::parse_file_url(&file.url)
+            != Some((file.sha256.as_str(), file.filename.as_str()))
+        {
             return Err(ProxyError::Refused {
                 reason: format!(
                     "signed page links {} outside this index",
@@ -214,13 +216,6 @@ fn check_page(page: &ProjectPage, name: &ProjectName) -> Result<(), ProxyError> 
         }
     }
     Ok(())
-}
-
-pub(crate) fn is_sha256(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A failed refresh or target search.
@@ -316,14 +311,6 @@ mod tests {
         }
         let other = ProjectName::parse("other").unwrap();
         assert!(check_page(&page(&format!("../../files/{sha}/demo-1.0.tar.gz")), &other).is_err());
-    }
-
-    #[test]
-    fn sha256_names_are_lowercase_hex() {
-        assert!(is_sha256(&"0123456789abcdef".repeat(4)));
-        assert!(!is_sha256(&"A".repeat(64)));
-        assert!(!is_sha256("../../etc/passwd"));
-        assert!(!is_sha256(&"a".repeat(63)));
     }
 
     #[test]

@@ -143,10 +143,7 @@ fn collect_pages(
             continue;
         };
         for (path, file) in &bin.signed.targets {
-            let Some(project) = path
-                .strip_prefix("simple/")
-                .and_then(|p| p.strip_suffix("/index.json"))
-            else {
+            let Some(project) = layout::project_of_target(path) else {
                 continue;
             };
             projects.insert(project.to_owned());

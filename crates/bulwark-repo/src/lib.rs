@@ -1,5 +1,5 @@
 //! The TUF repository engine of the index: which roles exist and who signs
-//! them (`roles`, `layout`, `policy`), creating a repository (`init`),
+//! them (`roles`, `policy`; where each file lives is `bulwark-layout`), creating a repository (`init`),
 //! encrypted key files (`keyfile`), and the publisher that turns queued
 //! changes into signed, consistent snapshots (`publish`).
 //!
@@ -17,11 +17,13 @@ pub mod clock;
 pub mod gc;
 pub mod init;
 pub mod keyfile;
-pub mod layout;
 pub mod page;
 pub mod policy;
 pub mod publish;
 pub mod roles;
+
+// The wire layout is shared with the clients; `crate::layout` names it here.
+use bulwark_layout as layout;
 
 pub use policy::Policy;
 pub use publish::{PublishError, PublishReport, Publisher};

@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
+use bulwark_layout as layout;
 use bulwark_repo::init::{OfflineSigners, initialize};
-use bulwark_repo::{Policy, Publisher, layout};
+use bulwark_repo::{Policy, Publisher};
 use bulwark_store::fs::FsBlobs;
 use bulwark_store::sqlite::SqliteState;
 use bulwark_store::{AddFile, BlobStore, FileRecord, StateStore};

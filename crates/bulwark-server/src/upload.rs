@@ -256,8 +256,8 @@ pub fn ingest(
         uploader: user.to_owned(),
         filename,
     };
-    let file_key = bulwark_repo::layout::file_key(&record.sha256, &record.filename);
-    let metadata_key = bulwark_repo::layout::metadata_file_key(&record.sha256, &record.filename);
+    let file_key = bulwark_layout::file_key(&record.sha256, &record.filename);
+    let metadata_key = bulwark_layout::metadata_file_key(&record.sha256, &record.filename);
     let _same_file = same_file_lock(&record.sha256);
     let existed = blobs.len(&file_key)?.is_some();
     blobs.put(&file_key, bytes)?;

@@ -3,7 +3,7 @@
 //! A `put` never exposes a partial file and is durable when it returns:
 //!
 //! ```text
-//! <dir>/.tmp-<pid>-<n>  ─write, fsync─▶  rename over <dir>/<name>  ─▶  fsync <dir>
+//! <dir>/.tmp-XXXXXX  ─write, fsync─▶  rename over <dir>/<name>  ─▶  fsync <dir>
 //! ```
 //!
 //! (directories created on the way are fsynced into their parents too).
@@ -13,7 +13,7 @@
 //! instead of two fsyncs per blob:
 //!
 //! ```text
-//! put:    <dir>/.tmp-<pid>-<n>  ─write─▶  (staged)          directories created unsynced
+//! put:    <dir>/.tmp-XXXXXX  ─write─▶  (staged)          directories created unsynced
 //! commit: barrier ─▶ rename each onto <dir>/<name> ─▶ barrier
 //! ```
 //!
@@ -29,13 +29,17 @@
 //! new bytes. Temporary names start with [`RESERVED_PREFIX`], which no key
 //! may contain, so they never collide with a key and never appear in `list`;
 //! those a crash leaves behind are removed by [`FsBlobs::open`] once stale.
+//! Temporary files, renames and directory syncs are `bulwark-fs`'s, the one
+//! home of atomic writes; every I/O error names its path (`fs-err`).
 
-use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
+
+use bulwark_fs::fs::{self, File};
+use bulwark_fs::{sync_dir, temp_file_in};
+use tempfile::TempPath;
 
 use crate::key::{RESERVED_PREFIX, valid_segment, validate_key, validate_prefix};
 use crate::{BlobBatch, BlobStore, Result, StoreError};
@@ -46,28 +50,10 @@ use crate::{BlobBatch, BlobStore, Result, StoreError};
 /// lose its file. A `put` renames its file within moments of the last write.
 pub const STALE_TEMP_AGE: Duration = Duration::from_mins(10);
 
-/// Distinguishes the temporary files of one process.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// An I/O failure, with what was being done and where (for logs; the server
+/// A storage failure; the I/O error names its path (for logs; the server
 /// must not show it to clients).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot {op} {}", path.display())]
-struct IoError {
-    op: &'static str,
-    path: PathBuf,
-    #[source]
-    source: io::Error,
-}
-
-fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
-    move |source| {
-        StoreError::Backend(Box::new(IoError {
-            op,
-            path: path.to_owned(),
-            source,
-        }))
-    }
+fn backend(error: io::Error) -> StoreError {
+    StoreError::Backend(Box::new(error))
 }
 
 /// Errors that mean "there is no blob at this key": the path, or one of its
@@ -95,15 +81,9 @@ impl FsBlobs {
     /// removes temporary files left by a crash (those older than
     /// [`STALE_TEMP_AGE`]).
     pub fn open(root: &Path) -> Result<Self> {
-        if !root.is_dir() {
-            fs::create_dir_all(root).map_err(io_error("create", root))?;
-            // Make the new root's own directory entry durable; everything
-            // below it is synced as it is created.
-            match root.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent)?,
-                _ => sync_dir(Path::new("."))?,
-            }
-        }
+        // The new root's own directory entry is made durable too; everything
+        // below it is synced as it is created.
+        bulwark_fs::create_dir_all_durable(root).map_err(backend)?;
         let blobs = Self {
             root: root.to_owned(),
             dirs: Mutex::new(()),
@@ -133,10 +113,10 @@ impl FsBlobs {
         let mut removed = 0;
         let mut stack = vec![self.root.clone()];
         while let Some(dir) = stack.pop() {
-            for entry in fs::read_dir(&dir).map_err(io_error("list", &dir))? {
-                let entry = entry.map_err(io_error("list", &dir))?;
+            for entry in fs::read_dir(&dir).map_err(backend)? {
+                let entry = entry.map_err(backend)?;
                 let path = entry.path();
-                let kind = entry.file_type().map_err(io_error("inspect", &path))?;
+                let kind = entry.file_type().map_err(backend)?;
                 if kind.is_dir() {
                     stack.push(path);
                 } else if kind.is_file()
@@ -148,14 +128,14 @@ impl FsBlobs {
                     let modified = entry
                         .metadata()
                         .and_then(|m| m.modified())
-                        .map_err(io_error("inspect", &path))?;
+                        .map_err(backend)?;
                     // A time in the future (clock moved back) is not stale.
                     let age = now.duration_since(modified).unwrap_or(Duration::ZERO);
                     if age >= older_than {
                         match fs::remove_file(&path) {
                             Ok(()) => removed += 1,
                             Err(e) if is_missing(&e) => {}
-                            Err(e) => return Err(io_error("remove", &path)(e)),
+                            Err(e) => return Err(backend(e)),
                         }
                     }
                 }
@@ -182,11 +162,11 @@ impl FsBlobs {
         for segment in rel.split('/') {
             let current = parent.join(segment);
             match fs::create_dir(&current) {
-                Ok(()) if durable => sync_dir(&parent)?,
+                Ok(()) if durable => sync_dir(&parent).map_err(backend)?,
                 Ok(()) => {}
                 // A file in the way makes the temporary file's creation fail.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io_error("create", &current)(e)),
+                Err(e) => return Err(backend(e)),
             }
             parent = current;
         }
@@ -199,26 +179,17 @@ impl FsBlobs {
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if is_missing(&e) => return Ok(None),
-            Err(e) => return Err(io_error("open", &path)(e)),
+            Err(e) => return Err(backend(e)),
         };
-        let meta = file.metadata().map_err(io_error("inspect", &path))?;
+        let meta = file.metadata().map_err(backend)?;
         // A directory is where keys live, not a key.
         Ok(meta.is_file().then_some((file, meta.len())))
     }
 }
 
-/// Creates a new temporary file in `dir`.
-fn create_temp(dir: &Path) -> Result<(PathBuf, File)> {
-    loop {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("{RESERVED_PREFIX}{}-{n}", std::process::id()));
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(file) => return Ok((path, file)),
-            // Left by an earlier process with the same id: take another name.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_error("create", &path)(e)),
-        }
-    }
+/// A new temporary file in `dir`, removed when dropped unless renamed.
+fn create_temp(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    temp_file_in(dir).map_err(backend)
 }
 
 /// Makes everything written so far on the file system holding `root`
@@ -228,7 +199,7 @@ fn barrier(root: &Path) -> Result<()> {
     {
         File::open(root)
             .and_then(|dir| rustix::fs::syncfs(&dir).map_err(io::Error::from))
-            .map_err(io_error("sync the file system of", root))
+            .map_err(backend)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -239,83 +210,56 @@ fn barrier(root: &Path) -> Result<()> {
 }
 
 /// Staged blobs of one [`FsBlobs`] batch: temporary file and final path,
-/// in staging order.
+/// in staging order. A temporary file not renamed by the commit is removed
+/// when its [`TempPath`] drops (a batch dropped without a commit, or a
+/// commit that failed part way).
 struct FsBatch<'a> {
     blobs: &'a FsBlobs,
-    staged: Mutex<Vec<(PathBuf, PathBuf)>>,
-}
-
-impl FsBatch<'_> {
-    fn take_staged(&self) -> Vec<(PathBuf, PathBuf)> {
-        std::mem::take(&mut *self.staged.lock().unwrap_or_else(PoisonError::into_inner))
-    }
+    staged: Mutex<Vec<(TempPath, PathBuf)>>,
 }
 
 impl BlobBatch for FsBatch<'_> {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         let path = self.blobs.path_of(key)?;
         let dir = self.blobs.ensure_dir(key, false)?;
-        let (temp, mut file) = create_temp(&dir)?;
-        if let Err(e) = file.write_all(bytes) {
-            let _ = fs::remove_file(&temp);
-            return Err(io_error("write", &temp)(e));
-        }
+        let mut temp = create_temp(&dir)?;
+        temp.write_all(bytes)
+            .map_err(|e| backend(bulwark_fs::error_at("write", temp.path(), e)))?;
         self.staged
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((temp, path));
+            .push((temp.into_temp_path(), path));
         Ok(())
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
-        let staged = self.take_staged();
+        let staged =
+            std::mem::take(&mut *self.staged.lock().unwrap_or_else(PoisonError::into_inner));
         if staged.is_empty() {
             return Ok(());
         }
-        // On an error, dropping `pending` removes the files not yet renamed.
-        let mut pending = Leftovers(staged.into_iter());
         barrier(&self.blobs.root)?;
-        for (temp, path) in pending.0.by_ref() {
-            if let Err(e) = fs::rename(&temp, &path) {
-                let _ = fs::remove_file(&temp);
-                return Err(io_error("rename onto", &path)(e));
-            }
+        for (temp, path) in staged {
+            temp.persist(&path).map_err(|e| {
+                backend(bulwark_fs::error_at(
+                    "rename a temporary file onto",
+                    &path,
+                    e.error,
+                ))
+            })?;
         }
         barrier(&self.blobs.root)
     }
 }
 
-impl Drop for FsBatch<'_> {
-    fn drop(&mut self) {
-        drop(Leftovers(self.take_staged().into_iter()));
-    }
-}
-
-/// Temporary files not yet renamed, removed (best effort) when dropped.
-struct Leftovers(std::vec::IntoIter<(PathBuf, PathBuf)>);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        for (temp, _) in self.0.by_ref() {
-            let _ = fs::remove_file(&temp);
-        }
-    }
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error("sync", dir))
-}
-
 /// Reads at most `limit` bytes from `reader`.
-fn read_up_to(reader: impl Read, limit: u64, path: &Path) -> Result<Vec<u8>> {
+fn read_up_to(reader: impl Read, limit: u64) -> Result<Vec<u8>> {
     // The capacity is only a hint: the length comes from the file's metadata.
     let mut bytes = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
     reader
         .take(limit)
         .read_to_end(&mut bytes)
-        .map_err(io_error("read", path))?;
+        .map_err(backend)?;
     Ok(bytes)
 }
 
@@ -330,28 +274,18 @@ impl BlobStore for FsBlobs {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         let path = self.path_of(key)?;
         let dir = self.ensure_dir(key, true)?;
-        let (temp, mut file) = create_temp(&dir)?;
-        let written = file
-            .write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(io_error("write", &temp))
-            .and_then(|()| {
-                drop(file);
-                fs::rename(&temp, &path).map_err(io_error("rename onto", &path))
-            });
-        if let Err(e) = written {
-            // Best effort: a leftover is removed by a later `open`.
-            let _ = fs::remove_file(&temp);
-            return Err(e);
-        }
-        sync_dir(&dir)
+        let mut temp = create_temp(&dir)?;
+        temp.write_all(bytes)
+            .map_err(|e| backend(bulwark_fs::error_at("write", temp.path(), e)))?;
+        bulwark_fs::persist(temp, &path).map_err(backend)?;
+        sync_dir(&dir).map_err(backend)
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let Some((file, len)) = self.open_blob(key)? else {
             return Ok(None);
         };
-        read_up_to(file, len, &self.root.join(key)).map(Some)
+        read_up_to(file, len).map(Some)
     }
 
     fn len(&self, key: &str) -> Result<Option<u64>> {
@@ -359,7 +293,7 @@ impl BlobStore for FsBlobs {
         match fs::metadata(&path) {
             Ok(meta) => Ok(meta.is_file().then_some(meta.len())),
             Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(io_error("inspect", &path)(e)),
+            Err(e) => Err(backend(e)),
         }
     }
 
@@ -370,10 +304,8 @@ impl BlobStore for FsBlobs {
         if offset >= len || length == 0 {
             return Ok(Some(Vec::new()));
         }
-        let path = self.root.join(key);
-        file.seek(SeekFrom::Start(offset))
-            .map_err(io_error("seek in", &path))?;
-        read_up_to(file, length.min(len - offset), &path).map(Some)
+        file.seek(SeekFrom::Start(offset)).map_err(backend)?;
+        read_up_to(file, length.min(len - offset)).map(Some)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
@@ -383,7 +315,7 @@ impl BlobStore for FsBlobs {
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if is_missing(&e) || e.kind() == io::ErrorKind::IsADirectory => Ok(()),
-            Err(e) => Err(io_error("remove", &path)(e)),
+            Err(e) => Err(backend(e)),
         }
     }
 
@@ -399,10 +331,10 @@ impl BlobStore for FsBlobs {
             let entries = match fs::read_dir(&dir) {
                 Ok(entries) => entries,
                 Err(e) if is_missing(&e) => continue,
-                Err(e) => return Err(io_error("list", &dir)(e)),
+                Err(e) => return Err(backend(e)),
             };
             for entry in entries {
-                let entry = entry.map_err(io_error("list", &dir))?;
+                let entry = entry.map_err(backend)?;
                 let name = entry.file_name();
                 // Temporary files and names no key can have are not blobs.
                 let Some(name) = name.to_str().filter(|name| valid_segment(name)) else {
@@ -413,9 +345,7 @@ impl BlobStore for FsBlobs {
                 } else {
                     format!("{rel}/{name}")
                 };
-                let kind = entry
-                    .file_type()
-                    .map_err(io_error("inspect", &entry.path()))?;
+                let kind = entry.file_type().map_err(backend)?;
                 if kind.is_dir() {
                     let below = format!("{key}/");
                     if below.starts_with(prefix) || prefix.starts_with(&below) {

@@ -11,7 +11,7 @@ use crate::{Result, StoreError};
 /// Segments starting with this are reserved for a backend's own temporary
 /// objects (the file system writes `.tmp-…` files before renaming them), so
 /// no key can ever name one.
-pub const RESERVED_PREFIX: &str = ".tmp-";
+pub const RESERVED_PREFIX: &str = bulwark_fs::TEMP_PREFIX;
 
 /// The longest segment, in bytes.
 pub const MAX_SEGMENT_LEN: usize = 255;

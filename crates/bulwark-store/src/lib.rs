@@ -8,7 +8,9 @@
 //!   `tuf/metadata/timestamp.json`.
 //!
 //! The embedded default is [`sqlite::SqliteState`] and [`fs::FsBlobs`]. Every
-//! backend must pass the conformance suite in [`conformance`].
+//! backend must pass the conformance suite in `conformance` (feature
+//! `conformance`, for tests only). The `SQLite` backend is the default
+//! feature `sqlite`; client-side crates that only keep blobs build without it.
 //!
 //! ```text
 //! upload ─▶ BlobStore::put(files/…) ─▶ StateStore::add_file (file + change, one transaction)
@@ -17,10 +19,12 @@
 //!           ─▶ BlobStore::put(tuf/metadata/timestamp.json)   (last)
 //! ```
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod fs;
 pub mod key;
 pub mod model;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use model::*;

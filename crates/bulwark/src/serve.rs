@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use bulwark_layout as layout;
 use bulwark_repo::init::{OfflineSigners, initialize};
-use bulwark_repo::{Publisher, keyfile, layout};
+use bulwark_repo::{Publisher, keyfile};
 use bulwark_store::BlobStore as _;
 use bulwark_tuf::keys::{Algorithm, SigningKey};
 use bulwark_tuf::names::RoleName;

@@ -318,7 +318,7 @@ fn get(url: &str) -> Vec<u8> {
 /// The hashed bin whose role lists demo-pkg's page.
 fn demo_bin() -> String {
     let bits = 8; // `bin_bits` of `bulwark serve`, by default
-    bulwark_repo::layout::bin_name(bulwark_repo::layout::bin_of("demo-pkg", bits), bits)
+    bulwark_layout::bin_name(bulwark_layout::bin_of("demo-pkg", bits), bits)
 }
 
 /// The first number after `"version"` in `json` from `from` on.

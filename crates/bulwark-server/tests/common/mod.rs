@@ -10,8 +10,9 @@ use std::io::{Cursor, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 
+use bulwark_layout as layout;
 use bulwark_repo::init::{OfflineSigners, initialize};
-use bulwark_repo::{Policy, Publisher, layout};
+use bulwark_repo::{Policy, Publisher};
 use bulwark_server::{AppState, ServerConfig};
 use bulwark_store::fs::FsBlobs;
 use bulwark_store::sqlite::SqliteState;

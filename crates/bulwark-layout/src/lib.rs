@@ -1,0 +1,238 @@
+//! Where everything lives, written once for the index and every client: the
+//! role layout of DESIGN.md §3, the TUF target path of each project page,
+//! the blob keys of every published file (DESIGN.md §7 gives the URLs; a
+//! blob key is the URL path without its leading `/`), the relative file URLs
+//! inside pages, and the parses that turn each of them back into its parts.
+//! Pure: no I/O.
+//!
+//! ```text
+//! root ── timestamp, snapshot (online key)
+//!      └─ targets (offline) ─▶ claimed (offline), recently-claimed (online),
+//!                              unclaimed (offline) ─▶ bin-<hex> (online, succinct)
+//! ```
+
+use bulwark_tuf::delegation::bin_index;
+use bulwark_tuf::names::RoleName;
+
+/// The role delegating to developer-claimed projects (offline key).
+pub const CLAIMED: &str = "claimed";
+/// The role delegating to newly claimed projects (online key).
+pub const RECENTLY_CLAIMED: &str = "recently-claimed";
+/// The role delegating to the hashed bins (offline key).
+pub const UNCLAIMED: &str = "unclaimed";
+/// The name prefix of the succinct hashed bins.
+pub const BIN_PREFIX: &str = "bin";
+/// The path pattern every project delegation of targets covers.
+pub const PROJECT_PATTERN: &str = "simple/*/*";
+
+/// Blob key prefix of TUF metadata (URL `/tuf/metadata/`).
+pub const METADATA_PREFIX: &str = "tuf/metadata/";
+/// Blob key prefix of TUF targets (URL `/tuf/targets/`).
+pub const TARGETS_PREFIX: &str = "tuf/targets/";
+/// Blob key prefix of distribution files (URL `/files/`).
+pub const FILES_PREFIX: &str = "files/";
+
+/// The TUF target path of a project's signed page.
+#[must_use]
+pub fn page_target(project: &str) -> String {
+    format!("simple/{project}/index.json")
+}
+
+/// The project whose page is the target at `path` (`simple/<name>/index.json`),
+/// if it is one: the reverse of [`page_target`]. The name is returned as
+/// written; callers that need a valid project name parse it.
+#[must_use]
+pub fn project_of_target(path: &str) -> Option<&str> {
+    path.strip_prefix("simple/")?
+        .strip_suffix("/index.json")
+        .filter(|name| safe_segment(name))
+}
+
+/// The blob key of a target under consistent snapshots (TUF §5.7.3):
+/// `tuf/targets/<dir>/<hash>.<name>`. `None` when a segment of the path or
+/// the hash could not be stored and served under the same name everywhere.
+#[must_use]
+pub fn target_key(path: &str, hash: &str) -> Option<String> {
+    if !path.split('/').all(safe_segment) || !safe_segment(hash) {
+        return None;
+    }
+    Some(match path.rsplit_once('/') {
+        Some((dir, name)) => format!("{TARGETS_PREFIX}{dir}/{hash}.{name}"),
+        None => format!("{TARGETS_PREFIX}{hash}.{path}"),
+    })
+}
+
+/// True for a path segment that is stored and served under the same name
+/// on the index, a mirror and any static web server: non-empty, not hidden
+/// (so never `.`, `..` or a temporary file), and only characters that need
+/// no percent-encoding in a URL path and are safe in a file name. Every
+/// distribution filename the index accepts passes (`!` appears in epoch
+/// versions such as `demo-1!0.5.tar.gz`).
+#[must_use]
+pub fn safe_segment(segment: &str) -> bool {
+    !segment.is_empty()
+        && !segment.starts_with('.')
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+~!".contains(&b))
+}
+
+/// The blob key of a project page with the given SHA-256 (consistent
+/// snapshot naming: `<hash>.index.json`).
+#[must_use]
+pub fn page_key(project: &str, sha256: &str) -> String {
+    format!("{TARGETS_PREFIX}simple/{project}/{sha256}.index.json")
+}
+
+/// The blob key of version `version` of `role`'s metadata.
+#[must_use]
+pub fn metadata_key(role: &str, version: u64) -> String {
+    format!(
+        "{METADATA_PREFIX}{version}.{}.json",
+        RoleName::new(role).encoded()
+    )
+}
+
+/// The blob key of the mutable timestamp.
+pub const TIMESTAMP_KEY: &str = "tuf/metadata/timestamp.json";
+
+/// The blob key of a distribution file.
+#[must_use]
+pub fn file_key(sha256: &str, filename: &str) -> String {
+    format!("{FILES_PREFIX}{sha256}/{filename}")
+}
+
+/// The blob key of a distribution's core metadata file (PEP 658: the file's
+/// URL plus `.metadata`).
+#[must_use]
+pub fn metadata_file_key(sha256: &str, filename: &str) -> String {
+    format!("{}.metadata", file_key(sha256, filename))
+}
+
+/// A file's URL as written in project pages: relative to the page's
+/// directory `simple/<project>/`, so the same signed page works on the
+/// index, on mirrors and under `/tuf/targets/` (DESIGN.md §2).
+#[must_use]
+pub fn file_url(sha256: &str, filename: &str) -> String {
+    format!("../../{}", file_key(sha256, filename))
+}
+
+/// The `(sha256, filename)` a page's file URL names, if it has exactly the
+/// form [`file_url`] writes with a lowercase hex sha256 and a safe filename:
+/// the reverse of [`file_url`].
+#[must_use]
+pub fn parse_file_url(url: &str) -> Option<(&str, &str)> {
+    let (sha256, filename) = url
+        .strip_prefix("../../")?
+        .strip_prefix(FILES_PREFIX)?
+        .split_once('/')?;
+    (is_sha256(sha256) && safe_segment(filename)).then_some((sha256, filename))
+}
+
+/// True for 64 lowercase hex digits, the only form a sha256 takes in keys
+/// and URLs.
+#[must_use]
+pub fn is_sha256(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The bin number of a project among `2^bin_bits` bins.
+#[must_use]
+pub fn bin_of(project: &str, bin_bits: u32) -> u32 {
+    u32::try_from(bin_index(&page_target(project), bin_bits)).unwrap_or(u32::MAX)
+}
+
+/// The role name of bin `bin` among `2^bin_bits` bins (TAP 15 naming).
+#[must_use]
+pub fn bin_name(bin: u32, bin_bits: u32) -> String {
+    format!(
+        "{BIN_PREFIX}-{bin:0width$x}",
+        width = bin_bits.div_ceil(4) as usize
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_urls() {
+        assert_eq!(page_target("foo-bar"), "simple/foo-bar/index.json");
+        assert_eq!(
+            page_key("foo", "ab"),
+            "tuf/targets/simple/foo/ab.index.json"
+        );
+        assert_eq!(metadata_key("bin-0f", 7), "tuf/metadata/7.bin-0f.json");
+        assert_eq!(
+            metadata_key("recently-claimed", 2),
+            "tuf/metadata/2.recently-claimed.json"
+        );
+        assert_eq!(
+            file_url("ab", "x-1.0.tar.gz"),
+            "../../files/ab/x-1.0.tar.gz"
+        );
+        assert_eq!(metadata_file_key("ab", "x.whl"), "files/ab/x.whl.metadata");
+        assert_eq!(bin_name(5, 8), "bin-05");
+        assert_eq!(bin_name(5, 9), "bin-005");
+        assert!(bin_of("requests", 8) < 256);
+    }
+
+    #[test]
+    fn parses_are_the_reverse_of_the_writers() {
+        assert_eq!(project_of_target(&page_target("foo-bar")), Some("foo-bar"));
+        for other in [
+            "simple/index.json",
+            "simple/../index.json",
+            "files/x/index.json",
+            "simple/a/b/index.json",
+        ] {
+            assert_eq!(project_of_target(other), None, "{other}");
+        }
+        let sha = "0123456789abcdef".repeat(4);
+        for filename in [
+            "demo-1.0.tar.gz",
+            "demo-1!0.5.tar.gz",
+            "demo-1.0+local-py3-none-any.whl",
+        ] {
+            assert_eq!(
+                parse_file_url(&file_url(&sha, filename)),
+                Some((sha.as_str(), filename)),
+                "{filename}"
+            );
+        }
+        for url in [
+            format!("https://elsewhere.example/files/{sha}/demo-1.0.tar.gz"),
+            format!("../../files/{}/demo-1.0.tar.gz", "A".repeat(64)),
+            format!("../../files/{sha}/../demo-1.0.tar.gz"),
+            format!("../../files/{sha}/a/b.tar.gz"),
+            "../../files/../demo-1.0.tar.gz".to_owned(),
+        ] {
+            assert_eq!(parse_file_url(&url), None, "{url}");
+        }
+    }
+
+    #[test]
+    fn target_keys_follow_the_index_layout() {
+        assert_eq!(
+            target_key("simple/demo/index.json", "ab").unwrap(),
+            page_key("demo", "ab")
+        );
+        assert_eq!(
+            target_key("top.txt", "ab").unwrap(),
+            "tuf/targets/ab.top.txt"
+        );
+        for bad in [
+            "simple/../x",
+            "simple//x",
+            "/abs",
+            "simple/.hidden/x",
+            "simple/a b/x",
+        ] {
+            assert_eq!(target_key(bad, "ab"), None, "{bad}");
+        }
+        assert_eq!(target_key("simple/demo/index.json", "../x"), None);
+    }
+}
