@@ -26,6 +26,7 @@
 //! ```
 
 mod filename;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod metadata;

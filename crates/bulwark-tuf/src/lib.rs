@@ -16,6 +16,7 @@
 pub mod canonical;
 pub mod delegation;
 mod fields;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hash;

@@ -1,0 +1,175 @@
+//! [`CeremonyError`]: why a ceremony step refused.
+
+use bulwark_store::StoreError;
+use bulwark_tuf::keys::KeyError;
+use bulwark_tuf::metadata::MetadataError;
+use bulwark_tuf::time::Timestamp;
+use bulwark_tuf::{Refused, SchemaError};
+
+use super::OfflineRole;
+
+/// Why a ceremony step refused. Nothing is written when any step refuses.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CeremonyError {
+    /// A document is not well-formed metadata of its role's type.
+    #[error("{role} metadata is malformed")]
+    Malformed {
+        /// The role the document was read as.
+        role: OfflineRole,
+        /// What is wrong with it.
+        #[source]
+        source: MetadataError,
+    },
+    /// A signature file is not one.
+    #[error("not a signature file: {0}")]
+    MalformedSignatureFile(&'static str),
+    /// A signature file is for another role or version than the document.
+    #[error(
+        "the signature is for {found_role} version {found_version}, not for {role} version {version}"
+    )]
+    WrongDocument {
+        /// The document's role.
+        role: OfflineRole,
+        /// The document's version.
+        version: u64,
+        /// The role the signature file names.
+        found_role: OfflineRole,
+        /// The version the signature file names.
+        found_version: u64,
+    },
+    /// The signature file's `signed_sha256` is not the document's: the
+    /// signature was made over a different document.
+    #[error(
+        "the signature by key {keyid} was made over a different document (signed_sha256 {found}, this document's is {expected})"
+    )]
+    DifferentDocument {
+        /// The signing key.
+        keyid: String,
+        /// The digest the signature file names.
+        found: String,
+        /// The digest of this document's canonical signed bytes.
+        expected: String,
+    },
+    /// The key is not one the authority lists for the role.
+    #[error("key {keyid} is not authorised to sign {role}")]
+    Unauthorised {
+        /// The key.
+        keyid: String,
+        /// The role.
+        role: OfflineRole,
+    },
+    /// The document already carries a signature by this key.
+    #[error("key {keyid} has already signed this document")]
+    DuplicateKey {
+        /// The key.
+        keyid: String,
+    },
+    /// The signature does not verify over the document's canonical signed bytes.
+    #[error("the signature by key {keyid} does not verify over this document")]
+    BadSignature {
+        /// The key.
+        keyid: String,
+    },
+    /// Fewer distinct authorised keys signed than the threshold.
+    #[error(
+        "{role} version {version} is signed by {valid} of the {threshold} keys that {by} requires"
+    )]
+    BelowThreshold {
+        /// The role.
+        role: OfflineRole,
+        /// The document's version.
+        version: u64,
+        /// Distinct authorised keys with a valid signature.
+        valid: u64,
+        /// The threshold.
+        threshold: u64,
+        /// Whose threshold: `root version 1`, `targets version 2`, …
+        by: String,
+    },
+    /// The document has expired.
+    #[error("{role} version {version} expired at {expires}")]
+    Expired {
+        /// The role.
+        role: OfflineRole,
+        /// The document's version.
+        version: u64,
+        /// Its expiry.
+        expires: Timestamp,
+    },
+    /// Checking the document needs an authority that was not given.
+    #[error("checking {role} needs {needs}")]
+    NeedsAuthority {
+        /// The role.
+        role: OfflineRole,
+        /// What is needed.
+        needs: &'static str,
+    },
+    /// The delegator given does not delegate to the role.
+    #[error("the delegator does not delegate to {role}")]
+    NotDelegated {
+        /// The role.
+        role: OfflineRole,
+    },
+    /// A version out of sequence.
+    #[error("{role} version {offered} was offered where version {expected} was expected")]
+    WrongVersion {
+        /// The role.
+        role: OfflineRole,
+        /// The version offered.
+        offered: u64,
+        /// The version expected.
+        expected: u64,
+    },
+    /// One role and version offered twice.
+    #[error("{role} version {version} is offered twice")]
+    Duplicate {
+        /// The role.
+        role: OfflineRole,
+        /// The version.
+        version: u64,
+    },
+    /// A new repository needs version 1 of every offline role.
+    #[error(
+        "the repository has no {0} metadata: a new repository needs version 1 of root, targets, claimed and unclaimed"
+    )]
+    Missing(OfflineRole),
+    /// The repository would not work as Bulwark's publisher expects.
+    #[error("the repository would be incoherent: {0}")]
+    Incoherent(String),
+    /// The keys given for a new document do not make a sound plan.
+    #[error("{0}")]
+    Plan(String),
+    /// TUF verification refused the document for a reason not listed above.
+    #[error("{role} version {version} was refused")]
+    Refused {
+        /// The role.
+        role: OfflineRole,
+        /// The version.
+        version: u64,
+        /// Why.
+        #[source]
+        source: Box<Refused>,
+    },
+    /// A document already installed does not verify (under the new state,
+    /// when the install changes its authority).
+    #[error("the installed {role} version {version} does not verify")]
+    Installed {
+        /// The role.
+        role: OfflineRole,
+        /// The version.
+        version: u64,
+        /// Why.
+        #[source]
+        source: Box<CeremonyError>,
+    },
+    /// A key could not be used.
+    #[error("a key could not be used")]
+    Key(#[source] KeyError),
+    /// A public key object is invalid.
+    #[error("a public key is invalid")]
+    PublicKey(#[source] SchemaError),
+    /// Storage failed.
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+}
