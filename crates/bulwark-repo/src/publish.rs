@@ -14,7 +14,7 @@
 //! A run's blobs go into one [`bulwark_store::BlobBatch`], so the blob store
 //! makes them durable with one barrier rather than one per file, and all of
 //! them are durable before the state names any. Pages are rendered and bins
-//! signed on every core ([`parallel_map`]); the rest is sequential.
+//! signed on every core (`parallel_map`); the rest is sequential.
 //!
 //! Every online role written in one run gets the same version `v`, taken
 //! from a durable counter before anything is written, so an interrupted run
