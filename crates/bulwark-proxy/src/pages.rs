@@ -1,4 +1,5 @@
-//! Trusted metadata and verified project pages.
+//! Trusted metadata and verified project pages, kept in the state
+//! directory of one root and upstream ([`crate::state`]).
 //!
 //! Freshness policy: a page request refreshes the top-level metadata (root
 //! chain, timestamp, snapshot, targets; spec §5.3–§5.6) unless a refresh
@@ -57,9 +58,9 @@ fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> ProxyError {
 }
 
 impl Trust {
-    /// Opens `<cache>/metadata` and `<cache>/pages`. The metadata directory
+    /// Opens `<state>/metadata` and `<state>/pages`. The metadata directory
     /// is started afresh from `root` unless it was started from the same
-    /// root before (`<cache>/anchor-root.json`), so that metadata trusted
+    /// root before (`<state>/anchor-root.json`), so that metadata trusted
     /// for another repository is never reused.
     pub fn open(config: &ProxyConfig, root: &[u8], fetcher: Fetcher) -> Result<Self, ProxyError> {
         let metadata_dir = config.cache_dir.join("metadata");

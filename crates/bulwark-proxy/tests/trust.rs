@@ -152,9 +152,7 @@ async fn a_swapped_page_is_refused_with_a_clear_reason() {
         "refused: page hash does not match signed metadata - possible tampering"
     );
     assert_eq!(
-        std::fs::read_dir(repo.cache.path().join("pages"))
-            .unwrap()
-            .count(),
+        std::fs::read_dir(proxy.trust.pages_dir()).unwrap().count(),
         0,
         "nothing unverified is cached"
     );

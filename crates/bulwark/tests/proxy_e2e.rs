@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Proxy, Server, installed_version, make_dist, pip_install, run_ok, stderr, stdout, token,
-    twine_upload, uv_install, venv_bin, wait_until,
+    Proxy, Server, installed_version, make_dist, pip_install, proxy_refuses_to_start, run_ok,
+    stderr, stdout, token, twine_upload, uv_install, venv_bin, wait_until,
 };
 
 /// The requests a [`Mode`] applies to: paths starting with `start` and
@@ -792,7 +792,7 @@ fn older_page_is_refused(s: &Setup) {
 /// and the proxy keeps trusting its newer one), then the first snapshot
 /// under the name the newest timestamp lists (§5.5.2: refused).
 fn older_timestamp_and_snapshot_are_refused(s: &Setup) {
-    let trusted_path = s.dir.path().join("cache/metadata/timestamp.json");
+    let trusted_path = state_dir(&s.dir.path().join("cache")).join("metadata/timestamp.json");
     let trusted = std::fs::read(&trusted_path).unwrap();
     s.mitm.set(Mode::Replace {
         paths: Paths::new("/tuf/metadata/timestamp.json", ""),
@@ -955,4 +955,67 @@ fn pip_and_uv_install_through_the_proxy_and_tampering_is_refused() {
     older_timestamp_and_snapshot_are_refused(&s);
     expired_timestamp_is_refused(&s);
     endless_and_slow_downloads_are_cut_off(&s);
+}
+
+/// The state directory of the one root and upstream a proxy used `cache` for.
+fn state_dir(cache: &Path) -> PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// Waits until `proxy` answers a page request for a project nobody
+/// uploaded with a 404, which takes a successful refresh of the signed
+/// metadata; returns the last status line.
+fn refreshes(proxy: &Proxy) -> String {
+    let url = format!("{}/simple/never-uploaded/", proxy.url);
+    let mut line = String::new();
+    wait_until(Duration::from_secs(30), || {
+        line = status_line(&url);
+        line.contains("404")
+    });
+    line
+}
+
+/// Two indexes, two proxies, one `--cache-dir`: each proxy keeps the state
+/// of its own root and upstream (the second used to replace the first's
+/// trusted root, so the first refused every page), and a second proxy for
+/// the same root and upstream refuses to start, naming the directory and
+/// the process that holds it.
+#[test]
+fn proxies_sharing_a_cache_dir_keep_their_own_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let (index_one, index_two) = (Server::start(&one), Server::start(&two));
+    let cache = dir.path().join("cache");
+    let first = Proxy::start(&index_one.url, &one.join("root.json"), &cache);
+    assert!(refreshes(&first).contains("404"), "{}", first.log());
+    let second = Proxy::start(&index_two.url, &two.join("root.json"), &cache);
+    assert!(refreshes(&second).contains("404"), "{}", second.log());
+    let line = refreshes(&first);
+    assert!(
+        line.contains("404"),
+        "the first proxy stopped trusting its index: {line}\n{}",
+        first.log()
+    );
+
+    let out = proxy_refuses_to_start(
+        &index_one.url,
+        &one.join("root.json"),
+        &["--cache-dir".as_ref(), cache.as_os_str()],
+        &[],
+    );
+    let said = stderr(&out);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains(&cache.display().to_string())
+            && said.contains("in use")
+            && said.contains(&format!("pid {}", first.child.id())),
+        "{said}"
+    );
+    assert!(refreshes(&first).contains("404"), "{}", first.log());
 }

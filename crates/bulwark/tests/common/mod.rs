@@ -178,7 +178,6 @@ impl Drop for Server {
 }
 
 /// A running `bulwark proxy`.
-/// A running `bulwark proxy`.
 pub struct Proxy {
     pub child: Child,
     pub url: String,
@@ -221,15 +220,8 @@ impl Proxy {
             }
         };
         let mut child = command
-            .args(["proxy", "--upstream", upstream, "--root"])
-            .arg(root)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--freshness-secs",
-                "0",
-                "--cache-dir",
-            ])
+            .args(proxy_args(upstream, root))
+            .arg("--cache-dir")
             .arg(cache)
             .env("BULWARK_LOG", "info,bulwark_proxy=debug")
             .envs(env.iter().copied())
@@ -249,6 +241,50 @@ impl Proxy {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// The arguments of `bulwark proxy` for `upstream` and `root`, listening on
+/// a free port, with `--freshness-secs 0`.
+fn proxy_args(upstream: &str, root: &Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = ["proxy", "--upstream", upstream, "--root"]
+        .map(Into::into)
+        .into();
+    args.push(root.into());
+    args.extend(["--listen", "127.0.0.1:0", "--freshness-secs", "0"].map(Into::into));
+    args
+}
+
+/// Runs `bulwark proxy` for `upstream` and `root` with `extra` arguments and
+/// `env`, expecting it to refuse to start: its output once it exits, or a
+/// panic if it is still running after 30 seconds.
+pub fn proxy_refuses_to_start(
+    upstream: &str,
+    root: &Path,
+    extra: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+) -> Output {
+    let mut child = bulwark()
+        .args(proxy_args(upstream, root))
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start bulwark proxy");
+    let exited = wait_until(Duration::from_secs(30), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        exited && !out.status.success(),
+        "bulwark proxy started:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
 }
 
 impl Drop for Proxy {
