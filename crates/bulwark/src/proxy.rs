@@ -123,6 +123,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // Configuration mistakes fail here; an unreachable upstream only
+        // warns (in the log) when the verified cache can serve.
+        proxy.trust.check_upstream().await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;

@@ -208,18 +208,9 @@ impl Proxy {
             .append(true)
             .open(&log)
             .unwrap();
-        let mut command = match wrapper {
-            [] => bulwark(),
-            [program, args @ ..] => {
-                let mut command = Command::new(program);
-                command.args(args).arg(env!("CARGO_BIN_EXE_bulwark"));
-                // faketime runs the proxy as its child: a group of their
-                // own lets Drop end both.
-                std::os::unix::process::CommandExt::process_group(&mut command, 0);
-                command
-            }
-        };
-        let mut child = command
+        // faketime runs the proxy as its child: a group of their own lets
+        // Drop end both.
+        let mut child = wrapped(wrapper)
             .args(proxy_args(upstream, root))
             .arg("--cache-dir")
             .arg(cache)
@@ -254,19 +245,41 @@ fn proxy_args(upstream: &str, root: &Path) -> Vec<std::ffi::OsString> {
     args
 }
 
-/// Runs `bulwark proxy` for `upstream` and `root` with `extra` arguments and
-/// `env`, expecting it to refuse to start: its output once it exits, or a
-/// panic if it is still running after 30 seconds.
+/// `bulwark`, or `bulwark` run by `wrapper` (e.g. `faketime -f +3d`) in a
+/// process group of its own, so that killing the group ends both.
+fn wrapped(wrapper: &[&str]) -> Command {
+    match wrapper {
+        [] => bulwark(),
+        [program, args @ ..] => {
+            let mut command = Command::new(program);
+            command.args(args).arg(env!("CARGO_BIN_EXE_bulwark"));
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+            command
+        }
+    }
+}
+
+/// Kills the process group `child` leads.
+fn kill_group(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .status();
+}
+
+/// Runs `bulwark proxy` for `upstream` and `root` with `extra` arguments,
+/// through `wrapper` (see [`Proxy::start_with`]), expecting it to refuse to
+/// start: its output once it exits, or a panic if it is still running
+/// after 30 seconds.
 pub fn proxy_refuses_to_start(
     upstream: &str,
     root: &Path,
     extra: &[&std::ffi::OsStr],
-    env: &[(&str, &str)],
+    wrapper: &[&str],
 ) -> Output {
-    let mut child = bulwark()
+    let mut child = wrapped(wrapper)
         .args(proxy_args(upstream, root))
         .args(extra)
-        .envs(env.iter().copied())
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -275,6 +288,7 @@ pub fn proxy_refuses_to_start(
         matches!(child.try_wait(), Ok(Some(_)))
     });
     if !exited {
+        kill_group(&child);
         let _ = child.kill();
     }
     let out = child.wait_with_output().unwrap();
@@ -290,9 +304,7 @@ pub fn proxy_refuses_to_start(
 impl Drop for Proxy {
     fn drop(&mut self) {
         if self.group {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", self.child.id())])
-                .status();
+            kill_group(&self.child);
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
