@@ -76,10 +76,12 @@ pub enum UpdateError {
     #[error("refused")]
     Refused(#[from] Refused),
     /// A download failed.
-    #[error("downloading {what} failed")]
+    #[error("downloading {what} from {url} failed")]
     Fetch {
         /// What was being downloaded (`timestamp`, `target a/b.txt`, …).
         what: String,
+        /// From where.
+        url: String,
         /// Why.
         #[source]
         source: FetchError,
@@ -207,6 +209,35 @@ impl Updater {
         .await
     }
 
+    /// Trusts the metadata the directory holds, without any download, in
+    /// place of [`Updater::refresh`]: for serving from a cache while the
+    /// repository cannot be reached. The stored root must be unexpired
+    /// (§5.3.10), and the stored timestamp, the snapshot it names and the
+    /// top-level targets must pass the checks a refresh ends with, expiry
+    /// at `now` included (§5.4.4, §5.5.6, §5.6.5): this is the trust a
+    /// client has between two refreshes, and no more. Delegated roles are
+    /// loaded by [`Updater::target_info`] as usual, from the directory when
+    /// the set accepts them (unexpired, as the snapshot lists them).
+    pub fn trust_cached(&mut self) -> Result<(), UpdateError> {
+        self.refreshed = true;
+        self.set.check_root_fresh()?;
+        let root = RoleName::new(RoleName::ROOT);
+        for role in [RoleName::TIMESTAMP, RoleName::SNAPSHOT, RoleName::TARGETS] {
+            let role = RoleName::new(role);
+            let bytes = self.read_local(&role)?.ok_or_else(|| UpdateError::Io {
+                action: "read",
+                path: self.dir.file(&role),
+                source: io::ErrorKind::NotFound.into(),
+            })?;
+            match role.as_str() {
+                RoleName::TIMESTAMP => self.set.load_local_timestamp(&bytes)?,
+                RoleName::SNAPSHOT => self.set.load_local_snapshot(&bytes)?,
+                _ => self.set.update_delegated_targets(&bytes, &role, &root)?,
+            }
+        }
+        Ok(())
+    }
+
     async fn update_root(&mut self) -> Result<(), UpdateError> {
         let root = RoleName::new(RoleName::ROOT);
         for _ in 0..self.limits.max_root_rotations {
@@ -219,6 +250,7 @@ impl Updater {
                 Err(source) => {
                     return Err(UpdateError::Fetch {
                         what: format!("root version {next}"),
+                        url,
                         source,
                     });
                 }
@@ -373,6 +405,7 @@ impl Updater {
             .await
             .map_err(|source| UpdateError::Fetch {
                 what: role.to_string(),
+                url,
                 source,
             })
     }
@@ -453,6 +486,7 @@ impl TargetFetcher {
                 .await
                 .map_err(|source| UpdateError::Fetch {
                     what: format!("target {path:?}"),
+                    url: url.clone(),
                     source,
                 })?;
             check_length(received, Some(info.length)).map_err(mismatch)?;

@@ -174,7 +174,7 @@ impl Files {
                     Ok(())
                 })
                 .await
-                .map_err(|e| fetch_error(wanted, e))?;
+                .map_err(|e| fetch_error(wanted, &url, e))?;
             check_length(received, wanted.size).map_err(|e| mismatch(wanted, e))?;
             check.finish().map_err(|e| mismatch(wanted, e))?;
             tmp.sync_all()
@@ -228,7 +228,7 @@ fn mismatch(wanted: &Wanted, error: Mismatch) -> ProxyError {
     ProxyError::refused(reason, error)
 }
 
-fn fetch_error(wanted: &Wanted, error: FetchError) -> ProxyError {
+fn fetch_error(wanted: &Wanted, url: &str, error: FetchError) -> ProxyError {
     match error {
         FetchError::TooLarge { .. } => ProxyError::refused(
             format!(
@@ -240,7 +240,7 @@ fn fetch_error(wanted: &Wanted, error: FetchError) -> ProxyError {
         ),
         FetchError::Sink(source) => ProxyError::internal("cannot write the file cache", source),
         other => ProxyError::upstream(
-            format!("cannot download {} ({other})", wanted.filename),
+            format!("cannot download {} from {url} ({other})", wanted.filename),
             other,
         ),
     }

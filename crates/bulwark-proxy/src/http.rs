@@ -54,6 +54,11 @@ async fn project(
         .await
         .map_err(crate::ProxyError::into_api)?;
     proxy.files.learn(&verified.page);
+    let offline = verified.offline.as_deref().map(|reason| {
+        let printable = reason.replace(|c: char| !(' '..='~').contains(&c), "?");
+        HeaderValue::from_str(&printable)
+            .unwrap_or(HeaderValue::from_static("upstream unreachable"))
+    });
     let body = match chosen.format {
         Format::Json => verified.bytes,
         Format::Html => bulwark_pypi::render_html(&verified.page).into_bytes(),
@@ -67,6 +72,9 @@ async fn project(
     h.insert(header::VARY, HeaderValue::from_static("Accept"));
     // Freshness is the proxy's job (see `pages`), not the client's cache's.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Some(reason) = offline {
+        h.insert(crate::pages::OFFLINE_HEADER, reason);
+    }
     Ok(response)
 }
 

@@ -12,9 +12,9 @@
 //! ```text
 //! pip/uv ─GET /simple/<name>/─▶ pages::Trust ── refresh (at most every `freshness`) ─▶ upstream /tuf/metadata/
 //!                                   │ target_info("simple/<name>/index.json"), download_target ─▶ upstream /tuf/targets/
-//!                                   ▼ verified page bytes (cache/pages/<sha256>.json)
+//!                                   ▼ verified page bytes (<state>/pages/<sha256>.json)
 //!                               files::Files::learn (sha256 → size, filename, core-metadata sha256)
-//! pip/uv ─GET /files/<sha256>/<name>[.metadata]─▶ files::Files ─ cache/files/<sha256> ─▶ served
+//! pip/uv ─GET /files/<sha256>/<name>[.metadata]─▶ files::Files ─ <state>/files/<sha256> ─▶ served
 //!                                   └ not cached: upstream /files/…, hashed while streaming,
 //!                                     last chunk held back until size and sha256 match
 //! ```
@@ -30,9 +30,12 @@ pub mod error;
 pub mod files;
 mod http;
 pub mod pages;
+mod start;
+pub mod state;
 
 pub use error::ProxyError;
 pub use http::router;
+pub use start::StartError;
 
 /// Default reuse period of a verified timestamp (see [`ProxyConfig::freshness`]).
 pub const DEFAULT_FRESHNESS: Duration = Duration::from_secs(5);
@@ -43,8 +46,9 @@ pub struct ProxyConfig {
     /// Base URL of the upstream index (`http://host:port/`): metadata at
     /// `tuf/metadata/`, pages at `tuf/targets/`, files at `files/`.
     pub upstream: String,
-    /// The cache directory: `metadata/` (trusted TUF metadata), `pages/`
-    /// and `files/` (verified bytes, named by sha256).
+    /// The cache directory, which holds one state directory per trusted
+    /// root and upstream (see [`state`]): `metadata/` (trusted TUF
+    /// metadata), `pages/` and `files/` (verified bytes, named by sha256).
     pub cache_dir: PathBuf,
     /// How long a successful refresh of the top-level metadata is reused
     /// before a page request refreshes again. Zero refreshes for every
@@ -85,17 +89,43 @@ pub struct Proxy {
     pub trust: pages::Trust,
     /// Files listed on verified pages.
     pub files: files::Files,
+    state_dir: PathBuf,
+    _lock: state::StateLock,
 }
 
 impl Proxy {
-    /// Opens the cache, trusting `root` (the bytes of a trusted `root.json`)
-    /// unless the cache already holds metadata that chains from it.
-    pub fn open(config: &ProxyConfig, root: &[u8]) -> Result<Arc<Self>, ProxyError> {
+    /// Opens and locks the state directory of `root` (the bytes of a
+    /// trusted `root.json`) and the upstream under the cache directory,
+    /// trusting `root` unless the state already holds metadata that chains
+    /// from it.
+    pub fn open(config: &ProxyConfig, root: &[u8]) -> Result<Arc<Self>, StartError> {
+        let state_dir = state::state_dir(&config.cache_dir, root, &config.upstream);
+        let lock = state::lock(&state_dir, &config.upstream)?;
+        let open = |source| StartError::Open {
+            dir: state_dir.clone(),
+            source,
+        };
+        // Every part keeps its files in the state directory.
+        let config = ProxyConfig {
+            cache_dir: state_dir.clone(),
+            ..config.clone()
+        };
         let fetcher = Fetcher::new(config.fetch.clone())
-            .map_err(|e| ProxyError::internal("cannot create the HTTP client", e))?;
-        let trust = pages::Trust::open(config, root, fetcher.clone())?;
-        let files = files::Files::open(config, fetcher)?;
-        Ok(Arc::new(Self { trust, files }))
+            .map_err(|e| open(ProxyError::internal("cannot create the HTTP client", e)))?;
+        let trust = pages::Trust::open(&config, root, fetcher.clone()).map_err(open)?;
+        let files = files::Files::open(&config, fetcher).map_err(open)?;
+        Ok(Arc::new(Self {
+            trust,
+            files,
+            _lock: lock,
+            state_dir,
+        }))
+    }
+
+    /// The state directory of this proxy's root and upstream.
+    #[must_use]
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
     }
 }
 

@@ -1,4 +1,5 @@
-//! Trusted metadata and verified project pages.
+//! Trusted metadata and verified project pages, kept in the state
+//! directory of one root and upstream ([`crate::state`]).
 //!
 //! Freshness policy: a page request refreshes the top-level metadata (root
 //! chain, timestamp, snapshot, targets; spec §5.3–§5.6) unless a refresh
@@ -8,8 +9,16 @@
 //! release becomes visible within that period. Refreshes and target
 //! searches are serialized behind one async mutex, so concurrent requests
 //! never refresh twice and never see a half-updated set; page downloads run
-//! outside it, in parallel. A failed refresh is never papered over with
-//! older metadata: the request fails.
+//! outside it, in parallel.
+//!
+//! A refresh refused for what the upstream *answered* (a bad signature, a
+//! rollback, expired metadata, a wrong hash, an oversized body, a 404) is
+//! never papered over: the request fails. Only when the upstream cannot be
+//! *reached* (no connection, a timeout, a 5xx) does the proxy trust its
+//! cache instead ([`Updater::trust_cached`]): the stored root, timestamp,
+//! snapshot, targets and each delegated role on the way to the page must
+//! be unexpired now, the trust any TUF client has between two refreshes.
+//! Such a page carries [`OFFLINE_HEADER`] and the log says why.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,11 +26,17 @@ use std::time::Instant;
 use bulwark_client::fetch::FetchError;
 use bulwark_client::{Fetcher, Limits, MetadataDir, UpdateError, Updater};
 use bulwark_pypi::{ProjectName, ProjectPage};
+use bulwark_tuf::Refused;
 use bulwark_tuf::hash::{Mismatch, sha256_hex};
+use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 use tokio::sync::Mutex;
 
-use crate::{ProxyConfig, ProxyError};
+use crate::{ProxyConfig, ProxyError, StartError};
+
+/// The response header of a page served from the verified cache because
+/// the upstream could not be reached; its value says why.
+pub const OFFLINE_HEADER: &str = "x-bulwark-offline";
 
 /// Trusted metadata, refreshed on demand, and the pages it verifies.
 #[derive(Debug)]
@@ -29,6 +44,7 @@ pub struct Trust {
     state: Mutex<State>,
     metadata_dir: PathBuf,
     pages_dir: PathBuf,
+    upstream: String,
     metadata_url: String,
     targets_url: String,
     fetcher: Fetcher,
@@ -39,8 +55,33 @@ pub struct Trust {
 
 #[derive(Debug, Default)]
 struct State {
-    /// The updater of the last successful refresh, and when it started.
-    current: Option<(Updater, Instant)>,
+    /// The trusted metadata of the last successful refresh.
+    current: Option<Current>,
+}
+
+#[derive(Debug)]
+struct Current {
+    updater: Updater,
+    /// When the refresh started.
+    started: Instant,
+    /// Why the upstream was not used, when `updater` trusts the cache.
+    offline: Option<String>,
+}
+
+/// Why a refresh gave no trusted metadata.
+enum Failed {
+    /// The upstream answered and the answer was refused (or the trusted
+    /// metadata could not be stored); `next_root` is the root file that was
+    /// due next.
+    Answer {
+        error: UpdateError,
+        next_root: String,
+    },
+    /// The upstream cannot be reached (`reason`), and the cache cannot
+    /// stand in (`cache`).
+    Unreachable { reason: String, cache: UpdateError },
+    /// The trusted root cannot be loaded.
+    Local(ProxyError),
 }
 
 /// A project page whose bytes matched the signed metadata.
@@ -50,6 +91,9 @@ pub struct VerifiedPage {
     pub bytes: Vec<u8>,
     /// The page, parsed.
     pub page: ProjectPage,
+    /// Why the page was verified against the cached metadata rather than
+    /// a refresh (the upstream cannot be reached), if it was.
+    pub offline: Option<String>,
 }
 
 fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> ProxyError {
@@ -57,9 +101,9 @@ fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> ProxyError {
 }
 
 impl Trust {
-    /// Opens `<cache>/metadata` and `<cache>/pages`. The metadata directory
+    /// Opens `<state>/metadata` and `<state>/pages`. The metadata directory
     /// is started afresh from `root` unless it was started from the same
-    /// root before (`<cache>/anchor-root.json`), so that metadata trusted
+    /// root before (`<state>/anchor-root.json`), so that metadata trusted
     /// for another repository is never reused.
     pub fn open(config: &ProxyConfig, root: &[u8], fetcher: Fetcher) -> Result<Self, ProxyError> {
         let metadata_dir = config.cache_dir.join("metadata");
@@ -84,6 +128,7 @@ impl Trust {
             state: Mutex::new(State::default()),
             metadata_dir,
             pages_dir,
+            upstream: config.upstream.clone(),
             metadata_url: format!("{}tuf/metadata/", config.upstream),
             targets_url: format!("{}tuf/targets/", config.upstream),
             fetcher,
@@ -109,28 +154,150 @@ impl Trust {
         .map_err(|e| ProxyError::internal("the trusted root cannot be loaded", e))
     }
 
-    /// The updater of the last refresh if it started less than
-    /// `freshness` ago, otherwise a new one, refreshed. A failed refresh
-    /// leaves no updater behind, so the next request tries again.
-    async fn fresh<'a>(&self, state: &'a mut State) -> Result<&'a mut Updater, ProxyError> {
+    /// A refreshed updater or, when the upstream cannot be reached, one
+    /// that trusts the cache, with the reason the upstream was not used.
+    async fn refresh(&self) -> Result<(Updater, Option<String>), Failed> {
+        let mut updater = self.updater().map_err(Failed::Local)?;
+        let error = match updater.refresh().await {
+            Ok(()) => return Ok((updater, None)),
+            Err(error) if unreachable(&error) => error,
+            Err(error) => {
+                let next = updater.trusted().root().common.version + 1;
+                return Err(Failed::Answer {
+                    error,
+                    next_root: format!("{}{next}.root.json", self.metadata_url),
+                });
+            }
+        };
+        let reason = format!("the upstream cannot be reached: {}", fetch_failure(&error));
+        let mut cached = self.updater().map_err(Failed::Local)?;
+        match cached.trust_cached() {
+            Ok(()) => {
+                tracing::warn!("{reason}; serving what the verified cache holds");
+                Ok((cached, Some(reason)))
+            }
+            Err(cache) => Err(Failed::Unreachable { reason, cache }),
+        }
+    }
+
+    /// The metadata of the last refresh if it started less than
+    /// `freshness` ago, otherwise a new refresh. A failed refresh leaves
+    /// nothing behind, so the next request tries again.
+    async fn fresh<'a>(&self, state: &'a mut State) -> Result<&'a mut Current, ProxyError> {
         let expired = state
             .current
             .as_ref()
-            .is_none_or(|(_, started)| started.elapsed() >= self.freshness);
+            .is_none_or(|current| current.started.elapsed() >= self.freshness);
         if expired {
             state.current = None;
             let started = Instant::now();
-            let mut updater = self.updater()?;
-            updater.refresh().await.map_err(metadata_error)?;
-            return Ok(&mut state.current.insert((updater, started)).0);
+            let (updater, offline) = self.refresh().await.map_err(|failed| match failed {
+                Failed::Answer { error, .. } => metadata_error(&self.metadata_url, error),
+                Failed::Unreachable { reason, cache } => ProxyError::Upstream {
+                    reason: format!(
+                        "{reason}; the verified cache cannot stand in: {}",
+                        cache_failure(&cache)
+                    ),
+                    source: Some(cache.into()),
+                },
+                Failed::Local(error) => error,
+            })?;
+            return Ok(state.current.insert(Current {
+                updater,
+                started,
+                offline,
+            }));
         }
         let unexpected =
             || ProxyError::internal("no trusted metadata", std::io::Error::other("no updater"));
-        state
-            .current
-            .as_mut()
-            .map(|(updater, _)| updater)
-            .ok_or_else(unexpected)
+        state.current.as_mut().ok_or_else(unexpected)
+    }
+
+    /// One refresh before serving: `Ok(None)` when it succeeded,
+    /// `Ok(Some(reason))` when the upstream cannot be reached but the
+    /// cache can serve, and otherwise what is wrong and what to try: a
+    /// wrong upstream URL, a root of another index, or refused metadata.
+    pub async fn check_upstream(&self) -> Result<Option<String>, StartError> {
+        let mut state = self.state.lock().await;
+        let started = Instant::now();
+        match self.refresh().await {
+            Ok((updater, offline)) => {
+                state.current = Some(Current {
+                    updater,
+                    started,
+                    offline: offline.clone(),
+                });
+                Ok(offline)
+            }
+            Err(Failed::Local(source)) => Err(StartError::Open {
+                dir: self.metadata_dir.clone(),
+                source,
+            }),
+            Err(Failed::Unreachable { reason, cache }) => Err(StartError::Unreachable {
+                reason,
+                cache: cache_failure(&cache),
+            }),
+            Err(Failed::Answer { error, next_root }) => Err(self.diagnose(error, next_root).await),
+        }
+    }
+
+    /// What a refresh refused at start-up most likely means.
+    async fn diagnose(&self, error: UpdateError, next_root: String) -> StartError {
+        match error {
+            UpdateError::Fetch {
+                url,
+                source: FetchError::NotFound { status },
+                ..
+            } => StartError::NotAnIndex {
+                upstream: self.upstream.clone(),
+                url,
+                status,
+                hint: self.base_url_hint().await,
+            },
+            // The first files the trusted root's keys must have signed.
+            UpdateError::Refused(refused @ Refused::BelowThreshold { .. })
+                if matches!(&refused, Refused::BelowThreshold { role, .. }
+                    if [RoleName::ROOT, RoleName::TIMESTAMP].contains(&role.as_str())) =>
+            {
+                let url = match &refused {
+                    Refused::BelowThreshold { role, .. } if role.as_str() == RoleName::ROOT => {
+                        next_root
+                    }
+                    _ => format!("{}timestamp.json", self.metadata_url),
+                };
+                StartError::OtherRoot { url, refused }
+            }
+            error => StartError::Refused {
+                reason: metadata_error(&self.metadata_url, error).to_string(),
+            },
+        }
+    }
+
+    /// What to give as the upstream instead of one without TUF metadata.
+    async fn base_url_hint(&self) -> String {
+        let trimmed = self.upstream.trim_end_matches('/');
+        let Some((parent, last)) = trimmed.rsplit_once('/') else {
+            return String::new();
+        };
+        let parent = format!("{parent}/");
+        if last.eq_ignore_ascii_case("simple") {
+            return format!(
+                "{} looks like the simple index URL; use the base URL {parent}",
+                self.upstream
+            );
+        }
+        let probe = format!("{parent}tuf/metadata/timestamp.json");
+        if parent.contains("://")
+            && !parent.ends_with("//")
+            && self
+                .fetcher
+                .fetch(&probe, self.limits.timestamp)
+                .await
+                .is_ok()
+        {
+            return format!("{parent} serves TUF metadata; use it as the upstream");
+        }
+        "give the base URL under which the index serves simple/ and tuf/".to_owned()
     }
 
     /// The verified page of `name`, refreshing the metadata first unless it
@@ -140,9 +307,10 @@ impl Trust {
         let path = bulwark_layout::page_target(name.normalized());
         // The metadata lookup holds the lock; the page download does not,
         // so pages of different projects download in parallel.
-        let (info, fetcher) = {
+        let (info, fetcher, offline) = {
             let mut state = self.state.lock().await;
-            let updater = self.fresh(&mut state).await?;
+            let current = self.fresh(&mut state).await?;
+            let updater = &mut current.updater;
             let info = match updater.target_info(&path).await {
                 Ok(info) => info,
                 Err(UpdateError::TargetNotFound { .. }) => {
@@ -150,9 +318,9 @@ impl Trust {
                         what: format!("{} is not in the signed metadata", name.normalized()),
                     });
                 }
-                Err(e) => return Err(metadata_error(e)),
+                Err(e) => return Err(metadata_error(&self.metadata_url, e)),
             };
-            (info, updater.target_fetcher())
+            (info, updater.target_fetcher(), current.offline.clone())
         };
         let sha256 = match info.hashes.get("sha256") {
             Some(hash) if bulwark_layout::is_sha256(hash) => hash.clone(),
@@ -182,7 +350,17 @@ impl Trust {
         let page = ProjectPage::parse_json(&bytes)
             .map_err(|e| ProxyError::refused("signed page is malformed", e))?;
         check_page(&page, name)?;
-        Ok(VerifiedPage { bytes, page })
+        if let Some(reason) = &offline {
+            tracing::warn!(
+                project = name.normalized(),
+                "served from the verified cache: {reason}"
+            );
+        }
+        Ok(VerifiedPage {
+            bytes,
+            page,
+            offline,
+        })
     }
 
     /// Where verified pages are cached.
@@ -218,26 +396,58 @@ fn check_page(page: &ProjectPage, name: &ProjectName) -> Result<(), ProxyError> 
     Ok(())
 }
 
-/// A failed refresh or target search.
-fn metadata_error(error: UpdateError) -> ProxyError {
+/// True when `error` says the upstream could not be reached (no
+/// connection, a timeout, a server error) rather than that it answered
+/// with something wrong.
+fn unreachable(error: &UpdateError) -> bool {
+    match error {
+        UpdateError::Fetch { source, .. } => match source {
+            FetchError::Transport(_) | FetchError::ConnectTimeout(_) | FetchError::Slow(_) => true,
+            FetchError::Status { status } => *status >= 500,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// A failed metadata download, naming its URL.
+fn fetch_failure(error: &UpdateError) -> String {
+    match error {
+        UpdateError::Fetch { what, url, source } => {
+            format!("cannot download {what} metadata from {url} ({source})")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Why the cache cannot stand in for the upstream, without local paths.
+fn cache_failure(error: &UpdateError) -> String {
+    match error {
+        UpdateError::Refused(refused) => refused.to_string(),
+        UpdateError::Io { .. } => "it holds no complete trusted metadata yet".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// A failed refresh or target search against the metadata at `url`.
+fn metadata_error(url: &str, error: UpdateError) -> ProxyError {
     match error {
         UpdateError::Refused(refused) => {
-            let reason = format!("signed metadata rejected ({refused}) - possible tampering");
+            let reason =
+                format!("signed metadata rejected ({refused}) - possible tampering, from {url}");
             ProxyError::refused(reason, refused)
         }
         UpdateError::Fetch {
             what,
+            url,
             source: FetchError::TooLarge { limit },
         } => ProxyError::Refused {
             reason: format!(
-                "{what} metadata is larger than {limit} bytes - possible endless-data attack"
+                "{what} metadata is larger than {limit} bytes - possible endless-data attack, from {url}"
             ),
             source: None,
         },
-        UpdateError::Fetch { what, source } => ProxyError::upstream(
-            format!("cannot download {what} metadata ({source})"),
-            source,
-        ),
+        error @ UpdateError::Fetch { .. } => ProxyError::upstream(fetch_failure(&error), error),
         other => ProxyError::internal("updating the trusted metadata failed", other),
     }
 }
@@ -259,8 +469,8 @@ fn page_error(error: UpdateError) -> ProxyError {
             "page is larger than its signed length - possible tampering",
             source,
         ),
-        UpdateError::Fetch { source, .. } => ProxyError::upstream(
-            format!("cannot download the signed page ({source})"),
+        UpdateError::Fetch { url, source, .. } => ProxyError::upstream(
+            format!("cannot download the signed page from {url} ({source})"),
             source,
         ),
         UpdateError::TargetMismatch { source, .. } => {
@@ -326,13 +536,17 @@ mod tests {
             mismatch.reason(),
             "refused: page hash does not match signed metadata - possible tampering"
         );
-        let down = metadata_error(UpdateError::Fetch {
-            what: "timestamp".to_owned(),
-            source: FetchError::Status { status: 500 },
-        });
+        let down = metadata_error(
+            "http://h/tuf/metadata/",
+            UpdateError::Fetch {
+                what: "timestamp".to_owned(),
+                url: "http://h/tuf/metadata/timestamp.json".to_owned(),
+                source: FetchError::Status { status: 500 },
+            },
+        );
         assert_eq!(
             down.reason(),
-            "upstream unavailable: cannot download timestamp metadata (HTTP status 500)"
+            "upstream unavailable: cannot download timestamp metadata from http://h/tuf/metadata/timestamp.json (HTTP status 500)"
         );
         let local = ProxyError::internal("cannot read /secret/path", std::io::Error::other("x"));
         assert!(!local.reason().contains("/secret"));

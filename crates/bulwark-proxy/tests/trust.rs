@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bulwark_proxy::{Proxy, ProxyConfig, ProxyError};
 use bulwark_pypi::{DistFilename, PageFile, ProjectName, ProjectPage, UploadTime, render_json};
-use bulwark_testkit::{RepositorySimulator, TestServer, now};
+use bulwark_testkit::{Fault, RepositorySimulator, TestServer, now};
 use bulwark_tuf::hash::sha256_hex;
 
 const PAGE_PATH: &str = "simple/demo/index.json";
@@ -152,9 +152,7 @@ async fn a_swapped_page_is_refused_with_a_clear_reason() {
         "refused: page hash does not match signed metadata - possible tampering"
     );
     assert_eq!(
-        std::fs::read_dir(repo.cache.path().join("pages"))
-            .unwrap()
-            .count(),
+        std::fs::read_dir(proxy.trust.pages_dir()).unwrap().count(),
         0,
         "nothing unverified is cached"
     );
@@ -172,6 +170,31 @@ async fn expired_metadata_is_refused() {
         error
             .reason()
             .starts_with("refused: signed metadata rejected ("),
+        "{}",
+        error.reason()
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_replaced_by_the_cache_but_a_bad_answer_is_not() {
+    let mut repo = Repo::new();
+    let proxy = repo.proxy(Duration::ZERO);
+    assert_eq!(proxy.trust.page(&demo()).await.unwrap().offline, None);
+    repo.server
+        .set_fault("tuf/metadata/2.root.json", Fault::Status(503));
+    let page = proxy.trust.page(&demo()).await.unwrap();
+    assert_eq!(page.bytes, page_bytes("demo", "1.0"));
+    let reason = page.offline.unwrap();
+    assert!(reason.contains("2.root.json (HTTP status 503)"), "{reason}");
+    repo.server.clear_faults();
+    repo.sim.tamper_signatures("timestamp", Vec::clear);
+    repo.sim.update_timestamp();
+    repo.publish();
+    let error = proxy.trust.page(&demo()).await.unwrap_err();
+    assert!(
+        error
+            .reason()
+            .starts_with("refused: signed metadata rejected (timestamp has 0 valid signatures"),
         "{}",
         error.reason()
     );

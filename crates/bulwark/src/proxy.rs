@@ -10,11 +10,14 @@
 //! | `--upstream URL` | `BULWARK_PROXY_UPSTREAM` | required |
 //! | `--root FILE` | `BULWARK_PROXY_ROOT` | required |
 //! | `--listen ADDR` | `BULWARK_PROXY_LISTEN` | `127.0.0.1:8081` |
-//! | `--cache-dir DIR` | `BULWARK_PROXY_CACHE_DIR` | `bulwark-proxy-cache` |
+//! | `--cache-dir DIR` | `BULWARK_PROXY_CACHE_DIR` | `$XDG_CACHE_HOME/bulwark/proxy` (else `~/.cache/bulwark/proxy`) |
 //! | `--freshness-secs N` | `BULWARK_PROXY_FRESHNESS_SECS` | 5 |
 //!
 //! `BULWARK_FETCH_TIMEOUT_SECS` shortens the upstream download limits, as
 //! for `bulwark tuf-client`.
+//!
+//! The cache directory holds one state directory per root and upstream,
+//! locked by the proxy that uses it (`bulwark_proxy::state`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,7 +40,8 @@ pub struct Args {
     /// Address to listen on (default: 127.0.0.1:8081).
     #[arg(long)]
     listen: Option<String>,
-    /// Where verified metadata, pages and files are kept (default: ./bulwark-proxy-cache).
+    /// Where verified metadata, pages and files are kept, one subdirectory per
+    /// root and upstream (default: bulwark/proxy in the user's cache directory).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
     /// Seconds a verified timestamp is reused before the next refresh (default: 5).
@@ -91,11 +95,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let listen: SocketAddr = listen
         .parse()
         .with_context(|| format!("listen: {listen:?} is not an address like 127.0.0.1:8081"))?;
-    let cache_dir = args
+    let Some(cache_dir) = args
         .cache_dir
         .or(env("PROXY_CACHE_DIR")?)
         .or(file.cache_dir)
-        .unwrap_or_else(|| PathBuf::from("bulwark-proxy-cache"));
+        .or_else(bulwark_proxy::state::default_cache_dir)
+    else {
+        bail!("--cache-dir is required: neither XDG_CACHE_HOME nor HOME names a cache directory");
+    };
     let freshness = args
         .freshness_secs
         .or(env("PROXY_FRESHNESS_SECS")?)
@@ -110,19 +117,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut config = ProxyConfig::new(&upstream, cache_dir, crate::now);
     config.freshness = freshness;
     config.fetch = crate::tuf_client::fetch_config()?;
-    let proxy = Proxy::open(&config, &root_bytes).context("cannot open the proxy cache")?;
+    let proxy = Proxy::open(&config, &root_bytes)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // Configuration mistakes fail here; an unreachable upstream only
+        // warns (in the log) when the verified cache can serve.
+        proxy.trust.check_upstream().await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener
             .local_addr()
             .context("cannot read the listening address")?;
-        banner(&addr, &config);
+        banner(&addr, &config, proxy.state_dir());
         bulwark_proxy::serve(listener, proxy)
             .await
             .context("the proxy stopped")
@@ -130,7 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Prints how to use the proxy; write errors are ignored.
-fn banner(addr: &SocketAddr, config: &ProxyConfig) {
+fn banner(addr: &SocketAddr, config: &ProxyConfig, state_dir: &std::path::Path) {
     let base = format!("http://{addr}");
     let text = format!(
         "Bulwark proxy on {base}/ serving only what {} signed\n\
@@ -138,7 +148,7 @@ fn banner(addr: &SocketAddr, config: &ProxyConfig) {
          \x20 uv:     uv pip install --index-url {base}/simple/ NAME\n\
          \x20 cache:  {}\n",
         config.upstream,
-        config.cache_dir.display()
+        state_dir.display()
     );
     let mut out = std::io::stdout().lock();
     let _ = std::io::Write::write_all(&mut out, text.as_bytes())

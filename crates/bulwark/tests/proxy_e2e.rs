@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Proxy, Server, installed_version, make_dist, pip_install, run_ok, stderr, stdout, token,
-    twine_upload, uv_install, venv_bin, wait_until,
+    Proxy, Server, installed_version, make_dist, pip_install, proxy_refuses_to_start, run_ok,
+    stderr, stdout, token, twine_upload, uv_install, venv_bin, wait_until,
 };
 
 /// The requests a [`Mode`] applies to: paths starting with `start` and
@@ -243,17 +243,22 @@ fn curl(url: &str, headers: &[&str]) -> (u16, String) {
 
 /// The status line of a GET.
 fn status_line(url: &str) -> String {
+    head(url)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// The status line and headers of a GET.
+fn head(url: &str) -> String {
     let out = Command::new("curl")
         .args(["-s", "-D", "-", "-o", "/dev/null"])
         .arg(url)
         .output()
         .unwrap();
     stdout(&out)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
 }
 
 /// Status and body of a project page.
@@ -368,7 +373,8 @@ fn current(server: &str, role: &str) -> (u64, Vec<u8>) {
     )
 }
 
-fn setup() -> Setup {
+/// An index in a new directory, where alice uploaded demo-pkg 1.0.
+fn index_with_demo() -> (tempfile::TempDir, Server, String) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = Server::start(&data);
@@ -380,6 +386,12 @@ fn setup() -> Setup {
         "Demo_Pkg",
         "1.0",
     );
+    (dir, server, alice)
+}
+
+fn setup() -> Setup {
+    let (dir, server, alice) = index_with_demo();
+    let data = server.data.clone();
     upload(
         &server,
         &alice,
@@ -792,7 +804,7 @@ fn older_page_is_refused(s: &Setup) {
 /// and the proxy keeps trusting its newer one), then the first snapshot
 /// under the name the newest timestamp lists (§5.5.2: refused).
 fn older_timestamp_and_snapshot_are_refused(s: &Setup) {
-    let trusted_path = s.dir.path().join("cache/metadata/timestamp.json");
+    let trusted_path = state_dir(&s.dir.path().join("cache")).join("metadata/timestamp.json");
     let trusted = std::fs::read(&trusted_path).unwrap();
     s.mitm.set(Mode::Replace {
         paths: Paths::new("/tuf/metadata/timestamp.json", ""),
@@ -834,7 +846,7 @@ fn older_timestamp_and_snapshot_are_refused(s: &Setup) {
 }
 
 /// Scenario 4: a proxy whose clock is three days ahead finds the genuine
-/// timestamp (valid for a day) expired (§5.4.4) and refuses to serve; the
+/// timestamp (valid for a day) expired (§5.4.4) and refuses to start; the
 /// same cache works again with the right clock.
 fn expired_timestamp_is_refused(s: &Setup) {
     s.mitm.set(Mode::Honest);
@@ -843,24 +855,19 @@ fn expired_timestamp_is_refused(s: &Setup) {
         "faketime is not installed (scripts/test-deps installs it)"
     );
     let cache = s.dir.path().join("cache-future");
-    let future = Proxy::start_with(
+    let out = proxy_refuses_to_start(
         &s.mitm.url,
         &s.root(),
-        &cache,
+        &["--cache-dir".as_ref(), cache.as_os_str()],
         &["/usr/bin/faketime", "-f", "+3d"],
-        &[("FAKETIME_DONT_FAKE_MONOTONIC", "1")],
     );
-    let reason = "refused: signed metadata rejected (timestamp metadata expired at";
-    refused_page(&future, reason);
-    install_is_refused(
-        &future,
-        &s.site("site-expired"),
-        ("demo-pkg", PIP_NO_PAGE),
-        0,
-        reason,
+    let said = stderr(&out);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains("refused: signed metadata rejected (timestamp metadata expired at")
+            && said.contains(&format!("{}/tuf/metadata/", s.mitm.url)),
+        "{said}"
     );
-    uv_install_is_refused(&future, &s.site("site-expired-uv"), "demo-pkg", reason);
-    drop(future);
     let now = Proxy::start(&s.mitm.url, &s.root(), &cache);
     recovers(s, &now, "site-expired-honest", "3.0");
 }
@@ -925,17 +932,29 @@ fn endless_and_slow_downloads_are_cut_off(s: &Setup) {
         &s.site("site-drip"),
         ("demo-pkg==3.0", PIP_NO_FILE),
         from,
-        &format!("upstream unavailable: cannot download {wheel} (download too slow"),
+        &format!(
+            "upstream unavailable: cannot download {wheel} from {}/files/",
+            s.mitm.url
+        ),
     );
+    assert!(proxy.log()[from..].contains("(download too slow"));
     assert!(started.elapsed() < Duration::from_secs(20));
 
+    // A drip-fed timestamp is an upstream that cannot be reached in time,
+    // not a wrong answer: the verified cache serves, saying so.
     s.mitm.set(Mode::Drip(timestamp));
     let started = Instant::now();
-    refused_page(
-        &proxy,
-        "upstream unavailable: cannot download timestamp metadata (download too slow",
-    );
+    let page_head = head(&format!("{}/simple/demo-pkg/", proxy.url));
     assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        page_head.starts_with("HTTP/1.1 200")
+            && page_head.contains(&format!(
+                "x-bulwark-offline: the upstream cannot be reached: cannot download timestamp metadata from {}/tuf/metadata/timestamp.json (download too slow",
+                s.mitm.url
+            )),
+        "{page_head}\n{}",
+        proxy.log()
+    );
 
     recovers(s, &proxy, "site-limits-honest", "3.0");
 }
@@ -955,4 +974,246 @@ fn pip_and_uv_install_through_the_proxy_and_tampering_is_refused() {
     older_timestamp_and_snapshot_are_refused(&s);
     expired_timestamp_is_refused(&s);
     endless_and_slow_downloads_are_cut_off(&s);
+}
+
+/// The state directory of the one root and upstream a proxy used `cache` for.
+fn state_dir(cache: &Path) -> PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// Waits until `proxy` answers a page request for a project nobody
+/// uploaded with a 404, which takes a successful refresh of the signed
+/// metadata; returns the last status line.
+fn refreshes(proxy: &Proxy) -> String {
+    let url = format!("{}/simple/never-uploaded/", proxy.url);
+    let mut line = String::new();
+    wait_until(Duration::from_secs(30), || {
+        line = status_line(&url);
+        line.contains("404")
+    });
+    line
+}
+
+/// Two indexes with roots of their own, and a cache directory.
+struct Indexes {
+    dir: tempfile::TempDir,
+    /// The data directories of `index` and `other`.
+    one: PathBuf,
+    two: PathBuf,
+    index: Server,
+    other: Server,
+    cache: PathBuf,
+}
+
+impl Indexes {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        Self {
+            index: Server::start(&one),
+            other: Server::start(&two),
+            cache: dir.path().join("cache"),
+            one,
+            two,
+            dir,
+        }
+    }
+}
+
+/// Two indexes, two proxies, one `--cache-dir`: each proxy keeps the state
+/// of its own root and upstream (the second used to replace the first's
+/// trusted root, so the first refused every page), and a second proxy for
+/// the same root and upstream refuses to start, naming the directory and
+/// the process that holds it.
+#[test]
+fn proxies_sharing_a_cache_dir_keep_their_own_trust() {
+    let Indexes {
+        dir: _dir,
+        one,
+        two,
+        index: index_one,
+        other: index_two,
+        cache,
+    } = Indexes::start();
+    let first = Proxy::start(&index_one.url, &one.join("root.json"), &cache);
+    assert!(refreshes(&first).contains("404"), "{}", first.log());
+    let second = Proxy::start(&index_two.url, &two.join("root.json"), &cache);
+    assert!(refreshes(&second).contains("404"), "{}", second.log());
+    let line = refreshes(&first);
+    assert!(
+        line.contains("404"),
+        "the first proxy stopped trusting its index: {line}\n{}",
+        first.log()
+    );
+
+    let out = proxy_refuses_to_start(
+        &index_one.url,
+        &one.join("root.json"),
+        &["--cache-dir".as_ref(), cache.as_os_str()],
+        &[],
+    );
+    let said = stderr(&out);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains(&cache.display().to_string())
+            && said.contains("in use")
+            && said.contains(&format!("pid {}", first.child.id())),
+        "{said}"
+    );
+    assert!(refreshes(&first).contains("404"), "{}", first.log());
+}
+
+/// The one line a proxy that refuses to start prints, which must name
+/// everything in `names`.
+fn start_refused(upstream: &str, root: &Path, cache: &Path, names: &[&str]) -> String {
+    let out = proxy_refuses_to_start(
+        upstream,
+        root,
+        &["--cache-dir".as_ref(), cache.as_os_str()],
+        &[],
+    );
+    let said = stderr(&out);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    for name in names {
+        assert!(said.contains(name), "{name:?} is not in: {said}");
+    }
+    said
+}
+
+/// Configuration mistakes used to start a proxy that then answered every
+/// page with "possible tampering" or "not found": the simple index URL as
+/// the upstream, the root of another index, an upstream nobody listens on.
+/// Each now stops the proxy at start-up with one line naming the URL, what
+/// is wrong and what to try.
+#[test]
+fn configuration_mistakes_stop_the_proxy_at_start_up() {
+    let Indexes {
+        dir: _dir,
+        one,
+        two,
+        index,
+        other,
+        cache,
+    } = Indexes::start();
+    let simple = format!("{}/simple/", index.url);
+    start_refused(
+        &simple,
+        &one.join("root.json"),
+        &cache,
+        &[
+            &format!("{simple}tuf/metadata/timestamp.json answered HTTP 404"),
+            &format!(
+                "looks like the simple index URL; use the base URL {}/",
+                index.url
+            ),
+        ],
+    );
+    start_refused(
+        &index.url,
+        &two.join("root.json"),
+        &cache,
+        &[
+            "the trusted root does not match the upstream's",
+            &format!("{}/tuf/metadata/", index.url),
+            "is --root the root.json of this index?",
+        ],
+    );
+    let nobody = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}", nobody.local_addr().unwrap());
+    drop(nobody);
+    start_refused(
+        &closed,
+        &one.join("root.json"),
+        &cache,
+        &[
+            &format!(
+                "the upstream cannot be reached: cannot download root version 2 metadata from {closed}/tuf/metadata/2.root.json"
+            ),
+            "the verified cache cannot serve in its place",
+        ],
+    );
+    drop(other);
+    // The right settings start, and refresh.
+    let proxy = Proxy::start(&index.url, &one.join("root.json"), &cache);
+    assert!(refreshes(&proxy).contains("404"), "{}", proxy.log());
+}
+
+/// While the upstream cannot be reached, the proxy serves the pages and
+/// files it verified and cached, saying so in a header and its log, also
+/// after a restart; with metadata past its expiry it serves nothing and
+/// does not start.
+#[test]
+fn the_verified_cache_serves_while_the_upstream_is_unreachable() {
+    let (dir, mut server, _) = index_with_demo();
+    let (root, cache) = (server.data.join("root.json"), dir.path().join("cache"));
+    let proxy = Proxy::start(&server.url, &root, &cache);
+    let page_url = format!("{}/simple/demo-pkg/", proxy.url);
+    assert!(
+        wait_until(Duration::from_secs(30), || curl(&page_url, &[JSON]).0
+            == 200),
+        "{}",
+        proxy.log()
+    );
+    let out = pip_install(&proxy.url, &dir.path().join("site-online"), "demo-pkg");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let upstream = server.url.clone();
+    server.kill();
+    let page_head = head(&page_url);
+    assert!(
+        page_head.starts_with("HTTP/1.1 200")
+            && page_head.contains(&format!(
+                "x-bulwark-offline: the upstream cannot be reached: cannot download root version 2 metadata from {upstream}/tuf/metadata/2.root.json"
+            )),
+        "{page_head}\n{}",
+        proxy.log()
+    );
+    let site = dir.path().join("site-offline");
+    let out = pip_install(&proxy.url, &site, "demo-pkg");
+    assert!(out.status.success(), "{}\n{}", stderr(&out), proxy.log());
+    assert_eq!(installed_version(&site, "demo_pkg"), "1.0");
+    assert!(proxy.log().contains("served from the verified cache"));
+    // What the cache does not hold (here the bin of another project) is
+    // not served, and the reason names the URL that cannot be reached.
+    let line = status_line(&format!("{}/simple/never-uploaded/", proxy.url));
+    assert!(
+        line.starts_with("HTTP/1.1 502 upstream unavailable: cannot download bin-")
+            && line.contains(&format!("metadata from {upstream}/tuf/metadata/")),
+        "{line}"
+    );
+    drop(proxy);
+
+    let restarted = Proxy::start(&upstream, &root, &cache);
+    let site = dir.path().join("site-restarted");
+    let out = uv_install(&restarted.url, &site, "demo-pkg");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        restarted.log()
+    );
+    assert_eq!(installed_version(&site, "demo_pkg"), "1.0");
+    drop(restarted);
+
+    // Three days on, the cached timestamp (valid for a day) has expired.
+    let out = proxy_refuses_to_start(
+        &upstream,
+        &root,
+        &["--cache-dir".as_ref(), cache.as_os_str()],
+        &["/usr/bin/faketime", "-f", "+3d"],
+    );
+    let said = stderr(&out);
+    assert!(
+        said.contains("the upstream cannot be reached")
+            && said.contains(
+                "the verified cache cannot serve in its place (timestamp metadata expired at"
+            ),
+        "{said}"
+    );
 }

@@ -229,7 +229,7 @@ pub fn refused<T: std::fmt::Debug>(result: Result<T, UpdateError>) -> Refused {
 /// What failed to download and why, from `result`, which must be a fetch error.
 pub fn fetch_failure<T: std::fmt::Debug>(result: Result<T, UpdateError>) -> (String, FetchError) {
     match result {
-        Err(UpdateError::Fetch { what, source }) => (what, source),
+        Err(UpdateError::Fetch { what, source, .. }) => (what, source),
         other => panic!("expected a download failure, got {other:?}"),
     }
 }

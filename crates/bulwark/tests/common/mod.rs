@@ -178,7 +178,6 @@ impl Drop for Server {
 }
 
 /// A running `bulwark proxy`.
-/// A running `bulwark proxy`.
 pub struct Proxy {
     pub child: Child,
     pub url: String,
@@ -209,27 +208,11 @@ impl Proxy {
             .append(true)
             .open(&log)
             .unwrap();
-        let mut command = match wrapper {
-            [] => bulwark(),
-            [program, args @ ..] => {
-                let mut command = Command::new(program);
-                command.args(args).arg(env!("CARGO_BIN_EXE_bulwark"));
-                // faketime runs the proxy as its child: a group of their
-                // own lets Drop end both.
-                std::os::unix::process::CommandExt::process_group(&mut command, 0);
-                command
-            }
-        };
-        let mut child = command
-            .args(["proxy", "--upstream", upstream, "--root"])
-            .arg(root)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--freshness-secs",
-                "0",
-                "--cache-dir",
-            ])
+        // faketime runs the proxy as its child: a group of their own lets
+        // Drop end both.
+        let mut child = wrapped(wrapper)
+            .args(proxy_args(upstream, root))
+            .arg("--cache-dir")
             .arg(cache)
             .env("BULWARK_LOG", "info,bulwark_proxy=debug")
             .envs(env.iter().copied())
@@ -251,12 +234,77 @@ impl Proxy {
     }
 }
 
+/// The arguments of `bulwark proxy` for `upstream` and `root`, listening on
+/// a free port, with `--freshness-secs 0`.
+fn proxy_args(upstream: &str, root: &Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = ["proxy", "--upstream", upstream, "--root"]
+        .map(Into::into)
+        .into();
+    args.push(root.into());
+    args.extend(["--listen", "127.0.0.1:0", "--freshness-secs", "0"].map(Into::into));
+    args
+}
+
+/// `bulwark`, or `bulwark` run by `wrapper` (e.g. `faketime -f +3d`) in a
+/// process group of its own, so that killing the group ends both.
+fn wrapped(wrapper: &[&str]) -> Command {
+    match wrapper {
+        [] => bulwark(),
+        [program, args @ ..] => {
+            let mut command = Command::new(program);
+            command.args(args).arg(env!("CARGO_BIN_EXE_bulwark"));
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+            command
+        }
+    }
+}
+
+/// Kills the process group `child` leads.
+fn kill_group(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .status();
+}
+
+/// Runs `bulwark proxy` for `upstream` and `root` with `extra` arguments,
+/// through `wrapper` (see [`Proxy::start_with`]), expecting it to refuse to
+/// start: its output once it exits, or a panic if it is still running
+/// after 30 seconds.
+pub fn proxy_refuses_to_start(
+    upstream: &str,
+    root: &Path,
+    extra: &[&std::ffi::OsStr],
+    wrapper: &[&str],
+) -> Output {
+    let mut child = wrapped(wrapper)
+        .args(proxy_args(upstream, root))
+        .args(extra)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start bulwark proxy");
+    let exited = wait_until(Duration::from_secs(30), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        kill_group(&child);
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        exited && !out.status.success(),
+        "bulwark proxy started:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         if self.group {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", self.child.id())])
-                .status();
+            kill_group(&self.child);
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
