@@ -38,6 +38,14 @@ pub fn page_target(project: &str) -> String {
     format!("simple/{project}/index.json")
 }
 
+/// The URL path of a project's page in the simple API (PEP 503: the
+/// normalized name, with a trailing slash), on the index, a mirror and the
+/// proxy alike.
+#[must_use]
+pub fn project_page_url(project: &str) -> String {
+    format!("/simple/{project}/")
+}
+
 /// The project whose page is the target at `path` (`simple/<name>/index.json`),
 /// if it is one: the reverse of [`page_target`]. The name is returned as
 /// written; callers that need a valid project name parse it.
@@ -161,6 +169,7 @@ mod tests {
     #[test]
     fn keys_and_urls() {
         assert_eq!(page_target("foo-bar"), "simple/foo-bar/index.json");
+        assert_eq!(project_page_url("foo-bar"), "/simple/foo-bar/");
         assert_eq!(
             page_key("foo", "ab"),
             "tuf/targets/simple/foo/ab.index.json"

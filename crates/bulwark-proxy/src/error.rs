@@ -5,7 +5,7 @@
 use std::error::Error as StdError;
 
 use axum::http::StatusCode;
-use bulwark_server::error::{ApiError, chain};
+use bulwark_http::{ApiError, chain};
 
 type Source = Box<dyn StdError + Send + Sync>;
 

@@ -12,11 +12,13 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use bulwark_client::Fetcher;
 use bulwark_client::fetch::FetchError;
 use bulwark_pypi::{MAX_METADATA_SIZE, ProjectPage};
+use bulwark_store::BlobStore;
+use bulwark_store::fs::FsBlobs;
 use bulwark_tuf::hash::{HashCheck, Mismatch, check_length};
 use bulwark_tuf::names::percent_encode;
 use tokio::sync::mpsc::UnboundedSender;
@@ -56,6 +58,8 @@ pub struct Wanted {
 pub struct Files {
     listed: RwLock<HashMap<String, Listed>>,
     dir: PathBuf,
+    /// The same directory as a blob store keyed by sha256, for serving.
+    blobs: Arc<FsBlobs>,
     upstream: String,
     fetcher: Fetcher,
 }
@@ -64,11 +68,12 @@ impl Files {
     /// Opens `<cache>/files`.
     pub fn open(config: &ProxyConfig, fetcher: Fetcher) -> Result<Self, ProxyError> {
         let dir = config.cache_dir.join("files");
-        std::fs::create_dir_all(&dir)
+        let blobs = FsBlobs::open(&dir)
             .map_err(|e| ProxyError::internal("cannot create the file cache", e))?;
         Ok(Self {
             listed: RwLock::new(HashMap::new()),
             dir,
+            blobs: Arc::new(blobs),
             upstream: config.upstream.clone(),
             fetcher,
         })
@@ -128,6 +133,12 @@ impl Files {
             .size
             .is_none_or(|size| size == len)
             .then_some((path, len))
+    }
+
+    /// The verified cache as a blob store: key `<sha256>`, for serving.
+    #[must_use]
+    pub fn blobs(&self) -> Arc<dyn BlobStore> {
+        self.blobs.clone()
     }
 
     fn path(&self, wanted: &Wanted) -> PathBuf {

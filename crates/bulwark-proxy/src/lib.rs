@@ -6,8 +6,9 @@
 //! on-disk cache of verified bytes, and turning every refusal into an HTTP
 //! status whose reason phrase says what happened. What it does not: the TUF
 //! workflow itself (`bulwark-client`'s `Updater` over `bulwark-tuf`), page
-//! parsing and rendering (`bulwark-pypi`), content negotiation and error
-//! responses (shared with the index, `bulwark-server`).
+//! parsing and rendering (`bulwark-pypi`), the simple-API front end,
+//! content negotiation, error responses and range serving (shared with the
+//! index and the mirror, `bulwark-http`).
 //!
 //! ```text
 //! pip/uv ─GET /simple/<name>/─▶ pages::Trust ── refresh (at most every `freshness`) ─▶ upstream /tuf/metadata/

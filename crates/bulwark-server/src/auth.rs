@@ -4,12 +4,11 @@
 
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine as _;
+use bulwark_http::ApiError;
 use bulwark_store::{StateStore, StoreError, TokenRecord};
 use bulwark_tuf::hash::sha256_hex;
 use bulwark_tuf::hex;
 use ring::rand::{SecureRandom as _, SystemRandom};
-
-use crate::error::ApiError;
 
 const PREFIX: &str = "bwk_";
 

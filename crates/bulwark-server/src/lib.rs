@@ -2,10 +2,12 @@
 //! downloads, TUF metadata and targets, and the publisher task.
 //!
 //! ```text
-//! GET  /simple/, /simple/<name>/      simple.rs  (live, same renderer as the signed page)
+//! GET  /simple/, /simple/<name>/      bulwark_http::simple over simple::LivePages
+//!                                     (live, same renderer as the signed page)
 //! POST /legacy/                       upload.rs  ─▶ StateStore::add_file ─▶ wake publisher
 //! POST /api/projects/<n>/<v>/yank     yank.rs    ─▶ StateStore::set_yanked ─▶ wake publisher
-//! GET  /files/<sha256>/<file>[.metadata], /tuf/metadata/*, /tuf/targets/*   blobs.rs
+//! GET  /files/<sha256>/<file>[.metadata], /tuf/metadata/*, /tuf/targets/*
+//!                                     bulwark_http::blobs over the BlobStore
 //! publisher.rs: Publisher::run_once on wake-up or timer, one at a time
 //! ```
 
@@ -18,9 +20,6 @@ use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 
 pub mod auth;
-pub mod blobs;
-pub mod error;
-pub mod negotiate;
 pub mod publisher;
 pub mod simple;
 pub mod state;
@@ -39,15 +38,10 @@ const LANDING: &str = "<!DOCTYPE html>\n<html><head><title>Bulwark</title></head
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config.max_upload_bytes;
     let timeout = state.config.request_timeout;
+    let pages = Arc::new(simple::LivePages::new(state.store.clone()));
     Router::new()
         .route("/", get(|| async { Html(LANDING) }))
-        .route(
-            "/simple",
-            get(|| async { simple::moved_permanently("/simple/") }),
-        )
-        .route("/simple/", get(simple::index))
-        .route("/simple/{name}", get(simple::project_no_slash))
-        .route("/simple/{name}/", get(simple::project))
+        .merge(bulwark_http::simple::router(pages))
         .route(
             "/legacy/",
             post(upload::upload)
@@ -59,32 +53,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/projects/{name}/{version}/yank", post(yank::yank))
         .route("/api/projects/{name}/{version}/unyank", post(yank::unyank))
-        .route("/files/{sha256}/{filename}", get(blobs::file))
-        .route(
-            "/tuf/metadata/{file}",
-            // Metadata compresses well (hex digests, repeated keys); clients
-            // that send `Accept-Encoding: gzip` get it compressed.
-            get(blobs::metadata).layer(tower_http::compression::CompressionLayer::new().gzip(true)),
-        )
-        .route("/tuf/targets/{*path}", get(blobs::targets))
+        .merge(bulwark_http::blobs::router(state.blobs.clone()))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn(bulwark_http::log_request))
         .with_state(state)
-}
-
-/// Logs each request's method, path and status at debug level.
-pub async fn log_request(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    tracing::debug!(%method, path, status = response.status().as_u16(), "request");
-    response
 }
 
 /// Serves `state` on `listener` with the publisher running beside it,

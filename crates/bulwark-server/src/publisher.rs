@@ -6,11 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bulwark_http::{blocking, chain};
 use bulwark_repo::Publisher;
 use bulwark_repo::clock::now;
 use tokio::sync::Notify;
-
-use crate::state::blocking;
 
 /// Runs the publisher once now, logging the outcome.
 pub async fn run_once(publisher: &Arc<Publisher>) -> bool {
@@ -30,10 +29,7 @@ pub async fn run_once(publisher: &Arc<Publisher>) -> bool {
         }
         Ok(None) => true,
         Err(e) => {
-            tracing::error!(
-                "publishing failed (will retry): {}",
-                crate::error::chain(&e)
-            );
+            tracing::error!("publishing failed (will retry): {}", chain(&e));
             false
         }
     }
@@ -50,10 +46,7 @@ async fn collect_garbage(publisher: &Arc<Publisher>, retention: Duration) {
             pages_removed = report.pages_removed,
             "collected old snapshots"
         ),
-        Err(e) => tracing::error!(
-            "garbage collection failed (will retry): {}",
-            crate::error::chain(&e)
-        ),
+        Err(e) => tracing::error!("garbage collection failed (will retry): {}", chain(&e)),
     }
 }
 

@@ -10,11 +10,11 @@
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bulwark_http::{ApiError, blocking};
 use bulwark_store::{AddFile, FileRecord};
 
 use crate::auth::authenticate;
-use crate::error::ApiError;
-use crate::state::{AppState, blocking};
+use crate::state::AppState;
 
 /// The form fields we use; the others (classifiers, description, …) are
 /// ignored because the archive's own metadata is authoritative.

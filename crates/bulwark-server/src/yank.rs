@@ -6,11 +6,11 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bulwark_http::{ApiError, blocking};
 use bulwark_store::YankOutcome;
 
 use crate::auth::authenticate;
-use crate::error::ApiError;
-use crate::state::{AppState, blocking};
+use crate::state::AppState;
 
 const MAX_REASON: usize = 1024;
 

@@ -120,7 +120,10 @@ impl Server {
             .arg("--data-dir")
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
-            .env("BULWARK_LOG", "info,bulwark_server=debug")
+            .env(
+                "BULWARK_LOG",
+                "info,bulwark_server=debug,bulwark_http=debug",
+            )
             .env_remove("BULWARK_KEY_PASSPHRASE")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -146,7 +149,10 @@ impl Server {
             .arg("--mirror")
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
-            .env("BULWARK_LOG", "info,bulwark_mirror=debug")
+            .env(
+                "BULWARK_LOG",
+                "info,bulwark_mirror=debug,bulwark_http=debug",
+            )
             .stdout(Stdio::piped())
             .stderr(log_file)
             .spawn()
@@ -214,7 +220,7 @@ impl Proxy {
             .args(proxy_args(upstream, root))
             .arg("--cache-dir")
             .arg(cache)
-            .env("BULWARK_LOG", "info,bulwark_proxy=debug")
+            .env("BULWARK_LOG", "info,bulwark_proxy=debug,bulwark_http=debug")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log_file)

@@ -2,6 +2,10 @@
 //! HTML; with no `Accept` the answer is HTML, and when nothing offered is
 //! acceptable the answer is 406.
 
+use axum::http::{HeaderMap, StatusCode, header};
+
+use crate::error::ApiError;
+
 /// A serialisation of the simple API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -76,6 +80,17 @@ pub fn negotiate(accept: Option<&str>) -> Option<Chosen> {
     best.map(|(_, chosen)| chosen)
 }
 
+/// The format the request's `Accept` asks for, or 406 naming what is
+/// offered.
+pub fn chosen(headers: &HeaderMap) -> Result<Chosen, ApiError> {
+    negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: ask for application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html or text/html",
+        )
+    })
+}
+
 /// A quality value in thousandths (`0.5` → 500), per RFC 9110 §12.4.2.
 fn parse_quality(text: &str) -> Option<u32> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
@@ -119,5 +134,19 @@ mod tests {
         assert_eq!(negotiate(Some("application/vnd.pypi.simple.v2+json")), None);
         assert_eq!(parse_quality("1.5"), None);
         assert_eq!(parse_quality("0.25"), Some(250));
+    }
+
+    #[test]
+    fn chosen_refuses_with_406_naming_what_is_offered() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, "application/json".parse().unwrap());
+        let error = chosen(&headers).unwrap_err();
+        assert_eq!(error.status(), StatusCode::NOT_ACCEPTABLE);
+        assert!(
+            error
+                .reason()
+                .contains("application/vnd.pypi.simple.v1+json")
+        );
+        assert_eq!(chosen(&HeaderMap::new()).unwrap().content_type, TEXT_HTML);
     }
 }
