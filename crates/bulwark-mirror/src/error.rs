@@ -74,17 +74,10 @@ pub enum SyncError {
     /// Reading or writing the mirror directory failed.
     #[error("mirror storage failed")]
     Store(#[from] StoreError),
-    /// Reading or writing a file failed.
-    #[error("cannot {action} {path}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// Reading or writing a file of the mirror failed (the error names
+    /// the path).
+    #[error("cannot read or write the mirror directory")]
+    Io(#[from] std::io::Error),
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client")]
     Client(#[source] FetchError),

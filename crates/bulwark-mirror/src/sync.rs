@@ -18,20 +18,20 @@
 //! leaves the previous snapshot whole.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use bulwark_client::{FetchConfig, FetchError, Fetcher, Limits};
+use bulwark_client::{
+    DownloadError, Expected, FetchConfig, FetchError, Fetcher, Limits, download_to, file_matches,
+};
+use bulwark_fs::fs;
 use bulwark_layout::{self as layout, TIMESTAMP_KEY};
 use bulwark_pypi::ProjectPage;
 use bulwark_store::BlobStore as _;
 use bulwark_store::fs::FsBlobs;
 use bulwark_tuf::delegation::DelegatedRoles;
-use bulwark_tuf::hash::{HashCheck, Mismatch, check_length};
 use bulwark_tuf::metadata::TargetFile;
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::search::{SearchStep, TargetSearch};
@@ -125,9 +125,7 @@ pub struct SyncReport {
 #[derive(Clone, Debug)]
 struct Job {
     key: String,
-    length: Option<u64>,
-    cap: u64,
-    hashes: BTreeMap<String, String>,
+    expected: Expected,
     listed_in: String,
     /// Part of a page the mirror's current snapshot already serves, so a
     /// copy of the right size was verified when that snapshot was
@@ -351,9 +349,7 @@ async fn copy_targets(
         jobs.push(Job {
             served: served.contains(&key),
             key,
-            length: Some(target.length),
-            cap: target.length,
-            hashes: target.hashes.clone(),
+            expected: Expected::target(target),
             listed_in: format!("target {path}"),
         });
     }
@@ -380,21 +376,23 @@ async fn copy_targets(
 }
 
 /// Takes the mirror's sync lock.
-fn lock(dest: &Path) -> Result<fs::File, SyncError> {
+fn lock(dest: &Path) -> Result<std::fs::File, SyncError> {
     let path = dest.join(".bulwark-mirror/lock");
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+        bulwark_fs::create_dir_all_durable(dir)?;
     }
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(io_error("open", &path))?;
+        .open(&path)?
+        .into_file();
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(SyncError::Busy(dest.display().to_string())),
-        Err(fs::TryLockError::Error(e)) => Err(io_error("lock", &path)(e)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SyncError::Busy(dest.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(SyncError::Io(bulwark_fs::error_at("lock", &path, e)))
+        }
     }
 }
 
@@ -591,18 +589,17 @@ fn file_jobs(project: &str, page: &[u8], max_core_metadata: u64) -> Result<Vec<J
         }
         jobs.push(Job {
             key: layout::file_key(&file.sha256, filename),
-            length: Some(file.size),
-            cap: file.size,
-            hashes,
+            expected: Expected::exact(file.size, hashes),
             listed_in: listed_in.clone(),
             served: false,
         });
         if let Some(core) = &file.core_metadata_sha256 {
             jobs.push(Job {
                 key: layout::metadata_file_key(&file.sha256, filename),
-                length: None,
-                cap: max_core_metadata,
-                hashes: BTreeMap::from([("sha256".to_owned(), core.clone())]),
+                expected: Expected::capped(
+                    max_core_metadata,
+                    BTreeMap::from([("sha256".to_owned(), core.clone())]),
+                ),
                 listed_in,
                 served: false,
             });
@@ -616,7 +613,7 @@ fn file_jobs(project: &str, page: &[u8], max_core_metadata: u64) -> Result<Vec<J
 async fn run_jobs(ctx: &Ctx, jobs: Vec<Job>) -> Result<(), SyncError> {
     ctx.progress.plan(
         jobs.len() as u64,
-        jobs.iter().filter_map(|j| j.length).sum(),
+        jobs.iter().filter_map(|j| j.expected.length).sum(),
     );
     let semaphore = Arc::new(Semaphore::new(ctx.concurrency));
     let mut tasks = JoinSet::new();
@@ -632,10 +629,9 @@ async fn run_jobs(ctx: &Ctx, jobs: Vec<Job>) -> Result<(), SyncError> {
             let path = blobs.path_of(&job.key)?;
             let check_path = path.clone();
             let check_job = job.clone();
-            let present =
-                tokio::task::spawn_blocking(move || file_matches(&check_path, &check_job))
-                    .await
-                    .map_err(|e| SyncError::Task(e.to_string()))?;
+            let present = tokio::task::spawn_blocking(move || present(&check_path, &check_job))
+                .await
+                .map_err(|e| SyncError::Task(e.to_string()))??;
             if let Some(len) = present {
                 return Ok((len, false));
             }
@@ -656,89 +652,40 @@ async fn run_jobs(ctx: &Ctx, jobs: Vec<Job>) -> Result<(), SyncError> {
     Ok(())
 }
 
-fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SyncError + 'a {
-    move |source| SyncError::Io {
-        action,
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// The length of the file at `path` when it matches `job`.
-fn file_matches(path: &Path, job: &Job) -> Option<u64> {
-    let mut file = fs::File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    if job.length.is_some_and(|l| l != len) || len > job.cap {
-        return None;
-    }
+/// The length of the mirror's copy of `job` when it matches: by size
+/// alone for files of pages the current snapshot serves (verified when
+/// it was installed), otherwise by size and hashes.
+fn present(path: &Path, job: &Job) -> Result<Option<u64>, SyncError> {
     if job.served {
-        return Some(len);
+        return Ok(fs::metadata(path).ok().map(|m| m.len()).filter(|&len| {
+            job.expected.length.is_none_or(|l| l == len) && len <= job.expected.cap
+        }));
     }
-    let mut check = HashCheck::new(&job.hashes).ok()?;
-    let mut buf = vec![0; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf).ok()?;
-        if n == 0 {
-            break;
-        }
-        check.update(&buf[..n]);
-    }
-    check.finish().ok().map(|()| len)
+    Ok(file_matches(path, &job.expected)?)
 }
 
-/// Downloads `job` to a temporary file beside `dest`, checks it, and
-/// renames it into place durably.
+/// Downloads and verifies `job` into place ([`download_to`]) and makes the
+/// rename durable.
 async fn download(fetcher: &Fetcher, url: &str, job: &Job, dest: &Path) -> Result<u64, SyncError> {
-    let mismatch = |source: Mismatch| SyncError::Mismatch {
-        key: job.key.clone(),
-        listed_in: job.listed_in.clone(),
-        source,
-    };
-    let mut check = HashCheck::new(&job.hashes).map_err(mismatch)?;
-    let dir = dest.parent().unwrap_or_else(|| Path::new("."));
-    let created = !dir.is_dir();
-    fs::create_dir_all(dir).map_err(io_error("create", dir))?;
-    let tmp = dir.join(format!(
-        "{}mirror-{}-{}",
-        bulwark_store::key::RESERVED_PREFIX,
-        std::process::id(),
-        next_temp()
-    ));
-    let mut file = fs::File::create(&tmp).map_err(io_error("create", &tmp))?;
-    let result = async {
-        let received = fetcher
-            .fetch_with(url, job.cap, |chunk| {
-                check.update(chunk);
-                file.write_all(chunk)
-            })
-            .await
-            .map_err(SyncError::fetch(url))?;
-        check_length(received, job.length).map_err(mismatch)?;
-        check.finish().map_err(mismatch)?;
-        file.sync_all().map_err(io_error("write", &tmp))?;
-        fs::rename(&tmp, dest).map_err(io_error("rename onto", dest))?;
-        sync_dir(dir)?;
-        if created && let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
-        }
-        Ok(received)
+    let len = download_to(fetcher, url, &job.expected, dest)
+        .await
+        .map_err(|e| match e {
+            DownloadError::Fetch(source) => SyncError::Fetch {
+                url: url.to_owned(),
+                source,
+            },
+            DownloadError::Mismatch(source) => SyncError::Mismatch {
+                key: job.key.clone(),
+                listed_in: job.listed_in.clone(),
+                source,
+            },
+            DownloadError::Io(source) => SyncError::Io(source),
+            other => SyncError::Io(std::io::Error::other(other)),
+        })?;
+    if let Some(dir) = dest.parent() {
+        bulwark_fs::sync_dir(dir)?;
     }
-    .await;
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn next_temp() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    COUNTER.fetch_add(1, Ordering::Relaxed)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), SyncError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error("sync", dir))
+    Ok(len)
 }
 
 /// Writes every root version the mirror lacks (or holds different bytes of).
@@ -786,10 +733,14 @@ mod tests {
         let key = layout::file_key(&"a".repeat(64), "demo-1.0-py3-none-any.whl");
         assert_eq!(keys, [key.clone(), format!("{key}.metadata")]);
         assert_eq!(
-            (jobs[0].length, jobs[0].cap, jobs[0].hashes.len()),
+            (
+                jobs[0].expected.length,
+                jobs[0].expected.cap,
+                jobs[0].expected.hashes.len()
+            ),
             (Some(10), 10, 2)
         );
-        assert_eq!((jobs[1].length, jobs[1].cap), (None, 99));
+        assert_eq!((jobs[1].expected.length, jobs[1].expected.cap), (None, 99));
     }
 
     #[test]
