@@ -193,6 +193,12 @@ impl<S: MetadataStore> Updater<S> {
         &self.store
     }
 
+    /// The metadata store, for a caller that owns what it keeps (a mirror
+    /// collecting what to publish).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     /// Runs the update workflow for the top-level roles (§5.3–§5.6.6).
     /// Call it once per updater: the trusted set only moves forward.
     pub async fn refresh(&mut self) -> Result<(), UpdateError> {

@@ -1,8 +1,7 @@
 //! Why a sync failed.
 
-use bulwark_client::FetchError;
+use bulwark_client::{FetchError, UpdateError};
 use bulwark_store::StoreError;
-use bulwark_tuf::Refused;
 use bulwark_tuf::hash::Mismatch;
 
 /// Why `bulwark mirror sync` stopped. The mirror's `timestamp.json` is
@@ -10,15 +9,10 @@ use bulwark_tuf::hash::Mismatch;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SyncError {
-    /// The trusted set refused upstream metadata.
-    #[error("upstream {what} refused")]
-    Refused {
-        /// Which metadata (`timestamp`, `role bin-3f`, …).
-        what: String,
-        /// Why.
-        #[source]
-        source: Refused,
-    },
+    /// The upstream's metadata could not be downloaded, or the trusted
+    /// set refused it.
+    #[error("updating the upstream's metadata failed")]
+    Update(#[from] UpdateError),
     /// A download failed.
     #[error("downloading {url} failed")]
     Fetch {
@@ -90,11 +84,6 @@ pub enum SyncError {
 }
 
 impl SyncError {
-    pub(crate) fn refused(what: impl Into<String>) -> impl FnOnce(Refused) -> Self {
-        let what = what.into();
-        move |source| Self::Refused { what, source }
-    }
-
     pub(crate) fn fetch(url: &str) -> impl FnOnce(FetchError) -> Self + '_ {
         move |source| Self::Fetch {
             url: url.to_owned(),

@@ -1,9 +1,15 @@
 //! `bulwark mirror sync`: copy the upstream's newest consistent snapshot.
 //!
+//! Every piece of metadata is verified by one `bulwark_client::Updater`
+//! over the mirror directory ([`MirrorStore`]); this module only decides
+//! what to copy, in which order, and in parallel:
+//!
 //! ```text
-//! trusted root ─▶ N+1.root.json … (TrustedSet::update_root)      roots older than the trusted one:
-//!              ─▶ timestamp.json (held in memory, written last)  chained from 1.root.json up to it
-//!              ─▶ V.snapshot.json ─▶ targets ─▶ claimed, unclaimed ─▶ every bin the snapshot lists
+//! trusted root ─▶ N+1.root.json … (Updater::update_root)       roots older than the trusted one:
+//!              ─▶ timestamp.json (update_timestamp; held)       chained from 1.root.json up to it
+//!              ─▶ V.snapshot.json (update_snapshot)               (a second Updater, walk_root_chain)
+//!              ─▶ targets ─▶ claimed, unclaimed ─▶ every bin the snapshot lists
+//!                 (fetched in parallel, each verified by offer_delegated / load_delegated)
 //!              ─▶ each target, as the delegation search finds it (length + hashes)
 //!              ─▶ each file and .metadata its page lists (size + sha256, blake2b-256)
 //!              ─▶ N.root.json ─▶ history ─▶ timestamp.json ─▶ gc
@@ -13,35 +19,36 @@
 //! missing or different: by size and hashes, or by size alone for pages
 //! (and their files) that the mirror's current snapshot already serves,
 //! since those were verified when it was installed. A download goes to a
-//! temporary file that is renamed into place only once it verified. Nothing but `timestamp.json`
-//! changes what clients see, so an interrupted sync (even `kill -9`)
-//! leaves the previous snapshot whole.
+//! temporary file that is renamed into place only once it verified
+//! (`bulwark_client::download_to`). Nothing but `timestamp.json` changes
+//! what clients see, so an interrupted sync (even `kill -9`) leaves the
+//! previous snapshot whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bulwark_client::{
-    DownloadError, Expected, FetchConfig, FetchError, Fetcher, Limits, download_to, file_matches,
+    DownloadError, Expected, FetchConfig, Fetcher, Limits, Updater, download_to, file_matches,
 };
 use bulwark_fs::fs;
 use bulwark_layout::{self as layout, TIMESTAMP_KEY};
 use bulwark_pypi::ProjectPage;
 use bulwark_store::BlobStore as _;
 use bulwark_store::fs::FsBlobs;
+use bulwark_tuf::TimestampUpdate;
 use bulwark_tuf::delegation::DelegatedRoles;
-use bulwark_tuf::metadata::TargetFile;
+use bulwark_tuf::metadata::{MetaFile, TargetFile};
 use bulwark_tuf::names::RoleName;
-use bulwark_tuf::search::{SearchStep, TargetSearch};
 use bulwark_tuf::time::Timestamp;
-use bulwark_tuf::{Refused, TimestampUpdate, TrustedSet};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::SyncError;
 use crate::gc::{self, GcReport};
+use crate::store::{Counters, MirrorStore};
 
 /// Settings of one sync.
 #[derive(Clone, Debug)]
@@ -140,9 +147,7 @@ struct Ctx {
     base: String,
     concurrency: usize,
     progress: Arc<dyn Progress>,
-    files: AtomicU64,
-    downloaded: AtomicU64,
-    bytes: AtomicU64,
+    counters: Arc<Counters>,
 }
 
 impl Ctx {
@@ -150,39 +155,20 @@ impl Ctx {
         format!("{}/{key}", self.base)
     }
 
-    async fn fetch(&self, key: &str, cap: u64) -> Result<Vec<u8>, SyncError> {
-        let url = self.url(key);
-        let bytes = self
-            .fetcher
-            .fetch(&url, cap)
-            .await
-            .map_err(SyncError::fetch(&url))?;
-        self.downloaded.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        Ok(bytes)
-    }
-
-    /// Gives `offer` the mirror's copy of `key`, or else a download, and
-    /// stores the download once `offer` accepted it.
-    async fn metadata(
+    /// An updater over the mirror directory that trusts `root`.
+    fn updater(
         &self,
-        key: &str,
-        cap: u64,
-        what: &str,
-        mut offer: impl FnMut(&[u8]) -> Result<(), Refused>,
-    ) -> Result<(), SyncError> {
-        self.files.fetch_add(1, Ordering::Relaxed);
-        if let Some(local) = self.blobs.get(key)?
-            && offer(&local).is_ok()
-        {
-            self.progress.done(local.len() as u64, false);
-            return Ok(());
-        }
-        let bytes = self.fetch(key, cap).await?;
-        offer(&bytes).map_err(SyncError::refused(what))?;
-        self.blobs.put(key, &bytes)?;
-        self.progress.done(bytes.len() as u64, true);
-        Ok(())
+        root: &[u8],
+        options: &SyncOptions,
+    ) -> Result<Updater<MirrorStore>, SyncError> {
+        Ok(Updater::with_root(
+            MirrorStore::new(self.blobs.clone(), self.counters.clone()),
+            root,
+            &self.url(layout::METADATA_PREFIX),
+            self.fetcher.clone(),
+            options.limits.clone(),
+            options.now,
+        )?)
     }
 }
 
@@ -204,142 +190,276 @@ pub async fn sync(
         base: options.upstream.trim_end_matches('/').to_owned(),
         concurrency: options.concurrency.max(1),
         progress: progress.clone(),
-        files: AtomicU64::new(0),
-        downloaded: AtomicU64::new(0),
-        bytes: AtomicU64::new(0),
+        counters: Arc::new(Counters::default()),
     };
-    let limits = &options.limits;
+    let counters = ctx.counters.clone();
+    let report = |snapshot_version, changed, gc| SyncReport {
+        snapshot_version,
+        changed,
+        files: counters.files.load(Ordering::Relaxed),
+        downloaded_files: counters.downloaded.load(Ordering::Relaxed),
+        downloaded_bytes: counters.bytes.load(Ordering::Relaxed),
+        gc,
+    };
     progress.stage("metadata");
-    let (mut set, roots) = trusted_roots(&ctx, options).await?;
+    let mut updater = ctx.updater(&options.root, options)?;
+    let roots = root_chain(&ctx, &mut updater, options).await?;
 
     // Timestamp (§5.4): the mirror's current one is the rollback baseline.
-    let mut previous = None;
-    if let Some(local) = blobs.get(TIMESTAMP_KEY)?
-        && set.load_local_timestamp(&local).is_ok()
-    {
-        previous = set.timestamp().map(|t| t.snapshot.version);
-    }
-    let timestamp = ctx.fetch(TIMESTAMP_KEY, limits.timestamp).await?;
-    let update = set
-        .update_timestamp(&timestamp)
-        .map_err(SyncError::refused("timestamp"))?;
-    let snapshot_listed = set
+    let update = updater.update_timestamp().await?;
+    let snapshot_version = updater
+        .trusted()
         .timestamp()
-        .map(|t| t.snapshot.clone())
+        .map(|t| t.snapshot.version)
         .ok_or(SyncError::Task("no timestamp".into()))?;
     // Unchanged: the mirror is complete (its timestamp was written last),
     // unless asked to check every file again.
     if update == TimestampUpdate::Unchanged && !options.verify_existing {
         write_roots(&blobs, &roots)?;
         let gc = gc::collect(&blobs, options.now.unix(), options.retention_secs)?;
-        return Ok(SyncReport {
-            snapshot_version: snapshot_listed.version,
-            changed: false,
-            files: 0,
-            downloaded_files: ctx.downloaded.load(Ordering::Relaxed),
-            downloaded_bytes: ctx.bytes.load(Ordering::Relaxed),
-            gc,
-        });
+        return Ok(report(snapshot_version, false, gc));
     }
 
-    // Snapshot (§5.5), with the mirror's current snapshot as the baseline.
-    if let Some(version) = previous
-        && let Some(local) = blobs.get(&layout::metadata_key(RoleName::SNAPSHOT, version))?
-    {
-        let _ = set.load_local_snapshot(&local);
-    }
-    let key = layout::metadata_key(RoleName::SNAPSHOT, snapshot_listed.version);
-    let cap = snapshot_listed.length.unwrap_or(limits.snapshot);
-    ctx.metadata(&key, cap, "snapshot", |bytes| set.update_snapshot(bytes))
-        .await?;
-
-    // Every targets role, each verified against its delegator (§5.6).
-    let loaded = load_all_roles(&ctx, &mut set, limits).await?;
+    // Snapshot (§5.5), then every targets role, each verified against its
+    // delegator (§5.6).
+    updater.update_snapshot().await?;
+    let loaded = load_all_roles(&ctx, &mut updater, options.limits.targets).await?;
+    updater.sync()?;
+    // The timestamp, the snapshot and every role.
+    counters
+        .files
+        .fetch_add(2 + loaded.len() as u64, Ordering::Relaxed);
 
     let served = if options.verify_existing {
         BTreeSet::new()
     } else {
         crate::gc::current_pages(&*blobs)?.into_values().collect()
     };
-    copy_targets(&ctx, &mut set, &loaded, &served, options).await?;
+    copy_targets(&ctx, &mut updater, &loaded, &served, options).await?;
 
     // Everything the timestamp names is in place: publish it, last.
     write_roots(&blobs, &roots)?;
-    gc::record_installed(&options.dest, snapshot_listed.version, options.now.unix())?;
-    blobs.put(TIMESTAMP_KEY, &timestamp)?;
-    ctx.files.fetch_add(1, Ordering::Relaxed);
+    gc::record_installed(&options.dest, snapshot_version, options.now.unix())?;
+    if let Some(timestamp) = updater.store().timestamp() {
+        blobs.put(TIMESTAMP_KEY, timestamp)?;
+    }
     let gc = gc::collect(&blobs, options.now.unix(), options.retention_secs)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "sync done");
-    Ok(SyncReport {
-        snapshot_version: snapshot_listed.version,
-        changed: true,
-        files: ctx.files.load(Ordering::Relaxed),
-        downloaded_files: ctx.downloaded.load(Ordering::Relaxed),
-        downloaded_bytes: ctx.bytes.load(Ordering::Relaxed),
-        gc,
-    })
+    Ok(report(snapshot_version, true, gc))
 }
 
-/// The trusted root and every root version to publish (§5.2, §5.3), older
-/// ones included so that clients trusting an older root can walk the chain
-/// on the mirror too.
-async fn trusted_roots(
+/// Every root version to publish (§5.2, §5.3): the ones below the trusted
+/// root, verified by a chain from version 1 up to it, so that clients
+/// trusting an older root can walk the chain on the mirror too; the
+/// trusted root; and the ones the upstream added since, walked by
+/// `updater`.
+async fn root_chain(
     ctx: &Ctx,
+    updater: &mut Updater<MirrorStore>,
     options: &SyncOptions,
-) -> Result<(TrustedSet, Vec<(u64, Vec<u8>)>), SyncError> {
-    let limits = &options.limits;
-    let mut set =
-        TrustedSet::new(&options.root, options.now).map_err(SyncError::refused("trusted root"))?;
-    let mut roots = older_roots(ctx, &set, options).await?;
-    roots.push((set.root().common.version, options.root.clone()));
-    for _ in 0..limits.max_root_rotations {
-        let next = set.root().common.version + 1;
-        let key = layout::metadata_key(RoleName::ROOT, next);
-        let url = ctx.url(&key);
-        let bytes = match ctx.fetcher.fetch(&url, limits.root).await {
-            Ok(bytes) => bytes,
-            Err(FetchError::NotFound { .. }) => break,
-            Err(source) => return Err(SyncError::Fetch { url, source }),
-        };
-        set.update_root(&bytes)
-            .map_err(SyncError::refused(format!("root version {next}")))?;
-        roots.push((next, bytes));
-    }
-    set.check_root_fresh().map_err(SyncError::refused("root"))?;
-    if !set.consistent_snapshot() {
+) -> Result<Vec<(u64, Vec<u8>)>, SyncError> {
+    let trusted_version = updater.trusted().root().common.version;
+    let mut roots = older_roots(ctx, updater, options).await?;
+    roots.push((trusted_version, options.root.clone()));
+    updater.update_root().await?;
+    if !updater.trusted().consistent_snapshot() {
         return Err(SyncError::NotConsistent);
     }
-    Ok((set, roots))
+    roots.extend(updater.store_mut().take_roots());
+    Ok(roots)
+}
+
+/// Roots below the trusted one (`updater`'s), verified by walking the
+/// chain from version 1 up to a root whose signed part is the trusted
+/// root's.
+async fn older_roots(
+    ctx: &Ctx,
+    updater: &Updater<MirrorStore>,
+    options: &SyncOptions,
+) -> Result<Vec<(u64, Vec<u8>)>, SyncError> {
+    let trusted = updater.trusted().root();
+    let trusted_version = trusted.common.version;
+    if trusted_version <= 1 {
+        return Ok(Vec::new());
+    }
+    let url = ctx.url(&layout::metadata_key(RoleName::ROOT, 1));
+    let first = ctx
+        .fetcher
+        .fetch(&url, options.limits.root)
+        .await
+        .map_err(SyncError::fetch(&url))?;
+    ctx.counters.downloaded(first.len() as u64);
+    let mut chain = ctx
+        .updater(&first, options)
+        .map_err(|_| SyncError::RootChain(1))?;
+    chain
+        .walk_root_chain(Some(trusted_version))
+        .await
+        .map_err(|_| SyncError::RootChain(chain_end(&chain)))?;
+    if chain.trusted().root().envelope().canonical_signed() != trusted.envelope().canonical_signed()
+    {
+        return Err(SyncError::RootChain(chain_end(&chain)));
+    }
+    let mut roots = vec![(1, first)];
+    roots.extend(
+        chain
+            .store_mut()
+            .take_roots()
+            .into_iter()
+            .filter(|(version, _)| *version < trusted_version),
+    );
+    Ok(roots)
+}
+
+/// The version after the last root a chain accepted: the one that broke it.
+fn chain_end(chain: &Updater<MirrorStore>) -> u64 {
+    chain.trusted().root().common.version + 1
+}
+
+/// Loads every targets role the snapshot lists into the updater, breadth
+/// first from `targets`, each through the role that delegates to it:
+/// what the mirror lacks of one level is downloaded in parallel, then
+/// every role is verified by the updater, in order.
+async fn load_all_roles(
+    ctx: &Ctx,
+    updater: &mut Updater<MirrorStore>,
+    targets_cap: u64,
+) -> Result<BTreeSet<RoleName>, SyncError> {
+    let snapshot = updater
+        .trusted()
+        .snapshot()
+        .map(|s| (**s).clone())
+        .ok_or(SyncError::Task("no snapshot".into()))?;
+    let cap = |meta: &MetaFile| meta.length.unwrap_or(targets_cap);
+    let mut loaded: BTreeSet<RoleName> = BTreeSet::new();
+    let mut level = vec![(
+        RoleName::new(RoleName::TARGETS),
+        RoleName::new(RoleName::ROOT),
+    )];
+    while !level.is_empty() {
+        // Download in parallel what the mirror lacks.
+        let mut wanted = BTreeMap::new();
+        for (role, _) in &level {
+            if let Some(meta) = snapshot.role_meta(role)
+                && !loaded.contains(role)
+            {
+                let key = layout::metadata_key(role.as_str(), meta.version);
+                if ctx.blobs.len(&key)?.is_none() {
+                    wanted.insert(key, cap(meta));
+                }
+            }
+        }
+        let mut fetched = fetch_many(ctx, wanted.into_iter().collect()).await?;
+        let mut next = Vec::new();
+        for (role, delegator) in level {
+            if loaded.contains(&role) {
+                continue;
+            }
+            let Some(meta) = snapshot.role_meta(&role) else {
+                tracing::debug!(%role, "delegated role not in the snapshot; skipped");
+                continue;
+            };
+            let key = layout::metadata_key(role.as_str(), meta.version);
+            match fetched.remove(&key) {
+                Some(bytes) => updater.offer_delegated(&role, &delegator, &bytes)?,
+                None => updater.load_delegated(&role, &delegator).await?,
+            }
+            loaded.insert(role.clone());
+            let Some(delegations) = updater
+                .trusted()
+                .targets(&role)
+                .and_then(|t| t.delegations.as_ref())
+            else {
+                continue;
+            };
+            match &delegations.roles {
+                DelegatedRoles::List(list) => {
+                    next.extend(list.iter().map(|r| (r.name.clone(), role.clone())));
+                }
+                DelegatedRoles::Succinct(bins) => {
+                    for file in snapshot.meta.keys() {
+                        let name = RoleName::new(file.strip_suffix(".json").unwrap_or(file));
+                        if bins.is_bin(&name) {
+                            next.push((name, role.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        level = next;
+    }
+    for file in snapshot.meta.keys() {
+        let name = RoleName::new(file.strip_suffix(".json").unwrap_or(file));
+        if !loaded.contains(&name) {
+            return Err(SyncError::Unreachable(name.to_string()));
+        }
+    }
+    Ok(loaded)
+}
+
+/// Downloads `(key, cap)` pairs, a bounded number at a time.
+async fn fetch_many(
+    ctx: &Ctx,
+    wanted: Vec<(String, u64)>,
+) -> Result<BTreeMap<String, Vec<u8>>, SyncError> {
+    if !wanted.is_empty() {
+        ctx.progress.plan(wanted.len() as u64, 0);
+    }
+    let semaphore = Arc::new(Semaphore::new(ctx.concurrency));
+    let mut tasks = JoinSet::new();
+    for (key, cap) in wanted {
+        let (fetcher, url, semaphore) = (ctx.fetcher.clone(), ctx.url(&key), semaphore.clone());
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            let result = fetcher
+                .fetch(&url, cap)
+                .await
+                .map_err(SyncError::fetch(&url));
+            (key, result)
+        });
+    }
+    let mut out = BTreeMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (key, result) = joined.map_err(|e| SyncError::Task(e.to_string()))?;
+        let bytes = result?;
+        // Counted as downloaded when the updater persists them.
+        ctx.progress.done(bytes.len() as u64, true);
+        out.insert(key, bytes);
+    }
+    Ok(out)
+}
+
+/// The blob key of a target under consistent snapshots.
+fn target_key(path: &str, target: &TargetFile) -> Result<String, SyncError> {
+    target
+        .naming_hash()
+        .and_then(|hash| layout::target_key(path, hash))
+        .ok_or_else(|| SyncError::UnsafeTargetPath(path.to_owned()))
 }
 
 /// Copies every target the delegation search finds (§5.6.7) and every file
 /// and `.metadata` file their pages list (DESIGN.md §2).
 async fn copy_targets(
     ctx: &Ctx,
-    set: &mut TrustedSet,
+    updater: &mut Updater<MirrorStore>,
     loaded: &BTreeSet<RoleName>,
     served: &BTreeSet<String>,
     options: &SyncOptions,
 ) -> Result<(), SyncError> {
     let mut paths = BTreeSet::new();
     for role in loaded {
-        if let Some(targets) = set.targets(role) {
+        if let Some(targets) = updater.trusted().targets(role) {
             paths.extend(targets.targets.keys().cloned());
         }
     }
     let mut targets: Vec<(String, TargetFile)> = Vec::new();
     for path in paths {
-        let mut search = TargetSearch::new(&path, options.limits.max_delegations);
-        match search
-            .next(set)
-            .map_err(SyncError::refused(format!("metadata for target {path}")))?
-        {
-            SearchStep::Found { target, .. } => targets.push((path, target)),
+        if let Some(target) = updater.find_loaded(&path)? {
+            targets.push((path, target));
+        } else {
             // Listed only by a role that is not trusted for it: clients
             // would not find it either.
-            SearchStep::NotFound | SearchStep::Load { .. } => {
-                tracing::debug!(path, "target not reachable by a search; skipped");
-            }
+            tracing::debug!(path, "target not reachable by a search; skipped");
         }
     }
     ctx.progress.stage("pages");
@@ -394,175 +514,6 @@ fn lock(dest: &Path) -> Result<std::fs::File, SyncError> {
             Err(SyncError::Io(bulwark_fs::error_at("lock", &path, e)))
         }
     }
-}
-
-/// Roots below the trusted one, verified by walking the chain from
-/// version 1 up to a root whose signed part is the trusted root's.
-async fn older_roots(
-    ctx: &Ctx,
-    set: &TrustedSet,
-    options: &SyncOptions,
-) -> Result<Vec<(u64, Vec<u8>)>, SyncError> {
-    let trusted_version = set.root().common.version;
-    let mut roots = Vec::new();
-    if trusted_version <= 1 {
-        return Ok(roots);
-    }
-    let mut chain: Option<TrustedSet> = None;
-    for version in 1..trusted_version {
-        let bytes = ctx
-            .fetch(
-                &layout::metadata_key(RoleName::ROOT, version),
-                options.limits.root,
-            )
-            .await?;
-        match &mut chain {
-            None => {
-                chain = Some(
-                    TrustedSet::new(&bytes, options.now)
-                        .map_err(|_| SyncError::RootChain(version))?,
-                );
-            }
-            Some(chain) => {
-                chain
-                    .update_root(&bytes)
-                    .map_err(|_| SyncError::RootChain(version))?;
-            }
-        }
-        roots.push((version, bytes));
-    }
-    let chain = chain.as_mut().ok_or(SyncError::RootChain(1))?;
-    chain
-        .update_root(&options.root)
-        .map_err(|_| SyncError::RootChain(trusted_version))?;
-    if chain.root().envelope().canonical_signed() != set.root().envelope().canonical_signed() {
-        return Err(SyncError::RootChain(trusted_version));
-    }
-    Ok(roots)
-}
-
-/// Loads every targets role the snapshot lists into `set`, breadth first
-/// from `targets`, each through the role that delegates to it; fetches of
-/// one level run in parallel, verification runs in order.
-async fn load_all_roles(
-    ctx: &Ctx,
-    set: &mut TrustedSet,
-    limits: &Limits,
-) -> Result<BTreeSet<RoleName>, SyncError> {
-    let snapshot = set
-        .snapshot()
-        .map(|s| (**s).clone())
-        .ok_or(SyncError::Task("no snapshot".into()))?;
-    let mut loaded: BTreeSet<RoleName> = BTreeSet::new();
-    let mut level = vec![(
-        RoleName::new(RoleName::TARGETS),
-        RoleName::new(RoleName::ROOT),
-    )];
-    while !level.is_empty() {
-        // Download in parallel what the mirror lacks.
-        let mut wanted = BTreeMap::new();
-        for (role, _) in &level {
-            if let Some(meta) = snapshot.role_meta(role)
-                && !loaded.contains(role)
-            {
-                let key = layout::metadata_key(role.as_str(), meta.version);
-                if ctx.blobs.len(&key)?.is_none() {
-                    wanted.insert(key, meta.length.unwrap_or(limits.targets));
-                }
-            }
-        }
-        let mut fetched = fetch_many(ctx, wanted.into_iter().collect()).await?;
-        let mut next = Vec::new();
-        for (role, delegator) in level {
-            if loaded.contains(&role) {
-                continue;
-            }
-            let Some(meta) = snapshot.role_meta(&role) else {
-                tracing::debug!(%role, "delegated role not in the snapshot; skipped");
-                continue;
-            };
-            let key = layout::metadata_key(role.as_str(), meta.version);
-            let what = format!("role {role}");
-            if let Some(bytes) = fetched.remove(&key) {
-                set.update_delegated_targets(&bytes, &role, &delegator)
-                    .map_err(SyncError::refused(what))?;
-                ctx.files.fetch_add(1, Ordering::Relaxed);
-                ctx.blobs.put(&key, &bytes)?;
-            } else {
-                let cap = meta.length.unwrap_or(limits.targets);
-                ctx.metadata(&key, cap, &what, |bytes| {
-                    set.update_delegated_targets(bytes, &role, &delegator)
-                })
-                .await?;
-            }
-            loaded.insert(role.clone());
-            let Some(delegations) = set.targets(&role).and_then(|t| t.delegations.as_ref()) else {
-                continue;
-            };
-            match &delegations.roles {
-                DelegatedRoles::List(list) => {
-                    next.extend(list.iter().map(|r| (r.name.clone(), role.clone())));
-                }
-                DelegatedRoles::Succinct(bins) => {
-                    for file in snapshot.meta.keys() {
-                        let name = RoleName::new(file.strip_suffix(".json").unwrap_or(file));
-                        if bins.is_bin(&name) {
-                            next.push((name, role.clone()));
-                        }
-                    }
-                }
-            }
-        }
-        level = next;
-    }
-    for file in snapshot.meta.keys() {
-        let name = RoleName::new(file.strip_suffix(".json").unwrap_or(file));
-        if !loaded.contains(&name) {
-            return Err(SyncError::Unreachable(name.to_string()));
-        }
-    }
-    Ok(loaded)
-}
-
-/// Downloads `(key, cap)` pairs, a bounded number at a time.
-async fn fetch_many(
-    ctx: &Ctx,
-    wanted: Vec<(String, u64)>,
-) -> Result<BTreeMap<String, Vec<u8>>, SyncError> {
-    if !wanted.is_empty() {
-        ctx.progress.plan(wanted.len() as u64, 0);
-    }
-    let semaphore = Arc::new(Semaphore::new(ctx.concurrency));
-    let mut tasks = JoinSet::new();
-    for (key, cap) in wanted {
-        let (fetcher, url, semaphore) = (ctx.fetcher.clone(), ctx.url(&key), semaphore.clone());
-        tasks.spawn(async move {
-            let _permit = semaphore.acquire_owned().await;
-            let result = fetcher
-                .fetch(&url, cap)
-                .await
-                .map_err(SyncError::fetch(&url));
-            (key, result)
-        });
-    }
-    let mut out = BTreeMap::new();
-    while let Some(joined) = tasks.join_next().await {
-        let (key, result) = joined.map_err(|e| SyncError::Task(e.to_string()))?;
-        let bytes = result?;
-        ctx.downloaded.fetch_add(1, Ordering::Relaxed);
-        ctx.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        ctx.progress.done(bytes.len() as u64, true);
-        out.insert(key, bytes);
-    }
-    Ok(out)
-}
-
-/// The blob key of a target under consistent snapshots.
-fn target_key(path: &str, target: &TargetFile) -> Result<String, SyncError> {
-    target
-        .naming_hash()
-        .and_then(|hash| layout::target_key(path, hash))
-        .ok_or_else(|| SyncError::UnsafeTargetPath(path.to_owned()))
 }
 
 /// The files and `.metadata` files a verified page lists.
@@ -642,10 +593,9 @@ async fn run_jobs(ctx: &Ctx, jobs: Vec<Job>) -> Result<(), SyncError> {
     }
     while let Some(joined) = tasks.join_next().await {
         let (len, downloaded) = joined.map_err(|e| SyncError::Task(e.to_string()))??;
-        ctx.files.fetch_add(1, Ordering::Relaxed);
+        ctx.counters.files.fetch_add(1, Ordering::Relaxed);
         if downloaded {
-            ctx.downloaded.fetch_add(1, Ordering::Relaxed);
-            ctx.bytes.fetch_add(len, Ordering::Relaxed);
+            ctx.counters.downloaded(len);
         }
         ctx.progress.done(len, downloaded);
     }
