@@ -11,7 +11,7 @@
 mod common;
 
 use bulwark_client::{Download, FetchError, UpdateError};
-use bulwark_testkit::{DAY, Fault, RepositorySimulator, Signer, now};
+use bulwark_testkit::{DAY, Fault, RepositorySimulator, Signer, TestServer, now};
 use bulwark_tuf::Refused;
 use bulwark_tuf::hash::{Mismatch, sha256_hex};
 use bulwark_tuf::keys::Algorithm;
@@ -398,6 +398,61 @@ async fn redirect_to_the_file_is_followed() {
         strings(&["metadata/timestamp.json", "mirror/timestamp.json"])
     );
     assert_eq!(h.metadata_names(), TOP_LEVEL_FILES);
+}
+
+/// A redirect to another origin (here another port) is refused by
+/// default, with an error naming both URLs, and the other origin is never
+/// asked.
+#[tokio::test]
+async fn redirect_to_another_origin_is_refused() {
+    let h = Harness::new();
+    let elsewhere = TestServer::start();
+    let timestamp = h.sim.published("metadata/timestamp.json").unwrap();
+    elsewhere.put("metadata/timestamp.json", timestamp);
+    let to = format!("{}timestamp.json", elsewhere.metadata_url());
+    h.server
+        .set_fault("metadata/timestamp.json", Fault::Redirect(to.clone()));
+    let error = h.refresh().await.map(drop).unwrap_err();
+    let message = error_chain(&error);
+    let from = format!("{}timestamp.json", h.server.metadata_url());
+    assert!(
+        message.contains(&from) && message.contains(&to),
+        "{message}"
+    );
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+    assert_eq!(h.metadata_names(), ["root.json"]);
+}
+
+/// The refusal can be switched off, for repositories that redirect to a
+/// CDN on purpose.
+#[tokio::test]
+async fn redirect_to_another_origin_is_followed_when_allowed() {
+    let mut h = Harness::new();
+    h.fetch.cross_origin_redirects = true;
+    let elsewhere = TestServer::start();
+    let timestamp = h.sim.published("metadata/timestamp.json").unwrap();
+    elsewhere.put("metadata/timestamp.json", timestamp);
+    let to = format!("{}timestamp.json", elsewhere.metadata_url());
+    h.server
+        .set_fault("metadata/timestamp.json", Fault::Redirect(to));
+    h.refresh().await.unwrap();
+    assert_eq!(elsewhere.requests(), strings(&["metadata/timestamp.json"]));
+}
+
+/// An error and its causes, as one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// §5.7.3: a target that fails to download leaves no file behind, neither
