@@ -65,6 +65,17 @@ pub enum SyncError {
     /// An older root the upstream serves does not lead to the trusted root.
     #[error("upstream root version {0} does not chain to the trusted root")]
     RootChain(u64),
+    /// The destination holds a mirror of another repository: its root
+    /// chain does not lead to or from the trusted root.
+    #[error(
+        "{dest} holds a mirror of another repository ({detail}); refusing to replace it: sync into an empty directory, or remove it first"
+    )]
+    OtherRepository {
+        /// The mirror directory.
+        dest: String,
+        /// What differs.
+        detail: String,
+    },
     /// Reading or writing the mirror directory failed.
     #[error("mirror storage failed")]
     Store(#[from] StoreError),

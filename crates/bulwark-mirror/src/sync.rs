@@ -40,7 +40,7 @@ use bulwark_store::BlobStore as _;
 use bulwark_store::fs::FsBlobs;
 use bulwark_tuf::TimestampUpdate;
 use bulwark_tuf::delegation::DelegatedRoles;
-use bulwark_tuf::metadata::{MetaFile, TargetFile};
+use bulwark_tuf::metadata::{Envelope, MetaFile, Root, TargetFile};
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 use tokio::sync::Semaphore;
@@ -204,6 +204,7 @@ pub async fn sync(
     progress.stage("metadata");
     let mut updater = ctx.updater(&options.root, options)?;
     let roots = root_chain(&ctx, &mut updater, options).await?;
+    check_destination(&blobs, &roots)?;
 
     // Timestamp (§5.4): the mirror's current one is the rollback baseline.
     let update = updater.update_timestamp().await?;
@@ -267,6 +268,57 @@ async fn root_chain(
     }
     roots.extend(updater.store_mut().take_roots());
     Ok(roots)
+}
+
+/// Refuses a destination that holds a mirror of another repository: every
+/// root it holds must be the root of that version in the verified chain
+/// (`roots`), so that its chain leads to or from the trusted root, and a
+/// timestamp needs a root.
+fn check_destination(blobs: &FsBlobs, roots: &[(u64, Vec<u8>)]) -> Result<(), SyncError> {
+    let other = |detail: String| SyncError::OtherRepository {
+        dest: blobs.root().display().to_string(),
+        detail,
+    };
+    let chain: BTreeMap<u64, &[u8]> = roots.iter().map(|(v, b)| (*v, b.as_slice())).collect();
+    let newest = chain.keys().next_back().copied().unwrap_or(0);
+    let mut held_roots = 0;
+    for key in blobs.list(layout::METADATA_PREFIX)? {
+        let Some(version) = key
+            .strip_prefix(layout::METADATA_PREFIX)
+            .and_then(|name| name.strip_suffix(".root.json"))
+            .and_then(|version| version.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        held_roots += 1;
+        let held = blobs.get(&key)?.unwrap_or_default();
+        match chain.get(&version) {
+            Some(ours) if same_root(ours, &held) => {}
+            Some(_) => {
+                return Err(other(format!(
+                    "its {key} differs from root version {version} of the trusted chain"
+                )));
+            }
+            None => {
+                return Err(other(format!(
+                    "it holds {key}, but the trusted chain ends at root version {newest}"
+                )));
+            }
+        }
+    }
+    if held_roots == 0 && blobs.len(TIMESTAMP_KEY)?.is_some() {
+        return Err(other(format!("it holds {TIMESTAMP_KEY} but no root")));
+    }
+    Ok(())
+}
+
+/// The same root: the same bytes, or the same signed part.
+fn same_root(ours: &[u8], held: &[u8]) -> bool {
+    ours == held
+        || matches!(
+            (Envelope::<Root>::parse(ours), Envelope::<Root>::parse(held)),
+            (Ok(a), Ok(b)) if a.canonical_signed() == b.canonical_signed()
+        )
 }
 
 /// Roots below the trusted one (`updater`'s), verified by walking the

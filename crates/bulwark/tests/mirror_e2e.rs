@@ -330,6 +330,43 @@ fn files_with_an_epoch_version_are_mirrored_and_served() {
     }
 }
 
+/// A destination that holds a mirror of another repository is refused,
+/// naming the directory and what differs, and left as it was (issue 9,
+/// defect 4).
+#[test]
+fn a_mirror_of_another_repository_is_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first_data, second_data) = (dir.path().join("first"), dir.path().join("second"));
+    let first = Server::start(&first_data);
+    let second = Server::start(&second_data);
+    let mirror = dir.path().join("mirror");
+    run_ok(&mut sync_cmd(
+        &first.url,
+        &first_data.join("root.json"),
+        &mirror,
+    ));
+    let before = timestamp(&mirror);
+
+    let out = sync_cmd(&second.url, &second_data.join("root.json"), &mirror)
+        .output()
+        .unwrap();
+    let said = stderr(&out);
+    assert!(!out.status.success(), "{}{said}", stdout(&out));
+    assert!(
+        said.contains(&mirror.display().to_string())
+            && said.contains("another repository")
+            && said.contains("1.root.json"),
+        "{said}"
+    );
+    assert_eq!(timestamp(&mirror), before);
+    // The same repository still syncs.
+    run_ok(&mut sync_cmd(
+        &first.url,
+        &first_data.join("root.json"),
+        &mirror,
+    ));
+}
+
 const SLOW_PROXY: &str = r#"
 import sys, time, urllib.request, urllib.error
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
