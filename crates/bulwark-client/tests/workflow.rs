@@ -412,9 +412,14 @@ async fn redirect_to_another_origin_is_refused() {
     let to = format!("{}timestamp.json", elsewhere.metadata_url());
     h.server
         .set_fault("metadata/timestamp.json", Fault::Redirect(to.clone()));
-    let error = h.refresh().await.map(drop).unwrap_err();
-    let message = error_chain(&error);
+    let (what, source) = fetch_failure(h.refresh().await);
+    assert_eq!(what, "timestamp");
     let from = format!("{}timestamp.json", h.server.metadata_url());
+    assert_variant!(
+        &source,
+        FetchError::CrossOriginRedirect { from: f, to: t } if *f == from && *t == to
+    );
+    let message = source.to_string();
     assert!(
         message.contains(&from) && message.contains(&to),
         "{message}"
@@ -441,18 +446,6 @@ async fn redirect_to_another_origin_is_followed_when_allowed() {
         .set_fault("metadata/timestamp.json", Fault::Redirect(to));
     h.refresh().await.unwrap();
     assert_eq!(elsewhere.requests(), strings(&["metadata/timestamp.json"]));
-}
-
-/// An error and its causes, as one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// §5.7.3: a target that fails to download leaves no file behind, neither
