@@ -34,6 +34,9 @@ pub struct FetchConfig {
     pub min_rate: u64,
     /// Most redirects followed; more (or a loop) is an error.
     pub max_redirects: usize,
+    /// Follow redirects to another origin (scheme, host and port) than the
+    /// requested URL's. Off by default: a redirect elsewhere is an error.
+    pub cross_origin_redirects: bool,
 }
 
 impl Default for FetchConfig {
@@ -44,6 +47,7 @@ impl Default for FetchConfig {
             base_deadline: Duration::from_secs(30),
             min_rate: 64 * 1024,
             max_redirects: 5,
+            cross_origin_redirects: false,
         }
     }
 }
@@ -82,6 +86,15 @@ pub enum FetchError {
         /// The URL.
         url: String,
     },
+    /// The server redirected to another origin, which is not followed
+    /// unless [`FetchConfig::cross_origin_redirects`] allows it.
+    #[error("{from} redirects to another origin, {to}; not followed")]
+    CrossOriginRedirect {
+        /// The URL that redirected.
+        from: String,
+        /// Where it pointed.
+        to: String,
+    },
     /// A network or protocol error, including redirect loops.
     #[error("{0}")]
     Transport(String),
@@ -113,7 +126,7 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls_config()?)
             .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
+            .redirect(redirect_policy(&config))
             .user_agent(concat!("bulwark/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError::Transport(describe(e)))?;
@@ -147,7 +160,7 @@ impl Fetcher {
         let mut response = timeout(self.config.connect_timeout, self.client.get(parsed).send())
             .await
             .map_err(|_| FetchError::ConnectTimeout(self.config.connect_timeout))?
-            .map_err(|e| FetchError::Transport(describe(e)))?;
+            .map_err(send_error)?;
         let status = response.status().as_u16();
         if status == 403 || status == 404 {
             return Err(FetchError::NotFound { status });
@@ -182,6 +195,56 @@ impl Fetcher {
         }
         Ok(received)
     }
+}
+
+/// Follows at most `max_redirects` redirects, and only within the
+/// origin of the requested URL unless `cross_origin_redirects`.
+fn redirect_policy(config: &FetchConfig) -> reqwest::redirect::Policy {
+    let (max, cross_origin) = (config.max_redirects, config.cross_origin_redirects);
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > max {
+            return attempt.error(TooManyRedirects(max));
+        }
+        let from = attempt.previous().last().cloned();
+        match from {
+            Some(from) if !cross_origin && from.origin() != attempt.url().origin() => {
+                let to = attempt.url().to_string();
+                attempt.error(CrossOrigin {
+                    from: from.to_string(),
+                    to,
+                })
+            }
+            _ => attempt.follow(),
+        }
+    })
+}
+
+/// The redirect policy's refusal of another origin.
+#[derive(Debug, thiserror::Error)]
+#[error("{from} redirects to another origin, {to}")]
+struct CrossOrigin {
+    from: String,
+    to: String,
+}
+
+/// The redirect policy's refusal of one redirect too many.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {0} redirects")]
+struct TooManyRedirects(usize);
+
+/// A failed request, with a cross-origin redirect told apart.
+fn send_error(error: reqwest::Error) -> FetchError {
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        if let Some(CrossOrigin { from, to }) = cause.downcast_ref::<CrossOrigin>() {
+            return FetchError::CrossOriginRedirect {
+                from: from.clone(),
+                to: to.clone(),
+            };
+        }
+        source = cause.source();
+    }
+    FetchError::Transport(describe(error))
 }
 
 /// Where a download's body goes.

@@ -6,13 +6,19 @@
 //! Updater ──fetch (caps, timeouts)──▶ repository
 //!    │ bytes
 //!    ▼
-//! bulwark_tuf::TrustedSet ──accepted──▶ MetadataDir (atomic, exact bytes)
+//! bulwark_tuf::TrustedSet ──accepted──▶ MetadataStore (MetadataDir: atomic, exact bytes;
+//!                                                      a mirror: versioned blobs)
+//! targets, pages, files ──download (cap, deadlines, length + hashes)──▶ verified file in place
 //! ```
 
+pub mod download;
 pub mod fetch;
 pub mod store;
 pub mod updater;
 
+pub use download::{
+    DownloadError, Expected, HOLD_BACK, download_streaming, download_to, file_matches,
+};
 pub use fetch::{FetchConfig, FetchError, Fetcher};
-pub use store::MetadataDir;
+pub use store::{MetadataDir, MetadataStore};
 pub use updater::{Download, Limits, TargetFetcher, UpdateError, Updater};

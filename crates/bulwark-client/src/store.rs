@@ -1,13 +1,44 @@
 //! The local metadata directory: the exact bytes of every trusted metadata
 //! file, under unversioned names (`root.json`, `timestamp.json`,
 //! `<percent-encoded role>.json`), each written atomically so that a crash
-//! leaves either the old file or the new one, never a mix.
+//! leaves either the old file or the new one, never a mix (through
+//! `bulwark-fs`), and the [`MetadataStore`] abstraction the updater works
+//! over.
 
-use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
+use bulwark_fs::fs;
 use bulwark_tuf::names::RoleName;
+
+/// Where an [`Updater`](crate::Updater) keeps the metadata it trusts, and
+/// where it looks for it before downloading. Bytes read back are untrusted
+/// until the trusted set accepts them again; `persist` is only ever called
+/// with bytes the trusted set has just accepted, so a store holds nothing
+/// but trusted metadata.
+///
+/// [`MetadataDir`] keeps one copy per role under unversioned names (a
+/// client); a mirror keeps every version under its consistent-snapshot
+/// name and decides itself when to publish what it was given.
+pub trait MetadataStore {
+    /// Where the store is, for messages.
+    fn location(&self) -> &Path;
+
+    /// The stored bytes of `role`: the copy of `version` when the store
+    /// keeps versions and `version` is given, otherwise its only copy.
+    fn read_local(&self, role: &RoleName, version: Option<u64>) -> io::Result<Option<Vec<u8>>>;
+
+    /// Keeps `bytes`, version `version` of `role`, which the trusted set
+    /// has just accepted.
+    fn persist(&mut self, role: &RoleName, version: u64, bytes: &[u8]) -> io::Result<()>;
+
+    /// Forgets the stored copy of `role` (§5.3.11: after a rotation of the
+    /// timestamp or snapshot keys it is no rollback baseline any more).
+    fn forget(&mut self, role: &RoleName) -> io::Result<()>;
+
+    /// Makes every `persist` and `forget` so far durable.
+    fn flush(&mut self) -> io::Result<()>;
+}
 
 /// A directory of trusted metadata.
 #[derive(Clone, Debug)]
@@ -19,7 +50,7 @@ impl MetadataDir {
     /// The directory at `path`, created if missing.
     pub fn open(path: impl Into<PathBuf>) -> io::Result<Self> {
         let path = path.into();
-        fs::create_dir_all(&path)?;
+        bulwark_fs::create_dir_all_durable(&path)?;
         Ok(Self { path })
     }
 
@@ -46,7 +77,7 @@ impl MetadataDir {
 
     /// Stores `bytes` as `role`'s metadata, atomically and durably.
     pub fn write(&self, role: &RoleName, bytes: &[u8]) -> io::Result<()> {
-        write_atomic(&self.file(role), bytes)
+        bulwark_fs::write_atomic(&self.file(role), bytes)
     }
 
     /// Stores `bytes` as `role`'s metadata atomically: written and fsynced
@@ -54,12 +85,12 @@ impl MetadataDir {
     /// durable once [`MetadataDir::sync`] returns, so that several files
     /// can share one directory fsync.
     pub fn replace(&self, role: &RoleName, bytes: &[u8]) -> io::Result<()> {
-        replace_atomic(&self.file(role), bytes)
+        bulwark_fs::replace(&self.file(role), bytes)
     }
 
     /// Makes every rename and removal in the directory so far durable.
     pub fn sync(&self) -> io::Result<()> {
-        fs::File::open(&self.path)?.sync_all()
+        bulwark_fs::sync_dir(&self.path)
     }
 
     /// Forgets `role`'s metadata.
@@ -71,55 +102,28 @@ impl MetadataDir {
     }
 }
 
-/// Writes `bytes` to `dest` through a temporary file in the same directory
-/// (whose name does not end in `.json`), fsync and rename, then fsyncs the
-/// directory.
-pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace_atomic(dest, bytes)?;
-    // Make the rename itself durable.
-    let dir = dest.parent().unwrap_or_else(|| Path::new("."));
-    fs::File::open(dir)?.sync_all()
-}
-
-/// Writes `bytes` to `dest` through a temporary file in the same directory
-/// (whose name does not end in `.json`), fsync and rename; the rename is
-/// not durable until the directory is fsynced.
-fn replace_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = dest.parent().unwrap_or_else(|| Path::new("."));
-    let mut tmp = tempfile_in(dir)?;
-    let result = (|| {
-        tmp.1.write_all(bytes)?;
-        tmp.1.sync_all()?;
-        fs::rename(&tmp.0, dest)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp.0);
+/// One copy per role, unversioned: whatever version the trusted set
+/// accepted last.
+impl MetadataStore for MetadataDir {
+    fn location(&self) -> &Path {
+        &self.path
     }
-    result
-}
 
-/// Creates a new, uniquely named temporary file in `dir`.
-pub(crate) fn tempfile_in(dir: &Path) -> io::Result<(PathBuf, fs::File)> {
-    let pid = std::process::id();
-    for attempt in 0u32..1000 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path = dir.join(format!(".bulwark-{pid}-{nanos}-{attempt}.tmp"));
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => return Ok((path, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
+    fn read_local(&self, role: &RoleName, _version: Option<u64>) -> io::Result<Option<Vec<u8>>> {
+        self.read(role)
     }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "could not create a temporary file",
-    ))
+
+    fn persist(&mut self, role: &RoleName, _version: u64, bytes: &[u8]) -> io::Result<()> {
+        self.replace(role, bytes)
+    }
+
+    fn forget(&mut self, role: &RoleName) -> io::Result<()> {
+        self.remove(role)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sync()
+    }
 }
 
 #[cfg(test)]

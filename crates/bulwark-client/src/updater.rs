@@ -18,19 +18,19 @@
 //! when [`Updater::refresh`] or [`Updater::target_info`] returns, which
 //! makes every rename of that call durable together.
 
-use std::fs;
-use std::io::{self, Read as _, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use bulwark_tuf::hash::{HashCheck, Mismatch, check_length};
+use bulwark_tuf::hash::Mismatch;
 use bulwark_tuf::metadata::TargetFile;
 use bulwark_tuf::names::{RoleName, percent_encode};
 use bulwark_tuf::search::{DEFAULT_MAX_ROLES, SearchStep, TargetSearch};
 use bulwark_tuf::time::Timestamp;
 use bulwark_tuf::{Refused, TimestampUpdate, TrustedSet};
 
+use crate::download::{self, DownloadError, Expected};
 use crate::fetch::{FetchError, Fetcher};
-use crate::store::{MetadataDir, tempfile_in};
+use crate::store::{MetadataDir, MetadataStore};
 
 /// Size caps for each kind of download, and caps on work per update.
 #[derive(Clone, Debug)]
@@ -86,17 +86,10 @@ pub enum UpdateError {
         #[source]
         source: FetchError,
     },
-    /// Reading or writing local files failed.
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
+    /// Reading or writing the metadata store or a download's destination
+    /// failed (the error names the path).
+    #[error("local storage failed")]
+    Io(#[source] io::Error),
     /// No trusted targets role lists the target (§5.7.2).
     #[error("target {path:?} is not in the trusted metadata")]
     TargetNotFound {
@@ -121,17 +114,6 @@ pub enum UpdateError {
     },
 }
 
-fn io_error<'a>(
-    action: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(io::Error) -> UpdateError + 'a {
-    move |source| UpdateError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
-}
-
 /// Where a target came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Download {
@@ -141,45 +123,62 @@ pub enum Download {
     Downloaded,
 }
 
-/// A TUF client for one repository.
+/// A TUF client for one repository, keeping what it trusts in a
+/// [`MetadataStore`] (by default a client's [`MetadataDir`]).
 #[derive(Debug)]
-pub struct Updater {
+pub struct Updater<S: MetadataStore = MetadataDir> {
     set: TrustedSet,
-    dir: MetadataDir,
+    store: S,
     metadata_url: String,
     fetcher: Fetcher,
     limits: Limits,
     refreshed: bool,
-    /// Files were renamed or removed since the directory was last fsynced.
+    /// The snapshot version the stored timestamp lists: which stored
+    /// snapshot is the rollback baseline (§5.5).
+    baseline_snapshot: Option<u64>,
+    /// Files were persisted or forgotten since the store was last flushed.
     unsynced: bool,
 }
 
-impl Updater {
-    /// An updater that trusts the `root.json` in `dir`, with `now` as the
-    /// fixed update start time (§5.1). `metadata_url` is the base URL of the
+impl<S: MetadataStore> Updater<S> {
+    /// An updater that trusts the root in `store`, with `now` as the fixed
+    /// update start time (§5.1). `metadata_url` is the base URL of the
     /// repository's metadata; percent-escapes in it are kept as they are.
     pub fn new(
-        dir: MetadataDir,
+        store: S,
         metadata_url: &str,
         fetcher: Fetcher,
         limits: Limits,
         now: Timestamp,
     ) -> Result<Self, UpdateError> {
-        let root = RoleName::new(RoleName::ROOT);
-        let bytes = dir
-            .read(&root)
-            .map_err(io_error("read", &dir.file(&root)))?
+        let bytes = store
+            .read_local(&RoleName::new(RoleName::ROOT), None)
+            .map_err(UpdateError::Io)?
             .ok_or_else(|| UpdateError::NoTrustedRoot {
-                path: dir.path().to_owned(),
+                path: store.location().to_owned(),
             })?;
-        let set = TrustedSet::new(&bytes, now)?;
+        Self::with_root(store, &bytes, metadata_url, fetcher, limits, now)
+    }
+
+    /// An updater that trusts `root` (bytes of a root the caller trusts,
+    /// not taken from `store`); see [`Updater::new`].
+    pub fn with_root(
+        store: S,
+        root: &[u8],
+        metadata_url: &str,
+        fetcher: Fetcher,
+        limits: Limits,
+        now: Timestamp,
+    ) -> Result<Self, UpdateError> {
+        let set = TrustedSet::new(root, now)?;
         Ok(Self {
             set,
-            dir,
+            store,
             metadata_url: with_slash(metadata_url),
             fetcher,
             limits,
             refreshed: false,
+            baseline_snapshot: None,
             unsynced: false,
         })
     }
@@ -190,58 +189,106 @@ impl Updater {
         &self.set
     }
 
+    /// The metadata store.
+    #[must_use]
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The metadata store, for a caller that owns what it keeps (a mirror
+    /// collecting what to publish).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     /// Runs the update workflow for the top-level roles (§5.3–§5.6.6).
     /// Call it once per updater: the trusted set only moves forward.
     pub async fn refresh(&mut self) -> Result<(), UpdateError> {
         self.refreshed = true;
         let result = self.refresh_roles().await;
-        self.sync_dir(result)
+        self.flush(result)
     }
 
-    async fn refresh_roles(&mut self) -> Result<(), UpdateError> {
-        self.update_root().await?;
-        self.update_timestamp().await?;
-        self.update_snapshot().await?;
-        self.load_targets(
-            &RoleName::new(RoleName::TARGETS),
-            &RoleName::new(RoleName::ROOT),
-        )
-        .await
-    }
-
-    /// Trusts the metadata the directory holds, without any download, in
+    /// Trusts the metadata the store holds, without any download, in
     /// place of [`Updater::refresh`]: for serving from a cache while the
     /// repository cannot be reached. The stored root must be unexpired
     /// (§5.3.10), and the stored timestamp, the snapshot it names and the
     /// top-level targets must pass the checks a refresh ends with, expiry
     /// at `now` included (§5.4.4, §5.5.6, §5.6.5): this is the trust a
     /// client has between two refreshes, and no more. Delegated roles are
-    /// loaded by [`Updater::target_info`] as usual, from the directory when
+    /// loaded by [`Updater::target_info`] as usual, from the store when
     /// the set accepts them (unexpired, as the snapshot lists them).
     pub fn trust_cached(&mut self) -> Result<(), UpdateError> {
         self.refreshed = true;
         self.set.check_root_fresh()?;
-        let root = RoleName::new(RoleName::ROOT);
-        for role in [RoleName::TIMESTAMP, RoleName::SNAPSHOT, RoleName::TARGETS] {
-            let role = RoleName::new(role);
-            let bytes = self.read_local(&role)?.ok_or_else(|| UpdateError::Io {
-                action: "read",
-                path: self.dir.file(&role),
-                source: io::ErrorKind::NotFound.into(),
-            })?;
-            match role.as_str() {
-                RoleName::TIMESTAMP => self.set.load_local_timestamp(&bytes)?,
-                RoleName::SNAPSHOT => self.set.load_local_snapshot(&bytes)?,
-                _ => self.set.update_delegated_targets(&bytes, &role, &root)?,
+        let timestamp = self.stored(RoleName::TIMESTAMP, None)?;
+        self.set.load_local_timestamp(&timestamp)?;
+        let snapshot_version = self.set.timestamp().map(|t| t.snapshot.version);
+        let snapshot = self.stored(RoleName::SNAPSHOT, snapshot_version)?;
+        self.set.load_local_snapshot(&snapshot)?;
+        let targets = RoleName::new(RoleName::TARGETS);
+        let targets_version = self
+            .set
+            .snapshot()
+            .and_then(|s| s.role_meta(&targets).map(|m| m.version));
+        let bytes = self.stored(RoleName::TARGETS, targets_version)?;
+        self.set
+            .update_delegated_targets(&bytes, &targets, &RoleName::new(RoleName::ROOT))?;
+        Ok(())
+    }
+
+    /// The stored bytes of a top-level role, which must be there.
+    fn stored(&self, role: &str, version: Option<u64>) -> Result<Vec<u8>, UpdateError> {
+        self.read_local(&RoleName::new(role), version)?
+            .ok_or_else(|| {
+                UpdateError::Io(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "no stored {role} metadata in `{}`",
+                        self.store.location().display()
+                    ),
+                ))
+            })
+    }
+
+    async fn refresh_roles(&mut self) -> Result<(), UpdateError> {
+        self.update_root().await?;
+        self.update_timestamp().await?;
+        self.update_snapshot().await?;
+        self.update_targets().await
+    }
+
+    /// §5.3: walks the root chain as far as the repository serves it,
+    /// checks that the newest root is fresh, and forgets the stored
+    /// timestamp and snapshot after a rotation of their keys (§5.3.11).
+    ///
+    /// [`Updater::refresh`] runs this and the next steps; a caller that
+    /// runs the steps itself calls [`Updater::sync`] when done.
+    pub async fn update_root(&mut self) -> Result<(), UpdateError> {
+        self.walk_root_chain(None).await?;
+        self.set.check_root_fresh()?;
+        if self.set.timestamp_or_snapshot_keys_rotated() {
+            // §5.3.11: recover from a fast-forward attack.
+            for role in [RoleName::TIMESTAMP, RoleName::SNAPSHOT] {
+                self.store
+                    .forget(&RoleName::new(role))
+                    .map_err(UpdateError::Io)?;
+                self.unsynced = true;
             }
         }
         Ok(())
     }
 
-    async fn update_root(&mut self) -> Result<(), UpdateError> {
+    /// §5.3.3: trusts root N+1, N+2, … while the repository serves them,
+    /// up to version `until` when given, persisting each one. No freshness
+    /// check: older roots in a chain are expected to have expired.
+    pub async fn walk_root_chain(&mut self, until: Option<u64>) -> Result<(), UpdateError> {
         let root = RoleName::new(RoleName::ROOT);
         for _ in 0..self.limits.max_root_rotations {
             let next = self.set.root().common.version + 1;
+            if until.is_some_and(|until| next > until) {
+                break;
+            }
             let url = self.url_for(&root, Some(next));
             let bytes = match self.fetcher.fetch(&url, self.limits.root).await {
                 Ok(bytes) => bytes,
@@ -256,40 +303,37 @@ impl Updater {
                 }
             };
             self.set.update_root(&bytes)?;
-            self.persist(&root, &bytes)?;
-        }
-        self.set.check_root_fresh()?;
-        if self.set.timestamp_or_snapshot_keys_rotated() {
-            // §5.3.11: recover from a fast-forward attack.
-            for role in [RoleName::TIMESTAMP, RoleName::SNAPSHOT] {
-                let role = RoleName::new(role);
-                self.dir
-                    .remove(&role)
-                    .map_err(io_error("remove", &self.dir.file(&role)))?;
-                self.unsynced = true;
-            }
+            self.persist(&root, next, &bytes)?;
         }
         Ok(())
     }
 
-    async fn update_timestamp(&mut self) -> Result<(), UpdateError> {
+    /// §5.4: the stored timestamp is the rollback baseline, the
+    /// repository's is the one trusted. Persisted only when it changed.
+    pub async fn update_timestamp(&mut self) -> Result<TimestampUpdate, UpdateError> {
         let role = RoleName::new(RoleName::TIMESTAMP);
-        if let Some(local) = self.read_local(&role)? {
+        if let Some(local) = self.read_local(&role, None)? {
             // An invalid local copy simply is not a baseline.
             let _ = self.set.load_local_timestamp(&local);
+            self.baseline_snapshot = self.set.timestamp().map(|t| t.snapshot.version);
         }
         let bytes = self
             .fetch_metadata(&role, None, self.limits.timestamp)
             .await?;
-        if self.set.update_timestamp(&bytes)? == TimestampUpdate::Updated {
-            self.persist(&role, &bytes)?;
+        let update = self.set.update_timestamp(&bytes)?;
+        if update == TimestampUpdate::Updated {
+            let version = self.set.timestamp().map_or(0, |t| t.common.version);
+            self.persist(&role, version, &bytes)?;
         }
-        Ok(())
+        Ok(update)
     }
 
-    async fn update_snapshot(&mut self) -> Result<(), UpdateError> {
+    /// §5.5: the stored snapshot (the one the stored timestamp listed) is
+    /// the rollback baseline and is kept when it is still current;
+    /// otherwise the version the timestamp lists is downloaded.
+    pub async fn update_snapshot(&mut self) -> Result<(), UpdateError> {
         let role = RoleName::new(RoleName::SNAPSHOT);
-        if let Some(local) = self.read_local(&role)? {
+        if let Some(local) = self.read_local(&role, self.baseline_snapshot)? {
             let _ = self.set.load_local_snapshot(&local);
             if self.set.snapshot_is_current() {
                 return Ok(());
@@ -301,17 +345,31 @@ impl Updater {
         });
         let bytes = self.fetch_metadata(&role, version, cap).await?;
         self.set.update_snapshot(&bytes)?;
-        self.persist(&role, &bytes)
+        let version = self.set.snapshot().map_or(0, |s| s.common.version);
+        self.persist(&role, version, &bytes)
     }
 
-    /// Loads targets metadata for `role` as delegated by `delegator`: the
-    /// local copy if the trusted set accepts it, otherwise a fresh download.
-    async fn load_targets(
+    /// §5.6: the top-level targets role.
+    pub async fn update_targets(&mut self) -> Result<(), UpdateError> {
+        self.load_delegated(
+            &RoleName::new(RoleName::TARGETS),
+            &RoleName::new(RoleName::ROOT),
+        )
+        .await
+    }
+
+    /// Loads targets metadata for `role` as delegated by `delegator`
+    /// (§5.6): the stored copy of the version the snapshot lists if the
+    /// trusted set accepts it, otherwise a fresh download.
+    pub async fn load_delegated(
         &mut self,
         role: &RoleName,
         delegator: &RoleName,
     ) -> Result<(), UpdateError> {
-        if let Some(local) = self.read_local(role)?
+        // §5.6.1: the file to fetch is named by the version snapshot lists;
+        // a role snapshot does not list cannot be trusted, so is not fetched.
+        let listed = self.set.snapshot().and_then(|s| s.role_meta(role).cloned());
+        if let Some(local) = self.read_local(role, listed.as_ref().map(|m| m.version))?
             && self
                 .set
                 .update_delegated_targets(&local, role, delegator)
@@ -319,17 +377,24 @@ impl Updater {
         {
             return Ok(());
         }
-        // §5.6.1: the file to fetch is named by the version snapshot lists;
-        // a role snapshot does not list cannot be trusted, so is not fetched.
-        let listed = self
-            .set
-            .snapshot()
-            .and_then(|s| s.role_meta(role).cloned())
-            .ok_or_else(|| Refused::NotInSnapshot { role: role.clone() })?;
+        let listed = listed.ok_or_else(|| Refused::NotInSnapshot { role: role.clone() })?;
         let cap = listed.length.unwrap_or(self.limits.targets);
         let bytes = self.fetch_metadata(role, Some(listed.version), cap).await?;
-        self.set.update_delegated_targets(&bytes, role, delegator)?;
-        self.persist(role, &bytes)
+        self.offer_delegated(role, delegator, &bytes)
+    }
+
+    /// Verifies `bytes`, downloaded by the caller, as `role`'s metadata
+    /// delegated by `delegator` (§5.6) and persists them once trusted: for
+    /// callers that download many roles in parallel.
+    pub fn offer_delegated(
+        &mut self,
+        role: &RoleName,
+        delegator: &RoleName,
+        bytes: &[u8],
+    ) -> Result<(), UpdateError> {
+        self.set.update_delegated_targets(bytes, role, delegator)?;
+        let version = self.set.targets(role).map_or(0, |t| t.common.version);
+        self.persist(role, version, bytes)
     }
 
     /// Finds the trusted description of the target at `path` (§5.6.7),
@@ -339,7 +404,7 @@ impl Updater {
             self.refresh().await?;
         }
         let result = self.search(path).await;
-        self.sync_dir(result)
+        self.flush(result)
     }
 
     async fn search(&mut self, path: &str) -> Result<TargetFile, UpdateError> {
@@ -353,10 +418,21 @@ impl Updater {
                     });
                 }
                 SearchStep::Load { role, delegator } => {
-                    self.load_targets(&role, &delegator).await?;
+                    self.load_delegated(&role, &delegator).await?;
                 }
             }
         }
+    }
+
+    /// The target at `path` as the search of §5.6.7 finds it among the
+    /// roles already loaded, loading none: `None` when it is not found, or
+    /// when the search would need a role that is not loaded.
+    pub fn find_loaded(&mut self, path: &str) -> Result<Option<TargetFile>, UpdateError> {
+        let mut search = TargetSearch::new(path, self.limits.max_delegations);
+        Ok(match search.next(&mut self.set)? {
+            SearchStep::Found { target, .. } => Some(target),
+            SearchStep::NotFound | SearchStep::Load { .. } => None,
+        })
     }
 
     /// Makes `dest` hold the target at `path` described by `info`, from
@@ -410,26 +486,37 @@ impl Updater {
             })
     }
 
-    fn read_local(&self, role: &RoleName) -> Result<Option<Vec<u8>>, UpdateError> {
-        self.dir
-            .read(role)
-            .map_err(io_error("read", &self.dir.file(role)))
+    fn read_local(
+        &self,
+        role: &RoleName,
+        version: Option<u64>,
+    ) -> Result<Option<Vec<u8>>, UpdateError> {
+        self.store
+            .read_local(role, version)
+            .map_err(UpdateError::Io)
     }
 
-    fn persist(&mut self, role: &RoleName, bytes: &[u8]) -> Result<(), UpdateError> {
+    fn persist(&mut self, role: &RoleName, version: u64, bytes: &[u8]) -> Result<(), UpdateError> {
         self.unsynced = true;
-        self.dir
-            .replace(role, bytes)
-            .map_err(io_error("write", &self.dir.file(role)))
+        self.store
+            .persist(role, version, bytes)
+            .map_err(UpdateError::Io)
     }
 
-    /// Makes the renames and removals of this call durable (one directory
-    /// fsync for all of them), whether or not the call succeeded.
-    fn sync_dir<T>(&mut self, result: Result<T, UpdateError>) -> Result<T, UpdateError> {
+    /// Makes what the steps run so far persisted or forgot durable; for
+    /// callers that run the steps themselves rather than
+    /// [`Updater::refresh`].
+    pub fn sync(&mut self) -> Result<(), UpdateError> {
+        self.flush(Ok(()))
+    }
+
+    /// Makes the writes and removals of this call durable (one flush for
+    /// all of them), whether or not the call succeeded.
+    fn flush<T>(&mut self, result: Result<T, UpdateError>) -> Result<T, UpdateError> {
         if !std::mem::take(&mut self.unsynced) {
             return result;
         }
-        let synced = self.dir.sync().map_err(io_error("sync", self.dir.path()));
+        let synced = self.store.flush().map_err(UpdateError::Io);
         // The call's own error, if any, is the one to report.
         result.and_then(|value| synced.map(|()| value))
     }
@@ -446,7 +533,8 @@ impl TargetFetcher {
     /// Makes `dest` hold the target at `path` described by `info`, from
     /// `target_base_url` (§5.7.3). A file already at `dest` that matches is
     /// kept without a download. The download is written beside `dest` and
-    /// renamed into place only once its length and every hash match.
+    /// renamed into place only once its length and every hash match
+    /// ([`download::download_to`]).
     pub async fn download_target(
         &self,
         path: &str,
@@ -454,13 +542,11 @@ impl TargetFetcher {
         target_base_url: &str,
         dest: &Path,
     ) -> Result<Download, UpdateError> {
-        let mismatch = |source| UpdateError::TargetMismatch {
-            path: path.to_owned(),
-            source,
-        };
-        // Refuse unsupported hashes before any byte is downloaded.
-        HashCheck::new(&info.hashes).map_err(mismatch)?;
-        if file_matches(dest, info).map_err(io_error("read", dest))? {
+        let expected = Expected::target(info);
+        if download::file_matches(dest, &expected)
+            .map_err(UpdateError::Io)?
+            .is_some()
+        {
             return Ok(Download::Cached);
         }
         if path
@@ -472,33 +558,19 @@ impl TargetFetcher {
             });
         }
         let url = self.target_url(path, info, target_base_url);
-        let dir = dest.parent().unwrap_or_else(|| Path::new("."));
-        fs::create_dir_all(dir).map_err(io_error("create", dir))?;
-        let (tmp_path, mut tmp) = tempfile_in(dir).map_err(io_error("create a file in", dir))?;
-        let result = async {
-            let mut check = HashCheck::new(&info.hashes).map_err(mismatch)?;
-            let received = self
-                .fetcher
-                .fetch_with(&url, info.length, |chunk| {
-                    check.update(chunk);
-                    tmp.write_all(chunk)
-                })
-                .await
-                .map_err(|source| UpdateError::Fetch {
-                    what: format!("target {path:?}"),
-                    url: url.clone(),
-                    source,
-                })?;
-            check_length(received, Some(info.length)).map_err(mismatch)?;
-            check.finish().map_err(mismatch)?;
-            tmp.sync_all().map_err(io_error("write", &tmp_path))?;
-            fs::rename(&tmp_path, dest).map_err(io_error("write", dest))
+        match download::download_to(&self.fetcher, &url, &expected, dest).await {
+            Ok(_) => Ok(Download::Downloaded),
+            Err(DownloadError::Fetch(source)) => Err(UpdateError::Fetch {
+                what: format!("target {path:?}"),
+                url,
+                source,
+            }),
+            Err(DownloadError::Mismatch(source)) => Err(UpdateError::TargetMismatch {
+                path: path.to_owned(),
+                source,
+            }),
+            Err(DownloadError::Io(source)) => Err(UpdateError::Io(source)),
         }
-        .await;
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp_path);
-        }
-        result.map(|()| Download::Downloaded)
     }
 
     /// The URL of a target: with consistent snapshots, the file name is
@@ -526,28 +598,4 @@ fn with_slash(url: &str) -> String {
     } else {
         format!("{url}/")
     }
-}
-
-/// True when `path` exists and matches `info`'s length and hashes.
-fn file_matches(path: &Path, info: &TargetFile) -> io::Result<bool> {
-    let mut file = match fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    if file.metadata()?.len() != info.length {
-        return Ok(false);
-    }
-    let Ok(mut check) = HashCheck::new(&info.hashes) else {
-        return Ok(false);
-    };
-    let mut buf = vec![0; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        check.update(&buf[..n]);
-    }
-    Ok(check.finish().is_ok())
 }

@@ -632,6 +632,7 @@ fn slow_config() -> FetchConfig {
         base_deadline: Duration::from_millis(800),
         min_rate: 1024 * 1024,
         max_redirects: 3,
+        cross_origin_redirects: false,
     }
 }
 

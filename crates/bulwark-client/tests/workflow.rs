@@ -11,7 +11,7 @@
 mod common;
 
 use bulwark_client::{Download, FetchError, UpdateError};
-use bulwark_testkit::{DAY, Fault, RepositorySimulator, Signer, now};
+use bulwark_testkit::{DAY, Fault, RepositorySimulator, Signer, TestServer, now};
 use bulwark_tuf::Refused;
 use bulwark_tuf::hash::{Mismatch, sha256_hex};
 use bulwark_tuf::keys::Algorithm;
@@ -398,6 +398,54 @@ async fn redirect_to_the_file_is_followed() {
         strings(&["metadata/timestamp.json", "mirror/timestamp.json"])
     );
     assert_eq!(h.metadata_names(), TOP_LEVEL_FILES);
+}
+
+/// A redirect to another origin (here another port) is refused by
+/// default, with an error naming both URLs, and the other origin is never
+/// asked.
+#[tokio::test]
+async fn redirect_to_another_origin_is_refused() {
+    let h = Harness::new();
+    let elsewhere = TestServer::start();
+    let timestamp = h.sim.published("metadata/timestamp.json").unwrap();
+    elsewhere.put("metadata/timestamp.json", timestamp);
+    let to = format!("{}timestamp.json", elsewhere.metadata_url());
+    h.server
+        .set_fault("metadata/timestamp.json", Fault::Redirect(to.clone()));
+    let (what, source) = fetch_failure(h.refresh().await);
+    assert_eq!(what, "timestamp");
+    let from = format!("{}timestamp.json", h.server.metadata_url());
+    assert_variant!(
+        &source,
+        FetchError::CrossOriginRedirect { from: f, to: t } if *f == from && *t == to
+    );
+    let message = source.to_string();
+    assert!(
+        message.contains(&from) && message.contains(&to),
+        "{message}"
+    );
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+    assert_eq!(h.metadata_names(), ["root.json"]);
+}
+
+/// The refusal can be switched off, for repositories that redirect to a
+/// CDN on purpose.
+#[tokio::test]
+async fn redirect_to_another_origin_is_followed_when_allowed() {
+    let mut h = Harness::new();
+    h.fetch.cross_origin_redirects = true;
+    let elsewhere = TestServer::start();
+    let timestamp = h.sim.published("metadata/timestamp.json").unwrap();
+    elsewhere.put("metadata/timestamp.json", timestamp);
+    let to = format!("{}timestamp.json", elsewhere.metadata_url());
+    h.server
+        .set_fault("metadata/timestamp.json", Fault::Redirect(to));
+    h.refresh().await.unwrap();
+    assert_eq!(elsewhere.requests(), strings(&["metadata/timestamp.json"]));
 }
 
 /// §5.7.3: a target that fails to download leaves no file behind, neither

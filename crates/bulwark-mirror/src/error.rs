@@ -1,8 +1,7 @@
 //! Why a sync failed.
 
-use bulwark_client::FetchError;
+use bulwark_client::{FetchError, UpdateError};
 use bulwark_store::StoreError;
-use bulwark_tuf::Refused;
 use bulwark_tuf::hash::Mismatch;
 
 /// Why `bulwark mirror sync` stopped. The mirror's `timestamp.json` is
@@ -10,15 +9,10 @@ use bulwark_tuf::hash::Mismatch;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SyncError {
-    /// The trusted set refused upstream metadata.
-    #[error("upstream {what} refused")]
-    Refused {
-        /// Which metadata (`timestamp`, `role bin-3f`, …).
-        what: String,
-        /// Why.
-        #[source]
-        source: Refused,
-    },
+    /// The upstream's metadata could not be downloaded, or the trusted
+    /// set refused it.
+    #[error("updating the upstream's metadata failed")]
+    Update(#[from] UpdateError),
     /// A download failed.
     #[error("downloading {url} failed")]
     Fetch {
@@ -71,20 +65,24 @@ pub enum SyncError {
     /// An older root the upstream serves does not lead to the trusted root.
     #[error("upstream root version {0} does not chain to the trusted root")]
     RootChain(u64),
+    /// The destination holds a mirror of another repository: its root
+    /// chain does not lead to or from the trusted root.
+    #[error(
+        "{dest} holds a mirror of another repository ({detail}); refusing to replace it: sync into an empty directory, or remove it first"
+    )]
+    OtherRepository {
+        /// The mirror directory.
+        dest: String,
+        /// What differs.
+        detail: String,
+    },
     /// Reading or writing the mirror directory failed.
     #[error("mirror storage failed")]
     Store(#[from] StoreError),
-    /// Reading or writing a file failed.
-    #[error("cannot {action} {path}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// Reading or writing a file of the mirror failed (the error names
+    /// the path).
+    #[error("cannot read or write the mirror directory")]
+    Io(#[from] std::io::Error),
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client")]
     Client(#[source] FetchError),
@@ -97,11 +95,6 @@ pub enum SyncError {
 }
 
 impl SyncError {
-    pub(crate) fn refused(what: impl Into<String>) -> impl FnOnce(Refused) -> Self {
-        let what = what.into();
-        move |source| Self::Refused { what, source }
-    }
-
     pub(crate) fn fetch(url: &str) -> impl FnOnce(FetchError) -> Self + '_ {
         move |source| Self::Fetch {
             url: url.to_owned(),

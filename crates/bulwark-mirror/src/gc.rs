@@ -18,9 +18,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::fs;
 use std::path::{Path, PathBuf};
 
+use bulwark_fs::fs;
 use bulwark_layout as layout;
 use bulwark_pypi::ProjectPage;
 use bulwark_store::BlobStore;
@@ -45,33 +45,21 @@ fn history_path(dest: &Path) -> PathBuf {
     dest.join(HISTORY)
 }
 
-fn io_error<'a>(
-    action: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> SyncError + 'a {
-    move |source| SyncError::Io {
-        action,
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// Records, durably, that snapshot `version` becomes current at `now`.
 /// Called before `timestamp.json` is written, so that a snapshot the
 /// timestamp names always has a record.
 pub fn record_installed(dest: &Path, version: u64, now: i64) -> Result<(), SyncError> {
     let path = history_path(dest);
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io_error("create", dir))?;
+        bulwark_fs::create_dir_all_durable(dir)?;
     }
     let mut file = fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&path)
-        .map_err(io_error("open", &path))?;
+        .open(&path)?;
     std::io::Write::write_all(&mut file, format!("{version} {now}\n").as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(io_error("write", &path))
+        .map_err(SyncError::Io)
 }
 
 /// `(snapshot version, installed at)` records, oldest first.
@@ -134,8 +122,7 @@ pub fn collect(blobs: &FsBlobs, now: i64, retention: i64) -> Result<GcReport, Sy
             text
         });
         let path = history_path(blobs.root());
-        bulwark_client::store::write_atomic(&path, text.as_bytes())
-            .map_err(io_error("write", &path))?;
+        bulwark_fs::write_atomic(&path, text.as_bytes())?;
     }
     Ok(GcReport {
         kept_snapshots: keep.into_iter().collect(),

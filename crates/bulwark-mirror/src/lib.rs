@@ -4,12 +4,13 @@
 //!
 //! It owns the order in which a snapshot is copied and the mirror's
 //! retention of old snapshots. It does not verify anything itself: every
-//! check goes through `bulwark-tuf`'s [`TrustedSet`](bulwark_tuf::TrustedSet)
-//! and its hash checks.
+//! piece of metadata goes through `bulwark-client`'s
+//! [`Updater`](bulwark_client::Updater) over the mirror directory
+//! (`store.rs`), every page and file through its verified download.
 //!
 //! ```text
 //! sync:  N.root.json … ─▶ timestamp ─▶ V.snapshot.json ─▶ every targets role (all bins)
-//!        (TrustedSet)       (held)       (TrustedSet)        (TrustedSet, vs. its delegator)
+//!        (Updater)          (held)       (Updater)           (Updater, vs. its delegator)
 //!          ─▶ every page target (length + hashes) ─▶ every file and .metadata (size + sha256)
 //!          ─▶ N.root.json written ─▶ history ─▶ tuf/metadata/timestamp.json (last) ─▶ gc
 //! serve: tuf/metadata/timestamp.json ─▶ current snapshot ─▶ bins ─▶ /simple/<name>/ = signed page
@@ -25,6 +26,7 @@
 mod error;
 pub mod gc;
 pub mod serve;
+mod store;
 pub mod sync;
 pub mod view;
 

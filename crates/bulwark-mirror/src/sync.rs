@@ -1,9 +1,15 @@
 //! `bulwark mirror sync`: copy the upstream's newest consistent snapshot.
 //!
+//! Every piece of metadata is verified by one `bulwark_client::Updater`
+//! over the mirror directory ([`MirrorStore`]); this module only decides
+//! what to copy, in which order, and in parallel:
+//!
 //! ```text
-//! trusted root ─▶ N+1.root.json … (TrustedSet::update_root)      roots older than the trusted one:
-//!              ─▶ timestamp.json (held in memory, written last)  chained from 1.root.json up to it
-//!              ─▶ V.snapshot.json ─▶ targets ─▶ claimed, unclaimed ─▶ every bin the snapshot lists
+//! trusted root ─▶ N+1.root.json … (Updater::update_root)       roots older than the trusted one:
+//!              ─▶ timestamp.json (update_timestamp; held)       chained from 1.root.json up to it
+//!              ─▶ V.snapshot.json (update_snapshot)               (a second Updater, walk_root_chain)
+//!              ─▶ targets ─▶ claimed, unclaimed ─▶ every bin the snapshot lists
+//!                 (fetched in parallel, each verified by offer_delegated / load_delegated)
 //!              ─▶ each target, as the delegation search finds it (length + hashes)
 //!              ─▶ each file and .metadata its page lists (size + sha256, blake2b-256)
 //!              ─▶ N.root.json ─▶ history ─▶ timestamp.json ─▶ gc
@@ -13,35 +19,36 @@
 //! missing or different: by size and hashes, or by size alone for pages
 //! (and their files) that the mirror's current snapshot already serves,
 //! since those were verified when it was installed. A download goes to a
-//! temporary file that is renamed into place only once it verified. Nothing but `timestamp.json`
-//! changes what clients see, so an interrupted sync (even `kill -9`)
-//! leaves the previous snapshot whole.
+//! temporary file that is renamed into place only once it verified
+//! (`bulwark_client::download_to`). Nothing but `timestamp.json` changes
+//! what clients see, so an interrupted sync (even `kill -9`) leaves the
+//! previous snapshot whole.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use bulwark_client::{FetchConfig, FetchError, Fetcher, Limits};
+use bulwark_client::{
+    DownloadError, Expected, FetchConfig, Fetcher, Limits, Updater, download_to, file_matches,
+};
+use bulwark_fs::fs;
 use bulwark_layout::{self as layout, TIMESTAMP_KEY};
 use bulwark_pypi::ProjectPage;
 use bulwark_store::BlobStore as _;
 use bulwark_store::fs::FsBlobs;
+use bulwark_tuf::TimestampUpdate;
 use bulwark_tuf::delegation::DelegatedRoles;
-use bulwark_tuf::hash::{HashCheck, Mismatch, check_length};
-use bulwark_tuf::metadata::TargetFile;
+use bulwark_tuf::metadata::{Envelope, MetaFile, Root, TargetFile};
 use bulwark_tuf::names::RoleName;
-use bulwark_tuf::search::{SearchStep, TargetSearch};
 use bulwark_tuf::time::Timestamp;
-use bulwark_tuf::{Refused, TimestampUpdate, TrustedSet};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::SyncError;
 use crate::gc::{self, GcReport};
+use crate::store::{Counters, MirrorStore};
 
 /// Settings of one sync.
 #[derive(Clone, Debug)]
@@ -125,9 +132,7 @@ pub struct SyncReport {
 #[derive(Clone, Debug)]
 struct Job {
     key: String,
-    length: Option<u64>,
-    cap: u64,
-    hashes: BTreeMap<String, String>,
+    expected: Expected,
     listed_in: String,
     /// Part of a page the mirror's current snapshot already serves, so a
     /// copy of the right size was verified when that snapshot was
@@ -142,9 +147,7 @@ struct Ctx {
     base: String,
     concurrency: usize,
     progress: Arc<dyn Progress>,
-    files: AtomicU64,
-    downloaded: AtomicU64,
-    bytes: AtomicU64,
+    counters: Arc<Counters>,
 }
 
 impl Ctx {
@@ -152,39 +155,20 @@ impl Ctx {
         format!("{}/{key}", self.base)
     }
 
-    async fn fetch(&self, key: &str, cap: u64) -> Result<Vec<u8>, SyncError> {
-        let url = self.url(key);
-        let bytes = self
-            .fetcher
-            .fetch(&url, cap)
-            .await
-            .map_err(SyncError::fetch(&url))?;
-        self.downloaded.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        Ok(bytes)
-    }
-
-    /// Gives `offer` the mirror's copy of `key`, or else a download, and
-    /// stores the download once `offer` accepted it.
-    async fn metadata(
+    /// An updater over the mirror directory that trusts `root`.
+    fn updater(
         &self,
-        key: &str,
-        cap: u64,
-        what: &str,
-        mut offer: impl FnMut(&[u8]) -> Result<(), Refused>,
-    ) -> Result<(), SyncError> {
-        self.files.fetch_add(1, Ordering::Relaxed);
-        if let Some(local) = self.blobs.get(key)?
-            && offer(&local).is_ok()
-        {
-            self.progress.done(local.len() as u64, false);
-            return Ok(());
-        }
-        let bytes = self.fetch(key, cap).await?;
-        offer(&bytes).map_err(SyncError::refused(what))?;
-        self.blobs.put(key, &bytes)?;
-        self.progress.done(bytes.len() as u64, true);
-        Ok(())
+        root: &[u8],
+        options: &SyncOptions,
+    ) -> Result<Updater<MirrorStore>, SyncError> {
+        Ok(Updater::with_root(
+            MirrorStore::new(self.blobs.clone(), self.counters.clone()),
+            root,
+            &self.url(layout::METADATA_PREFIX),
+            self.fetcher.clone(),
+            options.limits.clone(),
+            options.now,
+        )?)
     }
 }
 
@@ -206,255 +190,199 @@ pub async fn sync(
         base: options.upstream.trim_end_matches('/').to_owned(),
         concurrency: options.concurrency.max(1),
         progress: progress.clone(),
-        files: AtomicU64::new(0),
-        downloaded: AtomicU64::new(0),
-        bytes: AtomicU64::new(0),
+        counters: Arc::new(Counters::default()),
     };
-    let limits = &options.limits;
+    let counters = ctx.counters.clone();
+    let report = |snapshot_version, changed, gc| SyncReport {
+        snapshot_version,
+        changed,
+        files: counters.files.load(Ordering::Relaxed),
+        downloaded_files: counters.downloaded.load(Ordering::Relaxed),
+        downloaded_bytes: counters.bytes.load(Ordering::Relaxed),
+        gc,
+    };
     progress.stage("metadata");
-    let (mut set, roots) = trusted_roots(&ctx, options).await?;
+    let mut updater = ctx.updater(&options.root, options)?;
+    let roots = root_chain(&ctx, &mut updater, options).await?;
+    check_destination(&blobs, &roots)?;
 
     // Timestamp (§5.4): the mirror's current one is the rollback baseline.
-    let mut previous = None;
-    if let Some(local) = blobs.get(TIMESTAMP_KEY)?
-        && set.load_local_timestamp(&local).is_ok()
-    {
-        previous = set.timestamp().map(|t| t.snapshot.version);
-    }
-    let timestamp = ctx.fetch(TIMESTAMP_KEY, limits.timestamp).await?;
-    let update = set
-        .update_timestamp(&timestamp)
-        .map_err(SyncError::refused("timestamp"))?;
-    let snapshot_listed = set
+    let update = updater.update_timestamp().await?;
+    let snapshot_version = updater
+        .trusted()
         .timestamp()
-        .map(|t| t.snapshot.clone())
+        .map(|t| t.snapshot.version)
         .ok_or(SyncError::Task("no timestamp".into()))?;
     // Unchanged: the mirror is complete (its timestamp was written last),
     // unless asked to check every file again.
     if update == TimestampUpdate::Unchanged && !options.verify_existing {
         write_roots(&blobs, &roots)?;
         let gc = gc::collect(&blobs, options.now.unix(), options.retention_secs)?;
-        return Ok(SyncReport {
-            snapshot_version: snapshot_listed.version,
-            changed: false,
-            files: 0,
-            downloaded_files: ctx.downloaded.load(Ordering::Relaxed),
-            downloaded_bytes: ctx.bytes.load(Ordering::Relaxed),
-            gc,
-        });
+        return Ok(report(snapshot_version, false, gc));
     }
 
-    // Snapshot (§5.5), with the mirror's current snapshot as the baseline.
-    if let Some(version) = previous
-        && let Some(local) = blobs.get(&layout::metadata_key(RoleName::SNAPSHOT, version))?
-    {
-        let _ = set.load_local_snapshot(&local);
-    }
-    let key = layout::metadata_key(RoleName::SNAPSHOT, snapshot_listed.version);
-    let cap = snapshot_listed.length.unwrap_or(limits.snapshot);
-    ctx.metadata(&key, cap, "snapshot", |bytes| set.update_snapshot(bytes))
-        .await?;
-
-    // Every targets role, each verified against its delegator (§5.6).
-    let loaded = load_all_roles(&ctx, &mut set, limits).await?;
+    // Snapshot (§5.5), then every targets role, each verified against its
+    // delegator (§5.6).
+    updater.update_snapshot().await?;
+    let loaded = load_all_roles(&ctx, &mut updater, options.limits.targets).await?;
+    updater.sync()?;
+    // The timestamp, the snapshot and every role.
+    counters
+        .files
+        .fetch_add(2 + loaded.len() as u64, Ordering::Relaxed);
 
     let served = if options.verify_existing {
         BTreeSet::new()
     } else {
         crate::gc::current_pages(&*blobs)?.into_values().collect()
     };
-    copy_targets(&ctx, &mut set, &loaded, &served, options).await?;
+    copy_targets(&ctx, &mut updater, &loaded, &served, options).await?;
 
     // Everything the timestamp names is in place: publish it, last.
     write_roots(&blobs, &roots)?;
-    gc::record_installed(&options.dest, snapshot_listed.version, options.now.unix())?;
-    blobs.put(TIMESTAMP_KEY, &timestamp)?;
-    ctx.files.fetch_add(1, Ordering::Relaxed);
+    gc::record_installed(&options.dest, snapshot_version, options.now.unix())?;
+    if let Some(timestamp) = updater.store().timestamp() {
+        blobs.put(TIMESTAMP_KEY, timestamp)?;
+    }
     let gc = gc::collect(&blobs, options.now.unix(), options.retention_secs)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "sync done");
-    Ok(SyncReport {
-        snapshot_version: snapshot_listed.version,
-        changed: true,
-        files: ctx.files.load(Ordering::Relaxed),
-        downloaded_files: ctx.downloaded.load(Ordering::Relaxed),
-        downloaded_bytes: ctx.bytes.load(Ordering::Relaxed),
-        gc,
-    })
+    Ok(report(snapshot_version, true, gc))
 }
 
-/// The trusted root and every root version to publish (§5.2, §5.3), older
-/// ones included so that clients trusting an older root can walk the chain
-/// on the mirror too.
-async fn trusted_roots(
+/// Every root version to publish (§5.2, §5.3): the ones below the trusted
+/// root, verified by a chain from version 1 up to it, so that clients
+/// trusting an older root can walk the chain on the mirror too; the
+/// trusted root; and the ones the upstream added since, walked by
+/// `updater`.
+async fn root_chain(
     ctx: &Ctx,
-    options: &SyncOptions,
-) -> Result<(TrustedSet, Vec<(u64, Vec<u8>)>), SyncError> {
-    let limits = &options.limits;
-    let mut set =
-        TrustedSet::new(&options.root, options.now).map_err(SyncError::refused("trusted root"))?;
-    let mut roots = older_roots(ctx, &set, options).await?;
-    roots.push((set.root().common.version, options.root.clone()));
-    for _ in 0..limits.max_root_rotations {
-        let next = set.root().common.version + 1;
-        let key = layout::metadata_key(RoleName::ROOT, next);
-        let url = ctx.url(&key);
-        let bytes = match ctx.fetcher.fetch(&url, limits.root).await {
-            Ok(bytes) => bytes,
-            Err(FetchError::NotFound { .. }) => break,
-            Err(source) => return Err(SyncError::Fetch { url, source }),
-        };
-        set.update_root(&bytes)
-            .map_err(SyncError::refused(format!("root version {next}")))?;
-        roots.push((next, bytes));
-    }
-    set.check_root_fresh().map_err(SyncError::refused("root"))?;
-    if !set.consistent_snapshot() {
-        return Err(SyncError::NotConsistent);
-    }
-    Ok((set, roots))
-}
-
-/// Copies every target the delegation search finds (§5.6.7) and every file
-/// and `.metadata` file their pages list (DESIGN.md §2).
-async fn copy_targets(
-    ctx: &Ctx,
-    set: &mut TrustedSet,
-    loaded: &BTreeSet<RoleName>,
-    served: &BTreeSet<String>,
-    options: &SyncOptions,
-) -> Result<(), SyncError> {
-    let mut paths = BTreeSet::new();
-    for role in loaded {
-        if let Some(targets) = set.targets(role) {
-            paths.extend(targets.targets.keys().cloned());
-        }
-    }
-    let mut targets: Vec<(String, TargetFile)> = Vec::new();
-    for path in paths {
-        let mut search = TargetSearch::new(&path, options.limits.max_delegations);
-        match search
-            .next(set)
-            .map_err(SyncError::refused(format!("metadata for target {path}")))?
-        {
-            SearchStep::Found { target, .. } => targets.push((path, target)),
-            // Listed only by a role that is not trusted for it: clients
-            // would not find it either.
-            SearchStep::NotFound | SearchStep::Load { .. } => {
-                tracing::debug!(path, "target not reachable by a search; skipped");
-            }
-        }
-    }
-    ctx.progress.stage("pages");
-    let mut jobs = Vec::new();
-    for (path, target) in &targets {
-        let key = target_key(path, target)?;
-        jobs.push(Job {
-            served: served.contains(&key),
-            key,
-            length: Some(target.length),
-            cap: target.length,
-            hashes: target.hashes.clone(),
-            listed_in: format!("target {path}"),
-        });
-    }
-    run_jobs(ctx, jobs).await?;
-
-    // Every file every page lists (DESIGN.md §2).
-    ctx.progress.stage("files");
-    let mut jobs = BTreeMap::new();
-    for (path, target) in &targets {
-        let Some(project) = layout::project_of_target(path) else {
-            continue;
-        };
-        let key = target_key(path, target)?;
-        let bytes = ctx
-            .blobs
-            .get(&key)?
-            .ok_or_else(|| SyncError::Task(format!("{key} vanished")))?;
-        for mut job in file_jobs(project, &bytes, options.max_core_metadata)? {
-            job.served = served.contains(&key);
-            jobs.entry(job.key.clone()).or_insert(job);
-        }
-    }
-    run_jobs(ctx, jobs.into_values().collect()).await
-}
-
-/// Takes the mirror's sync lock.
-fn lock(dest: &Path) -> Result<fs::File, SyncError> {
-    let path = dest.join(".bulwark-mirror/lock");
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io_error("create", dir))?;
-    }
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_error("open", &path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(SyncError::Busy(dest.display().to_string())),
-        Err(fs::TryLockError::Error(e)) => Err(io_error("lock", &path)(e)),
-    }
-}
-
-/// Roots below the trusted one, verified by walking the chain from
-/// version 1 up to a root whose signed part is the trusted root's.
-async fn older_roots(
-    ctx: &Ctx,
-    set: &TrustedSet,
+    updater: &mut Updater<MirrorStore>,
     options: &SyncOptions,
 ) -> Result<Vec<(u64, Vec<u8>)>, SyncError> {
-    let trusted_version = set.root().common.version;
-    let mut roots = Vec::new();
-    if trusted_version <= 1 {
-        return Ok(roots);
+    let trusted_version = updater.trusted().root().common.version;
+    let mut roots = older_roots(ctx, updater, options).await?;
+    roots.push((trusted_version, options.root.clone()));
+    updater.update_root().await?;
+    if !updater.trusted().consistent_snapshot() {
+        return Err(SyncError::NotConsistent);
     }
-    let mut chain: Option<TrustedSet> = None;
-    for version in 1..trusted_version {
-        let bytes = ctx
-            .fetch(
-                &layout::metadata_key(RoleName::ROOT, version),
-                options.limits.root,
-            )
-            .await?;
-        match &mut chain {
-            None => {
-                chain = Some(
-                    TrustedSet::new(&bytes, options.now)
-                        .map_err(|_| SyncError::RootChain(version))?,
-                );
-            }
-            Some(chain) => {
-                chain
-                    .update_root(&bytes)
-                    .map_err(|_| SyncError::RootChain(version))?;
-            }
-        }
-        roots.push((version, bytes));
-    }
-    let chain = chain.as_mut().ok_or(SyncError::RootChain(1))?;
-    chain
-        .update_root(&options.root)
-        .map_err(|_| SyncError::RootChain(trusted_version))?;
-    if chain.root().envelope().canonical_signed() != set.root().envelope().canonical_signed() {
-        return Err(SyncError::RootChain(trusted_version));
-    }
+    roots.extend(updater.store_mut().take_roots());
     Ok(roots)
 }
 
-/// Loads every targets role the snapshot lists into `set`, breadth first
-/// from `targets`, each through the role that delegates to it; fetches of
-/// one level run in parallel, verification runs in order.
+/// Refuses a destination that holds a mirror of another repository: every
+/// root it holds must be the root of that version in the verified chain
+/// (`roots`), so that its chain leads to or from the trusted root, and a
+/// timestamp needs a root.
+fn check_destination(blobs: &FsBlobs, roots: &[(u64, Vec<u8>)]) -> Result<(), SyncError> {
+    let other = |detail: String| SyncError::OtherRepository {
+        dest: blobs.root().display().to_string(),
+        detail,
+    };
+    let chain: BTreeMap<u64, &[u8]> = roots.iter().map(|(v, b)| (*v, b.as_slice())).collect();
+    let newest = chain.keys().next_back().copied().unwrap_or(0);
+    let mut held_roots = 0;
+    for key in blobs.list(layout::METADATA_PREFIX)? {
+        let Some(version) = key
+            .strip_prefix(layout::METADATA_PREFIX)
+            .and_then(|name| name.strip_suffix(".root.json"))
+            .and_then(|version| version.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        held_roots += 1;
+        let held = blobs.get(&key)?.unwrap_or_default();
+        match chain.get(&version) {
+            Some(ours) if same_root(ours, &held) => {}
+            Some(_) => {
+                return Err(other(format!(
+                    "its {key} differs from root version {version} of the trusted chain"
+                )));
+            }
+            None => {
+                return Err(other(format!(
+                    "it holds {key}, but the trusted chain ends at root version {newest}"
+                )));
+            }
+        }
+    }
+    if held_roots == 0 && blobs.len(TIMESTAMP_KEY)?.is_some() {
+        return Err(other(format!("it holds {TIMESTAMP_KEY} but no root")));
+    }
+    Ok(())
+}
+
+/// The same root: the same bytes, or the same signed part.
+fn same_root(ours: &[u8], held: &[u8]) -> bool {
+    ours == held
+        || matches!(
+            (Envelope::<Root>::parse(ours), Envelope::<Root>::parse(held)),
+            (Ok(a), Ok(b)) if a.canonical_signed() == b.canonical_signed()
+        )
+}
+
+/// Roots below the trusted one (`updater`'s), verified by walking the
+/// chain from version 1 up to a root whose signed part is the trusted
+/// root's.
+async fn older_roots(
+    ctx: &Ctx,
+    updater: &Updater<MirrorStore>,
+    options: &SyncOptions,
+) -> Result<Vec<(u64, Vec<u8>)>, SyncError> {
+    let trusted = updater.trusted().root();
+    let trusted_version = trusted.common.version;
+    if trusted_version <= 1 {
+        return Ok(Vec::new());
+    }
+    let url = ctx.url(&layout::metadata_key(RoleName::ROOT, 1));
+    let first = ctx
+        .fetcher
+        .fetch(&url, options.limits.root)
+        .await
+        .map_err(SyncError::fetch(&url))?;
+    ctx.counters.downloaded(first.len() as u64);
+    let mut chain = ctx
+        .updater(&first, options)
+        .map_err(|_| SyncError::RootChain(1))?;
+    chain
+        .walk_root_chain(Some(trusted_version))
+        .await
+        .map_err(|_| SyncError::RootChain(chain_end(&chain)))?;
+    if chain.trusted().root().envelope().canonical_signed() != trusted.envelope().canonical_signed()
+    {
+        return Err(SyncError::RootChain(chain_end(&chain)));
+    }
+    let mut roots = vec![(1, first)];
+    roots.extend(
+        chain
+            .store_mut()
+            .take_roots()
+            .into_iter()
+            .filter(|(version, _)| *version < trusted_version),
+    );
+    Ok(roots)
+}
+
+/// The version after the last root a chain accepted: the one that broke it.
+fn chain_end(chain: &Updater<MirrorStore>) -> u64 {
+    chain.trusted().root().common.version + 1
+}
+
+/// Loads every targets role the snapshot lists into the updater, breadth
+/// first from `targets`, each through the role that delegates to it:
+/// what the mirror lacks of one level is downloaded in parallel, then
+/// every role is verified by the updater, in order.
 async fn load_all_roles(
     ctx: &Ctx,
-    set: &mut TrustedSet,
-    limits: &Limits,
+    updater: &mut Updater<MirrorStore>,
+    targets_cap: u64,
 ) -> Result<BTreeSet<RoleName>, SyncError> {
-    let snapshot = set
+    let snapshot = updater
+        .trusted()
         .snapshot()
         .map(|s| (**s).clone())
         .ok_or(SyncError::Task("no snapshot".into()))?;
+    let cap = |meta: &MetaFile| meta.length.unwrap_or(targets_cap);
     let mut loaded: BTreeSet<RoleName> = BTreeSet::new();
     let mut level = vec![(
         RoleName::new(RoleName::TARGETS),
@@ -469,7 +397,7 @@ async fn load_all_roles(
             {
                 let key = layout::metadata_key(role.as_str(), meta.version);
                 if ctx.blobs.len(&key)?.is_none() {
-                    wanted.insert(key, meta.length.unwrap_or(limits.targets));
+                    wanted.insert(key, cap(meta));
                 }
             }
         }
@@ -484,21 +412,16 @@ async fn load_all_roles(
                 continue;
             };
             let key = layout::metadata_key(role.as_str(), meta.version);
-            let what = format!("role {role}");
-            if let Some(bytes) = fetched.remove(&key) {
-                set.update_delegated_targets(&bytes, &role, &delegator)
-                    .map_err(SyncError::refused(what))?;
-                ctx.files.fetch_add(1, Ordering::Relaxed);
-                ctx.blobs.put(&key, &bytes)?;
-            } else {
-                let cap = meta.length.unwrap_or(limits.targets);
-                ctx.metadata(&key, cap, &what, |bytes| {
-                    set.update_delegated_targets(bytes, &role, &delegator)
-                })
-                .await?;
+            match fetched.remove(&key) {
+                Some(bytes) => updater.offer_delegated(&role, &delegator, &bytes)?,
+                None => updater.load_delegated(&role, &delegator).await?,
             }
             loaded.insert(role.clone());
-            let Some(delegations) = set.targets(&role).and_then(|t| t.delegations.as_ref()) else {
+            let Some(delegations) = updater
+                .trusted()
+                .targets(&role)
+                .and_then(|t| t.delegations.as_ref())
+            else {
                 continue;
             };
             match &delegations.roles {
@@ -551,8 +474,7 @@ async fn fetch_many(
     while let Some(joined) = tasks.join_next().await {
         let (key, result) = joined.map_err(|e| SyncError::Task(e.to_string()))?;
         let bytes = result?;
-        ctx.downloaded.fetch_add(1, Ordering::Relaxed);
-        ctx.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        // Counted as downloaded when the updater persists them.
         ctx.progress.done(bytes.len() as u64, true);
         out.insert(key, bytes);
     }
@@ -565,6 +487,85 @@ fn target_key(path: &str, target: &TargetFile) -> Result<String, SyncError> {
         .naming_hash()
         .and_then(|hash| layout::target_key(path, hash))
         .ok_or_else(|| SyncError::UnsafeTargetPath(path.to_owned()))
+}
+
+/// Copies every target the delegation search finds (§5.6.7) and every file
+/// and `.metadata` file their pages list (DESIGN.md §2).
+async fn copy_targets(
+    ctx: &Ctx,
+    updater: &mut Updater<MirrorStore>,
+    loaded: &BTreeSet<RoleName>,
+    served: &BTreeSet<String>,
+    options: &SyncOptions,
+) -> Result<(), SyncError> {
+    let mut paths = BTreeSet::new();
+    for role in loaded {
+        if let Some(targets) = updater.trusted().targets(role) {
+            paths.extend(targets.targets.keys().cloned());
+        }
+    }
+    let mut targets: Vec<(String, TargetFile)> = Vec::new();
+    for path in paths {
+        if let Some(target) = updater.find_loaded(&path)? {
+            targets.push((path, target));
+        } else {
+            // Listed only by a role that is not trusted for it: clients
+            // would not find it either.
+            tracing::debug!(path, "target not reachable by a search; skipped");
+        }
+    }
+    ctx.progress.stage("pages");
+    let mut jobs = Vec::new();
+    for (path, target) in &targets {
+        let key = target_key(path, target)?;
+        jobs.push(Job {
+            served: served.contains(&key),
+            key,
+            expected: Expected::target(target),
+            listed_in: format!("target {path}"),
+        });
+    }
+    run_jobs(ctx, jobs).await?;
+
+    // Every file every page lists (DESIGN.md §2).
+    ctx.progress.stage("files");
+    let mut jobs = BTreeMap::new();
+    for (path, target) in &targets {
+        let Some(project) = layout::project_of_target(path) else {
+            continue;
+        };
+        let key = target_key(path, target)?;
+        let bytes = ctx
+            .blobs
+            .get(&key)?
+            .ok_or_else(|| SyncError::Task(format!("{key} vanished")))?;
+        for mut job in file_jobs(project, &bytes, options.max_core_metadata)? {
+            job.served = served.contains(&key);
+            jobs.entry(job.key.clone()).or_insert(job);
+        }
+    }
+    run_jobs(ctx, jobs.into_values().collect()).await
+}
+
+/// Takes the mirror's sync lock.
+fn lock(dest: &Path) -> Result<std::fs::File, SyncError> {
+    let path = dest.join(".bulwark-mirror/lock");
+    if let Some(dir) = path.parent() {
+        bulwark_fs::create_dir_all_durable(dir)?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?
+        .into_file();
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SyncError::Busy(dest.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(SyncError::Io(bulwark_fs::error_at("lock", &path, e)))
+        }
+    }
 }
 
 /// The files and `.metadata` files a verified page lists.
@@ -591,18 +592,17 @@ fn file_jobs(project: &str, page: &[u8], max_core_metadata: u64) -> Result<Vec<J
         }
         jobs.push(Job {
             key: layout::file_key(&file.sha256, filename),
-            length: Some(file.size),
-            cap: file.size,
-            hashes,
+            expected: Expected::exact(file.size, hashes),
             listed_in: listed_in.clone(),
             served: false,
         });
         if let Some(core) = &file.core_metadata_sha256 {
             jobs.push(Job {
                 key: layout::metadata_file_key(&file.sha256, filename),
-                length: None,
-                cap: max_core_metadata,
-                hashes: BTreeMap::from([("sha256".to_owned(), core.clone())]),
+                expected: Expected::capped(
+                    max_core_metadata,
+                    BTreeMap::from([("sha256".to_owned(), core.clone())]),
+                ),
                 listed_in,
                 served: false,
             });
@@ -616,7 +616,7 @@ fn file_jobs(project: &str, page: &[u8], max_core_metadata: u64) -> Result<Vec<J
 async fn run_jobs(ctx: &Ctx, jobs: Vec<Job>) -> Result<(), SyncError> {
     ctx.progress.plan(
         jobs.len() as u64,
-        jobs.iter().filter_map(|j| j.length).sum(),
+        jobs.iter().filter_map(|j| j.expected.length).sum(),
     );
     let semaphore = Arc::new(Semaphore::new(ctx.concurrency));
     let mut tasks = JoinSet::new();
@@ -632,10 +632,9 @@ async fn run_jobs(ctx: &Ctx, jobs: Vec<Job>) -> Result<(), SyncError> {
             let path = blobs.path_of(&job.key)?;
             let check_path = path.clone();
             let check_job = job.clone();
-            let present =
-                tokio::task::spawn_blocking(move || file_matches(&check_path, &check_job))
-                    .await
-                    .map_err(|e| SyncError::Task(e.to_string()))?;
+            let present = tokio::task::spawn_blocking(move || present(&check_path, &check_job))
+                .await
+                .map_err(|e| SyncError::Task(e.to_string()))??;
             if let Some(len) = present {
                 return Ok((len, false));
             }
@@ -646,99 +645,49 @@ async fn run_jobs(ctx: &Ctx, jobs: Vec<Job>) -> Result<(), SyncError> {
     }
     while let Some(joined) = tasks.join_next().await {
         let (len, downloaded) = joined.map_err(|e| SyncError::Task(e.to_string()))??;
-        ctx.files.fetch_add(1, Ordering::Relaxed);
+        ctx.counters.files.fetch_add(1, Ordering::Relaxed);
         if downloaded {
-            ctx.downloaded.fetch_add(1, Ordering::Relaxed);
-            ctx.bytes.fetch_add(len, Ordering::Relaxed);
+            ctx.counters.downloaded(len);
         }
         ctx.progress.done(len, downloaded);
     }
     Ok(())
 }
 
-fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SyncError + 'a {
-    move |source| SyncError::Io {
-        action,
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// The length of the file at `path` when it matches `job`.
-fn file_matches(path: &Path, job: &Job) -> Option<u64> {
-    let mut file = fs::File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    if job.length.is_some_and(|l| l != len) || len > job.cap {
-        return None;
-    }
+/// The length of the mirror's copy of `job` when it matches: by size
+/// alone for files of pages the current snapshot serves (verified when
+/// it was installed), otherwise by size and hashes.
+fn present(path: &Path, job: &Job) -> Result<Option<u64>, SyncError> {
     if job.served {
-        return Some(len);
+        return Ok(fs::metadata(path).ok().map(|m| m.len()).filter(|&len| {
+            job.expected.length.is_none_or(|l| l == len) && len <= job.expected.cap
+        }));
     }
-    let mut check = HashCheck::new(&job.hashes).ok()?;
-    let mut buf = vec![0; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf).ok()?;
-        if n == 0 {
-            break;
-        }
-        check.update(&buf[..n]);
-    }
-    check.finish().ok().map(|()| len)
+    Ok(file_matches(path, &job.expected)?)
 }
 
-/// Downloads `job` to a temporary file beside `dest`, checks it, and
-/// renames it into place durably.
+/// Downloads and verifies `job` into place ([`download_to`]) and makes the
+/// rename durable.
 async fn download(fetcher: &Fetcher, url: &str, job: &Job, dest: &Path) -> Result<u64, SyncError> {
-    let mismatch = |source: Mismatch| SyncError::Mismatch {
-        key: job.key.clone(),
-        listed_in: job.listed_in.clone(),
-        source,
-    };
-    let mut check = HashCheck::new(&job.hashes).map_err(mismatch)?;
-    let dir = dest.parent().unwrap_or_else(|| Path::new("."));
-    let created = !dir.is_dir();
-    fs::create_dir_all(dir).map_err(io_error("create", dir))?;
-    let tmp = dir.join(format!(
-        "{}mirror-{}-{}",
-        bulwark_store::key::RESERVED_PREFIX,
-        std::process::id(),
-        next_temp()
-    ));
-    let mut file = fs::File::create(&tmp).map_err(io_error("create", &tmp))?;
-    let result = async {
-        let received = fetcher
-            .fetch_with(url, job.cap, |chunk| {
-                check.update(chunk);
-                file.write_all(chunk)
-            })
-            .await
-            .map_err(SyncError::fetch(url))?;
-        check_length(received, job.length).map_err(mismatch)?;
-        check.finish().map_err(mismatch)?;
-        file.sync_all().map_err(io_error("write", &tmp))?;
-        fs::rename(&tmp, dest).map_err(io_error("rename onto", dest))?;
-        sync_dir(dir)?;
-        if created && let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
-        }
-        Ok(received)
+    let len = download_to(fetcher, url, &job.expected, dest)
+        .await
+        .map_err(|e| match e {
+            DownloadError::Fetch(source) => SyncError::Fetch {
+                url: url.to_owned(),
+                source,
+            },
+            DownloadError::Mismatch(source) => SyncError::Mismatch {
+                key: job.key.clone(),
+                listed_in: job.listed_in.clone(),
+                source,
+            },
+            DownloadError::Io(source) => SyncError::Io(source),
+            other => SyncError::Io(std::io::Error::other(other)),
+        })?;
+    if let Some(dir) = dest.parent() {
+        bulwark_fs::sync_dir(dir)?;
     }
-    .await;
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn next_temp() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    COUNTER.fetch_add(1, Ordering::Relaxed)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), SyncError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error("sync", dir))
+    Ok(len)
 }
 
 /// Writes every root version the mirror lacks (or holds different bytes of).
@@ -786,10 +735,14 @@ mod tests {
         let key = layout::file_key(&"a".repeat(64), "demo-1.0-py3-none-any.whl");
         assert_eq!(keys, [key.clone(), format!("{key}.metadata")]);
         assert_eq!(
-            (jobs[0].length, jobs[0].cap, jobs[0].hashes.len()),
+            (
+                jobs[0].expected.length,
+                jobs[0].expected.cap,
+                jobs[0].expected.hashes.len()
+            ),
             (Some(10), 10, 2)
         );
-        assert_eq!((jobs[1].length, jobs[1].cap), (None, 99));
+        assert_eq!((jobs[1].expected.length, jobs[1].expected.cap), (None, 99));
     }
 
     #[test]

@@ -5,30 +5,24 @@
 //! the content, so the `.metadata` of a wheel lives under its
 //! `core-metadata` hash). A file not yet cached is fetched from upstream
 //! with its signed size as the byte cap and hashed while it streams to the
-//! client; the first [`HOLD_BACK`] bytes and then always the last chunk
+//! client; the first [`HOLD_BACK`](bulwark_client::HOLD_BACK) bytes and then always the last chunk
 //! are held back until size and hash match, so a client never receives a
 //! whole file that failed verification, and a small file not one byte.
 
-use std::collections::HashMap;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use bulwark_client::Fetcher;
 use bulwark_client::fetch::FetchError;
+use bulwark_client::{DownloadError, Expected, Fetcher, download_streaming, download_to};
 use bulwark_pypi::{MAX_METADATA_SIZE, ProjectPage};
 use bulwark_store::BlobStore;
 use bulwark_store::fs::FsBlobs;
-use bulwark_tuf::hash::{HashCheck, Mismatch, check_length};
+use bulwark_tuf::hash::Mismatch;
 use bulwark_tuf::names::percent_encode;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{ProxyConfig, ProxyError};
-
-/// Bytes held back before streaming starts. A file up to this size is
-/// verified whole before the first byte goes out, so a refusal reaches the
-/// client as a status with a reason rather than as a broken transfer.
-const HOLD_BACK: usize = 1024 * 1024;
 
 /// What a verified page says about one distribution.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,73 +140,43 @@ impl Files {
     }
 
     /// Downloads `wanted` from upstream into the cache, verifying size and
-    /// sha256. The bytes are also sent to `stream` as they arrive, except
-    /// the first [`HOLD_BACK`] bytes (sent in one piece once more arrive) and
-    /// the last chunk, which are returned once everything matched, for the
-    /// caller to send. On any failure nothing is cached.
+    /// sha256 ([`bulwark_client::download`]). The bytes are also sent to
+    /// `stream` as they arrive, except the first [`HOLD_BACK`](bulwark_client::HOLD_BACK) bytes (sent
+    /// in one piece once more arrive) and the last chunk, which are
+    /// returned once everything matched, for the caller to send. On any
+    /// failure nothing is cached.
     pub async fn download(
         &self,
         wanted: &Wanted,
         stream: Option<&UnboundedSender<Vec<u8>>>,
     ) -> Result<Option<Vec<u8>>, ProxyError> {
         let url = format!("{}{}", self.upstream, wanted.upstream_path);
-        let (tmp_path, mut tmp) = temp_file(&self.dir)?;
-        let result = async {
-            let hashes = [("sha256".to_owned(), wanted.sha256.clone())]
-                .into_iter()
-                .collect();
-            let mut check = HashCheck::new(&hashes)
-                .map_err(|e| ProxyError::internal("cannot check sha256", e))?;
-            let mut held: Option<Vec<u8>> = None;
-            let received = self
-                .fetcher
-                .fetch_with(&url, wanted.cap, |chunk| {
-                    check.update(chunk);
-                    tmp.write_all(chunk)?;
-                    if let Some(stream) = stream {
-                        match held.as_mut() {
-                            Some(buffer) if buffer.len() < HOLD_BACK => {
-                                buffer.extend_from_slice(chunk);
-                            }
-                            _ => {
-                                if let Some(previous) = held.replace(chunk.to_vec()) {
-                                    // A client that went away does not stop the download: it warms the cache.
-                                    let _ = stream.send(previous);
-                                }
-                            }
-                        }
-                    }
-                    Ok(())
-                })
+        let expected = Expected {
+            length: wanted.size,
+            cap: wanted.cap,
+            hashes: BTreeMap::from([("sha256".to_owned(), wanted.sha256.clone())]),
+        };
+        let dest = self.path(wanted);
+        let result = match stream {
+            Some(stream) => {
+                // A client that went away does not stop the download: it warms the cache.
+                let mut send = |chunk| drop(stream.send(chunk));
+                download_streaming(&self.fetcher, &url, &expected, &dest, &mut send).await
+            }
+            None => download_to(&self.fetcher, &url, &expected, &dest)
                 .await
-                .map_err(|e| fetch_error(wanted, &url, e))?;
-            check_length(received, wanted.size).map_err(|e| mismatch(wanted, e))?;
-            check.finish().map_err(|e| mismatch(wanted, e))?;
-            tmp.sync_all()
-                .map_err(|e| ProxyError::internal("cannot write the file cache", e))?;
-            std::fs::rename(&tmp_path, self.path(wanted))
-                .map_err(|e| ProxyError::internal("cannot write the file cache", e))?;
-            tracing::debug!(file = wanted.filename, "verified and cached");
-            Ok(held)
+                .map(|_| None),
+        };
+        match result {
+            Ok(tail) => {
+                tracing::debug!(file = wanted.filename, "verified and cached");
+                Ok(tail)
+            }
+            Err(DownloadError::Fetch(e)) => Err(fetch_error(wanted, &url, e)),
+            Err(DownloadError::Mismatch(e)) => Err(mismatch(wanted, e)),
+            Err(e) => Err(ProxyError::internal("cannot write the file cache", e)),
         }
-        .await;
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp_path);
-        }
-        result
     }
-}
-
-fn temp_file(dir: &Path) -> Result<(PathBuf, std::fs::File), ProxyError> {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = dir.join(format!(".tmp-{}-{n}", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| ProxyError::internal("cannot create a file in the file cache", e))?;
-    Ok((path, file))
 }
 
 fn what(wanted: &Wanted) -> &'static str {
@@ -259,6 +223,7 @@ fn fetch_error(wanted: &Wanted, url: &str, error: FetchError) -> ProxyError {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
     use std::sync::Arc;
 
     use bulwark_pypi::{DistFilename, PageFile, ProjectName, UploadTime};

@@ -119,10 +119,9 @@ impl Trust {
             }
             std::fs::create_dir_all(&metadata_dir)
                 .map_err(io("cannot create the metadata cache"))?;
-            bulwark_client::store::write_atomic(&metadata_dir.join("root.json"), root)
+            bulwark_fs::write_atomic(&metadata_dir.join("root.json"), root)
                 .map_err(io("cannot write the trusted root"))?;
-            bulwark_client::store::write_atomic(&anchor, root)
-                .map_err(io("cannot write the trusted root"))?;
+            bulwark_fs::write_atomic(&anchor, root).map_err(io("cannot write the trusted root"))?;
         }
         let trust = Self {
             state: Mutex::new(State::default()),

@@ -31,7 +31,8 @@ pub enum Fault {
         /// Pause before each byte.
         interval: Duration,
     },
-    /// Answer 302 with `Location: /<path>`.
+    /// Answer 302 with `Location: /<path>`, or with the URL itself when it
+    /// has a scheme (`http://other-host/…`).
     Redirect(String),
     /// Answer 200 declaring this `Content-Length`, then send the real body
     /// and close.
@@ -311,8 +312,17 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
             stream.write_all(body.as_bytes())?;
         }
         (Some(Fault::Redirect(to)), _) => {
-            let to = to.strip_prefix('/').unwrap_or(&to);
-            write_head(&mut stream, 302, Some(0), &format!("Location: /{to}\r\n"))?;
+            let location = if to.contains("://") {
+                to
+            } else {
+                format!("/{}", to.strip_prefix('/').unwrap_or(&to))
+            };
+            write_head(
+                &mut stream,
+                302,
+                Some(0),
+                &format!("Location: {location}\r\n"),
+            )?;
         }
         (Some(Fault::ContentLength(length)), body) => {
             write_head(&mut stream, 200, Some(length), "")?;

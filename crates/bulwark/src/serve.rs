@@ -179,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .context("the repository has no 1.root.json")?;
     let root_copy = data.dir.join("root.json");
     if std::fs::read(&root_copy).ok().as_deref() != Some(root_bytes.as_slice()) {
-        bulwark_client::store::write_atomic(&root_copy, &root_bytes)
+        bulwark_fs::write_atomic(&root_copy, &root_bytes)
             .with_context(|| format!("cannot write {}", root_copy.display()))?;
     }
     let publisher = Arc::new(checked_publisher(&data, &settings, online)?);

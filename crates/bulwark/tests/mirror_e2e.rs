@@ -287,6 +287,86 @@ fn sync_serve_verify_install_then_incremental_sync_and_retention() {
 }
 
 /// A forwarding HTTP server that delays every `/files/` request.
+/// Every filename the index accepts mirrors: an epoch version puts a `!`
+/// in both filenames (`epoch_demo-1!0.5.tar.gz`), which once failed the
+/// whole sync (issue 9, defect 1).
+#[test]
+fn files_with_an_epoch_version_are_mirrored_and_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let upstream = Server::start(&data);
+    let root = data.join("root.json");
+    let alice = token(&data, "alice");
+    let files = upload(
+        &upstream,
+        &alice,
+        &dir.path().join("dist"),
+        "epoch-demo",
+        "1!0.5",
+    );
+
+    let mirror = dir.path().join("mirror");
+    let out = sync_cmd(&upstream.url, &root, &mirror).output().unwrap();
+    assert!(
+        out.status.success(),
+        "mirror sync failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let served = Server::start_mirror(&mirror);
+    for file in &files {
+        let filename = Path::new(file).file_name().unwrap().to_str().unwrap();
+        assert!(filename.contains("1!0.5"), "{filename}");
+        assert_eq!(
+            std::fs::read(upstream_blob(&mirror, filename)).unwrap(),
+            std::fs::read(file).unwrap(),
+            "{filename}"
+        );
+        assert!(
+            verified(&root, &served.url, "epoch-demo", filename).is_some(),
+            "python-tuf must verify {filename} on the mirror:\n{}",
+            served.log()
+        );
+    }
+}
+
+/// A destination that holds a mirror of another repository is refused,
+/// naming the directory and what differs, and left as it was (issue 9,
+/// defect 4).
+#[test]
+fn a_mirror_of_another_repository_is_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first_data, second_data) = (dir.path().join("first"), dir.path().join("second"));
+    let first = Server::start(&first_data);
+    let second = Server::start(&second_data);
+    let mirror = dir.path().join("mirror");
+    run_ok(&mut sync_cmd(
+        &first.url,
+        &first_data.join("root.json"),
+        &mirror,
+    ));
+    let before = timestamp(&mirror);
+
+    let out = sync_cmd(&second.url, &second_data.join("root.json"), &mirror)
+        .output()
+        .unwrap();
+    let said = stderr(&out);
+    assert!(!out.status.success(), "{}{said}", stdout(&out));
+    assert!(
+        said.contains(&mirror.display().to_string())
+            && said.contains("another repository")
+            && said.contains("1.root.json"),
+        "{said}"
+    );
+    assert_eq!(timestamp(&mirror), before);
+    // The same repository still syncs.
+    run_ok(&mut sync_cmd(
+        &first.url,
+        &first_data.join("root.json"),
+        &mirror,
+    ));
+}
+
 const SLOW_PROXY: &str = r#"
 import sys, time, urllib.request, urllib.error
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler

@@ -51,6 +51,7 @@ pub fn quick_fetch_config() -> FetchConfig {
         base_deadline: Duration::from_secs(5),
         min_rate: 1024 * 1024,
         max_redirects: 3,
+        cross_origin_redirects: false,
     }
 }
 
