@@ -1,7 +1,8 @@
 //! The TUF repository engine of the index: which roles exist and who signs
 //! them (`roles`, `policy`; where each file lives is `bulwark-layout`), creating a repository (`init`),
-//! encrypted key files (`keyfile`), and the publisher that turns queued
-//! changes into signed, consistent snapshots (`publish`).
+//! encrypted key files (`keyfile`), the publisher that turns queued
+//! changes into signed, consistent snapshots (`publish`), and the checks on
+//! a developer-signed project transaction (`transaction`).
 //!
 //! ```text
 //! StateStore (files, changes) ──▶ Publisher::run_once ──▶ BlobStore (pages, metadata)
@@ -21,6 +22,7 @@ pub mod page;
 pub mod policy;
 pub mod publish;
 pub mod roles;
+pub mod transaction;
 
 // The wire layout is shared with the clients; `crate::layout` names it here.
 use bulwark_layout as layout;

@@ -70,6 +70,67 @@ impl PathSpec {
             }
         }
     }
+
+    /// The first pattern or hash prefix of this spec that may match a path
+    /// `parent` does not, or `None` when every path this spec matches is
+    /// also matched by `parent`: a delegator must not delegate targets that
+    /// were not delegated to itself (PEP 480 "Snapshot Process"; spec
+    /// 1.0.34 §4.5 "DELEGATIONS", where a delegatee is trusted only for
+    /// paths its delegator is).
+    ///
+    /// Decided conservatively, per pattern: a pattern is within a parent
+    /// pattern with as many segments when each of its segments is the
+    /// parent's segment, or the parent's segment is only `*`, or it is a
+    /// literal the parent's segment matches (wildcards never cross `/`, so
+    /// segments can be compared one by one). A hash prefix is within a
+    /// parent prefix it extends. Under hash prefixes only literal paths they
+    /// match are within; under patterns no hash prefix is.
+    #[must_use]
+    pub fn first_outside<'a>(&'a self, parent: &PathSpec) -> Option<&'a str> {
+        match self {
+            Self::Patterns(patterns) => patterns.iter().find(|c| !parent.covers_pattern(c)),
+            Self::HashPrefixes(prefixes) => prefixes.iter().find(|c| !parent.covers_prefix(c)),
+        }
+        .map(String::as_str)
+    }
+
+    fn covers_pattern(&self, child: &str) -> bool {
+        match self {
+            Self::Patterns(patterns) => patterns.iter().any(|p| pattern_within(child, p)),
+            Self::HashPrefixes(_) => is_literal(child) && self.matches(child),
+        }
+    }
+
+    fn covers_prefix(&self, child: &str) -> bool {
+        let child = child.to_ascii_lowercase();
+        match self {
+            Self::Patterns(_) => false,
+            Self::HashPrefixes(prefixes) => prefixes
+                .iter()
+                .any(|p| child.starts_with(&p.to_ascii_lowercase())),
+        }
+    }
+}
+
+/// True when every path `child` matches, `parent` matches (see
+/// [`PathSpec::first_outside`]).
+fn pattern_within(child: &str, parent: &str) -> bool {
+    child.split('/').count() == parent.split('/').count()
+        && child
+            .split('/')
+            .zip(parent.split('/'))
+            .all(|(c, p)| segment_within(c, p))
+}
+
+fn segment_within(child: &str, parent: &str) -> bool {
+    child == parent
+        || (!parent.is_empty() && parent.bytes().all(|b| b == b'*'))
+        || (is_literal(child) && segment_matches(parent.as_bytes(), child.as_bytes()))
+}
+
+/// True when `pattern` has no wildcard or class, so matches only itself.
+fn is_literal(pattern: &str) -> bool {
+    !pattern.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
 }
 
 /// `succinct_roles`: `2^bit_length` bins named `<name_prefix>-<hex>` that share
@@ -460,6 +521,46 @@ mod tests {
         assert!(!bins.is_bin(&RoleName::new("bins-01")));
         // sha256("a") starts with 0xca978112: first 5 bits 11001 = 25 = 0x19.
         assert_eq!(bins.bin_for("a").as_str(), "bin-19");
+    }
+
+    #[test]
+    fn nested_delegations_stay_within_the_delegators_paths() {
+        let project = PathSpec::Patterns(vec!["simple/demo/*".into()]);
+        let patterns = |p: &[&str]| PathSpec::Patterns(p.iter().map(|s| (*s).into()).collect());
+        for within in [
+            &["simple/demo/*"][..],
+            &["simple/demo/index.json"],
+            &["simple/demo/*.json", "simple/demo/index.[jx]son"],
+            &["simple/demo/"],
+            &[],
+        ] {
+            assert_eq!(patterns(within).first_outside(&project), None, "{within:?}");
+        }
+        for (outside, first) in [
+            (&["simple/demo/*", "simple/*/*"][..], "simple/*/*"),
+            (&["simple/d*/index.json"], "simple/d*/index.json"),
+            (&["simple/demo?/index.json"], "simple/demo?/index.json"),
+            (&["simple/[d]emo/index.json"], "simple/[d]emo/index.json"),
+            (&["simple/demo/*/*"], "simple/demo/*/*"),
+            (&["simple/demo"], "simple/demo"),
+            (&["*"], "*"),
+            (&["simple/other/index.json"], "simple/other/index.json"),
+        ] {
+            assert_eq!(patterns(outside).first_outside(&project), Some(first));
+        }
+        assert_eq!(patterns(&["a/b"]).first_outside(&patterns(&["*/**"])), None);
+        // sha256("a") starts with ca978112.
+        let prefixes = PathSpec::HashPrefixes(vec!["CA".into()]);
+        assert_eq!(
+            PathSpec::HashPrefixes(vec!["ca97".into()]).first_outside(&prefixes),
+            None
+        );
+        let escaping = PathSpec::HashPrefixes(vec!["ca97".into(), String::new()]);
+        assert_eq!(escaping.first_outside(&prefixes), Some(""));
+        assert_eq!(patterns(&["a"]).first_outside(&prefixes), None);
+        assert_eq!(patterns(&["b"]).first_outside(&prefixes), Some("b"));
+        assert_eq!(patterns(&["?"]).first_outside(&prefixes), Some("?"));
+        assert_eq!(prefixes.first_outside(&project), Some("CA"));
     }
 
     #[test]

@@ -1,0 +1,448 @@
+//! The index's checks on a project transaction of a developer-claimed
+//! project (PEP 480 "Snapshot Process"; issue 11, "The index's side"):
+//! the project's new signed role, its new page and the records of the
+//! files uploaded with them are checked together, before anything is
+//! stored. Pure: bytes, trusted state and `now` in; a
+//! [`VerifiedTransaction`] or the one [`TransactionRefused`] variant of the
+//! check that failed out.
+//!
+//! ```text
+//! role bytes ─▶ Envelope<Targets> ─▶ 1, 2 threshold::check (bulwark-tuf, the only count)
+//!                                 ─▶ 3 version ─▶ 4 expiry ─▶ 5 targets ─▶ 8 nested delegations
+//! page bytes ─▶ 6 length and hashes the role lists
+//!            ─▶ 7 ProjectPage::parse_json ─▶ renders to the same bytes, layout URLs,
+//!                 previous files unchanged + uploads as inspected ─▶ VerifiedTransaction
+//! ```
+//!
+//! The checks run in the order of the diagram: nothing the role says is
+//! looked at before its signatures are, and the page is read only once it
+//! is known to be the page the developers signed. The trusted state (the
+//! delegation, the previous role and page) is the caller's: it comes from
+//! metadata the index already verified and published.
+
+mod page;
+mod refused;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bulwark_pypi::{DistFilename, PageFile, ProjectName, ProjectPage};
+use bulwark_tuf::delegation::{DelegatedRole, DelegatedRoles, Delegations};
+use bulwark_tuf::hash::{self, sha256_hex};
+use bulwark_tuf::metadata::{Envelope, Key, TargetFile, Targets};
+use bulwark_tuf::names::RoleName;
+use bulwark_tuf::time::Timestamp;
+
+use crate::layout::page_target;
+
+pub use refused::{
+    DelegationProblem, ExpiryProblem, PageBytesProblem, PageProblem, RequiredVersion,
+    TargetsProblem, TransactionRefused,
+};
+
+/// The name prefix of every developer role: `project-<normalized-name>`
+/// (DESIGN.md §3), kept forever.
+pub const PROJECT_ROLE_PREFIX: &str = "project-";
+
+/// The default of [`TransactionPolicy::max_expiry`]: 400 days, a year of
+/// validity plus a margin for developers who re-sign yearly.
+pub const DEFAULT_MAX_EXPIRY: i64 = 400 * 86_400;
+
+/// The role of a claimed project: `project-<normalized-name>`.
+#[must_use]
+pub fn project_role(project: &ProjectName) -> RoleName {
+    RoleName::new(format!("{PROJECT_ROLE_PREFIX}{}", project.normalized()))
+}
+
+/// What the name of every role delegated inside a project's role starts
+/// with: `project-<normalized-name>.`. Role metadata shares one namespace in
+/// the snapshot, and normalized project names have no `.`, so no nested
+/// role can take the name of another project's role or of an index role.
+#[must_use]
+pub fn nested_role_prefix(project: &ProjectName) -> String {
+    format!("{}.", project_role(project))
+}
+
+/// A project's delegation as the index trusts it: the terminating
+/// delegation named `project-<name>` to the developers' keys, with its
+/// threshold and paths, and the keys it names.
+#[derive(Clone, Debug)]
+pub struct ProjectDelegation {
+    project: ProjectName,
+    role: DelegatedRole,
+    keys: BTreeMap<String, Key>,
+}
+
+/// A delegation given as a project's that is not named after the project:
+/// a mistake of the caller, never caused by offered bytes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("delegation {found:?} is not {expected}, the role of the project")]
+pub struct NotProjectRole {
+    /// The delegation's name.
+    pub found: String,
+    /// The project's role name.
+    pub expected: RoleName,
+}
+
+impl ProjectDelegation {
+    /// The delegation `role` of `project`, with the delegator's `keys`
+    /// (keys the delegation does not list are never used).
+    pub fn new(
+        project: ProjectName,
+        role: DelegatedRole,
+        keys: BTreeMap<String, Key>,
+    ) -> Result<Self, NotProjectRole> {
+        let expected = project_role(&project);
+        if role.name != expected {
+            return Err(NotProjectRole {
+                found: role.name.as_str().to_owned(),
+                expected,
+            });
+        }
+        Ok(Self {
+            project,
+            role,
+            keys,
+        })
+    }
+
+    /// The project.
+    #[must_use]
+    pub fn project(&self) -> &ProjectName {
+        &self.project
+    }
+
+    /// The delegation.
+    #[must_use]
+    pub fn role(&self) -> &DelegatedRole {
+        &self.role
+    }
+}
+
+/// What the index published for the project before this transaction,
+/// already trusted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Previous<'a> {
+    /// The project role's published version, if it has one.
+    pub role: Option<&'a Targets>,
+    /// The project's published page, if it has one (for a first claim, the
+    /// page its bin signed).
+    pub page: Option<&'a ProjectPage>,
+}
+
+/// A file uploaded with the transaction, as the upload inspection that a
+/// twine upload gets (`bulwark_pypi::inspect`) described it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadedFile {
+    /// The distribution filename.
+    pub filename: DistFilename,
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+    /// BLAKE2b-256, lowercase hex.
+    pub blake2b_256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `Requires-Python` of its core metadata, if any.
+    pub requires_python: Option<String>,
+    /// SHA-256 of the PEP 658 `.metadata` file served beside it, if any.
+    pub core_metadata_sha256: Option<String>,
+}
+
+impl From<&PageFile> for UploadedFile {
+    /// The record an upload of the file a page describes must have.
+    fn from(file: &PageFile) -> Self {
+        Self {
+            filename: file.filename.clone(),
+            sha256: file.sha256.clone(),
+            blake2b_256: file.blake2b_256.clone(),
+            size: file.size,
+            requires_python: file.requires_python.clone(),
+            core_metadata_sha256: file.core_metadata_sha256.clone(),
+        }
+    }
+}
+
+/// What a developer offers in one transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct Offered<'a> {
+    /// The new `project-<name>` metadata, signed by developer keys.
+    pub role: &'a [u8],
+    /// The new page, `simple/<name>/index.json`.
+    pub page: &'a [u8],
+    /// The files uploaded with it, each already inspected.
+    pub uploads: &'a [UploadedFile],
+}
+
+/// The index's bounds on what developers sign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransactionPolicy {
+    /// How far ahead of `now` a project role may expire, in seconds.
+    pub max_expiry: i64,
+}
+
+impl Default for TransactionPolicy {
+    fn default() -> Self {
+        Self {
+            max_expiry: DEFAULT_MAX_EXPIRY,
+        }
+    }
+}
+
+/// A transaction that passed every check; only [`check`] builds one.
+#[derive(Clone, Debug)]
+pub struct VerifiedTransaction {
+    role: RoleName,
+    metadata: Envelope<Targets>,
+    page_target: String,
+    page_length: u64,
+    page_sha256: String,
+    page: ProjectPage,
+    added: Vec<PageFile>,
+    yank_changed: Vec<PageFile>,
+}
+
+impl VerifiedTransaction {
+    /// The project role's name.
+    #[must_use]
+    pub fn role(&self) -> &RoleName {
+        &self.role
+    }
+
+    /// The project role's new version.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.metadata.signed.common.version
+    }
+
+    /// When the new version expires.
+    #[must_use]
+    pub fn expires(&self) -> Timestamp {
+        self.metadata.signed.common.expires
+    }
+
+    /// The verified role, as offered.
+    #[must_use]
+    pub fn metadata(&self) -> &Envelope<Targets> {
+        &self.metadata
+    }
+
+    /// The page's target path, `simple/<name>/index.json`.
+    #[must_use]
+    pub fn page_target(&self) -> &str {
+        &self.page_target
+    }
+
+    /// The page's length in bytes.
+    #[must_use]
+    pub fn page_length(&self) -> u64 {
+        self.page_length
+    }
+
+    /// The page's SHA-256, lowercase hex, which names it in consistent
+    /// snapshots.
+    #[must_use]
+    pub fn page_sha256(&self) -> &str {
+        &self.page_sha256
+    }
+
+    /// The new page, parsed.
+    #[must_use]
+    pub fn page(&self) -> &ProjectPage {
+        &self.page
+    }
+
+    /// The uploaded files that are new on the page, as the page lists them
+    /// (the index stores these values, upload time included, so that its
+    /// live page stays byte for byte the signed one).
+    #[must_use]
+    pub fn added(&self) -> &[PageFile] {
+        &self.added
+    }
+
+    /// Previously signed files whose `yanked` changed, as the page lists them.
+    #[must_use]
+    pub fn yank_changed(&self) -> &[PageFile] {
+        &self.yank_changed
+    }
+}
+
+/// Runs every check of a project transaction (PEP 480 "Snapshot Process")
+/// at `now`, in this order:
+///
+/// 1. a threshold of the delegation's keys signed the role, and
+/// 2. only valid signatures count; malformed metadata is refused
+///    ([`TransactionRefused::Threshold`], [`TransactionRefused::Malformed`]);
+/// 3. the version is 1, or greater than the trusted one
+///    ([`TransactionRefused::Version`]);
+/// 4. the role has not expired and expires within
+///    [`TransactionPolicy::max_expiry`] ([`TransactionRefused::Expiry`]);
+/// 5. it lists exactly one target, the project's page, within its
+///    delegated paths ([`TransactionRefused::Targets`]);
+/// 8. every delegation inside it stays within those paths, is named inside
+///    the project's namespace and has a threshold its keys can meet
+///    ([`TransactionRefused::Delegation`]);
+/// 6. the page has the listed length and hashes, sha256 among them
+///    ([`TransactionRefused::PageBytes`]);
+/// 7. the page is the previous page plus the uploads
+///    ([`TransactionRefused::Page`]).
+pub fn check(
+    delegation: &ProjectDelegation,
+    previous: Previous<'_>,
+    offered: Offered<'_>,
+    now: Timestamp,
+    policy: &TransactionPolicy,
+) -> Result<VerifiedTransaction, TransactionRefused> {
+    let role = &delegation.role.name;
+    let metadata =
+        Envelope::<Targets>::parse(offered.role).map_err(TransactionRefused::Malformed)?;
+    metadata
+        .check_signatures(role, &delegation.keys, &delegation.role.keys)
+        .map_err(TransactionRefused::Threshold)?;
+    let body = &metadata.signed;
+    check_version(body.common.version, previous.role)?;
+    check_expiry(body.common.expires, now, policy).map_err(TransactionRefused::Expiry)?;
+    let target = page_target(delegation.project.normalized());
+    let listed = listed_page(body, delegation, &target).map_err(TransactionRefused::Targets)?;
+    if let Some(nested) = &body.delegations {
+        check_nested(nested, delegation).map_err(TransactionRefused::Delegation)?;
+    }
+    let page_sha256 =
+        check_page_bytes(offered.page, listed).map_err(TransactionRefused::PageBytes)?;
+    let changes = page::check(
+        &delegation.project,
+        offered.page,
+        previous.page,
+        offered.uploads,
+    )
+    .map_err(TransactionRefused::Page)?;
+    Ok(VerifiedTransaction {
+        role: role.clone(),
+        metadata,
+        page_target: target,
+        page_length: offered.page.len() as u64,
+        page_sha256,
+        page: changes.page,
+        added: changes.added,
+        yank_changed: changes.yank_changed,
+    })
+}
+
+/// Rule 3: strictly greater than the trusted version, 1 without one.
+fn check_version(offered: u64, previous: Option<&Targets>) -> Result<(), TransactionRefused> {
+    let (required, allowed) = match previous {
+        None => (RequiredVersion::First, offered == 1),
+        Some(trusted) => {
+            let trusted = trusted.common.version;
+            (RequiredVersion::After(trusted), offered > trusted)
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(TransactionRefused::Version { offered, required })
+    }
+}
+
+/// Rule 4: not expired at `now`, and not beyond the policy's bound.
+fn check_expiry(
+    expires: Timestamp,
+    now: Timestamp,
+    policy: &TransactionPolicy,
+) -> Result<(), ExpiryProblem> {
+    // The same comparison the client makes (spec §5.6.5).
+    if expires <= now {
+        return Err(ExpiryProblem::Expired { expires });
+    }
+    let latest = now.plus_seconds(policy.max_expiry);
+    if expires > latest {
+        return Err(ExpiryProblem::TooFar { expires, latest });
+    }
+    Ok(())
+}
+
+/// Rule 5: every target within the delegated paths, and the only one the
+/// page; returns the page's description.
+fn listed_page<'b>(
+    body: &'b Targets,
+    delegation: &ProjectDelegation,
+    page: &str,
+) -> Result<&'b TargetFile, TargetsProblem> {
+    for path in body.targets.keys() {
+        if !delegation.role.paths.matches(path) {
+            return Err(TargetsProblem::OutsideDelegation { path: path.clone() });
+        }
+        if path != page {
+            return Err(TargetsProblem::NotThePage {
+                path: path.clone(),
+                page: page.to_owned(),
+            });
+        }
+    }
+    body.targets
+        .get(page)
+        .ok_or_else(|| TargetsProblem::NoPage {
+            page: page.to_owned(),
+        })
+}
+
+/// Rule 8: delegations inside the project role.
+fn check_nested(
+    nested: &Delegations,
+    delegation: &ProjectDelegation,
+) -> Result<(), DelegationProblem> {
+    let DelegatedRoles::List(roles) = &nested.roles else {
+        return Err(DelegationProblem::Succinct);
+    };
+    let prefix = nested_role_prefix(&delegation.project);
+    for role in roles {
+        let name = role.name.as_str();
+        if name.strip_prefix(&prefix).is_none_or(str::is_empty) {
+            return Err(DelegationProblem::RoleName {
+                role: name.to_owned(),
+                prefix,
+            });
+        }
+        if let Some(pattern) = role.paths.first_outside(&delegation.role.paths) {
+            return Err(DelegationProblem::PathOutside {
+                role: name.to_owned(),
+                pattern: pattern.to_owned(),
+            });
+        }
+        // Key IDs listed under their true ID are distinct keys (see
+        // `Key::verifier`), so this is the most `threshold::check` can count.
+        let usable = role
+            .keys
+            .keyids
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter(|id| nested.keys.get(*id).and_then(Key::verifier).is_some())
+            .count() as u64;
+        let threshold = role.keys.threshold;
+        if threshold == 0 || threshold > usable {
+            return Err(DelegationProblem::Threshold {
+                role: name.to_owned(),
+                threshold,
+                keys: usable,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Rule 6: the page is the one the role lists; returns its SHA-256.
+fn check_page_bytes(page: &[u8], listed: &TargetFile) -> Result<String, PageBytesProblem> {
+    let sha256 = listed
+        .hashes
+        .get("sha256")
+        .ok_or(PageBytesProblem::NoSha256)?;
+    hash::check_meta(page, Some(listed.length), Some(&listed.hashes))?;
+    let actual = sha256_hex(page);
+    // Clients fetch the page by the listed string (spec §5.7.3), and the
+    // index stores it under its lowercase digest: they must be one name.
+    if *sha256 != actual {
+        return Err(PageBytesProblem::Sha256NotLowercase);
+    }
+    Ok(actual)
+}
