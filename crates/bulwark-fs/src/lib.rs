@@ -93,6 +93,29 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(parent(dest))
 }
 
+/// Creates the file `dest` holding `bytes`, with Unix permission bits
+/// `mode` from its first byte on, refusing to replace an existing file:
+/// written and synced under a temporary name, then linked into place (so a
+/// crash never leaves a short key or signature file under its name), and
+/// the directory synced.
+pub fn create_new(dest: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = parent(dest);
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(|e| error_at("create a temporary file in", dir, e))?;
+    temp.write_all(bytes)
+        .map_err(|e| error_at("write", temp.path(), e))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| error_at("sync", temp.path(), e))?;
+    temp.persist_noclobber(dest)
+        .map_err(|e| error_at("create", dest, e.error))?;
+    sync_dir(dir)
+}
+
 /// Makes the renames, creations and removals in `dir` so far durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
@@ -164,6 +187,21 @@ mod tests {
         assert!(name.starts_with(TEMP_PREFIX), "{name}");
         drop(temp);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn new_files_get_their_mode_and_never_replace_one() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("a.key");
+        create_new(&key, b"secret", 0o600).unwrap();
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let error = create_new(&key, b"other", 0o600).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AlreadyExists, "{error}");
+        assert!(error.to_string().contains("a.key"), "{error}");
+        assert_eq!(std::fs::read(&key).unwrap(), b"secret");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

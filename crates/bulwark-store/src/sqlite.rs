@@ -23,7 +23,6 @@
 //!  uploads ──▶ queue ──▶ (whoever holds the writer) one transaction for all queued
 //! ```
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
@@ -343,11 +342,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
-    let dir = match path.parent() {
+    bulwark_fs::sync_dir(match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
+    })
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {

@@ -15,8 +15,6 @@
 //! key; `bulwark serve` is then given the online key alone (`online_key`).
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -515,13 +513,5 @@ fn write_drafts(dir: &Path, docs: &[Document]) -> anyhow::Result<()> {
 
 /// Writes a new public file (metadata, signature), never overwriting one.
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
+    Ok(bulwark_fs::create_new(path, bytes, 0o644)?)
 }

@@ -8,8 +8,6 @@
 //! ```
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,18 +48,9 @@ impl Data {
 /// refusing to overwrite an existing one.
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+        bulwark_fs::create_dir_all_durable(parent)?;
     }
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
+    Ok(bulwark_fs::create_new(path, bytes, 0o600)?)
 }
 
 /// The passphrase of key files: `BULWARK_KEY_PASSPHRASE`, else a prompt on
