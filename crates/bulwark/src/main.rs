@@ -15,6 +15,7 @@ mod mirror;
 mod proxy;
 mod serve;
 mod token;
+mod trusted_root;
 mod tuf_client;
 mod yank;
 

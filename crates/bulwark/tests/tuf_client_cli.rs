@@ -108,6 +108,70 @@ fn init_refuses_a_bad_root_and_writes_nothing() {
     assert!(stderr(&out).contains("cannot read"));
 }
 
+/// `bulwark` with at most 1 GiB of address space, so that a command that
+/// reads a file whole fails fast instead of eating the machine.
+fn capped_bulwark() -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -v 1048576 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_bulwark"));
+    cmd
+}
+
+/// A trusted root given on the command line is read as a downloaded root
+/// is: at most 512 KiB (`Limits::default().root`), never whole, by every
+/// command that takes one.
+#[test]
+fn trusted_root_files_are_capped_like_downloaded_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    fs::write(&big, vec![b' '; 512 * 1024 + 1]).unwrap();
+    let (meta, cache, mirror) = (
+        dir.path().join("meta"),
+        dir.path().join("cache"),
+        dir.path().join("mirror"),
+    );
+    for root in [Path::new("/dev/zero"), &big] {
+        let mut tuf_client = capped_bulwark();
+        tuf_client
+            .arg("tuf-client")
+            .arg("--metadata-dir")
+            .arg(&meta)
+            .arg("init")
+            .arg(root);
+        let mut proxy = capped_bulwark();
+        proxy
+            .args(["proxy", "--upstream", "http://127.0.0.1:9/", "--cache-dir"])
+            .arg(&cache)
+            .arg("--root")
+            .arg(root);
+        let mut sync = capped_bulwark();
+        sync.args([
+            "mirror",
+            "sync",
+            "--upstream",
+            "http://127.0.0.1:9/",
+            "--dest",
+        ])
+        .arg(&mirror)
+        .arg("--root")
+        .arg(root);
+        for mut cmd in [tuf_client, proxy, sync] {
+            let out = run(&mut cmd);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+            assert_eq!(
+                err.trim_end(),
+                format!(
+                    "error: the trusted root {} is larger than 512 KiB, the cap on root metadata",
+                    root.display()
+                ),
+                "{cmd:?}"
+            );
+        }
+    }
+    assert!(!meta.join("root.json").exists());
+}
+
 #[test]
 fn refresh_without_init_names_the_missing_root() {
     let dir = tempfile::tempdir().unwrap();
