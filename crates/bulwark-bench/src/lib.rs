@@ -4,7 +4,8 @@
 //! JSON), measured and reported. Nothing here is asserted about timing.
 //!
 //! ```text
-//! synth (deterministic projects/files) ─▶ repo::BenchRepo (temp dir, real stores, keys)
+//! peers::prepare (python-tuf's venv; for the scripts also wrk, pypiserver, a release bulwark)
+//!   ─▶ synth (deterministic projects/files) ─▶ repo::BenchRepo (temp dir, real stores, keys)
 //!   ─▶ publish::run (bulk load, full publish, sustained batches)
 //!   ─▶ bytes::run (what an installer downloads; per-file model; bin table)
 //!   ─▶ client::run (CPU of one cold lookup: our client against python-tuf's)
@@ -15,6 +16,7 @@
 pub mod bytes;
 pub mod client;
 pub mod json;
+pub mod peers;
 pub mod publish;
 pub mod repo;
 pub mod report;
@@ -23,6 +25,8 @@ pub mod stats;
 pub mod synth;
 
 use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
 
 pub use report::Report;
 
@@ -58,6 +62,9 @@ pub struct Options {
     pub dir: PathBuf,
     /// The client comparison.
     pub client: client::ClientConfig,
+    /// Where the whole-process scripts write their figures; `None`: the
+    /// scripts do not run.
+    pub scripts: Option<PathBuf>,
 }
 
 /// The workspace this harness was built from (where `scripts/` and
@@ -74,40 +81,97 @@ pub fn default_bin_bits(projects: u64) -> u32 {
     if projects >= 100_000 { 14 } else { 8 }
 }
 
-/// Builds a repository as `options` says and measures `suite`.
-pub fn run(suite: Suite, options: &Options, command: &str) -> anyhow::Result<Report> {
-    let repo = repo::BenchRepo::create(&options.dir, options.bin_bits)?;
-    let config = publish::PublishConfig {
-        projects: options.projects,
-        uploads: options.uploads,
-        uploaders: options.uploaders,
-        paced_rate: options.paced_rate,
-        rounds: if matches!(suite, Suite::Publish | Suite::All) {
-            options.rounds
-        } else {
-            0
-        },
-    };
-    let published = publish::run(&repo, &config)?;
-    let bytes = match suite {
-        Suite::MetadataBytes | Suite::All => Some(bytes::run(&repo, options.projects)?),
-        Suite::Publish | Suite::ClientCpu => None,
-    };
-    let client = match suite {
-        Suite::ClientCpu | Suite::All => {
-            Some(client::run(&repo, options.projects, &options.client)?)
+/// One step of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Prepare the peers ([`peers::prepare`]).
+    Prepare,
+    /// Build and publish the synthetic repository (and, for the suites
+    /// that measure it, measure publishing).
+    Publish,
+    /// Metadata bytes per install.
+    MetadataBytes,
+    /// Client CPU against python-tuf.
+    ClientCpu,
+    /// The whole-process scripts.
+    Scripts,
+}
+
+impl Suite {
+    /// The steps of this suite, in the order they run; `scripts`: the
+    /// whole-process scripts run too. Every peer is prepared first: the
+    /// python-tuf comparison needs the venv, and the scripts' set-up
+    /// (venvs, wrk, a release build) must not run between measurements.
+    #[must_use]
+    pub fn steps(self, scripts: bool) -> Vec<Step> {
+        let client = matches!(self, Self::ClientCpu | Self::All);
+        let mut steps = Vec::new();
+        if client || scripts {
+            steps.push(Step::Prepare);
         }
-        Suite::Publish | Suite::MetadataBytes => None,
-    };
-    Ok(Report {
+        steps.push(Step::Publish);
+        if matches!(self, Self::MetadataBytes | Self::All) {
+            steps.push(Step::MetadataBytes);
+        }
+        if client {
+            steps.push(Step::ClientCpu);
+        }
+        if scripts {
+            steps.push(Step::Scripts);
+        }
+        steps
+    }
+}
+
+/// Runs `suite`'s steps: prepares the peers, builds a repository as
+/// `options` says and measures it, then runs the scripts if `options` asks.
+pub fn run(suite: Suite, options: &Options, command: &str) -> anyhow::Result<Report> {
+    let mut report = Report {
         command: command.to_owned(),
-        data_dir: repo.dir.path().display().to_string(),
-        publish: matches!(suite, Suite::Publish | Suite::All).then_some(published),
-        bytes,
-        client,
-        scripts: Vec::new(),
-        peak_rss_kib: stats::peak_rss_kib(),
-    })
+        ..Report::default()
+    };
+    let mut peers = peers::Peers::default();
+    let mut repo = None;
+    let unbuilt = "the repository is built before it is measured";
+    for step in suite.steps(options.scripts.is_some()) {
+        match step {
+            Step::Prepare => peers = peers::prepare(&workspace(), options)?,
+            Step::Publish => {
+                let created = repo::BenchRepo::create(&options.dir, options.bin_bits)?;
+                let measure = matches!(suite, Suite::Publish | Suite::All);
+                let config = publish::PublishConfig {
+                    projects: options.projects,
+                    uploads: options.uploads,
+                    uploaders: options.uploaders,
+                    paced_rate: options.paced_rate,
+                    rounds: if measure { options.rounds } else { 0 },
+                };
+                let published = publish::run(&created, &config)?;
+                report.publish = measure.then_some(published);
+                report.data_dir = created.dir.path().display().to_string();
+                repo = Some(created);
+            }
+            Step::MetadataBytes => {
+                let repo = repo.as_ref().context(unbuilt)?;
+                report.bytes = Some(bytes::run(repo, options.projects)?);
+            }
+            Step::ClientCpu => {
+                let repo = repo.as_ref().context(unbuilt)?;
+                report.client = Some(client::run(repo, options.projects, &options.client)?);
+            }
+            Step::Scripts => {
+                // The repository's stores and files are not the scripts' business.
+                drop(repo.take());
+                let out = options
+                    .scripts
+                    .as_deref()
+                    .context("no directory for the scripts")?;
+                report.scripts = scripts::run_all(&workspace(), out, &peers);
+            }
+        }
+    }
+    report.peak_rss_kib = stats::peak_rss_kib();
+    Ok(report)
 }
 
 /// Writes `report.md` and `report.json` into `out`.
@@ -116,4 +180,33 @@ pub fn write_report(report: &Report, out: &Path) -> anyhow::Result<()> {
     std::fs::write(out.join("report.md"), report.to_markdown())?;
     std::fs::write(out.join("report.json"), report.to_json().to_pretty())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_peer_is_prepared_before_anything_is_measured() {
+        for suite in [
+            Suite::Publish,
+            Suite::MetadataBytes,
+            Suite::ClientCpu,
+            Suite::All,
+        ] {
+            for scripts in [false, true] {
+                let steps = suite.steps(scripts);
+                let peers = steps.contains(&Step::ClientCpu) || steps.contains(&Step::Scripts);
+                let prepared = steps.iter().filter(|s| **s == Step::Prepare).count();
+                assert_eq!(
+                    prepared,
+                    usize::from(peers),
+                    "{suite:?}, {scripts}: {steps:?}"
+                );
+                if peers {
+                    assert_eq!(steps[0], Step::Prepare, "{suite:?}, {scripts}: {steps:?}");
+                }
+            }
+        }
+    }
 }

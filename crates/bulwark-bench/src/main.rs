@@ -121,13 +121,13 @@ fn main() -> anyhow::Result<()> {
         paced_rate: cli.paced_rate,
         dir: cli.dir,
         client,
+        scripts: run_scripts.then(|| cli.out.clone()),
     };
-    let mut report = bulwark_bench::run(suite, &options, &command)?;
     if run_scripts {
         std::fs::create_dir_all(&cli.out)
             .with_context(|| format!("cannot create {}", cli.out.display()))?;
-        report.scripts = bulwark_bench::scripts::run_all(&bulwark_bench::workspace(), &cli.out);
     }
+    let report = bulwark_bench::run(suite, &options, &command)?;
     print!("{}", report.to_markdown());
     if suite == Suite::All {
         bulwark_bench::write_report(&report, &cli.out)?;

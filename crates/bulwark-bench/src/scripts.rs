@@ -17,6 +17,7 @@ use anyhow::{Context as _, bail};
 use bulwark_tuf::json::{self, Value};
 
 use crate::json::Json;
+use crate::peers::Peers;
 
 /// One script of the suite.
 #[derive(Clone, Copy, Debug)]
@@ -71,16 +72,18 @@ pub struct ScriptRun {
     pub figures: Result<Vec<(String, u64)>, String>,
 }
 
-/// Runs every script from `workspace`, writing their JSON under `out`.
-/// A script that fails is reported, not fatal: the rest of the suite stands.
+/// Runs every script from `workspace` against the prepared `peers`,
+/// writing their JSON under `out`. A script that fails is reported, not
+/// fatal: the rest of the suite stands.
 #[must_use]
-pub fn run_all(workspace: &Path, out: &Path) -> Vec<ScriptRun> {
+pub fn run_all(workspace: &Path, out: &Path, peers: &Peers) -> Vec<ScriptRun> {
     SCRIPTS
         .iter()
         .map(|script| {
             eprintln!("running scripts/{} {}", script.name, script.args.join(" "));
             let json = out.join(format!("{}.json", script.name));
-            let (output, figures) = match run_one(workspace, script, &json) {
+            let mut command = command(workspace, script, &json, peers);
+            let (output, figures) = match run_one(script, &json, &mut command) {
                 Ok((output, figures)) => (output, Ok(figures)),
                 Err(e) => (String::new(), Err(format!("{e:#}"))),
             };
@@ -96,19 +99,38 @@ pub fn run_all(workspace: &Path, out: &Path) -> Vec<ScriptRun> {
         .collect()
 }
 
+/// The command that runs `script` from `workspace`: its figures go to
+/// `json_path` (`BULWARK_BENCH_JSON`), and it measures the prepared
+/// `bulwark` (`BULWARK_BIN`).
+fn command(workspace: &Path, script: &Script, json_path: &Path, peers: &Peers) -> Command {
+    let mut command = bash(workspace, script.name, script.args);
+    command.env("BULWARK_BENCH_JSON", json_path);
+    if let Some(bulwark) = &peers.bulwark {
+        command.env("BULWARK_BIN", bulwark);
+    }
+    command
+}
+
+/// `scripts/<name> <args>`, run from `workspace` with no input; what it
+/// prints on stderr goes to ours.
+pub(crate) fn bash(workspace: &Path, name: &str, args: &[&str]) -> Command {
+    let mut command = Command::new("bash");
+    command
+        .arg(workspace.join("scripts").join(name))
+        .args(args)
+        .current_dir(workspace)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    command
+}
+
 fn run_one(
-    workspace: &Path,
     script: &Script,
     json_path: &Path,
+    command: &mut Command,
 ) -> anyhow::Result<(String, Vec<(String, u64)>)> {
     let _ = std::fs::remove_file(json_path);
-    let done = Command::new("bash")
-        .arg(workspace.join("scripts").join(script.name))
-        .args(script.args)
-        .current_dir(workspace)
-        .env("BULWARK_BENCH_JSON", json_path)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
+    let done = command
         .output()
         .with_context(|| format!("cannot run scripts/{}", script.name))?;
     let output = String::from_utf8_lossy(&done.stdout).into_owned();
@@ -174,7 +196,40 @@ impl ScriptRun {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+
+    /// Each script measures the `bulwark` that `scripts/bench-env` names,
+    /// which is `BULWARK_BIN` when the suite runs it, else the one cargo
+    /// built wherever the target directory is, never `target/release`.
+    #[test]
+    fn scripts_measure_the_binary_the_suite_prepared() {
+        let peers = Peers {
+            bulwark: Some(PathBuf::from("/elsewhere/ct/release/bulwark")),
+        };
+        for script in SCRIPTS {
+            let command = command(Path::new("/w"), script, Path::new("/o.json"), &peers);
+            assert!(
+                command.get_envs().any(|(k, v)| k == "BULWARK_BIN"
+                    && v == peers.bulwark.as_deref().map(Path::as_os_str)),
+                "{}",
+                script.name
+            );
+            let path = crate::workspace().join("scripts").join(script.name);
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                text.contains("$(scripts/bench-env"),
+                "scripts/{} does not take its binary from scripts/bench-env",
+                script.name
+            );
+            assert!(
+                !text.contains("target/release"),
+                "scripts/{} looks for target/release",
+                script.name
+            );
+        }
+    }
 
     #[test]
     fn figures_are_whole_numbers() {

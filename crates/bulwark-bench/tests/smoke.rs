@@ -1,22 +1,15 @@
 //! A tiny run of the whole harness: the report is produced and its fields
 //! are sane. No timing is asserted (benchmarks are not tests).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use bulwark_bench::client::{ClientConfig, Python};
 use bulwark_bench::{Options, Suite};
 
 #[test]
 fn tiny_run_produces_a_sane_report() {
-    // The venv with python-tuf, created (or reused) by scripts/python-env,
-    // as the other process-level tests do.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let status = Command::new(root.join("scripts/python-env"))
-        .status()
-        .expect("cannot run scripts/python-env");
-    assert!(status.success(), "scripts/python-env failed");
-
+    // The run itself prepares the venv with python-tuf (scripts/python-env)
+    // before it measures anything.
     let dir = tempfile::tempdir().unwrap();
     let options = Options {
         projects: 500,
@@ -28,6 +21,7 @@ fn tiny_run_produces_a_sane_report() {
         dir: dir.path().join("repo"),
         // The repository is served by this package's own binary.
         client: ClientConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_bulwark-bench")), 3),
+        scripts: None,
     };
     let report = bulwark_bench::run(Suite::All, &options, "smoke").unwrap();
 

@@ -467,15 +467,15 @@ enum LoadedAuthority {
 
 impl LoadedAuthority {
     fn load(args: &AuthorityArgs) -> anyhow::Result<Self> {
-        let read =
-            |path: &Path| fs::read(path).with_context(|| format!("cannot read {}", path.display()));
         if let Some(path) = &args.root {
-            let root = Envelope::parse(&read(path)?)
+            let root = Envelope::parse(&crate::trusted_root::read(path)?)
                 .with_context(|| format!("{} is not root metadata", path.display()))?;
             return Ok(Self::Root(root));
         }
         if let Some(path) = &args.delegator {
-            let targets = Envelope::parse(&read(path)?)
+            let bytes =
+                fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let targets = Envelope::parse(&bytes)
                 .with_context(|| format!("{} is not targets metadata", path.display()))?;
             return Ok(Self::Delegator(targets));
         }

@@ -4,7 +4,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 mod ceremony;
 mod config;
@@ -15,6 +16,7 @@ mod mirror;
 mod proxy;
 mod serve;
 mod token;
+mod trusted_root;
 mod tuf_client;
 mod yank;
 
@@ -57,14 +59,15 @@ fn main() -> ExitCode {
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let args: Vec<_> = std::env::args_os().collect();
+            eprintln!("{}", one_line(&e, &command_path(&args)));
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
-            let status = if e.use_stderr() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            };
+            // --help and --version, on stdout.
             let _ = e.print();
-            return status;
+            return ExitCode::SUCCESS;
         }
     };
     let result = match cli.command {
@@ -86,6 +89,40 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command-line error as one line, like every other failure: clap's
+/// message and tips without the usage text, and where to read more.
+fn one_line(error: &clap::Error, command: &str) -> String {
+    let message = if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // clap would print the whole help here.
+        "a command is required".to_owned()
+    } else {
+        let text = error.render().to_string();
+        let text = text.strip_prefix("error: ").unwrap_or(&text);
+        text.split("\n\n")
+            .enumerate()
+            .filter(|(n, paragraph)| *n == 0 || paragraph.trim_start().starts_with("tip:"))
+            .map(|(_, paragraph)| paragraph.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    format!("error: {message}; try '{command} --help'")
+}
+
+/// `bulwark` and the subcommands named in `args` (the program name first),
+/// e.g. `bulwark tuf-client init`.
+fn command_path(args: &[std::ffi::OsString]) -> String {
+    let mut command = Cli::command();
+    let mut path = vec![command.get_name().to_owned()];
+    for arg in args.iter().skip(1).filter_map(|arg| arg.to_str()) {
+        let Some(sub) = command.find_subcommand(arg).cloned() else {
+            continue;
+        };
+        path.push(sub.get_name().to_owned());
+        command = sub;
+    }
+    path.join(" ")
 }
 
 /// An error and its causes, on one line.

@@ -72,8 +72,7 @@ impl Progress for Bar {
 
 fn sync(args: &SyncArgs) -> anyhow::Result<()> {
     crate::init_logging();
-    let root = std::fs::read(&args.root)
-        .with_context(|| format!("cannot read the trusted root {}", args.root.display()))?;
+    let root = crate::trusted_root::read(&args.root)?;
     let mut options = SyncOptions::new(&args.upstream, root, args.dest.clone(), crate::now());
     options.retention_secs = i64::from(args.retention_secs);
     options.concurrency = usize::from(args.concurrency);

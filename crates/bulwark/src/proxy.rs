@@ -112,8 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("upstream: {upstream:?} is not an http:// or https:// URL");
     }
     crate::init_logging();
-    let root_bytes = std::fs::read(&root)
-        .with_context(|| format!("cannot read the trusted root {}", root.display()))?;
+    let root_bytes = crate::trusted_root::read(&root)?;
     let mut config = ProxyConfig::new(&upstream, cache_dir, crate::now);
     config.freshness = freshness;
     config.fetch = crate::tuf_client::fetch_config()?;

@@ -93,8 +93,7 @@ fn init(
     trusted_root: &std::path::Path,
     now: Timestamp,
 ) -> anyhow::Result<()> {
-    let bytes = std::fs::read(trusted_root)
-        .with_context(|| format!("cannot read {}", trusted_root.display()))?;
+    let bytes = crate::trusted_root::read(trusted_root)?;
     TrustedSet::new(&bytes, now).context("the trusted root is not valid")?;
     let store =
         MetadataDir::open(dir).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -16,27 +16,84 @@ fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("cannot start bulwark")
 }
 
+/// Every argument error, of `tuf-client` as of every other command, is one
+/// line on stderr (the client protocol's promise) and exit status 1; clap's
+/// usage text is not printed.
 #[test]
-fn bad_arguments_exit_1_never_2() {
-    for args in [
-        &["tuf-client"][..],
-        &["tuf-client", "--metadata-dir"],
-        &["tuf-client", "--metadata-dir", "/tmp/x", "frobnicate"],
-        &[
-            "tuf-client",
-            "--metadata-dir",
-            "/tmp/x",
-            "--bogus",
-            "refresh",
-        ],
-        &["no-such-command"],
-        &[],
+fn bad_arguments_are_one_line_and_exit_1_never_2() {
+    for (args, hint) in [
+        (&["tuf-client"][..], "bulwark tuf-client"),
+        (&["tuf-client", "--metadata-dir"], "bulwark tuf-client"),
+        (
+            &["tuf-client", "--metadata-dir", "/tmp/x", "frobnicate"],
+            "bulwark tuf-client",
+        ),
+        (
+            &[
+                "tuf-client",
+                "--metadata-dir",
+                "/tmp/x",
+                "--bogus",
+                "refresh",
+            ],
+            "bulwark tuf-client refresh",
+        ),
+        (
+            &["tuf-client", "--metadat-dir", "/tmp/x", "refresh"],
+            "bulwark tuf-client refresh",
+        ),
+        (
+            &["tuf-client", "--metadata-dir", "/tmp/x", "init"],
+            "bulwark tuf-client init",
+        ),
+        (
+            &["tuf-client", "--metadata-dir", "/tmp/x", "init", "a", "b"],
+            "bulwark tuf-client init",
+        ),
+        (
+            &["tuf-client", "refresh", "-x"],
+            "bulwark tuf-client refresh",
+        ),
+        (&["no-such-command"], "bulwark"),
+        (&[], "bulwark"),
+        (&["mirror", "sync"], "bulwark mirror sync"),
+        (&["proxy", "--freshness-secs", "soon"], "bulwark proxy"),
+        (&["ceremony"], "bulwark ceremony"),
     ] {
         let out = run(bulwark().args(args));
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(
+            err.trim_end().ends_with(&format!("; try '{hint} --help'")),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
     }
-    let out = run(bulwark().args(["tuf-client", "--help"]));
-    assert_eq!(out.status.code(), Some(0));
+    let out = run(bulwark().args(["tuf-client", "--metadat-dir", "/tmp/x", "refresh"]));
+    assert!(
+        stderr(&out).contains("a similar argument exists: '--metadata-dir'"),
+        "clap's tip is kept: {}",
+        stderr(&out)
+    );
+    let out = run(bulwark().args(["mirror", "sync"]));
+    assert!(
+        stderr(&out).contains("--upstream <UPSTREAM> --root <ROOT> --dest <DEST>"),
+        "every missing argument is named: {}",
+        stderr(&out)
+    );
+    for args in [
+        &["tuf-client", "--help"][..],
+        &["--help"],
+        &["--version"],
+        &["help", "proxy"],
+    ] {
+        let out = run(bulwark().args(args));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", stderr(&out));
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
 }
 
 #[test]
@@ -106,6 +163,70 @@ fn init_refuses_a_bad_root_and_writes_nothing() {
         .arg(dir.path().join("absent")));
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cannot read"));
+}
+
+/// `bulwark` with at most 1 GiB of address space, so that a command that
+/// reads a file whole fails fast instead of eating the machine.
+fn capped_bulwark() -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -v 1048576 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_bulwark"));
+    cmd
+}
+
+/// A trusted root given on the command line is read as a downloaded root
+/// is: at most 512 KiB (`Limits::default().root`), never whole, by every
+/// command that takes one.
+#[test]
+fn trusted_root_files_are_capped_like_downloaded_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    fs::write(&big, vec![b' '; 512 * 1024 + 1]).unwrap();
+    let (meta, cache, mirror) = (
+        dir.path().join("meta"),
+        dir.path().join("cache"),
+        dir.path().join("mirror"),
+    );
+    for root in [Path::new("/dev/zero"), &big] {
+        let mut tuf_client = capped_bulwark();
+        tuf_client
+            .arg("tuf-client")
+            .arg("--metadata-dir")
+            .arg(&meta)
+            .arg("init")
+            .arg(root);
+        let mut proxy = capped_bulwark();
+        proxy
+            .args(["proxy", "--upstream", "http://127.0.0.1:9/", "--cache-dir"])
+            .arg(&cache)
+            .arg("--root")
+            .arg(root);
+        let mut sync = capped_bulwark();
+        sync.args([
+            "mirror",
+            "sync",
+            "--upstream",
+            "http://127.0.0.1:9/",
+            "--dest",
+        ])
+        .arg(&mirror)
+        .arg("--root")
+        .arg(root);
+        for mut cmd in [tuf_client, proxy, sync] {
+            let out = run(&mut cmd);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+            assert_eq!(
+                err.trim_end(),
+                format!(
+                    "error: the trusted root {} is larger than 512 KiB, the cap on root metadata",
+                    root.display()
+                ),
+                "{cmd:?}"
+            );
+        }
+    }
+    assert!(!meta.join("root.json").exists());
 }
 
 #[test]
