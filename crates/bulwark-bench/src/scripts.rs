@@ -57,6 +57,11 @@ pub const SCRIPTS: &[Script] = &[
         args: &[],
         what: "pip install of 50 packages through a cold bulwark proxy: time and peak RSS of proxy and serve",
     },
+    Script {
+        name: "mirror-sync",
+        args: &["2000"],
+        what: "bulwark mirror sync of an index of 2,000 small wheels over loopback: cold, warm (nothing new) and re-verifying every file, and the cold sync's peak RSS",
+    },
 ];
 
 /// What one script produced.
