@@ -27,7 +27,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bulwark_pypi::{DistFilename, PageFile, ProjectName, ProjectPage};
+use bulwark_pypi::{DistFilename, Inspected, PageFile, ProjectName, ProjectPage};
 use bulwark_tuf::delegation::{DelegatedRole, DelegatedRoles, Delegations};
 use bulwark_tuf::hash::{self, sha256_hex};
 use bulwark_tuf::metadata::{Envelope, Key, TargetFile, Targets};
@@ -147,6 +147,22 @@ pub struct UploadedFile {
     pub requires_python: Option<String>,
     /// SHA-256 of the PEP 658 `.metadata` file served beside it, if any.
     pub core_metadata_sha256: Option<String>,
+}
+
+impl From<&Inspected> for UploadedFile {
+    /// The record of an upload that passed inspection: what the index
+    /// stores for a twine upload and checks a developer's page against,
+    /// and what `bulwark upload` lists on the page it signs.
+    fn from(inspected: &Inspected) -> Self {
+        Self {
+            filename: inspected.filename.clone(),
+            sha256: inspected.sha256.clone(),
+            blake2b_256: inspected.blake2b_256.clone(),
+            size: inspected.size,
+            requires_python: inspected.metadata.requires_python().map(str::to_owned),
+            core_metadata_sha256: inspected.core_metadata_sha256(),
+        }
+    }
 }
 
 impl From<&PageFile> for UploadedFile {
