@@ -1,8 +1,9 @@
 //! The TUF repository engine of the index: which roles exist and who signs
 //! them (`roles`, `policy`; where each file lives is `bulwark-layout`), creating a repository (`init`),
 //! encrypted key files (`keyfile`), the publisher that turns queued
-//! changes into signed, consistent snapshots (`publish`), and the checks on
-//! a developer-signed project transaction (`transaction`).
+//! changes into signed, consistent snapshots (`publish`), and developer-signed
+//! project transactions (`transaction`): the index's checks, and the
+//! developer's side that builds the page and signs the role they accept.
 //!
 //! ```text
 //! StateStore (files, changes) ──▶ Publisher::run_once ──▶ BlobStore (pages, metadata)

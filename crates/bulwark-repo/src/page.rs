@@ -6,6 +6,7 @@ use bulwark_pypi::{DistFilename, PageFile, ProjectName, ProjectPage, UploadTime}
 use bulwark_store::FileRecord;
 
 use crate::layout::file_url;
+use crate::transaction::UploadedFile;
 
 /// Why a page could not be rendered: stored data that no longer parses.
 #[derive(Debug, thiserror::Error)]
@@ -47,4 +48,23 @@ pub fn project_page(project: &str, files: &[FileRecord]) -> Result<ProjectPage, 
 /// The signed JSON bytes of a project page.
 pub fn render(project: &str, files: &[FileRecord]) -> Result<Vec<u8>, PageError> {
     project_page(project, files).map(|page| bulwark_pypi::render_json(&page))
+}
+
+/// The record the index stores for `upload`, uploaded by `uploader` at
+/// `upload_time_us` (microseconds since the Unix epoch), not yanked.
+#[must_use]
+pub fn file_record(upload: &UploadedFile, uploader: &str, upload_time_us: i64) -> FileRecord {
+    FileRecord {
+        project: upload.filename.name().normalized().to_owned(),
+        filename: upload.filename.as_str().to_owned(),
+        version: upload.filename.version().to_string(),
+        size: upload.size,
+        sha256: upload.sha256.clone(),
+        blake2b_256: upload.blake2b_256.clone(),
+        requires_python: upload.requires_python.clone(),
+        metadata_sha256: upload.core_metadata_sha256.clone(),
+        upload_time_us,
+        yanked: None,
+        uploader: uploader.to_owned(),
+    }
 }

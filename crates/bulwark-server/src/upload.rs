@@ -11,7 +11,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bulwark_http::{ApiError, blocking};
-use bulwark_store::{AddFile, FileRecord};
+use bulwark_store::AddFile;
 
 use crate::auth::authenticate;
 use crate::state::AppState;
@@ -237,25 +237,8 @@ pub fn ingest(
     user: &str,
     upload_time_us: i64,
 ) -> bulwark_store::Result<AddFile> {
-    let filename = inspected.filename.as_str().to_owned();
-    let record = FileRecord {
-        project: inspected.filename.name().normalized().to_owned(),
-        version: inspected.filename.version().to_string(),
-        size: inspected.size,
-        sha256: inspected.sha256.clone(),
-        blake2b_256: inspected.blake2b_256.clone(),
-        requires_python: inspected.metadata.requires_python().map(str::to_owned),
-        // PEP 658 metadata is served for wheels only: an sdist's PKG-INFO
-        // may be dynamic, and installers would trust it as final.
-        metadata_sha256: inspected
-            .filename
-            .is_wheel()
-            .then(|| bulwark_tuf::hash::sha256_hex(&inspected.metadata_bytes)),
-        upload_time_us,
-        yanked: None,
-        uploader: user.to_owned(),
-        filename,
-    };
+    let upload = bulwark_repo::transaction::UploadedFile::from(inspected);
+    let record = bulwark_repo::page::file_record(&upload, user, upload_time_us);
     let file_key = bulwark_layout::file_key(&record.sha256, &record.filename);
     let metadata_key = bulwark_layout::metadata_file_key(&record.sha256, &record.filename);
     let _same_file = same_file_lock(&record.sha256);

@@ -88,6 +88,20 @@ pub struct Inspected {
     pub size: u64,
 }
 
+impl Inspected {
+    /// SHA-256 of the PEP 658 `.metadata` file served beside the upload,
+    /// lowercase hex, or `None` when none is served: wheels only, because
+    /// an sdist's `PKG-INFO` may be dynamic and installers would trust it
+    /// as final. The index records this and the developer signs it, so
+    /// this is the one place that decides.
+    #[must_use]
+    pub fn core_metadata_sha256(&self) -> Option<String> {
+        self.filename
+            .is_wheel()
+            .then(|| sha256_hex(&self.metadata_bytes))
+    }
+}
+
 /// Why an upload was refused. Entry names come from the archive and are
 /// shown quoted and escaped.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -183,6 +183,7 @@ fn valid_wheel_is_inspected_and_hashed() {
     );
     assert_eq!(inspected.blake2b_256.len(), 64);
     assert_eq!(inspected.size, bytes.len() as u64);
+    assert_eq!(inspected.core_metadata_sha256(), Some(sha256_hex(META)));
 }
 
 #[test]
@@ -220,6 +221,14 @@ fn valid_sdists_tar_gz_and_zip() {
 
     let zipped = zip_of(&[("demo-1.0/PKG-INFO", META), ("demo-1.0/setup.py", b"")]);
     assert_eq!(check(SDIST_ZIP_NAME, &zipped).unwrap().metadata_bytes, META);
+    // No `.metadata` is served for an sdist, whatever its format.
+    assert_eq!(inspected.core_metadata_sha256(), None);
+    assert_eq!(
+        check(SDIST_ZIP_NAME, &zipped)
+            .unwrap()
+            .core_metadata_sha256(),
+        None
+    );
 
     // A legacy sdist keeps the name as the project spells it.
     let meta = b"Metadata-Version: 1.0\nName: Foo.Bar\nVersion: 1.0\n";

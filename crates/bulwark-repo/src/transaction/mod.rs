@@ -19,23 +19,35 @@
 //! is known to be the page the developers signed. The trusted state (the
 //! delegation, the previous role and page) is the caller's: it comes from
 //! metadata the index already verified and published.
+//!
+//! The developer's side is `build`: [`next_page`], [`yank_page`] and
+//! [`unyank_page`] make the next page from the previous verified one,
+//! [`sign_project_role`] signs the role listing it. Both sides describe an
+//! upload by one [`UploadedFile`], made from the inspection
+//! (`UploadedFile::from(&Inspected)`) that a twine upload gets too.
 
+mod build;
 mod page;
 mod refused;
+#[cfg(test)]
+mod roundtrip;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bulwark_pypi::{DistFilename, PageFile, ProjectName, ProjectPage};
+use bulwark_pypi::{DistFilename, Inspected, PageFile, ProjectName, ProjectPage, UploadTime};
 use bulwark_tuf::delegation::{DelegatedRole, DelegatedRoles, Delegations};
 use bulwark_tuf::hash::{self, sha256_hex};
 use bulwark_tuf::metadata::{Envelope, Key, TargetFile, Targets};
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 
-use crate::layout::page_target;
+use crate::layout::{file_url, page_target};
 
+pub use build::{
+    BuildError, next_page, next_role_version, sign_project_role, unyank_page, yank_page,
+};
 pub use refused::{
     DelegationProblem, ExpiryProblem, PageBytesProblem, PageProblem, RequiredVersion,
     TargetsProblem, TransactionRefused,
@@ -149,6 +161,22 @@ pub struct UploadedFile {
     pub core_metadata_sha256: Option<String>,
 }
 
+impl From<&Inspected> for UploadedFile {
+    /// The record of an upload that passed inspection: what the index
+    /// stores for a twine upload and checks a developer's page against,
+    /// and what `bulwark upload` lists on the page it signs.
+    fn from(inspected: &Inspected) -> Self {
+        Self {
+            filename: inspected.filename.clone(),
+            sha256: inspected.sha256.clone(),
+            blake2b_256: inspected.blake2b_256.clone(),
+            size: inspected.size,
+            requires_python: inspected.metadata.requires_python().map(str::to_owned),
+            core_metadata_sha256: inspected.core_metadata_sha256(),
+        }
+    }
+}
+
 impl From<&PageFile> for UploadedFile {
     /// The record an upload of the file a page describes must have.
     fn from(file: &PageFile) -> Self {
@@ -159,6 +187,25 @@ impl From<&PageFile> for UploadedFile {
             size: file.size,
             requires_python: file.requires_python.clone(),
             core_metadata_sha256: file.core_metadata_sha256.clone(),
+        }
+    }
+}
+
+impl UploadedFile {
+    /// The file as a page lists it when it is new: linked at the layout's
+    /// relative URL (DESIGN.md §2), uploaded at `upload_time`, not yanked.
+    #[must_use]
+    pub fn page_file(&self, upload_time: UploadTime) -> PageFile {
+        PageFile {
+            url: file_url(&self.sha256, self.filename.as_str()),
+            filename: self.filename.clone(),
+            sha256: self.sha256.clone(),
+            blake2b_256: self.blake2b_256.clone(),
+            size: self.size,
+            requires_python: self.requires_python.clone(),
+            yanked: None,
+            core_metadata_sha256: self.core_metadata_sha256.clone(),
+            upload_time,
         }
     }
 }

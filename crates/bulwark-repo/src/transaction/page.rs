@@ -19,7 +19,7 @@ pub(super) struct Changes {
 
 /// The page's name of the first field in which two records of a file's
 /// content differ.
-fn content_difference(a: &UploadedFile, b: &UploadedFile) -> Option<&'static str> {
+pub(super) fn content_difference(a: &UploadedFile, b: &UploadedFile) -> Option<&'static str> {
     [
         ("sha256", a.sha256 == b.sha256),
         ("_blake2b_256", a.blake2b_256 == b.blake2b_256),

@@ -18,14 +18,14 @@ use bulwark_tuf::time::Timestamp;
 use super::*;
 use crate::layout::file_url;
 
-const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
-const DAY: i64 = 86_400;
+pub(super) const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
+pub(super) const DAY: i64 = 86_400;
 
-fn key() -> SigningKey {
+pub(super) fn key() -> SigningKey {
     SigningKey::generate(Algorithm::Ed25519).unwrap()
 }
 
-fn keys_of(keys: &[&SigningKey]) -> BTreeMap<String, Key> {
+pub(super) fn keys_of(keys: &[&SigningKey]) -> BTreeMap<String, Key> {
     keys.iter()
         .map(|k| {
             let id = k.key_id();
@@ -35,7 +35,7 @@ fn keys_of(keys: &[&SigningKey]) -> BTreeMap<String, Key> {
         .collect()
 }
 
-fn demo() -> ProjectName {
+pub(super) fn demo() -> ProjectName {
     ProjectName::parse("demo").unwrap()
 }
 
@@ -152,18 +152,7 @@ impl Case {
     }
 
     fn delegation(&self) -> ProjectDelegation {
-        let role = DelegatedRole {
-            name: RoleName::new("project-demo"),
-            keys: RoleKeys {
-                keyids: self.keys.iter().map(SigningKey::key_id).collect(),
-                threshold: self.threshold,
-            },
-            terminating: true,
-            paths: PathSpec::Patterns(vec!["simple/demo/*".to_owned()]),
-            unknown: BTreeMap::new(),
-        };
-        let keys = keys_of(&self.keys.iter().collect::<Vec<_>>());
-        ProjectDelegation::new(demo(), role, keys).unwrap()
+        delegation(&self.keys, self.threshold)
     }
 
     fn page_bytes(&self) -> Vec<u8> {
@@ -227,6 +216,22 @@ impl Case {
             other => panic!("expected a page refusal, got {other:?}"),
         }
     }
+}
+
+/// The delegation of `project-demo` to `keys` with `threshold`.
+pub(super) fn delegation(keys: &[SigningKey], threshold: u64) -> ProjectDelegation {
+    let role = DelegatedRole {
+        name: RoleName::new("project-demo"),
+        keys: RoleKeys {
+            keyids: keys.iter().map(SigningKey::key_id).collect(),
+            threshold,
+        },
+        terminating: true,
+        paths: PathSpec::Patterns(vec!["simple/demo/*".to_owned()]),
+        unknown: BTreeMap::new(),
+    };
+    let keys = keys_of(&keys.iter().collect::<Vec<_>>());
+    ProjectDelegation::new(demo(), role, keys).unwrap()
 }
 
 // The accepted transactions.
@@ -298,7 +303,7 @@ fn nested_ci_key_delegation_is_accepted() {
 }
 
 /// A delegation to a CI role with `keys` for `pattern`.
-fn ci_delegation(
+pub(super) fn ci_delegation(
     keys: &BTreeMap<String, Key>,
     name: &str,
     pattern: &str,
