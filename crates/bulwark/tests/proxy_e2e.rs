@@ -1144,6 +1144,19 @@ fn configuration_mistakes_stop_the_proxy_at_start_up() {
     assert!(refreshes(&proxy).contains("404"), "{}", proxy.log());
 }
 
+/// Waits until `proxy` serves demo-pkg's page (the index may still be
+/// publishing it); returns the page's URL.
+fn demo_page_served(proxy: &Proxy) -> String {
+    let page_url = format!("{}/simple/demo-pkg/", proxy.url);
+    assert!(
+        wait_until(Duration::from_secs(30), || curl(&page_url, &[JSON]).0
+            == 200),
+        "{}",
+        proxy.log()
+    );
+    page_url
+}
+
 /// While the upstream cannot be reached, the proxy serves the pages and
 /// files it verified and cached, saying so in a header and its log, also
 /// after a restart; with metadata past its expiry it serves nothing and
@@ -1153,13 +1166,7 @@ fn the_verified_cache_serves_while_the_upstream_is_unreachable() {
     let (dir, mut server, _) = index_with_demo();
     let (root, cache) = (server.data.join("root.json"), dir.path().join("cache"));
     let proxy = Proxy::start(&server.url, &root, &cache);
-    let page_url = format!("{}/simple/demo-pkg/", proxy.url);
-    assert!(
-        wait_until(Duration::from_secs(30), || curl(&page_url, &[JSON]).0
-            == 200),
-        "{}",
-        proxy.log()
-    );
+    let page_url = demo_page_served(&proxy);
     let out = pip_install(&proxy.url, &dir.path().join("site-online"), "demo-pkg");
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -1216,4 +1223,65 @@ fn the_verified_cache_serves_while_the_upstream_is_unreachable() {
             ),
         "{said}"
     );
+}
+
+/// `uv` in `project`, through the simple API at `base`, with no cache and
+/// the venv's Python.
+fn uv_project(project: &Path, base: &str, args: &[&str]) -> std::process::Output {
+    Command::new(venv_bin("uv"))
+        .args(args)
+        .args(["--no-cache", "--python"])
+        .arg(venv_bin("python"))
+        .arg("--default-index")
+        .arg(format!("{base}/simple/"))
+        .current_dir(project)
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .env("UV_HTTP_RETRIES", "0")
+        .output()
+        .unwrap()
+}
+
+/// A uv lock file names file URLs only. Locked through one proxy, it
+/// installs (`uv sync --frozen`) through a new proxy process on the same
+/// cache and address, which never served the pages: it verifies the page
+/// each filename names (this used to be a 404 for every file).
+#[test]
+fn a_lock_file_installs_through_a_restarted_proxy() {
+    let (dir, server, _) = index_with_demo();
+    let (root, cache) = (server.data.join("root.json"), dir.path().join("cache"));
+    let proxy = Proxy::start(&server.url, &root, &cache);
+    demo_page_served(&proxy);
+    let project = dir.path().join("app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"app\"\nversion = \"0.1\"\nrequires-python = \">=3.8\"\n\
+         dependencies = [\"demo-pkg\"]\n\n[tool.uv]\npackage = false\n",
+    )
+    .unwrap();
+    let out = uv_project(&project, &proxy.url, &["lock"]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), proxy.log());
+    let lock = std::fs::read_to_string(project.join("uv.lock")).unwrap();
+    assert!(
+        lock.contains(&format!("{}/files/", proxy.url)) && lock.contains("demo_pkg-1.0"),
+        "{lock}"
+    );
+
+    let url = proxy.url.clone();
+    drop(proxy);
+    let listen = url.trim_start_matches("http://");
+    let restarted = Proxy::start_on(&server.url, &root, &cache, listen);
+    assert_eq!(restarted.url, url);
+    let out = uv_project(&project, &restarted.url, &["sync", "--frozen"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        restarted.log()
+    );
+    let out = run_ok(
+        Command::new(project.join(".venv/bin/python"))
+            .args(["-c", "import demo_pkg; print(demo_pkg.VERSION)"]),
+    );
+    assert_eq!(stdout(&out).trim(), "1.0");
 }

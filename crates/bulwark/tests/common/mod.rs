@@ -208,6 +208,23 @@ impl Proxy {
         wrapper: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::spawn(upstream, root, cache, "127.0.0.1:0", wrapper, env)
+    }
+
+    /// Starts `bulwark proxy` listening on `listen` (`host:port`), e.g. the
+    /// address of a proxy that was stopped, whose URLs a lock file holds.
+    pub fn start_on(upstream: &str, root: &Path, cache: &Path, listen: &str) -> Self {
+        Self::spawn(upstream, root, cache, listen, &[], &[])
+    }
+
+    fn spawn(
+        upstream: &str,
+        root: &Path,
+        cache: &Path,
+        listen: &str,
+        wrapper: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = cache.with_extension("log");
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -217,7 +234,7 @@ impl Proxy {
         // faketime runs the proxy as its child: a group of their own lets
         // Drop end both.
         let mut child = wrapped(wrapper)
-            .args(proxy_args(upstream, root))
+            .args(proxy_args(upstream, root, listen))
             .arg("--cache-dir")
             .arg(cache)
             .env("BULWARK_LOG", "info,bulwark_proxy=debug,bulwark_http=debug")
@@ -241,13 +258,13 @@ impl Proxy {
 }
 
 /// The arguments of `bulwark proxy` for `upstream` and `root`, listening on
-/// a free port, with `--freshness-secs 0`.
-fn proxy_args(upstream: &str, root: &Path) -> Vec<std::ffi::OsString> {
+/// `listen` (`127.0.0.1:0`: a free port), with `--freshness-secs 0`.
+fn proxy_args(upstream: &str, root: &Path, listen: &str) -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = ["proxy", "--upstream", upstream, "--root"]
         .map(Into::into)
         .into();
     args.push(root.into());
-    args.extend(["--listen", "127.0.0.1:0", "--freshness-secs", "0"].map(Into::into));
+    args.extend(["--listen", listen, "--freshness-secs", "0"].map(Into::into));
     args
 }
 
@@ -283,7 +300,7 @@ pub fn proxy_refuses_to_start(
     wrapper: &[&str],
 ) -> Output {
     let mut child = wrapped(wrapper)
-        .args(proxy_args(upstream, root))
+        .args(proxy_args(upstream, root, "127.0.0.1:0"))
         .args(extra)
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
         .stdout(Stdio::piped())
