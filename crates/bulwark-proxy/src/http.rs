@@ -35,9 +35,10 @@ impl PageSource for Proxy {
     /// Freshness is the proxy's job (see `pages`), not the client's cache's.
     const CACHE_CONTROL: &'static str = "no-cache";
 
-    /// Not listed: the proxy learns projects one page at a time.
+    /// The projects whose pages this proxy verified: it learns the index
+    /// one page at a time, and listing all of it would take every bin.
     async fn projects(&self) -> Result<Vec<ProjectName>, ApiError> {
-        Err(ApiError::not_found())
+        Ok(self.trust.projects())
     }
 
     /// The verified page, as signed.
@@ -130,9 +131,9 @@ async fn from_cache(
 
 /// Fetches a file not yet cached and streams it while it is verified. A
 /// refusal before the first chunk is released (always, for a file that
-/// arrives in one chunk) becomes a 502 with the reason; a later one aborts
-/// the response, so the client sees a truncated transfer, never the whole
-/// unverified file.
+/// arrives in one chunk) becomes its status (a 409) with the reason; a
+/// later one aborts the response, so the client sees a truncated
+/// transfer, never the whole unverified file.
 async fn streamed(proxy: Arc<Proxy>, wanted: Wanted) -> Result<Response, ApiError> {
     let (chunks_tx, mut chunks) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let (done_tx, done) = tokio::sync::oneshot::channel::<Result<Option<Vec<u8>>, ProxyError>>();
@@ -240,6 +241,16 @@ mod tests {
         (sim, server)
     }
 
+    /// A proxy that has verified nothing yet.
+    fn proxy_of(
+        sim: &RepositorySimulator,
+        server: &TestServer,
+        cache: &std::path::Path,
+    ) -> Arc<Proxy> {
+        let config = ProxyConfig::new(&format!("{}/", server.url()), cache.to_owned(), now);
+        Proxy::open(&config, &sim.root_bytes(1)).unwrap()
+    }
+
     async fn get(proxy: &Arc<Proxy>, path: &str) -> (StatusCode, Vec<u8>) {
         let request = Request::get(path).body(Body::empty()).unwrap();
         let response = router(proxy.clone()).oneshot(request).await.unwrap();
@@ -258,8 +269,7 @@ mod tests {
         let (wheel, metadata) = (b"wheel bytes".as_slice(), b"Name: demo".as_slice());
         let (sim, server) = upstream(wheel, metadata);
         let cache = tempfile::tempdir().unwrap();
-        let config = ProxyConfig::new(&format!("{}/", server.url()), cache.path().into(), now);
-        let proxy = Proxy::open(&config, &sim.root_bytes(1)).unwrap();
+        let proxy = proxy_of(&sim, &server, cache.path());
         let sha = sha256_hex(wheel);
         assert_eq!(
             get(&proxy, &format!("/files/{sha}/{WHEEL}.metadata")).await,
@@ -296,5 +306,31 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    /// `/simple/` lists the projects whose pages the proxy verified (it
+    /// learns the index one page at a time); it used to be a 404.
+    #[tokio::test]
+    async fn the_project_index_lists_the_pages_verified_so_far() {
+        let (sim, server) = upstream(b"wheel", b"metadata");
+        let cache = tempfile::tempdir().unwrap();
+        let proxy = proxy_of(&sim, &server, cache.path());
+        let index = |names: &[&str]| {
+            let names: Vec<_> = names
+                .iter()
+                .map(|n| ProjectName::parse(n).unwrap())
+                .collect();
+            (
+                StatusCode::OK,
+                bulwark_pypi::render_index_html(&names).into_bytes(),
+            )
+        };
+        assert_eq!(get(&proxy, "/simple/").await, index(&[]));
+        assert_eq!(
+            get(&proxy, "/simple/absent/").await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(get(&proxy, "/simple/demo/").await.0, StatusCode::OK);
+        assert_eq!(get(&proxy, "/simple/").await, index(&["demo"]));
     }
 }

@@ -383,16 +383,21 @@ pub fn twine_upload(url: &str, token: &str, files: &[String]) -> Output {
 /// `pip install` of `requirement` from the simple API at `base` into
 /// `target`, with no retries (pip retries a 502 five times with back-off).
 pub fn pip_install(base: &str, target: &Path, requirement: &str) -> Output {
+    pip_install_with(base, target, requirement, &["--retries", "0"])
+}
+
+/// `pip install` as [`pip_install`], with pip's default retries and
+/// `extra` arguments instead.
+pub fn pip_install_with(base: &str, target: &Path, requirement: &str, extra: &[&str]) -> Output {
     Command::new(venv_bin("pip"))
         .args([
             "install",
             "--no-cache-dir",
             "--disable-pip-version-check",
             "--no-input",
-            "--retries",
-            "0",
-            "--index-url",
         ])
+        .args(extra)
+        .arg("--index-url")
         .arg(format!("{base}/simple/"))
         .arg("--target")
         .arg(target)
@@ -404,6 +409,17 @@ pub fn pip_install(base: &str, target: &Path, requirement: &str) -> Output {
 /// `uv pip install` of `requirement` from the simple API at `base` into
 /// `target`, with no retries.
 pub fn uv_install(base: &str, target: &Path, requirement: &str) -> Output {
+    uv_install_with(base, target, requirement, &[("UV_HTTP_RETRIES", "0")])
+}
+
+/// `uv pip install` as [`uv_install`], with uv's default retries and the
+/// environment variables `env` instead.
+pub fn uv_install_with(
+    base: &str,
+    target: &Path,
+    requirement: &str,
+    env: &[(&str, &str)],
+) -> Output {
     Command::new(venv_bin("uv"))
         .args(["pip", "install", "--no-cache", "--python"])
         .arg(venv_bin("python"))
@@ -412,7 +428,7 @@ pub fn uv_install(base: &str, target: &Path, requirement: &str) -> Output {
         .arg("--index-url")
         .arg(format!("{base}/simple/"))
         .arg(requirement)
-        .env("UV_HTTP_RETRIES", "0")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
