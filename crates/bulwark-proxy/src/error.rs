@@ -19,7 +19,7 @@ pub enum ProxyError {
         /// What was asked for.
         what: String,
     },
-    /// Upstream sent something that failed verification (502).
+    /// Upstream sent something that failed verification (409).
     #[error("refused: {reason}")]
     Refused {
         /// What was refused and why, for the user.
@@ -73,12 +73,19 @@ impl ProxyError {
         }
     }
 
-    /// The status pip and uv see.
+    /// The status pip and uv see. A refusal is 409 Conflict: what upstream
+    /// served conflicts with what the signed metadata says, and asking
+    /// again gets the same answer. Not a 5xx, which pip (500, 502, 503,
+    /// 520, 527) and uv (any 5xx) retry with back-off before failing
+    /// without the reason; not 403, which uv takes for missing credentials
+    /// on a page ("not found in the package registry"). An upstream that
+    /// cannot be reached may come back, so that stays a retried 502.
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::Refused { .. } | Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            Self::Refused { .. } => StatusCode::CONFLICT,
+            Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

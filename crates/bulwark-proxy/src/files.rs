@@ -1,6 +1,13 @@
 //! Distribution files and their `.metadata`, served only when a verified
 //! page lists them, and only with bytes whose size and sha256 match it.
 //!
+//! A file is listed by its sha256 *and* filename: one content may be signed
+//! under several names (the same wheel published twice, or by two
+//! projects), and each is served. A file URL no page verified in this run
+//! lists (a lock file replayed through a restarted proxy) names its
+//! project in the filename ([`project_of`]); the caller verifies that
+//! project's page, [`learn`](Files::learn)s it and resolves again.
+//!
 //! Verified bytes are cached under `<cache>/files/<sha256>` (the sha256 of
 //! the content, so the `.metadata` of a wheel lives under its
 //! `core-metadata` hash). A file not yet cached is fetched from upstream
@@ -15,7 +22,7 @@ use std::sync::{Arc, RwLock};
 
 use bulwark_client::fetch::FetchError;
 use bulwark_client::{DownloadError, Expected, Fetcher, download_streaming, download_to};
-use bulwark_pypi::{MAX_METADATA_SIZE, ProjectPage};
+use bulwark_pypi::{DistFilename, MAX_METADATA_SIZE, ProjectName, ProjectPage};
 use bulwark_store::BlobStore;
 use bulwark_store::fs::FsBlobs;
 use bulwark_tuf::hash::Mismatch;
@@ -28,7 +35,6 @@ use crate::{ProxyConfig, ProxyError};
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Listed {
     size: u64,
-    filename: String,
     core_metadata_sha256: Option<String>,
 }
 
@@ -50,7 +56,8 @@ pub struct Wanted {
 /// The files listed on verified pages, and the cache of their bytes.
 #[derive(Debug)]
 pub struct Files {
-    listed: RwLock<HashMap<String, Listed>>,
+    /// Keyed by (sha256, filename).
+    listed: RwLock<HashMap<(String, String), Listed>>,
     dir: PathBuf,
     /// The same directory as a blob store keyed by sha256, for serving.
     blobs: Arc<FsBlobs>,
@@ -82,10 +89,10 @@ impl Files {
         for file in &page.files {
             let entry = Listed {
                 size: file.size,
-                filename: file.filename.as_str().to_owned(),
                 core_metadata_sha256: file.core_metadata_sha256.clone(),
             };
-            listed.insert(file.sha256.clone(), entry);
+            let key = (file.sha256.clone(), file.filename.as_str().to_owned());
+            listed.insert(key, entry);
         }
     }
 
@@ -97,24 +104,24 @@ impl Files {
             .listed
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let file = listed.get(sha256)?;
-        let upstream_path = |name: &str| format!("files/{sha256}/{}", percent_encode(name));
-        if file.filename == filename {
+        let upstream_path = format!("files/{sha256}/{}", percent_encode(filename));
+        let key = |name: &str| (sha256.to_owned(), name.to_owned());
+        if let Some(file) = listed.get(&key(filename)) {
             return Some(Wanted {
                 sha256: sha256.to_owned(),
                 size: Some(file.size),
                 cap: file.size,
                 filename: filename.to_owned(),
-                upstream_path: upstream_path(filename),
+                upstream_path,
             });
         }
-        let metadata_sha256 = file.core_metadata_sha256.as_ref()?;
-        (filename.strip_suffix(".metadata") == Some(file.filename.as_str())).then(|| Wanted {
-            sha256: metadata_sha256.clone(),
+        let file = listed.get(&key(distribution_of(filename)?))?;
+        Some(Wanted {
+            sha256: file.core_metadata_sha256.clone()?,
             size: None,
             cap: MAX_METADATA_SIZE as u64,
             filename: filename.to_owned(),
-            upstream_path: upstream_path(filename),
+            upstream_path,
         })
     }
 
@@ -179,6 +186,21 @@ impl Files {
     }
 }
 
+/// The distribution whose core metadata (PEP 658) `filename` is, if it is
+/// a `.metadata` file.
+fn distribution_of(filename: &str) -> Option<&str> {
+    filename.strip_suffix(".metadata")
+}
+
+/// The project whose page must list `filename` (a distribution or its
+/// `.metadata`), as the distribution filename names it; `None` when the
+/// filename is no distribution's.
+#[must_use]
+pub fn project_of(filename: &str) -> Option<ProjectName> {
+    let distribution = distribution_of(filename).unwrap_or(filename);
+    Some(DistFilename::parse(distribution).ok()?.name().clone())
+}
+
 fn what(wanted: &Wanted) -> &'static str {
     if wanted.size.is_some() {
         "file"
@@ -235,12 +257,17 @@ mod tests {
     const WHEEL: &str = "demo-1.0-py3-none-any.whl";
 
     fn page(content: &[u8], metadata: &[u8]) -> ProjectPage {
+        page_of("demo", WHEEL, content, metadata)
+    }
+
+    /// The page of `project` listing `filename` with `content`.
+    fn page_of(project: &str, filename: &str, content: &[u8], metadata: &[u8]) -> ProjectPage {
         let sha256 = sha256_hex(content);
         ProjectPage {
-            name: ProjectName::parse("demo").unwrap(),
+            name: ProjectName::parse(project).unwrap(),
             files: vec![PageFile {
-                filename: DistFilename::parse(WHEEL).unwrap(),
-                url: format!("../../files/{sha256}/{WHEEL}"),
+                filename: DistFilename::parse(filename).unwrap(),
+                url: bulwark_layout::file_url(&sha256, filename),
                 sha256,
                 blake2b_256: "0".repeat(64),
                 size: content.len() as u64,
@@ -284,10 +311,7 @@ mod tests {
     #[test]
     fn only_files_on_verified_pages_resolve() {
         let cache = tempfile::tempdir().unwrap();
-        let config = ProxyConfig::new("http://127.0.0.1:1/", cache.path().to_owned(), || {
-            Timestamp::from_unix(0)
-        });
-        let files = Files::open(&config, Fetcher::new(config.fetch.clone()).unwrap()).unwrap();
+        let files = offline_files(cache.path());
         let page = page(b"wheel", b"metadata");
         let sha = page.files[0].sha256.clone();
         assert_eq!(
@@ -308,6 +332,73 @@ mod tests {
         );
         assert_eq!(files.resolve(&sha, "other-1.0-py3-none-any.whl"), None);
         assert_eq!(files.resolve(&"0".repeat(64), WHEEL), None);
+    }
+
+    fn offline_files(cache: &Path) -> Files {
+        let config = ProxyConfig::new("http://127.0.0.1:1/", cache.to_owned(), || {
+            Timestamp::from_unix(0)
+        });
+        Files::open(&config, Fetcher::new(config.fetch.clone()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_same_bytes_signed_under_several_names_are_served_under_each() {
+        let cache = tempfile::tempdir().unwrap();
+        let files = offline_files(cache.path());
+        let (bytes, metadata) = (b"one wheel".as_slice(), b"its metadata".as_slice());
+        let mut demo = page(bytes, metadata);
+        // The same wheel published twice by one project, and once by another.
+        let mut twin = demo.files[0].clone();
+        twin.filename = DistFilename::parse("demo-1.0-py2.py3-none-any.whl").unwrap();
+        demo.files.push(twin);
+        files.learn(&demo);
+        files.learn(&page_of(
+            "other",
+            "other-1.0-py3-none-any.whl",
+            bytes,
+            metadata,
+        ));
+        let sha = sha256_hex(bytes);
+        for name in [
+            WHEEL,
+            "demo-1.0-py2.py3-none-any.whl",
+            "other-1.0-py3-none-any.whl",
+        ] {
+            let wanted = files.resolve(&sha, name);
+            assert_eq!(
+                wanted.map(|w| (w.sha256, w.size, w.filename)),
+                Some((sha.clone(), Some(9), name.to_owned())),
+                "{name}"
+            );
+            let metadata = files.resolve(&sha, &format!("{name}.metadata"));
+            assert_eq!(
+                metadata.map(|w| w.sha256),
+                Some(sha256_hex(b"its metadata")),
+                "{name}.metadata"
+            );
+        }
+    }
+
+    #[test]
+    fn a_filename_names_the_project_whose_page_lists_it() {
+        let project = |filename| project_of(filename).map(|p| p.normalized().to_owned());
+        assert_eq!(
+            project("Demo_Pkg-1.0-py3-none-any.whl").as_deref(),
+            Some("demo-pkg")
+        );
+        assert_eq!(
+            project("demo_pkg-1.0.tar.gz.metadata").as_deref(),
+            Some("demo-pkg")
+        );
+        assert_eq!(project("demo_pkg-1!0.5.zip").as_deref(), Some("demo-pkg"));
+        for filename in [
+            "index.json",
+            "demo-1.0.exe",
+            "demo.whl.metadata",
+            ".metadata",
+        ] {
+            assert_eq!(project(filename), None, "{filename}");
+        }
     }
 
     #[tokio::test]

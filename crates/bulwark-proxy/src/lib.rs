@@ -14,8 +14,10 @@
 //! pip/uv ─GET /simple/<name>/─▶ pages::Trust ── refresh (at most every `freshness`) ─▶ upstream /tuf/metadata/
 //!                                   │ target_info("simple/<name>/index.json"), download_target ─▶ upstream /tuf/targets/
 //!                                   ▼ verified page bytes (<state>/pages/<sha256>.json)
-//!                               files::Files::learn (sha256 → size, filename, core-metadata sha256)
+//!                               files::Files::learn ((sha256, filename) → size, core-metadata sha256)
 //! pip/uv ─GET /files/<sha256>/<name>[.metadata]─▶ files::Files ─ <state>/files/<sha256> ─▶ served
+//!                                   ├ not listed yet (a lock file through a restarted proxy):
+//!                                   │ verify the page of the project <name> names, learn, resolve again
 //!                                   └ not cached: upstream /files/…, hashed while streaming,
 //!                                     last chunk held back until size and sha256 match
 //! ```

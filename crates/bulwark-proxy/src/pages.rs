@@ -20,6 +20,7 @@
 //! be unexpired now, the trust any TUF client has between two refreshes.
 //! Such a page carries [`OFFLINE_HEADER`] and the log says why.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -42,6 +43,8 @@ pub const OFFLINE_HEADER: &str = "x-bulwark-offline";
 #[derive(Debug)]
 pub struct Trust {
     state: Mutex<State>,
+    /// The projects whose pages this process verified, by normalized name.
+    verified: std::sync::Mutex<BTreeMap<String, ProjectName>>,
     metadata_dir: PathBuf,
     pages_dir: PathBuf,
     upstream: String,
@@ -125,6 +128,7 @@ impl Trust {
         }
         let trust = Self {
             state: Mutex::new(State::default()),
+            verified: std::sync::Mutex::default(),
             metadata_dir,
             pages_dir,
             upstream: config.upstream.clone(),
@@ -313,6 +317,7 @@ impl Trust {
             let info = match updater.target_info(&path).await {
                 Ok(info) => info,
                 Err(UpdateError::TargetNotFound { .. }) => {
+                    self.verified_projects().remove(name.normalized());
                     return Err(ProxyError::NotFound {
                         what: format!("{} is not in the signed metadata", name.normalized()),
                     });
@@ -349,6 +354,8 @@ impl Trust {
         let page = ProjectPage::parse_json(&bytes)
             .map_err(|e| ProxyError::refused("signed page is malformed", e))?;
         check_page(&page, name)?;
+        self.verified_projects()
+            .insert(name.normalized().to_owned(), page.name.clone());
         if let Some(reason) = &offline {
             tracing::warn!(
                 project = name.normalized(),
@@ -360,6 +367,20 @@ impl Trust {
             page,
             offline,
         })
+    }
+
+    /// The projects whose pages this process verified and the signed
+    /// metadata still listed at the last look, for `/simple/`. Not the
+    /// whole index: listing it would take downloading every bin.
+    #[must_use]
+    pub fn projects(&self) -> Vec<ProjectName> {
+        self.verified_projects().values().cloned().collect()
+    }
+
+    fn verified_projects(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ProjectName>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Where verified pages are cached.
@@ -530,7 +551,7 @@ mod tests {
                 algorithm: "sha256".to_owned(),
             },
         });
-        assert_eq!(mismatch.status(), axum::http::StatusCode::BAD_GATEWAY);
+        assert_eq!(mismatch.status(), axum::http::StatusCode::CONFLICT);
         assert_eq!(
             mismatch.reason(),
             "refused: page hash does not match signed metadata - possible tampering"
@@ -543,6 +564,7 @@ mod tests {
                 source: FetchError::Status { status: 500 },
             },
         );
+        assert_eq!(down.status(), axum::http::StatusCode::BAD_GATEWAY);
         assert_eq!(
             down.reason(),
             "upstream unavailable: cannot download timestamp metadata from http://h/tuf/metadata/timestamp.json (HTTP status 500)"

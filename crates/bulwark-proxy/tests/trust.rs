@@ -146,7 +146,7 @@ async fn a_swapped_page_is_refused_with_a_clear_reason() {
     repo.server.put(&served, page_bytes("demo", "6.6"));
     let proxy = repo.proxy(Duration::from_mins(1));
     let error = proxy.trust.page(&demo()).await.unwrap_err();
-    assert_eq!(error.status(), axum::http::StatusCode::BAD_GATEWAY);
+    assert_eq!(error.status(), axum::http::StatusCode::CONFLICT);
     assert_eq!(
         error.reason(),
         "refused: page hash does not match signed metadata - possible tampering"
@@ -165,7 +165,7 @@ async fn expired_metadata_is_refused() {
     repo.publish();
     let proxy = repo.proxy(Duration::from_mins(1));
     let error = proxy.trust.page(&demo()).await.unwrap_err();
-    assert_eq!(error.status(), axum::http::StatusCode::BAD_GATEWAY);
+    assert_eq!(error.status(), axum::http::StatusCode::CONFLICT);
     assert!(
         error
             .reason()

@@ -14,13 +14,14 @@ mod common;
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Proxy, Server, installed_version, make_dist, pip_install, proxy_refuses_to_start, run_ok,
-    stderr, stdout, token, twine_upload, uv_install, venv_bin, wait_until,
+    Proxy, Server, installed_version, make_dist, pip_install, pip_install_with,
+    proxy_refuses_to_start, run_ok, stderr, stdout, token, twine_upload, uv_install,
+    uv_install_with, venv_bin, wait_until,
 };
 
 /// The requests a [`Mode`] applies to: paths starting with `start` and
@@ -567,7 +568,7 @@ fn swapped_page_is_refused(s: &Setup) {
     );
     refused_page(
         &s.proxy,
-        "502 refused: page hash does not match signed metadata - possible tampering",
+        "409 refused: page hash does not match signed metadata - possible tampering",
     );
     let site = s.site("site-swapped");
     let out = pip_install(&s.proxy.url, &site, "demo-pkg==2.0");
@@ -588,34 +589,35 @@ fn swapped_page_is_refused(s: &Setup) {
     assert!(nothing_installed(&site, "demo-pkg"));
 }
 
-/// Honest pages, but a flipped byte in the new wheel.
+/// Honest pages, but a flipped byte in the new wheel. pip and uv run with
+/// their default retries: the refusal is a status neither retries (a 502
+/// made pip retry five times and then fail without the reason), and each
+/// prints the reason once, pip without a traceback.
 fn flipped_wheel_is_refused(s: &Setup) {
     s.mitm.set(Mode::FlipWheel);
-    let site = s.site("site-flipped");
-    let out = pip_install(&s.proxy.url, &site, "demo-pkg==2.0");
-    assert!(
-        !out.status.success(),
-        "pip installed a tampered wheel: {}",
-        stdout(&out)
-    );
-    assert!(nothing_installed(&site, "demo-pkg"));
     let reason = "refused: file demo_pkg-2.0-py3-none-any.whl hash does not match the signed page - possible tampering";
-    assert!(stderr(&out).contains("502"), "{}", stderr(&out));
+    let site = s.site("site-flipped");
+    let out = pip_install_with(&s.proxy.url, &site, "demo-pkg==2.0", &[]);
+    said_once("pip", &out, reason, &["Retrying", "Traceback"]);
+    assert!(nothing_installed(&site, "demo-pkg"));
     assert!(s.proxy.log().contains(reason), "{}", s.proxy.log());
     let site = s.site("site-flipped-uv");
-    let out = uv_install(&s.proxy.url, &site, "demo-pkg==2.0");
+    let out = uv_install_with(&s.proxy.url, &site, "demo-pkg==2.0", &[]);
+    said_once("uv", &out, reason, &["retries", "retry"]);
+    assert!(nothing_installed(&site, "demo-pkg"));
+}
+
+/// `tool` failed, printing `reason` exactly once and none of `never`.
+fn said_once(tool: &str, out: &Output, reason: &str, never: &[&str]) {
+    let said = format!("{}{}", stdout(out), stderr(out));
     assert!(
         !out.status.success(),
-        "uv installed a tampered wheel: {}",
-        stdout(&out)
+        "{tool} installed a tampered wheel: {said}"
     );
-    assert!(
-        stderr(&out).contains(reason),
-        "{}\n{}",
-        stderr(&out),
-        s.proxy.log()
-    );
-    assert!(nothing_installed(&site, "demo-pkg"));
+    assert_eq!(said.matches(reason).count(), 1, "{tool} said:\n{said}");
+    for word in never {
+        assert!(!said.contains(word), "{tool} said {word:?}:\n{said}");
+    }
 }
 
 /// The index signs a new page of demo-pkg (1.0 yanked for `reason`,
@@ -639,7 +641,7 @@ fn refused_page(proxy: &Proxy, reason: &str) -> String {
     assert!(
         wait_until(Duration::from_secs(30), || {
             line = status_line(&url);
-            line.contains("502") && line.contains(reason)
+            line.contains("409") && line.contains(reason)
         }),
         "the proxy never refused the page with {reason:?} (last: {line}); log:\n{}",
         proxy.log()
@@ -652,9 +654,10 @@ fn refused_page(proxy: &Proxy, reason: &str) -> String {
 /// nothing matches; the reason is in the status line and the proxy's log.
 const PIP_NO_PAGE: &str = "ERROR: No matching distribution found for demo-pkg";
 
-/// What pip says when the proxy refuses a file: the status (its retry
-/// logic hides the reason phrase, which uv prints).
-const PIP_NO_FILE: &str = "502";
+/// What pip says when the upstream cannot deliver a file: the status, a
+/// 502 (which pip retries, and then reports without the reason phrase; a
+/// refused file is a 409 whose reason pip prints).
+const PIP_UNAVAILABLE: &str = "502";
 
 /// pip cannot install `requirement` through `proxy` and its output has
 /// `pip_says`, nothing lands in `site`, and the proxy logged `reason`
@@ -739,7 +742,7 @@ fn stale_bin_withholds_nothing(s: &Setup) {
     );
     let line = refused_page(&s.proxy, &reason);
     assert!(
-        line.contains("502 refused: signed metadata rejected (")
+        line.contains("409 refused: signed metadata rejected (")
             && line.contains(&reason)
             && line.contains("listed in snapshot) - possible tampering"),
         "{line}"
@@ -894,7 +897,7 @@ fn endless_and_slow_downloads_are_cut_off(s: &Setup) {
     install_is_refused(
         &proxy,
         &s.site("site-endless-metadata"),
-        ("demo-pkg==3.0", PIP_NO_FILE),
+        ("demo-pkg==3.0", &reason),
         0,
         &reason,
     );
@@ -912,7 +915,7 @@ fn endless_and_slow_downloads_are_cut_off(s: &Setup) {
     install_is_refused(
         &proxy,
         &s.site("site-endless"),
-        ("demo-pkg==3.0", PIP_NO_FILE),
+        ("demo-pkg==3.0", &reason),
         from,
         &reason,
     );
@@ -930,7 +933,7 @@ fn endless_and_slow_downloads_are_cut_off(s: &Setup) {
     install_is_refused(
         &proxy,
         &s.site("site-drip"),
-        ("demo-pkg==3.0", PIP_NO_FILE),
+        ("demo-pkg==3.0", PIP_UNAVAILABLE),
         from,
         &format!(
             "upstream unavailable: cannot download {wheel} from {}/files/",
@@ -1144,6 +1147,19 @@ fn configuration_mistakes_stop_the_proxy_at_start_up() {
     assert!(refreshes(&proxy).contains("404"), "{}", proxy.log());
 }
 
+/// Waits until `proxy` serves demo-pkg's page (the index may still be
+/// publishing it); returns the page's URL.
+fn demo_page_served(proxy: &Proxy) -> String {
+    let page_url = format!("{}/simple/demo-pkg/", proxy.url);
+    assert!(
+        wait_until(Duration::from_secs(30), || curl(&page_url, &[JSON]).0
+            == 200),
+        "{}",
+        proxy.log()
+    );
+    page_url
+}
+
 /// While the upstream cannot be reached, the proxy serves the pages and
 /// files it verified and cached, saying so in a header and its log, also
 /// after a restart; with metadata past its expiry it serves nothing and
@@ -1153,13 +1169,7 @@ fn the_verified_cache_serves_while_the_upstream_is_unreachable() {
     let (dir, mut server, _) = index_with_demo();
     let (root, cache) = (server.data.join("root.json"), dir.path().join("cache"));
     let proxy = Proxy::start(&server.url, &root, &cache);
-    let page_url = format!("{}/simple/demo-pkg/", proxy.url);
-    assert!(
-        wait_until(Duration::from_secs(30), || curl(&page_url, &[JSON]).0
-            == 200),
-        "{}",
-        proxy.log()
-    );
+    let page_url = demo_page_served(&proxy);
     let out = pip_install(&proxy.url, &dir.path().join("site-online"), "demo-pkg");
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -1216,4 +1226,65 @@ fn the_verified_cache_serves_while_the_upstream_is_unreachable() {
             ),
         "{said}"
     );
+}
+
+/// `uv` in `project`, through the simple API at `base`, with no cache and
+/// the venv's Python.
+fn uv_project(project: &Path, base: &str, args: &[&str]) -> Output {
+    Command::new(venv_bin("uv"))
+        .args(args)
+        .args(["--no-cache", "--python"])
+        .arg(venv_bin("python"))
+        .arg("--default-index")
+        .arg(format!("{base}/simple/"))
+        .current_dir(project)
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .env("UV_HTTP_RETRIES", "0")
+        .output()
+        .unwrap()
+}
+
+/// A uv lock file names file URLs only. Locked through one proxy, it
+/// installs (`uv sync --frozen`) through a new proxy process on the same
+/// cache and address, which never served the pages: it verifies the page
+/// each filename names (this used to be a 404 for every file).
+#[test]
+fn a_lock_file_installs_through_a_restarted_proxy() {
+    let (dir, server, _) = index_with_demo();
+    let (root, cache) = (server.data.join("root.json"), dir.path().join("cache"));
+    let proxy = Proxy::start(&server.url, &root, &cache);
+    demo_page_served(&proxy);
+    let project = dir.path().join("app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"app\"\nversion = \"0.1\"\nrequires-python = \">=3.8\"\n\
+         dependencies = [\"demo-pkg\"]\n\n[tool.uv]\npackage = false\n",
+    )
+    .unwrap();
+    let out = uv_project(&project, &proxy.url, &["lock"]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), proxy.log());
+    let lock = std::fs::read_to_string(project.join("uv.lock")).unwrap();
+    assert!(
+        lock.contains(&format!("{}/files/", proxy.url)) && lock.contains("demo_pkg-1.0"),
+        "{lock}"
+    );
+
+    let url = proxy.url.clone();
+    drop(proxy);
+    let listen = url.trim_start_matches("http://");
+    let restarted = Proxy::start_on(&server.url, &root, &cache, listen);
+    assert_eq!(restarted.url, url);
+    let out = uv_project(&project, &restarted.url, &["sync", "--frozen"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        restarted.log()
+    );
+    let out = run_ok(
+        Command::new(project.join(".venv/bin/python"))
+            .args(["-c", "import demo_pkg; print(demo_pkg.VERSION)"]),
+    );
+    assert_eq!(stdout(&out).trim(), "1.0");
 }

@@ -208,6 +208,23 @@ impl Proxy {
         wrapper: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::spawn(upstream, root, cache, "127.0.0.1:0", wrapper, env)
+    }
+
+    /// Starts `bulwark proxy` listening on `listen` (`host:port`), e.g. the
+    /// address of a proxy that was stopped, whose URLs a lock file holds.
+    pub fn start_on(upstream: &str, root: &Path, cache: &Path, listen: &str) -> Self {
+        Self::spawn(upstream, root, cache, listen, &[], &[])
+    }
+
+    fn spawn(
+        upstream: &str,
+        root: &Path,
+        cache: &Path,
+        listen: &str,
+        wrapper: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = cache.with_extension("log");
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -217,7 +234,7 @@ impl Proxy {
         // faketime runs the proxy as its child: a group of their own lets
         // Drop end both.
         let mut child = wrapped(wrapper)
-            .args(proxy_args(upstream, root))
+            .args(proxy_args(upstream, root, listen))
             .arg("--cache-dir")
             .arg(cache)
             .env("BULWARK_LOG", "info,bulwark_proxy=debug,bulwark_http=debug")
@@ -241,13 +258,13 @@ impl Proxy {
 }
 
 /// The arguments of `bulwark proxy` for `upstream` and `root`, listening on
-/// a free port, with `--freshness-secs 0`.
-fn proxy_args(upstream: &str, root: &Path) -> Vec<std::ffi::OsString> {
+/// `listen` (`127.0.0.1:0`: a free port), with `--freshness-secs 0`.
+fn proxy_args(upstream: &str, root: &Path, listen: &str) -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = ["proxy", "--upstream", upstream, "--root"]
         .map(Into::into)
         .into();
     args.push(root.into());
-    args.extend(["--listen", "127.0.0.1:0", "--freshness-secs", "0"].map(Into::into));
+    args.extend(["--listen", listen, "--freshness-secs", "0"].map(Into::into));
     args
 }
 
@@ -283,7 +300,7 @@ pub fn proxy_refuses_to_start(
     wrapper: &[&str],
 ) -> Output {
     let mut child = wrapped(wrapper)
-        .args(proxy_args(upstream, root))
+        .args(proxy_args(upstream, root, "127.0.0.1:0"))
         .args(extra)
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
         .stdout(Stdio::piped())
@@ -366,16 +383,21 @@ pub fn twine_upload(url: &str, token: &str, files: &[String]) -> Output {
 /// `pip install` of `requirement` from the simple API at `base` into
 /// `target`, with no retries (pip retries a 502 five times with back-off).
 pub fn pip_install(base: &str, target: &Path, requirement: &str) -> Output {
+    pip_install_with(base, target, requirement, &["--retries", "0"])
+}
+
+/// `pip install` as [`pip_install`], with pip's default retries and
+/// `extra` arguments instead.
+pub fn pip_install_with(base: &str, target: &Path, requirement: &str, extra: &[&str]) -> Output {
     Command::new(venv_bin("pip"))
         .args([
             "install",
             "--no-cache-dir",
             "--disable-pip-version-check",
             "--no-input",
-            "--retries",
-            "0",
-            "--index-url",
         ])
+        .args(extra)
+        .arg("--index-url")
         .arg(format!("{base}/simple/"))
         .arg("--target")
         .arg(target)
@@ -387,6 +409,17 @@ pub fn pip_install(base: &str, target: &Path, requirement: &str) -> Output {
 /// `uv pip install` of `requirement` from the simple API at `base` into
 /// `target`, with no retries.
 pub fn uv_install(base: &str, target: &Path, requirement: &str) -> Output {
+    uv_install_with(base, target, requirement, &[("UV_HTTP_RETRIES", "0")])
+}
+
+/// `uv pip install` as [`uv_install`], with uv's default retries and the
+/// environment variables `env` instead.
+pub fn uv_install_with(
+    base: &str,
+    target: &Path,
+    requirement: &str,
+    env: &[(&str, &str)],
+) -> Output {
     Command::new(venv_bin("uv"))
         .args(["pip", "install", "--no-cache", "--python"])
         .arg(venv_bin("python"))
@@ -395,7 +428,7 @@ pub fn uv_install(base: &str, target: &Path, requirement: &str) -> Output {
         .arg("--index-url")
         .arg(format!("{base}/simple/"))
         .arg(requirement)
-        .env("UV_HTTP_RETRIES", "0")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
