@@ -104,7 +104,7 @@ impl Files {
             .listed
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let upstream_path = format!("files/{sha256}/{}", percent_encode(filename));
+        let upstream_path = bulwark_layout::file_key(sha256, &percent_encode(filename));
         let key = |name: &str| (sha256.to_owned(), name.to_owned());
         if let Some(file) = listed.get(&key(filename)) {
             return Some(Wanted {
