@@ -20,6 +20,9 @@ pub const CLAIMED: &str = "claimed";
 pub const RECENTLY_CLAIMED: &str = "recently-claimed";
 /// The role delegating to the hashed bins (offline key).
 pub const UNCLAIMED: &str = "unclaimed";
+/// The name prefix of every developer role: `project-<normalized-name>`
+/// (DESIGN.md §3), kept forever.
+pub const PROJECT_ROLE_PREFIX: &str = "project-";
 /// The name prefix of the succinct hashed bins.
 pub const BIN_PREFIX: &str = "bin";
 /// The path pattern every project delegation of targets covers.
@@ -31,6 +34,21 @@ pub const METADATA_PREFIX: &str = "tuf/metadata/";
 pub const TARGETS_PREFIX: &str = "tuf/targets/";
 /// Blob key prefix of distribution files (URL `/files/`).
 pub const FILES_PREFIX: &str = "files/";
+
+/// The role of a claimed project: `project-<normalized-name>`.
+#[must_use]
+pub fn project_role(project: &str) -> RoleName {
+    RoleName::new(format!("{PROJECT_ROLE_PREFIX}{project}"))
+}
+
+/// What the name of every role delegated inside a project's role starts
+/// with: `project-<normalized-name>.`. Role metadata shares one namespace in
+/// the snapshot, and normalized project names have no `.`, so no nested
+/// role can take the name of another project's role or of an index role.
+#[must_use]
+pub fn nested_role_prefix(project: &str) -> String {
+    format!("{}.", project_role(project))
+}
 
 /// The TUF target path of a project's signed page.
 #[must_use]
@@ -187,6 +205,8 @@ mod tests {
         assert_eq!(bin_name(5, 8), "bin-05");
         assert_eq!(bin_name(5, 9), "bin-005");
         assert!(bin_of("requests", 8) < 256);
+        assert_eq!(project_role("foo-bar").as_str(), "project-foo-bar");
+        assert_eq!(nested_role_prefix("foo-bar"), "project-foo-bar.");
     }
 
     #[test]

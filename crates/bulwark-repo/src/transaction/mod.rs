@@ -43,7 +43,7 @@ use bulwark_tuf::metadata::{Envelope, Key, TargetFile, Targets};
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 
-use crate::layout::{file_url, page_target};
+use crate::layout::{file_url, nested_role_prefix, page_target, project_role};
 
 pub use build::{
     BuildError, next_page, next_role_version, sign_project_role, unyank_page, yank_page,
@@ -53,28 +53,9 @@ pub use refused::{
     TargetsProblem, TransactionRefused,
 };
 
-/// The name prefix of every developer role: `project-<normalized-name>`
-/// (DESIGN.md §3), kept forever.
-pub const PROJECT_ROLE_PREFIX: &str = "project-";
-
 /// The default of [`TransactionPolicy::max_expiry`]: 400 days, a year of
 /// validity plus a margin for developers who re-sign yearly.
 pub const DEFAULT_MAX_EXPIRY: i64 = 400 * 86_400;
-
-/// The role of a claimed project: `project-<normalized-name>`.
-#[must_use]
-pub fn project_role(project: &ProjectName) -> RoleName {
-    RoleName::new(format!("{PROJECT_ROLE_PREFIX}{}", project.normalized()))
-}
-
-/// What the name of every role delegated inside a project's role starts
-/// with: `project-<normalized-name>.`. Role metadata shares one namespace in
-/// the snapshot, and normalized project names have no `.`, so no nested
-/// role can take the name of another project's role or of an index role.
-#[must_use]
-pub fn nested_role_prefix(project: &ProjectName) -> String {
-    format!("{}.", project_role(project))
-}
 
 /// A project's delegation as the index trusts it: the terminating
 /// delegation named `project-<name>` to the developers' keys, with its
@@ -105,7 +86,7 @@ impl ProjectDelegation {
         role: DelegatedRole,
         keys: BTreeMap<String, Key>,
     ) -> Result<Self, NotProjectRole> {
-        let expected = project_role(&project);
+        let expected = project_role(project.normalized());
         if role.name != expected {
             return Err(NotProjectRole {
                 found: role.name.as_str().to_owned(),
@@ -441,7 +422,7 @@ fn check_nested(
     let DelegatedRoles::List(roles) = &nested.roles else {
         return Err(DelegationProblem::Succinct);
     };
-    let prefix = nested_role_prefix(&delegation.project);
+    let prefix = nested_role_prefix(delegation.project.normalized());
     for role in roles {
         let name = role.name.as_str();
         if name.strip_prefix(&prefix).is_none_or(str::is_empty) {
