@@ -124,10 +124,7 @@ async fn run(
 ) -> Result<(u64, Option<Vec<u8>>), DownloadError> {
     // Refuse hashes we cannot check before any byte is downloaded.
     let mut check = HashCheck::new(&expected.hashes).map_err(DownloadError::Mismatch)?;
-    let dir = match dest.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = bulwark_fs::parent_dir(dest);
     bulwark_fs::create_dir_all_durable(dir).map_err(DownloadError::Io)?;
     let mut temp = bulwark_fs::temp_file_in(dir).map_err(DownloadError::Io)?;
     let mut held: Option<Vec<u8>> = None;

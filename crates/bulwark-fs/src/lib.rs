@@ -80,7 +80,7 @@ pub fn persist(temp: NamedTempFile, dest: &Path) -> io::Result<()> {
 /// rename. The rename is not durable until the directory is synced, so that
 /// several files can share one [`sync_dir`].
 pub fn replace(dest: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut temp = temp_file_in(parent(dest))?;
+    let mut temp = temp_file_in(parent_dir(dest))?;
     temp.write_all(bytes)
         .map_err(|e| error_at("write", temp.path(), e))?;
     persist(temp, dest)
@@ -90,7 +90,7 @@ pub fn replace(dest: &Path, bytes: &[u8]) -> io::Result<()> {
 /// directory is synced).
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
     replace(dest, bytes)?;
-    sync_dir(parent(dest))
+    sync_dir(parent_dir(dest))
 }
 
 /// Creates the file `dest` holding `bytes`, with Unix permission bits
@@ -100,7 +100,7 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
 /// the directory synced.
 pub fn create_new(dest: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
-    let dir = parent(dest);
+    let dir = parent_dir(dest);
     let mut temp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .permissions(std::fs::Permissions::from_mode(mode))
@@ -132,13 +132,15 @@ pub fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
         create_dir_all_durable(up)?;
     }
     match fs::create_dir(dir) {
-        Ok(()) => sync_dir(parent(dir)),
+        Ok(()) => sync_dir(parent_dir(dir)),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         Err(e) => Err(e),
     }
 }
 
-fn parent(path: &Path) -> &Path {
+/// The directory `path` is in: its parent, or `.` for a bare file name.
+#[must_use]
+pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),

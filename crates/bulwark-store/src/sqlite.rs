@@ -342,10 +342,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
-    bulwark_fs::sync_dir(match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    })
+    bulwark_fs::sync_dir(bulwark_fs::parent_dir(path))
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
