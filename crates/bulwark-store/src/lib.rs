@@ -87,6 +87,25 @@ pub trait StateStore: Send + Sync {
         user: &str,
     ) -> Result<YankOutcome>;
 
+    /// Records a checked developer-signed transaction in one database
+    /// transaction: creates the project (owned by `t.user`) if it is new,
+    /// refuses when another user owns it, refuses when the stored claim's
+    /// role version is not `t.checked_against` (absent claim for `None`),
+    /// adds the files (an identical file already stored is kept; a
+    /// different one under the same filename refuses the whole
+    /// transaction), applies the page's yank states, stores the claim and
+    /// queues a change. A refusal changes nothing.
+    fn record_transaction(&self, t: &ProjectTransaction) -> Result<TransactionOutcome>;
+    /// The claim of one project.
+    fn claim(&self, project: &str) -> Result<Option<ClaimRecord>>;
+    /// Every claim, ordered by project name.
+    fn claims(&self) -> Result<Vec<ClaimRecord>>;
+    /// Sets the tier and trusted delegation of a claimed project (the
+    /// administrator's `claimed` role now lists it) and queues a change;
+    /// false when the project has no claim.
+    fn set_claim_delegation(&self, project: &str, tier: ClaimTier, delegation: &str)
+    -> Result<bool>;
+
     /// The changes waiting to be published: the highest change sequence
     /// number and the distinct projects changed up to it.
     fn pending_changes(&self) -> Result<PendingChanges>;

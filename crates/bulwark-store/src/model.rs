@@ -68,6 +68,9 @@ pub enum AddFile {
     Conflict,
     /// The project belongs to another user.
     Forbidden,
+    /// The project is claimed: only a developer-signed transaction
+    /// ([`crate::StateStore::record_transaction`]) may add to it.
+    Claimed,
 }
 
 /// What [`crate::StateStore::set_yanked`] did.
@@ -82,6 +85,8 @@ pub enum YankOutcome {
     NotFound,
     /// The project belongs to another user.
     Forbidden,
+    /// The project is claimed: its developers yank by signing a new page.
+    Claimed,
 }
 
 /// Changes waiting to be published.
@@ -132,4 +137,101 @@ pub struct PublishCommit {
     pub roles: Vec<RoleRecord>,
     /// The new timestamp's bytes.
     pub timestamp: Vec<u8>,
+}
+
+/// Which role delegates to a developer-claimed project (DESIGN.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClaimTier {
+    /// Delegated by `recently-claimed`, signed by the online key.
+    RecentlyClaimed,
+    /// Delegated by `claimed`, signed offline by the administrator.
+    Claimed,
+}
+
+impl ClaimTier {
+    /// The tier's name as stored and shown: the delegating role's name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RecentlyClaimed => "recently-claimed",
+            Self::Claimed => "claimed",
+        }
+    }
+
+    /// The tier named by [`ClaimTier::as_str`].
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "recently-claimed" => Some(Self::RecentlyClaimed),
+            "claimed" => Some(Self::Claimed),
+            _ => None,
+        }
+    }
+}
+
+/// A developer-claimed project: who may sign it and what they last signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimRecord {
+    /// Normalized project name.
+    pub project: String,
+    /// Which role delegates to it.
+    pub tier: ClaimTier,
+    /// The delegation the index trusts, as the delegating role lists it:
+    /// canonical JSON `{"keys":{<keyid>:<key>,…},"role":<delegated role>}`.
+    /// Opaque to the store.
+    pub delegation: String,
+    /// The version of the developer-signed `project-<name>` role.
+    pub role_version: u64,
+    /// When that role expires, seconds since the Unix epoch.
+    pub role_expires: i64,
+    /// Lowercase hex SHA-256 of the role's bytes (blob `claims/<sha256>.json`).
+    pub role_sha256: String,
+    /// Length of the role's bytes.
+    pub role_length: u64,
+    /// Lowercase hex SHA-256 of the developer-signed page (stored where the
+    /// publisher stores pages).
+    pub page_sha256: String,
+    /// Length of the page.
+    pub page_length: u64,
+}
+
+/// A developer-signed project transaction the index has checked, to be
+/// recorded in one database transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectTransaction {
+    /// The project's name as given, for a project created by this transaction.
+    pub display_name: String,
+    /// The authenticated user; must own the project (or creates it).
+    pub user: String,
+    /// The claim's role version the transaction was checked against, `None`
+    /// when the project had no claim: if the stored claim differs, nothing is
+    /// recorded ([`TransactionOutcome::Stale`]).
+    pub checked_against: Option<u64>,
+    /// The project's new claim state (`claim.project` names the project).
+    pub claim: ClaimRecord,
+    /// The files uploaded with the transaction, all of `claim.project`.
+    pub files: Vec<FileRecord>,
+    /// The yank state the new page gives each file it lists (filename, `None`
+    /// or `Some(reason)`); files of the project it does not name keep theirs.
+    pub yanked: Vec<(String, Option<String>)>,
+}
+
+/// What [`crate::StateStore::record_transaction`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransactionOutcome {
+    /// Recorded, and a change queued with this sequence number.
+    Recorded {
+        /// The change's sequence number.
+        change: u64,
+    },
+    /// The project belongs to another user.
+    Forbidden,
+    /// A file of the transaction has the filename of a different stored
+    /// file (other bytes, or another project's).
+    Conflict {
+        /// The filename.
+        filename: String,
+    },
+    /// The claim changed after the transaction was checked against it.
+    Stale,
 }
