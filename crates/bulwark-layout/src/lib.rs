@@ -7,7 +7,9 @@
 //!
 //! ```text
 //! root ── timestamp, snapshot (online key)
-//!      └─ targets (offline) ─▶ claimed (offline), recently-claimed (online),
+//!      └─ targets (offline) ─▶ claimed (offline) ─▶ claimed-<hh> (offline)
+//!                              recently-claimed (online) ─▶ recently-claimed-<hh> (online)
+//!                                  each claim bin ─▶ project-<name> (developers, terminating)
 //!                              unclaimed (offline) ─▶ bin-<hex> (online, succinct)
 //! ```
 
@@ -25,6 +27,11 @@ pub const UNCLAIMED: &str = "unclaimed";
 pub const PROJECT_ROLE_PREFIX: &str = "project-";
 /// The name prefix of the succinct hashed bins.
 pub const BIN_PREFIX: &str = "bin";
+/// Hex digits of the target path's SHA-256 that pick a claim bin: claimed
+/// and recently-claimed each reach their projects through up to 16^2 = 256
+/// bins (`path_hash_prefixes` of this many digits), so that a lookup
+/// downloads one bin's project delegations, not every one.
+pub const CLAIM_BIN_DIGITS: u32 = 2;
 /// The path pattern every project delegation of targets covers.
 pub const PROJECT_PATTERN: &str = "simple/*/*";
 
@@ -119,6 +126,23 @@ pub fn metadata_key(role: &str, version: u64) -> String {
     )
 }
 
+/// Blob key prefix of what developers signed for claimed projects and the
+/// index accepted (roles and pages), content-addressed, until and after the
+/// publisher copies them under `tuf/`. Never served.
+pub const CLAIMS_PREFIX: &str = "claims/";
+
+/// The blob key of an accepted developer-signed role with this SHA-256.
+#[must_use]
+pub fn claim_role_key(sha256: &str) -> String {
+    format!("{CLAIMS_PREFIX}{sha256}.role.json")
+}
+
+/// The blob key of an accepted developer-signed page with this SHA-256.
+#[must_use]
+pub fn claim_page_key(sha256: &str) -> String {
+    format!("{CLAIMS_PREFIX}{sha256}.page.json")
+}
+
 /// The blob key of the mutable timestamp.
 pub const TIMESTAMP_KEY: &str = "tuf/metadata/timestamp.json";
 
@@ -180,6 +204,36 @@ pub fn bin_name(bin: u32, bin_bits: u32) -> String {
     )
 }
 
+/// The claim bin of a project: the first [`CLAIM_BIN_DIGITS`] hex digits of
+/// the SHA-256 of its page's target path, as a number.
+#[must_use]
+pub fn claim_bin_of(project: &str) -> u32 {
+    u32::try_from(bin_index(&page_target(project), CLAIM_BIN_DIGITS * 4)).unwrap_or(u32::MAX)
+}
+
+/// The `path_hash_prefixes` entry of claim bin `bin`: its hex digits.
+#[must_use]
+pub fn claim_bin_prefix(bin: u32) -> String {
+    format!("{bin:0width$x}", width = CLAIM_BIN_DIGITS as usize)
+}
+
+/// The role name of claim bin `bin` under `tier` ([`CLAIMED`] or
+/// [`RECENTLY_CLAIMED`]): `claimed-3f`, `recently-claimed-3f`.
+#[must_use]
+pub fn claim_bin_name(tier: &str, bin: u32) -> String {
+    format!("{tier}-{}", claim_bin_prefix(bin))
+}
+
+/// The bin a claim bin's role name under `tier` names: the reverse of
+/// [`claim_bin_name`].
+#[must_use]
+pub fn claim_bin_of_role(tier: &str, role: &str) -> Option<u32> {
+    let hex = role.strip_prefix(tier)?.strip_prefix('-')?;
+    (hex.len() == CLAIM_BIN_DIGITS as usize && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| u32::from_str_radix(hex, 16).ok())
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +261,22 @@ mod tests {
         assert!(bin_of("requests", 8) < 256);
         assert_eq!(project_role("foo-bar").as_str(), "project-foo-bar");
         assert_eq!(nested_role_prefix("foo-bar"), "project-foo-bar.");
+    }
+
+    #[test]
+    fn claim_bins_follow_the_path_hash() {
+        // sha256("simple/requests/index.json") starts with the bin's digits,
+        // which is what clients compare `path_hash_prefixes` with.
+        let digest = bulwark_tuf::hash::sha256_hex(page_target("requests").as_bytes());
+        let bin = claim_bin_of("requests");
+        assert!(digest.starts_with(&claim_bin_prefix(bin)), "{digest}");
+        assert_eq!(claim_bin_name(CLAIMED, 0x3f), "claimed-3f");
+        assert_eq!(claim_bin_name(RECENTLY_CLAIMED, 7), "recently-claimed-07");
+        assert_eq!(claim_bin_of_role(CLAIMED, "claimed-3f"), Some(0x3f));
+        assert_eq!(claim_bin_of_role(RECENTLY_CLAIMED, "recently-claimed-07"), Some(7));
+        for other in ["claimed", "claimed-3", "claimed-3F", "claimed-zz", "recently-claimed-07", "bin-3f"] {
+            assert_eq!(claim_bin_of_role(CLAIMED, other), None, "{other}");
+        }
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub fn collect(
 }
 
 /// Removes pages of projects in bins that lost versions, unless a kept bin
-/// version still lists them.
+/// version or a version of the project's role still lists them.
 fn collect_pages(
     blobs: &dyn BlobStore,
     kept_bins: &[String],
@@ -129,26 +129,19 @@ fn collect_pages(
     let mut listed: BTreeSet<String> = BTreeSet::new();
     let mut projects: BTreeSet<String> = BTreeSet::new();
     for key in kept_bins {
-        let role = key
-            .strip_prefix(METADATA_PREFIX)
-            .and_then(|n| n.split_once('.'))
-            .map_or("", |(_, r)| r.trim_end_matches(".json"));
-        if !touched.contains(role) {
-            continue;
+        if touched.contains(role_of(key)) {
+            projects.extend(list_pages(blobs, key, &mut listed)?);
         }
-        let Some(bytes) = blobs.get(key)? else {
-            continue;
-        };
-        let Ok(bin) = Envelope::<Targets>::parse(&bytes) else {
-            continue;
-        };
-        for (path, file) in &bin.signed.targets {
-            let Some(project) = layout::project_of_target(path) else {
-                continue;
-            };
-            projects.insert(project.to_owned());
-            if let Some(sha) = file.hashes.get("sha256") {
-                listed.insert(layout::page_key(project, sha));
+    }
+    // A claimed project's pages are listed by its developers' role, whose
+    // versions are never removed, rather than by a bin.
+    if !projects.is_empty() {
+        for key in blobs.list(METADATA_PREFIX)? {
+            if role_of(&key)
+                .strip_prefix(layout::PROJECT_ROLE_PREFIX)
+                .is_some_and(|project| projects.contains(project))
+            {
+                list_pages(blobs, &key, &mut listed)?;
             }
         }
     }
@@ -162,4 +155,37 @@ fn collect_pages(
         }
     }
     Ok(removed)
+}
+
+/// The role a `tuf/metadata/<version>.<role>.json` key names.
+fn role_of(key: &str) -> &str {
+    key.strip_prefix(METADATA_PREFIX)
+        .and_then(|n| n.split_once('.'))
+        .map_or("", |(_, r)| r.trim_end_matches(".json"))
+}
+
+/// Adds to `listed` the page keys the targets role at `key` lists, and
+/// returns their projects (none when the role cannot be read).
+fn list_pages(
+    blobs: &dyn BlobStore,
+    key: &str,
+    listed: &mut BTreeSet<String>,
+) -> Result<Vec<String>, StoreError> {
+    let Some(bytes) = blobs.get(key)? else {
+        return Ok(Vec::new());
+    };
+    let Ok(role) = Envelope::<Targets>::parse(&bytes) else {
+        return Ok(Vec::new());
+    };
+    let mut projects = Vec::new();
+    for (path, file) in &role.signed.targets {
+        let Some(project) = layout::project_of_target(path) else {
+            continue;
+        };
+        if let Some(sha) = file.hashes.get("sha256") {
+            listed.insert(layout::page_key(project, sha));
+        }
+        projects.push(project.to_owned());
+    }
+    Ok(projects)
 }

@@ -106,7 +106,10 @@ pub fn initialize(
         ),
         (
             CLAIMED,
-            signed(roles::project_delegator(1, expires), &[&signers.claimed])?,
+            signed(
+                roles::project_delegator(CLAIMED, &claimed, [], 1, expires),
+                &[&signers.claimed],
+            )?,
         ),
         (
             UNCLAIMED,

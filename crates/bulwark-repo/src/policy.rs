@@ -6,7 +6,8 @@
 pub struct Policy {
     /// Hashed bins: `2^bin_bits`.
     pub bin_bits: u32,
-    /// Lifetime of online roles (timestamp, snapshot, bins, recently-claimed), seconds.
+    /// Lifetime of online roles (timestamp, snapshot, bins, recently-claimed
+    /// and its claim bins), seconds.
     pub online_expiry: i64,
     /// Lifetime of offline roles (root, targets, claimed, unclaimed), seconds.
     pub offline_expiry: i64,
@@ -43,5 +44,6 @@ impl Policy {
             role,
             "timestamp" | "snapshot" | crate::layout::RECENTLY_CLAIMED
         ) || role.starts_with("bin-")
+            || crate::layout::claim_bin_of_role(crate::layout::RECENTLY_CLAIMED, role).is_some()
     }
 }

@@ -27,8 +27,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bulwark_store::{
-    BlobBatch, BlobStore, PageRecord, PublishCommit, RoleRecord, StateStore, StoreError,
+    BlobBatch, BlobStore, ClaimRecord, ClaimTier, PageRecord, PublishCommit, RoleRecord,
+    StateStore, StoreError,
 };
+use bulwark_tuf::delegation::{DelegatedRoles, Delegations};
 use bulwark_tuf::hash::sha256_hex;
 use bulwark_tuf::keys::{KeyError, SigningKey};
 use bulwark_tuf::metadata::{Envelope, SignedBody, TargetFile};
@@ -36,10 +38,10 @@ use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 
 use crate::clock::unix_micros;
-use crate::layout::{self, RECENTLY_CLAIMED, TIMESTAMP_KEY};
+use crate::layout::{self, CLAIMED, RECENTLY_CLAIMED, TIMESTAMP_KEY};
 use crate::page::{self, PageError};
 use crate::policy::Policy;
-use crate::roles;
+use crate::roles::{self, PublicKeyEntry};
 
 /// The setting recording which online key signed the published roles.
 const ONLINE_KEYID_SETTING: &str = "online_keyid";
@@ -188,7 +190,6 @@ impl Publisher {
     /// there was nothing to do.
     pub fn run_once(&self, now: Timestamp) -> Result<Option<PublishReport>, PublishError> {
         let started = Instant::now();
-        let pending = self.store.pending_changes()?;
         let mut roles: BTreeMap<String, RoleRecord> = self
             .store
             .roles()?
@@ -207,9 +208,20 @@ impl Publisher {
             .map(|r| r.role.clone())
             .collect();
         let offline = self.newer_offline_records(&roles)?;
+        // A newer claimed (or claim bin) is the administrator's word on its
+        // projects' keys: adopt it before reading the queue, so that the
+        // same run drops the projects from recently-claimed.
+        self.adopt_claimed(&offline)?;
+        let pending = self.store.pending_changes()?;
         if pending.projects.is_empty() && expiring.is_empty() && offline.is_empty() && !first_run {
             return Ok(None);
         }
+        let claims: BTreeMap<String, ClaimRecord> = self
+            .store
+            .claims()?
+            .into_iter()
+            .map(|c| (c.project.clone(), c))
+            .collect();
         for record in &offline {
             roles.insert(record.role.clone(), record.clone());
         }
@@ -222,8 +234,9 @@ impl Publisher {
         let uploaded_since_us = self
             .previous_start_us
             .swap(run_start_us, std::sync::atomic::Ordering::Relaxed);
-        let rendered = parallel_map(&pending.projects, |project| {
-            self.render_page(project, uploaded_since_us, &*batch)
+        let rendered = parallel_map(&pending.projects, |project| match claims.get(project) {
+            Some(claim) => self.stage_claimed(claim, uploaded_since_us, &*batch),
+            None => self.render_page(project, uploaded_since_us, &*batch),
         })?;
         let oldest_upload_us = rendered.iter().filter_map(|(_, oldest)| *oldest).min();
         let pages: Vec<PageRecord> = rendered.into_iter().map(|(page, _)| page).collect();
@@ -244,13 +257,39 @@ impl Publisher {
         let bins: Vec<u32> = bins.into_iter().collect();
         let mut signed = parallel_map(&bins, |bin| {
             let pages = fresh.get(bin).map_or(&[][..], Vec::as_slice);
-            self.sign_bin(*bin, pages, version, expires, &*batch)
+            self.sign_bin(*bin, pages, &claims, version, expires, &*batch)
         })?;
-        if first_run || expiring.contains(RECENTLY_CLAIMED) {
-            let bytes = sign(roles::project_delegator(version, expires), &self.online)?;
-            batch.put(&layout::metadata_key(RECENTLY_CLAIMED, version), &bytes)?;
-            signed.push(record(RECENTLY_CLAIMED, version, expires, &bytes));
-        }
+        signed.extend(
+            pending
+                .projects
+                .iter()
+                .filter_map(|p| claims.get(p))
+                .map(project_role_record),
+        );
+        let touched_claim_bins: BTreeSet<u32> = pending
+            .projects
+            .iter()
+            .filter(|p| claims.contains_key(*p))
+            .map(|p| layout::claim_bin_of(p))
+            .chain(
+                expiring
+                    .iter()
+                    .filter_map(|r| layout::claim_bin_of_role(RECENTLY_CLAIMED, r)),
+            )
+            .collect();
+        let published_claim_bins: BTreeSet<u32> = roles
+            .keys()
+            .filter_map(|r| layout::claim_bin_of_role(RECENTLY_CLAIMED, r))
+            .collect();
+        signed.extend(self.sign_recently_claimed(
+            &claims,
+            &published_claim_bins,
+            &touched_claim_bins,
+            first_run || expiring.contains(RECENTLY_CLAIMED),
+            version,
+            expires,
+            &*batch,
+        )?);
         for r in &signed {
             roles.insert(r.role.clone(), r.clone());
         }
@@ -291,6 +330,142 @@ impl Publisher {
             max_delay_us,
             ..report
         }))
+    }
+
+    /// Signs and stages the claim bins of recently-claimed in `touched` (the
+    /// delegations of their recently-claimed projects) and, when a bin was
+    /// signed or `top` asks for it, recently-claimed itself, delegating to
+    /// every non-empty bin and every bin in `published` (a snapshot never
+    /// drops a role, and every role it lists stays reachable, so a bin
+    /// emptied by promotions stays delegated).
+    fn sign_recently_claimed(
+        &self,
+        claims: &BTreeMap<String, ClaimRecord>,
+        published: &BTreeSet<u32>,
+        touched: &BTreeSet<u32>,
+        top: bool,
+        version: u64,
+        expires: Timestamp,
+        batch: &dyn BlobBatch,
+    ) -> Result<Vec<RoleRecord>, PublishError> {
+        let mut by_bin: BTreeMap<u32, Vec<Delegations>> = BTreeMap::new();
+        for claim in claims.values() {
+            if claim.tier == ClaimTier::RecentlyClaimed {
+                by_bin
+                    .entry(layout::claim_bin_of(&claim.project))
+                    .or_default()
+                    .push(trusted_delegation(claim)?);
+            }
+        }
+        let mut signed = Vec::new();
+        for bin in touched {
+            let delegations: Vec<&Delegations> =
+                by_bin.get(bin).map(|d| d.iter().collect()).unwrap_or_default();
+            let name = layout::claim_bin_name(RECENTLY_CLAIMED, *bin);
+            let bytes = sign(roles::claim_bin(&delegations, version, expires), &self.online)?;
+            batch.put(&layout::metadata_key(&name, version), &bytes)?;
+            signed.push(record(&name, version, expires, &bytes));
+        }
+        if top || !touched.is_empty() {
+            let online = PublicKeyEntry::from_object(&self.online.public_key_object()).map_err(
+                |e| StoreError::Corrupt(format!("the online key's public part: {e}")),
+            )?;
+            let bins: BTreeSet<u32> = by_bin.keys().chain(published).copied().collect();
+            let body = roles::project_delegator(
+                RECENTLY_CLAIMED,
+                &online,
+                bins,
+                version,
+                expires,
+            );
+            let bytes = sign(body, &self.online)?;
+            batch.put(&layout::metadata_key(RECENTLY_CLAIMED, version), &bytes)?;
+            signed.push(record(RECENTLY_CLAIMED, version, expires, &bytes));
+        }
+        Ok(signed)
+    }
+
+    /// Stages what the developers of a claimed project signed, as the index
+    /// accepted it: the page at its consistent-snapshot name and the role
+    /// at `<version>.project-<name>.json`. Also returns the oldest upload
+    /// time of its files uploaded since `uploaded_since_us`.
+    fn stage_claimed(
+        &self,
+        claim: &ClaimRecord,
+        uploaded_since_us: i64,
+        batch: &dyn BlobBatch,
+    ) -> Result<(PageRecord, Option<i64>), PublishError> {
+        let oldest = self
+            .store
+            .files(&claim.project)?
+            .iter()
+            .map(|f| f.upload_time_us)
+            .filter(|t| *t >= uploaded_since_us)
+            .min();
+        let missing = |key: String| StoreError::Corrupt(format!("{key} is missing"));
+        let page_key = layout::claim_page_key(&claim.page_sha256);
+        let page = self.blobs.get(&page_key)?.ok_or_else(|| missing(page_key))?;
+        batch.put(&layout::page_key(&claim.project, &claim.page_sha256), &page)?;
+        let role_key = layout::claim_role_key(&claim.role_sha256);
+        let role = self.blobs.get(&role_key)?.ok_or_else(|| missing(role_key))?;
+        let role_name = layout::project_role(&claim.project);
+        batch.put(
+            &layout::metadata_key(role_name.as_str(), claim.role_version),
+            &role,
+        )?;
+        let page = PageRecord {
+            project: claim.project.clone(),
+            sha256: claim.page_sha256.clone(),
+            length: claim.page_length,
+            bin: layout::bin_of(&claim.project, self.policy.bin_bits),
+        };
+        Ok((page, oldest))
+    }
+
+    /// Records the administrator's delegations of every project listed by
+    /// a newer claim bin of `claimed` in `offline`: each becomes claimed,
+    /// with the keys the administrator signed (a promotion, or a reset of
+    /// lost keys). A project the index has no claim for is left alone.
+    fn adopt_claimed(&self, offline: &[RoleRecord]) -> Result<(), PublishError> {
+        for record in offline
+            .iter()
+            .filter(|r| layout::claim_bin_of_role(CLAIMED, &r.role).is_some())
+        {
+            let key = layout::metadata_key(&record.role, record.version);
+            let bytes = self.blobs.get(&key)?.unwrap_or_default();
+            let corrupt = || StoreError::Corrupt(format!("{key} is not valid targets metadata"));
+            let bin = Envelope::<bulwark_tuf::metadata::Targets>::parse(&bytes)
+                .map_err(|_| corrupt())?;
+            let Some(delegations) = &bin.signed.delegations else {
+                continue;
+            };
+            let DelegatedRoles::List(list) = &delegations.roles else {
+                return Err(corrupt().into());
+            };
+            for role in list {
+                let Some(project) = role
+                    .name
+                    .as_str()
+                    .strip_prefix(layout::PROJECT_ROLE_PREFIX)
+                else {
+                    continue;
+                };
+                let own = Delegations {
+                    keys: role
+                        .keys
+                        .keyids
+                        .iter()
+                        .filter_map(|id| delegations.keys.get(id).map(|k| (id.clone(), k.clone())))
+                        .collect(),
+                    roles: DelegatedRoles::List(vec![role.clone()]),
+                    unknown: BTreeMap::new(),
+                };
+                let json = String::from_utf8(own.to_json()).map_err(|_| corrupt())?;
+                self.store
+                    .set_claim_delegation(project, ClaimTier::Claimed, &json)?;
+            }
+        }
+        Ok(())
     }
 
     /// Signs and stages version `version` of the snapshot (listing every
@@ -356,11 +531,12 @@ impl Publisher {
 
     /// Signs and stages version `version` of bin `bin`: its published
     /// pages, with `fresh`, the bin's pages rendered in this run, taking
-    /// precedence.
+    /// precedence, except those of claimed projects.
     fn sign_bin(
         &self,
         bin: u32,
         fresh: &[&PageRecord],
+        claims: &BTreeMap<String, ClaimRecord>,
         version: u64,
         expires: Timestamp,
         batch: &dyn BlobBatch,
@@ -374,6 +550,9 @@ impl Publisher {
         for page in fresh {
             entries.insert(page.project.clone(), (*page).clone());
         }
+        // A claimed project's page is signed by its developers, reached
+        // through claimed or recently-claimed: it leaves its bin.
+        entries.retain(|project, _| !claims.contains_key(project));
         let targets = entries
             .values()
             .map(|p| {
@@ -400,33 +579,77 @@ impl Publisher {
         published: &BTreeMap<String, RoleRecord>,
     ) -> Result<Vec<RoleRecord>, PublishError> {
         let mut records = Vec::new();
-        for role in [RoleName::TARGETS, layout::CLAIMED, layout::UNCLAIMED] {
-            let mut version = published.get(role).map_or(0, |r| r.version);
-            let mut newest = None;
-            while let Some(bytes) = self.blobs.get(&layout::metadata_key(role, version + 1))? {
-                version += 1;
-                newest = Some(bytes);
-            }
-            match newest {
-                Some(bytes) => {
-                    let envelope = Envelope::<bulwark_tuf::metadata::Targets>::parse(&bytes)
-                        .map_err(|_| {
-                            StoreError::Corrupt(format!(
-                                "{} is not valid targets metadata",
-                                layout::metadata_key(role, version)
-                            ))
-                        })?;
-                    records.push(record(
-                        role,
-                        version,
-                        envelope.signed.common.expires,
-                        &bytes,
-                    ));
+        for role in [RoleName::TARGETS, CLAIMED, layout::UNCLAIMED] {
+            match self.newest_offline(role, published)? {
+                Some((record, envelope)) => {
+                    records.push(record);
+                    // A newer claimed may delegate to claim bins it did not
+                    // before, or come with newer versions of them.
+                    if role == CLAIMED
+                        && let Some(delegations) = &envelope.signed.delegations
+                        && let DelegatedRoles::List(bins) = &delegations.roles
+                    {
+                        for bin in bins {
+                            records.extend(
+                                self.newest_offline(bin.name.as_str(), published)?
+                                    .map(|(record, _)| record),
+                            );
+                        }
+                    }
                 }
-                None if version == 0 => return Err(PublishError::NotInitialised(role)),
+                None if !published.contains_key(role) => {
+                    return Err(PublishError::NotInitialised(role));
+                }
                 None => {}
             }
         }
         Ok(records)
+    }
+
+    /// The newest stored version of offline `role` if it is newer than the
+    /// published one, with its record.
+    fn newest_offline(
+        &self,
+        role: &str,
+        published: &BTreeMap<String, RoleRecord>,
+    ) -> Result<Option<(RoleRecord, Envelope<bulwark_tuf::metadata::Targets>)>, PublishError> {
+        let mut version = published.get(role).map_or(0, |r| r.version);
+        let mut newest = None;
+        while let Some(bytes) = self.blobs.get(&layout::metadata_key(role, version + 1))? {
+            version += 1;
+            newest = Some(bytes);
+        }
+        let Some(bytes) = newest else {
+            return Ok(None);
+        };
+        let envelope = Envelope::<bulwark_tuf::metadata::Targets>::parse(&bytes).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "{} is not valid targets metadata",
+                layout::metadata_key(role, version)
+            ))
+        })?;
+        let record = record(role, version, envelope.signed.common.expires, &bytes);
+        Ok(Some((record, envelope)))
+    }
+}
+
+/// The delegation the index trusts for a claimed project, as stored.
+fn trusted_delegation(claim: &ClaimRecord) -> Result<Delegations, StoreError> {
+    Delegations::from_json(claim.delegation.as_bytes()).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "the stored delegation of {} is not a delegations object: {e}",
+            claim.project
+        ))
+    })
+}
+
+/// The record of a claimed project's role as its developers signed it.
+fn project_role_record(claim: &ClaimRecord) -> RoleRecord {
+    RoleRecord {
+        role: layout::project_role(&claim.project).as_str().to_owned(),
+        version: claim.role_version,
+        expires: claim.role_expires,
+        length: claim.role_length,
+        sha256: claim.role_sha256.clone(),
     }
 }

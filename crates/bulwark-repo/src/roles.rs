@@ -12,7 +12,7 @@ use bulwark_tuf::metadata::{
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 
-use crate::layout::{BIN_PREFIX, CLAIMED, PROJECT_PATTERN, RECENTLY_CLAIMED, UNCLAIMED};
+use crate::layout::{self, BIN_PREFIX, CLAIMED, PROJECT_PATTERN, RECENTLY_CLAIMED, UNCLAIMED};
 
 /// A public key as listed in metadata, with its key ID.
 #[derive(Clone, Debug)]
@@ -126,16 +126,66 @@ pub fn targets(
     }
 }
 
-/// A role that delegates to developer-signed projects: claimed or
-/// recently-claimed. Bulwark starts with none claimed.
+/// A role that delegates to developer-signed projects, `tier` (claimed or
+/// recently-claimed), signed by `key`: one standard, non-terminating
+/// `path_hash_prefixes` delegation to each claim bin in `bins` (the
+/// non-empty ones), all to `key`. Non-terminating, so that a client whose
+/// project is in no bin here goes on to the next role (DESIGN.md §3 as
+/// refined in ARCHITECTURE.md: claim bins). Bulwark starts with none.
 #[must_use]
-pub fn project_delegator(version: u64, expires: Timestamp) -> Targets {
+pub fn project_delegator(
+    tier: &str,
+    key: &PublicKeyEntry,
+    bins: impl IntoIterator<Item = u32>,
+    version: u64,
+    expires: Timestamp,
+) -> Targets {
+    let roles: Vec<DelegatedRole> = bins
+        .into_iter()
+        .map(|bin| DelegatedRole {
+            name: RoleName::new(layout::claim_bin_name(tier, bin)),
+            keys: role_keys(std::slice::from_ref(key), 1),
+            terminating: false,
+            paths: PathSpec::HashPrefixes(vec![layout::claim_bin_prefix(bin)]),
+            unknown: BTreeMap::new(),
+        })
+        .collect();
+    let keys = if roles.is_empty() {
+        BTreeMap::new()
+    } else {
+        keys_map(&[key])
+    };
     Targets {
         common: Common::new(version, expires),
         targets: BTreeMap::new(),
         delegations: Some(Delegations {
-            keys: BTreeMap::new(),
-            roles: DelegatedRoles::List(Vec::new()),
+            keys,
+            roles: DelegatedRoles::List(roles),
+            unknown: BTreeMap::new(),
+        }),
+    }
+}
+
+/// A claim bin: the terminating delegations of its projects (each a
+/// `delegations` object with exactly the project's role and its keys, as
+/// the index trusts it), ordered by role name.
+#[must_use]
+pub fn claim_bin(projects: &[&Delegations], version: u64, expires: Timestamp) -> Targets {
+    let mut keys = BTreeMap::new();
+    let mut roles: Vec<DelegatedRole> = Vec::new();
+    for project in projects {
+        keys.extend(project.keys.iter().map(|(id, key)| (id.clone(), key.clone())));
+        if let DelegatedRoles::List(list) = &project.roles {
+            roles.extend(list.iter().cloned());
+        }
+    }
+    roles.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+    Targets {
+        common: Common::new(version, expires),
+        targets: BTreeMap::new(),
+        delegations: Some(Delegations {
+            keys,
+            roles: DelegatedRoles::List(roles),
             unknown: BTreeMap::new(),
         }),
     }

@@ -5,6 +5,8 @@
 //! GET  /simple/, /simple/<name>/      bulwark_http::simple over simple::LivePages
 //!                                     (live, same renderer as the signed page)
 //! POST /legacy/                       upload.rs  ─▶ StateStore::add_file ─▶ wake publisher
+//! POST /api/projects/<n>/transaction  transaction.rs ─▶ transaction::check ─▶
+//!                                     StateStore::record_transaction ─▶ wake publisher
 //! POST /api/projects/<n>/<v>/yank     yank.rs    ─▶ StateStore::set_yanked ─▶ wake publisher
 //! GET  /files/<sha256>/<file>[.metadata], /tuf/metadata/*, /tuf/targets/*
 //!                                     bulwark_http::blobs over the BlobStore
@@ -23,6 +25,7 @@ pub mod auth;
 pub mod publisher;
 pub mod simple;
 pub mod state;
+pub mod transaction;
 pub mod upload;
 pub mod yank;
 
@@ -38,13 +41,25 @@ const LANDING: &str = "<!DOCTYPE html>\n<html><head><title>Bulwark</title></head
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config.max_upload_bytes;
     let timeout = state.config.request_timeout;
-    let pages = Arc::new(simple::LivePages::new(state.store.clone()));
+    let pages = Arc::new(simple::LivePages::new(
+        state.store.clone(),
+        state.blobs.clone(),
+    ));
     Router::new()
         .route("/", get(|| async { Html(LANDING) }))
         .merge(bulwark_http::simple::router(pages))
         .route(
             "/legacy/",
             post(upload::upload)
+                .layer(DefaultBodyLimit::max(upload_limit))
+                .layer(axum::middleware::from_fn_with_state(
+                    upload_limit,
+                    upload::refuse_oversized,
+                )),
+        )
+        .route(
+            "/api/projects/{name}/transaction",
+            post(transaction::transaction)
                 .layer(DefaultBodyLimit::max(upload_limit))
                 .layer(axum::middleware::from_fn_with_state(
                     upload_limit,

@@ -248,6 +248,20 @@ impl Delegations {
         object_with([("keys", keys_value(&self.keys)), roles], &self.unknown)
     }
 
+    /// Parses a `delegations` object on its own (as the index stores a
+    /// claimed project's trusted delegation beside the metadata).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, crate::metadata::MetadataError> {
+        let document = crate::json::Document::parse(bytes)?;
+        Ok(Self::read(document.root(), "delegations".to_owned())?)
+    }
+
+    /// The object as JSON that [`Delegations::from_json`] reads back
+    /// (compact, keys sorted).
+    #[must_use]
+    pub fn to_json(&self) -> Vec<u8> {
+        crate::json::to_vec(&self.to_value())
+    }
+
     /// The keys and threshold of the delegated role `name`, if it is delegated here.
     #[must_use]
     pub fn role_keys(&self, name: &RoleName) -> Option<&RoleKeys> {

@@ -118,7 +118,13 @@ pub fn init(plan: &InitPlan) -> Result<[Document; 4], CeremonyError> {
         ),
         Document::targets(
             OfflineRole::Claimed,
-            Envelope::new(roles::project_delegator(1, expires)),
+            Envelope::new(roles::project_delegator(
+                crate::layout::CLAIMED,
+                &plan.claimed,
+                [],
+                1,
+                expires,
+            )),
         ),
         Document::targets(
             OfflineRole::Unclaimed,

@@ -1,0 +1,519 @@
+//! Developer-signed project transactions (PEP 480; issue 11, "The index's
+//! side"): `POST /api/projects/<name>/transaction`, a multipart form with
+//! the new signed `project-<name>` role (`role`), the new page (`page`), the
+//! distributions uploaded with them (`content`, any number) and, to claim a
+//! project or change a recently-claimed project's keys, the delegation
+//! (`delegation`: `{"keys":{<keyid>:<key>,…},"threshold":N}`).
+//!
+//! ```text
+//! authenticate ─▶ read form ─▶ inspect each file (as a twine upload)
+//!   ─▶ trusted state from the store: the claim (delegation, role, page), or
+//!      for a claim the published page and the offered delegation
+//!   ─▶ bulwark_repo::transaction::check (every rule; for a key change, also
+//!      against the current delegation, whose threshold must sign it)
+//!   ─▶ blobs: files, .metadata, claims/<sha>.page.json, claims/<sha>.role.json
+//!   ─▶ StateStore::record_transaction (one database transaction) ─▶ wake publisher
+//! ```
+//!
+//! Nothing is stored before every check has passed; a transaction the store
+//! refuses (another owner, a filename taken, a claim changed meanwhile)
+//! removes the blobs it wrote.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bulwark_http::{ApiError, blocking};
+use bulwark_pypi::{Inspected, ProjectName, ProjectPage};
+use bulwark_layout as layout;
+use bulwark_repo::roles::PublicKeyEntry;
+use bulwark_repo::transaction::{
+    Offered, Previous, ProjectDelegation, TransactionPolicy, UploadedFile, VerifiedTransaction,
+};
+use bulwark_store::{
+    BlobStore, ClaimRecord, ClaimTier, FileRecord, ProjectTransaction, StateStore,
+    TransactionOutcome,
+};
+use bulwark_tuf::delegation::{DelegatedRole, DelegatedRoles, Delegations, PathSpec};
+use bulwark_tuf::hash::sha256_hex;
+use bulwark_tuf::metadata::{Envelope, RoleKeys, Targets};
+use bulwark_tuf::time::Timestamp;
+
+use crate::auth::authenticate;
+use crate::state::AppState;
+
+/// The most keys one project may delegate to.
+const MAX_KEYS: usize = 32;
+/// The longest `delegation` field accepted.
+const MAX_DELEGATION_BYTES: usize = 64 * 1024;
+/// The longest role accepted.
+const MAX_ROLE_BYTES: usize = 1024 * 1024;
+
+/// The answer to an accepted transaction.
+pub struct Accepted {
+    project: String,
+    role: String,
+    version: u64,
+    tier: &'static str,
+    files: usize,
+}
+
+impl IntoResponse for Accepted {
+    /// `{"files":N,"project":…,"role":…,"tier":…,"version":V}`.
+    fn into_response(self) -> Response {
+        use bulwark_tuf::json::Value;
+        let body = Value::Object(BTreeMap::from([
+            ("project".to_owned(), Value::String(self.project)),
+            ("role".to_owned(), Value::String(self.role)),
+            ("version".to_owned(), Value::Int(i64::try_from(self.version).unwrap_or(i64::MAX))),
+            ("tier".to_owned(), Value::String(self.tier.to_owned())),
+            ("files".to_owned(), Value::Int(i64::try_from(self.files).unwrap_or(i64::MAX))),
+        ]));
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bulwark_tuf::json::to_vec(&body),
+        )
+            .into_response()
+    }
+}
+
+/// The parts of a transaction form.
+#[derive(Default)]
+struct Form {
+    role: Option<Vec<u8>>,
+    page: Option<Vec<u8>>,
+    delegation: Option<Vec<u8>>,
+    content: Vec<(String, Vec<u8>)>,
+}
+
+async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
+    let mut form = Form::default();
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::new(
+            e.status(),
+            format!("Invalid transaction form: {}", e.body_text()),
+        )
+    };
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let bytes = field.bytes().await.map_err(bad)?.to_vec();
+        let (slot, limit) = match name.as_str() {
+            "content" => {
+                let filename = filename
+                    .ok_or_else(|| ApiError::bad_request("A content part has no filename"))?;
+                form.content.push((filename, bytes));
+                continue;
+            }
+            "role" => (&mut form.role, MAX_ROLE_BYTES),
+            "page" => (&mut form.page, usize::MAX),
+            "delegation" => (&mut form.delegation, MAX_DELEGATION_BYTES),
+            _ => continue,
+        };
+        if bytes.len() > limit {
+            return Err(ApiError::bad_request(format!(
+                "Form part {name} is longer than {limit} bytes"
+            )));
+        }
+        if slot.replace(bytes).is_some() {
+            return Err(ApiError::bad_request(format!(
+                "Form part {name} is given twice"
+            )));
+        }
+    }
+    Ok(form)
+}
+
+/// `POST /api/projects/<name>/transaction`.
+pub async fn transaction(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Accepted, ApiError> {
+    let store = state.store.clone();
+    let user = blocking(move || authenticate(store.as_ref(), &headers)).await?;
+    let project = ProjectName::parse(&name)
+        .map_err(|e| ApiError::bad_request(format!("Invalid project name {name:?}: {e}")))?;
+    let form = read_form(multipart).await?;
+    let limits = state.config.upload_limits.clone();
+    let content = form.content;
+    let inspected = blocking(move || {
+        content
+            .into_iter()
+            .map(|(filename, bytes)| {
+                bulwark_pypi::inspect(&filename, &bytes, &limits)
+                    .map(|i| (i, bytes))
+                    .map_err(|e| ApiError::bad_request(format!("Invalid distribution {filename}: {e}")))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await?;
+    let offer = Offer {
+        project,
+        user,
+        role: form
+            .role
+            .ok_or_else(|| ApiError::bad_request("The transaction has no role"))?,
+        page: form
+            .page
+            .ok_or_else(|| ApiError::bad_request("The transaction has no page"))?,
+        delegation: form.delegation,
+        files: inspected,
+    };
+    let (store, blobs) = (state.store.clone(), state.blobs.clone());
+    let accepted = blocking(move || {
+        accept(
+            store.as_ref(),
+            blobs.as_ref(),
+            &offer,
+            Timestamp::from_unix(bulwark_repo::clock::unix_micros() / 1_000_000),
+        )
+    })
+    .await?;
+    state.publish.notify_one();
+    Ok(accepted)
+}
+
+/// A transaction as received, its files inspected.
+struct Offer {
+    project: ProjectName,
+    user: String,
+    role: Vec<u8>,
+    page: Vec<u8>,
+    delegation: Option<Vec<u8>>,
+    files: Vec<(Inspected, Vec<u8>)>,
+}
+
+/// What the index trusts about the project before the transaction.
+struct Trusted {
+    claim: Option<ClaimRecord>,
+    role: Option<Envelope<Targets>>,
+    page: Option<ProjectPage>,
+}
+
+fn forbidden(reason: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, reason)
+}
+
+fn internal(what: &str) -> impl Fn(bulwark_store::StoreError) -> ApiError + '_ {
+    move |e| ApiError::internal(what, &e)
+}
+
+/// Checks `offer` against the trusted state at `now` and records it.
+fn accept(
+    store: &dyn StateStore,
+    blobs: &dyn BlobStore,
+    offer: &Offer,
+    now: Timestamp,
+) -> Result<Accepted, ApiError> {
+    let project = offer.project.normalized();
+    if let Some(record) = store.project(project).map_err(internal("reading the project"))?
+        && record.owner != offer.user
+    {
+        return Err(forbidden(format!("The user does not own project {project}")));
+    }
+    let trusted = trusted(store, blobs, &offer.project)?;
+    let current = trusted
+        .claim
+        .as_ref()
+        .map(|c| stored_delegation(&offer.project, &c.delegation))
+        .transpose()?;
+    let offered = offer
+        .delegation
+        .as_deref()
+        .map(|json| offered_delegation(&offer.project, json))
+        .transpose()?;
+    let tier = match (&trusted.claim, &offered) {
+        (Some(claim), Some(_)) if claim.tier == ClaimTier::Claimed => {
+            return Err(forbidden(format!(
+                "Project {project} is claimed: its keys change only through the \
+                 administrator's claimed role (bulwark ceremony promote)"
+            )));
+        }
+        (Some(claim), _) => claim.tier,
+        (None, Some(_)) => ClaimTier::RecentlyClaimed,
+        (None, None) => {
+            return Err(ApiError::bad_request(format!(
+                "Project {project} is not claimed: a claim must send the delegation \
+                 (bulwark claim, or bulwark upload --key for a new project)"
+            )));
+        }
+    };
+    let uploads: Vec<UploadedFile> = offer.files.iter().map(|(i, _)| UploadedFile::from(i)).collect();
+    let previous = Previous {
+        role: trusted.role.as_ref().map(|r| &r.signed),
+        page: trusted.page.as_ref(),
+    };
+    let bytes = Offered {
+        role: &offer.role,
+        page: &offer.page,
+        uploads: &uploads,
+    };
+    let policy = TransactionPolicy::default();
+    let refused = |e: bulwark_repo::transaction::TransactionRefused| {
+        ApiError::bad_request(format!(
+            "Transaction refused: {}",
+            bulwark_http::chain(&e)
+        ))
+    };
+    // A key change must be authorised by the keys it replaces: a threshold
+    // of the current developer keys signs the role too (a stolen upload
+    // token alone never suffices).
+    if let (Some(current), Some(_)) = (&current, &offered) {
+        bulwark_repo::transaction::check(&current.0, previous, bytes, now, &policy)
+            .map_err(|e| refused(e))?;
+    }
+    let (delegation, json) = offered
+        .as_ref()
+        .or(current.as_ref())
+        .ok_or_else(|| ApiError::bad_request("no delegation"))?;
+    let verified =
+        bulwark_repo::transaction::check(delegation, previous, bytes, now, &policy).map_err(refused)?;
+    record(store, blobs, offer, &trusted, &verified, tier, json)
+}
+
+/// The project's claim and what it last published.
+fn trusted(
+    store: &dyn StateStore,
+    blobs: &dyn BlobStore,
+    project: &ProjectName,
+) -> Result<Trusted, ApiError> {
+    let name = project.normalized();
+    let claim = store.claim(name).map_err(internal("reading the claim"))?;
+    let read = |key: String| -> Result<Vec<u8>, ApiError> {
+        blobs
+            .get(&key)
+            .map_err(internal("reading the trusted state"))?
+            .ok_or_else(|| ApiError::internal("reading the trusted state", &Missing(key)))
+    };
+    let parse_page = |bytes: &[u8]| {
+        ProjectPage::parse_json(bytes)
+            .map_err(|e| ApiError::internal("reading the trusted page", &e))
+    };
+    match &claim {
+        Some(claim) => {
+            let role = Envelope::<Targets>::parse(&read(layout::claim_role_key(&claim.role_sha256))?)
+                .map_err(|e| ApiError::internal("reading the trusted role", &e))?;
+            let page = parse_page(&read(layout::claim_page_key(&claim.page_sha256))?)?;
+            Ok(Trusted {
+                claim: Some(claim.clone()),
+                role: Some(role),
+                page: Some(page),
+            })
+        }
+        None => {
+            let pending = store
+                .pending_changes()
+                .map_err(internal("reading the publish queue"))?;
+            if pending.projects.iter().any(|p| p == name) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("Project {name} has changes not yet published; try again in a moment"),
+                ));
+            }
+            let page = match store.page(name).map_err(internal("reading the page"))? {
+                Some(record) => Some(parse_page(&read(layout::page_key(name, &record.sha256))?)?),
+                None => None,
+            };
+            Ok(Trusted {
+                claim: None,
+                role: None,
+                page,
+            })
+        }
+    }
+}
+
+/// A blob the state names is missing.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is missing")]
+struct Missing(String);
+
+/// The project's stored delegation, and its JSON.
+fn stored_delegation(
+    project: &ProjectName,
+    json: &str,
+) -> Result<(ProjectDelegation, String), ApiError> {
+    let delegations = Delegations::from_json(json.as_bytes())
+        .map_err(|e| ApiError::internal("reading the stored delegation", &e))?;
+    let DelegatedRoles::List(roles) = &delegations.roles else {
+        return Err(ApiError::internal(
+            "reading the stored delegation",
+            &Missing("its role".to_owned()),
+        ));
+    };
+    let role = roles.first().cloned().ok_or_else(|| {
+        ApiError::internal("reading the stored delegation", &Missing("its role".to_owned()))
+    })?;
+    let delegation = ProjectDelegation::new(project.clone(), role, delegations.keys)
+        .map_err(|e| ApiError::internal("reading the stored delegation", &e))?;
+    Ok((delegation, json.to_owned()))
+}
+
+/// The delegation a developer offers: `{"keys":{<keyid>:<key>,…},"threshold":N}`,
+/// as the index will delegate it (terminating, the project's paths), and its
+/// stored JSON.
+fn offered_delegation(
+    project: &ProjectName,
+    json: &[u8],
+) -> Result<(ProjectDelegation, String), ApiError> {
+    let bad = |reason: String| ApiError::bad_request(format!("Invalid delegation: {reason}"));
+    let value = bulwark_tuf::json::parse(json).map_err(|e| bad(e.to_string()))?;
+    let bulwark_tuf::json::Value::Object(fields) = &value else {
+        return Err(bad("not a JSON object".to_owned()));
+    };
+    if let Some(other) = fields.keys().find(|k| !matches!(k.as_str(), "keys" | "threshold")) {
+        return Err(bad(format!("unknown field {other:?}")));
+    }
+    let Some(bulwark_tuf::json::Value::Object(keys)) = fields.get("keys") else {
+        return Err(bad("\"keys\" must be an object of key IDs to keys".to_owned()));
+    };
+    if keys.is_empty() || keys.len() > MAX_KEYS {
+        return Err(bad(format!("between 1 and {MAX_KEYS} keys are required")));
+    }
+    let threshold = match fields.get("threshold") {
+        Some(bulwark_tuf::json::Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+        _ => return Err(bad("\"threshold\" must be an integer".to_owned())),
+    };
+    if threshold == 0 || threshold > keys.len() as u64 {
+        return Err(bad(format!(
+            "threshold {threshold} cannot be met by {} keys",
+            keys.len()
+        )));
+    }
+    let mut trusted = BTreeMap::new();
+    for (keyid, object) in keys {
+        let entry = PublicKeyEntry::from_object(object).map_err(|e| bad(format!("key {keyid:?}: {e}")))?;
+        if entry.keyid != *keyid {
+            return Err(bad(format!(
+                "key {keyid:?} has key ID {}, computed from the key",
+                entry.keyid
+            )));
+        }
+        trusted.insert(entry.keyid, entry.key);
+    }
+    let name = project.normalized();
+    let role = DelegatedRole {
+        name: layout::project_role(name),
+        keys: RoleKeys {
+            keyids: trusted.keys().cloned().collect(),
+            threshold,
+        },
+        terminating: true,
+        paths: PathSpec::Patterns(vec![format!("simple/{name}/*")]),
+        unknown: BTreeMap::new(),
+    };
+    let stored = Delegations {
+        keys: trusted.clone(),
+        roles: DelegatedRoles::List(vec![role.clone()]),
+        unknown: BTreeMap::new(),
+    };
+    let json = String::from_utf8(stored.to_json())
+        .map_err(|_| bad("keys are not UTF-8".to_owned()))?;
+    let delegation = ProjectDelegation::new(project.clone(), role, trusted)
+        .map_err(|e| ApiError::internal("building the delegation", &e))?;
+    Ok((delegation, json))
+}
+
+/// Stores the blobs of a verified transaction and records it; removes the
+/// blobs it created when the store refuses.
+fn record(
+    store: &dyn StateStore,
+    blobs: &dyn BlobStore,
+    offer: &Offer,
+    trusted: &Trusted,
+    verified: &VerifiedTransaction,
+    tier: ClaimTier,
+    delegation: &str,
+) -> Result<Accepted, ApiError> {
+    let project = offer.project.normalized();
+    let role_sha256 = sha256_hex(&offer.role);
+    let mut writes: Vec<(String, &[u8])> = vec![
+        (layout::claim_page_key(verified.page_sha256()), &offer.page),
+        (layout::claim_role_key(&role_sha256), &offer.role),
+    ];
+    for (inspected, bytes) in &offer.files {
+        let (sha256, filename) = (&inspected.sha256, inspected.filename.as_str());
+        writes.push((layout::file_key(sha256, filename), bytes));
+        if inspected.core_metadata_sha256().is_some() {
+            writes.push((layout::metadata_file_key(sha256, filename), &inspected.metadata_bytes));
+        }
+    }
+    let _one_at_a_time = TRANSACTIONS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut created = Vec::new();
+    for (key, bytes) in &writes {
+        if blobs.len(key).map_err(internal("storing the transaction"))?.is_none() {
+            created.push(key.clone());
+        }
+        blobs.put(key, bytes).map_err(internal("storing the transaction"))?;
+    }
+    let files: Vec<FileRecord> = verified
+        .added()
+        .iter()
+        .map(|file| {
+            let micros = file.upload_time.seconds().unix() * 1_000_000
+                + i64::from(file.upload_time.micros());
+            let mut record =
+                bulwark_repo::page::file_record(&UploadedFile::from(file), &offer.user, micros);
+            record.yanked.clone_from(&file.yanked);
+            record
+        })
+        .collect();
+    let transaction = ProjectTransaction {
+        display_name: offer.project.as_given().to_owned(),
+        user: offer.user.clone(),
+        checked_against: trusted.claim.as_ref().map(|c| c.role_version),
+        claim: ClaimRecord {
+            project: project.to_owned(),
+            tier,
+            delegation: delegation.to_owned(),
+            role_version: verified.version(),
+            role_expires: verified.expires().unix(),
+            role_sha256,
+            role_length: offer.role.len() as u64,
+            page_sha256: verified.page_sha256().to_owned(),
+            page_length: verified.page_length(),
+        },
+        files,
+        yanked: verified
+            .page()
+            .files
+            .iter()
+            .map(|f| (f.filename.as_str().to_owned(), f.yanked.clone()))
+            .collect(),
+    };
+    let outcome = store
+        .record_transaction(&transaction)
+        .map_err(internal("recording the transaction"))?;
+    let refusal = match outcome {
+        TransactionOutcome::Recorded { .. } => {
+            return Ok(Accepted {
+                project: project.to_owned(),
+                role: verified.role().as_str().to_owned(),
+                version: verified.version(),
+                tier: tier.as_str(),
+                files: verified.added().len(),
+            });
+        }
+        TransactionOutcome::Forbidden => {
+            forbidden(format!("The user does not own project {project}"))
+        }
+        TransactionOutcome::Conflict { filename } => {
+            ApiError::bad_request(format!("File already exists: {filename}"))
+        }
+        TransactionOutcome::Stale => ApiError::new(
+            StatusCode::CONFLICT,
+            format!("The role of project {project} changed meanwhile: build the transaction again"),
+        ),
+    };
+    for key in created {
+        blobs.delete(&key).map_err(internal("removing a refused transaction"))?;
+    }
+    Err(refusal)
+}
+
+/// Transactions store and clean up their blobs one at a time, so that a
+/// refused one never removes a blob an accepted one has just recorded.
+static TRANSACTIONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
