@@ -208,18 +208,27 @@ pub async fn upload(
     })
     .await
     .map_err(|e| ApiError::internal("storing upload", &e))?;
+    if matches!(outcome, AddFile::Added { .. }) {
+        state.publish.notify_one();
+    }
+    answer(outcome, project.normalized())
+}
+
+/// What twine is told about a recorded (or refused) file of `project`.
+fn answer(outcome: AddFile, project: &str) -> Result<Response, ApiError> {
     match outcome {
-        AddFile::Added { .. } => {
-            state.publish.notify_one();
-            Ok((StatusCode::OK, "OK\n").into_response())
-        }
+        AddFile::Added { .. } => Ok((StatusCode::OK, "OK\n").into_response()),
         AddFile::Identical => {
             Ok((StatusCode::OK, "OK (identical file already uploaded)\n").into_response())
         }
         AddFile::Conflict => Err(ApiError::bad_request("File already exists")),
         AddFile::Forbidden => Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            format!("The user does not own project {}", project.normalized()),
+            format!("The user does not own project {project}"),
+        )),
+        AddFile::Claimed => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("Project {project} is claimed: upload with bulwark upload --key"),
         )),
     }
 }
@@ -248,7 +257,11 @@ pub fn ingest(
         blobs.put(&metadata_key, &inspected.metadata_bytes)?;
     }
     let outcome = store.add_file(inspected.metadata.name().as_given(), &record)?;
-    if matches!(outcome, AddFile::Conflict | AddFile::Forbidden) && !existed {
+    if matches!(
+        outcome,
+        AddFile::Conflict | AddFile::Forbidden | AddFile::Claimed
+    ) && !existed
+    {
         blobs.delete(&file_key)?;
         blobs.delete(&metadata_key)?;
     }

@@ -47,6 +47,13 @@ async fn set(
             StatusCode::FORBIDDEN,
             "The user does not own this project",
         )),
+        YankOutcome::Claimed => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Project {} is claimed: yank with bulwark yank --key",
+                project.normalized()
+            ),
+        )),
     }
 }
 

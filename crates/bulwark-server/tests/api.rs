@@ -1360,6 +1360,115 @@ async fn another_users_project_is_forbidden() {
     );
 }
 
+/// Claims `project` for alice in the store, as a checked developer-signed
+/// transaction without files would.
+fn claim_for_alice(index: &Index, project: &str) {
+    let claim = bulwark_store::ClaimRecord {
+        project: project.to_owned(),
+        tier: bulwark_store::ClaimTier::RecentlyClaimed,
+        delegation: "{}".to_owned(),
+        role_version: 1,
+        role_expires: 2_000_000_000,
+        role_sha256: "a".repeat(64),
+        role_length: 1,
+        page_sha256: "b".repeat(64),
+        page_length: 1,
+    };
+    let t = bulwark_store::ProjectTransaction {
+        display_name: project.to_owned(),
+        user: "alice".to_owned(),
+        checked_against: None,
+        claim,
+        files: Vec::new(),
+        yanked: Vec::new(),
+    };
+    let outcome = index.repo.store.record_transaction(&t).unwrap();
+    assert!(
+        matches!(outcome, bulwark_store::TransactionOutcome::Recorded { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn claimed_projects_refuse_twine_uploads_and_yanks() {
+    let index = Index::new();
+    let original = wheel("demo", "1.0");
+    index.uploaded(&original).await;
+    claim_for_alice(&index, "demo");
+    let (alice, bob) = (index.repo.alice.clone(), index.repo.bob.clone());
+    let claimed = "Project demo is claimed: upload with bulwark upload --key";
+    // A new file's blobs are removed again; the owner's identical file keeps
+    // the blobs it already had.
+    for dist in [wheel("Demo", "2.0"), sdist("demo", "2.0"), original.clone()] {
+        let reply = index
+            .refused(
+                Some(&alice),
+                &Form::twine(&dist),
+                StatusCode::FORBIDDEN,
+                claimed,
+            )
+            .await;
+        assert_eq!(reply.reason.as_deref(), Some(claimed));
+    }
+    index.get(&original.file_url()).await.assert_ok();
+    // Ownership is checked first.
+    index
+        .refused(
+            Some(&bob),
+            &Form::twine(&wheel("demo", "2.0")),
+            StatusCode::FORBIDDEN,
+            "The user does not own project demo",
+        )
+        .await;
+    let yank_claimed = "Project demo is claimed: yank with bulwark yank --key";
+    for (token, project, version, action, status, reason) in [
+        (
+            &alice,
+            "demo",
+            "1.0",
+            "yank",
+            StatusCode::FORBIDDEN,
+            yank_claimed,
+        ),
+        (
+            &alice,
+            "Demo",
+            "1.0",
+            "unyank",
+            StatusCode::FORBIDDEN,
+            yank_claimed,
+        ),
+        (
+            &alice,
+            "demo",
+            "9.9",
+            "yank",
+            StatusCode::FORBIDDEN,
+            yank_claimed,
+        ),
+        (
+            &bob,
+            "demo",
+            "1.0",
+            "yank",
+            StatusCode::FORBIDDEN,
+            "The user does not own this project",
+        ),
+    ] {
+        let before = index.repo.inventory();
+        let reply = index
+            .yank(Some(token), project, version, action, "why")
+            .await;
+        reply.assert_refused(status, reason);
+        assert_eq!(reply.reason.as_deref(), Some(reason));
+        assert_eq!(
+            index.repo.inventory(),
+            before,
+            "{project} {version} {action}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn authentication_is_required_and_checked() {
     let index = Index::new();

@@ -29,6 +29,15 @@
 //! - a batch's blobs are invisible (to `get`, `len` and `list`) until its
 //!   commit, and a key staged twice gets its last bytes;
 //! - keys obey [`crate::key::validate_key`] in every backend.
+//! - a claimed project refuses `add_file` and `set_yanked` from its owner
+//!   (`Claimed`, after the `Forbidden` of a non-owner; `set_yanked` of a
+//!   missing project is still `NotFound`) and from nobody else differently;
+//! - `record_transaction` checks, in order: ownership (`Forbidden`), the
+//!   claim (`Stale`), then its files in order (`Conflict` for the first
+//!   refused); a file sent twice in one transaction is kept once when
+//!   identical, a `Conflict` when not;
+//! - `set_claim_delegation` queues a change only when the tier or the
+//!   delegation changed.
 #![expect(
     clippy::expect_used,
     reason = "the suite reports failures by panicking, with the failed step as message"
@@ -39,8 +48,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use crate::{
-    AddFile, BlobStore, FileRecord, PageRecord, PendingChanges, PublishCommit, RoleRecord,
-    StateStore, StoreError, TokenRecord, YankOutcome,
+    AddFile, BlobStore, ClaimRecord, ClaimTier, FileRecord, PageRecord, PendingChanges,
+    ProjectTransaction, PublishCommit, RoleRecord, StateStore, StoreError, TokenRecord,
+    TransactionOutcome, YankOutcome,
 };
 
 /// A factory for stores under test.
@@ -76,6 +86,20 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     concurrent_uploads,
     concurrent_publish_counter,
     concurrent_commits_are_atomic_for_readers,
+    transaction_creates_the_project_files_and_claim,
+    transaction_claims_an_existing_project,
+    every_claim_field_round_trips,
+    transaction_of_another_user_is_forbidden,
+    stale_transactions_change_nothing,
+    conflicting_transaction_is_rolled_back,
+    identical_files_in_a_transaction_are_kept,
+    transaction_yank_states_apply_to_named_files,
+    contradictory_transactions_are_misuse,
+    claimed_projects_refuse_uploads,
+    claimed_projects_refuse_yanks,
+    set_claim_delegation_changes_tier_and_delegation,
+    transactions_are_atomic_for_readers,
+    uploads_racing_a_claim_never_follow_it,
 ];
 
 const BLOB_CHECKS: &[Check<dyn BlobStore>] = checks![
@@ -132,6 +156,11 @@ pub fn state_store_reopen_suite(open: &dyn Fn() -> Box<dyn StateStore>) {
     added(store.add_file("Beta", &b1), "add beta 1.0");
     let yank = store.set_yanked("alpha", "1.0", Some("bad"), "alice");
     assert_eq!(yank.expect("set_yanked"), YankOutcome::Updated { files: 1 });
+    let g1 = file("gamma", "gamma-1.0.tar.gz", "1.0", "reopen-g1", "carol");
+    let t = transaction("carol", None, claim("gamma", 1), vec![g1], vec![]);
+    recorded(store.record_transaction(&t), "record gamma");
+    let promoted = store.set_claim_delegation("gamma", ClaimTier::Claimed, "{\"promoted\":1}");
+    assert!(promoted.expect("set_claim_delegation"), "gamma has a claim");
     store.set_setting("bins", "8").expect("set_setting");
     let mut version = 0;
     for _ in 0..3 {
@@ -144,11 +173,12 @@ pub fn state_store_reopen_suite(open: &dyn Fn() -> Box<dyn StateStore>) {
         timestamp: b"timestamp v3".to_vec(),
     };
     store.commit_publish(&commit).expect("commit_publish");
-    let before = Observed::take(&*store, &["alpha", "beta"], &[1]);
+    let before = Observed::take(&*store, &["alpha", "beta", "gamma"], &[1]);
+    assert_eq!(before.claims.len(), 1, "gamma's claim");
     drop(store);
 
     let store = open();
-    let after = Observed::take(&*store, &["alpha", "beta"], &[1]);
+    let after = Observed::take(&*store, &["alpha", "beta", "gamma"], &[1]);
     assert_eq!(after, before, "the state changed across a reopen");
     assert_eq!(store.token("tok-reopen").expect("token"), Some(token));
     assert_eq!(
@@ -314,6 +344,50 @@ fn role(name: &str, version: u64, content: &str) -> RoleRecord {
     }
 }
 
+/// A claim of `project` at role `version`, every field derived from both.
+fn claim(project: &str, version: u64) -> ClaimRecord {
+    let keyid = digest(&format!("key:{project}"));
+    ClaimRecord {
+        project: project.to_owned(),
+        tier: ClaimTier::RecentlyClaimed,
+        delegation: format!(r#"{{"keys":{{"{keyid}":{{}}}},"role":"project-{project}"}}"#),
+        role_version: version,
+        role_expires: 1_900_000_000 + i64::try_from(version).expect("a small version"),
+        role_sha256: digest(&format!("role:{project}:{version}")),
+        role_length: 700 + version,
+        page_sha256: digest(&format!("page:{project}:{version}")),
+        page_length: 300 + version,
+    }
+}
+
+fn transaction(
+    user: &str,
+    checked_against: Option<u64>,
+    claim: ClaimRecord,
+    files: Vec<FileRecord>,
+    yanked: Vec<(&str, Option<&str>)>,
+) -> ProjectTransaction {
+    ProjectTransaction {
+        display_name: claim.project.to_uppercase(),
+        user: user.to_owned(),
+        checked_against,
+        claim,
+        files,
+        yanked: yanked
+            .into_iter()
+            .map(|(f, y)| (f.to_owned(), y.map(str::to_owned)))
+            .collect(),
+    }
+}
+
+#[track_caller]
+fn recorded(outcome: crate::Result<TransactionOutcome>, what: &str) -> u64 {
+    match outcome.expect(what) {
+        TransactionOutcome::Recorded { change } => change,
+        other => panic!("{what}: expected Recorded, got {other:?}"),
+    }
+}
+
 #[track_caller]
 fn added(outcome: crate::Result<AddFile>, what: &str) -> u64 {
     match outcome.expect(what) {
@@ -333,6 +407,7 @@ struct Observed {
     bins: Vec<Vec<PageRecord>>,
     roles: Vec<RoleRecord>,
     timestamp: Option<Vec<u8>>,
+    claims: Vec<ClaimRecord>,
 }
 
 impl Observed {
@@ -354,6 +429,7 @@ impl Observed {
                 .collect(),
             roles: store.roles().expect("roles"),
             timestamp: store.latest_timestamp().expect("latest_timestamp"),
+            claims: store.claims().expect("claims"),
         }
     }
 }
@@ -389,6 +465,8 @@ fn empty_store_has_nothing(make: &Make<'_, dyn StateStore>) {
     assert_eq!(s.latest_timestamp().expect("latest_timestamp"), None);
     assert_eq!(s.setting("a").expect("setting"), None);
     assert_eq!(s.token("a").expect("token"), None);
+    assert_eq!(s.claim("a").expect("claim"), None);
+    assert_eq!(s.claims().expect("claims"), []);
 }
 
 fn tokens_round_trip_and_are_never_replaced(make: &Make<'_, dyn StateStore>) {
@@ -1280,7 +1358,7 @@ fn one_winner_per_filename(s: &dyn StateStore, outcomes: &Outcomes) {
             let right = match outcome {
                 AddFile::Added { .. } | AddFile::Identical => f.sha256 == stored.sha256,
                 AddFile::Conflict => f.sha256 != stored.sha256,
-                AddFile::Forbidden => false,
+                AddFile::Forbidden | AddFile::Claimed => false,
             };
             assert!(
                 right,
@@ -1394,6 +1472,847 @@ fn read_uniform_versions(s: &dyn StateStore, finished: &AtomicUsize) {
         });
         seen("timestamp", version);
     }
+}
+
+// ----- Claim checks ----------------------------------------------------------
+
+fn transaction_creates_the_project_files_and_claim(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let mut later = file("dev", "dev-1.0.tar.gz", "1.0", "dev1-sdist", "alice");
+    later.upload_time_us = 5_000;
+    let mut earlier = file(
+        "dev",
+        "dev-1.0-py3-none-any.whl",
+        "1.0",
+        "dev1-wheel",
+        "alice",
+    );
+    earlier.upload_time_us = 3_000;
+    let t = transaction(
+        "alice",
+        None,
+        claim("dev", 1),
+        vec![later.clone(), earlier.clone()],
+        vec![],
+    );
+    let change = recorded(s.record_transaction(&t), "first transaction");
+    assert!(change >= 1, "change numbers start at 1, got {change}");
+    assert_eq!(
+        s.project("dev").expect("project"),
+        Some(crate::ProjectRecord {
+            name: "dev".to_owned(),
+            display_name: "DEV".to_owned(),
+            owner: "alice".to_owned(),
+            created_us: 3_000,
+        }),
+        "owned by the user, created at the earliest upload"
+    );
+    assert_eq!(s.files("dev").expect("files"), [earlier, later]);
+    assert_eq!(s.claim("dev").expect("claim"), Some(t.claim.clone()));
+    assert_eq!(s.claims().expect("claims"), [t.claim]);
+    assert_eq!(
+        s.pending_changes().expect("pending_changes"),
+        PendingChanges {
+            up_to_change: change,
+            projects: vec!["dev".to_owned()]
+        }
+    );
+    // The next transaction, checked against the recorded claim.
+    let commit = PublishCommit {
+        up_to_change: change,
+        ..PublishCommit::default()
+    };
+    s.commit_publish(&commit).expect("commit_publish");
+    let two = file("dev", "dev-2.0.tar.gz", "2.0", "dev2", "alice");
+    let next = transaction("alice", Some(1), claim("dev", 2), vec![two], vec![]);
+    let second = recorded(s.record_transaction(&next), "second transaction");
+    assert!(
+        second > change,
+        "change numbers grow: {change} then {second}"
+    );
+    assert_eq!(s.claim("dev").expect("claim"), Some(next.claim));
+    assert_eq!(s.files("dev").expect("files").len(), 3);
+    assert_eq!(
+        s.pending_changes().expect("pending_changes"),
+        PendingChanges {
+            up_to_change: second,
+            projects: vec!["dev".to_owned()]
+        }
+    );
+    // Without files: a new role and page only (for a yank, say).
+    let bare = transaction("alice", Some(2), claim("dev", 3), vec![], vec![]);
+    let third = recorded(s.record_transaction(&bare), "transaction without files");
+    assert!(third > second, "change numbers grow: {second} then {third}");
+    assert_eq!(s.claim("dev").expect("claim"), Some(bare.claim));
+}
+
+fn transaction_claims_an_existing_project(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let mut twine = file("old", "old-1.0.tar.gz", "1.0", "old1", "alice");
+    twine.upload_time_us = 7;
+    added(s.add_file("Old", &twine), "twine upload");
+    let project = s.project("old").expect("project");
+    let new = file("old", "old-2.0.tar.gz", "2.0", "old2", "alice");
+    let t = transaction("alice", None, claim("old", 1), vec![new.clone()], vec![]);
+    recorded(s.record_transaction(&t), "claiming transaction");
+    assert_eq!(
+        s.project("old").expect("project"),
+        project,
+        "the project record changed"
+    );
+    assert_eq!(s.files("old").expect("files"), [twine, new]);
+    assert_eq!(s.claim("old").expect("claim"), Some(t.claim));
+}
+
+fn every_claim_field_round_trips(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let bare = ClaimRecord {
+        project: "zeta".to_owned(),
+        tier: ClaimTier::RecentlyClaimed,
+        delegation: String::new(),
+        role_version: 0,
+        role_expires: i64::MIN,
+        role_sha256: digest("zeta-role"),
+        role_length: 0,
+        page_sha256: digest("zeta-page"),
+        page_length: 0,
+    };
+    let full = ClaimRecord {
+        project: "alpha".to_owned(),
+        tier: ClaimTier::Claimed,
+        delegation: r#"{"keys":{"ü":{"q":"\"x\"\n"}},"role":"project-alpha"}"#.to_owned(),
+        role_version: u64::MAX >> 1, // i64::MAX: what a signed 64-bit column holds
+        role_expires: i64::MAX,
+        role_sha256: digest("alpha-role"),
+        role_length: u64::MAX >> 1,
+        page_sha256: digest("alpha-page"),
+        page_length: u64::MAX >> 1,
+    };
+    let (mid, alpha_b) = (claim("mid", 4), claim("alpha-b", 9));
+    for c in [&bare, &full, &mid, &alpha_b] {
+        let t = transaction("alice", None, c.clone(), vec![], vec![]);
+        recorded(s.record_transaction(&t), &format!("claim {}", c.project));
+    }
+    for c in [&bare, &full, &mid, &alpha_b] {
+        assert_eq!(s.claim(&c.project).expect("claim").as_ref(), Some(c));
+    }
+    assert_eq!(s.claim("nothing").expect("claim"), None);
+    assert_eq!(
+        s.claims().expect("claims"),
+        [full.clone(), alpha_b, mid, bare.clone()],
+        "claims by project name"
+    );
+    // A later transaction replaces every field it owns.
+    let replaced = ClaimRecord {
+        role_version: 1,
+        role_expires: -5,
+        role_sha256: digest("zeta-role-2"),
+        role_length: 12,
+        page_sha256: digest("zeta-page-2"),
+        page_length: 34,
+        ..bare
+    };
+    let t = transaction("alice", Some(0), replaced.clone(), vec![], vec![]);
+    recorded(s.record_transaction(&t), "replace zeta's claim");
+    assert_eq!(s.claim("zeta").expect("claim"), Some(replaced));
+    assert_eq!(
+        s.claim("alpha").expect("claim"),
+        Some(full),
+        "another claim"
+    );
+}
+
+fn transaction_of_another_user_is_forbidden(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    added(
+        s.add_file(
+            "Twine",
+            &file("twine", "twine-1.0.tar.gz", "1.0", "tw1", "alice"),
+        ),
+        "alice's upload",
+    );
+    let t = transaction("alice", None, claim("dev", 1), vec![], vec![]);
+    recorded(s.record_transaction(&t), "alice's claim");
+    let before = Observed::take(&*s, &["twine", "dev"], &[]);
+    for (project, checked_against) in [("twine", None), ("dev", Some(1)), ("dev", None)] {
+        let mallory = |name: &str, content: &str| file(project, name, "9.0", content, "mallory");
+        let files = vec![
+            mallory(&format!("{project}-9.0.tar.gz"), "evil"),
+            // Ownership comes first: a conflicting file does not matter.
+            mallory(&format!("{project}-1.0.tar.gz"), "evil conflict"),
+        ];
+        let t = transaction(
+            "mallory",
+            checked_against,
+            claim(project, 2),
+            files,
+            vec![(&format!("{project}-1.0.tar.gz"), Some("evil"))],
+        );
+        assert_eq!(
+            s.record_transaction(&t).expect("record_transaction"),
+            TransactionOutcome::Forbidden,
+            "mallory's transaction for {project} checked against {checked_against:?}"
+        );
+    }
+    assert_eq!(
+        Observed::take(&*s, &["twine", "dev"], &[]),
+        before,
+        "a forbidden transaction changed the state"
+    );
+}
+
+fn stale_transactions_change_nothing(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    added(
+        s.add_file(
+            "Plain",
+            &file("plain", "plain-1.0.tar.gz", "1.0", "p1", "alice"),
+        ),
+        "upload",
+    );
+    let dev1 = file("dev", "dev-1.0.tar.gz", "1.0", "dev1", "alice");
+    let t = transaction("alice", None, claim("dev", 3), vec![dev1], vec![]);
+    recorded(s.record_transaction(&t), "claim dev at version 3");
+    let before = Observed::take(&*s, &["plain", "dev", "new"], &[]);
+    let attempt = |project: &str, checked_against: Option<u64>, c: ClaimRecord| {
+        let files = vec![file(
+            project,
+            &format!("{project}-5.0.tar.gz"),
+            "5.0",
+            &format!("{project}5"),
+            "alice",
+        )];
+        let yanked = if project == "new" {
+            vec![]
+        } else {
+            vec![(format!("{project}-1.0.tar.gz"), Some("stale".to_owned()))]
+        };
+        let t = ProjectTransaction {
+            yanked,
+            ..transaction("alice", checked_against, c, files, vec![])
+        };
+        let outcome = s.record_transaction(&t).expect("record_transaction");
+        assert_eq!(
+            outcome,
+            TransactionOutcome::Stale,
+            "{project} checked against {checked_against:?}"
+        );
+        assert_eq!(
+            Observed::take(&*s, &["plain", "dev", "new"], &[]),
+            before,
+            "a stale transaction for {project} checked against {checked_against:?} changed the state"
+        );
+    };
+    attempt("dev", None, claim("dev", 4));
+    attempt("dev", Some(2), claim("dev", 4));
+    attempt("dev", Some(4), claim("dev", 5));
+    attempt("plain", Some(1), claim("plain", 2));
+    attempt("new", Some(1), claim("new", 2));
+    assert_eq!(
+        s.project("new").expect("project"),
+        None,
+        "a stale transaction created a project"
+    );
+
+    // A claim promoted (or given other keys) after the check is stale too:
+    // recording it would undo the administrator's change.
+    assert!(
+        s.set_claim_delegation("dev", ClaimTier::Claimed, "{\"new keys\":1}")
+            .expect("set_claim_delegation"),
+        "dev has a claim"
+    );
+    let before = Observed::take(&*s, &["plain", "dev", "new"], &[]);
+    let t = transaction("alice", Some(3), claim("dev", 4), vec![], vec![]);
+    assert_eq!(
+        s.record_transaction(&t).expect("record_transaction"),
+        TransactionOutcome::Stale,
+        "a transaction checked against the delegation before a promotion"
+    );
+    let keys_only = ClaimRecord {
+        tier: ClaimTier::Claimed,
+        ..claim("dev", 4)
+    };
+    let t = transaction("alice", Some(3), keys_only, vec![], vec![]);
+    assert_eq!(
+        s.record_transaction(&t).expect("record_transaction"),
+        TransactionOutcome::Stale,
+        "a transaction checked against the keys before a change of keys"
+    );
+    assert_eq!(
+        Observed::take(&*s, &["plain", "dev", "new"], &[]),
+        before,
+        "a transaction stale by its delegation changed the state"
+    );
+    let current = ClaimRecord {
+        tier: ClaimTier::Claimed,
+        delegation: "{\"new keys\":1}".to_owned(),
+        ..claim("dev", 4)
+    };
+    let t = transaction("alice", Some(3), current.clone(), vec![], vec![]);
+    recorded(
+        s.record_transaction(&t),
+        "a transaction checked against the promoted claim",
+    );
+    assert_eq!(s.claim("dev").expect("claim"), Some(current));
+}
+
+fn conflicting_transaction_is_rolled_back(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let theirs = file("other", "other-1.0.tar.gz", "1.0", "other1", "bob");
+    added(s.add_file("Other", &theirs), "bob's upload");
+    let dev1 = file("dev", "dev-1.0.tar.gz", "1.0", "dev1", "alice");
+    let t = transaction("alice", None, claim("dev", 1), vec![dev1.clone()], vec![]);
+    let change = recorded(s.record_transaction(&t), "claim dev");
+    let commit = PublishCommit {
+        up_to_change: change,
+        ..PublishCommit::default()
+    };
+    s.commit_publish(&commit).expect("commit_publish");
+    let projects = ["other", "dev", "fresh"];
+    let before = Observed::take(&*s, &projects, &[]);
+    let refused = |t: &ProjectTransaction, filename: &str, what: &str| {
+        assert_eq!(
+            s.record_transaction(t).expect("record_transaction"),
+            TransactionOutcome::Conflict {
+                filename: filename.to_owned()
+            },
+            "{what}"
+        );
+        assert_eq!(
+            Observed::take(&*s, &projects, &[]),
+            before,
+            "{what}: a conflicting transaction changed the state"
+        );
+    };
+    let new = |project: &str, n: u32| {
+        file(
+            project,
+            &format!("{project}-{n}.0.tar.gz"),
+            &format!("{n}.0"),
+            &format!("{project}-new-{n}"),
+            "alice",
+        )
+    };
+    // Another project's filename, with the same bytes or others, between
+    // files that alone would be added.
+    for sha256 in [theirs.sha256.clone(), digest("mine")] {
+        let stolen = FileRecord {
+            project: "dev".to_owned(),
+            uploader: "alice".to_owned(),
+            sha256,
+            ..theirs.clone()
+        };
+        let t = transaction(
+            "alice",
+            Some(1),
+            claim("dev", 2),
+            vec![new("dev", 2), stolen, new("dev", 3)],
+            vec![("dev-1.0.tar.gz", Some("yanked"))],
+        );
+        refused(&t, "other-1.0.tar.gz", "another project's filename");
+        let fresh = FileRecord {
+            project: "fresh".to_owned(),
+            uploader: "alice".to_owned(),
+            ..theirs.clone()
+        };
+        let t = transaction(
+            "alice",
+            None,
+            claim("fresh", 1),
+            vec![new("fresh", 2), fresh],
+            vec![],
+        );
+        refused(
+            &t,
+            "other-1.0.tar.gz",
+            "a new project with another's filename",
+        );
+    }
+    // Other bytes under one of the project's own filenames.
+    let rebuilt = FileRecord {
+        sha256: digest("rebuilt"),
+        ..dev1.clone()
+    };
+    let t = transaction(
+        "alice",
+        Some(1),
+        claim("dev", 2),
+        vec![new("dev", 2), rebuilt],
+        vec![],
+    );
+    refused(&t, "dev-1.0.tar.gz", "other bytes under a stored filename");
+    // Two different files under one filename in the same transaction.
+    let twin = FileRecord {
+        sha256: digest("twin"),
+        ..new("dev", 4)
+    };
+    let t = transaction(
+        "alice",
+        Some(1),
+        claim("dev", 2),
+        vec![new("dev", 4), twin],
+        vec![],
+    );
+    refused(&t, "dev-4.0.tar.gz", "two files under one filename");
+}
+
+fn identical_files_in_a_transaction_are_kept(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let mut stored = file("dev", "dev-1.0.tar.gz", "1.0", "dev1", "alice");
+    stored.upload_time_us = 1;
+    added(s.add_file("dev", &stored), "twine upload");
+    let resent = FileRecord {
+        upload_time_us: 99,
+        requires_python: None,
+        ..stored.clone()
+    };
+    let two = file("dev", "dev-2.0.tar.gz", "2.0", "dev2", "alice");
+    let t = transaction(
+        "alice",
+        None,
+        claim("dev", 1),
+        vec![resent.clone(), two.clone(), two.clone()],
+        vec![],
+    );
+    recorded(s.record_transaction(&t), "identical file re-sent");
+    assert_eq!(
+        s.files("dev").expect("files"),
+        [stored.clone(), two],
+        "the stored file is kept as it was, a file sent twice stored once"
+    );
+    let t = transaction("alice", Some(1), claim("dev", 2), vec![resent], vec![]);
+    recorded(s.record_transaction(&t), "only an identical file");
+    assert_eq!(s.claim("dev").expect("claim"), Some(claim("dev", 2)));
+    assert_eq!(s.files("dev").expect("files")[0], stored);
+}
+
+fn transaction_yank_states_apply_to_named_files(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let yanked = |filename: &str, reason: Option<&str>| FileRecord {
+        yanked: reason.map(str::to_owned),
+        ..file("dev", filename, "1.0", filename, "alice")
+    };
+    let initial = [
+        yanked("dev-1.0.tar.gz", None),
+        yanked("dev-2.0.tar.gz", Some("old")),
+        yanked("dev-3.0.tar.gz", Some("keep")),
+        yanked("dev-4.0.tar.gz", None),
+    ];
+    let t = transaction("alice", None, claim("dev", 1), initial.to_vec(), vec![]);
+    recorded(s.record_transaction(&t), "claim dev");
+    let other = file("other", "other-1.0.tar.gz", "1.0", "other1", "alice");
+    added(s.add_file("other", &other), "a file of another project");
+    let new = yanked("dev-5.0.tar.gz", None);
+    let t = transaction(
+        "alice",
+        Some(1),
+        claim("dev", 2),
+        vec![new],
+        vec![
+            ("dev-1.0.tar.gz", Some("broken")),
+            ("dev-2.0.tar.gz", None),
+            ("dev-4.0.tar.gz", Some("")),
+            ("dev-5.0.tar.gz", Some("born yanked")),
+        ],
+    );
+    recorded(s.record_transaction(&t), "yanks");
+    let states: Vec<(String, Option<String>)> = s
+        .files("dev")
+        .expect("files")
+        .into_iter()
+        .map(|f| (f.filename, f.yanked))
+        .collect();
+    let expected: Vec<(String, Option<String>)> = [
+        ("dev-1.0.tar.gz", Some("broken")),
+        ("dev-2.0.tar.gz", None),
+        ("dev-3.0.tar.gz", Some("keep")),
+        ("dev-4.0.tar.gz", Some("")),
+        ("dev-5.0.tar.gz", Some("born yanked")),
+    ]
+    .into_iter()
+    .map(|(f, y)| (f.to_owned(), y.map(str::to_owned)))
+    .collect();
+    assert_eq!(states, expected, "yank states after the transaction");
+    assert_eq!(
+        s.files("other").expect("files"),
+        [other],
+        "another project's file changed"
+    );
+}
+
+fn contradictory_transactions_are_misuse(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let dev1 = file("dev", "dev-1.0.tar.gz", "1.0", "dev1", "alice");
+    let t = transaction("alice", None, claim("dev", 2), vec![dev1], vec![]);
+    recorded(s.record_transaction(&t), "claim dev");
+    added(
+        s.add_file(
+            "other",
+            &file("other", "other-1.0.tar.gz", "1.0", "o1", "alice"),
+        ),
+        "a file of another project",
+    );
+    let projects = ["dev", "other", "new"];
+    let before = Observed::take(&*s, &projects, &[]);
+    let good = file("dev", "dev-2.0.tar.gz", "2.0", "dev2", "alice");
+    let cases = [
+        (
+            "a file of another project",
+            transaction(
+                "alice",
+                Some(2),
+                claim("dev", 3),
+                vec![
+                    good.clone(),
+                    file("other", "other-2.0.tar.gz", "2.0", "o2", "alice"),
+                ],
+                vec![],
+            ),
+        ),
+        (
+            "a file of another uploader",
+            transaction(
+                "alice",
+                Some(2),
+                claim("dev", 3),
+                vec![file("dev", "dev-3.0.tar.gz", "3.0", "dev3", "bob")],
+                vec![],
+            ),
+        ),
+        (
+            "a role version that does not grow",
+            transaction(
+                "alice",
+                Some(2),
+                claim("dev", 2),
+                vec![good.clone()],
+                vec![],
+            ),
+        ),
+        (
+            "a yank state of another project's file",
+            transaction(
+                "alice",
+                Some(2),
+                claim("dev", 3),
+                vec![good.clone()],
+                vec![("other-1.0.tar.gz", Some("x"))],
+            ),
+        ),
+        (
+            "a yank state of a missing file",
+            transaction(
+                "alice",
+                Some(2),
+                claim("dev", 3),
+                vec![good.clone()],
+                vec![("dev-1.0.tar.gz", Some("x")), ("dev-9.0.tar.gz", Some("x"))],
+            ),
+        ),
+        (
+            "a yank state on a new project's missing file",
+            transaction(
+                "alice",
+                None,
+                claim("new", 1),
+                vec![],
+                vec![("new-1.0.tar.gz", None)],
+            ),
+        ),
+    ];
+    for (what, t) in cases {
+        let result = s.record_transaction(&t);
+        assert!(
+            matches!(result, Err(StoreError::Misuse(_))),
+            "{what}: {result:?}"
+        );
+        assert_eq!(
+            Observed::take(&*s, &projects, &[]),
+            before,
+            "{what}: a refused transaction changed the state"
+        );
+    }
+}
+
+fn claimed_projects_refuse_uploads(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let dev1 = file("dev", "dev-1.0.tar.gz", "1.0", "dev1", "alice");
+    let t = transaction("alice", None, claim("dev", 1), vec![dev1.clone()], vec![]);
+    let change = recorded(s.record_transaction(&t), "claim dev");
+    let commit = PublishCommit {
+        up_to_change: change,
+        ..PublishCommit::default()
+    };
+    s.commit_publish(&commit).expect("commit_publish");
+    let before = Observed::take(&*s, &["dev"], &[]);
+    let new = file("dev", "dev-2.0.tar.gz", "2.0", "dev2", "alice");
+    let conflicting = FileRecord {
+        sha256: digest("other"),
+        ..dev1.clone()
+    };
+    for (what, f, expected) in [
+        ("new file", new.clone(), AddFile::Claimed),
+        ("identical file", dev1, AddFile::Claimed),
+        ("conflicting file", conflicting, AddFile::Claimed),
+        (
+            "another user's file",
+            FileRecord {
+                uploader: "mallory".to_owned(),
+                ..new.clone()
+            },
+            AddFile::Forbidden,
+        ),
+    ] {
+        assert_eq!(s.add_file("dev", &f).expect("add_file"), expected, "{what}");
+    }
+    assert_eq!(
+        Observed::take(&*s, &["dev"], &[]),
+        before,
+        "an upload to a claimed project changed the state"
+    );
+    let free = file("free", "free-1.0.tar.gz", "1.0", "free1", "alice");
+    let outcomes = s
+        .add_files(&[("dev", &new), ("free", &free)])
+        .expect("add_files");
+    assert!(
+        matches!(
+            outcomes[..],
+            [Ok(AddFile::Claimed), Ok(AddFile::Added { .. })]
+        ),
+        "add_files: {outcomes:?}"
+    );
+    assert_eq!(s.files("free").expect("files"), [free]);
+    assert_eq!(s.files("dev").expect("files"), before.files[0]);
+    assert_eq!(s.claims().expect("claims"), before.claims);
+    assert_eq!(
+        s.pending_changes().expect("pending_changes").projects,
+        ["free"],
+        "add_files queued a change for the claimed project"
+    );
+}
+
+fn claimed_projects_refuse_yanks(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let dev1 = file("dev", "dev-1.0.tar.gz", "1.0", "dev1", "alice");
+    let t = transaction("alice", None, claim("dev", 1), vec![dev1], vec![]);
+    recorded(s.record_transaction(&t), "claim dev");
+    let before = Observed::take(&*s, &["dev"], &[]);
+    for (project, version, user, yanked, expected) in [
+        ("dev", "1.0", "alice", Some("x"), YankOutcome::Claimed),
+        ("dev", "1.0", "alice", None, YankOutcome::Claimed),
+        ("dev", "9.9", "alice", Some("x"), YankOutcome::Claimed),
+        ("dev", "1.0", "mallory", Some("x"), YankOutcome::Forbidden),
+        ("nope", "1.0", "alice", Some("x"), YankOutcome::NotFound),
+    ] {
+        let outcome = s
+            .set_yanked(project, version, yanked, user)
+            .expect("set_yanked");
+        assert_eq!(
+            outcome, expected,
+            "set_yanked({project}, {version}, {yanked:?}) as {user}"
+        );
+    }
+    assert_eq!(
+        Observed::take(&*s, &["dev"], &[]),
+        before,
+        "a refused yank changed a claimed project"
+    );
+}
+
+fn set_claim_delegation_changes_tier_and_delegation(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    added(
+        s.add_file(
+            "plain",
+            &file("plain", "plain-1.0.tar.gz", "1.0", "p1", "alice"),
+        ),
+        "upload",
+    );
+    let t = transaction("alice", None, claim("dev", 1), vec![], vec![]);
+    recorded(s.record_transaction(&t), "claim dev");
+    let t = transaction("alice", None, claim("keep", 1), vec![], vec![]);
+    recorded(s.record_transaction(&t), "claim keep");
+    let publish_all = || {
+        let up_to_change = s.pending_changes().expect("pending_changes").up_to_change;
+        let commit = PublishCommit {
+            up_to_change,
+            ..PublishCommit::default()
+        };
+        s.commit_publish(&commit).expect("commit_publish");
+    };
+    publish_all();
+    let before = Observed::take(&*s, &["plain", "dev", "keep"], &[]);
+    for project in ["nope", "plain"] {
+        assert!(
+            !s.set_claim_delegation(project, ClaimTier::Claimed, "{}")
+                .expect("set_claim_delegation"),
+            "{project} has no claim"
+        );
+    }
+    assert_eq!(
+        Observed::take(&*s, &["plain", "dev", "keep"], &[]),
+        before,
+        "set_claim_delegation without a claim changed the state"
+    );
+    let mut last = 0;
+    for (tier, delegation, queued) in [
+        (ClaimTier::Claimed, "{\"promoted\":1}", true),
+        (ClaimTier::Claimed, "{\"promoted\":1}", false),
+        (ClaimTier::Claimed, "{\"promoted\":2}", true),
+        (ClaimTier::RecentlyClaimed, "{\"promoted\":2}", true),
+    ] {
+        let done = s
+            .set_claim_delegation("dev", tier, delegation)
+            .expect("set_claim_delegation");
+        assert!(done, "dev has a claim");
+        assert_eq!(
+            s.claim("dev").expect("claim"),
+            Some(ClaimRecord {
+                tier,
+                delegation: delegation.to_owned(),
+                ..claim("dev", 1)
+            }),
+            "after set_claim_delegation({tier:?}, {delegation})"
+        );
+        assert_eq!(
+            s.claim("keep").expect("claim"),
+            Some(claim("keep", 1)),
+            "another claim changed"
+        );
+        let pending = s.pending_changes().expect("pending_changes");
+        if queued {
+            assert!(
+                pending.up_to_change > last && pending.projects == ["dev"],
+                "set_claim_delegation({tier:?}, {delegation}) queued {pending:?}"
+            );
+            last = pending.up_to_change;
+            publish_all();
+        } else {
+            assert_eq!(
+                pending,
+                PendingChanges::default(),
+                "set_claim_delegation changed nothing yet queued a change"
+            );
+        }
+    }
+}
+
+/// Readers never see half a transaction. Transaction `v` adds file `v`
+/// and records role version `v`: reading the files and then the claim
+/// must find a version at least the file count, and reading the claim and
+/// then the files at least as many files as the version.
+fn transactions_are_atomic_for_readers(make: &Make<'_, dyn StateStore>) {
+    const TRANSACTIONS: u64 = 30;
+    let store = make();
+    let s: &dyn StateStore = &*store;
+    let finished = AtomicUsize::new(0);
+    thread::scope(|scope| {
+        let finished = &finished;
+        let writer = scope.spawn(move || {
+            let _finished = Finished(finished);
+            for v in 1..=TRANSACTIONS {
+                let f = file(
+                    "dev",
+                    &format!("dev-{v}.tar.gz"),
+                    &v.to_string(),
+                    &format!("dev{v}"),
+                    "alice",
+                );
+                let checked = (v > 1).then(|| v - 1);
+                let t = transaction("alice", checked, claim("dev", v), vec![f], vec![]);
+                recorded(s.record_transaction(&t), "transaction");
+            }
+        });
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(move || {
+                    let version = || s.claim("dev").expect("claim").map_or(0, |c| c.role_version);
+                    let count = || s.files("dev").expect("files").len() as u64;
+                    while finished.load(Ordering::SeqCst) == 0 {
+                        let files = count();
+                        let v = version();
+                        assert!(v >= files, "{files} files, then claim version {v}");
+                        let v = version();
+                        let files = count();
+                        assert!(files >= v, "claim version {v}, then {files} files");
+                        if v > 0 {
+                            assert!(
+                                s.project("dev").expect("project").is_some(),
+                                "a claim without its project"
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        join(writer);
+        readers.into_iter().for_each(join);
+    });
+    assert_eq!(s.files("dev").expect("files").len() as u64, TRANSACTIONS);
+}
+
+/// Uploads racing the transaction that claims their project: each is either
+/// added before the claim (a smaller change number) or refused as claimed.
+fn uploads_racing_a_claim_never_follow_it(make: &Make<'_, dyn StateStore>) {
+    let store = make();
+    let s: &dyn StateStore = &*store;
+    added(
+        s.add_file("dev", &file("dev", "dev-0.tar.gz", "0", "dev0", "alice")),
+        "first upload",
+    );
+    let (outcomes, claimed) = thread::scope(|scope| {
+        let uploaders: Vec<_> = (0..4)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..ROUNDS * 2)
+                        .map(|i| {
+                            let name = format!("dev-{t}.{i}.tar.gz");
+                            let f = file("dev", &name, "1.0", &name, "alice");
+                            let outcome = s.add_file("dev", &f).expect("add_file");
+                            (f, outcome)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let claimer = scope.spawn(move || {
+            thread::yield_now();
+            let t = transaction("alice", None, claim("dev", 1), vec![], vec![]);
+            recorded(s.record_transaction(&t), "claim")
+        });
+        let outcomes: Outcomes = uploaders.into_iter().flat_map(join).collect();
+        (outcomes, join(claimer))
+    });
+    let stored = s.files("dev").expect("files");
+    for (f, outcome) in &outcomes {
+        match outcome {
+            AddFile::Added { change } => {
+                assert!(
+                    *change < claimed,
+                    "{} added as change {change} after the claim's {claimed}",
+                    f.filename
+                );
+                assert!(
+                    stored.contains(f),
+                    "{} was Added but is not stored",
+                    f.filename
+                );
+            }
+            AddFile::Claimed => {
+                assert!(
+                    !stored.contains(f),
+                    "{} was refused but is stored",
+                    f.filename
+                );
+            }
+            other => panic!("{}: {other:?}", f.filename),
+        }
+    }
+    let added = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, AddFile::Added { .. }))
+        .count();
+    assert_eq!(stored.len(), added + 1, "stored files");
 }
 
 // ----- Blob checks -----------------------------------------------------------

@@ -14,6 +14,8 @@
 //!
 //! ```text
 //! upload ─▶ BlobStore::put(files/…) ─▶ StateStore::add_file (file + change, one transaction)
+//! developer-signed transaction (checked) ─▶ StateStore::record_transaction
+//!           (project, files, yank states, claim + change: one transaction)
 //! publisher ─▶ pending_changes ─▶ next_publish_version ─▶ BlobStore::put(pages, metadata)
 //!           ─▶ commit_publish (pages, roles, timestamp, changes done: one transaction)
 //!           ─▶ BlobStore::put(tuf/metadata/timestamp.json)   (last)
@@ -42,6 +44,11 @@ pub enum StoreError {
     /// Stored data contradicts itself.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The caller's request contradicts itself (a record of another
+    /// project in a transaction, say): a bug of the caller, never caused by
+    /// stored data. Nothing was changed.
+    #[error("invalid request: {0}")]
+    Misuse(String),
 }
 
 /// A storage result.
@@ -69,7 +76,9 @@ pub trait StateStore: Send + Sync {
     /// by `file.uploader`) if it is new, refuses when another user owns it,
     /// treats an identical re-upload (same filename, same SHA-256) as
     /// success, refuses a different file under an existing filename, and
-    /// queues a change for the project.
+    /// queues a change for the project. A claimed project refuses every
+    /// file of its owner ([`AddFile::Claimed`], checked in the same
+    /// transaction, so a claim recorded meanwhile cannot let one in).
     fn add_file(&self, display_name: &str, file: &FileRecord) -> Result<AddFile>;
     /// Adds several files in one transaction (for imports), each `(display
     /// name, file)` as [`StateStore::add_file`] would, in order, so a later
@@ -78,7 +87,9 @@ pub trait StateStore: Send + Sync {
     /// others are kept.
     fn add_files(&self, files: &[(&str, &FileRecord)]) -> Result<Vec<Result<AddFile>>>;
     /// Yanks (`Some(reason)`, possibly empty) or un-yanks (`None`) every file
-    /// of one version, as `user`, queueing a change.
+    /// of one version, as `user`, queueing a change. A missing project is
+    /// [`YankOutcome::NotFound`], another user's [`YankOutcome::Forbidden`],
+    /// and a claimed one [`YankOutcome::Claimed`] whatever the version.
     fn set_yanked(
         &self,
         project: &str,
@@ -95,16 +106,34 @@ pub trait StateStore: Send + Sync {
     /// different one under the same filename refuses the whole
     /// transaction), applies the page's yank states, stores the claim and
     /// queues a change. A refusal changes nothing.
+    ///
+    /// The claim's tier and delegation are what the transaction was checked
+    /// against, as much as its role version: a stored claim with another
+    /// tier or delegation (changed by [`StateStore::set_claim_delegation`]
+    /// meanwhile) is [`TransactionOutcome::Stale`] too, so a transaction
+    /// never undoes a promotion or a key change it was not checked against.
+    /// A new project's `created_us` is the earliest upload time of the
+    /// transaction's files (the current time when it has none).
+    ///
+    /// [`StoreError::Misuse`], changing nothing, when the transaction
+    /// contradicts itself: a file of another project or another uploader
+    /// than `t.user`, a role version not above `checked_against`, or a yank
+    /// state for a filename that is not a file of the project.
     fn record_transaction(&self, t: &ProjectTransaction) -> Result<TransactionOutcome>;
     /// The claim of one project.
     fn claim(&self, project: &str) -> Result<Option<ClaimRecord>>;
     /// Every claim, ordered by project name.
     fn claims(&self) -> Result<Vec<ClaimRecord>>;
     /// Sets the tier and trusted delegation of a claimed project (the
-    /// administrator's `claimed` role now lists it) and queues a change;
-    /// false when the project has no claim.
-    fn set_claim_delegation(&self, project: &str, tier: ClaimTier, delegation: &str)
-    -> Result<bool>;
+    /// administrator's `claimed` role now lists it) and queues a change
+    /// (none when both were already so); false when the project has no
+    /// claim.
+    fn set_claim_delegation(
+        &self,
+        project: &str,
+        tier: ClaimTier,
+        delegation: &str,
+    ) -> Result<bool>;
 
     /// The changes waiting to be published: the highest change sequence
     /// number and the distinct projects changed up to it.

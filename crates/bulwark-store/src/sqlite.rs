@@ -33,8 +33,9 @@ use rusqlite::{
 };
 
 use crate::{
-    AddFile, FileRecord, PageRecord, PendingChanges, ProjectRecord, PublishCommit, Result,
-    RoleRecord, StateStore, StoreError, TokenRecord, YankOutcome,
+    AddFile, ClaimRecord, ClaimTier, FileRecord, PageRecord, PendingChanges, ProjectRecord,
+    ProjectTransaction, PublishCommit, Result, RoleRecord, StateStore, StoreError, TokenRecord,
+    TransactionOutcome, YankOutcome,
 };
 
 /// Reader connections of an on-disk store. Readers are cheap (a file handle
@@ -137,6 +138,22 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;
     ",
+    // Version 2.
+    "
+    -- Developer-claimed projects: the delegation the index trusts and the
+    -- developer-signed role and page it last recorded.
+    CREATE TABLE claims (
+        project      TEXT    PRIMARY KEY REFERENCES projects (name),
+        tier         TEXT    NOT NULL CHECK (tier IN ('recently-claimed', 'claimed')),
+        delegation   TEXT    NOT NULL,
+        role_version INTEGER NOT NULL CHECK (role_version >= 0),
+        role_expires INTEGER NOT NULL,
+        role_sha256  TEXT    NOT NULL,
+        role_length  INTEGER NOT NULL CHECK (role_length >= 0),
+        page_sha256  TEXT    NOT NULL,
+        page_length  INTEGER NOT NULL CHECK (page_length >= 0)
+    ) STRICT, WITHOUT ROWID;
+    ",
 ];
 
 /// Why a database could not be opened, beyond `SQLite`'s own errors.
@@ -150,6 +167,19 @@ enum OpenError {
     NotWal(String),
     #[error("cannot sync the database's directory")]
     SyncDir(#[source] std::io::Error),
+}
+
+/// A stored claim tier that is not one of [`ClaimTier`]'s names.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown claim tier {0:?}")]
+struct UnknownTier(String);
+
+/// What the body of a write transaction decided.
+enum Decision<T> {
+    /// Commit what it wrote, and answer this.
+    Commit(T),
+    /// Roll back everything it wrote, and answer this.
+    RollBack(T),
 }
 
 /// What an upload gets when the shared transaction its file was queued for
@@ -248,13 +278,29 @@ impl SqliteState {
 
     /// Runs `f` in a write transaction; an error (or a panic) rolls it back.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        self.write_or_roll_back(|tx| f(tx).map(Decision::Commit))
+    }
+
+    /// Runs `f` in a write transaction that it may roll back (to refuse a
+    /// request after writing part of it); an error (or a panic) rolls back too.
+    fn write_or_roll_back<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<Decision<T>>,
+    ) -> Result<T> {
         let mut conn = lock(&self.writer);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
-        let value = f(&tx).map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(value)
+        match f(&tx).map_err(db)? {
+            Decision::Commit(value) => {
+                tx.commit().map_err(db)?;
+                Ok(value)
+            }
+            Decision::RollBack(value) => {
+                tx.rollback().map_err(db)?;
+                Ok(value)
+            }
+        }
     }
 
     fn reader(&self) -> MutexGuard<'_, Connection> {
@@ -402,6 +448,94 @@ fn page_from_row(row: &Row<'_>) -> rusqlite::Result<PageRecord> {
     })
 }
 
+/// The columns [`claim_from_row`] reads, in its order.
+macro_rules! claim_columns {
+    () => {
+        "project, tier, delegation, role_version, role_expires, role_sha256, role_length, \
+         page_sha256, page_length"
+    };
+}
+
+fn claim_from_row(row: &Row<'_>) -> rusqlite::Result<ClaimRecord> {
+    let tier: String = row.get(1)?;
+    let tier = ClaimTier::parse(&tier).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            Box::new(UnknownTier(tier)),
+        )
+    })?;
+    Ok(ClaimRecord {
+        project: row.get(0)?,
+        tier,
+        delegation: row.get(2)?,
+        role_version: row.get(3)?,
+        role_expires: row.get(4)?,
+        role_sha256: row.get(5)?,
+        role_length: row.get(6)?,
+        page_sha256: row.get(7)?,
+        page_length: row.get(8)?,
+    })
+}
+
+fn claim_of(tx: &Connection, project: &str) -> rusqlite::Result<Option<ClaimRecord>> {
+    tx.prepare_cached(concat!(
+        "SELECT ",
+        claim_columns!(),
+        " FROM claims WHERE project = ?1"
+    ))?
+    .query_row([project], claim_from_row)
+    .optional()
+}
+
+fn is_claimed(tx: &Connection, project: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM claims WHERE project = ?1)")?
+        .query_row([project], |row| row.get(0))
+}
+
+/// The project and SHA-256 of the file stored under `filename`.
+fn stored_file(tx: &Connection, filename: &str) -> rusqlite::Result<Option<(String, String)>> {
+    tx.prepare_cached("SELECT project, sha256 FROM files WHERE filename = ?1")?
+        .query_row([filename], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
+}
+
+fn insert_project(
+    tx: &Connection,
+    name: &str,
+    display_name: &str,
+    owner: &str,
+    created_us: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO projects (name, display_name, owner, created_us) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![name, display_name, owner, created_us])?;
+    Ok(())
+}
+
+fn insert_file(tx: &Connection, file: &FileRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(concat!(
+        "INSERT INTO files (",
+        file_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?
+    .execute(params![
+        file.project,
+        file.filename,
+        file.version,
+        file.size,
+        file.sha256,
+        file.blake2b_256,
+        file.requires_python,
+        file.metadata_sha256,
+        file.upload_time_us,
+        file.yanked,
+        file.uploader,
+    ])?;
+    Ok(())
+}
+
 /// Queues a change for `project`, returning its sequence number.
 fn queue_change(tx: &Connection, project: &str) -> rusqlite::Result<u64> {
     tx.prepare_cached("INSERT INTO changes (project) VALUES (?1) RETURNING seq")?
@@ -457,11 +591,12 @@ fn add_one(conn: &Connection, display_name: &str, file: &FileRecord) -> rusqlite
     if owner.as_ref().is_some_and(|owner| *owner != file.uploader) {
         return Ok(AddFile::Forbidden);
     }
-    let existing: Option<(String, String)> = conn
-        .prepare_cached("SELECT project, sha256 FROM files WHERE filename = ?1")?
-        .query_row([&file.filename], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    if let Some((project, sha256)) = existing {
+    // In the transaction that would insert the file: a claim recorded by a
+    // concurrent `record_transaction` is either seen here or not yet begun.
+    if owner.is_some() && is_claimed(conn, &file.project)? {
+        return Ok(AddFile::Claimed);
+    }
+    if let Some((project, sha256)) = stored_file(conn, &file.filename)? {
         return Ok(if project == file.project && sha256 == file.sha256 {
             AddFile::Identical
         } else {
@@ -469,37 +604,132 @@ fn add_one(conn: &Connection, display_name: &str, file: &FileRecord) -> rusqlite
         });
     }
     if owner.is_none() {
-        conn.prepare_cached(
-            "INSERT INTO projects (name, display_name, owner, created_us) \
-             VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![
-            file.project,
+        insert_project(
+            conn,
+            &file.project,
             display_name,
-            file.uploader,
-            file.upload_time_us
-        ])?;
+            &file.uploader,
+            file.upload_time_us,
+        )?;
     }
-    conn.prepare_cached(concat!(
-        "INSERT INTO files (",
-        file_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-    ))?
-    .execute(params![
-        file.project,
-        file.filename,
-        file.version,
-        file.size,
-        file.sha256,
-        file.blake2b_256,
-        file.requires_python,
-        file.metadata_sha256,
-        file.upload_time_us,
-        file.yanked,
-        file.uploader,
-    ])?;
+    insert_file(conn, file)?;
     let change = queue_change(conn, &file.project)?;
     Ok(AddFile::Added { change })
+}
+
+/// The checks of [`StateStore::record_transaction`] that need no stored
+/// data: a transaction that fails them is the caller's bug.
+fn check_transaction(t: &ProjectTransaction) -> Result<()> {
+    let project = &t.claim.project;
+    let misuse = |what: String| Err(StoreError::Misuse(what));
+    if let Some(f) = t.files.iter().find(|f| f.project != *project) {
+        return misuse(format!(
+            "transaction of {project} has file {} of project {}",
+            f.filename, f.project
+        ));
+    }
+    if let Some(f) = t.files.iter().find(|f| f.uploader != t.user) {
+        return misuse(format!(
+            "transaction by {} has file {} uploaded by {}",
+            t.user, f.filename, f.uploader
+        ));
+    }
+    if let Some(checked) = t.checked_against
+        && t.claim.role_version <= checked
+    {
+        // Staleness is told by the version alone: a version that does not
+        // grow would let a transaction checked against an older role pass.
+        return misuse(format!(
+            "transaction of {project} has role version {}, not above {checked}",
+            t.claim.role_version
+        ));
+    }
+    Ok(())
+}
+
+/// The body of [`StateStore::record_transaction`], in its write
+/// transaction; every refusal rolls back what was written before it.
+fn record_in(
+    tx: &Connection,
+    t: &ProjectTransaction,
+) -> rusqlite::Result<Decision<Result<TransactionOutcome>>> {
+    use Decision::{Commit, RollBack};
+    let project = &t.claim.project;
+    match owner_of(tx, project)? {
+        Some(owner) if owner != t.user => return Ok(RollBack(Ok(TransactionOutcome::Forbidden))),
+        Some(_) => {}
+        None => {
+            let created_us = match t.files.iter().map(|f| f.upload_time_us).min() {
+                Some(earliest) => earliest,
+                None => unix_micros(),
+            };
+            insert_project(tx, project, &t.display_name, &t.user, created_us)?;
+        }
+    }
+    let stored = claim_of(tx, project)?;
+    let current = match &stored {
+        None => t.checked_against.is_none(),
+        Some(c) => {
+            Some(c.role_version) == t.checked_against
+                && c.tier == t.claim.tier
+                && c.delegation == t.claim.delegation
+        }
+    };
+    if !current {
+        return Ok(RollBack(Ok(TransactionOutcome::Stale)));
+    }
+    for file in &t.files {
+        // A file sent twice in one transaction meets its first copy here.
+        match stored_file(tx, &file.filename)? {
+            None => insert_file(tx, file)?,
+            Some((p, sha256)) if p == *project && sha256 == file.sha256 => {}
+            Some(_) => {
+                let filename = file.filename.clone();
+                return Ok(RollBack(Ok(TransactionOutcome::Conflict { filename })));
+            }
+        }
+    }
+    let mut yank =
+        tx.prepare_cached("UPDATE files SET yanked = ?3 WHERE project = ?1 AND filename = ?2")?;
+    for (filename, yanked) in &t.yanked {
+        // SQLite counts the rows matched, changed or not: 0 is a missing file.
+        if yank.execute(params![project, filename, yanked])? == 0 {
+            return Ok(RollBack(Err(StoreError::Misuse(format!(
+                "transaction of {project} sets the yank state of {filename}, not a file of it"
+            )))));
+        }
+    }
+    let c = &t.claim;
+    tx.prepare_cached(concat!(
+        "INSERT INTO claims (",
+        claim_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (project) DO UPDATE SET tier = excluded.tier, \
+         delegation = excluded.delegation, role_version = excluded.role_version, \
+         role_expires = excluded.role_expires, role_sha256 = excluded.role_sha256, \
+         role_length = excluded.role_length, page_sha256 = excluded.page_sha256, \
+         page_length = excluded.page_length"
+    ))?
+    .execute(params![
+        c.project,
+        c.tier.as_str(),
+        c.delegation,
+        c.role_version,
+        c.role_expires,
+        c.role_sha256,
+        c.role_length,
+        c.page_sha256,
+        c.page_length,
+    ])?;
+    let change = queue_change(tx, project)?;
+    Ok(Commit(Ok(TransactionOutcome::Recorded { change })))
+}
+
+/// Now, in microseconds since the Unix epoch (0 for a clock before it).
+fn unix_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 impl StateStore for SqliteState {
@@ -640,6 +870,9 @@ impl StateStore for SqliteState {
                 Some(owner) if owner != user => return Ok(YankOutcome::Forbidden),
                 Some(_) => {}
             }
+            if is_claimed(tx, project)? {
+                return Ok(YankOutcome::Claimed);
+            }
             let files: u64 = tx
                 .prepare_cached("SELECT count(*) FROM files WHERE project = ?1 AND version = ?2")?
                 .query_row([project, version], |row| row.get(0))?;
@@ -660,6 +893,51 @@ impl StateStore for SqliteState {
             Ok(YankOutcome::Updated {
                 files: changed as u64,
             })
+        })
+    }
+
+    fn record_transaction(&self, t: &ProjectTransaction) -> Result<TransactionOutcome> {
+        check_transaction(t)?;
+        self.write_or_roll_back(|tx| record_in(tx, t))?
+    }
+
+    fn claim(&self, project: &str) -> Result<Option<ClaimRecord>> {
+        self.read(|tx| claim_of(tx, project))
+    }
+
+    fn claims(&self) -> Result<Vec<ClaimRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(concat!(
+                "SELECT ",
+                claim_columns!(),
+                " FROM claims ORDER BY project"
+            ))?
+            .query_map([], claim_from_row)?
+            .collect()
+        })
+    }
+
+    fn set_claim_delegation(
+        &self,
+        project: &str,
+        tier: ClaimTier,
+        delegation: &str,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            if !is_claimed(tx, project)? {
+                return Ok(false);
+            }
+            // As for yanks: when nothing changes, nothing is queued.
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE claims SET tier = ?2, delegation = ?3 \
+                     WHERE project = ?1 AND (tier IS NOT ?2 OR delegation IS NOT ?3)",
+                )?
+                .execute(params![project, tier.as_str(), delegation])?;
+            if changed > 0 {
+                queue_change(tx, project)?;
+            }
+            Ok(true)
         })
     }
 
@@ -833,6 +1111,91 @@ mod tests {
         addresses.sort_unstable();
         addresses.dedup();
         assert_eq!(addresses.len(), READERS);
+    }
+
+    /// A database of the first schema version gains the claims table and
+    /// keeps what it held.
+    #[test]
+    fn migrates_a_version_1_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO projects (name, display_name, owner, created_us) \
+             VALUES ('pkg', 'Pkg', 'alice', 1)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteState::open(&path).unwrap();
+        assert_eq!(pragma(&lock(&store.writer), "user_version"), 2);
+        assert_eq!(store.project("pkg").unwrap().unwrap().owner, "alice");
+        assert_eq!(store.claims().unwrap(), []);
+        let claim = ClaimRecord {
+            project: "pkg".to_owned(),
+            tier: ClaimTier::RecentlyClaimed,
+            delegation: "{}".to_owned(),
+            role_version: 1,
+            role_expires: 2,
+            role_sha256: "a".repeat(64),
+            role_length: 3,
+            page_sha256: "b".repeat(64),
+            page_length: 4,
+        };
+        let t = ProjectTransaction {
+            display_name: "Pkg".to_owned(),
+            user: "alice".to_owned(),
+            checked_against: None,
+            claim: claim.clone(),
+            files: Vec::new(),
+            yanked: Vec::new(),
+        };
+        assert!(matches!(
+            store.record_transaction(&t).unwrap(),
+            TransactionOutcome::Recorded { .. }
+        ));
+        assert_eq!(store.claim("pkg").unwrap(), Some(claim));
+    }
+
+    #[test]
+    fn claims_need_their_project_and_a_known_tier() {
+        let store = SqliteState::in_memory().unwrap();
+        let insert = |project: &str, tier: &str| {
+            store.write(|tx| {
+                tx.execute(
+                    "INSERT INTO claims VALUES (?1, ?2, '{}', 1, 1, 'a', 1, 'b', 1)",
+                    [project, tier],
+                )
+            })
+        };
+        assert!(matches!(
+            insert("nope", "claimed"),
+            Err(StoreError::Backend(_))
+        ));
+        store
+            .write(|tx| tx.execute("INSERT INTO projects VALUES ('pkg', 'pkg', 'alice', 1)", []))
+            .unwrap();
+        assert!(matches!(
+            insert("pkg", "unclaimed"),
+            Err(StoreError::Backend(_))
+        ));
+        insert("pkg", "claimed").unwrap();
+        // A tier the schema allows but this build does not know is corrupt.
+        store
+            .write(|tx| {
+                tx.execute_batch(
+                    "PRAGMA ignore_check_constraints = ON; \
+                     UPDATE claims SET tier = 'promoted'; \
+                     PRAGMA ignore_check_constraints = OFF;",
+                )
+            })
+            .unwrap();
+        assert!(matches!(store.claim("pkg"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.claims(), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

@@ -95,6 +95,9 @@ fn import_one(
         AddFile::Identical => tally.present.fetch_add(1, Ordering::Relaxed),
         AddFile::Conflict => bail!("a different file with this name is already in the index"),
         AddFile::Forbidden => bail!("the project belongs to another user"),
+        AddFile::Claimed => {
+            bail!("the project is claimed: its developers add files with bulwark upload --key")
+        }
     };
     tally.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
     Ok(())
