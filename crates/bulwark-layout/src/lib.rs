@@ -229,9 +229,12 @@ pub fn claim_bin_name(tier: &str, bin: u32) -> String {
 #[must_use]
 pub fn claim_bin_of_role(tier: &str, role: &str) -> Option<u32> {
     let hex = role.strip_prefix(tier)?.strip_prefix('-')?;
-    (hex.len() == CLAIM_BIN_DIGITS as usize && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then(|| u32::from_str_radix(hex, 16).ok())
-        .flatten()
+    (hex.len() == CLAIM_BIN_DIGITS as usize
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then(|| u32::from_str_radix(hex, 16).ok())
+    .flatten()
 }
 
 #[cfg(test)]
@@ -273,8 +276,18 @@ mod tests {
         assert_eq!(claim_bin_name(CLAIMED, 0x3f), "claimed-3f");
         assert_eq!(claim_bin_name(RECENTLY_CLAIMED, 7), "recently-claimed-07");
         assert_eq!(claim_bin_of_role(CLAIMED, "claimed-3f"), Some(0x3f));
-        assert_eq!(claim_bin_of_role(RECENTLY_CLAIMED, "recently-claimed-07"), Some(7));
-        for other in ["claimed", "claimed-3", "claimed-3F", "claimed-zz", "recently-claimed-07", "bin-3f"] {
+        assert_eq!(
+            claim_bin_of_role(RECENTLY_CLAIMED, "recently-claimed-07"),
+            Some(7)
+        );
+        for other in [
+            "claimed",
+            "claimed-3",
+            "claimed-3F",
+            "claimed-zz",
+            "recently-claimed-07",
+            "bin-3f",
+        ] {
             assert_eq!(claim_bin_of_role(CLAIMED, other), None, "{other}");
         }
     }

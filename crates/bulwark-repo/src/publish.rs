@@ -116,6 +116,14 @@ fn parallel_map<T: Sync, R: Send, E: Send>(
     })
 }
 
+/// What every role signed in one run shares.
+#[derive(Clone, Copy)]
+struct Signing<'a> {
+    version: u64,
+    expires: Timestamp,
+    batch: &'a dyn BlobBatch,
+}
+
 /// Signs and publishes; one at a time (the caller serialises runs).
 pub struct Publisher {
     store: Arc<dyn StateStore>,
@@ -240,55 +248,19 @@ impl Publisher {
         })?;
         let oldest_upload_us = rendered.iter().filter_map(|(_, oldest)| *oldest).min();
         let pages: Vec<PageRecord> = rendered.into_iter().map(|(page, _)| page).collect();
-        let mut fresh: BTreeMap<u32, Vec<&PageRecord>> = BTreeMap::new();
-        for page in &pages {
-            fresh.entry(page.bin).or_default().push(page);
-        }
-        let mut bins: BTreeSet<u32> = fresh.keys().copied().collect();
-        if first_run {
-            bins.extend(0..self.policy.bin_count());
-        }
-        bins.extend(
-            expiring
-                .iter()
-                .filter_map(|r| r.strip_prefix("bin-"))
-                .filter_map(|hex| u32::from_str_radix(hex, 16).ok()),
-        );
-        let bins: Vec<u32> = bins.into_iter().collect();
-        let mut signed = parallel_map(&bins, |bin| {
-            let pages = fresh.get(bin).map_or(&[][..], Vec::as_slice);
-            self.sign_bin(*bin, pages, &claims, version, expires, &*batch)
-        })?;
-        signed.extend(
-            pending
-                .projects
-                .iter()
-                .filter_map(|p| claims.get(p))
-                .map(project_role_record),
-        );
-        let touched_claim_bins: BTreeSet<u32> = pending
-            .projects
-            .iter()
-            .filter(|p| claims.contains_key(*p))
-            .map(|p| layout::claim_bin_of(p))
-            .chain(
-                expiring
-                    .iter()
-                    .filter_map(|r| layout::claim_bin_of_role(RECENTLY_CLAIMED, r)),
-            )
-            .collect();
-        let published_claim_bins: BTreeSet<u32> = roles
-            .keys()
-            .filter_map(|r| layout::claim_bin_of_role(RECENTLY_CLAIMED, r))
-            .collect();
-        signed.extend(self.sign_recently_claimed(
-            &claims,
-            &published_claim_bins,
-            &touched_claim_bins,
-            first_run || expiring.contains(RECENTLY_CLAIMED),
+        let run = Signing {
             version,
             expires,
-            &*batch,
+            batch: &*batch,
+        };
+        let mut signed = self.sign_bins(&pages, &claims, &expiring, first_run, &run)?;
+        signed.extend(self.sign_claims(
+            &pending.projects,
+            &claims,
+            &roles,
+            &expiring,
+            first_run,
+            &run,
         )?);
         for r in &signed {
             roles.insert(r.role.clone(), r.clone());
@@ -332,6 +304,79 @@ impl Publisher {
         }))
     }
 
+    /// Signs and stages the bins a run touches: those of `pages` (rendered
+    /// in this run), the expiring ones, and on a first run all of them.
+    fn sign_bins(
+        &self,
+        pages: &[PageRecord],
+        claims: &BTreeMap<String, ClaimRecord>,
+        expiring: &BTreeSet<String>,
+        first_run: bool,
+        run: &Signing<'_>,
+    ) -> Result<Vec<RoleRecord>, PublishError> {
+        let mut fresh: BTreeMap<u32, Vec<&PageRecord>> = BTreeMap::new();
+        for page in pages {
+            fresh.entry(page.bin).or_default().push(page);
+        }
+        let mut bins: BTreeSet<u32> = fresh.keys().copied().collect();
+        if first_run {
+            bins.extend(0..self.policy.bin_count());
+        }
+        bins.extend(
+            expiring
+                .iter()
+                .filter_map(|r| r.strip_prefix("bin-"))
+                .filter_map(|hex| u32::from_str_radix(hex, 16).ok()),
+        );
+        let bins: Vec<u32> = bins.into_iter().collect();
+        parallel_map(&bins, |bin| {
+            let pages = fresh.get(bin).map_or(&[][..], Vec::as_slice);
+            self.sign_bin(*bin, pages, claims, run)
+        })
+    }
+
+    /// The roles a run publishes for claimed projects: the developer-signed
+    /// role of each changed claimed project in `changed`, and the claim bins
+    /// of recently-claimed their changes touch or that expire (with
+    /// recently-claimed itself, see [`Publisher::sign_recently_claimed`]).
+    fn sign_claims(
+        &self,
+        changed: &[String],
+        claims: &BTreeMap<String, ClaimRecord>,
+        published: &BTreeMap<String, RoleRecord>,
+        expiring: &BTreeSet<String>,
+        first_run: bool,
+        run: &Signing<'_>,
+    ) -> Result<Vec<RoleRecord>, PublishError> {
+        let mut signed: Vec<RoleRecord> = changed
+            .iter()
+            .filter_map(|p| claims.get(p))
+            .map(project_role_record)
+            .collect();
+        let touched: BTreeSet<u32> = changed
+            .iter()
+            .filter(|p| claims.contains_key(*p))
+            .map(|p| layout::claim_bin_of(p))
+            .chain(
+                expiring
+                    .iter()
+                    .filter_map(|r| layout::claim_bin_of_role(RECENTLY_CLAIMED, r)),
+            )
+            .collect();
+        let published_bins: BTreeSet<u32> = published
+            .keys()
+            .filter_map(|r| layout::claim_bin_of_role(RECENTLY_CLAIMED, r))
+            .collect();
+        signed.extend(self.sign_recently_claimed(
+            claims,
+            &published_bins,
+            &touched,
+            first_run || expiring.contains(RECENTLY_CLAIMED),
+            run,
+        )?);
+        Ok(signed)
+    }
+
     /// Signs and stages the claim bins of recently-claimed in `touched` (the
     /// delegations of their recently-claimed projects) and, when a bin was
     /// signed or `top` asks for it, recently-claimed itself, delegating to
@@ -344,10 +389,13 @@ impl Publisher {
         published: &BTreeSet<u32>,
         touched: &BTreeSet<u32>,
         top: bool,
-        version: u64,
-        expires: Timestamp,
-        batch: &dyn BlobBatch,
+        run: &Signing<'_>,
     ) -> Result<Vec<RoleRecord>, PublishError> {
+        let Signing {
+            version,
+            expires,
+            batch,
+        } = *run;
         let mut by_bin: BTreeMap<u32, Vec<Delegations>> = BTreeMap::new();
         for claim in claims.values() {
             if claim.tier == ClaimTier::RecentlyClaimed {
@@ -359,25 +407,23 @@ impl Publisher {
         }
         let mut signed = Vec::new();
         for bin in touched {
-            let delegations: Vec<&Delegations> =
-                by_bin.get(bin).map(|d| d.iter().collect()).unwrap_or_default();
+            let delegations: Vec<&Delegations> = by_bin
+                .get(bin)
+                .map(|d| d.iter().collect())
+                .unwrap_or_default();
             let name = layout::claim_bin_name(RECENTLY_CLAIMED, *bin);
-            let bytes = sign(roles::claim_bin(&delegations, version, expires), &self.online)?;
+            let bytes = sign(
+                roles::claim_bin(&delegations, version, expires),
+                &self.online,
+            )?;
             batch.put(&layout::metadata_key(&name, version), &bytes)?;
             signed.push(record(&name, version, expires, &bytes));
         }
         if top || !touched.is_empty() {
-            let online = PublicKeyEntry::from_object(&self.online.public_key_object()).map_err(
-                |e| StoreError::Corrupt(format!("the online key's public part: {e}")),
-            )?;
+            let online = PublicKeyEntry::from_object(&self.online.public_key_object())
+                .map_err(|e| StoreError::Corrupt(format!("the online key's public part: {e}")))?;
             let bins: BTreeSet<u32> = by_bin.keys().chain(published).copied().collect();
-            let body = roles::project_delegator(
-                RECENTLY_CLAIMED,
-                &online,
-                bins,
-                version,
-                expires,
-            );
+            let body = roles::project_delegator(RECENTLY_CLAIMED, &online, bins, version, expires);
             let bytes = sign(body, &self.online)?;
             batch.put(&layout::metadata_key(RECENTLY_CLAIMED, version), &bytes)?;
             signed.push(record(RECENTLY_CLAIMED, version, expires, &bytes));
@@ -404,10 +450,16 @@ impl Publisher {
             .min();
         let missing = |key: String| StoreError::Corrupt(format!("{key} is missing"));
         let page_key = layout::claim_page_key(&claim.page_sha256);
-        let page = self.blobs.get(&page_key)?.ok_or_else(|| missing(page_key))?;
+        let page = self
+            .blobs
+            .get(&page_key)?
+            .ok_or_else(|| missing(page_key))?;
         batch.put(&layout::page_key(&claim.project, &claim.page_sha256), &page)?;
         let role_key = layout::claim_role_key(&claim.role_sha256);
-        let role = self.blobs.get(&role_key)?.ok_or_else(|| missing(role_key))?;
+        let role = self
+            .blobs
+            .get(&role_key)?
+            .ok_or_else(|| missing(role_key))?;
         let role_name = layout::project_role(&claim.project);
         batch.put(
             &layout::metadata_key(role_name.as_str(), claim.role_version),
@@ -434,8 +486,8 @@ impl Publisher {
             let key = layout::metadata_key(&record.role, record.version);
             let bytes = self.blobs.get(&key)?.unwrap_or_default();
             let corrupt = || StoreError::Corrupt(format!("{key} is not valid targets metadata"));
-            let bin = Envelope::<bulwark_tuf::metadata::Targets>::parse(&bytes)
-                .map_err(|_| corrupt())?;
+            let bin =
+                Envelope::<bulwark_tuf::metadata::Targets>::parse(&bytes).map_err(|_| corrupt())?;
             let Some(delegations) = &bin.signed.delegations else {
                 continue;
             };
@@ -443,10 +495,7 @@ impl Publisher {
                 return Err(corrupt().into());
             };
             for role in list {
-                let Some(project) = role
-                    .name
-                    .as_str()
-                    .strip_prefix(layout::PROJECT_ROLE_PREFIX)
+                let Some(project) = role.name.as_str().strip_prefix(layout::PROJECT_ROLE_PREFIX)
                 else {
                     continue;
                 };
@@ -537,10 +586,13 @@ impl Publisher {
         bin: u32,
         fresh: &[&PageRecord],
         claims: &BTreeMap<String, ClaimRecord>,
-        version: u64,
-        expires: Timestamp,
-        batch: &dyn BlobBatch,
+        run: &Signing<'_>,
     ) -> Result<RoleRecord, PublishError> {
+        let Signing {
+            version,
+            expires,
+            batch,
+        } = *run;
         let mut entries: BTreeMap<String, PageRecord> = self
             .store
             .pages_in_bin(bin)?

@@ -174,7 +174,12 @@ pub fn claim_bin(projects: &[&Delegations], version: u64, expires: Timestamp) ->
     let mut keys = BTreeMap::new();
     let mut roles: Vec<DelegatedRole> = Vec::new();
     for project in projects {
-        keys.extend(project.keys.iter().map(|(id, key)| (id.clone(), key.clone())));
+        keys.extend(
+            project
+                .keys
+                .iter()
+                .map(|(id, key)| (id.clone(), key.clone())),
+        );
         if let DelegatedRoles::List(list) = &project.roles {
             roles.extend(list.iter().cloned());
         }

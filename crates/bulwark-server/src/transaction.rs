@@ -25,8 +25,8 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bulwark_http::{ApiError, blocking};
-use bulwark_pypi::{Inspected, ProjectName, ProjectPage};
 use bulwark_layout as layout;
+use bulwark_pypi::{Inspected, ProjectName, ProjectPage};
 use bulwark_repo::roles::PublicKeyEntry;
 use bulwark_repo::transaction::{
     Offered, Previous, ProjectDelegation, TransactionPolicy, UploadedFile, VerifiedTransaction,
@@ -66,9 +66,15 @@ impl IntoResponse for Accepted {
         let body = Value::Object(BTreeMap::from([
             ("project".to_owned(), Value::String(self.project)),
             ("role".to_owned(), Value::String(self.role)),
-            ("version".to_owned(), Value::Int(i64::try_from(self.version).unwrap_or(i64::MAX))),
+            (
+                "version".to_owned(),
+                Value::Int(i64::try_from(self.version).unwrap_or(i64::MAX)),
+            ),
             ("tier".to_owned(), Value::String(self.tier.to_owned())),
-            ("files".to_owned(), Value::Int(i64::try_from(self.files).unwrap_or(i64::MAX))),
+            (
+                "files".to_owned(),
+                Value::Int(i64::try_from(self.files).unwrap_or(i64::MAX)),
+            ),
         ]));
         (
             [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -145,7 +151,9 @@ pub async fn transaction(
             .map(|(filename, bytes)| {
                 bulwark_pypi::inspect(&filename, &bytes, &limits)
                     .map(|i| (i, bytes))
-                    .map_err(|e| ApiError::bad_request(format!("Invalid distribution {filename}: {e}")))
+                    .map_err(|e| {
+                        ApiError::bad_request(format!("Invalid distribution {filename}: {e}"))
+                    })
             })
             .collect::<Result<Vec<_>, ApiError>>()
     })
@@ -209,10 +217,14 @@ fn accept(
     now: Timestamp,
 ) -> Result<Accepted, ApiError> {
     let project = offer.project.normalized();
-    if let Some(record) = store.project(project).map_err(internal("reading the project"))?
+    if let Some(record) = store
+        .project(project)
+        .map_err(internal("reading the project"))?
         && record.owner != offer.user
     {
-        return Err(forbidden(format!("The user does not own project {project}")));
+        return Err(forbidden(format!(
+            "The user does not own project {project}"
+        )));
     }
     let trusted = trusted(store, blobs, &offer.project)?;
     let current = trusted
@@ -241,7 +253,11 @@ fn accept(
             )));
         }
     };
-    let uploads: Vec<UploadedFile> = offer.files.iter().map(|(i, _)| UploadedFile::from(i)).collect();
+    let uploads: Vec<UploadedFile> = offer
+        .files
+        .iter()
+        .map(|(i, _)| UploadedFile::from(i))
+        .collect();
     let previous = Previous {
         role: trusted.role.as_ref().map(|r| &r.signed),
         page: trusted.page.as_ref(),
@@ -253,24 +269,21 @@ fn accept(
     };
     let policy = TransactionPolicy::default();
     let refused = |e: bulwark_repo::transaction::TransactionRefused| {
-        ApiError::bad_request(format!(
-            "Transaction refused: {}",
-            bulwark_http::chain(&e)
-        ))
+        ApiError::bad_request(format!("Transaction refused: {}", bulwark_http::chain(&e)))
     };
     // A key change must be authorised by the keys it replaces: a threshold
     // of the current developer keys signs the role too (a stolen upload
     // token alone never suffices).
     if let (Some(current), Some(_)) = (&current, &offered) {
         bulwark_repo::transaction::check(&current.0, previous, bytes, now, &policy)
-            .map_err(|e| refused(e))?;
+            .map_err(&refused)?;
     }
     let (delegation, json) = offered
         .as_ref()
         .or(current.as_ref())
         .ok_or_else(|| ApiError::bad_request("no delegation"))?;
-    let verified =
-        bulwark_repo::transaction::check(delegation, previous, bytes, now, &policy).map_err(refused)?;
+    let verified = bulwark_repo::transaction::check(delegation, previous, bytes, now, &policy)
+        .map_err(refused)?;
     record(store, blobs, offer, &trusted, &verified, tier, json)
 }
 
@@ -292,38 +305,34 @@ fn trusted(
         ProjectPage::parse_json(bytes)
             .map_err(|e| ApiError::internal("reading the trusted page", &e))
     };
-    match &claim {
-        Some(claim) => {
-            let role = Envelope::<Targets>::parse(&read(layout::claim_role_key(&claim.role_sha256))?)
-                .map_err(|e| ApiError::internal("reading the trusted role", &e))?;
-            let page = parse_page(&read(layout::claim_page_key(&claim.page_sha256))?)?;
-            Ok(Trusted {
-                claim: Some(claim.clone()),
-                role: Some(role),
-                page: Some(page),
-            })
-        }
-        None => {
-            let pending = store
-                .pending_changes()
-                .map_err(internal("reading the publish queue"))?;
-            if pending.projects.iter().any(|p| p == name) {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!("Project {name} has changes not yet published; try again in a moment"),
-                ));
-            }
-            let page = match store.page(name).map_err(internal("reading the page"))? {
-                Some(record) => Some(parse_page(&read(layout::page_key(name, &record.sha256))?)?),
-                None => None,
-            };
-            Ok(Trusted {
-                claim: None,
-                role: None,
-                page,
-            })
-        }
+    if let Some(claim) = &claim {
+        let role = Envelope::<Targets>::parse(&read(layout::claim_role_key(&claim.role_sha256))?)
+            .map_err(|e| ApiError::internal("reading the trusted role", &e))?;
+        let page = parse_page(&read(layout::claim_page_key(&claim.page_sha256))?)?;
+        return Ok(Trusted {
+            claim: Some(claim.clone()),
+            role: Some(role),
+            page: Some(page),
+        });
     }
+    let pending = store
+        .pending_changes()
+        .map_err(internal("reading the publish queue"))?;
+    if pending.projects.iter().any(|p| p == name) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Project {name} has changes not yet published; try again in a moment"),
+        ));
+    }
+    let page = match store.page(name).map_err(internal("reading the page"))? {
+        Some(record) => Some(parse_page(&read(layout::page_key(name, &record.sha256))?)?),
+        None => None,
+    };
+    Ok(Trusted {
+        claim: None,
+        role: None,
+        page,
+    })
 }
 
 /// A blob the state names is missing.
@@ -345,7 +354,10 @@ fn stored_delegation(
         ));
     };
     let role = roles.first().cloned().ok_or_else(|| {
-        ApiError::internal("reading the stored delegation", &Missing("its role".to_owned()))
+        ApiError::internal(
+            "reading the stored delegation",
+            &Missing("its role".to_owned()),
+        )
     })?;
     let delegation = ProjectDelegation::new(project.clone(), role, delegations.keys)
         .map_err(|e| ApiError::internal("reading the stored delegation", &e))?;
@@ -364,11 +376,16 @@ fn offered_delegation(
     let bulwark_tuf::json::Value::Object(fields) = &value else {
         return Err(bad("not a JSON object".to_owned()));
     };
-    if let Some(other) = fields.keys().find(|k| !matches!(k.as_str(), "keys" | "threshold")) {
+    if let Some(other) = fields
+        .keys()
+        .find(|k| !matches!(k.as_str(), "keys" | "threshold"))
+    {
         return Err(bad(format!("unknown field {other:?}")));
     }
     let Some(bulwark_tuf::json::Value::Object(keys)) = fields.get("keys") else {
-        return Err(bad("\"keys\" must be an object of key IDs to keys".to_owned()));
+        return Err(bad(
+            "\"keys\" must be an object of key IDs to keys".to_owned()
+        ));
     };
     if keys.is_empty() || keys.len() > MAX_KEYS {
         return Err(bad(format!("between 1 and {MAX_KEYS} keys are required")));
@@ -385,7 +402,8 @@ fn offered_delegation(
     }
     let mut trusted = BTreeMap::new();
     for (keyid, object) in keys {
-        let entry = PublicKeyEntry::from_object(object).map_err(|e| bad(format!("key {keyid:?}: {e}")))?;
+        let entry =
+            PublicKeyEntry::from_object(object).map_err(|e| bad(format!("key {keyid:?}: {e}")))?;
         if entry.keyid != *keyid {
             return Err(bad(format!(
                 "key {keyid:?} has key ID {}, computed from the key",
@@ -410,8 +428,8 @@ fn offered_delegation(
         roles: DelegatedRoles::List(vec![role.clone()]),
         unknown: BTreeMap::new(),
     };
-    let json = String::from_utf8(stored.to_json())
-        .map_err(|_| bad("keys are not UTF-8".to_owned()))?;
+    let json =
+        String::from_utf8(stored.to_json()).map_err(|_| bad("keys are not UTF-8".to_owned()))?;
     let delegation = ProjectDelegation::new(project.clone(), role, trusted)
         .map_err(|e| ApiError::internal("building the delegation", &e))?;
     Ok((delegation, json))
@@ -438,33 +456,26 @@ fn record(
         let (sha256, filename) = (&inspected.sha256, inspected.filename.as_str());
         writes.push((layout::file_key(sha256, filename), bytes));
         if inspected.core_metadata_sha256().is_some() {
-            writes.push((layout::metadata_file_key(sha256, filename), &inspected.metadata_bytes));
+            writes.push((
+                layout::metadata_file_key(sha256, filename),
+                &inspected.metadata_bytes,
+            ));
         }
     }
-    let _one_at_a_time = TRANSACTIONS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut created = Vec::new();
-    for (key, bytes) in &writes {
-        if blobs.len(key).map_err(internal("storing the transaction"))?.is_none() {
-            created.push(key.clone());
-        }
-        blobs.put(key, bytes).map_err(internal("storing the transaction"))?;
-    }
-    let files: Vec<FileRecord> = verified
-        .added()
-        .iter()
-        .map(|file| {
-            let micros = file.upload_time.seconds().unix() * 1_000_000
-                + i64::from(file.upload_time.micros());
-            let mut record =
-                bulwark_repo::page::file_record(&UploadedFile::from(file), &offer.user, micros);
-            record.yanked.clone_from(&file.yanked);
-            record
-        })
-        .collect();
+    let _one_at_a_time = TRANSACTIONS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let created = put_all(blobs, &writes)?;
+    let files = file_records(verified, &offer.user);
     let transaction = ProjectTransaction {
         display_name: offer.project.as_given().to_owned(),
         user: offer.user.clone(),
         checked_against: trusted.claim.as_ref().map(|c| c.role_version),
+        checked_delegation: trusted
+            .claim
+            .as_ref()
+            .map(|c| c.delegation.clone())
+            .filter(|current| current != delegation),
         claim: ClaimRecord {
             project: project.to_owned(),
             tier,
@@ -509,9 +520,47 @@ fn record(
         ),
     };
     for key in created {
-        blobs.delete(&key).map_err(internal("removing a refused transaction"))?;
+        blobs
+            .delete(&key)
+            .map_err(internal("removing a refused transaction"))?;
     }
     Err(refusal)
+}
+
+/// The records of the files a verified transaction adds, with the upload
+/// times and yank states its page gives them.
+fn file_records(verified: &VerifiedTransaction, user: &str) -> Vec<FileRecord> {
+    verified
+        .added()
+        .iter()
+        .map(|file| {
+            let micros = file.upload_time.seconds().unix() * 1_000_000
+                + i64::from(file.upload_time.micros());
+            let mut record =
+                bulwark_repo::page::file_record(&UploadedFile::from(file), user, micros);
+            record.yanked.clone_from(&file.yanked);
+            record
+        })
+        .collect()
+}
+
+/// Stores every `(key, bytes)` and returns the keys that did not exist
+/// before.
+fn put_all(blobs: &dyn BlobStore, writes: &[(String, &[u8])]) -> Result<Vec<String>, ApiError> {
+    let mut created = Vec::new();
+    for (key, bytes) in writes {
+        if blobs
+            .len(key)
+            .map_err(internal("storing the transaction"))?
+            .is_none()
+        {
+            created.push(key.clone());
+        }
+        blobs
+            .put(key, bytes)
+            .map_err(internal("storing the transaction"))?;
+    }
+    Ok(created)
 }
 
 /// Transactions store and clean up their blobs one at a time, so that a

@@ -1378,6 +1378,7 @@ fn claim_for_alice(index: &Index, project: &str) {
         display_name: project.to_owned(),
         user: "alice".to_owned(),
         checked_against: None,
+        checked_delegation: None,
         claim,
         files: Vec::new(),
         yanked: Vec::new(),

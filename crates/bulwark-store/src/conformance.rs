@@ -371,6 +371,7 @@ fn transaction(
         display_name: claim.project.to_uppercase(),
         user: user.to_owned(),
         checked_against,
+        checked_delegation: None,
         claim,
         files,
         yanked: yanked

@@ -207,6 +207,11 @@ pub struct ProjectTransaction {
     /// when the project had no claim: if the stored claim differs, nothing is
     /// recorded ([`TransactionOutcome::Stale`]).
     pub checked_against: Option<u64>,
+    /// For a key change, the delegation the transaction was checked
+    /// against (the one it replaces); `None` when it keeps
+    /// `claim.delegation`. The stored claim's delegation must be this one,
+    /// and its tier `claim.tier`, or nothing is recorded.
+    pub checked_delegation: Option<String>,
     /// The project's new claim state (`claim.project` names the project).
     pub claim: ClaimRecord,
     /// The files uploaded with the transaction, all of `claim.project`.

@@ -672,7 +672,7 @@ fn record_in(
         Some(c) => {
             Some(c.role_version) == t.checked_against
                 && c.tier == t.claim.tier
-                && c.delegation == t.claim.delegation
+                && c.delegation == *t.checked_delegation.as_ref().unwrap_or(&t.claim.delegation)
         }
     };
     if !current {
@@ -1150,6 +1150,7 @@ mod tests {
             display_name: "Pkg".to_owned(),
             user: "alice".to_owned(),
             checked_against: None,
+            checked_delegation: None,
             claim: claim.clone(),
             files: Vec::new(),
             yanked: Vec::new(),
