@@ -444,3 +444,4 @@ pub fn installed_version(target: &Path, module: &str) -> String {
     );
     stdout(&out).trim().to_owned()
 }
+pub mod forge;
