@@ -21,4 +21,4 @@ pub use download::{
 };
 pub use fetch::{FetchConfig, FetchError, Fetcher};
 pub use store::{MetadataDir, MetadataStore};
-pub use updater::{Download, Limits, TargetFetcher, UpdateError, Updater};
+pub use updater::{Download, FoundTarget, Limits, TargetFetcher, UpdateError, Updater};

@@ -123,6 +123,18 @@ pub enum Download {
     Downloaded,
 }
 
+/// A target as the delegation search (§5.6.7) found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundTarget {
+    /// The role that lists the target: the first in priority order.
+    pub role: RoleName,
+    /// The role whose delegation the search followed to `role` (`root`
+    /// for `targets`), whose keys and threshold verified it.
+    pub delegator: RoleName,
+    /// The target's trusted description.
+    pub target: TargetFile,
+}
+
 /// A TUF client for one repository, keeping what it trusts in a
 /// [`MetadataStore`] (by default a client's [`MetadataDir`]).
 #[derive(Debug)]
@@ -400,6 +412,14 @@ impl<S: MetadataStore> Updater<S> {
     /// Finds the trusted description of the target at `path` (§5.6.7),
     /// refreshing first if this updater has not.
     pub async fn target_info(&mut self, path: &str) -> Result<TargetFile, UpdateError> {
+        Ok(self.find_target(path).await?.target)
+    }
+
+    /// Like [`Updater::target_info`], also telling which role lists the
+    /// target and which delegation led to it: for callers that act on the
+    /// role itself, such as a developer signing the next version of a
+    /// project's role. Both roles are then in [`Updater::trusted`].
+    pub async fn find_target(&mut self, path: &str) -> Result<FoundTarget, UpdateError> {
         if !self.refreshed {
             self.refresh().await?;
         }
@@ -407,11 +427,21 @@ impl<S: MetadataStore> Updater<S> {
         self.flush(result)
     }
 
-    async fn search(&mut self, path: &str) -> Result<TargetFile, UpdateError> {
+    async fn search(&mut self, path: &str) -> Result<FoundTarget, UpdateError> {
         let mut search = TargetSearch::new(path, self.limits.max_delegations);
         loop {
             match search.next(&mut self.set)? {
-                SearchStep::Found { target, .. } => return Ok(target),
+                SearchStep::Found {
+                    role,
+                    delegator,
+                    target,
+                } => {
+                    return Ok(FoundTarget {
+                        role,
+                        delegator,
+                        target,
+                    });
+                }
                 SearchStep::NotFound => {
                     return Err(UpdateError::TargetNotFound {
                         path: path.to_owned(),

@@ -110,6 +110,43 @@ async fn delegations_are_searched_in_priority_order() {
     assert_eq!(role_requests(&h), strings(&["metadata/1.first.json"]));
 }
 
+/// `find_target` names the role that lists the target and the role whose
+/// delegation led there, both trusted afterwards: in the claimed-project
+/// shape, `targets` → `claimed` → a claim bin → `project-demo`.
+#[tokio::test]
+async fn find_target_names_the_listing_role_and_its_delegator() {
+    let mut sim = RepositorySimulator::new();
+    sim.delegate_paths("targets", "claimed", &["simple/*/*"], false);
+    sim.delegate_paths("claimed", "claimed-3f", &["simple/*/*"], false);
+    sim.delegate_paths("claimed-3f", "project-demo", &["simple/demo/*"], true);
+    sim.delegate_paths("targets", "unclaimed", &["simple/*/*"], false);
+    sim.add_target("project-demo", "simple/demo/index.json", b"signed page");
+    sim.add_target("unclaimed", "simple/demo/index.json", b"online page");
+    let h = Harness::with_sim(sim);
+    let mut updater = h.updater();
+    let found = updater.find_target("simple/demo/index.json").await.unwrap();
+    assert_eq!(found.role.as_str(), "project-demo");
+    assert_eq!(found.delegator.as_str(), "claimed-3f");
+    assert_eq!(found.target, target_file(b"signed page"));
+    let trusted = updater.trusted();
+    assert_eq!(
+        trusted.targets(&found.role).unwrap().targets["simple/demo/index.json"],
+        found.target
+    );
+    let delegation = trusted
+        .targets(&found.delegator)
+        .unwrap()
+        .delegated_role_keys(&found.role)
+        .unwrap();
+    assert_eq!(delegation.threshold, 1);
+
+    let top = h.updater().find_target("nothing").await;
+    assert!(
+        matches!(top, Err(UpdateError::TargetNotFound { .. })),
+        "{top:?}"
+    );
+}
+
 /// §5.6.7: the top-level targets role outranks every delegation.
 #[tokio::test]
 async fn top_level_targets_outrank_delegations() {

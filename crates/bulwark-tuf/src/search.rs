@@ -38,6 +38,9 @@ pub enum SearchStep {
     Found {
         /// The role that lists the target.
         role: RoleName,
+        /// The role whose delegation the search followed to `role`
+        /// (`root` for `targets`): the one whose keys verified it.
+        delegator: RoleName,
         /// Its description.
         target: TargetFile,
     },
@@ -92,6 +95,7 @@ impl TargetSearch {
             if let Some(target) = metadata.targets.get(&self.path) {
                 return Ok(SearchStep::Found {
                     role,
+                    delegator,
                     target: target.clone(),
                 });
             }

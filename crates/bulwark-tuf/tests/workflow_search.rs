@@ -86,10 +86,18 @@ fn delegation_order_is_priority() {
     );
     let run = search(&mut set, &store, PATH, DEFAULT_MAX_ROLES);
     assert_eq!(run.loaded, ["targets", "b"]);
-    let Ok(SearchStep::Found { role, target }) = run.result else {
+    let Ok(SearchStep::Found {
+        role,
+        delegator,
+        target,
+    }) = run.result
+    else {
         panic!("{:?}", run.result)
     };
-    assert_eq!((role.as_str(), target), ("b", target_file(b"from b")));
+    assert_eq!(
+        (role.as_str(), delegator.as_str(), target),
+        ("b", "targets", target_file(b"from b"))
+    );
 }
 
 /// §5.6.7.2.1: a matching terminating delegation ends the search when the

@@ -47,9 +47,8 @@ impl Data {
 /// Writes a new file readable and writable by its owner only (mode 0600),
 /// refusing to overwrite an existing one.
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent() {
-        bulwark_fs::create_dir_all_durable(parent)?;
-    }
+    // A bare file name (`--out dev.key`) is in the current directory.
+    bulwark_fs::create_dir_all_durable(bulwark_fs::parent_dir(path))?;
     Ok(bulwark_fs::create_new(path, bytes, 0o600)?)
 }
 

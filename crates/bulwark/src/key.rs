@@ -121,6 +121,64 @@ pub fn read_public(path: &Path) -> anyhow::Result<PublicKeyEntry> {
     Ok(entry)
 }
 
+/// The most bytes read from a `--public-key` file.
+const MAX_PUBLIC_KEY_FILE: u64 = 64 * 1024;
+
+/// A public key named on the command line (`--public-key`): a key file
+/// (its public part), or what `bulwark key generate` and `bulwark key
+/// show` print, `{"keyid": …, "public": {…}}`, or a bare TUF key object.
+pub fn read_public_key(path: &Path) -> anyhow::Result<PublicKeyEntry> {
+    let bytes = read_capped(path, MAX_PUBLIC_KEY_FILE)?;
+    if keyfile::info(&bytes).is_ok() {
+        return read_public(path);
+    }
+    let unusable = || {
+        format!(
+            "{} is neither a key file nor a public key as `bulwark key show` prints it",
+            path.display()
+        )
+    };
+    let value = json::parse(bytes.trim_ascii()).with_context(unusable)?;
+    let Value::Object(object) = &value else {
+        bail!(unusable());
+    };
+    let (public, keyid) = match (object.get("public"), object.get("keyid")) {
+        (Some(public), Some(Value::String(keyid))) => (public, Some(keyid)),
+        (Some(public), None) => (public, None),
+        _ if object.contains_key("keytype") => (&value, None),
+        _ => bail!(unusable()),
+    };
+    let entry = PublicKeyEntry::from_object(public)
+        .with_context(|| format!("{} holds an invalid public key", path.display()))?;
+    if keyid.is_some_and(|keyid| *keyid != entry.keyid) {
+        bail!(
+            "{}: the public key does not match the key ID it names",
+            path.display()
+        );
+    }
+    if entry.key.verifier().is_none() {
+        bail!(
+            "{}: the public key is of a type or scheme Bulwark cannot verify",
+            path.display()
+        );
+    }
+    Ok(entry)
+}
+
+fn read_capped(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let context = || format!("cannot read {}", path.display());
+    let file = std::fs::File::open(path).with_context(context)?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .with_context(context)?;
+    if bytes.len() as u64 > cap {
+        bail!("{} is larger than a public key can be", path.display());
+    }
+    Ok(bytes)
+}
+
 /// Opens the key file at `path` with its passphrase (`BULWARK_KEY_PASSPHRASE`
 /// or a prompt).
 pub fn open(path: &Path) -> anyhow::Result<SigningKey> {
@@ -148,4 +206,51 @@ fn public_json(keyid: &str, public: Value) -> String {
         .into(),
     );
     String::from_utf8_lossy(&json::to_vec(&object)).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_keys_are_read_as_key_show_prints_them_or_from_key_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate(Algorithm::Ed25519).unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let shown = write(
+            "shown.pub",
+            format!("{}\n", public_json(&key.key_id(), key.public_key_object())).as_bytes(),
+        );
+        assert_eq!(read_public_key(&shown).unwrap().keyid, key.key_id());
+        let bare = write("bare.pub", &json::to_vec(&key.public_key_object()));
+        assert_eq!(read_public_key(&bare).unwrap().keyid, key.key_id());
+        let sealed = keyfile::seal(&key, b"pass", 1).unwrap();
+        let file = write("dev.key", &sealed);
+        assert_eq!(read_public_key(&file).unwrap().keyid, key.key_id());
+
+        let other = SigningKey::generate(Algorithm::Ed25519).unwrap();
+        let lying = write(
+            "lying.pub",
+            public_json(&other.key_id(), key.public_key_object()).as_bytes(),
+        );
+        let err = read_public_key(&lying).unwrap_err().to_string();
+        assert!(
+            err.ends_with("the public key does not match the key ID it names"),
+            "{err}"
+        );
+        for junk in [&b"not json"[..], b"[1]", b"{\"keyid\":\"x\"}"] {
+            let path = write("junk.pub", junk);
+            let err = read_public_key(&path).unwrap_err().to_string();
+            assert!(
+                err.ends_with(
+                    "is neither a key file nor a public key as `bulwark key show` prints it"
+                ),
+                "{err}"
+            );
+        }
+    }
 }

@@ -8,16 +8,20 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory as _, Parser, Subcommand};
 
 mod ceremony;
+mod claim;
 mod config;
 mod data;
+mod developer;
 mod import;
 mod key;
 mod mirror;
+mod multipart;
 mod proxy;
 mod serve;
 mod token;
 mod trusted_root;
 mod tuf_client;
+mod upload;
 mod yank;
 
 /// Bulwark: a Python package index that survives its own compromise.
@@ -40,6 +44,12 @@ enum Command {
     Key(key::Args),
     /// The offline key ceremony: draft, sign, combine and install offline metadata.
     Ceremony(ceremony::Args),
+    /// Upload distributions: as twine does, or with --key as one
+    /// developer-signed transaction.
+    Upload(upload::Args),
+    /// Claim a project with developer keys (PEP 480): from then on only
+    /// they sign its releases.
+    Claim(claim::Args),
     /// Yank a release (PEP 592), as its project's owner.
     Yank(yank::Args),
     /// Undo a yank, as the project's owner.
@@ -77,6 +87,8 @@ fn main() -> ExitCode {
         Command::Key(args) => key::run(args),
         Command::Ceremony(args) => ceremony::run(args),
         Command::TufClient(args) => tuf_client::run(args),
+        Command::Upload(args) => upload::run(&args),
+        Command::Claim(args) => claim::run(&args),
         Command::Yank(args) => yank::run(&args, false),
         Command::Unyank(args) => yank::run(&args, true),
         Command::Proxy(args) => proxy::run(args),
