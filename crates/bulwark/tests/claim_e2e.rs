@@ -1,15 +1,9 @@
 //! Developer-claimed projects from the developer's side, as processes:
 //! `bulwark key generate`, `bulwark claim`, `bulwark upload` (with and
 //! without `--key`) and `bulwark yank --key` against a real `bulwark serve`.
-//!
-//! `claim_upload_yank_and_install_end_to_end` needs the index's side of
-//! claims (`POST /api/projects/<name>/transaction`, the publisher signing
-//! `recently-claimed`, twine uploads to a claimed project refused), which
-//! is not on this branch yet: it is `#[ignore]`d until then. Run it with
-//! `cargo nextest run -p bulwark --test claim_e2e --run-ignored all`.
-//! The other tests pass today: argument checks, the twine-compatible
-//! upload, the refusals that TUF alone decides, and the transactions the
-//! commands send, captured in front of the index and run through the
+//! Also: argument checks, the twine-compatible upload, the refusals that
+//! TUF alone decides, and the transactions the commands send, captured in
+//! front of the index and run through the
 //! index's own checks (`bulwark_repo::transaction::check`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
@@ -595,6 +589,7 @@ fn signed_transactions_pass_the_index_checks() {
     assert_eq!((verified.version(), verified.added().len()), (1, 2));
 
     // Refusals are shown as one line with the status and the reason.
+    let mallory = token(&data, "mallory");
     let out = developer(
         &[
             "claim",
@@ -606,18 +601,20 @@ fn signed_transactions_pass_the_index_checks() {
             "--key",
             path(&key),
         ],
-        &alice,
+        &mallory,
     )
     .output()
     .unwrap();
-    fails_with(&out, "the index refused the transaction for demo: 404 ");
+    fails_with(
+        &out,
+        "the index refused the transaction for demo: 403 The user does not own project demo",
+    );
 }
 
 /// The whole story, once the index takes transactions: a twine-uploaded
 /// project is claimed, released and yanked with the developer's key,
 /// installed through the verifying proxy, and closed to twine.
 #[test]
-#[ignore = "needs the index's side of claims (POST /api/projects/<name>/transaction, recently-claimed publishing), not on this branch yet"]
 fn claim_upload_yank_and_install_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -699,8 +696,11 @@ fn claim_upload_yank_and_install_end_to_end() {
     );
     assert!(!out.status.success());
     let text = format!("{}{}", stdout(&out), stderr(&out));
+    // twine prints the status and, on the next line, the reason phrase of
+    // the status line.
     assert!(
-        text.contains("403 Project demo is claimed: upload with bulwark upload --key"),
+        text.contains("403 Forbidden")
+            && text.contains("Project demo is claimed: upload with bulwark upload --key"),
         "{text}"
     );
     let out = developer(&["yank", "demo", "1.1", "--index", url], &alice)

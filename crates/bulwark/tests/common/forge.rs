@@ -80,14 +80,19 @@ impl Attacker {
     fn current_snapshot(&self) -> SnapshotMeta {
         let timestamp = Envelope::<TimestampMeta>::parse(&self.get(layout::TIMESTAMP_KEY)).unwrap();
         let version = timestamp.signed.snapshot.version;
-        Envelope::<SnapshotMeta>::parse(&self.get(&layout::metadata_key(RoleName::SNAPSHOT, version)))
-            .unwrap()
-            .signed
+        Envelope::<SnapshotMeta>::parse(
+            &self.get(&layout::metadata_key(RoleName::SNAPSHOT, version)),
+        )
+        .unwrap()
+        .signed
     }
 
     fn role(&self, snapshot: &SnapshotMeta, role: &str) -> Option<Envelope<Targets>> {
         let meta = snapshot.role_meta(&RoleName::new(role))?;
-        let bytes = self.blobs.get(&layout::metadata_key(role, meta.version)).unwrap()?;
+        let bytes = self
+            .blobs
+            .get(&layout::metadata_key(role, meta.version))
+            .unwrap()?;
         Some(Envelope::parse(&bytes).unwrap())
     }
 
@@ -95,7 +100,13 @@ impl Attacker {
     /// would) as a release of `project` on top of `genuine` (its current
     /// page bytes), through `route`, publishing a new snapshot and
     /// timestamp. Returns the malicious page's bytes.
-    pub fn offer(&mut self, project: &str, genuine: &[u8], dists: &[PathBuf], route: Route) -> Vec<u8> {
+    pub fn offer(
+        &mut self,
+        project: &str,
+        genuine: &[u8],
+        dists: &[PathBuf],
+        route: Route,
+    ) -> Vec<u8> {
         let name = ProjectName::parse(project).unwrap();
         let previous = ProjectPage::parse_json(genuine).unwrap();
         let mut uploads = Vec::new();
@@ -118,10 +129,18 @@ impl Attacker {
             uploads.push(UploadedFile::from(&inspected));
         }
         let now = in_a_day().plus_seconds(-86_400);
-        let page = next_page(&name, Some(&previous), &uploads, UploadTime::from_seconds(now)).unwrap();
+        let page = next_page(
+            &name,
+            Some(&previous),
+            &uploads,
+            UploadTime::from_seconds(now),
+        )
+        .unwrap();
         let page = bulwark_pypi::render_json(&page);
         let sha = sha256_hex(&page);
-        self.blobs.put(&layout::page_key(project, &sha), &page).unwrap();
+        self.blobs
+            .put(&layout::page_key(project, &sha), &page)
+            .unwrap();
 
         let snapshot = self.current_snapshot();
         // Versions no genuine run has reached yet.
@@ -132,15 +151,20 @@ impl Attacker {
             .iter()
             .map(|(file, meta)| (file.trim_end_matches(".json").to_owned(), meta.version))
             .collect();
-        let mut put = |role: &str, bytes: Vec<u8>, version: u64, versions: &mut BTreeMap<String, u64>| {
-            self.blobs.put(&layout::metadata_key(role, version), &bytes).unwrap();
-            versions.insert(role.to_owned(), version);
-        };
+        let mut put =
+            |role: &str, bytes: Vec<u8>, version: u64, versions: &mut BTreeMap<String, u64>| {
+                self.blobs
+                    .put(&layout::metadata_key(role, version), &bytes)
+                    .unwrap();
+                versions.insert(role.to_owned(), version);
+            };
         match route {
             Route::Bin => {
                 let unclaimed = self.role(&snapshot, layout::UNCLAIMED).unwrap();
-                let Some(Delegations { roles: DelegatedRoles::Succinct(bins), .. }) =
-                    &unclaimed.signed.delegations
+                let Some(Delegations {
+                    roles: DelegatedRoles::Succinct(bins),
+                    ..
+                }) = &unclaimed.signed.delegations
                 else {
                     panic!("unclaimed has no succinct bins");
                 };
@@ -182,19 +206,32 @@ impl Attacker {
                 let bin_bytes = sign(roles::claim_bin(&[&delegation], v, expires), &self.online);
                 put(&bin_name, bin_bytes, v, &mut versions);
                 let online = PublicKeyEntry::from_object(&self.online.public_key_object()).unwrap();
-                let top = roles::project_delegator(layout::RECENTLY_CLAIMED, &online, [bin], v, expires);
-                put(layout::RECENTLY_CLAIMED, sign(top, &self.online), v, &mut versions);
+                let top =
+                    roles::project_delegator(layout::RECENTLY_CLAIMED, &online, [bin], v, expires);
+                put(
+                    layout::RECENTLY_CLAIMED,
+                    sign(top, &self.online),
+                    v,
+                    &mut versions,
+                );
                 let role_version = versions.get(role_name.as_str()).copied().unwrap_or(0) + 1_000;
-                let role = sign_project_role(&name, role_version, expires, &page, &[&self.own], None)
-                    .unwrap();
+                let role =
+                    sign_project_role(&name, role_version, expires, &page, &[&self.own], None)
+                        .unwrap();
                 put(role_name.as_str(), role, role_version, &mut versions);
             }
         }
         let snapshot_bytes = sign(roles::snapshot(versions, v, expires), &self.online);
         self.blobs
-            .put(&layout::metadata_key(RoleName::SNAPSHOT, v), &snapshot_bytes)
+            .put(
+                &layout::metadata_key(RoleName::SNAPSHOT, v),
+                &snapshot_bytes,
+            )
             .unwrap();
-        let timestamp = sign(roles::timestamp(v, &snapshot_bytes, v, expires), &self.online);
+        let timestamp = sign(
+            roles::timestamp(v, &snapshot_bytes, v, expires),
+            &self.online,
+        );
         self.blobs
             .put(&layout::metadata_key(RoleName::TIMESTAMP, v), &timestamp)
             .unwrap();
@@ -217,9 +254,15 @@ impl Attacker {
         versions.insert(role.to_owned(), version);
         let snapshot_bytes = sign(roles::snapshot(versions, v, expires), &self.online);
         self.blobs
-            .put(&layout::metadata_key(RoleName::SNAPSHOT, v), &snapshot_bytes)
+            .put(
+                &layout::metadata_key(RoleName::SNAPSHOT, v),
+                &snapshot_bytes,
+            )
             .unwrap();
-        let timestamp = sign(roles::timestamp(v, &snapshot_bytes, v, expires), &self.online);
+        let timestamp = sign(
+            roles::timestamp(v, &snapshot_bytes, v, expires),
+            &self.online,
+        );
         self.blobs
             .put(&layout::metadata_key(RoleName::TIMESTAMP, v), &timestamp)
             .unwrap();
