@@ -151,7 +151,7 @@ impl Attacker {
             .iter()
             .map(|(file, meta)| (file.trim_end_matches(".json").to_owned(), meta.version))
             .collect();
-        let mut put =
+        let put =
             |role: &str, bytes: Vec<u8>, version: u64, versions: &mut BTreeMap<String, u64>| {
                 self.blobs
                     .put(&layout::metadata_key(role, version), &bytes)
