@@ -34,7 +34,7 @@ use bulwark_tuf::metadata::{Key, Targets};
 use bulwark_tuf::names::RoleName;
 
 use crate::key;
-use crate::multipart::Form;
+use reqwest::multipart::{Form, Part};
 
 /// Where the index is and whose token speaks to it.
 #[derive(Debug, clap::Args)]
@@ -522,17 +522,17 @@ pub struct Accepted {
 pub async fn send(index: &IndexArgs, transaction: Transaction) -> anyhow::Result<Accepted> {
     let name = transaction.project.normalized().to_owned();
     let url = format!("{}/api/projects/{name}/transaction", index.base()?);
-    let mut form = Form::new();
-    form.file("role", "role.json", transaction.role);
-    form.file("page", "index.json", transaction.page);
+    let mut form = Form::new()
+        .part("role", file_part("role.json", transaction.role))
+        .part("page", file_part("index.json", transaction.page));
     if let Some(delegation) = &transaction.delegation {
-        form.text(
+        form = form.text(
             "delegation",
-            &String::from_utf8_lossy(&delegation.to_json()),
+            String::from_utf8_lossy(&delegation.to_json()).into_owned(),
         );
     }
     for (filename, bytes) in transaction.files {
-        form.file("content", &filename, bytes);
+        form = form.part("content", file_part(&filename, bytes));
     }
     let body = post(
         &url,
@@ -556,17 +556,20 @@ pub async fn send(index: &IndexArgs, transaction: Transaction) -> anyhow::Result
     Ok(accepted)
 }
 
+/// A file part of a form: `bytes` named `filename`.
+pub fn file_part(filename: &str, bytes: Vec<u8>) -> Part {
+    Part::bytes(bytes).file_name(filename.to_owned())
+}
+
 /// Posts `form` to `url` with the token; the answer's body, or the error
 /// `the index refused <what>: <status> <reason>`.
 pub async fn post(url: &str, token: &str, form: Form, what: &str) -> anyhow::Result<String> {
-    let (content_type, body) = form.encode();
     let base = url.split("/api/").next().unwrap_or(url);
     bulwark_client::fetch::install_crypto_provider();
     let response = reqwest::Client::new()
         .post(url)
         .basic_auth("__token__", Some(token))
-        .header(reqwest::header::CONTENT_TYPE, content_type)
-        .body(body)
+        .multipart(form)
         .send()
         .await
         .with_context(|| format!("cannot reach {base}"))?;

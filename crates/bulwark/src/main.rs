@@ -15,7 +15,6 @@ mod developer;
 mod import;
 mod key;
 mod mirror;
-mod multipart;
 mod proxy;
 mod serve;
 mod token;

@@ -194,6 +194,7 @@ fn install_both(
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn a_stolen_online_key_cannot_ship_a_claimed_project() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
