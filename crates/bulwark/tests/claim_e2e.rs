@@ -25,8 +25,8 @@ use bulwark_tuf::json::{self, Value};
 use bulwark_tuf::metadata::{Key, RoleKeys};
 use bulwark_tuf::names::RoleName;
 use common::{
-    Proxy, Server, bulwark, installed_version, make_dist, pip_install, run_ok, stderr, stdout,
-    token, twine_upload,
+    Proxy, Server, bulwark, installed_version, make_dist, pip_install, python_script, run_ok,
+    stderr, stdout, token, twine_upload,
 };
 
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -707,4 +707,34 @@ fn claim_upload_yank_and_install_end_to_end() {
         .output()
         .unwrap();
     fails_with(&out, "the index refused to yank demo 1.1: 403 ");
+
+    // A mirror copies the developers' role and their page, and serves the
+    // page python-tuf verifies through it.
+    let mirror = dir.path().join("mirror");
+    run_ok(
+        bulwark()
+            .args(["mirror", "sync", "--upstream", url, "--root"])
+            .arg(&root)
+            .arg("--dest")
+            .arg(&mirror),
+    );
+    let roles: Vec<String> = std::fs::read_dir(mirror.join("tuf/metadata"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".project-demo.json"))
+        .collect();
+    assert!(!roles.is_empty(), "the mirror has no project-demo role");
+    let served = Server::start_mirror(&mirror);
+    let out = python_script("verify_index.py")
+        .arg(&root)
+        .arg(&served.url)
+        .arg("demo")
+        .arg("demo-1.1-py3-none-any.whl")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python-tuf through the mirror: {}",
+        stderr(&out)
+    );
 }

@@ -242,6 +242,23 @@ fn a_stolen_online_key_cannot_ship_a_claimed_project() {
     .output()
     .unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // python-tuf resolves all three kinds of project: claimed (victim),
+    // recently-claimed (fresh) and unclaimed (bystander).
+    for (project, version) in [("victim", "2.0"), ("fresh", "1.0"), ("bystander", "1.0")] {
+        let wheel = format!("{project}-{version}-py3-none-any.whl");
+        let out = python_script("verify_index.py")
+            .arg(&root)
+            .arg(&server.url)
+            .arg(project)
+            .arg(&wheel)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "python-tuf: {wheel}: {}",
+            stderr(&out)
+        );
+    }
     // A returning client: it has seen the promotion.
     let returning = Proxy::start(&server.url, &root, &dir.join("cache-returning"));
     let site = dir.join("site-returning");

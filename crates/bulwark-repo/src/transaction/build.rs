@@ -181,8 +181,9 @@ pub fn next_role_version(previous: Option<&Targets>) -> u64 {
 }
 
 /// Version `version` of `project-<name>`, expiring at `expires`, listing
-/// exactly the page `page` (its length, sha256 and blake2b-256, all of
-/// which clients check), with the further `delegations` the developers
+/// exactly the page `page` by its length and sha256 (the one hash: every
+/// client fetches the page by its first listed hash, and the index serves
+/// it as `<sha256>.index.json`), with the further `delegations` the developers
 /// make, signed by each of `keys`: the metadata bytes to send. Whether the
 /// keys meet the project's threshold is for the caller to know and the
 /// index to check.
@@ -194,13 +195,7 @@ pub fn sign_project_role(
     keys: &[&SigningKey],
     delegations: Option<Delegations>,
 ) -> Result<Vec<u8>, KeyError> {
-    let hashes = BTreeMap::from([
-        ("sha256".to_owned(), sha256_hex(page)),
-        (
-            HashAlgorithm::Blake2b256.name().to_owned(),
-            hex::encode(&HashAlgorithm::Blake2b256.digest(page)),
-        ),
-    ]);
+    let hashes = BTreeMap::from([("sha256".to_owned(), sha256_hex(page))]);
     let listed = TargetFile {
         length: page.len() as u64,
         hashes,

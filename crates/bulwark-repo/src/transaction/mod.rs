@@ -466,6 +466,15 @@ fn check_page_bytes(page: &[u8], listed: &TargetFile) -> Result<String, PageByte
         .get("sha256")
         .ok_or(PageBytesProblem::NoSha256)?;
     hash::check_meta(page, Some(listed.length), Some(&listed.hashes))?;
+    let others: Vec<String> = listed
+        .hashes
+        .keys()
+        .filter(|name| *name != "sha256")
+        .cloned()
+        .collect();
+    if !others.is_empty() {
+        return Err(PageBytesProblem::OtherHashes(others));
+    }
     let actual = sha256_hex(page);
     // Clients fetch the page by the listed string (spec §5.7.3), and the
     // index stores it under its lowercase digest: they must be one name.

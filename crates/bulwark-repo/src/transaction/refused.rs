@@ -134,6 +134,13 @@ pub enum PageBytesProblem {
     /// name the index does not serve it under (spec §5.7.3).
     #[error("the page's sha256 is not listed in lowercase hex")]
     Sha256NotLowercase,
+    /// Another hash is listed beside sha256: clients that fetch a
+    /// consistent-snapshot target by its first listed hash (python-tuf
+    /// takes the first in key order, and `blake2b-256` sorts before
+    /// `sha256`) would ask for a name the index does not serve it under
+    /// (DESIGN.md §2: `<sha256>.index.json`).
+    #[error("the page is listed with hashes other than sha256: {0:?}")]
+    OtherHashes(Vec<String>),
     /// The length or a listed hash differs, or cannot be checked.
     #[error(transparent)]
     Mismatch(#[from] Mismatch),

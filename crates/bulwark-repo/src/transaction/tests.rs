@@ -510,6 +510,17 @@ fn rule_6_listed_page_length_and_hashes_match() {
         blake.refusal(),
         TransactionRefused::PageBytes(PageBytesProblem::Mismatch(Mismatch::Hash { algorithm })) if algorithm == "blake2b-256"
     ));
+    // A matching second hash is refused too: python-tuf would fetch the page
+    // by it, a name the index does not serve.
+    let bytes = bulwark_pypi::render_json(&Case::release().page);
+    let digest = hex::encode(&HashAlgorithm::Blake2b256.digest(&bytes));
+    let blake = listing(move |page| {
+        page.hashes.insert("blake2b-256".to_owned(), digest.clone());
+    });
+    assert!(matches!(
+        blake.refusal(),
+        TransactionRefused::PageBytes(PageBytesProblem::OtherHashes(names)) if names == ["blake2b-256"]
+    ));
     let md5 = listing(|page| {
         page.hashes.insert("md5".to_owned(), "00".repeat(16));
     });
