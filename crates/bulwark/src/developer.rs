@@ -192,6 +192,46 @@ impl Signers {
         }
         Ok(())
     }
+
+    /// Refuses a key change unless these keys meet both the `current`
+    /// delegation's threshold (which authorises the change: the index checks
+    /// it) and the `requested` one's (which clients will check), every one of
+    /// them being a key of one or the other.
+    pub fn check_change(
+        &self,
+        current: &Delegation,
+        requested: &Delegation,
+        role: &RoleName,
+    ) -> anyhow::Result<()> {
+        if let Some((path, entry)) = self.files.iter().find(|(_, e)| {
+            !current.keys.contains_key(&e.keyid) && !requested.keys.contains_key(&e.keyid)
+        }) {
+            bail!(
+                "the key {} in {} is neither one of {role}'s keys nor a requested one",
+                entry.keyid,
+                path.display()
+            );
+        }
+        for (delegation, which) in [(current, "current"), (requested, "new")] {
+            let signing = self
+                .files
+                .iter()
+                .filter(|(_, e)| delegation.keys.contains_key(&e.keyid))
+                .count() as u64;
+            if signing < delegation.threshold {
+                bail!(
+                    "changing {role}'s keys needs signatures from {} of its {which} keys, and {signing} --key of them {}",
+                    delegation.threshold,
+                    if signing == 1 {
+                        "was given"
+                    } else {
+                        "were given"
+                    }
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The keys a project role is delegated to, and how many must sign.

@@ -175,7 +175,6 @@ fn signed_upload(args: &Args, base: &str, root: &Path, dists: Vec<Dist>) -> anyh
             }
             Listed::Unclaimed(_) => bail!("{name} is not claimed: run bulwark claim first"),
             Listed::Claimed(claim) => {
-                signers.check(&claim.delegation, &claim.role)?;
                 let change = if args.delegation.given() {
                     let requested = Delegation::requested(
                         &signers.entries(),
@@ -186,6 +185,12 @@ fn signed_upload(args: &Args, base: &str, root: &Path, dists: Vec<Dist>) -> anyh
                 } else {
                     None
                 };
+                match &change {
+                    None => signers.check(&claim.delegation, &claim.role)?,
+                    Some(requested) => {
+                        signers.check_change(&claim.delegation, requested, &claim.role)?;
+                    }
+                }
                 (Some(claim), change)
             }
         };

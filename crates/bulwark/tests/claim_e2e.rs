@@ -738,3 +738,88 @@ fn claim_upload_yank_and_install_end_to_end() {
         stderr(&out)
     );
 }
+
+/// Maintainers: a second and third maintainer's keys are added with a
+/// threshold of 2 (signed by the current key and the new ones), after which
+/// one key alone cannot release, two can; and someone holding only the
+/// upload token and a key of their own cannot take the project over.
+#[test]
+fn maintainers_thresholds_and_a_stolen_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let alice = token(&data, "alice");
+    let (first, _) = developer_key(dir.path(), "first");
+    let (second, second_public) = developer_key(dir.path(), "second");
+    let (_, third_public) = developer_key(dir.path(), "third");
+    let (mallory, _) = developer_key(dir.path(), "mallory");
+    let root = data.join("root.json");
+    let url = server.url.as_str();
+    let upload = |version: &str, extra: &[&str]| {
+        let files = make_dist(&dir.path().join(version), "demo", version, &[]);
+        let mut args = vec!["upload", "--index", url, "--root", path(&root)];
+        args.extend(extra);
+        args.extend(files.iter().map(String::as_str));
+        developer(&args, &alice).output().unwrap()
+    };
+
+    let out = twine_upload(
+        url,
+        &alice,
+        &make_dist(&dir.path().join("1.0"), "demo", "1.0", &[]),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = claim_once_published(url, &root, &first, &alice, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The stolen token with a key of the thief's own: refused, keys unchanged.
+    let out = upload(
+        "6.6.6",
+        &[
+            "--key",
+            path(&mallory),
+            "--public-key",
+            path(&mallory),
+            "--threshold",
+            "1",
+        ],
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: "), "{err}");
+
+    // First and second sign a release that adds second and third, 2 of 3.
+    let out = upload(
+        "1.1",
+        &[
+            "--key",
+            path(&first),
+            "--key",
+            path(&second),
+            "--public-key",
+            path(&second_public),
+            "--public-key",
+            path(&third_public),
+            "--threshold",
+            "2",
+        ],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // One key is no longer enough; two are.
+    let out = upload("1.2", &["--key", path(&first)]);
+    assert!(
+        !out.status.success(),
+        "one key of three released with threshold 2"
+    );
+    let out = upload("1.2", &["--key", path(&first), "--key", path(&second)]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "published project-demo version 3 (recently-claimed)"
+    );
+
+    // What was published: 1.0, 1.1, 1.2; never the thief's release.
+    let page = String::from_utf8(json_page(&server, "demo")).unwrap();
+    assert!(page.contains("demo-1.2-py3-none-any.whl"), "{page}");
+    assert!(!page.contains("6.6.6"), "{page}");
+}
