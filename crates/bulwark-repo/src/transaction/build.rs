@@ -18,8 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bulwark_pypi::{PageFile, ProjectName, ProjectPage, UploadTime, Version};
 use bulwark_tuf::delegation::Delegations;
-use bulwark_tuf::hash::{HashAlgorithm, sha256_hex};
-use bulwark_tuf::hex;
+use bulwark_tuf::hash::sha256_hex;
 use bulwark_tuf::keys::{KeyError, SigningKey};
 use bulwark_tuf::metadata::{Common, Envelope, TargetFile, Targets};
 use bulwark_tuf::time::Timestamp;
