@@ -615,6 +615,7 @@ fn signed_transactions_pass_the_index_checks() {
 /// project is claimed, released and yanked with the developer's key,
 /// installed through the verifying proxy, and closed to twine.
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn claim_upload_yank_and_install_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -724,10 +725,10 @@ fn claim_upload_yank_and_install_end_to_end() {
         .filter(|name| name.ends_with(".project-demo.json"))
         .collect();
     assert!(!roles.is_empty(), "the mirror has no project-demo role");
-    let served = Server::start_mirror(&mirror);
+    let mirror_server = Server::start_mirror(&mirror);
     let out = python_script("verify_index.py")
         .arg(&root)
-        .arg(&served.url)
+        .arg(&mirror_server.url)
         .arg("demo")
         .arg("demo-1.1-py3-none-any.whl")
         .output()
