@@ -22,7 +22,8 @@ use axum::http::{StatusCode, header};
 use bulwark_client::{FetchConfig, Fetcher, MetadataDir, Updater};
 use bulwark_layout as layout;
 use bulwark_pypi::{ProjectName, ProjectPage, UploadTime, Version, render_json};
-use bulwark_repo::roles::{self, PublicKeyEntry};
+use bulwark_repo::Publisher;
+use bulwark_repo::roles::{self, KeyPlan, PublicKeyEntry};
 use bulwark_repo::transaction::{
     UploadedFile, next_page, sign_project_role, unyank_page, yank_page,
 };
@@ -37,8 +38,8 @@ use bulwark_tuf::metadata::{
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 use common::{
-    Dist, Form, Index, Reply, TransactionForm, file_entry, get, json, now, now_us, resolve, sdist,
-    string, wheel,
+    Dist, Form, Index, Reply, Repo, TransactionForm, file_entry, get, json, now, now_us, resolve,
+    sdist, string, wheel,
 };
 
 const DAY: i64 = 86_400;
@@ -1044,6 +1045,67 @@ fn signed<T: SignedBody>(body: T, keys: &[&SigningKey]) -> Vec<u8> {
         envelope.sign(key).unwrap();
     }
     envelope.to_bytes()
+}
+
+/// Replaces the online key as a key ceremony does (version 2 of root,
+/// targets and unclaimed name `online`, signed with the offline keys), and
+/// returns a publisher holding it.
+fn rotate_online_key(repo: &Repo, online: SigningKey) -> Publisher {
+    let entry = |k: &SigningKey| PublicKeyEntry::from_object(&k.public_key_object()).unwrap();
+    let keys = &repo.signers;
+    let expires = now().plus_seconds(repo.policy.offline_expiry);
+    let plan = KeyPlan {
+        root: keys.root.iter().map(entry).collect(),
+        root_threshold: keys.root_threshold,
+        targets: vec![entry(&keys.targets)],
+        targets_threshold: 1,
+        online: entry(&online),
+    };
+    let root_keys: Vec<&SigningKey> = keys.root.iter().collect();
+    let targets = roles::targets(
+        &entry(&keys.claimed),
+        &entry(&online),
+        &entry(&keys.unclaimed),
+        2,
+        expires,
+    );
+    let unclaimed = roles::unclaimed(&entry(&online), repo.policy.bin_bits, 2, expires);
+    for (role, bytes) in [
+        (RoleName::TARGETS, signed(targets, &[&keys.targets])),
+        (layout::UNCLAIMED, signed(unclaimed, &[&keys.unclaimed])),
+        (
+            RoleName::ROOT,
+            signed(roles::root(&plan, 2, expires), &root_keys),
+        ),
+    ] {
+        repo.blobs
+            .put(&layout::metadata_key(role, 2), &bytes)
+            .unwrap();
+    }
+    Publisher::new(
+        repo.store.clone(),
+        repo.blobs.clone(),
+        online,
+        repo.policy.clone(),
+    )
+}
+
+#[tokio::test]
+async fn a_new_online_key_re_signs_the_claim_bins() {
+    let (index, developers, _) = claimed_demo().await;
+    let publisher = rotate_online_key(&index.repo, developer_key());
+    let report = publisher
+        .run_once(now())
+        .unwrap()
+        .expect("the first run with a new key signs every online role");
+    for role in [layout::RECENTLY_CLAIMED.to_owned(), claim_bin("demo")] {
+        assert_eq!(
+            listed_version(&index, &role).await,
+            Some(report.version),
+            "{role}"
+        );
+    }
+    assert_resolved_through_project_role(&index, "demo", &developers.page).await;
 }
 
 // ======================================================================
