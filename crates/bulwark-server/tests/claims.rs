@@ -17,6 +17,8 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
 
 use axum::http::{StatusCode, header};
 use bulwark_client::{FetchConfig, Fetcher, MetadataDir, Updater};
@@ -633,7 +635,38 @@ async fn a_page_other_than_the_one_the_role_lists_is_refused() {
         &form,
         StatusCode::BAD_REQUEST,
         "Transaction refused: uploaded page does not match the length and hashes the project \
-         role lists: blake2b-256 hash does not match metadata",
+         role lists: sha256 hash does not match metadata",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_page_listed_under_another_hash_is_refused() {
+    // python-tuf fetches a target by the first hash listed (spec §5.7.3
+    // allows any): blake2b-256 would name a page the index never serves.
+    let (index, developers, _) = claimed_demo().await;
+    let (mut form, page) = developers.release(&[&wheel("demo", "2.0")]);
+    let mut role = Envelope::<Targets>::parse(form.role.as_ref().unwrap()).unwrap();
+    let listed = role
+        .signed
+        .targets
+        .get_mut("simple/demo/index.json")
+        .unwrap();
+    listed
+        .hashes
+        .insert("blake2b-256".to_owned(), common::blake2_hex(&page));
+    let mut role = Envelope::new(role.signed);
+    role.sign(&developers.keys[0]).unwrap();
+    form.role = Some(role.to_bytes());
+    refused(
+        &index,
+        &index.repo.alice,
+        "demo",
+        &form,
+        StatusCode::BAD_REQUEST,
+        "Transaction refused: uploaded page does not match the length and hashes the project \
+         role lists: the page is listed with a \"blake2b-256\" hash besides its sha256, the \
+         only name pages are served under",
     )
     .await;
 }
@@ -1187,4 +1220,68 @@ async fn a_promoted_project_resolves_through_claimed_and_keeps_releasing() {
          role (bulwark ceremony promote)",
     )
     .await;
+}
+
+// ======================================================================
+// python-tuf
+// ======================================================================
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The venv holding python-tuf, made by scripts/python-env.
+fn venv_python() -> PathBuf {
+    let status = Command::new(repo_root().join("scripts/python-env"))
+        .status()
+        .expect("cannot run scripts/python-env");
+    assert!(status.success(), "scripts/python-env failed");
+    std::env::var_os("BULWARK_VENV")
+        .map_or_else(|| repo_root().join("target/venv"), PathBuf::from)
+        .join("bin/python")
+}
+
+#[tokio::test]
+async fn python_tuf_verifies_a_recently_claimed_projects_page() {
+    let (index, mut developers, _) = claimed_demo().await;
+    let new = wheel("demo", "2.0");
+    let (form, page) = developers.release(&[&new]);
+    index
+        .transaction(&index.repo.alice, "demo", &form)
+        .await
+        .assert_ok();
+    developers.accepted(page);
+    assert!(index.repo.publish());
+
+    let served = Served::start(&index).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.json");
+    std::fs::write(
+        &root,
+        index
+            .repo
+            .blobs
+            .get("tuf/metadata/1.root.json")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut verify = Command::new(venv_python());
+    verify
+        .arg(repo_root().join("tests/python/verify_index.py"))
+        .arg(&root)
+        .arg(&served.base)
+        .args(["demo", &new.filename]);
+    let out = tokio::task::spawn_blocking(move || verify.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python-tuf refused:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entry = json(&out.stdout);
+    assert_eq!(string(get(get(&entry, "hashes"), "sha256")), new.sha256());
+    let signed = json(&developers.page);
+    assert_eq!(entry, file_entry(&signed, &new.filename).clone());
 }

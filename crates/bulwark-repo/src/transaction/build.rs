@@ -18,8 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bulwark_pypi::{PageFile, ProjectName, ProjectPage, UploadTime, Version};
 use bulwark_tuf::delegation::Delegations;
-use bulwark_tuf::hash::{HashAlgorithm, sha256_hex};
-use bulwark_tuf::hex;
+use bulwark_tuf::hash::sha256_hex;
 use bulwark_tuf::keys::{KeyError, SigningKey};
 use bulwark_tuf::metadata::{Common, Envelope, TargetFile, Targets};
 use bulwark_tuf::time::Timestamp;
@@ -181,11 +180,12 @@ pub fn next_role_version(previous: Option<&Targets>) -> u64 {
 }
 
 /// Version `version` of `project-<name>`, expiring at `expires`, listing
-/// exactly the page `page` (its length, sha256 and blake2b-256, all of
-/// which clients check), with the further `delegations` the developers
-/// make, signed by each of `keys`: the metadata bytes to send. Whether the
-/// keys meet the project's threshold is for the caller to know and the
-/// index to check.
+/// exactly the page `page` (its length and sha256: clients fetch a target
+/// by any hash listed for it, spec §5.7.3, and pages are served by their
+/// sha256 only), with the further `delegations` the developers make,
+/// signed by each of `keys`: the metadata bytes to send. Whether the keys
+/// meet the project's threshold is for the caller to know and the index
+/// to check.
 pub fn sign_project_role(
     project: &ProjectName,
     version: u64,
@@ -194,16 +194,9 @@ pub fn sign_project_role(
     keys: &[&SigningKey],
     delegations: Option<Delegations>,
 ) -> Result<Vec<u8>, KeyError> {
-    let hashes = BTreeMap::from([
-        ("sha256".to_owned(), sha256_hex(page)),
-        (
-            HashAlgorithm::Blake2b256.name().to_owned(),
-            hex::encode(&HashAlgorithm::Blake2b256.digest(page)),
-        ),
-    ]);
     let listed = TargetFile {
         length: page.len() as u64,
-        hashes,
+        hashes: BTreeMap::from([("sha256".to_owned(), sha256_hex(page))]),
         unknown: BTreeMap::new(),
     };
     let mut role = Envelope::new(Targets {

@@ -310,7 +310,7 @@ impl VerifiedTransaction {
 /// 8. every delegation inside it stays within those paths, is named inside
 ///    the project's namespace and has a threshold its keys can meet
 ///    ([`TransactionRefused::Delegation`]);
-/// 6. the page has the listed length and hashes, sha256 among them
+/// 6. the page has the listed length and sha256, its only hash
 ///    ([`TransactionRefused::PageBytes`]);
 /// 7. the page is the previous page plus the uploads
 ///    ([`TransactionRefused::Page`]).
@@ -465,6 +465,11 @@ fn check_page_bytes(page: &[u8], listed: &TargetFile) -> Result<String, PageByte
         .hashes
         .get("sha256")
         .ok_or(PageBytesProblem::NoSha256)?;
+    if let Some(algorithm) = listed.hashes.keys().find(|a| *a != "sha256") {
+        return Err(PageBytesProblem::OtherHash {
+            algorithm: algorithm.clone(),
+        });
+    }
     hash::check_meta(page, Some(listed.length), Some(&listed.hashes))?;
     let actual = sha256_hex(page);
     // Clients fetch the page by the listed string (spec §5.7.3), and the

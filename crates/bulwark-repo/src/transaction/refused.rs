@@ -134,7 +134,17 @@ pub enum PageBytesProblem {
     /// name the index does not serve it under (spec §5.7.3).
     #[error("the page's sha256 is not listed in lowercase hex")]
     Sha256NotLowercase,
-    /// The length or a listed hash differs, or cannot be checked.
+    /// Another hash is listed besides the sha256: a client may fetch the
+    /// page by any listed hash (spec §5.7.3; python-tuf takes the first),
+    /// and pages are served by their sha256 only (DESIGN.md §2).
+    #[error(
+        "the page is listed with a {algorithm:?} hash besides its sha256, the only name pages are served under"
+    )]
+    OtherHash {
+        /// The other hash's algorithm, as listed.
+        algorithm: String,
+    },
+    /// The length or the sha256 differs.
     #[error(transparent)]
     Mismatch(#[from] Mismatch),
 }
