@@ -353,7 +353,7 @@ impl Publisher {
             .filter_map(|p| claims.get(p))
             .map(project_role_record)
             .collect();
-        let touched: BTreeSet<u32> = changed
+        let mut touched: BTreeSet<u32> = changed
             .iter()
             .filter(|p| claims.contains_key(*p))
             .map(|p| layout::claim_bin_of(p))
@@ -367,6 +367,19 @@ impl Publisher {
             .keys()
             .filter_map(|r| layout::claim_bin_of_role(RECENTLY_CLAIMED, r))
             .collect();
+        // As for the hashed bins: a first run, or the first with a new
+        // online key, signs every claim bin recently-claimed delegates to,
+        // since recently-claimed now names the new key and bins signed by
+        // the replaced one no longer verify.
+        if first_run {
+            touched.extend(&published_bins);
+            touched.extend(
+                claims
+                    .values()
+                    .filter(|c| c.tier == ClaimTier::RecentlyClaimed)
+                    .map(|c| layout::claim_bin_of(&c.project)),
+            );
+        }
         signed.extend(self.sign_recently_claimed(
             claims,
             &published_bins,

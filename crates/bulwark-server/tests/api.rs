@@ -14,211 +14,21 @@ mod common;
 use std::fmt::Write as _;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use bulwark_pypi::UploadTime;
 use bulwark_server::{ServerConfig, router};
 use bulwark_tuf::hash::sha256_hex;
 use bulwark_tuf::json::Value;
 use common::{
-    Dist, Form, Repo, StateKind, array, core_metadata, file_entry, get, has, json, resolve, sdist,
-    sdist_with, sdist_zip, string, token_auth, wheel, wheel_with,
+    Dist, Form, Index, PIP_ACCEPT, array, core_metadata, file_entry, get, has, json, resolve,
+    sdist, sdist_with, sdist_zip, string, token_auth, wheel, wheel_with,
 };
-use tower::ServiceExt as _;
 
-const PIP_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
 const UV_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
 const JSON_V1: &str = "application/vnd.pypi.simple.v1+json";
 const HTML_V1: &str = "application/vnd.pypi.simple.v1+html";
 const TEXT_HTML: &str = "text/html; charset=utf-8";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-
-/// A repository with the router in front of it.
-struct Index {
-    repo: Repo,
-    config: ServerConfig,
-}
-
-/// An answer, body read whole.
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    reason: Option<String>,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: header::HeaderName) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).unwrap()
-    }
-
-    /// Asserts a refusal: status, reason phrase in the status line and the
-    /// same reason as the plain-text body.
-    #[track_caller]
-    fn assert_refused(&self, status: StatusCode, reason: &str) {
-        assert_eq!(
-            self.status,
-            status,
-            "{self:?} / {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        let phrase = self
-            .reason
-            .as_deref()
-            .unwrap_or_else(|| panic!("no reason phrase: {self:?}"));
-        assert!(
-            phrase.starts_with(reason),
-            "reason phrase {phrase:?} does not start with {reason:?}"
-        );
-        assert_eq!(
-            self.text(),
-            format!("{phrase}\n"),
-            "the body repeats the reason"
-        );
-        assert_eq!(
-            self.header(header::CONTENT_TYPE),
-            Some("text/plain; charset=utf-8")
-        );
-    }
-
-    #[track_caller]
-    fn assert_ok(&self) {
-        assert_eq!(
-            self.status,
-            StatusCode::OK,
-            "{self:?} / {}",
-            String::from_utf8_lossy(&self.body)
-        );
-    }
-}
-
-impl Index {
-    fn new() -> Self {
-        Self::with(ServerConfig::default())
-    }
-
-    fn with(config: ServerConfig) -> Self {
-        Self {
-            repo: Repo::new(StateKind::Memory),
-            config,
-        }
-    }
-
-    async fn send(&self, request: Request<Body>) -> Reply {
-        let app = router(self.repo.state(self.config.clone()));
-        let response = app.oneshot(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let reason = parts
-            .extensions
-            .get::<hyper::ext::ReasonPhrase>()
-            .map(|r| String::from_utf8(r.as_bytes().to_vec()).unwrap());
-        let body = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .unwrap()
-            .to_vec();
-        Reply {
-            status: parts.status,
-            reason,
-            headers: parts.headers,
-            body,
-        }
-    }
-
-    async fn get_with(&self, path: &str, headers: &[(header::HeaderName, &str)]) -> Reply {
-        let mut request = Request::builder().method(Method::GET).uri(path);
-        for (name, value) in headers {
-            request = request.header(name, *value);
-        }
-        self.send(request.body(Body::empty()).unwrap()).await
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.get_with(path, &[]).await
-    }
-
-    async fn get_json(&self, path: &str) -> Reply {
-        self.get_with(path, &[(header::ACCEPT, PIP_ACCEPT)]).await
-    }
-
-    /// `POST /legacy/` with `form`, authenticated by `authorization`.
-    async fn post_form(&self, form: &Form, authorization: Option<&str>) -> Reply {
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri("/legacy/")
-            .header(header::CONTENT_TYPE, Form::content_type());
-        if let Some(auth) = authorization {
-            request = request.header(header::AUTHORIZATION, auth);
-        }
-        self.send(request.body(Body::from(form.body())).unwrap())
-            .await
-    }
-
-    async fn upload_as(&self, token: &str, form: &Form) -> Reply {
-        self.post_form(form, Some(&token_auth(token))).await
-    }
-
-    async fn upload(&self, dist: &Dist) -> Reply {
-        self.upload_as(&self.repo.alice, &Form::twine(dist)).await
-    }
-
-    async fn yank(
-        &self,
-        token: Option<&str>,
-        project: &str,
-        version: &str,
-        action: &str,
-        reason: &str,
-    ) -> Reply {
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(format!("/api/projects/{project}/{version}/{action}"));
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, token_auth(token));
-        }
-        self.send(request.body(Body::from(reason.to_owned())).unwrap())
-            .await
-    }
-
-    /// Uploads as alice and asserts it was accepted.
-    async fn uploaded(&self, dist: &Dist) {
-        self.upload(dist).await.assert_ok();
-    }
-
-    /// Uploads `form` as `token` and asserts the refusal and that the
-    /// repository is exactly as before.
-    async fn refused(
-        &self,
-        token: Option<&str>,
-        form: &Form,
-        status: StatusCode,
-        reason: &str,
-    ) -> Reply {
-        let before = self.repo.inventory();
-        let reply = self.post_form(form, token.map(token_auth).as_deref()).await;
-        reply.assert_refused(status, reason);
-        assert_eq!(
-            self.repo.inventory(),
-            before,
-            "a refused upload ({reason}) left something behind"
-        );
-        reply
-    }
-
-    /// The (length, sha256) the signed bin lists for `project`'s page,
-    /// read through timestamp → snapshot → bin, each fetched over the router.
-    async fn signed_target(&self, project: &str) -> Option<(u64, String)> {
-        let fetch = async |path: &str| {
-            let reply = self.get(path).await;
-            reply.assert_ok();
-            reply.body
-        };
-        common::signed_page_target(fetch, project, &self.repo.policy).await
-    }
-}
 
 fn html_anchor<'a>(html: &'a str, filename: &str) -> &'a str {
     html.lines()

@@ -310,7 +310,7 @@ impl VerifiedTransaction {
 /// 8. every delegation inside it stays within those paths, is named inside
 ///    the project's namespace and has a threshold its keys can meet
 ///    ([`TransactionRefused::Delegation`]);
-/// 6. the page has the listed length and hashes, sha256 among them
+/// 6. the page has the listed length and sha256, its only hash
 ///    ([`TransactionRefused::PageBytes`]);
 /// 7. the page is the previous page plus the uploads
 ///    ([`TransactionRefused::Page`]).

@@ -2,7 +2,8 @@
 //! temporary directory (offline roles from `init`, the online key in a
 //! `Publisher`, tokens for alice and bob), distributions built in memory
 //! with consistent metadata, twine-shaped multipart bodies, a reader for
-//! the signed chain timestamp → snapshot → bin → page, and JSON accessors.
+//! the signed chain timestamp → snapshot → bin → page, the router driven in
+//! process ([`Index`]), and JSON accessors.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::collections::BTreeMap;
@@ -10,19 +11,22 @@ use std::io::{Cursor, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use bulwark_layout as layout;
 use bulwark_repo::init::{OfflineSigners, initialize};
 use bulwark_repo::{Policy, Publisher};
-use bulwark_server::{AppState, ServerConfig};
+use bulwark_server::{AppState, ServerConfig, router};
 use bulwark_store::fs::FsBlobs;
 use bulwark_store::sqlite::SqliteState;
-use bulwark_store::{BlobStore, FileRecord, PendingChanges, StateStore};
+use bulwark_store::{BlobStore, ClaimRecord, FileRecord, PendingChanges, StateStore};
 use bulwark_tuf::hash::{HashAlgorithm, sha256_hex};
 use bulwark_tuf::json::Value;
 use bulwark_tuf::keys::{Algorithm, SigningKey};
 use bulwark_tuf::metadata::{Envelope, SnapshotMeta, Targets, TimestampMeta};
 use bulwark_tuf::time::Timestamp;
 use tempfile::TempDir;
+use tower::ServiceExt as _;
 
 // ---------------------------------------------------------------- time
 
@@ -46,6 +50,9 @@ pub struct Repo {
     pub blobs: Arc<dyn BlobStore>,
     pub publisher: Arc<Publisher>,
     pub policy: Policy,
+    /// The offline keys `init` signed with, for tests that play a key
+    /// ceremony.
+    pub signers: OfflineSigners,
     pub alice: String,
     pub bob: String,
 }
@@ -96,6 +103,7 @@ impl Repo {
             blobs,
             publisher,
             policy,
+            signers,
             alice,
             bob,
         }
@@ -121,8 +129,9 @@ impl Repo {
         self.publisher.run_once(now()).unwrap().is_some()
     }
 
-    /// Everything an upload could leave behind: the blobs under `files/`,
-    /// every file record, the projects and their owners, and the queue.
+    /// Everything an upload or a project transaction could leave behind:
+    /// the blobs under `files/` and `claims/`, every file record, the
+    /// projects and their owners, the claims, and the queue.
     pub fn inventory(&self) -> Inventory {
         let projects = self.store.projects().unwrap();
         let files = projects
@@ -130,9 +139,11 @@ impl Repo {
             .flat_map(|p| self.store.files(&p.name).unwrap())
             .collect();
         Inventory {
-            blobs: self.blobs.list("files/").unwrap(),
+            blobs: self.blobs.list(layout::FILES_PREFIX).unwrap(),
+            claim_blobs: self.blobs.list(layout::CLAIMS_PREFIX).unwrap(),
             files,
             owners: projects.into_iter().map(|p| (p.name, p.owner)).collect(),
+            claims: self.store.claims().unwrap(),
             pending: self.store.pending_changes().unwrap(),
         }
     }
@@ -146,8 +157,10 @@ impl Repo {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Inventory {
     pub blobs: Vec<String>,
+    pub claim_blobs: Vec<String>,
     pub files: Vec<FileRecord>,
     pub owners: BTreeMap<String, String>,
+    pub claims: Vec<ClaimRecord>,
     pub pending: PendingChanges,
 }
 
@@ -185,6 +198,210 @@ pub async fn signed_page_target(
         target.length,
         target.hashes.get("sha256").expect("sha256 listed").clone(),
     ))
+}
+
+// ---------------------------------------------------------------- the index in process
+
+pub const PIP_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
+
+/// A repository with the router in front of it.
+pub struct Index {
+    pub repo: Repo,
+    pub config: ServerConfig,
+}
+
+/// An answer, body read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub reason: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+
+    /// Asserts a refusal: status, reason phrase in the status line and the
+    /// same reason as the plain-text body.
+    #[track_caller]
+    pub fn assert_refused(&self, status: StatusCode, reason: &str) {
+        assert_eq!(
+            self.status,
+            status,
+            "{self:?} / {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let phrase = self
+            .reason
+            .as_deref()
+            .unwrap_or_else(|| panic!("no reason phrase: {self:?}"));
+        assert!(
+            phrase.starts_with(reason),
+            "reason phrase {phrase:?} does not start with {reason:?}"
+        );
+        assert_eq!(
+            self.text(),
+            format!("{phrase}\n"),
+            "the body repeats the reason"
+        );
+        assert_eq!(
+            self.header(header::CONTENT_TYPE),
+            Some("text/plain; charset=utf-8")
+        );
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "{self:?} / {}",
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+}
+
+impl Index {
+    pub fn new() -> Self {
+        Self::with(ServerConfig::default())
+    }
+
+    pub fn with(config: ServerConfig) -> Self {
+        Self {
+            repo: Repo::new(StateKind::Memory),
+            config,
+        }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let app = router(self.repo.state(self.config.clone()));
+        let response = app.oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let reason = parts
+            .extensions
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|r| String::from_utf8(r.as_bytes().to_vec()).unwrap());
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        Reply {
+            status: parts.status,
+            reason,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(header::HeaderName, &str)]) -> Reply {
+        let mut request = Request::builder().method(Method::GET).uri(path);
+        for (name, value) in headers {
+            request = request.header(name, *value);
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.get_with(path, &[]).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Reply {
+        self.get_with(path, &[(header::ACCEPT, PIP_ACCEPT)]).await
+    }
+
+    /// `POST /legacy/` with `form`, authenticated by `authorization`.
+    pub async fn post_form(&self, form: &Form, authorization: Option<&str>) -> Reply {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/legacy/")
+            .header(header::CONTENT_TYPE, Form::content_type());
+        if let Some(auth) = authorization {
+            request = request.header(header::AUTHORIZATION, auth);
+        }
+        self.send(request.body(Body::from(form.body())).unwrap())
+            .await
+    }
+
+    pub async fn upload_as(&self, token: &str, form: &Form) -> Reply {
+        self.post_form(form, Some(&token_auth(token))).await
+    }
+
+    pub async fn upload(&self, dist: &Dist) -> Reply {
+        self.upload_as(&self.repo.alice, &Form::twine(dist)).await
+    }
+
+    pub async fn yank(
+        &self,
+        token: Option<&str>,
+        project: &str,
+        version: &str,
+        action: &str,
+        reason: &str,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/api/projects/{project}/{version}/{action}"));
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, token_auth(token));
+        }
+        self.send(request.body(Body::from(reason.to_owned())).unwrap())
+            .await
+    }
+
+    /// `POST /api/projects/<project>/transaction` with `form` as `token`.
+    pub async fn transaction(&self, token: &str, project: &str, form: &TransactionForm) -> Reply {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/api/projects/{project}/transaction"))
+            .header(header::CONTENT_TYPE, Form::content_type())
+            .header(header::AUTHORIZATION, token_auth(token))
+            .body(Body::from(form.body()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Uploads as alice and asserts it was accepted.
+    pub async fn uploaded(&self, dist: &Dist) {
+        self.upload(dist).await.assert_ok();
+    }
+
+    /// Uploads `form` as `token` and asserts the refusal and that the
+    /// repository is exactly as before.
+    pub async fn refused(
+        &self,
+        token: Option<&str>,
+        form: &Form,
+        status: StatusCode,
+        reason: &str,
+    ) -> Reply {
+        let before = self.repo.inventory();
+        let reply = self.post_form(form, token.map(token_auth).as_deref()).await;
+        reply.assert_refused(status, reason);
+        assert_eq!(
+            self.repo.inventory(),
+            before,
+            "a refused upload ({reason}) left something behind"
+        );
+        reply
+    }
+
+    /// The (length, sha256) the signed bin lists for `project`'s page,
+    /// read through timestamp → snapshot → bin, each fetched over the router.
+    pub async fn signed_target(&self, project: &str) -> Option<(u64, String)> {
+        let fetch = async |path: &str| {
+            let reply = self.get(path).await;
+            reply.assert_ok();
+            reply.body
+        };
+        signed_page_target(fetch, project, &self.repo.policy).await
+    }
 }
 
 // ---------------------------------------------------------------- distributions
@@ -463,6 +680,69 @@ impl Form {
             );
             out.extend_from_slice(bytes);
             out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        out
+    }
+}
+
+/// A project transaction's form (`POST /api/projects/<name>/transaction`),
+/// as `bulwark upload --key` sends it: the signed role and the page as
+/// file parts, the delegation as a text part, then every distribution.
+#[derive(Clone, Debug, Default)]
+pub struct TransactionForm {
+    pub role: Option<Vec<u8>>,
+    pub page: Option<Vec<u8>>,
+    pub delegation: Option<Vec<u8>>,
+    pub content: Vec<(String, Vec<u8>)>,
+}
+
+impl TransactionForm {
+    /// A transaction of `role` and `page` uploading `dists`.
+    pub fn new(role: Vec<u8>, page: Vec<u8>, dists: &[&Dist]) -> Self {
+        Self {
+            role: Some(role),
+            page: Some(page),
+            delegation: None,
+            content: dists
+                .iter()
+                .map(|d| (d.filename.clone(), d.bytes.clone()))
+                .collect(),
+        }
+    }
+
+    /// With the `delegation` part.
+    #[must_use]
+    pub fn delegating(mut self, delegation: Vec<u8>) -> Self {
+        self.delegation = Some(delegation);
+        self
+    }
+
+    /// The `multipart/form-data` body.
+    pub fn body(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut part = |name: &str, filename: Option<&str>, bytes: &[u8]| {
+            let filename = filename.map_or(String::new(), |f| format!("; filename=\"{f}\""));
+            out.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"{filename}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(bytes);
+            out.extend_from_slice(b"\r\n");
+        };
+        if let Some(role) = &self.role {
+            part("role", Some("role.json"), role);
+        }
+        if let Some(page) = &self.page {
+            part("page", Some("index.json"), page);
+        }
+        if let Some(delegation) = &self.delegation {
+            part("delegation", None, delegation);
+        }
+        for (filename, bytes) in &self.content {
+            part("content", Some(filename), bytes);
         }
         out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
         out
