@@ -224,10 +224,17 @@ impl Publisher {
         if pending.projects.is_empty() && expiring.is_empty() && offline.is_empty() && !first_run {
             return Ok(None);
         }
+        // A claim recorded after the queue was read is neither pending nor
+        // published: it waits for the next run, its project meanwhile
+        // staying in its bin.
         let claims: BTreeMap<String, ClaimRecord> = self
             .store
             .claims()?
             .into_iter()
+            .filter(|c| {
+                pending.projects.binary_search(&c.project).is_ok()
+                    || roles.contains_key(layout::project_role(&c.project).as_str())
+            })
             .map(|c| (c.project.clone(), c))
             .collect();
         for record in &offline {

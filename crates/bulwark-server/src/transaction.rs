@@ -396,7 +396,7 @@ fn offered_delegation(
     };
     if threshold == 0 || threshold > keys.len() as u64 {
         return Err(bad(format!(
-            "threshold {threshold} cannot be met by {} keys",
+            "threshold {threshold} cannot be met by {} key(s)",
             keys.len()
         )));
     }

@@ -1171,8 +1171,10 @@ async fn another_users_project_is_forbidden() {
 }
 
 /// Claims `project` for alice in the store, as a checked developer-signed
-/// transaction without files would.
+/// transaction without files would (once the project's uploads are
+/// published).
 fn claim_for_alice(index: &Index, project: &str) {
+    index.repo.publish();
     let claim = bulwark_store::ClaimRecord {
         project: project.to_owned(),
         tier: bulwark_store::ClaimTier::RecentlyClaimed,

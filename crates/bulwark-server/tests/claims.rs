@@ -794,15 +794,15 @@ async fn malformed_delegations_are_refused() {
         ),
         (
             delegation(&[&key], 0),
-            "Invalid delegation: threshold 0 cannot be met by 1 keys".to_owned(),
+            "Invalid delegation: threshold 0 cannot be met by 1 key(s)".to_owned(),
         ),
         (
             delegation(&[&key, &other], 3),
-            "Invalid delegation: threshold 3 cannot be met by 2 keys".to_owned(),
+            "Invalid delegation: threshold 3 cannot be met by 2 key(s)".to_owned(),
         ),
         (
             delegation(&[&key], -1),
-            "Invalid delegation: threshold 0 cannot be met by 1 keys".to_owned(),
+            "Invalid delegation: threshold 0 cannot be met by 1 key(s)".to_owned(),
         ),
         (
             delegation(&[], 1),

@@ -1552,6 +1552,8 @@ fn transaction_claims_an_existing_project(make: &Make<'_, dyn StateStore>) {
     let mut twine = file("old", "old-1.0.tar.gz", "1.0", "old1", "alice");
     twine.upload_time_us = 7;
     added(s.add_file("Old", &twine), "twine upload");
+    // Published: a claim is checked against the published page.
+    drain(&*s);
     let project = s.project("old").expect("project");
     let new = file("old", "old-2.0.tar.gz", "2.0", "old2", "alice");
     let t = transaction("alice", None, claim("old", 1), vec![new.clone()], vec![]);
@@ -1708,6 +1710,9 @@ fn stale_transactions_change_nothing(make: &Make<'_, dyn StateStore>) {
     attempt("dev", Some(2), claim("dev", 4));
     attempt("dev", Some(4), claim("dev", 5));
     attempt("plain", Some(1), claim("plain", 2));
+    // A first claim of plain while its twine upload is still queued: the
+    // page it was checked against does not list that upload.
+    attempt("plain", None, claim("plain", 1));
     attempt("new", Some(1), claim("new", 2));
     assert_eq!(
         s.project("new").expect("project"),
@@ -1862,6 +1867,7 @@ fn identical_files_in_a_transaction_are_kept(make: &Make<'_, dyn StateStore>) {
     let mut stored = file("dev", "dev-1.0.tar.gz", "1.0", "dev1", "alice");
     stored.upload_time_us = 1;
     added(s.add_file("dev", &stored), "twine upload");
+    drain(&*s);
     let resent = FileRecord {
         upload_time_us: 99,
         requires_python: None,
@@ -2252,6 +2258,16 @@ fn transactions_are_atomic_for_readers(make: &Make<'_, dyn StateStore>) {
     assert_eq!(s.files("dev").expect("files").len() as u64, TRANSACTIONS);
 }
 
+/// Marks every queued change published, as a publish run does.
+fn drain(s: &dyn StateStore) {
+    let up_to_change = s.pending_changes().expect("pending").up_to_change;
+    s.commit_publish(&PublishCommit {
+        up_to_change,
+        ..PublishCommit::default()
+    })
+    .expect("commit_publish");
+}
+
 /// Uploads racing the transaction that claims their project: each is either
 /// added before the claim (a smaller change number) or refused as claimed.
 fn uploads_racing_a_claim_never_follow_it(make: &Make<'_, dyn StateStore>) {
@@ -2276,10 +2292,19 @@ fn uploads_racing_a_claim_never_follow_it(make: &Make<'_, dyn StateStore>) {
                 })
             })
             .collect();
+        // A claim is refused while an upload waits to be published: the
+        // claimer publishes, then claims, until no upload came in between.
         let claimer = scope.spawn(move || {
             thread::yield_now();
             let t = transaction("alice", None, claim("dev", 1), vec![], vec![]);
-            recorded(s.record_transaction(&t), "claim")
+            loop {
+                drain(s);
+                match s.record_transaction(&t).expect("record_transaction") {
+                    TransactionOutcome::Recorded { change } => break change,
+                    TransactionOutcome::Stale => thread::yield_now(),
+                    other => panic!("claim: {other:?}"),
+                }
+            }
         });
         let outcomes: Outcomes = uploaders.into_iter().flat_map(join).collect();
         (outcomes, join(claimer))

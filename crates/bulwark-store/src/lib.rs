@@ -101,7 +101,8 @@ pub trait StateStore: Send + Sync {
     /// Records a checked developer-signed transaction in one database
     /// transaction: creates the project (owned by `t.user`) if it is new,
     /// refuses when another user owns it, refuses when the stored claim's
-    /// role version is not `t.checked_against` (absent claim for `None`),
+    /// role version is not `t.checked_against` (absent claim, and no queued
+    /// change of the project, for `None`),
     /// adds the files (an identical file already stored is kept; a
     /// different one under the same filename refuses the whole
     /// transaction), applies the page's yank states, stores the claim and

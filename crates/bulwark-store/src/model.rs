@@ -177,7 +177,8 @@ pub struct ClaimRecord {
     /// Which role delegates to it.
     pub tier: ClaimTier,
     /// The delegation the index trusts, as the delegating role lists it:
-    /// canonical JSON `{"keys":{<keyid>:<key>,…},"role":<delegated role>}`.
+    /// a TUF `delegations` object, `{"keys":{<keyid>:<key>,…},"roles":[<the
+    /// project's role>]}`.
     /// Opaque to the store.
     pub delegation: String,
     /// The version of the developer-signed `project-<name>` role.
@@ -204,8 +205,9 @@ pub struct ProjectTransaction {
     /// The authenticated user; must own the project (or creates it).
     pub user: String,
     /// The claim's role version the transaction was checked against, `None`
-    /// when the project had no claim: if the stored claim differs, nothing is
-    /// recorded ([`TransactionOutcome::Stale`]).
+    /// when the project had no claim (it was checked against the published
+    /// page): if the stored claim differs, or for `None` a change of the
+    /// project is queued, nothing is recorded ([`TransactionOutcome::Stale`]).
     pub checked_against: Option<u64>,
     /// For a key change, the delegation the transaction was checked
     /// against (the one it replaces); `None` when it keeps

@@ -542,6 +542,11 @@ fn queue_change(tx: &Connection, project: &str) -> rusqlite::Result<u64> {
         .query_row([project], |row| row.get(0))
 }
 
+fn has_queued_change(tx: &Connection, project: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM changes WHERE project = ?1)")?
+        .query_row([project], |row| row.get(0))
+}
+
 fn owner_of(tx: &Connection, project: &str) -> rusqlite::Result<Option<String>> {
     tx.prepare_cached("SELECT owner FROM projects WHERE name = ?1")?
         .query_row([project], |row| row.get(0))
@@ -668,7 +673,9 @@ fn record_in(
     }
     let stored = claim_of(tx, project)?;
     let current = match &stored {
-        None => t.checked_against.is_none(),
+        // A first claim was checked against the published page: a change
+        // queued since (a twine upload that won the race) is not on it.
+        None => t.checked_against.is_none() && !has_queued_change(tx, project)?,
         Some(c) => {
             Some(c.role_version) == t.checked_against
                 && c.tier == t.claim.tier
