@@ -1,7 +1,7 @@
 //! How long signatures last and how the repository is laid out.
 
 /// Repository policy. Expiry periods follow PEP 458: offline roles a year,
-/// online roles a day.
+/// online roles a day; `claimed` and its claim bins a month (DESIGN.md §3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// Hashed bins: `2^bin_bits`.
@@ -11,6 +11,12 @@ pub struct Policy {
     pub online_expiry: i64,
     /// Lifetime of offline roles (root, targets, claimed, unclaimed), seconds.
     pub offline_expiry: i64,
+    /// Lifetime of `claimed` and its claim bins as `bulwark ceremony
+    /// promote`, `reset-keys` and `renew --role claimed` draft them,
+    /// seconds. Short, because until an older `claimed` expires a stolen
+    /// online key can show a new client that older version, in which a
+    /// promoted project is still only in recently-claimed (DESIGN.md §3).
+    pub claimed_expiry: i64,
     /// Online roles are re-signed when they have less than this left, seconds.
     pub resign_margin: i64,
 }
@@ -25,6 +31,7 @@ impl Default for Policy {
             bin_bits: DEFAULT_BIN_BITS,
             online_expiry: 86_400,
             offline_expiry: 365 * 86_400,
+            claimed_expiry: 30 * 86_400,
             resign_margin: 12 * 3_600,
         }
     }

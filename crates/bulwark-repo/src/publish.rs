@@ -480,6 +480,24 @@ impl Publisher {
             .blobs
             .get(&role_key)?
             .ok_or_else(|| missing(role_key))?;
+        // A client names a consistent-snapshot target by any hash its role
+        // lists (python-tuf takes the first, `blake2b-256` when there is
+        // one), so the page is stored under each of them.
+        let listed = Envelope::<bulwark_tuf::metadata::Targets>::parse(&role)
+            .ok()
+            .and_then(|r| {
+                r.signed
+                    .targets
+                    .get(&layout::page_target(&claim.project))
+                    .cloned()
+            });
+        for hash in listed.iter().flat_map(|file| file.hashes.values()) {
+            if *hash != claim.page_sha256
+                && let Some(key) = layout::target_key(&layout::page_target(&claim.project), hash)
+            {
+                batch.put(&key, &page)?;
+            }
+        }
         let role_name = layout::project_role(&claim.project);
         batch.put(
             &layout::metadata_key(role_name.as_str(), claim.role_version),
@@ -508,27 +526,8 @@ impl Publisher {
             let corrupt = || StoreError::Corrupt(format!("{key} is not valid targets metadata"));
             let bin =
                 Envelope::<bulwark_tuf::metadata::Targets>::parse(&bytes).map_err(|_| corrupt())?;
-            let Some(delegations) = &bin.signed.delegations else {
-                continue;
-            };
-            let DelegatedRoles::List(list) = &delegations.roles else {
-                return Err(corrupt().into());
-            };
-            for role in list {
-                let Some(project) = role.name.as_str().strip_prefix(layout::PROJECT_ROLE_PREFIX)
-                else {
-                    continue;
-                };
-                let own = Delegations {
-                    keys: role
-                        .keys
-                        .keyids
-                        .iter()
-                        .filter_map(|id| delegations.keys.get(id).map(|k| (id.clone(), k.clone())))
-                        .collect(),
-                    roles: DelegatedRoles::List(vec![role.clone()]),
-                    unknown: BTreeMap::new(),
-                };
+            let projects = roles::claim_bin_projects(&bin.signed).ok_or_else(corrupt)?;
+            for (project, own) in &projects {
                 let json = String::from_utf8(own.to_json()).map_err(|_| corrupt())?;
                 self.store
                     .set_claim_delegation(project, ClaimTier::Claimed, &json)?;
@@ -675,7 +674,33 @@ impl Publisher {
                 None => {}
             }
         }
+        // A claim bin may also be installed alone, signed under the
+        // published claimed (which already delegates to it).
+        let found: BTreeSet<String> = records.iter().map(|r| r.role.clone()).collect();
+        for role in published
+            .keys()
+            .filter(|r| layout::claim_bin_of_role(CLAIMED, r).is_some() && !found.contains(*r))
+        {
+            records.extend(
+                self.newest_offline(role, published)?
+                    .map(|(record, _)| record),
+            );
+        }
         Ok(records)
+    }
+
+    /// True when the key ceremony has stored offline metadata newer than
+    /// the published (`bulwark ceremony install`): a running server polls
+    /// this so that it publishes an install within seconds rather than at
+    /// its next timed run.
+    pub fn offline_waiting(&self) -> Result<bool, PublishError> {
+        let published: BTreeMap<String, RoleRecord> = self
+            .store
+            .roles()?
+            .into_iter()
+            .map(|r| (r.role.clone(), r))
+            .collect();
+        Ok(!self.newer_offline_records(&published)?.is_empty())
     }
 
     /// The newest stored version of offline `role` if it is newer than the

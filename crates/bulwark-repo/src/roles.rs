@@ -196,6 +196,52 @@ pub fn claim_bin(projects: &[&Delegations], version: u64, expires: Timestamp) ->
     }
 }
 
+/// A project's own `delegations` object: its delegated role `role` and, of
+/// `keys`, exactly the keys that role names. This is how the index stores a
+/// claim's trusted delegation and how a claim bin's entry is read back, so
+/// that the two compare byte for byte ([`Delegations::to_json`]).
+#[must_use]
+pub fn project_delegation(role: &DelegatedRole, keys: &BTreeMap<String, Key>) -> Delegations {
+    Delegations {
+        keys: role
+            .keys
+            .keyids
+            .iter()
+            .filter_map(|id| keys.get(id).map(|k| (id.clone(), k.clone())))
+            .collect(),
+        roles: DelegatedRoles::List(vec![role.clone()]),
+        unknown: BTreeMap::new(),
+    }
+}
+
+/// The projects a claim bin lists, the reverse of [`claim_bin`]: each
+/// `project-<name>` delegation as [`project_delegation`], by project name.
+/// Other delegations are skipped; `None` when the bin delegates to
+/// succinct roles, which no claim bin does.
+#[must_use]
+pub fn claim_bin_projects(bin: &Targets) -> Option<BTreeMap<String, Delegations>> {
+    let Some(delegations) = &bin.delegations else {
+        return Some(BTreeMap::new());
+    };
+    let DelegatedRoles::List(list) = &delegations.roles else {
+        return None;
+    };
+    Some(
+        list.iter()
+            .filter_map(|role| {
+                let project = role
+                    .name
+                    .as_str()
+                    .strip_prefix(layout::PROJECT_ROLE_PREFIX)?;
+                Some((
+                    project.to_owned(),
+                    project_delegation(role, &delegations.keys),
+                ))
+            })
+            .collect(),
+    )
+}
+
 /// The unclaimed body: succinct hashed bins signed by the online key (TAP 15).
 #[must_use]
 pub fn unclaimed(

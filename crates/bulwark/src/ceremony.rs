@@ -8,6 +8,8 @@
 //! ceremony combine DOC SIG… --out SIGNED                          (each signature and the threshold checked)
 //! ceremony install --data-dir DATA SIGNED…                        (verified against the repository, then stored)
 //! later: ceremony rotate-online | rotate-root | renew ──▶ OUT/<v>.<role>.json, then sign, combine, install
+//! claimed projects: ceremony promote | reset-keys ──▶ OUT/<v>.claimed-<hh>.json…, OUT/<v>.claimed.json
+//!   (claim bins signed with the claimed key, --delegator OUT/<v>.claimed.json), then combine, install
 //! ```
 //!
 //! Only `sign` opens a private key. Every other command reads public parts
@@ -18,11 +20,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use bulwark_repo::Policy;
 use bulwark_repo::ceremony::{
     self as steps, Authority, CeremonyError, Current, Document, InitPlan, OfflineRole,
     SignatureFile, parse_file_name,
 };
 use bulwark_repo::policy::DEFAULT_BIN_BITS;
+use bulwark_repo::roles::PublicKeyEntry;
+use bulwark_tuf::json::{self, Value};
 use bulwark_tuf::metadata::{Envelope, Root, Targets};
 use bulwark_tuf::time::Timestamp;
 
@@ -62,20 +67,46 @@ enum Command {
     RotateOnline(RotateOnlineArgs),
     /// Draft a root with new root keys; it needs the old threshold and the new.
     RotateRoot(RotateRootArgs),
-    /// Draft the next version of offline roles, changing only their expiry.
+    /// Draft the next version of offline roles, changing only their expiry
+    /// (claimed together with its claim bins).
     Renew(RenewArgs),
+    /// Draft claimed and its claim bins with claimed projects moved from
+    /// recently-claimed into claimed (their developers' keys as the index
+    /// trusts them).
+    Promote(PromoteArgs),
+    /// Draft the claim bin (and claimed) replacing the keys of a claimed
+    /// project whose developers lost theirs.
+    ResetKeys(ResetKeysArgs),
 }
 
+// The expiry of drafts: the policy's `offline_expiry` (a year) by default,
+// its `claimed_expiry` (30 days) for claimed and its claim bins as promote,
+// reset-keys and renew --role claimed draft them.
 #[derive(Debug, clap::Args)]
 struct Expiry {
-    /// Days until the drafted documents expire.
-    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
-    expires_days: u32,
+    /// Days until the drafted documents expire [default: 365; 30 for
+    /// promote, reset-keys and renew --role claimed].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    expires_days: Option<u32>,
 }
 
 impl Expiry {
-    fn at(&self) -> Timestamp {
-        crate::now().plus_seconds(i64::from(self.expires_days) * 86_400)
+    /// The expiry given, else `default` seconds from now.
+    fn at_or(&self, default: i64) -> Timestamp {
+        let seconds = self
+            .expires_days
+            .map_or(default, |days| i64::from(days) * 86_400);
+        crate::now().plus_seconds(seconds)
+    }
+
+    /// The expiry of a top-level offline role other than claimed.
+    fn offline(&self) -> Timestamp {
+        self.at_or(Policy::default().offline_expiry)
+    }
+
+    /// The expiry of claimed and its claim bins.
+    fn claimed(&self) -> Timestamp {
+        self.at_or(Policy::default().claimed_expiry)
     }
 }
 
@@ -119,7 +150,9 @@ struct AuthorityArgs {
     /// installed with). For root N+1: root N.
     #[arg(long, conflicts_with = "delegator")]
     root: Option<PathBuf>,
-    /// For claimed and unclaimed: the targets metadata that delegates to them.
+    /// For claimed and unclaimed: the targets metadata that delegates to
+    /// them. For a claim bin (`claimed-<hh>`): the claimed document that
+    /// delegates to it (the draft installed with it, or the installed one).
     #[arg(long)]
     delegator: Option<PathBuf>,
 }
@@ -206,7 +239,8 @@ struct RenewArgs {
     /// The repository's data directory (only its public metadata is read).
     #[arg(long)]
     data_dir: PathBuf,
-    /// The role to renew: root, targets, claimed or unclaimed; repeat for several.
+    /// The role to renew: root, targets, claimed (with every claim bin) or
+    /// unclaimed; repeat for several.
     #[arg(long = "role", required = true)]
     roles: Vec<String>,
     #[command(flatten)]
@@ -214,6 +248,44 @@ struct RenewArgs {
     /// Directory for the drafts.
     #[arg(long)]
     out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct PromoteArgs {
+    /// The repository's data directory: its public metadata and its claims
+    /// are read (a running `bulwark serve` may keep using it).
+    #[arg(long)]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    expiry: Expiry,
+    /// Directory for the drafts.
+    #[arg(long)]
+    out: PathBuf,
+    /// The projects to promote, each claimed by its developers (in recently-claimed).
+    #[arg(required = true)]
+    projects: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ResetKeysArgs {
+    /// The repository's data directory: its public metadata and its claims
+    /// are read (a running `bulwark serve` may keep using it).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// The developers' new public keys: key files (only public parts are
+    /// read) or what `bulwark key show` prints; repeat for several.
+    #[arg(long = "public-key", required = true)]
+    public_keys: Vec<PathBuf>,
+    /// How many of the new keys must sign the project's role.
+    #[arg(long, default_value_t = 1)]
+    threshold: u64,
+    #[command(flatten)]
+    expiry: Expiry,
+    /// Directory for the drafts.
+    #[arg(long)]
+    out: PathBuf,
+    /// The claimed project.
+    project: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -229,7 +301,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::RotateOnline(args) => {
             let current = current(&args.data_dir)?;
             let online = key::read_public(&args.online_key)?;
-            let docs = steps::rotate_online(&current, &online, args.expiry.at())
+            let docs = steps::rotate_online(&current, &online, args.expiry.offline())
                 .context("cannot draft the rotation")?;
             write_drafts(&args.out, &docs)
         }
@@ -240,22 +312,120 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .iter()
                 .map(|p| key::read_public(p))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let doc = steps::rotate_root(&current, &keys, args.root_threshold, args.expiry.at())
-                .context("cannot draft the root")?;
+            let doc =
+                steps::rotate_root(&current, &keys, args.root_threshold, args.expiry.offline())
+                    .context("cannot draft the root")?;
             write_drafts(&args.out, &[doc])?;
             warn_low_threshold(args.root_threshold);
             Ok(())
         }
-        Command::Renew(args) => {
-            let current = current(&args.data_dir)?;
-            let docs = args
-                .roles
+        Command::Renew(args) => renew(&args),
+        Command::Promote(args) => {
+            let (data, current) = open_repository(&args.data_dir)?;
+            let projects: Vec<&str> = args.projects.iter().map(String::as_str).collect();
+            let docs = steps::promote(
+                &current,
+                data.store.as_ref(),
+                &projects,
+                args.expiry.claimed(),
+            )
+            .context("cannot promote")?;
+            write_drafts(&args.out, &docs)?;
+            print_claimed_next_steps(&args.out, &docs);
+            Ok(())
+        }
+        Command::ResetKeys(args) => {
+            let (data, current) = open_repository(&args.data_dir)?;
+            let keys = args
+                .public_keys
                 .iter()
-                .map(|r| Ok(steps::renew(&current, offline_role(r)?, args.expiry.at())))
+                .map(|p| read_developer_key(p))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            write_drafts(&args.out, &docs)
+            let docs = steps::reset_keys(
+                &current,
+                data.store.as_ref(),
+                &args.project,
+                &keys,
+                args.threshold,
+                args.expiry.claimed(),
+            )
+            .with_context(|| format!("cannot reset the keys of {}", args.project))?;
+            write_drafts(&args.out, &docs)?;
+            print_claimed_next_steps(&args.out, &docs);
+            Ok(())
         }
     }
+}
+
+fn renew(args: &RenewArgs) -> anyhow::Result<()> {
+    let current = current(&args.data_dir)?;
+    let mut docs = Vec::new();
+    for name in &args.roles {
+        match offline_role(name)? {
+            OfflineRole::Claimed => {
+                docs.extend(steps::renew_claimed(&current, args.expiry.claimed()));
+            }
+            OfflineRole::ClaimBin(_) => bail!(
+                "{name} is renewed with claimed (--role claimed renews every claim bin): the publisher finds claim bins through a newer claimed"
+            ),
+            role => docs.push(steps::renew(&current, role, args.expiry.offline())?),
+        }
+    }
+    write_drafts(&args.out, &docs)?;
+    if docs
+        .iter()
+        .any(|d| matches!(d.role(), OfflineRole::ClaimBin(_)))
+    {
+        print_claimed_next_steps(&args.out, &docs);
+    }
+    Ok(())
+}
+
+/// Tells the administrator how claim bins are signed: with the claimed
+/// key, under the drafted claimed.
+fn print_claimed_next_steps(out: &Path, docs: &[Document]) {
+    let Some(claimed) = docs.iter().find(|d| d.role() == OfflineRole::Claimed) else {
+        return;
+    };
+    let claimed = out.join(claimed.file_name());
+    println!(
+        "next: sign each document with the claimed key (claim bins with --delegator {0}, claimed with --delegator of the installed targets), combine, then ceremony install all of them together",
+        claimed.display()
+    );
+}
+
+/// A developer's public key: a Bulwark key file (only its public part is
+/// read), the JSON `bulwark key show` prints (`{"keyid": …, "public": {…}}`),
+/// or a TUF key object.
+fn read_developer_key(path: &Path) -> anyhow::Result<PublicKeyEntry> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bulwark_repo::keyfile::info(&bytes).is_ok() {
+        return key::read_public(path);
+    }
+    let not_a_key = || {
+        format!(
+            "{} is neither a key file nor a public key (bulwark key show prints one)",
+            path.display()
+        )
+    };
+    let value = json::parse(bytes.trim_ascii()).with_context(not_a_key)?;
+    let (object, keyid) = match &value {
+        Value::Object(map) if map.contains_key("public") => (
+            map.get("public").cloned().unwrap_or(Value::Null),
+            map.get("keyid").cloned(),
+        ),
+        _ => (value.clone(), None),
+    };
+    let entry = PublicKeyEntry::from_object(&object).with_context(not_a_key)?;
+    if let Some(named) = keyid
+        && named != Value::String(entry.keyid.clone())
+    {
+        bail!(
+            "{}: the public key does not match the key ID it names",
+            path.display()
+        );
+    }
+    Ok(entry)
 }
 
 fn init(args: &InitArgs) -> anyhow::Result<()> {
@@ -274,7 +444,7 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
         unclaimed: key::read_public(&args.unclaimed_key)?,
         online: key::read_public(&args.online_key)?,
         bin_bits: args.bin_bits,
-        expires: args.expiry.at(),
+        expires: args.expiry.offline(),
     };
     let docs = steps::init(&plan).context("cannot draft the repository")?;
     write_drafts(&args.out, &docs)?;
@@ -362,6 +532,8 @@ fn install(args: &InstallArgs) -> anyhow::Result<()> {
     let current = Current::load(data.blobs.as_ref(), now)
         .context("cannot verify the repository's installed metadata")?;
     let plan = steps::plan_install(current.as_ref(), &docs, now).context("refusing to install")?;
+    steps::check_against_claims(current.as_ref(), &docs, data.store.as_ref())
+        .context("refusing to install")?;
     for (key, _) in &plan.writes {
         if bulwark_store::BlobStore::len(data.blobs.as_ref(), key)?.is_some() {
             bail!(
@@ -386,6 +558,10 @@ fn install(args: &InstallArgs) -> anyhow::Result<()> {
             "the online key is now {}: restart bulwark serve with online_key (or BULWARK_ONLINE_KEY) set to its key file",
             plan.online_keyid
         );
+    } else {
+        println!(
+            "a running bulwark serve publishes the new metadata within a few seconds (it polls for installs)"
+        );
     }
     Ok(())
 }
@@ -394,10 +570,10 @@ fn install(args: &InstallArgs) -> anyhow::Result<()> {
 fn hint(error: CeremonyError) -> anyhow::Error {
     match error {
         CeremonyError::NeedsAuthority { role, .. } => {
-            let flag = if role == OfflineRole::Root || role == OfflineRole::Targets {
-                "--root"
-            } else {
-                "--delegator"
+            let flag = match role {
+                OfflineRole::Root | OfflineRole::Targets => "--root",
+                OfflineRole::ClaimBin(_) => "--delegator CLAIMED",
+                _ => "--delegator",
             };
             anyhow::anyhow!("{error} (pass {flag})")
         }
@@ -407,23 +583,31 @@ fn hint(error: CeremonyError) -> anyhow::Error {
 
 /// The installed, verified offline metadata of the repository in `dir`.
 fn current(dir: &Path) -> anyhow::Result<Current> {
+    Ok(open_repository(dir)?.1)
+}
+
+/// The data directory `dir`, which must exist (its state store is opened
+/// beside a running server's: SQLite's WAL lets both read), and its
+/// installed, verified offline metadata.
+fn open_repository(dir: &Path) -> anyhow::Result<(Data, Current)> {
     if !dir.is_dir() {
         bail!("{} does not exist", dir.display());
     }
     let data = Data::open(dir)?;
-    Current::load(data.blobs.as_ref(), crate::now())
+    let current = Current::load(data.blobs.as_ref(), crate::now())
         .context("cannot verify the repository's installed metadata")?
         .with_context(|| {
             format!(
                 "{} holds no repository yet: use ceremony init and install",
                 dir.display()
             )
-        })
+        })?;
+    Ok((data, current))
 }
 
 fn offline_role(name: &str) -> anyhow::Result<OfflineRole> {
     OfflineRole::from_name(name).with_context(|| {
-        format!("{name:?} is not an offline role (root, targets, claimed, unclaimed)")
+        format!("{name:?} is not an offline role (root, targets, claimed, claimed-<hh>, unclaimed)")
     })
 }
 

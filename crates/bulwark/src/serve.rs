@@ -213,10 +213,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .local_addr()
             .context("cannot read the listening address")?;
         banner(&addr, &data.dir, &root_copy, development);
+        tokio::spawn(watch_installs(publisher.clone(), state.publish.clone()));
         bulwark_server::serve(listener, state, publisher)
             .await
             .context("the server stopped")
     })
+}
+
+/// How often a running index looks for offline metadata stored by
+/// `bulwark ceremony install` (a few file lookups and one query).
+const INSTALL_POLL: Duration = Duration::from_secs(1);
+
+/// Wakes the publisher when `bulwark ceremony install`, another process,
+/// has stored offline metadata newer than the published (a promotion, a
+/// key reset, a renewal), so that it is published within seconds rather
+/// than at the next timed run (`publish_interval_secs`).
+async fn watch_installs(publisher: Arc<Publisher>, wake: Arc<tokio::sync::Notify>) {
+    let mut waiting = false;
+    loop {
+        tokio::time::sleep(INSTALL_POLL).await;
+        let p = publisher.clone();
+        match tokio::task::spawn_blocking(move || p.offline_waiting()).await {
+            Ok(Ok(true)) => {
+                if !waiting {
+                    tracing::info!("newer offline metadata was installed; publishing it");
+                }
+                waiting = true;
+                wake.notify_one();
+            }
+            Ok(Ok(false)) => waiting = false,
+            // The publisher's own run reports what is wrong.
+            Ok(Err(e)) => tracing::debug!("cannot look for installed metadata: {e}"),
+            Err(e) => tracing::debug!("cannot look for installed metadata: {e}"),
+        }
+    }
 }
 
 /// Serves the mirror directory `dir` read-only through the index's blob handlers.

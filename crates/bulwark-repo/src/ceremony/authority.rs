@@ -21,7 +21,8 @@ pub enum Authority<'a> {
     /// and whose threshold must also be met); for targets, the root that
     /// lists the targets keys.
     Root(&'a Envelope<Root>),
-    /// The top-level targets metadata: for claimed and unclaimed.
+    /// The metadata that delegates to the role: top-level targets for
+    /// claimed and unclaimed, claimed for its claim bins.
     Delegator(&'a Envelope<Targets>),
 }
 
@@ -33,7 +34,8 @@ pub(super) struct Grant<'a> {
 }
 
 /// Every grant under which `doc` may be signed: for root its own and (for
-/// N+1) the previous root's; for the others the one their delegator gives.
+/// N+1) the previous root's; for the others the one their delegator gives
+/// (targets for claimed and unclaimed, claimed for its claim bins).
 pub(super) fn grants<'a>(
     doc: &'a Document,
     authority: Authority<'a>,
@@ -81,7 +83,8 @@ pub(super) fn grants<'a>(
             let keys = delegations
                 .role_keys(&RoleName::new(role.name()))
                 .ok_or(CeremonyError::NotDelegated { role })?;
-            let by = format!("targets version {}", targets.signed.common.version);
+            let delegator = role.delegator().unwrap_or(OfflineRole::Targets);
+            let by = format!("{delegator} version {}", targets.signed.common.version);
             Ok(vec![Grant {
                 keys: &delegations.keys,
                 role: keys,
@@ -96,6 +99,12 @@ pub(super) fn grants<'a>(
             Err(CeremonyError::NeedsAuthority {
                 role,
                 needs: "the root that lists the targets keys",
+            })
+        }
+        (Body::Targets(_), _) if matches!(role, OfflineRole::ClaimBin(_)) => {
+            Err(CeremonyError::NeedsAuthority {
+                role,
+                needs: "the claimed metadata that delegates to it",
             })
         }
         (Body::Targets(_), _) => Err(CeremonyError::NeedsAuthority {

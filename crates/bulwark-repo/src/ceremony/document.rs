@@ -23,33 +23,52 @@ pub enum OfflineRole {
     Claimed,
     /// `unclaimed`
     Unclaimed,
+    /// `claimed-<hh>`: claim bin `hh` of `claimed`, signed by the keys
+    /// `claimed` delegates it to (its own).
+    ClaimBin(u32),
 }
 
 impl OfflineRole {
-    /// Every offline role, root first.
+    /// Every top-level offline role, root first (claim bins come and go
+    /// with `claimed`).
     pub const ALL: [Self; 4] = [Self::Root, Self::Targets, Self::Claimed, Self::Unclaimed];
 
     /// The role's name in metadata and file names.
     #[must_use]
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            Self::Root => RoleName::ROOT,
-            Self::Targets => RoleName::TARGETS,
-            Self::Claimed => CLAIMED,
-            Self::Unclaimed => UNCLAIMED,
+            Self::Root => RoleName::ROOT.to_owned(),
+            Self::Targets => RoleName::TARGETS.to_owned(),
+            Self::Claimed => CLAIMED.to_owned(),
+            Self::Unclaimed => UNCLAIMED.to_owned(),
+            Self::ClaimBin(bin) => layout::claim_bin_name(CLAIMED, bin),
         }
     }
 
     /// The role called `name`, if it is an offline role.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.name() == name)
+        Self::ALL
+            .into_iter()
+            .find(|r| r.name() == name)
+            .or_else(|| layout::claim_bin_of_role(CLAIMED, name).map(Self::ClaimBin))
+    }
+
+    /// The role that delegates to this one: targets for root's children,
+    /// claimed for its claim bins, `None` for root and targets (root lists them).
+    #[must_use]
+    pub fn delegator(self) -> Option<Self> {
+        match self {
+            Self::Root | Self::Targets => None,
+            Self::Claimed | Self::Unclaimed => Some(Self::Targets),
+            Self::ClaimBin(_) => Some(Self::Claimed),
+        }
     }
 }
 
 impl fmt::Display for OfflineRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
@@ -58,7 +77,7 @@ impl fmt::Display for OfflineRole {
 pub enum Body {
     /// Root metadata.
     Root(Envelope<Root>),
-    /// Targets, claimed or unclaimed metadata.
+    /// Targets, claimed, unclaimed or claim bin metadata.
     Targets(Envelope<Targets>),
 }
 
@@ -177,7 +196,7 @@ impl Document {
     /// Its blob key in a repository (`tuf/metadata/<version>.<role>.json`).
     #[must_use]
     pub fn blob_key(&self) -> String {
-        layout::metadata_key(self.role.name(), self.version())
+        layout::metadata_key(&self.role.name(), self.version())
     }
 
     /// A summary for the people who sign it: what each key is trusted for.
@@ -282,6 +301,11 @@ mod tests {
             parse_file_name("12.unclaimed.json"),
             Some((12, OfflineRole::Unclaimed))
         );
+        assert_eq!(
+            parse_file_name("3.claimed-3f.json"),
+            Some((3, OfflineRole::ClaimBin(0x3f)))
+        );
+        assert_eq!(OfflineRole::ClaimBin(7).to_string(), "claimed-07");
         for bad in [
             "0.root.json",
             "01.root.json",
@@ -289,6 +313,9 @@ mod tests {
             "root.json",
             "1.root.json.sig",
             "x.targets.json",
+            "1.claimed-3F.json",
+            "1.claimed-100.json",
+            "1.recently-claimed-3f.json",
         ] {
             assert_eq!(parse_file_name(bad), None, "{bad}");
         }

@@ -169,7 +169,7 @@ pub(super) fn only(entry: &PublicKeyEntry) -> RoleKeys {
 }
 
 /// Every key ID an offline role of `current` uses.
-fn offline_keyids(current: &Current) -> BTreeSet<&str> {
+pub(super) fn offline_keyids(current: &Current) -> BTreeSet<&str> {
     let root = &current.root.signed;
     let mut ids: BTreeSet<&str> = [RoleName::ROOT, RoleName::TARGETS]
         .iter()
@@ -305,10 +305,17 @@ pub fn rotate_root(
 }
 
 /// Unsigned next version of `role`, unchanged except for its version and
-/// expiry: the yearly re-signing of offline roles.
-#[must_use]
-pub fn renew(current: &Current, role: OfflineRole, expires: Timestamp) -> Document {
-    match current.document(role).body {
+/// expiry: the yearly re-signing of offline roles (monthly for claimed, see
+/// [`renew_claimed`]). Refuses a claim bin `claimed` does not delegate to.
+pub fn renew(
+    current: &Current,
+    role: OfflineRole,
+    expires: Timestamp,
+) -> Result<Document, CeremonyError> {
+    let document = current
+        .document(role)
+        .ok_or_else(|| CeremonyError::Plan(format!("the repository has no {role} to renew")))?;
+    Ok(match document.body {
         Body::Root(envelope) => {
             let mut root = envelope.signed;
             bump(&mut root.common, expires);
@@ -319,7 +326,21 @@ pub fn renew(current: &Current, role: OfflineRole, expires: Timestamp) -> Docume
             bump(&mut targets.common, expires);
             Document::targets(role, Envelope::new(targets))
         }
-    }
+    })
+}
+
+/// Unsigned next versions of every claim bin and of `claimed`, changing
+/// only their expiry: claimed and its bins share the short claimed expiry,
+/// so they are renewed together (bins first, as they are installed).
+#[must_use]
+pub fn renew_claimed(current: &Current, expires: Timestamp) -> Vec<Document> {
+    current
+        .claim_bins
+        .keys()
+        .map(|bin| OfflineRole::ClaimBin(*bin))
+        .chain([OfflineRole::Claimed])
+        .filter_map(|role| renew(current, role, expires).ok())
+        .collect()
 }
 
 #[cfg(test)]

@@ -134,6 +134,15 @@ pub enum CeremonyError {
         "the repository has no {0} metadata: a new repository needs version 1 of root, targets, claimed and unclaimed"
     )]
     Missing(OfflineRole),
+    /// `claimed` delegates to a claim bin that neither the repository nor
+    /// the install has.
+    #[error(
+        "claimed delegates to {0}, but neither the repository nor this install has its metadata"
+    )]
+    MissingClaimBin(OfflineRole),
+    /// Projects a promotion or a key reset cannot take, each with why.
+    #[error("{}", join(.0))]
+    Projects(Vec<ProjectRefusal>),
     /// The repository would not work as Bulwark's publisher expects.
     #[error("the repository would be incoherent: {0}")]
     Incoherent(String),
@@ -172,4 +181,48 @@ pub enum CeremonyError {
     /// Storage failed.
     #[error("storage failed")]
     Store(#[from] StoreError),
+}
+
+/// Why a project cannot be promoted to `claimed`, have its keys reset, or
+/// be installed in a claim bin.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectRefusal {
+    /// Not a PEP 508 project name.
+    #[error("{0:?} is not a valid project name")]
+    InvalidName(String),
+    /// The index has no such project.
+    #[error("project {0} does not exist on this index")]
+    Unknown(String),
+    /// The project exists but no developer has claimed it.
+    #[error("project {0} is not claimed: its developers claim it first (bulwark claim)")]
+    NotClaimed(String),
+    /// The project is already delegated by a claim bin of `claimed`.
+    #[error("project {project} is already in claimed ({bin})")]
+    AlreadyClaimed {
+        /// The project.
+        project: String,
+        /// The claim bin that lists it.
+        bin: String,
+    },
+    /// A key reset of a project that `claimed` does not list.
+    #[error(
+        "project {0} is in recently-claimed, not in claimed: its developers change its keys with a \
+         transaction signed by their current keys, or it is promoted first"
+    )]
+    RecentlyClaimed(String),
+    /// The project's keys on the index are no longer those the claim bin
+    /// was drafted with.
+    #[error(
+        "the keys of project {0} changed on the index after the promotion was drafted: draft it again"
+    )]
+    Changed(String),
+}
+
+fn join(refusals: &[ProjectRefusal]) -> String {
+    refusals
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }

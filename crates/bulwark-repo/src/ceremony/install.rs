@@ -2,10 +2,11 @@
 //! signed documents would write ([`plan_install`]), after checking the
 //! chain, every signature and the layout the publisher relies on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use bulwark_pypi::ProjectName;
 use bulwark_store::BlobStore;
-use bulwark_tuf::delegation::DelegatedRoles;
+use bulwark_tuf::delegation::{DelegatedRoles, PathSpec};
 use bulwark_tuf::metadata::{Envelope, RoleKeys, Root, Targets};
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
@@ -25,6 +26,8 @@ pub struct Current {
     pub claimed: Envelope<Targets>,
     /// The newest unclaimed.
     pub unclaimed: Envelope<Targets>,
+    /// The newest version of every claim bin `claimed` delegates to, by bin.
+    pub claim_bins: BTreeMap<u32, Envelope<Targets>>,
 }
 
 impl Current {
@@ -55,11 +58,22 @@ impl Current {
             Authority::Delegator(&targets),
             now,
         )?;
+        let mut claim_bins = BTreeMap::new();
+        for bin in delegated_bins(&claimed.signed)? {
+            let role = OfflineRole::ClaimBin(bin);
+            let envelope =
+                newest(blobs, role, Authority::Delegator(&claimed), now).map_err(|e| match e {
+                    CeremonyError::Missing(role) => CeremonyError::MissingClaimBin(role),
+                    other => other,
+                })?;
+            claim_bins.insert(bin, envelope);
+        }
         Ok(Some(Self {
             root,
             targets,
             claimed,
             unclaimed,
+            claim_bins,
         }))
     }
 
@@ -84,16 +98,42 @@ impl Current {
         }
     }
 
-    /// The installed document of `role`.
+    /// The installed document of `role`; `None` for a claim bin `claimed`
+    /// does not delegate to.
     #[must_use]
-    pub fn document(&self, role: OfflineRole) -> Document {
-        match role {
+    pub fn document(&self, role: OfflineRole) -> Option<Document> {
+        let targets = |envelope: &Envelope<Targets>| Document::targets(role, envelope.clone());
+        Some(match role {
             OfflineRole::Root => Document::root(self.root.clone()),
-            OfflineRole::Targets => Document::targets(role, self.targets.clone()),
-            OfflineRole::Claimed => Document::targets(role, self.claimed.clone()),
-            OfflineRole::Unclaimed => Document::targets(role, self.unclaimed.clone()),
-        }
+            OfflineRole::Targets => targets(&self.targets),
+            OfflineRole::Claimed => targets(&self.claimed),
+            OfflineRole::Unclaimed => targets(&self.unclaimed),
+            OfflineRole::ClaimBin(bin) => targets(self.claim_bins.get(&bin)?),
+        })
     }
+}
+
+/// The claim bins `claimed` delegates to, or why its delegations are not
+/// claim bins (DESIGN.md §3: `claimed` reaches its projects only through them).
+fn delegated_bins(claimed: &Targets) -> Result<Vec<u32>, CeremonyError> {
+    let Some(delegations) = &claimed.delegations else {
+        return Ok(Vec::new());
+    };
+    let DelegatedRoles::List(list) = &delegations.roles else {
+        return Err(CeremonyError::Incoherent(
+            "claimed must delegate to a list of claim bins, not to succinct bins".to_owned(),
+        ));
+    };
+    list.iter()
+        .map(|role| {
+            layout::claim_bin_of_role(CLAIMED, role.name.as_str()).ok_or_else(|| {
+                CeremonyError::Incoherent(format!(
+                    "claimed delegates to {}, which is not a claim bin (claimed-<hh>)",
+                    role.name
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Checks an installed document's signatures (not its expiry).
@@ -137,13 +177,13 @@ fn newest(
 ) -> Result<Envelope<Targets>, CeremonyError> {
     let mut version = 0;
     while blobs
-        .len(&layout::metadata_key(role.name(), version + 1))?
+        .len(&layout::metadata_key(&role.name(), version + 1))?
         .is_some()
     {
         version += 1;
     }
     let bytes = blobs
-        .get(&layout::metadata_key(role.name(), version))?
+        .get(&layout::metadata_key(&role.name(), version))?
         .ok_or(CeremonyError::Missing(role))?;
     let envelope: Envelope<Targets> =
         Envelope::parse(&bytes).map_err(|source| CeremonyError::Malformed { role, source })?;
@@ -181,11 +221,12 @@ pub struct InstallPlan {
 /// Checks `offered` signed documents against the installed state (`None`
 /// for a new repository) and returns what to write. Roots must continue the
 /// chain; every other role must be exactly one version newer and verify
-/// under the root (or targets) in force after the install; documents left
-/// in place must still verify under it; and the result must have one online
-/// key for timestamp, snapshot, recently-claimed and the bins, which no
-/// offline role uses. Offered documents are checked at `now`, expiry
-/// included.
+/// under the root (or targets, or for a claim bin claimed) in force after
+/// the install; documents left in place must still verify under it; and
+/// the result must have one online key for timestamp, snapshot,
+/// recently-claimed and the bins, which no offline role uses, and claim bins
+/// laid out as the publisher and clients expect (`check_claimed`).
+/// Offered documents are checked at `now`, expiry included.
 pub fn plan_install(
     current: Option<&Current>,
     offered: &[Document],
@@ -234,11 +275,32 @@ pub fn plan_install(
         current.map(|c| &c.targets),
         Authority::Root(root),
     )?;
-    after(
+    let claimed = after(
         OfflineRole::Claimed,
         current.map(|c| &c.claimed),
         Authority::Delegator(&targets),
     )?;
+    let mut bins = BTreeMap::new();
+    for bin in delegated_bins(&claimed.signed)? {
+        let role = OfflineRole::ClaimBin(bin);
+        let installed = current.and_then(|c| c.claim_bins.get(&bin));
+        let envelope =
+            after(role, installed, Authority::Delegator(&claimed)).map_err(|e| match e {
+                CeremonyError::Missing(role) => CeremonyError::MissingClaimBin(role),
+                other => other,
+            })?;
+        if let Some(installed) = installed {
+            keeps_projects(role, &installed.signed, &envelope.signed)?;
+        }
+        bins.insert(bin, envelope);
+    }
+    if let Some(role) = others
+        .keys()
+        .find(|r| matches!(r, OfflineRole::ClaimBin(bin) if !bins.contains_key(bin)))
+    {
+        return Err(CeremonyError::NotDelegated { role: *role });
+    }
+    check_claimed(&targets.signed, &claimed.signed, &bins)?;
     let unclaimed = after(
         OfflineRole::Unclaimed,
         current.map(|c| &c.unclaimed),
@@ -249,7 +311,7 @@ pub fn plan_install(
         .and_then(|c| c.root.signed.role(RoleName::TIMESTAMP))
         .is_some_and(|keys| keys.keyids != [online_keyid.clone()]);
     let mut ordered: Vec<&Document> = offered.iter().collect();
-    ordered.sort_by_key(|d| (write_rank(d.role), d.version()));
+    ordered.sort_by_key(|d| (write_rank(d.role), d.role, d.version()));
     Ok(InstallPlan {
         writes: ordered
             .into_iter()
@@ -261,13 +323,157 @@ pub fn plan_install(
     })
 }
 
+/// Delegated roles before their delegators: the publisher finds a new claim
+/// bin through a newer claimed, and a newer claimed through the snapshot it
+/// signs, so a run between two writes never lists a role whose bins are
+/// missing.
 fn write_rank(role: OfflineRole) -> u8 {
     match role {
-        OfflineRole::Claimed => 0,
-        OfflineRole::Unclaimed => 1,
-        OfflineRole::Targets => 2,
-        OfflineRole::Root => 3,
+        OfflineRole::ClaimBin(_) => 0,
+        OfflineRole::Claimed => 1,
+        OfflineRole::Unclaimed => 2,
+        OfflineRole::Targets => 3,
+        OfflineRole::Root => 4,
     }
+}
+
+/// Refuses a claim bin that drops a project its installed version lists: a
+/// claimed project stays claimed (its developers' keys speak for it; the
+/// index no longer signs it anywhere else).
+fn keeps_projects(
+    role: OfflineRole,
+    installed: &Targets,
+    next: &Targets,
+) -> Result<(), CeremonyError> {
+    let names = |t: &Targets| -> Vec<String> {
+        match t.delegations.as_ref().map(|d| &d.roles) {
+            Some(DelegatedRoles::List(list)) => {
+                list.iter().map(|r| r.name.as_str().to_owned()).collect()
+            }
+            _ => Vec::new(),
+        }
+    };
+    let kept = names(next);
+    if let Some(dropped) = names(installed).into_iter().find(|n| !kept.contains(n)) {
+        return Err(CeremonyError::Incoherent(format!(
+            "{role} version {} drops {dropped}: a claimed project stays in claimed",
+            next.common.version
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the claimed side of DESIGN.md §3 that clients and the publisher
+/// rely on: `claimed` delegates each claim bin `claimed-<hh>` (non-terminating,
+/// path hash prefix `<hh>`) to its own keys as targets lists them, and each
+/// bin lists only terminating delegations `project-<name>` (paths
+/// `simple/<name>/*`) of projects whose page hashes into that bin, with a
+/// threshold their keys can meet.
+fn check_claimed(
+    targets: &Targets,
+    claimed: &Targets,
+    bins: &BTreeMap<u32, Envelope<Targets>>,
+) -> Result<(), CeremonyError> {
+    let Some(top) = &targets.delegations else {
+        return Ok(());
+    };
+    let name = RoleName::new(CLAIMED);
+    let Some(own) = top.role_keys(&name) else {
+        return Ok(());
+    };
+    let incoherent = |why: String| Err(CeremonyError::Incoherent(why));
+    if let Some(delegations) = &claimed.delegations
+        && let DelegatedRoles::List(list) = &delegations.roles
+    {
+        for role in list {
+            let Some(bin) = layout::claim_bin_of_role(CLAIMED, role.name.as_str()) else {
+                continue;
+            };
+            let prefix = PathSpec::HashPrefixes(vec![layout::claim_bin_prefix(bin)]);
+            if role.terminating || role.paths != prefix {
+                return incoherent(format!(
+                    "claimed must delegate {} non-terminating, for path hash prefix {}",
+                    role.name,
+                    layout::claim_bin_prefix(bin)
+                ));
+            }
+            let same_keys = role.keys == *own
+                && own
+                    .keyids
+                    .iter()
+                    .all(|id| match (delegations.keys.get(id), top.keys.get(id)) {
+                        (Some(a), Some(b)) => a.to_value() == b.to_value(),
+                        _ => false,
+                    });
+            if !same_keys {
+                return incoherent(format!(
+                    "claimed must delegate {} to its own keys, as targets lists them",
+                    role.name
+                ));
+            }
+        }
+    }
+    for (bin, envelope) in bins {
+        check_claim_bin(*bin, &envelope.signed)?;
+    }
+    Ok(())
+}
+
+fn check_claim_bin(bin: u32, body: &Targets) -> Result<(), CeremonyError> {
+    let role = OfflineRole::ClaimBin(bin);
+    let incoherent = |why: String| Err(CeremonyError::Incoherent(format!("{role}: {why}")));
+    if !body.targets.is_empty() {
+        return incoherent("a claim bin lists no targets, only project delegations".to_owned());
+    }
+    let Some(delegations) = &body.delegations else {
+        return Ok(());
+    };
+    let DelegatedRoles::List(list) = &delegations.roles else {
+        return incoherent("a claim bin delegates to a list of projects".to_owned());
+    };
+    for delegated in list {
+        let name = delegated.name.as_str();
+        let project = name
+            .strip_prefix(layout::PROJECT_ROLE_PREFIX)
+            .filter(|p| ProjectName::parse(p).is_ok_and(|n| n.normalized() == *p));
+        let Some(project) = project else {
+            return incoherent(format!(
+                "{name} is not project-<name> with a normalized project name"
+            ));
+        };
+        if layout::claim_bin_of(project) != bin {
+            return incoherent(format!(
+                "{name} belongs in {}",
+                OfflineRole::ClaimBin(layout::claim_bin_of(project))
+            ));
+        }
+        let paths = PathSpec::Patterns(vec![format!("simple/{project}/*")]);
+        if !delegated.terminating || delegated.paths != paths {
+            return incoherent(format!(
+                "{name} must be terminating, for paths simple/{project}/*"
+            ));
+        }
+        let keys = &delegated.keys;
+        let usable = keys
+            .keyids
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter(|id| {
+                delegations
+                    .keys
+                    .get(*id)
+                    .is_some_and(|k| k.verifier().is_some())
+            })
+            .count() as u64;
+        if keys.threshold == 0 || keys.threshold > usable {
+            return incoherent(format!(
+                "{name} has threshold {} and {usable} usable keys",
+                keys.threshold
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The role's metadata after an install: the offered version, checked at
@@ -457,7 +663,7 @@ mod tests {
         let (_dir, blobs) = blobs();
         install(&blobs, &holders.version_1()).unwrap();
         let current = Current::load(&blobs, NOW).unwrap().unwrap();
-        let next = renew(&current, OfflineRole::Targets, expires());
+        let next = renew(&current, OfflineRole::Targets, expires()).unwrap();
         assert_eq!(next.version(), 2);
         // Mallory drafts a root listing her key for targets and signs under it.
         let mallory = key();
@@ -491,7 +697,7 @@ mod tests {
         let (_dir, blobs) = blobs();
         install(&blobs, &holders.version_1()).unwrap();
         let current = Current::load(&blobs, NOW).unwrap().unwrap();
-        let Body::Root(next) = renew(&current, OfflineRole::Root, expires()).body else {
+        let Body::Root(next) = renew(&current, OfflineRole::Root, expires()).unwrap().body else {
             panic!()
         };
         let mut body = next.signed;

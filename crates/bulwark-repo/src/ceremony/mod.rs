@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! public key parts ─▶ init / rotate_online / rotate_root / renew ─▶ unsigned Document
+//! index claims     ─▶ promote / reset_keys ─▶ unsigned claim bins + claimed
 //! each key holder:    sign(Document, SigningKey, Authority) ─▶ SignatureFile
 //! coordinator:        add_signature(…) per file ─▶ check_threshold ─▶ signed Document
 //! server operator:    Current::load(blobs) ─▶ plan_install(signed Documents) ─▶ blob writes
@@ -13,18 +14,23 @@
 //!
 //! - `document`: [`OfflineRole`], [`Document`] and its file names;
 //! - `draft`: the first row, unsigned documents from public key parts;
+//! - `claims`: the second row, claim bins and claimed from the index's
+//!   claims, and [`check_against_claims`] before an install;
 //! - `signature`: [`SignatureFile`], [`sign`] and [`add_signature`];
 //! - `authority`: who may sign ([`Authority`]) and [`check_threshold`];
 //! - `install`: the installed state ([`Current`]) and [`plan_install`];
 //! - `error`: [`CeremonyError`].
 //!
 //! No threshold is counted here. Roots go through `TrustedSet::new` and
-//! `TrustedSet::update_root`; targets, claimed and unclaimed through
-//! `Envelope::check_signatures`, so bulwark-tuf's one threshold function
-//! decides every case. The only storage access is [`Current::load`], through the
-//! [`BlobStore`](bulwark_store::BlobStore) trait; nothing here writes.
+//! `TrustedSet::update_root`; targets, claimed, unclaimed and the claim bins
+//! through `Envelope::check_signatures`, so bulwark-tuf's one threshold
+//! function decides every case. The only storage access is [`Current::load`],
+//! through the [`BlobStore`](bulwark_store::BlobStore) trait, and reading the
+//! index's claims in `claims`, through the
+//! [`StateStore`](bulwark_store::StateStore) trait; nothing here writes.
 
 mod authority;
+mod claims;
 mod document;
 mod draft;
 mod error;
@@ -34,8 +40,9 @@ mod install;
 mod signature;
 
 pub use authority::{Authority, check_threshold};
+pub use claims::{check_against_claims, promote, reset_keys};
 pub use document::{Body, Document, OfflineRole, parse_file_name};
-pub use draft::{InitPlan, MAX_BIN_BITS, init, renew, rotate_online, rotate_root};
-pub use error::CeremonyError;
+pub use draft::{InitPlan, MAX_BIN_BITS, init, renew, renew_claimed, rotate_online, rotate_root};
+pub use error::{CeremonyError, ProjectRefusal};
 pub use install::{Current, InstallPlan, plan_install};
 pub use signature::{SignatureFile, add_signature, check_signatures, sign};

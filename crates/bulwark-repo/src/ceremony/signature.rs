@@ -38,7 +38,7 @@ impl SignatureFile {
         let object: BTreeMap<String, Value> = [
             ("keyid", self.keyid.as_str().into()),
             ("sig", self.sig.as_str().into()),
-            ("role", self.role.name().into()),
+            ("role", self.role.name().as_str().into()),
             (
                 "version",
                 Value::Int(i64::try_from(self.version).unwrap_or(i64::MAX)),
