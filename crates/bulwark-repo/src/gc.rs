@@ -182,13 +182,9 @@ fn list_pages(
         let Some(project) = layout::project_of_target(path) else {
             continue;
         };
-        // Every hash the role lists names a copy of the page (a developer's
-        // role may list blake2b-256 too, see `Publisher::stage_claimed`).
-        listed.extend(
-            file.hashes
-                .values()
-                .filter_map(|hash| layout::target_key(path, hash)),
-        );
+        if let Some(sha) = file.hashes.get("sha256") {
+            listed.insert(layout::page_key(project, sha));
+        }
         projects.push(project.to_owned());
     }
     Ok(projects)

@@ -480,24 +480,6 @@ impl Publisher {
             .blobs
             .get(&role_key)?
             .ok_or_else(|| missing(role_key))?;
-        // A client names a consistent-snapshot target by any hash its role
-        // lists (python-tuf takes the first, `blake2b-256` when there is
-        // one), so the page is stored under each of them.
-        let listed = Envelope::<bulwark_tuf::metadata::Targets>::parse(&role)
-            .ok()
-            .and_then(|r| {
-                r.signed
-                    .targets
-                    .get(&layout::page_target(&claim.project))
-                    .cloned()
-            });
-        for hash in listed.iter().flat_map(|file| file.hashes.values()) {
-            if *hash != claim.page_sha256
-                && let Some(key) = layout::target_key(&layout::page_target(&claim.project), hash)
-            {
-                batch.put(&key, &page)?;
-            }
-        }
         let role_name = layout::project_role(&claim.project);
         batch.put(
             &layout::metadata_key(role_name.as_str(), claim.role_version),
