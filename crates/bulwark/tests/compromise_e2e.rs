@@ -82,7 +82,8 @@ fn claim(server: &Server, root: &Path, key: &Path, token: &str, project: &str) {
 }
 
 /// Promotes `project` to claimed with the data directory's development
-/// claimed key, while the server runs, and waits until it is published.
+/// claimed key, while the server runs: `claimed` is signed under the
+/// installed targets, each claim bin under the drafted `claimed`.
 fn promote(dir: &Path, data: &Path, project: &str) {
     let drafts = dir.join("promote");
     run_ok(
@@ -93,36 +94,44 @@ fn promote(dir: &Path, data: &Path, project: &str) {
             .arg(&drafts)
             .arg(project),
     );
+    let docs: Vec<PathBuf> = std::fs::read_dir(&drafts)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let claimed = docs
+        .iter()
+        .find(|p| path(p).ends_with(".claimed.json"))
+        .expect("a claimed draft")
+        .clone();
+    let targets = data.join("blobs/tuf/metadata/1.targets.json");
+    let combined = dir.join("combined");
+    std::fs::create_dir_all(&combined).unwrap();
     let mut signed = Vec::new();
-    for entry in std::fs::read_dir(&drafts).unwrap() {
-        let doc = entry.unwrap().path();
-        let signature = dir.join(format!(
-            "{}.sig",
-            doc.file_name().unwrap().to_str().unwrap()
-        ));
+    for doc in &docs {
+        let delegator = if *doc == claimed { &targets } else { &claimed };
+        let name = doc.file_name().unwrap().to_str().unwrap();
+        let signature = dir.join(format!("{name}.sig"));
         run_ok(
             bulwark()
                 .args(["ceremony", "sign", "--key"])
                 .arg(data.join("keys/claimed.key"))
-                .arg(&doc)
+                .arg(doc)
+                .arg("--delegator")
+                .arg(delegator)
                 .arg("--out")
                 .arg(&signature)
-                .arg("--data-dir")
-                .arg(data)
                 .env("BULWARK_KEY_PASSPHRASE", ""),
         );
-        let combined = dir.join("combined");
-        std::fs::create_dir_all(&combined).unwrap();
-        let out = combined.join(doc.file_name().unwrap());
+        let out = combined.join(name);
         run_ok(
             bulwark()
                 .args(["ceremony", "combine"])
-                .arg(&doc)
+                .arg(doc)
                 .arg(&signature)
+                .arg("--delegator")
+                .arg(delegator)
                 .arg("--out")
-                .arg(&out)
-                .arg("--data-dir")
-                .arg(data),
+                .arg(&out),
         );
         signed.push(out);
     }
@@ -337,7 +346,13 @@ fn a_stolen_online_key_cannot_ship_a_claimed_project() {
         !out.status.success(),
         "the returning proxy took a rollback of claimed"
     );
-    assert!(returning.log().contains("rollback"), "{}", returning.log());
+    assert!(
+        returning
+            .log()
+            .contains("claimed version 1 is older than trusted version 2"),
+        "{}",
+        returning.log()
+    );
 }
 
 /// The filename of a file of `version` on a page.
