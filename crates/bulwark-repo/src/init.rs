@@ -107,7 +107,13 @@ pub fn initialize(
         (
             CLAIMED,
             signed(
-                roles::project_delegator(CLAIMED, &claimed, [], 1, expires),
+                roles::project_delegator(
+                    CLAIMED,
+                    &claimed,
+                    [],
+                    1,
+                    now.plus_seconds(policy.claimed_expiry),
+                ),
                 &[&signers.claimed],
             )?,
         ),

@@ -445,6 +445,7 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
         online: key::read_public(&args.online_key)?,
         bin_bits: args.bin_bits,
         expires: args.expiry.offline(),
+        claimed_expires: args.expiry.claimed(),
     };
     let docs = steps::init(&plan).context("cannot draft the repository")?;
     write_drafts(&args.out, &docs)?;

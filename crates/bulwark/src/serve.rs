@@ -67,11 +67,11 @@ fn create_development_repository(
     Ok(online)
 }
 
-fn load_online_key(path: &std::path::Path, pass: &str) -> anyhow::Result<SigningKey> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read the online key {}", path.display()))?;
+fn load_key(path: &std::path::Path, pass: &str) -> anyhow::Result<SigningKey> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read the key {}", path.display()))?;
     keyfile::open(&bytes, pass.as_bytes())
-        .with_context(|| format!("cannot open the online key {}", path.display()))
+        .with_context(|| format!("cannot open the key {}", path.display()))
 }
 
 /// The online key a data directory's server uses: the configured one, or
@@ -79,8 +79,8 @@ fn load_online_key(path: &std::path::Path, pass: &str) -> anyhow::Result<Signing
 fn online_key(data: &Data, settings: &Settings) -> anyhow::Result<SigningKey> {
     let pass = passphrase("the online key")?;
     match &settings.online_key {
-        Some(path) => load_online_key(&data.dir.join(path), &pass),
-        None => load_online_key(&data.keys_dir().join("online.key"), &pass),
+        Some(path) => load_key(&data.dir.join(path), &pass),
+        None => load_key(&data.keys_dir().join("online.key"), &pass),
     }
 }
 
@@ -161,18 +161,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let data = Data::open(&settings.data_dir)?;
     let root_key = layout::metadata_key(RoleName::ROOT, 1);
     let exists = data.blobs.len(&root_key)?.is_some();
-    let (online, development) = match (&settings.online_key, exists) {
-        (Some(_), true) => (online_key(&data, &settings)?, false),
+    // A development repository's claimed key, which serve uses to renew
+    // claimed (see `renew_claimed_if_due`); `None` in production.
+    let (online, development_claimed) = match (&settings.online_key, exists) {
+        (Some(_), true) => (online_key(&data, &settings)?, None),
         (Some(_), false) => bail!(
             "{} holds no repository: create one with the key ceremony before giving serve an online_key",
             data.dir.display()
         ),
-        (None, true) => (online_key(&data, &settings)?, true),
-        (None, false) => (
-            create_development_repository(&data, &settings, &passphrase("the development keys")?)?,
-            true,
-        ),
+        (None, true) => {
+            let pass = passphrase("the development keys")?;
+            let keys = data.keys_dir();
+            (
+                load_key(&keys.join("online.key"), &pass)?,
+                Some(load_key(&keys.join("claimed.key"), &pass)?),
+            )
+        }
+        (None, false) => {
+            let pass = passphrase("the development keys")?;
+            let online = create_development_repository(&data, &settings, &pass)?;
+            (
+                online,
+                Some(load_key(&data.keys_dir().join("claimed.key"), &pass)?),
+            )
+        }
     };
+    let development = development_claimed.is_some();
     let root_bytes = data
         .blobs
         .get(&root_key)?
@@ -214,10 +228,53 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .context("cannot read the listening address")?;
         banner(&addr, &data.dir, &root_copy, development);
         tokio::spawn(watch_installs(publisher.clone(), state.publish.clone()));
+        if let Some(claimed) = development_claimed {
+            tokio::spawn(renew_development_claimed(
+                data.blobs.clone(),
+                claimed,
+                settings.policy(),
+            ));
+        }
         bulwark_server::serve(listener, state, publisher)
             .await
             .context("the server stopped")
     })
+}
+
+/// How often a development index checks whether claimed needs renewing.
+const RENEW_CHECK: Duration = Duration::from_hours(1);
+
+/// Renews claimed and its claim bins of a development repository with its
+/// claimed key when they near their short expiry (see
+/// `bulwark_repo::ceremony::renew_claimed_if_due`); `watch_installs` then
+/// has the publisher publish them.
+async fn renew_development_claimed(
+    blobs: Arc<bulwark_store::fs::FsBlobs>,
+    claimed: SigningKey,
+    policy: bulwark_repo::Policy,
+) {
+    let claimed = Arc::new(claimed);
+    loop {
+        let (blobs, claimed, policy) = (blobs.clone(), claimed.clone(), policy.clone());
+        let renewed = tokio::task::spawn_blocking(move || {
+            bulwark_repo::ceremony::renew_claimed_if_due(
+                blobs.as_ref(),
+                &claimed,
+                crate::now(),
+                &policy,
+            )
+        })
+        .await;
+        match renewed {
+            Ok(Ok(Some(version))) => {
+                tracing::info!(version, "renewed claimed with the development claimed key");
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::error!("cannot renew claimed: {}", crate::chain(&e.into())),
+            Err(e) => tracing::error!("cannot renew claimed: {e}"),
+        }
+        tokio::time::sleep(RENEW_CHECK).await;
+    }
 }
 
 /// How often a running index looks for offline metadata stored by

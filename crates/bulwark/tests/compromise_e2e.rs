@@ -13,7 +13,9 @@
 //!   attacker's, whichever route the attacker takes; python-tuf agrees.
 //!
 //! Also the rollback the online key still allows: a snapshot listing the
-//! `claimed` from before the promotion. A returning client refuses it.
+//! `claimed` from before the promotion. A returning client refuses it; a new
+//! client takes it while it is valid (30 days, `Policy::claimed_expiry`) and
+//! refuses it after (the proxy's clock shifted with faketime).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 mod common;
@@ -352,6 +354,39 @@ fn a_stolen_online_key_cannot_ship_a_claimed_project() {
             .contains("claimed version 1 is older than trusted version 2"),
         "{}",
         returning.log()
+    );
+
+    // A new client cannot tell that rollback (TUF bounds it by expiry
+    // only): within claimed version 1's 30 days it falls through to the
+    // recently-claimed the attacker signs.
+    attacker.sign_valid_for(90 * 86_400);
+    attacker.list_older("claimed", 1);
+    let [pip, _] = install_both(dir, &server, &root, "victim", "victim-new-client");
+    assert_eq!(
+        pip.as_deref(),
+        Some("6.6.6"),
+        "the window the expiry bounds"
+    );
+    // After those 30 days, a new client refuses the older claimed: it has
+    // expired, and the attacker cannot re-sign it.
+    let cache = dir.join("cache-31-days-later");
+    let later = Proxy::start_with(
+        &server.url,
+        &root,
+        &cache,
+        &["/usr/bin/faketime", "-f", "+31d"],
+        &[],
+    );
+    let site = dir.join("site-31-days-later");
+    let out = pip_install(&later.url, &site, "victim");
+    assert!(
+        !out.status.success(),
+        "a new client took an expired claimed"
+    );
+    assert!(
+        later.log().contains("claimed metadata expired at"),
+        "{}",
+        later.log()
     );
 }
 

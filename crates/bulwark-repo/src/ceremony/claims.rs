@@ -1029,15 +1029,14 @@ mod tests {
             layout::claim_bin_name(layout::RECENTLY_CLAIMED, layout::claim_bin_of("demo"));
         index.publisher.run_once(NOW).unwrap().unwrap();
         assert_eq!(index.published_projects(&recent_bin), ["demo"]);
-        // The developers' page under each hash their role lists (python-tuf
-        // names it by the first, blake2b-256).
+        // The developers' page, under its sha256 name alone.
         assert_eq!(
             index
                 .blobs
                 .list(&format!("{}simple/demo/", layout::TARGETS_PREFIX))
                 .unwrap()
                 .len(),
-            2
+            1
         );
         assert!(!index.publisher.offline_waiting().unwrap());
 

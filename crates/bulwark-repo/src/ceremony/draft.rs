@@ -37,6 +37,10 @@ pub struct InitPlan {
     pub bin_bits: u32,
     /// When the version 1 documents expire.
     pub expires: Timestamp,
+    /// When version 1 of `claimed` expires: sooner, as every version of it
+    /// (`Policy::claimed_expiry`), which bounds how long an older one can
+    /// be shown to a new client.
+    pub claimed_expires: Timestamp,
 }
 
 fn check_threshold_range(
@@ -123,7 +127,7 @@ pub fn init(plan: &InitPlan) -> Result<[Document; 4], CeremonyError> {
                 &plan.claimed,
                 [],
                 1,
-                expires,
+                plan.claimed_expires,
             )),
         ),
         Document::targets(

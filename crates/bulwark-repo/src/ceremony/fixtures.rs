@@ -65,6 +65,7 @@ impl Holders {
             online: entry(&self.online),
             bin_bits: Policy::default().bin_bits,
             expires: expires(),
+            claimed_expires: NOW.plus_seconds(Policy::default().claimed_expiry),
         }
     }
 

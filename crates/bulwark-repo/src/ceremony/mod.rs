@@ -31,6 +31,7 @@
 
 mod authority;
 mod claims;
+mod development;
 mod document;
 mod draft;
 mod error;
@@ -41,6 +42,7 @@ mod signature;
 
 pub use authority::{Authority, check_threshold};
 pub use claims::{check_against_claims, promote, reset_keys};
+pub use development::renew_claimed_if_due;
 pub use document::{Body, Document, OfflineRole, parse_file_name};
 pub use draft::{InitPlan, MAX_BIN_BITS, init, renew, renew_claimed, rotate_online, rotate_root};
 pub use error::{CeremonyError, ProjectRefusal};

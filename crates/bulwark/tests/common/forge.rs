@@ -40,6 +40,8 @@ pub struct Attacker {
     online: SigningKey,
     own: SigningKey,
     version: u64,
+    /// How long what the attacker signs is valid, in seconds.
+    lifetime: i64,
 }
 
 fn sign<T: SignedBody>(body: T, key: &SigningKey) -> Vec<u8> {
@@ -48,12 +50,12 @@ fn sign<T: SignedBody>(body: T, key: &SigningKey) -> Vec<u8> {
     envelope.to_bytes()
 }
 
-fn in_a_day() -> Timestamp {
+fn now() -> Timestamp {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    Timestamp::from_unix(i64::try_from(now).unwrap() + 86_400)
+    Timestamp::from_unix(i64::try_from(now).unwrap())
 }
 
 impl Attacker {
@@ -67,7 +69,17 @@ impl Attacker {
             online,
             own: SigningKey::generate(Algorithm::Ed25519).unwrap(),
             version: 0,
+            lifetime: 86_400,
         }
+    }
+
+    /// Signs what follows valid for `seconds` (the online key may choose).
+    pub fn sign_valid_for(&mut self, seconds: i64) {
+        self.lifetime = seconds;
+    }
+
+    fn expires(&self) -> Timestamp {
+        now().plus_seconds(self.lifetime)
     }
 
     fn get(&self, key: &str) -> Vec<u8> {
@@ -128,12 +140,11 @@ impl Attacker {
             }
             uploads.push(UploadedFile::from(&inspected));
         }
-        let now = in_a_day().plus_seconds(-86_400);
         let page = next_page(
             &name,
             Some(&previous),
             &uploads,
-            UploadTime::from_seconds(now),
+            UploadTime::from_seconds(now()),
         )
         .unwrap();
         let page = bulwark_pypi::render_json(&page);
@@ -145,7 +156,7 @@ impl Attacker {
         let snapshot = self.current_snapshot();
         // Versions no genuine run has reached yet.
         self.version = self.version.max(snapshot.common.version) + 1_000;
-        let (v, expires) = (self.version, in_a_day());
+        let (v, expires) = (self.version, self.expires());
         let mut versions: BTreeMap<String, u64> = snapshot
             .meta
             .iter()
@@ -245,7 +256,7 @@ impl Attacker {
     pub fn list_older(&mut self, role: &str, version: u64) {
         let snapshot = self.current_snapshot();
         self.version = self.version.max(snapshot.common.version) + 1_000;
-        let (v, expires) = (self.version, in_a_day());
+        let (v, expires) = (self.version, self.expires());
         let mut versions: BTreeMap<String, u64> = snapshot
             .meta
             .iter()
