@@ -16,6 +16,8 @@
 
 pub mod ceremony;
 pub mod clock;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod gc;
 pub mod init;
 pub mod keyfile;

@@ -27,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use bulwark_http::{ApiError, blocking};
 use bulwark_layout as layout;
 use bulwark_pypi::{Inspected, ProjectName, ProjectPage};
-use bulwark_repo::roles::PublicKeyEntry;
 use bulwark_repo::transaction::{
     Offered, Previous, ProjectDelegation, TransactionPolicy, UploadedFile, VerifiedTransaction,
 };
@@ -35,16 +34,14 @@ use bulwark_store::{
     BlobStore, ClaimRecord, ClaimTier, FileRecord, ProjectTransaction, StateStore,
     TransactionOutcome,
 };
-use bulwark_tuf::delegation::{DelegatedRole, DelegatedRoles, Delegations, PathSpec};
+use bulwark_tuf::delegation::{DelegatedRoles, Delegations};
 use bulwark_tuf::hash::sha256_hex;
-use bulwark_tuf::metadata::{Envelope, RoleKeys, Targets};
+use bulwark_tuf::metadata::{Envelope, Targets};
 use bulwark_tuf::time::Timestamp;
 
 use crate::auth::authenticate;
 use crate::state::AppState;
 
-/// The most keys one project may delegate to.
-const MAX_KEYS: usize = 32;
 /// The longest `delegation` field accepted.
 const MAX_DELEGATION_BYTES: usize = 64 * 1024;
 /// The longest role accepted.
@@ -364,75 +361,17 @@ fn stored_delegation(
     Ok((delegation, json.to_owned()))
 }
 
-/// The delegation a developer offers: `{"keys":{<keyid>:<key>,…},"threshold":N}`,
-/// as the index will delegate it (terminating, the project's paths), and its
-/// stored JSON.
+/// The delegation a developer offers (`transaction::offered_delegation`),
+/// and its stored JSON.
 fn offered_delegation(
     project: &ProjectName,
     json: &[u8],
 ) -> Result<(ProjectDelegation, String), ApiError> {
-    let bad = |reason: String| ApiError::bad_request(format!("Invalid delegation: {reason}"));
-    let value = bulwark_tuf::json::parse(json).map_err(|e| bad(e.to_string()))?;
-    let bulwark_tuf::json::Value::Object(fields) = &value else {
-        return Err(bad("not a JSON object".to_owned()));
-    };
-    if let Some(other) = fields
-        .keys()
-        .find(|k| !matches!(k.as_str(), "keys" | "threshold"))
-    {
-        return Err(bad(format!("unknown field {other:?}")));
-    }
-    let Some(bulwark_tuf::json::Value::Object(keys)) = fields.get("keys") else {
-        return Err(bad(
-            "\"keys\" must be an object of key IDs to keys".to_owned()
-        ));
-    };
-    if keys.is_empty() || keys.len() > MAX_KEYS {
-        return Err(bad(format!("between 1 and {MAX_KEYS} keys are required")));
-    }
-    let threshold = match fields.get("threshold") {
-        Some(bulwark_tuf::json::Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
-        _ => return Err(bad("\"threshold\" must be an integer".to_owned())),
-    };
-    if threshold == 0 || threshold > keys.len() as u64 {
-        return Err(bad(format!(
-            "threshold {threshold} cannot be met by {} key(s)",
-            keys.len()
-        )));
-    }
-    let mut trusted = BTreeMap::new();
-    for (keyid, object) in keys {
-        let entry =
-            PublicKeyEntry::from_object(object).map_err(|e| bad(format!("key {keyid:?}: {e}")))?;
-        if entry.keyid != *keyid {
-            return Err(bad(format!(
-                "key {keyid:?} has key ID {}, computed from the key",
-                entry.keyid
-            )));
-        }
-        trusted.insert(entry.keyid, entry.key);
-    }
-    let name = project.normalized();
-    let role = DelegatedRole {
-        name: layout::project_role(name),
-        keys: RoleKeys {
-            keyids: trusted.keys().cloned().collect(),
-            threshold,
-        },
-        terminating: true,
-        paths: PathSpec::Patterns(vec![format!("simple/{name}/*")]),
-        unknown: BTreeMap::new(),
-    };
-    let stored = Delegations {
-        keys: trusted.clone(),
-        roles: DelegatedRoles::List(vec![role.clone()]),
-        unknown: BTreeMap::new(),
-    };
-    let json =
-        String::from_utf8(stored.to_json()).map_err(|_| bad("keys are not UTF-8".to_owned()))?;
-    let delegation = ProjectDelegation::new(project.clone(), role, trusted)
-        .map_err(|e| ApiError::internal("building the delegation", &e))?;
-    Ok((delegation, json))
+    let offered = bulwark_repo::transaction::offered_delegation(project, json)
+        .map_err(|e| ApiError::bad_request(format!("Invalid delegation: {e}")))?;
+    let stored = String::from_utf8(offered.stored.to_json())
+        .map_err(|e| ApiError::internal("storing the delegation", &e))?;
+    Ok((offered.delegation, stored))
 }
 
 /// Stores the blobs of a verified transaction and records it; removes the

@@ -27,6 +27,7 @@
 //! (`UploadedFile::from(&Inspected)`) that a twine upload gets too.
 
 mod build;
+mod offer;
 mod page;
 mod refused;
 #[cfg(test)]
@@ -48,6 +49,7 @@ use crate::layout::{file_url, nested_role_prefix, page_target, project_role};
 pub use build::{
     BuildError, next_page, next_role_version, sign_project_role, unyank_page, yank_page,
 };
+pub use offer::{InvalidDelegation, MAX_PROJECT_KEYS, OfferedDelegation, offered_delegation};
 pub use refused::{
     DelegationProblem, ExpiryProblem, PageBytesProblem, PageProblem, RequiredVersion,
     TargetsProblem, TransactionRefused,
