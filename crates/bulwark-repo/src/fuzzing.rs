@@ -84,7 +84,8 @@ pub fn project_transaction(data: &[u8]) {
             &delegation,
             Previous::default(),
             Offered {
-                role,
+                role: Some(role),
+                nested: &[],
                 page,
                 uploads: &[],
             },

@@ -258,9 +258,11 @@ fn accept(
     let previous = Previous {
         role: trusted.role.as_ref().map(|r| &r.signed),
         page: trusted.page.as_ref(),
+        nested: &[],
     };
     let bytes = Offered {
-        role: &offer.role,
+        role: Some(&offer.role),
+        nested: &[],
         page: &offer.page,
         uploads: &uploads,
     };

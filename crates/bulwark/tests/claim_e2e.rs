@@ -527,9 +527,11 @@ fn signed_transactions_pass_the_index_checks() {
         Previous {
             role: None,
             page: Some(&previous),
+            nested: &[],
         },
         bulwark_repo::transaction::Offered {
-            role: claim.part("role").unwrap(),
+            role: Some(claim.part("role").unwrap()),
+            nested: &[],
             page: claim.part("page").unwrap(),
             uploads: &[],
         },
@@ -578,7 +580,8 @@ fn signed_transactions_pass_the_index_checks() {
         &delegation,
         Previous::default(),
         bulwark_repo::transaction::Offered {
-            role: upload.part("role").unwrap(),
+            role: Some(upload.part("role").unwrap()),
+            nested: &[],
             page: upload.part("page").unwrap(),
             uploads: &uploads,
         },
