@@ -417,6 +417,16 @@ fn record(
             .as_ref()
             .map(|c| c.delegation.clone())
             .filter(|current| current != delegation),
+        checked_nested: trusted
+            .claim
+            .as_ref()
+            .map(|c| {
+                c.nested
+                    .iter()
+                    .map(|n| (n.name.clone(), n.version))
+                    .collect()
+            })
+            .unwrap_or_default(),
         claim: ClaimRecord {
             project: project.to_owned(),
             tier,
@@ -427,6 +437,7 @@ fn record(
             role_length: offer.role.len() as u64,
             page_sha256: verified.page_sha256().to_owned(),
             page_length: verified.page_length(),
+            nested: Vec::new(),
         },
         files,
         yanked: verified
