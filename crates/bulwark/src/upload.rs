@@ -9,7 +9,10 @@
 //! (`transaction::next_page`), and the next version of `project-<name>`
 //! lists it. A project TUF does not know yet is claimed by the same
 //! transaction (its keys and threshold sent along); a project the index
-//! signs for is refused, so that nobody claims one by accident.
+//! signs for is refused, so that nobody claims one by accident. When TUF
+//! finds the page in a nested role `project-<name>.<label>` (`bulwark
+//! delegate`), the keys must be that role's, and only its next version
+//! is signed and sent.
 
 use std::path::{Path, PathBuf};
 
@@ -17,9 +20,11 @@ use anyhow::{Context as _, bail};
 use bulwark_pypi::{Inspected, ProjectName, UploadTime, render_json};
 use bulwark_repo::transaction::{UploadedFile, next_page};
 
+use bulwark_tuf::keys::SigningKey;
+
 use crate::developer::{
-    self, Delegation, DelegationArgs, ExpiryArgs, IndexArgs, Listed, Signers, Transaction, Tuf,
-    WaitArgs,
+    self, Claim, Delegation, DelegationArgs, ExpiryArgs, IndexArgs, Listed, Signers, Transaction,
+    Tuf, WaitArgs,
 };
 use reqwest::multipart::Form;
 
@@ -174,6 +179,18 @@ fn signed_upload(args: &Args, base: &str, root: &Path, dists: Vec<Dist>) -> anyh
                 (None, Some(requested))
             }
             Listed::Unclaimed(_) => bail!("{name} is not claimed: run bulwark claim first"),
+            Listed::Claimed(claim) if claim.nested.is_some() => {
+                if let Some(nested) = &claim.nested {
+                    if args.delegation.given() {
+                        bail!(
+                            "the page of {name} is signed by {}: its keys change with the project role (bulwark delegate)",
+                            nested.role
+                        );
+                    }
+                    signers.check(&nested.delegation, &nested.role)?;
+                }
+                (Some(claim), None)
+            }
             Listed::Claimed(claim) => {
                 let change = if args.delegation.given() {
                     let requested = Delegation::requested(
@@ -219,15 +236,20 @@ fn signed_upload(args: &Args, base: &str, root: &Path, dists: Vec<Dist>) -> anyh
             return Ok(());
         }
         let keys = signers.open()?;
-        let previous_role = previous.as_ref().map(|c| &c.metadata);
-        let (version, role) =
-            developer::sign_next(&project, previous_role, &page_bytes, &keys, &args.expiry)?;
+        let (version, role, nested) = sign_release(
+            &project,
+            previous.as_deref(),
+            &page_bytes,
+            &keys,
+            &args.expiry,
+        )?;
         let accepted = developer::send(
             &args.index,
             Transaction {
                 project: project.clone(),
                 version,
                 role,
+                nested,
                 page: page_bytes,
                 delegation,
                 files,
@@ -236,6 +258,32 @@ fn signed_upload(args: &Args, base: &str, root: &Path, dists: Vec<Dist>) -> anyh
         .await?;
         developer::finish(&tuf, &args.wait, &project, &accepted).await
     })
+}
+
+/// What a release signs: the next version of the nested role that lists
+/// the page, if a nested role does (a CI key signs it, and only it), else
+/// of the project role. The project role's version after it, the project
+/// role's bytes if signed, and the nested role's name, version and bytes
+/// if signed.
+type Signed = (u64, Option<Vec<u8>>, Option<(String, u64, Vec<u8>)>);
+
+fn sign_release(
+    project: &ProjectName,
+    previous: Option<&Claim>,
+    page: &[u8],
+    keys: &[SigningKey],
+    expiry: &ExpiryArgs,
+) -> anyhow::Result<Signed> {
+    if let Some(claim) = previous
+        && let Some(nested) = &claim.nested
+    {
+        let (version, bytes) = developer::sign_nested_next(project, nested, page, keys, expiry)?;
+        let sent = (nested.role.as_str().to_owned(), version, bytes);
+        return Ok((claim.metadata.common.version, None, Some(sent)));
+    }
+    let (version, role) =
+        developer::sign_next(project, previous.map(|c| &c.metadata), page, keys, expiry)?;
+    Ok((version, Some(role), None))
 }
 
 #[cfg(test)]

@@ -132,7 +132,8 @@ fn sign(args: &Args, undo: bool) -> anyhow::Result<()> {
             Transaction {
                 project: project.clone(),
                 version: role_version,
-                role,
+                role: Some(role),
+                nested: None,
                 page: page_bytes,
                 delegation: None,
                 files: Vec::new(),
