@@ -351,6 +351,17 @@ pub struct Claim {
     pub nested: Option<Nested>,
 }
 
+impl Claim {
+    /// The role that signs the page, and its delegation: the nested role
+    /// listing it, if any, else the project role.
+    pub fn page_signers(&self) -> (&Delegation, &RoleName) {
+        match &self.nested {
+            Some(nested) => (&nested.delegation, &nested.role),
+            None => (&self.delegation, &self.role),
+        }
+    }
+}
+
 /// A nested role `project-<name>.<label>` that lists a project's page.
 #[derive(Clone, Debug)]
 pub struct Nested {
@@ -597,6 +608,31 @@ pub fn sign_nested_next(
     let role = sign_project_role(project, version, expiry.at(), page, &keys, None)
         .with_context(|| format!("cannot sign {}", nested.role))?;
     Ok((version, role))
+}
+
+/// What a new page signs: the next version of the nested role that lists
+/// the page, if a nested role does (a CI key signs it, and only it), else
+/// of the project role. The project role's version after it, the project
+/// role's bytes if signed, and the nested role's name, version and bytes
+/// if signed.
+pub type Signed = (u64, Option<Vec<u8>>, Option<(String, u64, Vec<u8>)>);
+
+pub fn sign_page(
+    project: &ProjectName,
+    previous: Option<&Claim>,
+    page: &[u8],
+    keys: &[SigningKey],
+    expiry: &ExpiryArgs,
+) -> anyhow::Result<Signed> {
+    if let Some(claim) = previous
+        && let Some(nested) = &claim.nested
+    {
+        let (version, bytes) = sign_nested_next(project, nested, page, keys, expiry)?;
+        let sent = (nested.role.as_str().to_owned(), version, bytes);
+        return Ok((claim.metadata.common.version, None, Some(sent)));
+    }
+    let (version, role) = sign_next(project, previous.map(|c| &c.metadata), page, keys, expiry)?;
+    Ok((version, Some(role), None))
 }
 
 /// One developer-signed transaction, as the index's API takes it.

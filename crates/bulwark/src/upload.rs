@@ -20,11 +20,9 @@ use anyhow::{Context as _, bail};
 use bulwark_pypi::{Inspected, ProjectName, UploadTime, render_json};
 use bulwark_repo::transaction::{UploadedFile, next_page};
 
-use bulwark_tuf::keys::SigningKey;
-
 use crate::developer::{
-    self, Claim, Delegation, DelegationArgs, ExpiryArgs, IndexArgs, Listed, Signers, Transaction,
-    Tuf, WaitArgs,
+    self, Delegation, DelegationArgs, ExpiryArgs, IndexArgs, Listed, Signers, Transaction, Tuf,
+    WaitArgs,
 };
 use reqwest::multipart::Form;
 
@@ -180,15 +178,13 @@ fn signed_upload(args: &Args, base: &str, root: &Path, dists: Vec<Dist>) -> anyh
             }
             Listed::Unclaimed(_) => bail!("{name} is not claimed: run bulwark claim first"),
             Listed::Claimed(claim) if claim.nested.is_some() => {
-                if let Some(nested) = &claim.nested {
-                    if args.delegation.given() {
-                        bail!(
-                            "the page of {name} is signed by {}: its keys change with the project role (bulwark delegate)",
-                            nested.role
-                        );
-                    }
-                    signers.check(&nested.delegation, &nested.role)?;
+                if args.delegation.given() {
+                    bail!(
+                        "the page of {name} is signed by a nested role: its keys change with the project role (bulwark delegate)"
+                    );
                 }
+                let (delegation, role) = claim.page_signers();
+                signers.check(delegation, role)?;
                 (Some(claim), None)
             }
             Listed::Claimed(claim) => {
@@ -236,7 +232,7 @@ fn signed_upload(args: &Args, base: &str, root: &Path, dists: Vec<Dist>) -> anyh
             return Ok(());
         }
         let keys = signers.open()?;
-        let (version, role, nested) = sign_release(
+        let (version, role, nested) = developer::sign_page(
             &project,
             previous.as_deref(),
             &page_bytes,
@@ -258,32 +254,6 @@ fn signed_upload(args: &Args, base: &str, root: &Path, dists: Vec<Dist>) -> anyh
         .await?;
         developer::finish(&tuf, &args.wait, &project, &accepted).await
     })
-}
-
-/// What a release signs: the next version of the nested role that lists
-/// the page, if a nested role does (a CI key signs it, and only it), else
-/// of the project role. The project role's version after it, the project
-/// role's bytes if signed, and the nested role's name, version and bytes
-/// if signed.
-type Signed = (u64, Option<Vec<u8>>, Option<(String, u64, Vec<u8>)>);
-
-fn sign_release(
-    project: &ProjectName,
-    previous: Option<&Claim>,
-    page: &[u8],
-    keys: &[SigningKey],
-    expiry: &ExpiryArgs,
-) -> anyhow::Result<Signed> {
-    if let Some(claim) = previous
-        && let Some(nested) = &claim.nested
-    {
-        let (version, bytes) = developer::sign_nested_next(project, nested, page, keys, expiry)?;
-        let sent = (nested.role.as_str().to_owned(), version, bytes);
-        return Ok((claim.metadata.common.version, None, Some(sent)));
-    }
-    let (version, role) =
-        developer::sign_next(project, previous.map(|c| &c.metadata), page, keys, expiry)?;
-    Ok((version, Some(role), None))
 }
 
 #[cfg(test)]

@@ -829,8 +829,9 @@ fn maintainers_thresholds_and_a_stolen_token() {
 }
 
 /// The owner leaves the page to a CI key (`bulwark delegate`); CI
-/// releases with its key alone (`bulwark upload --key`), which signs the
-/// nested role only; the owner's key no longer signs the page; a TUF
+/// releases and yanks with its key alone (`bulwark upload --key`, `bulwark
+/// yank --key`), which sign the nested role only; the owner's key no
+/// longer signs the page; a TUF
 /// client and python-tuf find the release through `project-demo.ci`.
 #[test]
 fn a_ci_key_releases_through_a_nested_role_end_to_end() {
@@ -871,6 +872,15 @@ fn a_ci_key_releases_through_a_nested_role_end_to_end() {
         "published project-demo.ci version 2 (recently-claimed)"
     );
 
+    let mut yank = vec!["yank", "--key", path(&ci)];
+    yank.extend(common);
+    yank.extend(["demo", "1.0"]);
+    let out = run_ok(&mut developer(&yank, &alice));
+    assert_eq!(
+        stdout(&out).trim(),
+        "published project-demo.ci version 3 (recently-claimed)"
+    );
+
     let v12 = make_dist(&dir.path().join("1.2"), "demo", "1.2", &[]);
     let mut by_owner = vec!["upload", "--key", path(&owner)];
     by_owner.extend(common);
@@ -896,6 +906,10 @@ fn a_ci_key_releases_through_a_nested_role_end_to_end() {
     assert!(meta.join("project-demo.ci.json").exists());
     let page = std::fs::read(targets.join("simple%2Fdemo%2Findex.json")).unwrap();
     let page = ProjectPage::parse_json(&page).unwrap();
+    for file in &page.files {
+        let yanked = file.filename.version().to_string() == "1.0";
+        assert_eq!(file.yanked.is_some(), yanked, "{file:?}");
+    }
     assert!(
         page.files
             .iter()
