@@ -8,8 +8,10 @@
 //!
 //! ```text
 //! role bytes ─▶ Envelope<Targets> ─▶ 1, 2 threshold::check (bulwark-tuf, the only count)
-//!                                 ─▶ 3 version ─▶ 4 expiry ─▶ 5 targets ─▶ 8 nested delegations
-//! page bytes ─▶ 6 length and hashes the role lists
+//!   (or the trusted role)         ─▶ 3 version ─▶ 4 expiry ─▶ 5 targets ─▶ 8 nested delegations
+//! nested role bytes… ─▶ 9 rules 1–5 against the project role's delegation, one level
+//! project role + nested roles (new, else trusted) ─▶ 10 the role TUF finds the page in
+//! page bytes ─▶ 6 length and hashes that role lists
 //!            ─▶ 7 ProjectPage::parse_json ─▶ renders to the same bytes, layout URLs,
 //!                 previous files unchanged + uploads as inspected ─▶ VerifiedTransaction
 //! ```
