@@ -831,9 +831,10 @@ fn maintainers_thresholds_and_a_stolen_token() {
 /// The owner leaves the page to a CI key (`bulwark delegate`); CI
 /// releases and yanks with its key alone (`bulwark upload --key`, `bulwark
 /// yank --key`), which sign the nested role only; the owner's key no
-/// longer signs the page; a TUF
-/// client and python-tuf find the release through `project-demo.ci`.
+/// longer signs the page; a TUF client and python-tuf (from the index
+/// and from a mirror) find the release through `project-demo.ci`.
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn a_ci_key_releases_through_a_nested_role_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -924,4 +925,37 @@ fn a_ci_key_releases_through_a_nested_role_end_to_end() {
         .output()
         .unwrap();
     assert!(out.status.success(), "python-tuf: {}", stderr(&out));
+
+    // A mirror copies the nested role, and python-tuf verifies through it.
+    let mirror = dir.path().join("mirror");
+    run_ok(
+        bulwark()
+            .args(["mirror", "sync", "--upstream", url, "--root"])
+            .arg(&root)
+            .arg("--dest")
+            .arg(&mirror),
+    );
+    assert!(
+        std::fs::read_dir(mirror.join("tuf/metadata"))
+            .unwrap()
+            .any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".project-demo.ci.json")),
+        "the mirror has no project-demo.ci role"
+    );
+    let mirror_server = Server::start_mirror(&mirror);
+    let out = python_script("verify_index.py")
+        .arg(&root)
+        .arg(&mirror_server.url)
+        .arg("demo")
+        .arg("demo-1.1-py3-none-any.whl")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python-tuf through the mirror: {}",
+        stderr(&out)
+    );
 }
