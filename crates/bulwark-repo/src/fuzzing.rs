@@ -9,11 +9,14 @@ use std::sync::OnceLock;
 use bulwark_pypi::ProjectName;
 use bulwark_tuf::hash::sha256_hex;
 use bulwark_tuf::keys::{Algorithm, SigningKey};
-use bulwark_tuf::metadata::{Envelope, Targets};
+use bulwark_tuf::metadata::{Common, Envelope, Key, Targets};
 use bulwark_tuf::time::Timestamp;
 
 use crate::layout::page_target;
-use crate::transaction::{Offered, Previous, TransactionPolicy, check, offered_delegation};
+use crate::transaction::{
+    Offered, OfferedNested, Previous, TransactionPolicy, check, nested_delegation,
+    offered_delegation,
+};
 
 /// When the harness runs, as far as expiry is concerned.
 const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
@@ -48,6 +51,20 @@ fn delegation(project: &ProjectName) -> crate::transaction::ProjectDelegation {
         .delegation
 }
 
+/// A trusted version 1 of `project-demo` that leaves the page to
+/// `project-demo.ci`, delegated to the harness's key.
+fn delegating_role(project: &ProjectName) -> Targets {
+    let object = developer().public_key_object();
+    let keyid = bulwark_tuf::keys::key_id(&object);
+    let key = Key::from_value(&keyid, &object, "key")
+        .unwrap_or_else(|e| panic!("the harness's own key is refused: {e}"));
+    Targets {
+        common: Common::new(1, NOW.plus_seconds(30 * 86_400)),
+        targets: std::collections::BTreeMap::new(),
+        delegations: Some(nested_delegation(project, "ci", [(keyid, key)].into(), 1)),
+    }
+}
+
 /// Feeds `data` to the transaction parsers and checks:
 ///
 /// - `offered_delegation` never panics, and what it accepts is a
@@ -56,7 +73,11 @@ fn delegation(project: &ProjectName) -> crate::transaction::ProjectDelegation {
 /// - `check` never panics on `data` split into a role and a page (the first
 ///   two bytes give the role's length): as received, and with the role's
 ///   bytes taken as a `signed` body the harness signs; what it accepts names
-///   the page by its sha256 and is version 1 (a claim of a new project).
+///   the page by its sha256 and is version 1 (a claim of a new project);
+/// - `check` never panics on the same role bytes offered as the nested
+///   role `project-demo.ci` of a trusted project role that delegates to
+///   it, the project role kept; what it accepts is that role's version 1,
+///   listing the page by its sha256.
 ///
 /// # Panics
 ///
@@ -84,7 +105,8 @@ pub fn project_transaction(data: &[u8]) {
             &delegation,
             Previous::default(),
             Offered {
-                role,
+                role: Some(role),
+                nested: &[],
                 page,
                 uploads: &[],
             },
@@ -96,7 +118,42 @@ pub fn project_transaction(data: &[u8]) {
             assert_eq!(verified.version(), 1);
         }
     };
+    let trusted = delegating_role(&demo);
+    let offer_nested = |role: &[u8]| {
+        let nested = [OfferedNested {
+            name: "project-demo.ci",
+            role,
+        }];
+        let result = check(
+            &delegation,
+            Previous {
+                role: Some(&trusted),
+                page: None,
+                nested: &[],
+            },
+            Offered {
+                role: None,
+                nested: &nested,
+                page,
+                uploads: &[],
+            },
+            NOW,
+            &policy,
+        );
+        if let Ok(verified) = result {
+            assert_eq!(verified.page_sha256(), sha256_hex(page));
+            assert_eq!(verified.lister().as_str(), "project-demo.ci");
+            assert_eq!(
+                verified
+                    .nested()
+                    .first()
+                    .map(crate::transaction::VerifiedNested::version),
+                Some(1)
+            );
+        }
+    };
     offer(role);
+    offer_nested(role);
     let mut document = b"{\"signatures\":[],\"signed\":".to_vec();
     document.extend_from_slice(role);
     document.push(b'}');
@@ -104,5 +161,6 @@ pub fn project_transaction(data: &[u8]) {
         && envelope.sign(developer()).is_ok()
     {
         offer(&envelope.to_bytes());
+        offer_nested(&envelope.to_bytes());
     }
 }

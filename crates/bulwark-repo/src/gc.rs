@@ -133,12 +133,14 @@ fn collect_pages(
             projects.extend(list_pages(blobs, key, &mut listed)?);
         }
     }
-    // A claimed project's pages are listed by its developers' role, whose
-    // versions are never removed, rather than by a bin.
+    // A claimed project's pages are listed by its developers' role or one
+    // of its nested roles (`project-<name>.<label>`; normalized names have
+    // no dot), whose versions are never removed, rather than by a bin.
     if !projects.is_empty() {
         for key in blobs.list(METADATA_PREFIX)? {
             if role_of(&key)
                 .strip_prefix(layout::PROJECT_ROLE_PREFIX)
+                .and_then(|role| role.split('.').next())
                 .is_some_and(|project| projects.contains(project))
             {
                 list_pages(blobs, &key, &mut listed)?;

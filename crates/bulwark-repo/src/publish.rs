@@ -358,7 +358,7 @@ impl Publisher {
         let mut signed: Vec<RoleRecord> = changed
             .iter()
             .filter_map(|p| claims.get(p))
-            .map(project_role_record)
+            .flat_map(project_role_records)
             .collect();
         let mut touched: BTreeSet<u32> = changed
             .iter()
@@ -452,9 +452,10 @@ impl Publisher {
     }
 
     /// Stages what the developers of a claimed project signed, as the index
-    /// accepted it: the page at its consistent-snapshot name and the role
-    /// at `<version>.project-<name>.json`. Also returns the oldest upload
-    /// time of its files uploaded since `uploaded_since_us`.
+    /// accepted it: the page at its consistent-snapshot name, the role at
+    /// `<version>.project-<name>.json` and each nested role at
+    /// `<version>.project-<name>.<label>.json`. Also returns the oldest
+    /// upload time of its files uploaded since `uploaded_since_us`.
     fn stage_claimed(
         &self,
         claim: &ClaimRecord,
@@ -475,16 +476,11 @@ impl Publisher {
             .get(&page_key)?
             .ok_or_else(|| missing(page_key))?;
         batch.put(&layout::page_key(&claim.project, &claim.page_sha256), &page)?;
-        let role_key = layout::claim_role_key(&claim.role_sha256);
-        let role = self
-            .blobs
-            .get(&role_key)?
-            .ok_or_else(|| missing(role_key))?;
-        let role_name = layout::project_role(&claim.project);
-        batch.put(
-            &layout::metadata_key(role_name.as_str(), claim.role_version),
-            &role,
-        )?;
+        for role in project_role_records(claim) {
+            let key = layout::claim_role_key(&role.sha256);
+            let bytes = self.blobs.get(&key)?.ok_or_else(|| missing(key))?;
+            batch.put(&layout::metadata_key(&role.role, role.version), &bytes)?;
+        }
         let page = PageRecord {
             project: claim.project.clone(),
             sha256: claim.page_sha256.clone(),
@@ -722,13 +718,21 @@ fn trusted_delegation(claim: &ClaimRecord) -> Result<Delegations, StoreError> {
     })
 }
 
-/// The record of a claimed project's role as its developers signed it.
-fn project_role_record(claim: &ClaimRecord) -> RoleRecord {
-    RoleRecord {
+/// The records of a claimed project's role and its nested roles as its
+/// developers signed them.
+fn project_role_records(claim: &ClaimRecord) -> impl Iterator<Item = RoleRecord> + '_ {
+    let project = RoleRecord {
         role: layout::project_role(&claim.project).as_str().to_owned(),
         version: claim.role_version,
         expires: claim.role_expires,
         length: claim.role_length,
         sha256: claim.role_sha256.clone(),
-    }
+    };
+    std::iter::once(project).chain(claim.nested.iter().map(|n| RoleRecord {
+        role: n.name.clone(),
+        version: n.version,
+        expires: n.expires,
+        length: n.length,
+        sha256: n.sha256.clone(),
+    }))
 }

@@ -1,9 +1,12 @@
 //! Developer-signed project transactions (PEP 480; issue 11, "The index's
 //! side"): `POST /api/projects/<name>/transaction`, a multipart form with
-//! the new signed `project-<name>` role (`role`), the new page (`page`), the
-//! distributions uploaded with them (`content`, any number) and, to claim a
-//! project or change a recently-claimed project's keys, the delegation
-//! (`delegation`: `{"keys":{<keyid>:<key>,…},"threshold":N}`).
+//! the new signed `project-<name>` role (`role`, optional when it stays as
+//! trusted), new versions of the nested roles it delegates to (`nested`,
+//! any number, each with the role's name as its filename), the new page
+//! (`page`), the distributions uploaded with them (`content`, any number)
+//! and, to claim a project or change a recently-claimed project's keys,
+//! the delegation (`delegation`: `{"keys":{<keyid>:<key>,…},"threshold":N}`,
+//! which needs a new `role`).
 //!
 //! ```text
 //! authenticate ─▶ read form ─▶ inspect each file (as a twine upload)
@@ -12,6 +15,7 @@
 //!   ─▶ bulwark_repo::transaction::check (every rule; for a key change, also
 //!      against the current delegation, whose threshold must sign it)
 //!   ─▶ blobs: files, .metadata, claims/<sha>.page.json, claims/<sha>.role.json
+//!      (the project role and each nested role)
 //!   ─▶ StateStore::record_transaction (one database transaction) ─▶ wake publisher
 //! ```
 //!
@@ -28,15 +32,17 @@ use bulwark_http::{ApiError, blocking};
 use bulwark_layout as layout;
 use bulwark_pypi::{Inspected, ProjectName, ProjectPage};
 use bulwark_repo::transaction::{
-    Offered, Previous, ProjectDelegation, TransactionPolicy, UploadedFile, VerifiedTransaction,
+    Offered, OfferedNested, Previous, ProjectDelegation, TransactionPolicy, TrustedNested,
+    UploadedFile, VerifiedTransaction,
 };
 use bulwark_store::{
-    BlobStore, ClaimRecord, ClaimTier, FileRecord, ProjectTransaction, StateStore,
-    TransactionOutcome,
+    BlobStore, ClaimRecord, ClaimTier, FileRecord, NestedRoleRecord, ProjectTransaction,
+    StateStore, TransactionOutcome,
 };
 use bulwark_tuf::delegation::{DelegatedRoles, Delegations};
 use bulwark_tuf::hash::sha256_hex;
 use bulwark_tuf::metadata::{Envelope, Targets};
+use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 
 use crate::auth::authenticate;
@@ -46,6 +52,8 @@ use crate::state::AppState;
 const MAX_DELEGATION_BYTES: usize = 64 * 1024;
 /// The longest role accepted.
 const MAX_ROLE_BYTES: usize = 1024 * 1024;
+/// The most nested roles one transaction may carry.
+const MAX_NESTED_ROLES: usize = 32;
 
 /// The answer to an accepted transaction.
 pub struct Accepted {
@@ -87,6 +95,7 @@ struct Form {
     role: Option<Vec<u8>>,
     page: Option<Vec<u8>>,
     delegation: Option<Vec<u8>>,
+    nested: Vec<(String, Vec<u8>)>,
     content: Vec<(String, Vec<u8>)>,
 }
 
@@ -107,6 +116,19 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
                 let filename = filename
                     .ok_or_else(|| ApiError::bad_request("A content part has no filename"))?;
                 form.content.push((filename, bytes));
+                continue;
+            }
+            "nested" => {
+                let role = filename.ok_or_else(|| {
+                    ApiError::bad_request("A nested part has no filename, the role's name")
+                })?;
+                if bytes.len() > MAX_ROLE_BYTES || form.nested.len() == MAX_NESTED_ROLES {
+                    return Err(ApiError::bad_request(format!(
+                        "At most {MAX_NESTED_ROLES} nested roles of {MAX_ROLE_BYTES} bytes \
+                         each are accepted"
+                    )));
+                }
+                form.nested.push((role, bytes));
                 continue;
             }
             "role" => (&mut form.role, MAX_ROLE_BYTES),
@@ -155,12 +177,16 @@ pub async fn transaction(
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await?;
+    if form.delegation.is_some() && form.role.is_none() {
+        return Err(ApiError::bad_request(
+            "A transaction with a delegation must sign the project role",
+        ));
+    }
     let offer = Offer {
         project,
         user,
-        role: form
-            .role
-            .ok_or_else(|| ApiError::bad_request("The transaction has no role"))?,
+        role: form.role,
+        nested: form.nested,
         page: form
             .page
             .ok_or_else(|| ApiError::bad_request("The transaction has no page"))?,
@@ -185,7 +211,8 @@ pub async fn transaction(
 struct Offer {
     project: ProjectName,
     user: String,
-    role: Vec<u8>,
+    role: Option<Vec<u8>>,
+    nested: Vec<(String, Vec<u8>)>,
     page: Vec<u8>,
     delegation: Option<Vec<u8>>,
     files: Vec<(Inspected, Vec<u8>)>,
@@ -196,6 +223,7 @@ struct Trusted {
     claim: Option<ClaimRecord>,
     role: Option<Envelope<Targets>>,
     page: Option<ProjectPage>,
+    nested: Vec<TrustedNested>,
 }
 
 fn forbidden(reason: String) -> ApiError {
@@ -258,9 +286,16 @@ fn accept(
     let previous = Previous {
         role: trusted.role.as_ref().map(|r| &r.signed),
         page: trusted.page.as_ref(),
+        nested: &trusted.nested,
     };
+    let nested: Vec<OfferedNested<'_>> = offer
+        .nested
+        .iter()
+        .map(|(name, role)| OfferedNested { name, role })
+        .collect();
     let bytes = Offered {
-        role: &offer.role,
+        role: offer.role.as_deref(),
+        nested: &nested,
         page: &offer.page,
         uploads: &uploads,
     };
@@ -306,10 +341,24 @@ fn trusted(
         let role = Envelope::<Targets>::parse(&read(layout::claim_role_key(&claim.role_sha256))?)
             .map_err(|e| ApiError::internal("reading the trusted role", &e))?;
         let page = parse_page(&read(layout::claim_page_key(&claim.page_sha256))?)?;
+        let nested = claim
+            .nested
+            .iter()
+            .map(|n| {
+                let metadata =
+                    Envelope::<Targets>::parse(&read(layout::claim_role_key(&n.sha256))?)
+                        .map_err(|e| ApiError::internal("reading a trusted nested role", &e))?;
+                Ok(TrustedNested {
+                    name: RoleName::new(n.name.clone()),
+                    metadata,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?;
         return Ok(Trusted {
             claim: Some(claim.clone()),
             role: Some(role),
             page: Some(page),
+            nested,
         });
     }
     let pending = store
@@ -329,6 +378,7 @@ fn trusted(
         claim: None,
         role: None,
         page,
+        nested: Vec::new(),
     })
 }
 
@@ -386,11 +436,19 @@ fn record(
     delegation: &str,
 ) -> Result<Accepted, ApiError> {
     let project = offer.project.normalized();
-    let role_sha256 = sha256_hex(&offer.role);
-    let mut writes: Vec<(String, &[u8])> = vec![
-        (layout::claim_page_key(verified.page_sha256()), &offer.page),
-        (layout::claim_role_key(&role_sha256), &offer.role),
-    ];
+    let mut writes: Vec<(String, &[u8])> =
+        vec![(layout::claim_page_key(verified.page_sha256()), &offer.page)];
+    // Without a new project role, the trusted one (and its claim) stays.
+    let (role_sha256, role_length) = match (&offer.role, &trusted.claim) {
+        (Some(role), _) => {
+            let sha256 = sha256_hex(role);
+            writes.push((layout::claim_role_key(&sha256), role));
+            (sha256, role.len() as u64)
+        }
+        (None, Some(claim)) => (claim.role_sha256.clone(), claim.role_length),
+        (None, None) => return Err(ApiError::bad_request("The transaction has no role")),
+    };
+    let nested = accepted_nested(trusted, offer, verified, &mut writes);
     for (inspected, bytes) in &offer.files {
         let (sha256, filename) = (&inspected.sha256, inspected.filename.as_str());
         writes.push((layout::file_key(sha256, filename), bytes));
@@ -415,6 +473,16 @@ fn record(
             .as_ref()
             .map(|c| c.delegation.clone())
             .filter(|current| current != delegation),
+        checked_nested: trusted
+            .claim
+            .as_ref()
+            .map(|c| {
+                c.nested
+                    .iter()
+                    .map(|n| (n.name.clone(), n.version))
+                    .collect()
+            })
+            .unwrap_or_default(),
         claim: ClaimRecord {
             project: project.to_owned(),
             tier,
@@ -422,9 +490,10 @@ fn record(
             role_version: verified.version(),
             role_expires: verified.expires().unix(),
             role_sha256,
-            role_length: offer.role.len() as u64,
+            role_length,
             page_sha256: verified.page_sha256().to_owned(),
             page_length: verified.page_length(),
+            nested,
         },
         files,
         yanked: verified
@@ -464,6 +533,39 @@ fn record(
             .map_err(internal("removing a refused transaction"))?;
     }
     Err(refusal)
+}
+
+/// The claim's nested roles after `verified`: the trusted ones, each
+/// replaced by its new version if offered, whose bytes join `writes`.
+fn accepted_nested<'o>(
+    trusted: &Trusted,
+    offer: &'o Offer,
+    verified: &VerifiedTransaction,
+    writes: &mut Vec<(String, &'o [u8])>,
+) -> Vec<NestedRoleRecord> {
+    let mut nested: BTreeMap<String, NestedRoleRecord> = trusted
+        .claim
+        .iter()
+        .flat_map(|c| c.nested.iter().map(|n| (n.name.clone(), n.clone())))
+        .collect();
+    for (name, bytes) in &offer.nested {
+        let Some(role) = verified.nested().iter().find(|v| v.name().as_str() == name) else {
+            continue;
+        };
+        let sha256 = sha256_hex(bytes);
+        writes.push((layout::claim_role_key(&sha256), bytes));
+        nested.insert(
+            name.clone(),
+            NestedRoleRecord {
+                name: name.clone(),
+                version: role.version(),
+                expires: role.expires().unix(),
+                sha256,
+                length: bytes.len() as u64,
+            },
+        );
+    }
+    nested.into_values().collect()
 }
 
 /// The records of the files a verified transaction adds, with the upload

@@ -1185,12 +1185,14 @@ fn claim_for_alice(index: &Index, project: &str) {
         role_length: 1,
         page_sha256: "b".repeat(64),
         page_length: 1,
+        nested: Vec::new(),
     };
     let t = bulwark_store::ProjectTransaction {
         display_name: project.to_owned(),
         user: "alice".to_owned(),
         checked_against: None,
         checked_delegation: None,
+        checked_nested: Vec::new(),
         claim,
         files: Vec::new(),
         yanked: Vec::new(),

@@ -27,7 +27,8 @@ use bulwark_pypi::{ProjectName, ProjectPage, UploadTime, Version, render_json};
 use bulwark_repo::Publisher;
 use bulwark_repo::roles::{self, KeyPlan, PublicKeyEntry};
 use bulwark_repo::transaction::{
-    UploadedFile, next_page, sign_project_role, unyank_page, yank_page,
+    UploadedFile, nested_delegation, next_page, sign_delegating_role, sign_project_role,
+    unyank_page, yank_page,
 };
 use bulwark_store::ClaimTier;
 use bulwark_tuf::delegation::{DelegatedRole, DelegatedRoles, PathSpec};
@@ -1240,19 +1241,10 @@ fn venv_python() -> PathBuf {
         .join("bin/python")
 }
 
-#[tokio::test]
-async fn python_tuf_verifies_a_recently_claimed_projects_page() {
-    let (index, mut developers, _) = claimed_demo().await;
-    let new = wheel("demo", "2.0");
-    let (form, page) = developers.release(&[&new]);
-    index
-        .transaction(&index.repo.alice, "demo", &form)
-        .await
-        .assert_ok();
-    developers.accepted(page);
-    assert!(index.repo.publish());
-
-    let served = Served::start(&index).await;
+/// The entry of `filename` on `project`'s page as python-tuf's ngclient,
+/// trusting root version 1, resolves and verifies it.
+async fn python_tuf_file_entry(index: &Index, project: &str, filename: &str) -> Value {
+    let served = Served::start(index).await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root.json");
     std::fs::write(
@@ -1270,7 +1262,7 @@ async fn python_tuf_verifies_a_recently_claimed_projects_page() {
         .arg(repo_root().join("tests/python/verify_index.py"))
         .arg(&root)
         .arg(&served.base)
-        .args(["demo", &new.filename]);
+        .args([project, filename]);
     let out = tokio::task::spawn_blocking(move || verify.output().unwrap())
         .await
         .unwrap();
@@ -1279,8 +1271,240 @@ async fn python_tuf_verifies_a_recently_claimed_projects_page() {
         "python-tuf refused:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let entry = json(&out.stdout);
+    json(&out.stdout)
+}
+
+#[tokio::test]
+async fn python_tuf_verifies_a_recently_claimed_projects_page() {
+    let (index, mut developers, _) = claimed_demo().await;
+    let new = wheel("demo", "2.0");
+    let (form, page) = developers.release(&[&new]);
+    index
+        .transaction(&index.repo.alice, "demo", &form)
+        .await
+        .assert_ok();
+    developers.accepted(page);
+    assert!(index.repo.publish());
+
+    let entry = python_tuf_file_entry(&index, "demo", &new.filename).await;
     assert_eq!(string(get(get(&entry, "hashes"), "sha256")), new.sha256());
     let signed = json(&developers.page);
     assert_eq!(entry, file_entry(&signed, &new.filename).clone());
+}
+
+// ======================================================================
+// Nested roles: a CI key the owner delegates to
+// ======================================================================
+
+const CI_ROLE: &str = "project-demo.ci";
+
+/// The owner's delegation of demo's page to `ci` as `project-demo.ci`:
+/// the project role's next version, listing no target, and the nested
+/// role's version 1, listing the page as it is (as `bulwark delegate`
+/// sends them).
+fn delegate_to_ci(developers: &Developers, ci: &SigningKey) -> TransactionForm {
+    let keys: Vec<&SigningKey> = developers.keys.iter().collect();
+    let ci_keys = BTreeMap::from([(
+        ci.key_id(),
+        bulwark_tuf::metadata::Key::from_value(&ci.key_id(), &ci.public_key_object(), "key")
+            .unwrap(),
+    )]);
+    let delegations = nested_delegation(&name("demo"), "ci", ci_keys, 1);
+    let project_role = sign_delegating_role(
+        developers.version + 1,
+        now().plus_seconds(300 * DAY),
+        &keys,
+        delegations,
+    )
+    .unwrap();
+    let nested = role("demo", 1, &developers.page, &[ci]);
+    TransactionForm::new(project_role, developers.page.clone(), &[]).nesting(CI_ROLE, nested)
+}
+
+/// A CI release: version `version` of `project-demo.ci` alone, listing the
+/// page after `dists`, signed by `ci`.
+fn ci_release(
+    previous: &[u8],
+    version: u64,
+    ci: &SigningKey,
+    dists: &[&Dist],
+) -> (TransactionForm, Vec<u8>) {
+    let page = page_with("demo", Some(previous), dists);
+    let nested = role("demo", version, &page, &[ci]);
+    let form = TransactionForm::new(Vec::new(), page.clone(), dists)
+        .without_role()
+        .nesting(CI_ROLE, nested);
+    (form, page)
+}
+
+#[tokio::test]
+async fn a_ci_key_the_owner_delegates_to_releases_through_its_nested_role() {
+    let (index, developers, original) = claimed_demo().await;
+    let ci = developer_key();
+    let form = delegate_to_ci(&developers, &ci);
+    let reply = index.transaction(&index.repo.alice, "demo", &form).await;
+    assert_accepted(&reply, "demo", 2, 0);
+    let claim = index.repo.store.claim("demo").unwrap().unwrap();
+    let [nested] = claim.nested.as_slice() else {
+        panic!("one nested role: {claim:?}")
+    };
+    assert_eq!((nested.name.as_str(), nested.version), (CI_ROLE, 1));
+    assert!(index.repo.publish());
+    assert_eq!(listed_version(&index, CI_ROLE).await, Some(1));
+    assert_eq!(published_bytes(&index, CI_ROLE).await, form.nested[0].1);
+    let (resolved, loaded) = resolve_page(&index, "demo").await;
+    assert_eq!(resolved, developers.page);
+    assert!(loaded.contains(CI_ROLE), "{loaded:?}");
+
+    // CI signs the next page with its key alone.
+    let new_wheel = wheel("demo", "2.0");
+    let (form, page) = ci_release(&developers.page, 2, &ci, &[&new_wheel]);
+    let reply = index.transaction(&index.repo.alice, "demo", &form).await;
+    assert_accepted(&reply, "demo", 2, 1);
+    assert_eq!(index.get_json("/simple/demo/").await.body, page);
+    assert!(index.repo.publish());
+    assert_eq!(listed_version(&index, "project-demo").await, Some(2));
+    assert_eq!(listed_version(&index, CI_ROLE).await, Some(2));
+    let (resolved, loaded) = resolve_page(&index, "demo").await;
+    assert_eq!(resolved, page, "the client gets CI's page");
+    for role in ["project-demo", CI_ROLE] {
+        assert!(loaded.contains(role), "{role} not loaded: {loaded:?}");
+    }
+    for dist in [&original, &new_wheel] {
+        assert_eq!(index.get(&dist.file_url()).await.body, dist.bytes);
+    }
+
+    // The same version again is a rollback of the nested role.
+    let (again, _) = ci_release(&page, 2, &ci, &[]);
+    refused(
+        &index,
+        &index.repo.alice,
+        "demo",
+        &again,
+        StatusCode::BAD_REQUEST,
+        "Transaction refused: nested role \"project-demo.ci\" refused: version 2 offered \
+         where a version greater than trusted version 2 is required",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_nested_role_not_signed_by_its_delegated_key_is_refused() {
+    let (index, developers, _) = claimed_demo().await;
+    let ci = developer_key();
+    let reply = index
+        .transaction(&index.repo.alice, "demo", &delegate_to_ci(&developers, &ci))
+        .await;
+    assert_accepted(&reply, "demo", 2, 0);
+    // The owner's key is not the CI role's.
+    let (form, _) = ci_release(
+        &developers.page,
+        2,
+        &developers.keys[0],
+        &[&wheel("demo", "2.0")],
+    );
+    let reply = index.transaction(&index.repo.alice, "demo", &form).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let reason = reply.reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with(
+            "Transaction refused: nested role \"project-demo.ci\" refused: it is not signed \
+             by a threshold of the keys the project role delegates it to"
+        ),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn nested_roles_the_project_role_does_not_delegate_are_refused() {
+    let (index, developers, _) = claimed_demo().await;
+    let ci = developer_key();
+    let (form, _) = ci_release(&developers.page, 1, &ci, &[]);
+    refused(
+        &index,
+        &index.repo.alice,
+        "demo",
+        &form,
+        StatusCode::BAD_REQUEST,
+        "Transaction refused: the project's roles do not lead clients to its page: \
+         \"project-demo.ci\" is not delegated by the project role",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_delegation_without_a_project_role_is_refused() {
+    let (index, developers, _) = claimed_demo().await;
+    let key = developer_key();
+    let form = TransactionForm::new(Vec::new(), developers.page.clone(), &[])
+        .without_role()
+        .delegating(delegation(&[&key], 1));
+    refused(
+        &index,
+        &index.repo.alice,
+        "demo",
+        &form,
+        StatusCode::BAD_REQUEST,
+        "A transaction with a delegation must sign the project role",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn python_tuf_verifies_a_page_ci_signed_through_its_nested_role() {
+    let (index, developers, _) = claimed_demo().await;
+    let ci = developer_key();
+    index
+        .transaction(&index.repo.alice, "demo", &delegate_to_ci(&developers, &ci))
+        .await
+        .assert_ok();
+    let new = wheel("demo", "2.0");
+    let (form, page) = ci_release(&developers.page, 2, &ci, &[&new]);
+    index
+        .transaction(&index.repo.alice, "demo", &form)
+        .await
+        .assert_ok();
+    assert!(index.repo.publish());
+    let entry = python_tuf_file_entry(&index, "demo", &new.filename).await;
+    assert_eq!(entry, file_entry(&json(&page), &new.filename).clone());
+}
+
+#[tokio::test]
+async fn garbage_collection_keeps_the_nested_role_reachable_and_its_page() {
+    let (index, developers, _) = claimed_demo().await;
+    index.uploaded(&wheel("other", "1.0")).await;
+    let ci = developer_key();
+    index
+        .transaction(&index.repo.alice, "demo", &delegate_to_ci(&developers, &ci))
+        .await
+        .assert_ok();
+    assert!(index.repo.publish());
+    let mut page = developers.page.clone();
+    for (version, release) in [(2, "2.0"), (3, "3.0")] {
+        let (form, next) = ci_release(&page, version, &ci, &[&wheel("demo", release)]);
+        index
+            .transaction(&index.repo.alice, "demo", &form)
+            .await
+            .assert_ok();
+        page = next;
+        index.uploaded(&wheel("other", release)).await;
+        assert!(index.repo.publish());
+    }
+    let report = index.repo.publisher.collect_garbage(now(), 0).unwrap();
+    assert!(report.metadata_removed > 0, "{report:?}");
+    let page_key = layout::page_key("demo", &sha256_hex(&page));
+    assert_eq!(
+        index.repo.blobs.get(&page_key).unwrap().as_deref(),
+        Some(page.as_slice()),
+        "the page CI signed is kept"
+    );
+    assert_eq!(listed_version(&index, CI_ROLE).await, Some(3));
+    let (listed, reached) = reachable_roles(&index).await;
+    assert!(reached.contains(CI_ROLE), "{reached:?}");
+    assert_eq!(
+        listed.difference(&reached).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "every listed role is reachable from targets"
+    );
+    assert_eq!(resolve_page(&index, "demo").await.0, page);
 }

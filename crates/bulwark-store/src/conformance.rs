@@ -36,6 +36,8 @@
 //!   claim (`Stale`), then its files in order (`Conflict` for the first
 //!   refused); a file sent twice in one transaction is kept once when
 //!   identical, a `Conflict` when not;
+//! - a claim's nested roles are replaced by each recorded claim's list,
+//!   and a transaction checked against other nested versions is `Stale`;
 //! - `set_claim_delegation` queues a change only when the tier or the
 //!   delegation changed.
 #![expect(
@@ -48,9 +50,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use crate::{
-    AddFile, BlobStore, ClaimRecord, ClaimTier, FileRecord, PageRecord, PendingChanges,
-    ProjectTransaction, PublishCommit, RoleRecord, StateStore, StoreError, TokenRecord,
-    TransactionOutcome, YankOutcome,
+    AddFile, BlobStore, ClaimRecord, ClaimTier, FileRecord, NestedRoleRecord, PageRecord,
+    PendingChanges, ProjectTransaction, PublishCommit, RoleRecord, StateStore, StoreError,
+    TokenRecord, TransactionOutcome, YankOutcome,
 };
 
 /// A factory for stores under test.
@@ -91,6 +93,7 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     every_claim_field_round_trips,
     transaction_of_another_user_is_forbidden,
     stale_transactions_change_nothing,
+    nested_roles_are_replaced_and_race,
     conflicting_transaction_is_rolled_back,
     identical_files_in_a_transaction_are_kept,
     transaction_yank_states_apply_to_named_files,
@@ -357,6 +360,7 @@ fn claim(project: &str, version: u64) -> ClaimRecord {
         role_length: 700 + version,
         page_sha256: digest(&format!("page:{project}:{version}")),
         page_length: 300 + version,
+        nested: Vec::new(),
     }
 }
 
@@ -372,6 +376,7 @@ fn transaction(
         user: user.to_owned(),
         checked_against,
         checked_delegation: None,
+        checked_nested: Vec::new(),
         claim,
         files,
         yanked: yanked
@@ -1579,6 +1584,7 @@ fn every_claim_field_round_trips(make: &Make<'_, dyn StateStore>) {
         role_length: 0,
         page_sha256: digest("zeta-page"),
         page_length: 0,
+        nested: Vec::new(),
     };
     let full = ClaimRecord {
         project: "alpha".to_owned(),
@@ -1590,6 +1596,22 @@ fn every_claim_field_round_trips(make: &Make<'_, dyn StateStore>) {
         role_length: u64::MAX >> 1,
         page_sha256: digest("alpha-page"),
         page_length: u64::MAX >> 1,
+        nested: vec![
+            NestedRoleRecord {
+                name: "project-alpha.a".to_owned(),
+                version: 0,
+                expires: i64::MIN,
+                sha256: digest("alpha-a"),
+                length: 0,
+            },
+            NestedRoleRecord {
+                name: "project-alpha.ü".to_owned(),
+                version: u64::MAX >> 1,
+                expires: i64::MAX,
+                sha256: digest("alpha-ü"),
+                length: u64::MAX >> 1,
+            },
+        ],
     };
     let (mid, alpha_b) = (claim("mid", 4), claim("alpha-b", 9));
     for c in [&bare, &full, &mid, &alpha_b] {
@@ -1623,6 +1645,83 @@ fn every_claim_field_round_trips(make: &Make<'_, dyn StateStore>) {
         Some(full),
         "another claim"
     );
+}
+
+/// Nested role `name` of `dev` at `version`.
+fn nested(name: &str, version: u64) -> NestedRoleRecord {
+    NestedRoleRecord {
+        name: format!("project-dev.{name}"),
+        version,
+        expires: 1_900_000_000,
+        sha256: digest(&format!("nested:{name}:{version}")),
+        length: 100 + version,
+    }
+}
+
+fn nested_roles_are_replaced_and_race(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let first = ClaimRecord {
+        nested: vec![nested("a", 1), nested("ci", 1)],
+        ..claim("dev", 2)
+    };
+    let t = transaction("alice", None, first.clone(), vec![], vec![]);
+    recorded(s.record_transaction(&t), "claim dev with two nested roles");
+    assert_eq!(s.claim("dev").expect("claim"), Some(first.clone()));
+    // A CI release: the project role's version stays, one nested role moves.
+    let release = ClaimRecord {
+        nested: vec![nested("a", 1), nested("ci", 2)],
+        ..claim("dev", 2)
+    };
+    let checked = |versions: &[(&str, u64)]| ProjectTransaction {
+        checked_nested: versions
+            .iter()
+            .map(|(n, v)| (format!("project-dev.{n}"), *v))
+            .collect(),
+        ..transaction("alice", Some(2), release.clone(), vec![], vec![])
+    };
+    // Versions that do not grow are the caller's mistake.
+    for contradictory in [&[("a", 1), ("ci", 2)][..], &[("a", 1), ("ci", 1), ("b", 1)]] {
+        assert!(
+            matches!(
+                s.record_transaction(&checked(contradictory)),
+                Err(StoreError::Misuse(_))
+            ),
+            "checked against {contradictory:?}"
+        );
+    }
+    for stale in [&[][..], &[("ci", 1)], &[("a", 0), ("ci", 1)]] {
+        assert_eq!(
+            s.record_transaction(&checked(stale))
+                .expect("record_transaction"),
+            TransactionOutcome::Stale,
+            "checked against {stale:?}"
+        );
+        assert_eq!(s.claim("dev").expect("claim"), Some(first.clone()));
+    }
+    // In any order.
+    recorded(
+        s.record_transaction(&checked(&[("ci", 1), ("a", 1)])),
+        "the CI release",
+    );
+    assert_eq!(s.claim("dev").expect("claim"), Some(release.clone()));
+    assert_eq!(
+        s.record_transaction(&checked(&[("a", 1), ("ci", 1)]))
+            .expect("record_transaction"),
+        TransactionOutcome::Stale,
+        "the same release, raced"
+    );
+    // The list replaces the stored one.
+    let fewer = claim("dev", 3);
+    let t = ProjectTransaction {
+        checked_nested: vec![
+            ("project-dev.a".to_owned(), 1),
+            ("project-dev.ci".to_owned(), 2),
+        ],
+        ..transaction("alice", Some(2), fewer.clone(), vec![], vec![])
+    };
+    recorded(s.record_transaction(&t), "a claim without nested roles");
+    assert_eq!(s.claim("dev").expect("claim"), Some(fewer.clone()));
+    assert_eq!(s.claims().expect("claims"), [fewer]);
 }
 
 fn transaction_of_another_user_is_forbidden(make: &Make<'_, dyn StateStore>) {

@@ -194,6 +194,26 @@ pub struct ClaimRecord {
     pub page_sha256: String,
     /// Length of the page.
     pub page_length: u64,
+    /// The nested roles (`project-<name>.<label>`) the project role
+    /// delegates to, as last accepted, by name: every one accepted so far
+    /// (a recorded claim's list replaces the stored one).
+    pub nested: Vec<NestedRoleRecord>,
+}
+
+/// A developer-signed nested role of a claimed project, as last accepted
+/// (blob `claims/<sha256>.role.json`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NestedRoleRecord {
+    /// The role's name, `project-<name>.<label>`.
+    pub name: String,
+    /// Its version.
+    pub version: u64,
+    /// When it expires, seconds since the Unix epoch.
+    pub expires: i64,
+    /// Lowercase hex SHA-256 of its bytes.
+    pub sha256: String,
+    /// Length of its bytes.
+    pub length: u64,
 }
 
 /// A developer-signed project transaction the index has checked, to be
@@ -214,6 +234,11 @@ pub struct ProjectTransaction {
     /// `claim.delegation`. The stored claim's delegation must be this one,
     /// and its tier `claim.tier`, or nothing is recorded.
     pub checked_delegation: Option<String>,
+    /// The nested roles the transaction was checked against, as the stored
+    /// claim lists them (name and version, by name): a transaction that
+    /// only signs a nested role leaves `role_version` as it is, so two such
+    /// transactions race on these. If they differ, nothing is recorded.
+    pub checked_nested: Vec<(String, u64)>,
     /// The project's new claim state (`claim.project` names the project).
     pub claim: ClaimRecord,
     /// The files uploaded with the transaction, all of `claim.project`.

@@ -33,9 +33,9 @@ use rusqlite::{
 };
 
 use crate::{
-    AddFile, ClaimRecord, ClaimTier, FileRecord, PageRecord, PendingChanges, ProjectRecord,
-    ProjectTransaction, PublishCommit, Result, RoleRecord, StateStore, StoreError, TokenRecord,
-    TransactionOutcome, YankOutcome,
+    AddFile, ClaimRecord, ClaimTier, FileRecord, NestedRoleRecord, PageRecord, PendingChanges,
+    ProjectRecord, ProjectTransaction, PublishCommit, Result, RoleRecord, StateStore, StoreError,
+    TokenRecord, TransactionOutcome, YankOutcome,
 };
 
 /// Reader connections of an on-disk store. Readers are cheap (a file handle
@@ -152,6 +152,20 @@ const MIGRATIONS: &[&str] = &[
         role_length  INTEGER NOT NULL CHECK (role_length >= 0),
         page_sha256  TEXT    NOT NULL,
         page_length  INTEGER NOT NULL CHECK (page_length >= 0)
+    ) STRICT, WITHOUT ROWID;
+    ",
+    // Version 3.
+    "
+    -- The nested roles (project-<name>.<label>) a claimed project's role
+    -- delegates to, as last accepted.
+    CREATE TABLE claim_nested (
+        project TEXT    NOT NULL REFERENCES claims (project),
+        name    TEXT    NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 0),
+        expires INTEGER NOT NULL,
+        sha256  TEXT    NOT NULL,
+        length  INTEGER NOT NULL CHECK (length >= 0),
+        PRIMARY KEY (project, name)
     ) STRICT, WITHOUT ROWID;
     ",
 ];
@@ -475,7 +489,28 @@ fn claim_from_row(row: &Row<'_>) -> rusqlite::Result<ClaimRecord> {
         role_length: row.get(6)?,
         page_sha256: row.get(7)?,
         page_length: row.get(8)?,
+        nested: Vec::new(),
     })
+}
+
+/// `claim` with its nested roles.
+fn with_nested(tx: &Connection, mut claim: ClaimRecord) -> rusqlite::Result<ClaimRecord> {
+    claim.nested = tx
+        .prepare_cached(
+            "SELECT name, version, expires, sha256, length FROM claim_nested \
+             WHERE project = ?1 ORDER BY name",
+        )?
+        .query_map([&claim.project], |row| {
+            Ok(NestedRoleRecord {
+                name: row.get(0)?,
+                version: row.get(1)?,
+                expires: row.get(2)?,
+                sha256: row.get(3)?,
+                length: row.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(claim)
 }
 
 fn claim_of(tx: &Connection, project: &str) -> rusqlite::Result<Option<ClaimRecord>> {
@@ -485,7 +520,16 @@ fn claim_of(tx: &Connection, project: &str) -> rusqlite::Result<Option<ClaimReco
         " FROM claims WHERE project = ?1"
     ))?
     .query_row([project], claim_from_row)
-    .optional()
+    .optional()?
+    .map(|claim| with_nested(tx, claim))
+    .transpose()
+}
+
+/// Name and version of each of `nested`, by name.
+fn nested_versions<'n>(nested: impl Iterator<Item = (&'n str, u64)>) -> Vec<(&'n str, u64)> {
+    let mut versions: Vec<_> = nested.collect();
+    versions.sort_unstable();
+    versions
 }
 
 fn is_claimed(tx: &Connection, project: &str) -> rusqlite::Result<bool> {
@@ -640,16 +684,30 @@ fn check_transaction(t: &ProjectTransaction) -> Result<()> {
         ));
     }
     if let Some(checked) = t.checked_against
-        && t.claim.role_version <= checked
+        && !(t.claim.role_version > checked
+            || t.claim.role_version == checked && nested_grows(&t.checked_nested, &t.claim.nested))
     {
-        // Staleness is told by the version alone: a version that does not
-        // grow would let a transaction checked against an older role pass.
+        // Staleness is told by the versions alone: versions that do not
+        // grow would let a transaction checked against older roles pass.
         return misuse(format!(
-            "transaction of {project} has role version {}, not above {checked}",
+            "transaction of {project} has role version {}, not above {checked}, \
+             and no nested role above the one it was checked against",
             t.claim.role_version
         ));
     }
     Ok(())
+}
+
+/// Whether `new` keeps every nested role of `checked` at a version no
+/// lower, and has one above its checked version (or new).
+fn nested_grows(checked: &[(String, u64)], new: &[NestedRoleRecord]) -> bool {
+    let version = |name: &str| checked.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    checked
+        .iter()
+        .all(|(name, v)| new.iter().any(|r| r.name == *name && r.version >= *v))
+        && new
+            .iter()
+            .any(|r| version(&r.name).is_none_or(|v| r.version > v))
 }
 
 /// The body of [`StateStore::record_transaction`], in its write
@@ -680,6 +738,8 @@ fn record_in(
             Some(c.role_version) == t.checked_against
                 && c.tier == t.claim.tier
                 && c.delegation == *t.checked_delegation.as_ref().unwrap_or(&t.claim.delegation)
+                && nested_versions(c.nested.iter().map(|n| (n.name.as_str(), n.version)))
+                    == nested_versions(t.checked_nested.iter().map(|(n, v)| (n.as_str(), *v)))
         }
     };
     if !current {
@@ -728,6 +788,18 @@ fn record_in(
         c.page_sha256,
         c.page_length,
     ])?;
+    // The claim's list replaces the stored one.
+    tx.prepare_cached("DELETE FROM claim_nested WHERE project = ?1")?
+        .execute([project])?;
+    let mut nested = tx.prepare_cached(
+        "INSERT INTO claim_nested (project, name, version, expires, sha256, length) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for n in &c.nested {
+        nested.execute(params![
+            project, n.name, n.version, n.expires, n.sha256, n.length
+        ])?;
+    }
     let change = queue_change(tx, project)?;
     Ok(Commit(Ok(TransactionOutcome::Recorded { change })))
 }
@@ -920,6 +992,7 @@ impl StateStore for SqliteState {
                 " FROM claims ORDER BY project"
             ))?
             .query_map([], claim_from_row)?
+            .map(|claim| with_nested(tx, claim?))
             .collect()
         })
     }
@@ -1139,7 +1212,7 @@ mod tests {
         .unwrap();
         drop(conn);
         let store = SqliteState::open(&path).unwrap();
-        assert_eq!(pragma(&lock(&store.writer), "user_version"), 2);
+        assert_eq!(pragma(&lock(&store.writer), "user_version"), 3);
         assert_eq!(store.project("pkg").unwrap().unwrap().owner, "alice");
         assert_eq!(store.claims().unwrap(), []);
         let claim = ClaimRecord {
@@ -1152,12 +1225,14 @@ mod tests {
             role_length: 3,
             page_sha256: "b".repeat(64),
             page_length: 4,
+            nested: Vec::new(),
         };
         let t = ProjectTransaction {
             display_name: "Pkg".to_owned(),
             user: "alice".to_owned(),
             checked_against: None,
             checked_delegation: None,
+            checked_nested: Vec::new(),
             claim: claim.clone(),
             files: Vec::new(),
             yanked: Vec::new(),
@@ -1167,6 +1242,31 @@ mod tests {
             TransactionOutcome::Recorded { .. }
         ));
         assert_eq!(store.claim("pkg").unwrap(), Some(claim));
+    }
+
+    /// A database of schema version 2 gains the nested roles table; its
+    /// claims have none.
+    #[test]
+    fn migrates_a_version_2_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO projects VALUES ('pkg', 'Pkg', 'alice', 1); \
+             INSERT INTO claims VALUES ('pkg', 'claimed', '{}', 1, 2, 'a', 3, 'b', 4);",
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteState::open(&path).unwrap();
+        assert_eq!(pragma(&lock(&store.writer), "user_version"), 3);
+        let claim = store.claim("pkg").unwrap().unwrap();
+        assert_eq!((claim.role_version, claim.page_length), (1, 4));
+        assert!(claim.nested.is_empty());
     }
 
     #[test]

@@ -67,7 +67,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             Transaction {
                 project: project.clone(),
                 version,
-                role,
+                role: Some(role),
+                nested: None,
                 page: page.bytes,
                 delegation: Some(delegation),
                 files: Vec::new(),

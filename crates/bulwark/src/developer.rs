@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bulwark_client::{Fetcher, Limits, MetadataDir, UpdateError, Updater};
-use bulwark_layout::{CLAIMED, RECENTLY_CLAIMED, page_target, project_role};
+use bulwark_layout::{CLAIMED, RECENTLY_CLAIMED, nested_role_prefix, page_target, project_role};
 use bulwark_pypi::{ProjectName, ProjectPage};
 use bulwark_repo::roles::PublicKeyEntry;
 use bulwark_repo::transaction::{next_role_version, sign_project_role};
@@ -79,7 +79,8 @@ pub struct ExpiryArgs {
 }
 
 impl ExpiryArgs {
-    fn at(&self) -> bulwark_tuf::time::Timestamp {
+    /// When a role signed now expires.
+    pub fn at(&self) -> bulwark_tuf::time::Timestamp {
         crate::now().plus_seconds(i64::from(self.expires_days) * 86_400)
     }
 }
@@ -343,8 +344,33 @@ pub struct Claim {
     /// `claimed` or `recently-claimed` (or the delegator's name, if
     /// neither).
     pub tier: String,
-    /// The page the role lists.
+    /// The page the role (or its nested role) lists.
     pub page: Page,
+    /// The nested role that lists the page, when the project role leaves
+    /// it to one.
+    pub nested: Option<Nested>,
+}
+
+impl Claim {
+    /// The role that signs the page, and its delegation: the nested role
+    /// listing it, if any, else the project role.
+    pub fn page_signers(&self) -> (&Delegation, &RoleName) {
+        match &self.nested {
+            Some(nested) => (&nested.delegation, &nested.role),
+            None => (&self.delegation, &self.role),
+        }
+    }
+}
+
+/// A nested role `project-<name>.<label>` that lists a project's page.
+#[derive(Clone, Debug)]
+pub struct Nested {
+    /// `project-<name>.<label>`.
+    pub role: RoleName,
+    /// The verified role.
+    pub metadata: Targets,
+    /// Its delegation, as the project role lists it.
+    pub delegation: Delegation,
 }
 
 /// Which role lists a project's page.
@@ -437,24 +463,55 @@ impl Tuf {
             bytes,
             page: parsed,
         };
-        if found.role != role {
+        let is_nested = found.role.as_str().starts_with(&nested_role_prefix(name));
+        if found.role != role && !is_nested {
             return Ok(Listed::Unclaimed(page));
         }
         let trusted = updater.trusted();
-        let metadata = trusted
-            .targets(&role)
-            .map(|verified| (**verified).clone())
-            .with_context(|| format!("{role} is not in the trusted metadata"))?;
+        let verified = |role: &RoleName| {
+            trusted
+                .targets(role)
+                .map(|verified| (**verified).clone())
+                .with_context(|| format!("{role} is not in the trusted metadata"))
+        };
+        let metadata = verified(&role)?;
+        let nested = if is_nested {
+            // One level: the project role delegates to the nested role.
+            let delegation = Delegation::trusted(&metadata, &found.role)
+                .filter(|_| found.delegator == role)
+                .with_context(|| format!("{role} does not delegate to {}", found.role))?;
+            Some(Nested {
+                metadata: verified(&found.role)?,
+                role: found.role.clone(),
+                delegation,
+            })
+        } else {
+            None
+        };
+        let delegator = if is_nested {
+            trusted
+                .targets_roles()
+                .find(|r| {
+                    trusted
+                        .targets(r)
+                        .is_some_and(|t| Delegation::trusted(t, &role).is_some())
+                })
+                .cloned()
+                .with_context(|| format!("no trusted role delegates to {role}"))?
+        } else {
+            found.delegator.clone()
+        };
         let delegation = trusted
-            .targets(&found.delegator)
+            .targets(&delegator)
             .and_then(|delegator| Delegation::trusted(delegator, &role))
-            .with_context(|| format!("{} does not delegate to {role}", found.delegator))?;
+            .with_context(|| format!("{delegator} does not delegate to {role}"))?;
         Ok(Listed::Claimed(Box::new(Claim {
             role,
             metadata,
             delegation,
-            tier: tier_of(&found.delegator),
+            tier: tier_of(&delegator),
             page,
+            nested,
         })))
     }
 
@@ -464,8 +521,17 @@ impl Tuf {
         &self,
         project: &ProjectName,
         version: u64,
+        nested: Option<&(String, u64)>,
         timeout: Duration,
     ) -> anyhow::Result<String> {
+        let shown = |claim: &Claim| {
+            claim.metadata.common.version >= version
+                && nested.is_none_or(|(name, version)| {
+                    claim.nested.as_ref().is_some_and(|n| {
+                        n.role.as_str() == name && n.metadata.common.version >= *version
+                    })
+                })
+        };
         let end = Instant::now() + timeout;
         loop {
             let left = end.saturating_duration_since(Instant::now());
@@ -473,7 +539,7 @@ impl Tuf {
                 .await
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer in time")));
             let seen = match polled {
-                Ok(Listed::Claimed(claim)) if claim.metadata.common.version >= version => {
+                Ok(Listed::Claimed(claim)) if shown(&claim) => {
                     return Ok(claim.tier);
                 }
                 Ok(Listed::Claimed(claim)) => {
@@ -527,15 +593,60 @@ pub fn sign_next(
     Ok((version, role))
 }
 
+/// The next version of the nested role `nested`, listing `page`, signed by
+/// `keys` (a nested role listing the page has a project role's body, with
+/// no delegations): the version and the metadata bytes.
+pub fn sign_nested_next(
+    project: &ProjectName,
+    nested: &Nested,
+    page: &[u8],
+    keys: &[SigningKey],
+    expiry: &ExpiryArgs,
+) -> anyhow::Result<(u64, Vec<u8>)> {
+    let version = next_role_version(Some(&nested.metadata));
+    let keys: Vec<&SigningKey> = keys.iter().collect();
+    let role = sign_project_role(project, version, expiry.at(), page, &keys, None)
+        .with_context(|| format!("cannot sign {}", nested.role))?;
+    Ok((version, role))
+}
+
+/// What a new page signs: the next version of the nested role that lists
+/// the page, if a nested role does (a CI key signs it, and only it), else
+/// of the project role. The project role's version after it, the project
+/// role's bytes if signed, and the nested role's name, version and bytes
+/// if signed.
+pub type Signed = (u64, Option<Vec<u8>>, Option<(String, u64, Vec<u8>)>);
+
+pub fn sign_page(
+    project: &ProjectName,
+    previous: Option<&Claim>,
+    page: &[u8],
+    keys: &[SigningKey],
+    expiry: &ExpiryArgs,
+) -> anyhow::Result<Signed> {
+    if let Some(claim) = previous
+        && let Some(nested) = &claim.nested
+    {
+        let (version, bytes) = sign_nested_next(project, nested, page, keys, expiry)?;
+        let sent = (nested.role.as_str().to_owned(), version, bytes);
+        return Ok((claim.metadata.common.version, None, Some(sent)));
+    }
+    let (version, role) = sign_next(project, previous.map(|c| &c.metadata), page, keys, expiry)?;
+    Ok((version, Some(role), None))
+}
+
 /// One developer-signed transaction, as the index's API takes it.
 #[derive(Debug)]
 pub struct Transaction {
     /// The project.
     pub project: ProjectName,
-    /// The version of the role signed.
+    /// The version of the project role after it: the one signed, or the
+    /// trusted one when `role` is `None`.
     pub version: u64,
-    /// The signed `project-<name>` metadata.
-    pub role: Vec<u8>,
+    /// The signed `project-<name>` metadata; `None` keeps the trusted one.
+    pub role: Option<Vec<u8>>,
+    /// The signed nested role, if any: its name, version and metadata.
+    pub nested: Option<(String, u64, Vec<u8>)>,
     /// The page it lists.
     pub page: Vec<u8>,
     /// The keys and threshold to delegate to, when claiming or changing them.
@@ -555,6 +666,8 @@ pub struct Accepted {
     pub tier: String,
     /// How many files the transaction added.
     pub files: u64,
+    /// The nested role sent, and its version.
+    pub nested: Option<(String, u64)>,
 }
 
 /// Sends `transaction` to the index; refuses an answer about another role
@@ -562,9 +675,17 @@ pub struct Accepted {
 pub async fn send(index: &IndexArgs, transaction: Transaction) -> anyhow::Result<Accepted> {
     let name = transaction.project.normalized().to_owned();
     let url = format!("{}/api/projects/{name}/transaction", index.base()?);
-    let mut form = Form::new()
-        .part("role", file_part("role.json", transaction.role))
-        .part("page", file_part("index.json", transaction.page));
+    let mut form = Form::new().part("page", file_part("index.json", transaction.page));
+    if let Some(role) = transaction.role {
+        form = form.part("role", file_part("role.json", role));
+    }
+    let nested = match transaction.nested {
+        Some((name, version, bytes)) => {
+            form = form.part("nested", file_part(&name, bytes));
+            Some((name, version))
+        }
+        None => None,
+    };
     if let Some(delegation) = &transaction.delegation {
         form = form.text(
             "delegation",
@@ -581,7 +702,7 @@ pub async fn send(index: &IndexArgs, transaction: Transaction) -> anyhow::Result
         &format!("the transaction for {name}"),
     )
     .await?;
-    let accepted = parse_accepted(&body).with_context(|| {
+    let mut accepted = parse_accepted(&body).with_context(|| {
         format!("the index accepted the transaction for {name}, but its answer cannot be read")
     })?;
     let role = project_role(&name);
@@ -593,6 +714,7 @@ pub async fn send(index: &IndexArgs, transaction: Transaction) -> anyhow::Result
             transaction.version
         );
     }
+    accepted.nested = nested;
     Ok(accepted)
 }
 
@@ -655,6 +777,7 @@ fn parse_accepted(body: &str) -> anyhow::Result<Accepted> {
         version: number("version")?,
         tier: string("tier")?,
         files: number("files")?,
+        nested: None,
     })
 }
 
@@ -666,10 +789,14 @@ pub async fn finish(
     project: &ProjectName,
     accepted: &Accepted,
 ) -> anyhow::Result<()> {
+    let (role, version) = match &accepted.nested {
+        Some((name, version)) => (name.as_str(), *version),
+        None => (accepted.role.as_str(), accepted.version),
+    };
     if wait.no_wait {
         println!(
-            "accepted {} version {} ({}); not waiting for TUF to show it",
-            accepted.role, accepted.version, accepted.tier
+            "accepted {role} version {version} ({}); not waiting for TUF to show it",
+            accepted.tier
         );
         return Ok(());
     }
@@ -677,13 +804,11 @@ pub async fn finish(
         .wait_for(
             project,
             accepted.version,
+            accepted.nested.as_ref(),
             Duration::from_secs(wait.wait_secs),
         )
         .await?;
-    println!(
-        "published {} version {} ({tier})",
-        accepted.role, accepted.version
-    );
+    println!("published {role} version {version} ({tier})");
     Ok(())
 }
 
@@ -834,6 +959,7 @@ mod tests {
                 version: 2,
                 tier: "recently-claimed".to_owned(),
                 files: 1,
+                nested: None,
             }
         );
         assert!(parse_accepted("OK").is_err());

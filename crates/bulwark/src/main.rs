@@ -11,6 +11,7 @@ mod ceremony;
 mod claim;
 mod config;
 mod data;
+mod delegate;
 mod developer;
 mod import;
 mod key;
@@ -49,6 +50,9 @@ enum Command {
     /// Claim a project with developer keys (PEP 480): from then on only
     /// they sign its releases.
     Claim(claim::Args),
+    /// Leave a claimed project's page to a nested role with its own keys
+    /// (e.g. a CI key), as the project's owner.
+    Delegate(delegate::Args),
     /// Yank a release (PEP 592), as its project's owner.
     Yank(yank::Args),
     /// Undo a yank, as the project's owner.
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::TufClient(args) => tuf_client::run(args),
         Command::Upload(args) => upload::run(&args),
         Command::Claim(args) => claim::run(&args),
+        Command::Delegate(args) => delegate::run(&args),
         Command::Yank(args) => yank::run(&args, false),
         Command::Unyank(args) => yank::run(&args, true),
         Command::Proxy(args) => proxy::run(args),

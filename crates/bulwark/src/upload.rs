@@ -9,7 +9,10 @@
 //! (`transaction::next_page`), and the next version of `project-<name>`
 //! lists it. A project TUF does not know yet is claimed by the same
 //! transaction (its keys and threshold sent along); a project the index
-//! signs for is refused, so that nobody claims one by accident.
+//! signs for is refused, so that nobody claims one by accident. When TUF
+//! finds the page in a nested role `project-<name>.<label>` (`bulwark
+//! delegate`), the keys must be that role's, and only its next version
+//! is signed and sent.
 
 use std::path::{Path, PathBuf};
 
@@ -174,6 +177,16 @@ fn signed_upload(args: &Args, base: &str, root: &Path, dists: Vec<Dist>) -> anyh
                 (None, Some(requested))
             }
             Listed::Unclaimed(_) => bail!("{name} is not claimed: run bulwark claim first"),
+            Listed::Claimed(claim) if claim.nested.is_some() => {
+                if args.delegation.given() {
+                    bail!(
+                        "the page of {name} is signed by a nested role: its keys change with the project role (bulwark delegate)"
+                    );
+                }
+                let (delegation, role) = claim.page_signers();
+                signers.check(delegation, role)?;
+                (Some(claim), None)
+            }
             Listed::Claimed(claim) => {
                 let change = if args.delegation.given() {
                     let requested = Delegation::requested(
@@ -219,15 +232,20 @@ fn signed_upload(args: &Args, base: &str, root: &Path, dists: Vec<Dist>) -> anyh
             return Ok(());
         }
         let keys = signers.open()?;
-        let previous_role = previous.as_ref().map(|c| &c.metadata);
-        let (version, role) =
-            developer::sign_next(&project, previous_role, &page_bytes, &keys, &args.expiry)?;
+        let (version, role, nested) = developer::sign_page(
+            &project,
+            previous.as_deref(),
+            &page_bytes,
+            &keys,
+            &args.expiry,
+        )?;
         let accepted = developer::send(
             &args.index,
             Transaction {
                 project: project.clone(),
                 version,
                 role,
+                nested,
                 page: page_bytes,
                 delegation,
                 files,

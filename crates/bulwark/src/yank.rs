@@ -104,7 +104,8 @@ fn sign(args: &Args, undo: bool) -> anyhow::Result<()> {
             }
             Listed::Absent => bail!("no such project {name}"),
         };
-        signers.check(&claim.delegation, &claim.role)?;
+        let (delegation, role) = claim.page_signers();
+        signers.check(delegation, role)?;
         let previous = &claim.page.page;
         let page = if undo {
             unyank_page(previous, &version)
@@ -120,19 +121,15 @@ fn sign(args: &Args, undo: bool) -> anyhow::Result<()> {
             return Ok(());
         }
         let keys = signers.open()?;
-        let (role_version, role) = developer::sign_next(
-            &project,
-            Some(&claim.metadata),
-            &page_bytes,
-            &keys,
-            &args.expiry,
-        )?;
+        let (role_version, role, nested) =
+            developer::sign_page(&project, Some(&claim), &page_bytes, &keys, &args.expiry)?;
         let accepted = developer::send(
             &args.index,
             Transaction {
                 project: project.clone(),
                 version: role_version,
                 role,
+                nested,
                 page: page_bytes,
                 delegation: None,
                 files: Vec::new(),

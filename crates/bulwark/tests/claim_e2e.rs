@@ -527,9 +527,11 @@ fn signed_transactions_pass_the_index_checks() {
         Previous {
             role: None,
             page: Some(&previous),
+            nested: &[],
         },
         bulwark_repo::transaction::Offered {
-            role: claim.part("role").unwrap(),
+            role: Some(claim.part("role").unwrap()),
+            nested: &[],
             page: claim.part("page").unwrap(),
             uploads: &[],
         },
@@ -578,7 +580,8 @@ fn signed_transactions_pass_the_index_checks() {
         &delegation,
         Previous::default(),
         bulwark_repo::transaction::Offered {
-            role: upload.part("role").unwrap(),
+            role: Some(upload.part("role").unwrap()),
+            nested: &[],
             page: upload.part("page").unwrap(),
             uploads: &uploads,
         },
@@ -823,4 +826,136 @@ fn maintainers_thresholds_and_a_stolen_token() {
     let page = String::from_utf8(json_page(&server, "demo")).unwrap();
     assert!(page.contains("demo-1.2-py3-none-any.whl"), "{page}");
     assert!(!page.contains("6.6.6"), "{page}");
+}
+
+/// The owner leaves the page to a CI key (`bulwark delegate`); CI
+/// releases and yanks with its key alone (`bulwark upload --key`, `bulwark
+/// yank --key`), which sign the nested role only; the owner's key no
+/// longer signs the page; a TUF client and python-tuf (from the index
+/// and from a mirror) find the release through `project-demo.ci`.
+#[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
+fn a_ci_key_releases_through_a_nested_role_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let alice = token(&data, "alice");
+    let (owner, _) = developer_key(dir.path(), "owner");
+    let (ci, _) = developer_key(dir.path(), "ci");
+    let root = data.join("root.json");
+    let url = server.url.as_str();
+    let out = twine_upload(
+        url,
+        &alice,
+        &make_dist(&dir.path().join("1.0"), "demo", "1.0", &[]),
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let out = claim_once_published(url, &root, &owner, &alice, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let common = ["--index", url, "--root", path(&root)];
+    let mut delegate = vec!["delegate", "--key", path(&owner), "--to-key", path(&ci)];
+    delegate.extend(common);
+    delegate.extend(["--name", "ci", "demo"]);
+    let out = run_ok(&mut developer(&delegate, &alice));
+    assert_eq!(
+        stdout(&out).trim(),
+        "published project-demo.ci version 1 (recently-claimed)"
+    );
+
+    let v11 = make_dist(&dir.path().join("1.1"), "demo", "1.1", &[]);
+    let mut upload = vec!["upload", "--key", path(&ci)];
+    upload.extend(common);
+    upload.extend(v11.iter().map(String::as_str));
+    let out = run_ok(&mut developer(&upload, &alice));
+    assert_eq!(
+        stdout(&out).trim(),
+        "published project-demo.ci version 2 (recently-claimed)"
+    );
+
+    let mut yank = vec!["yank", "--key", path(&ci)];
+    yank.extend(common);
+    yank.extend(["demo", "1.0"]);
+    let out = run_ok(&mut developer(&yank, &alice));
+    assert_eq!(
+        stdout(&out).trim(),
+        "published project-demo.ci version 3 (recently-claimed)"
+    );
+
+    let v12 = make_dist(&dir.path().join("1.2"), "demo", "1.2", &[]);
+    let mut by_owner = vec!["upload", "--key", path(&owner)];
+    by_owner.extend(common);
+    by_owner.extend(v12.iter().map(String::as_str));
+    let out = developer(&by_owner, &alice).output().unwrap();
+    fails_with(&out, "is not one of project-demo.ci's keys");
+
+    let meta = dir.path().join("tuf");
+    run_ok(
+        bulwark()
+            .args(["tuf-client", "--metadata-dir", path(&meta), "init"])
+            .arg(&root),
+    );
+    let targets = dir.path().join("targets");
+    run_ok(
+        bulwark()
+            .args(["tuf-client", "--metadata-dir", path(&meta)])
+            .args(["--metadata-url", &format!("{url}/tuf/metadata/")])
+            .args(["--target-base-url", &format!("{url}/tuf/targets/")])
+            .args(["--target-dir", path(&targets)])
+            .args(["--target-name", "simple/demo/index.json", "download"]),
+    );
+    assert!(meta.join("project-demo.ci.json").exists());
+    let page = std::fs::read(targets.join("simple%2Fdemo%2Findex.json")).unwrap();
+    let page = ProjectPage::parse_json(&page).unwrap();
+    for file in &page.files {
+        let yanked = file.filename.version().to_string() == "1.0";
+        assert_eq!(file.yanked.is_some(), yanked, "{file:?}");
+    }
+    assert!(
+        page.files
+            .iter()
+            .any(|f| f.filename.as_str() == "demo-1.1-py3-none-any.whl"),
+        "{page:?}"
+    );
+    let out = python_script("verify_index.py")
+        .arg(&root)
+        .arg(url)
+        .arg("demo")
+        .arg("demo-1.1-py3-none-any.whl")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "python-tuf: {}", stderr(&out));
+
+    // A mirror copies the nested role, and python-tuf verifies through it.
+    let mirror = dir.path().join("mirror");
+    run_ok(
+        bulwark()
+            .args(["mirror", "sync", "--upstream", url, "--root"])
+            .arg(&root)
+            .arg("--dest")
+            .arg(&mirror),
+    );
+    assert!(
+        std::fs::read_dir(mirror.join("tuf/metadata"))
+            .unwrap()
+            .any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".project-demo.ci.json")),
+        "the mirror has no project-demo.ci role"
+    );
+    let mirror_server = Server::start_mirror(&mirror);
+    let out = python_script("verify_index.py")
+        .arg(&root)
+        .arg(&mirror_server.url)
+        .arg("demo")
+        .arg("demo-1.1-py3-none-any.whl")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python-tuf through the mirror: {}",
+        stderr(&out)
+    );
 }

@@ -465,6 +465,7 @@ mod tests {
                     user: "alice".to_owned(),
                     checked_against: None,
                     checked_delegation: None,
+                    checked_nested: Vec::new(),
                     claim: ClaimRecord {
                         project: name.normalized().to_owned(),
                         tier: ClaimTier::RecentlyClaimed,
@@ -475,6 +476,7 @@ mod tests {
                         role_length: role.len() as u64,
                         page_sha256,
                         page_length: page.len() as u64,
+                        nested: Vec::new(),
                     },
                     files: Vec::new(),
                     yanked: Vec::new(),

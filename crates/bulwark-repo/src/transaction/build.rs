@@ -17,15 +17,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bulwark_pypi::{PageFile, ProjectName, ProjectPage, UploadTime, Version};
-use bulwark_tuf::delegation::Delegations;
+use bulwark_tuf::delegation::{DelegatedRole, DelegatedRoles, Delegations, PathSpec};
 use bulwark_tuf::hash::sha256_hex;
 use bulwark_tuf::keys::{KeyError, SigningKey};
-use bulwark_tuf::metadata::{Common, Envelope, TargetFile, Targets};
+use bulwark_tuf::metadata::{Common, Envelope, Key, RoleKeys, TargetFile, Targets};
+use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 
 use super::UploadedFile;
 use super::page::content_difference;
-use crate::layout::page_target;
+use crate::layout::{nested_role_prefix, page_target};
 
 /// Why a page could not be built from what the developer has: the local
 /// files and the verified previous page. Never caused by the index's
@@ -204,6 +205,57 @@ pub fn sign_project_role(
         common: Common::new(version, expires),
         targets: BTreeMap::from([(page_target(project.normalized()), listed)]),
         delegations,
+    });
+    for key in keys {
+        role.sign(key)?;
+    }
+    Ok(role.to_bytes())
+}
+
+/// The delegations of a project role that leaves its page to one nested
+/// role, `project-<name>.<label>`, of `keys` with `threshold`: terminating
+/// and for the project's paths, `simple/<name>/*`. The nested role's
+/// metadata is signed by [`sign_project_role`] (a nested role listing the
+/// page has the same body), and the project role by
+/// [`sign_delegating_role`].
+#[must_use]
+pub fn nested_delegation(
+    project: &ProjectName,
+    label: &str,
+    keys: BTreeMap<String, Key>,
+    threshold: u64,
+) -> Delegations {
+    let name = project.normalized();
+    let role = DelegatedRole {
+        name: RoleName::new(format!("{}{label}", nested_role_prefix(name))),
+        keys: RoleKeys {
+            keyids: keys.keys().cloned().collect(),
+            threshold,
+        },
+        terminating: true,
+        paths: PathSpec::Patterns(vec![format!("simple/{name}/*")]),
+        unknown: BTreeMap::new(),
+    };
+    Delegations {
+        keys,
+        roles: DelegatedRoles::List(vec![role]),
+        unknown: BTreeMap::new(),
+    }
+}
+
+/// Version `version` of a project role, expiring at `expires`, that lists
+/// no target and makes `delegations` (one of which lists the page), signed
+/// by each of `keys`: the metadata bytes to send.
+pub fn sign_delegating_role(
+    version: u64,
+    expires: Timestamp,
+    keys: &[&SigningKey],
+    delegations: Delegations,
+) -> Result<Vec<u8>, KeyError> {
+    let mut role = Envelope::new(Targets {
+        common: Common::new(version, expires),
+        targets: BTreeMap::new(),
+        delegations: Some(delegations),
     });
     for key in keys {
         role.sign(key)?;

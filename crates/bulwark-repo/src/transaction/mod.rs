@@ -8,8 +8,10 @@
 //!
 //! ```text
 //! role bytes ─▶ Envelope<Targets> ─▶ 1, 2 threshold::check (bulwark-tuf, the only count)
-//!                                 ─▶ 3 version ─▶ 4 expiry ─▶ 5 targets ─▶ 8 nested delegations
-//! page bytes ─▶ 6 length and hashes the role lists
+//!   (or the trusted role)         ─▶ 3 version ─▶ 4 expiry ─▶ 5 targets ─▶ 8 nested delegations
+//! nested role bytes… ─▶ 9 rules 1–5 against the project role's delegation, one level
+//! project role + nested roles (new, else trusted) ─▶ 10 the role TUF finds the page in
+//! page bytes ─▶ 6 length and hashes that role lists
 //!            ─▶ 7 ProjectPage::parse_json ─▶ renders to the same bytes, layout URLs,
 //!                 previous files unchanged + uploads as inspected ─▶ VerifiedTransaction
 //! ```
@@ -27,6 +29,8 @@
 //! (`UploadedFile::from(&Inspected)`) that a twine upload gets too.
 
 mod build;
+#[cfg(test)]
+mod nested_tests;
 mod offer;
 mod page;
 mod refused;
@@ -38,7 +42,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 
 use bulwark_pypi::{DistFilename, Inspected, PageFile, ProjectName, ProjectPage, UploadTime};
-use bulwark_tuf::delegation::{DelegatedRole, DelegatedRoles, Delegations};
+use bulwark_tuf::delegation::{DelegatedRole, DelegatedRoles, Delegations, PathSpec};
 use bulwark_tuf::hash::{self, sha256_hex};
 use bulwark_tuf::metadata::{Envelope, Key, TargetFile, Targets};
 use bulwark_tuf::names::RoleName;
@@ -47,12 +51,13 @@ use bulwark_tuf::time::Timestamp;
 use crate::layout::{file_url, nested_role_prefix, page_target, project_role};
 
 pub use build::{
-    BuildError, next_page, next_role_version, sign_project_role, unyank_page, yank_page,
+    BuildError, nested_delegation, next_page, next_role_version, sign_delegating_role,
+    sign_project_role, unyank_page, yank_page,
 };
 pub use offer::{InvalidDelegation, MAX_PROJECT_KEYS, OfferedDelegation, offered_delegation};
 pub use refused::{
-    DelegationProblem, ExpiryProblem, PageBytesProblem, PageProblem, RequiredVersion,
-    TargetsProblem, TransactionRefused,
+    DelegationProblem, ExpiryProblem, NestedProblem, PageBytesProblem, PageProblem,
+    RequiredVersion, TargetsProblem, TransactionRefused, TreeProblem,
 };
 
 /// The default of [`TransactionPolicy::max_expiry`]: 400 days, a year of
@@ -124,6 +129,29 @@ pub struct Previous<'a> {
     /// The project's published page, if it has one (for a first claim, the
     /// page its bin signed).
     pub page: Option<&'a ProjectPage>,
+    /// The published version of each nested role (`project-<name>.<label>`)
+    /// the index accepted before.
+    pub nested: &'a [TrustedNested],
+}
+
+/// A nested role's version the index accepted and published.
+#[derive(Clone, Debug)]
+pub struct TrustedNested {
+    /// The role's name, `project-<name>.<label>`.
+    pub name: RoleName,
+    /// Its metadata, as accepted.
+    pub metadata: Envelope<Targets>,
+}
+
+/// A nested role's new metadata, offered under the name of the role the
+/// project role delegates to.
+#[derive(Clone, Copy, Debug)]
+pub struct OfferedNested<'a> {
+    /// The role's name, `project-<name>.<label>` (TUF metadata does not
+    /// name its role: the delegation does).
+    pub name: &'a str,
+    /// The role's signed metadata.
+    pub role: &'a [u8],
 }
 
 /// A file uploaded with the transaction, as the upload inspection that a
@@ -196,8 +224,11 @@ impl UploadedFile {
 /// What a developer offers in one transaction.
 #[derive(Clone, Copy, Debug)]
 pub struct Offered<'a> {
-    /// The new `project-<name>` metadata, signed by developer keys.
-    pub role: &'a [u8],
+    /// The new `project-<name>` metadata, signed by developer keys; `None`
+    /// keeps the trusted one (a CI key signs only its nested role).
+    pub role: Option<&'a [u8]>,
+    /// New versions of nested roles the project role delegates to.
+    pub nested: &'a [OfferedNested<'a>],
     /// The new page, `simple/<name>/index.json`.
     pub page: &'a [u8],
     /// The files uploaded with it, each already inspected.
@@ -223,7 +254,11 @@ impl Default for TransactionPolicy {
 #[derive(Clone, Debug)]
 pub struct VerifiedTransaction {
     role: RoleName,
-    metadata: Envelope<Targets>,
+    version: u64,
+    expires: Timestamp,
+    metadata: Option<Envelope<Targets>>,
+    nested: Vec<VerifiedNested>,
+    lister: RoleName,
     page_target: String,
     page_length: u64,
     page_sha256: String,
@@ -239,22 +274,37 @@ impl VerifiedTransaction {
         &self.role
     }
 
-    /// The project role's new version.
+    /// The project role's version: the new one, or the trusted one when
+    /// the transaction keeps it.
     #[must_use]
     pub fn version(&self) -> u64 {
-        self.metadata.signed.common.version
+        self.version
     }
 
-    /// When the new version expires.
+    /// When that version expires.
     #[must_use]
     pub fn expires(&self) -> Timestamp {
-        self.metadata.signed.common.expires
+        self.expires
     }
 
-    /// The verified role, as offered.
+    /// The new project role as offered and verified; `None` when the
+    /// transaction keeps the trusted one.
     #[must_use]
-    pub fn metadata(&self) -> &Envelope<Targets> {
-        &self.metadata
+    pub fn metadata(&self) -> Option<&Envelope<Targets>> {
+        self.metadata.as_ref()
+    }
+
+    /// The nested roles offered and verified, in the order offered.
+    #[must_use]
+    pub fn nested(&self) -> &[VerifiedNested] {
+        &self.nested
+    }
+
+    /// The role that lists the page: the project role or a nested role,
+    /// the first that TUF's pre-order search reaches.
+    #[must_use]
+    pub fn lister(&self) -> &RoleName {
+        &self.lister
     }
 
     /// The page's target path, `simple/<name>/index.json`.
@@ -297,8 +347,45 @@ impl VerifiedTransaction {
     }
 }
 
+/// A nested role's new version that passed every check.
+#[derive(Clone, Debug)]
+pub struct VerifiedNested {
+    name: RoleName,
+    metadata: Envelope<Targets>,
+}
+
+impl VerifiedNested {
+    /// The role's name, `project-<name>.<label>`.
+    #[must_use]
+    pub fn name(&self) -> &RoleName {
+        &self.name
+    }
+
+    /// Its new version.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.metadata.signed.common.version
+    }
+
+    /// When it expires.
+    #[must_use]
+    pub fn expires(&self) -> Timestamp {
+        self.metadata.signed.common.expires
+    }
+
+    /// The verified role, as offered.
+    #[must_use]
+    pub fn metadata(&self) -> &Envelope<Targets> {
+        &self.metadata
+    }
+}
+
 /// Runs every check of a project transaction (PEP 480 "Snapshot Process")
 /// at `now`, in this order:
+///
+/// Rules 1 to 5 and 8 apply to the project role when the transaction
+/// offers one (without one, the trusted role stays, unexpired, and at
+/// least one nested role must be offered):
 ///
 /// 1. a threshold of the delegation's keys signed the role, and
 /// 2. only valid signatures count; malformed metadata is refused
@@ -307,12 +394,23 @@ impl VerifiedTransaction {
 ///    ([`TransactionRefused::Version`]);
 /// 4. the role has not expired and expires within
 ///    [`TransactionPolicy::max_expiry`] ([`TransactionRefused::Expiry`]);
-/// 5. it lists exactly one target, the project's page, within its
-///    delegated paths ([`TransactionRefused::Targets`]);
+/// 5. it lists no target but the project's page, within its delegated
+///    paths, and lists the page unless it delegates
+///    ([`TransactionRefused::Targets`]);
 /// 8. every delegation inside it stays within those paths, is named inside
 ///    the project's namespace and has a threshold its keys can meet
 ///    ([`TransactionRefused::Delegation`]);
-/// 6. the page has the listed length and sha256, its only hash
+/// 9. each nested role offered is delegated by the project role (the new
+///    one, or the trusted one when none is offered), and passes rules 1 to
+///    5 against that delegation and its trusted version; it delegates no
+///    further ([`TransactionRefused::Nested`]);
+/// 10. the page is listed by the role TUF's pre-order search reaches
+///     first: the project role itself, or else the first nested role (new
+///     or trusted) whose paths match the page and that lists it, with no
+///     terminating role before it; every trusted nested role stays
+///     delegated and a nested role reached on the way verifies with the
+///     keys delegated now ([`TransactionRefused::Tree`]);
+/// 6. the page has the length and sha256, its only hash, that role lists
 ///    ([`TransactionRefused::PageBytes`]);
 /// 7. the page is the previous page plus the uploads
 ///    ([`TransactionRefused::Page`]).
@@ -324,21 +422,51 @@ pub fn check(
     policy: &TransactionPolicy,
 ) -> Result<VerifiedTransaction, TransactionRefused> {
     let role = &delegation.role.name;
-    let metadata =
-        Envelope::<Targets>::parse(offered.role).map_err(TransactionRefused::Malformed)?;
-    metadata
-        .check_signatures(role, &delegation.keys, &delegation.role.keys)
-        .map_err(TransactionRefused::Threshold)?;
-    let body = &metadata.signed;
-    check_version(body.common.version, previous.role)?;
-    check_expiry(body.common.expires, now, policy).map_err(TransactionRefused::Expiry)?;
     let target = page_target(delegation.project.normalized());
-    let listed = listed_page(body, delegation, &target).map_err(TransactionRefused::Targets)?;
-    if let Some(nested) = &body.delegations {
-        check_nested(nested, delegation).map_err(TransactionRefused::Delegation)?;
-    }
+    let metadata = match offered.role {
+        Some(bytes) => Some(check_project_role(
+            delegation, previous, bytes, now, policy, &target,
+        )?),
+        None => None,
+    };
+    let project = match (&metadata, previous.role) {
+        (Some(new), _) => &new.signed,
+        (None, Some(trusted)) if !offered.nested.is_empty() => {
+            // Clients still check the kept role's expiry.
+            if trusted.common.expires <= now {
+                return Err(TransactionRefused::Expiry(ExpiryProblem::Expired {
+                    expires: trusted.common.expires,
+                }));
+            }
+            trusted
+        }
+        (None, Some(_)) => return Err(TransactionRefused::Tree(TreeProblem::NothingSigned)),
+        (None, None) => return Err(TransactionRefused::Tree(TreeProblem::NoProjectRole)),
+    };
+    let empty = Delegations {
+        keys: BTreeMap::new(),
+        roles: DelegatedRoles::List(Vec::new()),
+        unknown: BTreeMap::new(),
+    };
+    let delegated = project.delegations.as_ref().unwrap_or(&empty);
+    let nested = check_offered_nested(
+        delegated,
+        previous.nested,
+        offered.nested,
+        &target,
+        now,
+        policy,
+    )?;
+    let tree = Tree {
+        project,
+        project_changed: metadata.is_some(),
+        delegated,
+        trusted: previous.nested,
+        offered: &nested,
+    };
+    let (lister, listing) = tree.page_lister(role, &target, now)?;
     let page_sha256 =
-        check_page_bytes(offered.page, listed).map_err(TransactionRefused::PageBytes)?;
+        check_page_bytes(offered.page, listing).map_err(TransactionRefused::PageBytes)?;
     let changes = page::check(
         &delegation.project,
         offered.page,
@@ -348,30 +476,232 @@ pub fn check(
     .map_err(TransactionRefused::Page)?;
     Ok(VerifiedTransaction {
         role: role.clone(),
-        metadata,
+        version: project.common.version,
+        expires: project.common.expires,
+        lister,
         page_target: target,
         page_length: offered.page.len() as u64,
         page_sha256,
         page: changes.page,
         added: changes.added,
         yank_changed: changes.yank_changed,
+        nested,
+        metadata,
     })
 }
 
-/// Rule 3: strictly greater than the trusted version, 1 without one.
-fn check_version(offered: u64, previous: Option<&Targets>) -> Result<(), TransactionRefused> {
-    let (required, allowed) = match previous {
-        None => (RequiredVersion::First, offered == 1),
-        Some(trusted) => {
-            let trusted = trusted.common.version;
-            (RequiredVersion::After(trusted), offered > trusted)
-        }
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(TransactionRefused::Version { offered, required })
+/// Rules 1 to 5 and 8 on the offered project role.
+fn check_project_role(
+    delegation: &ProjectDelegation,
+    previous: Previous<'_>,
+    bytes: &[u8],
+    now: Timestamp,
+    policy: &TransactionPolicy,
+    page: &str,
+) -> Result<Envelope<Targets>, TransactionRefused> {
+    let metadata = Envelope::<Targets>::parse(bytes).map_err(TransactionRefused::Malformed)?;
+    metadata
+        .check_signatures(
+            &delegation.role.name,
+            &delegation.keys,
+            &delegation.role.keys,
+        )
+        .map_err(TransactionRefused::Threshold)?;
+    let body = &metadata.signed;
+    check_version(body.common.version, previous.role.map(|r| r.common.version)).map_err(
+        |required| TransactionRefused::Version {
+            offered: body.common.version,
+            required,
+        },
+    )?;
+    check_expiry(body.common.expires, now, policy).map_err(TransactionRefused::Expiry)?;
+    let listed =
+        listed_targets(body, &delegation.role.paths, page).map_err(TransactionRefused::Targets)?;
+    let delegates = body
+        .delegations
+        .as_ref()
+        .is_some_and(|d| !matches!(&d.roles, DelegatedRoles::List(roles) if roles.is_empty()));
+    // A role that delegates may leave the page to a nested role.
+    if listed.is_none() && !delegates {
+        return Err(TransactionRefused::Targets(TargetsProblem::NoPage {
+            page: page.to_owned(),
+        }));
     }
+    if let Some(nested) = &body.delegations {
+        check_nested(nested, delegation).map_err(TransactionRefused::Delegation)?;
+    }
+    Ok(metadata)
+}
+
+/// Rule 9: every offered nested role, against the project role's
+/// delegations `delegated` and the trusted nested roles.
+fn check_offered_nested(
+    delegated: &Delegations,
+    trusted: &[TrustedNested],
+    offered: &[OfferedNested<'_>],
+    page: &str,
+    now: Timestamp,
+    policy: &TransactionPolicy,
+) -> Result<Vec<VerifiedNested>, TransactionRefused> {
+    let mut verified: Vec<VerifiedNested> = Vec::with_capacity(offered.len());
+    for nested in offered {
+        let Some(role) = delegated_role(delegated, nested.name) else {
+            return Err(TransactionRefused::Tree(TreeProblem::NotDelegated {
+                role: nested.name.to_owned(),
+            }));
+        };
+        if verified.iter().any(|v| v.name == role.name) {
+            return Err(TransactionRefused::Tree(TreeProblem::OfferedTwice {
+                role: nested.name.to_owned(),
+            }));
+        }
+        let refused = |problem| TransactionRefused::Nested {
+            role: nested.name.to_owned(),
+            problem,
+        };
+        let metadata = Envelope::<Targets>::parse(nested.role)
+            .map_err(|e| refused(NestedProblem::Malformed(e)))?;
+        metadata
+            .check_signatures(&role.name, &delegated.keys, &role.keys)
+            .map_err(|e| refused(NestedProblem::Threshold(e)))?;
+        let body = &metadata.signed;
+        let before = trusted
+            .iter()
+            .find(|t| t.name == role.name)
+            .map(|t| t.metadata.signed.common.version);
+        check_version(body.common.version, before).map_err(|required| {
+            refused(NestedProblem::Version {
+                offered: body.common.version,
+                required,
+            })
+        })?;
+        check_expiry(body.common.expires, now, policy)
+            .map_err(|e| refused(NestedProblem::Expiry(e)))?;
+        listed_targets(body, &role.paths, page).map_err(|e| refused(NestedProblem::Targets(e)))?;
+        if body
+            .delegations
+            .as_ref()
+            .is_some_and(|d| !matches!(&d.roles, DelegatedRoles::List(roles) if roles.is_empty()))
+        {
+            return Err(refused(NestedProblem::Delegates));
+        }
+        verified.push(VerifiedNested {
+            name: role.name.clone(),
+            metadata,
+        });
+    }
+    Ok(verified)
+}
+
+/// The role `name` among the roles `delegations` lists.
+fn delegated_role<'d>(delegations: &'d Delegations, name: &str) -> Option<&'d DelegatedRole> {
+    match &delegations.roles {
+        DelegatedRoles::List(roles) => roles.iter().find(|r| r.name.as_str() == name),
+        DelegatedRoles::Succinct(_) => None,
+    }
+}
+
+/// The project's roles after the transaction, for rule 10.
+struct Tree<'t> {
+    project: &'t Targets,
+    project_changed: bool,
+    delegated: &'t Delegations,
+    trusted: &'t [TrustedNested],
+    offered: &'t [VerifiedNested],
+}
+
+impl<'t> Tree<'t> {
+    /// Rule 10: the role clients find the page in, and its listing.
+    fn page_lister(
+        &self,
+        project_role: &RoleName,
+        page: &str,
+        now: Timestamp,
+    ) -> Result<(RoleName, &'t TargetFile), TransactionRefused> {
+        let tree = TransactionRefused::Tree;
+        let roles: &[DelegatedRole] = match &self.delegated.roles {
+            DelegatedRoles::List(roles) => roles,
+            DelegatedRoles::Succinct(_) => &[],
+        };
+        // Snapshots never drop a role, and every role they list stays
+        // reachable.
+        if let Some(dropped) = self
+            .trusted
+            .iter()
+            .find(|t| !roles.iter().any(|r| r.name == t.name))
+        {
+            return Err(tree(TreeProblem::Dropped {
+                role: dropped.name.as_str().to_owned(),
+            }));
+        }
+        let mut found = self
+            .project
+            .targets
+            .get(page)
+            .map(|listed| (project_role.clone(), listed));
+        for role in roles {
+            if found.is_some() {
+                break;
+            }
+            if !role.paths.matches(page) {
+                continue;
+            }
+            let name = role.name.as_str().to_owned();
+            let body = if let Some(new) = self.offered.iter().find(|v| v.name == role.name) {
+                &new.metadata.signed
+            } else if let Some(kept) = self.trusted.iter().find(|t| t.name == role.name) {
+                // A kept role clients will load must still verify under the
+                // keys delegated now, and not have expired.
+                if self.project_changed {
+                    kept.metadata
+                        .check_signatures(&role.name, &self.delegated.keys, &role.keys)
+                        .map_err(|e| TransactionRefused::Nested {
+                            role: name.clone(),
+                            problem: NestedProblem::Threshold(e),
+                        })?;
+                }
+                let expires = kept.metadata.signed.common.expires;
+                if expires <= now {
+                    return Err(TransactionRefused::Nested {
+                        role: name,
+                        problem: NestedProblem::Expiry(ExpiryProblem::Expired { expires }),
+                    });
+                }
+                &kept.metadata.signed
+            } else {
+                return Err(tree(TreeProblem::Missing { role: name }));
+            };
+            match body.targets.get(page) {
+                Some(listed) => found = Some((role.name.clone(), listed)),
+                None if role.terminating => {
+                    return Err(tree(TreeProblem::TerminatingBeforePage { role: name }));
+                }
+                None => {}
+            }
+        }
+        let (lister, listing) = found.ok_or(tree(TreeProblem::PageNotReached))?;
+        // Exactly one role lists the page: a new nested role listing it
+        // where clients never look is a mistake of its signers.
+        if let Some(other) = self
+            .offered
+            .iter()
+            .find(|v| v.name != lister && v.metadata.signed.targets.contains_key(page))
+        {
+            return Err(tree(TreeProblem::ListedTwice {
+                role: other.name.as_str().to_owned(),
+            }));
+        }
+        Ok((lister, listing))
+    }
+}
+
+/// Rule 3: strictly greater than the trusted version, 1 without one.
+fn check_version(offered: u64, trusted: Option<u64>) -> Result<(), RequiredVersion> {
+    let (required, allowed) = match trusted {
+        None => (RequiredVersion::First, offered == 1),
+        Some(trusted) => (RequiredVersion::After(trusted), offered > trusted),
+    };
+    if allowed { Ok(()) } else { Err(required) }
 }
 
 /// Rule 4: not expired at `now`, and not beyond the policy's bound.
@@ -391,15 +721,15 @@ fn check_expiry(
     Ok(())
 }
 
-/// Rule 5: every target within the delegated paths, and the only one the
-/// page; returns the page's description.
-fn listed_page<'b>(
+/// Rule 5: every target within the delegated `paths`, and the only one
+/// the page; returns the page's description if listed.
+fn listed_targets<'b>(
     body: &'b Targets,
-    delegation: &ProjectDelegation,
+    paths: &PathSpec,
     page: &str,
-) -> Result<&'b TargetFile, TargetsProblem> {
+) -> Result<Option<&'b TargetFile>, TargetsProblem> {
     for path in body.targets.keys() {
-        if !delegation.role.paths.matches(path) {
+        if !paths.matches(path) {
             return Err(TargetsProblem::OutsideDelegation { path: path.clone() });
         }
         if path != page {
@@ -409,11 +739,7 @@ fn listed_page<'b>(
             });
         }
     }
-    body.targets
-        .get(page)
-        .ok_or_else(|| TargetsProblem::NoPage {
-            page: page.to_owned(),
-        })
+    Ok(body.targets.get(page))
 }
 
 /// Rule 8: delegations inside the project role.

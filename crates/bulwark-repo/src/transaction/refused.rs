@@ -57,6 +57,104 @@ pub enum TransactionRefused {
     /// delegated to itself).
     #[error("project role delegates beyond its own delegation")]
     Delegation(#[source] DelegationProblem),
+    /// Rule 9: a nested role offered fails a check of rules 1 to 5, or
+    /// delegates further.
+    #[error("nested role {role:?} refused")]
+    Nested {
+        /// The nested role's name, as offered.
+        role: String,
+        /// Which check failed.
+        #[source]
+        problem: NestedProblem,
+    },
+    /// Rule 10: the project's roles would not lead clients to exactly the
+    /// page, or would leave a published role unreachable.
+    #[error("the project's roles do not lead clients to its page")]
+    Tree(#[source] TreeProblem),
+}
+
+/// Why a nested role offered is refused (rule 9): the checks of the project
+/// role, against the delegation the project role makes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NestedProblem {
+    /// Not well-formed targets metadata.
+    #[error("it is not well-formed targets metadata")]
+    Malformed(#[source] MetadataError),
+    /// Not signed by a threshold of the keys the project role names for it.
+    #[error("it is not signed by a threshold of the keys the project role delegates it to")]
+    Threshold(#[source] Refused),
+    /// The version does not follow the trusted one.
+    #[error("version {offered} offered where {required} is required")]
+    Version {
+        /// The version offered.
+        offered: u64,
+        /// What was required.
+        required: RequiredVersion,
+    },
+    /// Expired, or expiring further ahead than the index allows.
+    #[error("its expiry is not acceptable")]
+    Expiry(#[source] ExpiryProblem),
+    /// Lists a target outside its delegation or other than the page.
+    #[error("it lists targets it may not")]
+    Targets(#[source] TargetsProblem),
+    /// It delegates further: one level of nested roles is allowed.
+    #[error("it delegates further, beyond the one level of nested roles")]
+    Delegates,
+}
+
+/// Why the project's roles are refused as a whole (rule 10). Role names
+/// are shown quoted and escaped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TreeProblem {
+    /// No project role is offered and none is trusted.
+    #[error("no project role is offered and none is trusted")]
+    NoProjectRole,
+    /// Neither a project role nor a nested role is offered.
+    #[error("no role is offered")]
+    NothingSigned,
+    /// A nested role is offered that the project role does not delegate.
+    #[error("{role:?} is not delegated by the project role")]
+    NotDelegated {
+        /// The role, as offered.
+        role: String,
+    },
+    /// A nested role is offered twice.
+    #[error("{role:?} is offered twice")]
+    OfferedTwice {
+        /// The role.
+        role: String,
+    },
+    /// A published nested role is no longer delegated.
+    #[error("published role {role:?} is no longer delegated")]
+    Dropped {
+        /// The role.
+        role: String,
+    },
+    /// Clients would need a nested role that has no metadata.
+    #[error("{role:?} matches the page but has no metadata")]
+    Missing {
+        /// The role.
+        role: String,
+    },
+    /// A terminating nested role that does not list the page stops the
+    /// search before the role listing it.
+    #[error("terminating {role:?} does not list the page and stops the search for it")]
+    TerminatingBeforePage {
+        /// The role.
+        role: String,
+    },
+    /// No role of the project lists the page.
+    #[error("no role of the project lists the page")]
+    PageNotReached,
+    /// A new nested role lists the page, but clients find it in an
+    /// earlier role.
+    #[error("{role:?} lists the page, but clients find it in an earlier role")]
+    ListedTwice {
+        /// The role.
+        role: String,
+    },
 }
 
 /// The version a project role must have.

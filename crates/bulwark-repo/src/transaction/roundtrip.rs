@@ -129,9 +129,11 @@ impl Project {
         let previous = Previous {
             role: self.role.as_ref(),
             page: self.page.as_ref(),
+            nested: &[],
         };
         let offered = Offered {
-            role,
+            role: Some(role),
+            nested: &[],
             page,
             uploads,
         };
@@ -143,7 +145,7 @@ impl Project {
             NOW,
             &TransactionPolicy::default(),
         )?;
-        self.role = Some(verified.metadata().signed.clone());
+        self.role = verified.metadata().map(|m| m.signed.clone());
         self.page = Some(verified.page().clone());
         Ok(verified)
     }
@@ -351,7 +353,13 @@ fn nested_ci_delegation_is_signed_as_given() {
     let mut project = Project::claimed(&[OLD]);
     project.nested = Some(nested);
     let verified = project.release(&[upload(NEW)]);
-    let signed = verified.metadata().signed.delegations.as_ref().unwrap();
+    let signed = verified
+        .metadata()
+        .unwrap()
+        .signed
+        .delegations
+        .as_ref()
+        .unwrap();
     let DelegatedRoles::List(roles) = &signed.roles else {
         panic!("not a list of roles");
     };

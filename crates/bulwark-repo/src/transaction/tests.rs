@@ -40,7 +40,7 @@ pub(super) fn demo() -> ProjectName {
 }
 
 /// A file of the page, with digests derived from `filename`.
-fn file(filename: &str) -> PageFile {
+pub(super) fn file(filename: &str) -> PageFile {
     let sha256 = sha256_hex(filename.as_bytes());
     let parsed = DistFilename::parse(filename).unwrap();
     PageFile {
@@ -58,19 +58,19 @@ fn file(filename: &str) -> PageFile {
     }
 }
 
-fn page(files: &[PageFile]) -> ProjectPage {
+pub(super) fn page(files: &[PageFile]) -> ProjectPage {
     ProjectPage {
         name: demo(),
         files: files.to_vec(),
     }
 }
 
-const OLD: &str = "demo-1.0.tar.gz";
-const NEW: &str = "demo-2.0-py3-none-any.whl";
+pub(super) const OLD: &str = "demo-1.0.tar.gz";
+pub(super) const NEW: &str = "demo-2.0-py3-none-any.whl";
 
 /// The target description of `bytes`: length and sha256, as `bulwark
 /// upload` lists the page.
-fn described(bytes: &[u8]) -> TargetFile {
+pub(super) fn described(bytes: &[u8]) -> TargetFile {
     TargetFile {
         length: bytes.len() as u64,
         hashes: BTreeMap::from([("sha256".to_owned(), sha256_hex(bytes))]),
@@ -192,9 +192,11 @@ impl Case {
         let previous = Previous {
             role: self.previous_role.as_ref(),
             page: self.previous_page.as_ref(),
+            nested: &[],
         };
         let offered = Offered {
-            role,
+            role: Some(role),
+            nested: &[],
             page,
             uploads: &self.uploads,
         };
@@ -298,7 +300,13 @@ fn threshold_two_of_three_developers() {
 fn nested_ci_key_delegation_is_accepted() {
     let case = nested("project-demo.ci", "simple/demo/*", 1);
     let verified = case.check().unwrap();
-    let nested = verified.metadata().signed.delegations.as_ref().unwrap();
+    let nested = verified
+        .metadata()
+        .unwrap()
+        .signed
+        .delegations
+        .as_ref()
+        .unwrap();
     assert_eq!(nested.keys.len(), 1);
 }
 

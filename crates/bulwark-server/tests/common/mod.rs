@@ -694,6 +694,8 @@ pub struct TransactionForm {
     pub role: Option<Vec<u8>>,
     pub page: Option<Vec<u8>>,
     pub delegation: Option<Vec<u8>>,
+    /// Nested roles: (role name, metadata).
+    pub nested: Vec<(String, Vec<u8>)>,
     pub content: Vec<(String, Vec<u8>)>,
 }
 
@@ -704,6 +706,7 @@ impl TransactionForm {
             role: Some(role),
             page: Some(page),
             delegation: None,
+            nested: Vec::new(),
             content: dists
                 .iter()
                 .map(|d| (d.filename.clone(), d.bytes.clone()))
@@ -715,6 +718,20 @@ impl TransactionForm {
     #[must_use]
     pub fn delegating(mut self, delegation: Vec<u8>) -> Self {
         self.delegation = Some(delegation);
+        self
+    }
+
+    /// With a `nested` part: the metadata of nested role `name`.
+    #[must_use]
+    pub fn nesting(mut self, name: &str, role: Vec<u8>) -> Self {
+        self.nested.push((name.to_owned(), role));
+        self
+    }
+
+    /// Without the `role` part (the project role stays as trusted).
+    #[must_use]
+    pub fn without_role(mut self) -> Self {
+        self.role = None;
         self
     }
 
@@ -740,6 +757,9 @@ impl TransactionForm {
         }
         if let Some(delegation) = &self.delegation {
             part("delegation", None, delegation);
+        }
+        for (name, bytes) in &self.nested {
+            part("nested", Some(name), bytes);
         }
         for (filename, bytes) in &self.content {
             part("content", Some(filename), bytes);
