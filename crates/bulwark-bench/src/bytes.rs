@@ -56,7 +56,8 @@ pub struct Download {
 }
 
 impl Download {
-    fn push(&mut self, name: impl Into<String>, bytes: &[u8]) {
+    /// Adds a file of `bytes` named `name`.
+    pub fn push(&mut self, name: impl Into<String>, bytes: &[u8]) {
         self.items.push(Item {
             name: name.into(),
             raw: bytes.len() as u64,

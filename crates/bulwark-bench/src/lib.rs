@@ -9,12 +9,18 @@
 //!   ─▶ publish::run (bulk load, full publish, sustained batches)
 //!   ─▶ bytes::run (what an installer downloads; per-file model; bin table)
 //!   ─▶ client::run (CPU of one cold lookup: our client against python-tuf's)
+//!   ─▶ claimed_bytes::run (claims::claim/promote; bytes per lookup of claimed,
+//!      recently-claimed and unclaimed projects through index::Index)
+//!   ─▶ transactions::run (upload→published over HTTP: transactions against twine)
 //!   ─▶ scripts::run_all (`all` only: scripts/* against real peers, whole processes)
 //!   ─▶ report::Report ─▶ report.md, report.json
 //! ```
 
 pub mod bytes;
+pub mod claimed_bytes;
+pub mod claims;
 pub mod client;
+pub mod index;
 pub mod json;
 pub mod peers;
 pub mod publish;
@@ -23,6 +29,7 @@ pub mod report;
 pub mod scripts;
 pub mod stats;
 pub mod synth;
+pub mod transactions;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +46,12 @@ pub enum Suite {
     MetadataBytes,
     /// Client CPU only (the repository is still built and published once).
     ClientCpu,
+    /// Metadata bytes with claimed projects only (the repository is still
+    /// built and published once).
+    ClaimedBytes,
+    /// Upload→published of developer transactions against twine uploads
+    /// only (the repository is still built and published once).
+    TransactionLatency,
     /// Everything.
     All,
 }
@@ -65,6 +78,11 @@ pub struct Options {
     /// Where the whole-process scripts write their figures; `None`: the
     /// scripts do not run.
     pub scripts: Option<PathBuf>,
+    /// Claim counts of the claimed-bytes measurement (default: 1 % and 10 %
+    /// of the projects).
+    pub claims: Option<Vec<u64>>,
+    /// Samples of each kind in the transaction latency measurement.
+    pub transactions: u64,
 }
 
 /// The workspace this harness was built from (where `scripts/` and
@@ -93,6 +111,11 @@ pub enum Step {
     MetadataBytes,
     /// Client CPU against python-tuf.
     ClientCpu,
+    /// Metadata bytes with claimed projects (claims 1 % then 10 % of the
+    /// repository).
+    ClaimedBytes,
+    /// Upload→published of transactions against twine uploads.
+    TransactionLatency,
     /// The whole-process scripts.
     Scripts,
 }
@@ -115,6 +138,15 @@ impl Suite {
         }
         if client {
             steps.push(Step::ClientCpu);
+        }
+        // Not part of `all`: at 1M projects claiming 100,000 of them takes
+        // longer than the rest of `all`, and claims change what later steps
+        // would measure.
+        if self == Self::ClaimedBytes {
+            steps.push(Step::ClaimedBytes);
+        }
+        if self == Self::TransactionLatency {
+            steps.push(Step::TransactionLatency);
         }
         if scripts {
             steps.push(Step::Scripts);
@@ -159,6 +191,24 @@ pub fn run(suite: Suite, options: &Options, command: &str) -> anyhow::Result<Rep
                 let repo = repo.as_ref().context(unbuilt)?;
                 report.client = Some(client::run(repo, options.projects, &options.client)?);
             }
+            Step::ClaimedBytes => {
+                let repo = repo.as_ref().context(unbuilt)?;
+                let config = claimed_bytes::ClaimedBytesConfig {
+                    projects: options.projects,
+                    claims: options
+                        .claims
+                        .clone()
+                        .unwrap_or_else(|| claimed_bytes::default_claims(options.projects)),
+                };
+                report.claimed_bytes = Some(claimed_bytes::run(repo, &config)?);
+            }
+            Step::TransactionLatency => {
+                let repo = repo.as_ref().context(unbuilt)?;
+                let config = transactions::TransactionConfig {
+                    samples: options.transactions,
+                };
+                report.transactions = Some(transactions::run(repo, options.projects, &config)?);
+            }
             Step::Scripts => {
                 // The repository's stores and files are not the scripts' business.
                 drop(repo.take());
@@ -192,6 +242,8 @@ mod tests {
             Suite::Publish,
             Suite::MetadataBytes,
             Suite::ClientCpu,
+            Suite::ClaimedBytes,
+            Suite::TransactionLatency,
             Suite::All,
         ] {
             for scripts in [false, true] {
@@ -208,5 +260,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn claims_are_measured_alone_on_a_repository_of_their_own() {
+        for suite in [Suite::ClaimedBytes, Suite::TransactionLatency] {
+            assert_eq!(suite.steps(false).len(), 2, "{suite:?}");
+        }
+        let all = Suite::All.steps(false);
+        assert!(!all.contains(&Step::ClaimedBytes) && !all.contains(&Step::TransactionLatency));
     }
 }

@@ -53,6 +53,14 @@ struct Cli {
     /// target directories (default: inside the repository's directory).
     #[arg(long, global = true)]
     client_dir: Option<PathBuf>,
+    /// Claim counts at which `claimed-bytes` measures, comma-separated and
+    /// cumulative (default: 1 % and 10 % of the projects).
+    #[arg(long, global = true, value_delimiter = ',')]
+    claims: Option<Vec<u64>>,
+    /// Uploads of each kind (twine, recently-claimed and claimed
+    /// transactions) in `transaction-latency`.
+    #[arg(long, global = true, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    transactions: u64,
 }
 
 #[derive(Subcommand)]
@@ -64,8 +72,16 @@ enum Command {
     /// CPU of one cold lookup (refresh, project page, one 64 KiB file), our
     /// client against python-tuf's ngclient.
     ClientCpu,
-    /// Everything, writing the report: the synthetic repository, then the
-    /// whole-process scripts (`scripts/*`) against their peers.
+    /// Metadata bytes per install of a claimed, a recently-claimed and an
+    /// unclaimed project, with no claims and after claiming `--claims`
+    /// projects (one in ten stays recently-claimed).
+    ClaimedBytes,
+    /// Upload→published delay of developer-signed transactions against
+    /// twine uploads, over HTTP to the in-process index.
+    TransactionLatency,
+    /// Everything but the claims benchmarks, writing the report: the
+    /// synthetic repository, then the whole-process scripts (`scripts/*`)
+    /// against their peers.
     All {
         /// The quick size (10,000 projects) instead of the full one.
         #[arg(long)]
@@ -97,6 +113,8 @@ fn main() -> anyhow::Result<()> {
         Command::Publish => (Suite::Publish, 10_000),
         Command::MetadataBytes => (Suite::MetadataBytes, 10_000),
         Command::ClientCpu => (Suite::ClientCpu, 10_000),
+        Command::ClaimedBytes => (Suite::ClaimedBytes, 10_000),
+        Command::TransactionLatency => (Suite::TransactionLatency, 10_000),
         Command::All { quick, .. } => (Suite::All, if quick { 10_000 } else { 1_000_000 }),
         Command::ServeMirror { dir } => return bulwark_bench::client::serve_mirror(&dir),
     };
@@ -122,6 +140,8 @@ fn main() -> anyhow::Result<()> {
         dir: cli.dir,
         client,
         scripts: run_scripts.then(|| cli.out.clone()),
+        claims: cli.claims,
+        transactions: cli.transactions,
     };
     if run_scripts {
         std::fs::create_dir_all(&cli.out)
@@ -129,9 +149,16 @@ fn main() -> anyhow::Result<()> {
     }
     let report = bulwark_bench::run(suite, &options, &command)?;
     print!("{}", report.to_markdown());
-    if suite == Suite::All {
-        bulwark_bench::write_report(&report, &cli.out)?;
-        eprintln!("wrote {}/report.md and report.json", cli.out.display());
+    // The claims benchmarks run alone, and write beside `all`'s report.
+    let out = match suite {
+        Suite::All => Some(cli.out),
+        Suite::ClaimedBytes => Some(cli.out.join("claimed-bytes")),
+        Suite::TransactionLatency => Some(cli.out.join("transaction-latency")),
+        _ => None,
+    };
+    if let Some(out) = out {
+        bulwark_bench::write_report(&report, &out)?;
+        eprintln!("wrote {}/report.md and report.json", out.display());
     }
     Ok(())
 }

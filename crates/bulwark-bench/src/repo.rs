@@ -1,6 +1,8 @@
 //! A real repository in a temporary directory: `SQLite` state, file-system
 //! blobs, ed25519 keys, version 1 of the offline roles from `init`, and the
-//! publisher that the server runs.
+//! publisher that the server runs. The offline keys are kept, so that the
+//! claims benchmarks can sign what the key ceremony installs (a newer
+//! `claimed` and its claim bins).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,8 +23,11 @@ pub struct BenchRepo {
     pub store: Arc<dyn StateStore>,
     /// The blob store.
     pub blobs: Arc<dyn BlobStore>,
-    /// The publisher, signing with the online key.
-    pub publisher: Publisher,
+    /// The publisher, signing with the online key (shared with the
+    /// in-process server's publisher task).
+    pub publisher: Arc<Publisher>,
+    /// The offline keys `init` signed version 1 of the offline roles with.
+    pub signers: OfflineSigners,
     /// The policy (bin count).
     pub policy: Policy,
 }
@@ -55,12 +60,18 @@ impl BenchRepo {
             &policy,
             bulwark_repo::clock::now(),
         )?;
-        let publisher = Publisher::new(store.clone(), blobs.clone(), online, policy.clone());
+        let publisher = Arc::new(Publisher::new(
+            store.clone(),
+            blobs.clone(),
+            online,
+            policy.clone(),
+        ));
         Ok(Self {
             dir,
             store,
             blobs,
             publisher,
+            signers,
             policy,
         })
     }

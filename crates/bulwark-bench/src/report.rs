@@ -5,11 +5,13 @@ use std::fmt::Write as _;
 use crate::bytes::{
     BytesResult, Download, PEP458_NEW_USER, PEP458_RETURNING_NEW, PEP458_RETURNING_SAME,
 };
+use crate::claimed_bytes::{CATEGORIES, ClaimedBytesResult, Kind, Scenario, category};
 use crate::client::{ClientResult, Python, Samples};
 use crate::json::Json;
 use crate::publish::{Paced, PublishResult};
 use crate::scripts::ScriptRun;
 use crate::stats::{Spread, Summary, float};
+use crate::transactions::{TransactionResult, UploadKind};
 
 /// Goal: sustained uploads/s on 2 cores (issue 5).
 pub const GOAL_UPLOADS_PER_S: f64 = 5_000.0;
@@ -27,6 +29,9 @@ pub const GOAL_NEW_USER: u64 = 16 * 1024;
 pub const GOAL_RETURNING: u64 = 4 * 1024;
 /// Goal: python-tuf's client CPU over ours for one cold lookup (≥ 20× less).
 pub const GOAL_CLIENT_CPU_RATIO: f64 = 20.0;
+/// Goal (issue 11): a claimed lookup costs a new user at most this times
+/// the bytes (gzip) of an unclaimed lookup with no claims.
+pub const GOAL_CLAIMED_RATIO: f64 = 1.2;
 
 /// Everything one invocation measured.
 #[derive(Clone, Debug, Default)]
@@ -41,6 +46,10 @@ pub struct Report {
     pub bytes: Option<BytesResult>,
     /// Client CPU, if run.
     pub client: Option<ClientResult>,
+    /// Metadata bytes with claimed projects, if run.
+    pub claimed_bytes: Option<ClaimedBytesResult>,
+    /// Transactions against twine uploads, if run.
+    pub transactions: Option<TransactionResult>,
     /// The whole-process scripts, if run.
     pub scripts: Vec<ScriptRun>,
     /// Peak RSS of the whole run, KiB.
@@ -91,6 +100,59 @@ fn download_json(d: &Download) -> Json {
     ])
 }
 
+fn bytes_json(b: &BytesResult) -> Json {
+    Json::obj([
+        ("projects", Json::Int(b.projects)),
+        ("bin_bits", Json::Int(u64::from(b.bin_bits))),
+        ("project", Json::Str(b.project.clone())),
+        ("new_user", download_json(&b.new_user)),
+        ("returning_same_snapshot", download_json(&b.returning_same)),
+        ("returning_new_snapshot", download_json(&b.returning_new)),
+        (
+            "median_bin",
+            Json::obj([
+                ("raw", Json::Int(b.median_bin.0)),
+                ("gzip", Json::Int(b.median_bin.1)),
+            ]),
+        ),
+        (
+            "pep458_estimate",
+            Json::obj([
+                ("new_user", Json::Int(PEP458_NEW_USER)),
+                ("returning_same_snapshot", Json::Int(PEP458_RETURNING_SAME)),
+                ("returning_new_snapshot", Json::Int(PEP458_RETURNING_NEW)),
+            ]),
+        ),
+        (
+            "per_file_target_model",
+            Json::obj([
+                ("targets", Json::Int(b.per_file_targets)),
+                ("new_user", download_json(&b.per_file[0])),
+                ("returning_same_snapshot", download_json(&b.per_file[1])),
+                ("returning_new_snapshot", download_json(&b.per_file[2])),
+            ]),
+        ),
+        (
+            "bin_table",
+            Json::Arr(
+                b.table
+                    .iter()
+                    .map(|r| {
+                        Json::obj([
+                            ("bin_bits", Json::Int(u64::from(r.bin_bits))),
+                            ("snapshot_raw", Json::Int(r.snapshot.0)),
+                            ("snapshot_gzip", Json::Int(r.snapshot.1)),
+                            ("median_bin_raw", Json::Int(r.bin.0)),
+                            ("median_bin_gzip", Json::Int(r.bin.1)),
+                            ("new_user_gzip", Json::Int(r.new_user_gzip)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+    ])
+}
+
 fn opt_int(v: Option<u64>) -> Json {
     v.map_or(Json::Null, Json::Int)
 }
@@ -131,58 +193,7 @@ impl Report {
                 ("peak_rss_kib", opt_int(p.peak_rss_kib)),
             ])
         });
-        let bytes = self.bytes.as_ref().map_or(Json::Null, |b| {
-            Json::obj([
-                ("projects", Json::Int(b.projects)),
-                ("bin_bits", Json::Int(u64::from(b.bin_bits))),
-                ("project", Json::Str(b.project.clone())),
-                ("new_user", download_json(&b.new_user)),
-                ("returning_same_snapshot", download_json(&b.returning_same)),
-                ("returning_new_snapshot", download_json(&b.returning_new)),
-                (
-                    "median_bin",
-                    Json::obj([
-                        ("raw", Json::Int(b.median_bin.0)),
-                        ("gzip", Json::Int(b.median_bin.1)),
-                    ]),
-                ),
-                (
-                    "pep458_estimate",
-                    Json::obj([
-                        ("new_user", Json::Int(PEP458_NEW_USER)),
-                        ("returning_same_snapshot", Json::Int(PEP458_RETURNING_SAME)),
-                        ("returning_new_snapshot", Json::Int(PEP458_RETURNING_NEW)),
-                    ]),
-                ),
-                (
-                    "per_file_target_model",
-                    Json::obj([
-                        ("targets", Json::Int(b.per_file_targets)),
-                        ("new_user", download_json(&b.per_file[0])),
-                        ("returning_same_snapshot", download_json(&b.per_file[1])),
-                        ("returning_new_snapshot", download_json(&b.per_file[2])),
-                    ]),
-                ),
-                (
-                    "bin_table",
-                    Json::Arr(
-                        b.table
-                            .iter()
-                            .map(|r| {
-                                Json::obj([
-                                    ("bin_bits", Json::Int(u64::from(r.bin_bits))),
-                                    ("snapshot_raw", Json::Int(r.snapshot.0)),
-                                    ("snapshot_gzip", Json::Int(r.snapshot.1)),
-                                    ("median_bin_raw", Json::Int(r.bin.0)),
-                                    ("median_bin_gzip", Json::Int(r.bin.1)),
-                                    ("new_user_gzip", Json::Int(r.new_user_gzip)),
-                                ])
-                            })
-                            .collect(),
-                    ),
-                ),
-            ])
-        });
+        let bytes = self.bytes.as_ref().map_or(Json::Null, bytes_json);
         Json::obj([
             ("command", Json::Str(self.command.clone())),
             ("data_dir", Json::Str(self.data_dir.clone())),
@@ -191,6 +202,18 @@ impl Report {
             (
                 "client_cpu",
                 self.client.as_ref().map_or(Json::Null, client_json),
+            ),
+            (
+                "claimed_bytes",
+                self.claimed_bytes
+                    .as_ref()
+                    .map_or(Json::Null, claimed_bytes_json),
+            ),
+            (
+                "transaction_latency",
+                self.transactions
+                    .as_ref()
+                    .map_or(Json::Null, transactions_json),
             ),
             (
                 "scripts",
@@ -218,6 +241,12 @@ impl Report {
         }
         if let Some(c) = &self.client {
             client_markdown(&mut md, c);
+        }
+        if let Some(c) = &self.claimed_bytes {
+            claimed_bytes_markdown(&mut md, c);
+        }
+        if let Some(t) = &self.transactions {
+            transactions_markdown(&mut md, t);
         }
         if !self.scripts.is_empty() {
             scripts_markdown(&mut md, &self.scripts);
@@ -694,4 +723,375 @@ fn derived(run: &ScriptRun) -> Vec<(&'static str, f64, Option<f64>)> {
             ratio(run.figure(a), run.figure(b)).map(|r| (*label, r, *goal))
         })
         .collect()
+}
+
+fn claimed_bytes_json(c: &ClaimedBytesResult) -> Json {
+    let lookup = |l: &crate::claimed_bytes::Lookup| {
+        Json::obj([
+            ("kind", Json::Str(l.kind.name().to_owned())),
+            ("project", Json::Str(l.project.clone())),
+            ("found_in", Json::Str(l.found_in.clone())),
+            ("new_user", download_json(&l.new_user)),
+            ("returning_same_snapshot", download_json(&l.returning_same)),
+            ("returning_new_snapshot", download_json(&l.returning_new)),
+        ])
+    };
+    let bins = |b: crate::claimed_bytes::ClaimBins| {
+        Json::obj([
+            ("count", Json::Int(b.count as u64)),
+            ("median_raw", Json::Int(b.raw)),
+            ("median_gzip", Json::Int(b.gzip)),
+        ])
+    };
+    let baseline = c.baseline().map(|l| l.new_user.gzip());
+    Json::obj([
+        ("projects", Json::Int(c.projects)),
+        ("bin_bits", Json::Int(u64::from(c.bin_bits))),
+        (
+            "recently_claimed_share",
+            Json::Float(1.0 / float(crate::claimed_bytes::RECENTLY_CLAIMED_EVERY)),
+        ),
+        ("goal_new_user_ratio", Json::Float(GOAL_CLAIMED_RATIO)),
+        (
+            "scenarios",
+            Json::Arr(
+                c.scenarios
+                    .iter()
+                    .map(|s| {
+                        let claimed_new = s
+                            .lookups
+                            .iter()
+                            .find(|l| l.kind == Kind::Claimed)
+                            .map(|l| l.new_user.gzip());
+                        let growth = snapshot_growth(c, s);
+                        Json::obj([
+                            ("claims", Json::Int(s.claims)),
+                            ("recently_claimed", Json::Int(s.recently_claimed)),
+                            ("snapshot_roles", Json::Int(s.snapshot_roles)),
+                            ("snapshot_raw", Json::Int(s.snapshot.0)),
+                            ("snapshot_gzip", Json::Int(s.snapshot.1)),
+                            (
+                                "snapshot_growth_per_claim_raw",
+                                growth.map_or(Json::Null, |g| Json::Float(g.0)),
+                            ),
+                            (
+                                "snapshot_growth_per_claim_gzip",
+                                growth.map_or(Json::Null, |g| Json::Float(g.1)),
+                            ),
+                            ("claimed_bins", bins(s.claimed_bins)),
+                            ("recently_claimed_bins", bins(s.recently_claimed_bins)),
+                            ("claim_secs", Json::Float(s.claim_secs)),
+                            ("promote_secs", Json::Float(s.promote_secs)),
+                            (
+                                "claimed_new_user_gzip_over_baseline",
+                                ratio(claimed_new, baseline).map_or(Json::Null, Json::Float),
+                            ),
+                            (
+                                "tap16_model_claimed_new_user",
+                                s.tap16_new_user.as_ref().map_or(Json::Null, download_json),
+                            ),
+                            ("lookups", Json::Arr(s.lookups.iter().map(lookup).collect())),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+    ])
+}
+
+/// The snapshot's growth per claimed project since the baseline, raw and
+/// gzip bytes (none for the baseline itself).
+fn snapshot_growth(c: &ClaimedBytesResult, s: &Scenario) -> Option<(f64, f64)> {
+    let base = c.scenarios.iter().find(|b| b.claims == 0)?;
+    (s.claims > 0).then(|| {
+        let per = |a: u64, b: u64| (float(a) - float(b)) / float(s.claims);
+        (
+            per(s.snapshot.0, base.snapshot.0),
+            per(s.snapshot.1, base.snapshot.1),
+        )
+    })
+}
+
+/// Raw and gzip bytes of the files of `d` in `category_name`, if any.
+fn category_bytes(d: &Download, category_name: &str) -> Option<(u64, u64)> {
+    let items: Vec<_> = d
+        .items
+        .iter()
+        .filter(|i| category(&i.name) == category_name)
+        .collect();
+    (!items.is_empty()).then(|| {
+        (
+            items.iter().map(|i| i.raw).sum(),
+            items.iter().map(|i| i.gzip).sum(),
+        )
+    })
+}
+
+fn raw_gzip(bytes: Option<(u64, u64)>) -> String {
+    bytes.map_or_else(
+        || "—".to_owned(),
+        |(raw, gzip)| format!("{} / {}", kb(raw), kb(gzip)),
+    )
+}
+
+fn claimed_bytes_markdown(md: &mut String, c: &ClaimedBytesResult) {
+    let _ = writeln!(
+        md,
+        "\n## Metadata bytes per install with claimed projects ({} projects, {} bins)\n",
+        c.projects,
+        1u64 << c.bin_bits
+    );
+    let _ = writeln!(
+        md,
+        "What the real client (`bulwark-client`'s `Updater`, cold metadata directory for a new \
+         user, the same directory for a returning one) downloads to find a project's page, as \
+         the in-process index's request log shows it, bytes as stored. One repository: first \
+         no claims (the baseline), then the claim counts below, cumulative; one claim in {} \
+         stays recently-claimed, the others are promoted to claimed by the ceremony's roles. \
+         Returning, new snapshot: after one release (developer transaction, one new file) or \
+         one twine-style upload (unclaimed) to the project and a publish run. New users count \
+         `1.root.json`. KB = 1,000 bytes, raw / gzip (default level).\n",
+        crate::claimed_bytes::RECENTLY_CLAIMED_EVERY
+    );
+    let baseline = c.baseline().map(|l| l.new_user.gzip());
+    let _ = writeln!(
+        md,
+        "| claims (recently-claimed) | project | found in | new user | returning, same snapshot | returning, new snapshot | new user gzip / baseline |\n|---|---|---|---|---|---|---|"
+    );
+    for s in &c.scenarios {
+        for l in &s.lookups {
+            let vs = ratio(Some(l.new_user.gzip()), baseline)
+                .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×"));
+            let _ = writeln!(
+                md,
+                "| {} ({}) | {} `{}` | `{}` | {} / {} | {} / {} | {} / {} | {vs} |",
+                s.claims,
+                s.recently_claimed,
+                l.kind.name(),
+                l.project,
+                l.found_in,
+                kb(l.new_user.raw()),
+                kb(l.new_user.gzip()),
+                kb(l.returning_same.raw()),
+                kb(l.returning_same.gzip()),
+                kb(l.returning_new.raw()),
+                kb(l.returning_new.gzip()),
+            );
+        }
+    }
+    itemised_markdown(md, c);
+    snapshot_markdown(md, c);
+    if let Some(base) = baseline {
+        goal_markdown(md, c, base);
+    }
+}
+
+fn itemised_markdown(md: &mut String, c: &ClaimedBytesResult) {
+    for (title, pick) in [
+        (
+            "new user",
+            (|l: &crate::claimed_bytes::Lookup| &l.new_user) as fn(&_) -> &Download,
+        ),
+        ("returning, same snapshot", |l| &l.returning_same),
+        ("returning, new snapshot", |l| &l.returning_new),
+    ] {
+        let columns: Vec<(String, &Download)> = c
+            .scenarios
+            .iter()
+            .flat_map(|s| {
+                s.lookups
+                    .iter()
+                    .map(move |l| (format!("{} claims: {}", s.claims, l.kind.name()), pick(l)))
+            })
+            .collect();
+        let _ = writeln!(md, "\n### Itemised: {title} (raw / gzip)\n");
+        let header: Vec<&str> = columns.iter().map(|(h, _)| h.as_str()).collect();
+        let _ = writeln!(
+            md,
+            "| file | {} |\n|---|{}",
+            header.join(" | "),
+            "---|".repeat(columns.len())
+        );
+        for name in CATEGORIES {
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|(_, d)| raw_gzip(category_bytes(d, name)))
+                .collect();
+            let _ = writeln!(md, "| {name} | {} |", cells.join(" | "));
+        }
+        let totals: Vec<String> = columns
+            .iter()
+            .map(|(_, d)| format!("**{} / {}**", kb(d.raw()), kb(d.gzip())))
+            .collect();
+        let _ = writeln!(md, "| **total** | {} |", totals.join(" | "));
+    }
+}
+
+fn snapshot_markdown(md: &mut String, c: &ClaimedBytesResult) {
+    let _ = writeln!(
+        md,
+        "\n### The snapshot and the claim bins\n\n| claims | roles in the snapshot | snapshot raw / gzip | growth per claimed project raw / gzip | `claimed-<hh>`: bins, median raw / gzip | `recently-claimed-<hh>`: bins, median raw / gzip | set-up: claim / promote |\n|---|---|---|---|---|---|---|"
+    );
+    for s in &c.scenarios {
+        let growth = snapshot_growth(c, s).map_or_else(
+            || "—".to_owned(),
+            |(raw, gzip)| format!("{raw:.1} / {gzip:.1} B"),
+        );
+        let bins = |b: crate::claimed_bytes::ClaimBins| {
+            if b.count == 0 {
+                "—".to_owned()
+            } else {
+                format!("{}, {} / {}", b.count, kb(b.raw), kb(b.gzip))
+            }
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} / {} | {growth} | {} | {} | {:.1} / {:.1} s |",
+            s.claims,
+            s.snapshot_roles,
+            kb(s.snapshot.0),
+            kb(s.snapshot.1),
+            bins(s.claimed_bins),
+            bins(s.recently_claimed_bins),
+            s.claim_secs,
+            s.promote_secs
+        );
+    }
+}
+
+fn goal_markdown(md: &mut String, c: &ClaimedBytesResult, base: u64) {
+    let _ = writeln!(
+        md,
+        "\n### Goal: a claimed lookup costs a new user ≤ {GOAL_CLAIMED_RATIO:.1}× an unclaimed one today ({} gzip; ≤ {})\n",
+        kb(base),
+        kb(scaled(base, GOAL_CLAIMED_RATIO))
+    );
+    let _ = writeln!(
+        md,
+        "| claims | claimed new user gzip | ratio | verdict | of which snapshot | TAP 16 model: snapshot replaced by Merkle proofs of the roles fetched | its ratio |\n|---|---|---|---|---|---|---|"
+    );
+    for s in &c.scenarios {
+        let Some(l) = s.lookups.iter().find(|l| l.kind == Kind::Claimed) else {
+            continue;
+        };
+        let gzip = l.new_user.gzip();
+        let r = float(gzip) / float(base.max(1));
+        let verdict = verdict(r <= GOAL_CLAIMED_RATIO, || {
+            format!(
+                "missed by {}",
+                kb(gzip.saturating_sub(scaled(base, GOAL_CLAIMED_RATIO)))
+            )
+        });
+        let snapshot = category_bytes(&l.new_user, "snapshot").map_or(0, |b| b.1);
+        let (tap16, tap16_ratio) = s.tap16_new_user.as_ref().map_or_else(
+            || ("—".to_owned(), "—".to_owned()),
+            |d| {
+                (
+                    kb(d.gzip()),
+                    format!("{:.2}×", float(d.gzip()) / float(base.max(1))),
+                )
+            },
+        );
+        let _ = writeln!(
+            md,
+            "| {} | {} | {r:.2}× | {verdict} | {} | {tap16} | {tap16_ratio} |",
+            s.claims,
+            kb(gzip),
+            kb(snapshot)
+        );
+    }
+}
+
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "byte counts far below 2^52"
+)]
+fn scaled(bytes: u64, factor: f64) -> u64 {
+    (float(bytes) * factor).floor() as u64
+}
+
+fn transactions_json(t: &TransactionResult) -> Json {
+    let twine = t
+        .series(UploadKind::Twine)
+        .map(crate::transactions::Series::median);
+    Json::obj([
+        ("projects", Json::Int(t.projects)),
+        ("bin_bits", Json::Int(u64::from(t.bin_bits))),
+        ("claims", Json::Int(t.claims as u64)),
+        ("wheel_bytes", Json::Int(t.wheel_bytes)),
+        (
+            "series",
+            Json::Arr(
+                t.series
+                    .iter()
+                    .map(|s| {
+                        let list =
+                            |v: &[f64]| Json::Arr(v.iter().map(|x| Json::Float(*x)).collect());
+                        Json::obj([
+                            ("kind", Json::Str(s.kind.name().to_owned())),
+                            ("n", Json::Int(s.published_ms.len() as u64)),
+                            ("accepted_ms", spread_json(Spread::of(&s.accepted_ms))),
+                            ("published_ms", spread_json(Spread::of(&s.published_ms))),
+                            ("published_p95_ms", Json::Float(s.p95())),
+                            (
+                                "median_over_twine",
+                                twine.map_or(Json::Null, |t| Json::Float(s.median() / t.max(1e-9))),
+                            ),
+                            (
+                                "paired_ratio",
+                                t.paired_ratio(s.kind).map_or(Json::Null, Json::Float),
+                            ),
+                            ("published_ms_samples", list(&s.published_ms)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+    ])
+}
+
+fn transactions_markdown(md: &mut String, t: &TransactionResult) {
+    let _ = writeln!(
+        md,
+        "\n## Upload→published: developer transactions against twine uploads ({} projects, {} bins, {} claims)\n",
+        t.projects,
+        1u64 << t.bin_bits,
+        t.claims
+    );
+    let _ = writeln!(
+        md,
+        "One upload at a time on an otherwise idle index, kinds in rotating order: real HTTP \
+         (reqwest) to `bulwark-server`'s router on loopback, each upload one new {}-byte \
+         wheel; the publisher runs as the server's task does (woken by the handler). From just \
+         before the request to its 200, and to the end of the publish run after which the \
+         published page is the new one. Paired ratio: median over rounds of the kind's delay \
+         over the twine upload's of the same round.\n",
+        t.wheel_bytes
+    );
+    let _ = writeln!(
+        md,
+        "| upload | n | request→200, median | upload→published, median | p95 | median / twine's | paired ratio |\n|---|---|---|---|---|---|---|"
+    );
+    let twine = t
+        .series(UploadKind::Twine)
+        .map(crate::transactions::Series::median);
+    for s in &t.series {
+        let over = twine.map_or_else(
+            || "—".to_owned(),
+            |tw| format!("{:.2}×", s.median() / tw.max(1e-9)),
+        );
+        let paired = t
+            .paired_ratio(s.kind)
+            .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×"));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {over} | {paired} |",
+            s.kind.name(),
+            s.published_ms.len(),
+            s.accepted_median(),
+            s.median(),
+            s.p95()
+        );
+    }
 }

@@ -79,6 +79,12 @@ fn percentile(sorted: &[f64], p: usize) -> f64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
+/// The nearest-rank percentile `p` of `values`, in any order (0 when empty).
+#[must_use]
+pub fn nearest_rank(values: &[f64], p: usize) -> f64 {
+    percentile(&sorted(values), p)
+}
+
 /// A count as a float, for rates and report figures.
 #[must_use]
 #[expect(

@@ -22,6 +22,8 @@ fn tiny_run_produces_a_sane_report() {
         // The repository is served by this package's own binary.
         client: ClientConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_bulwark-bench")), 3),
         scripts: None,
+        claims: None,
+        transactions: 1,
     };
     let report = bulwark_bench::run(Suite::All, &options, "smoke").unwrap();
 
@@ -80,6 +82,9 @@ fn tiny_run_produces_a_sane_report() {
     assert_eq!(samples.cpu_ms.len(), 3);
     assert!(samples.cpu().median > 0.0);
     assert!(client.cpu_ratio().is_some());
+
+    // The claims benchmarks run alone (tests/claims_smoke.rs).
+    assert!(report.claimed_bytes.is_none() && report.transactions.is_none());
 
     let out = dir.path().join("out");
     bulwark_bench::write_report(&report, &out).unwrap();
