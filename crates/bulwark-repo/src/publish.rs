@@ -360,16 +360,21 @@ impl Publisher {
             .filter_map(|p| claims.get(p))
             .flat_map(project_role_records)
             .collect();
-        let mut touched: BTreeSet<u32> = changed
+        // The claim bin of a changed recently-claimed project, and of a
+        // claimed one that recently-claimed still lists (just promoted):
+        // a release of a claimed project re-signs nothing online but the
+        // snapshot and timestamp.
+        let mut touched: BTreeSet<u32> = expiring
             .iter()
-            .filter(|p| claims.contains_key(*p))
-            .map(|p| layout::claim_bin_of(p))
-            .chain(
-                expiring
-                    .iter()
-                    .filter_map(|r| layout::claim_bin_of_role(RECENTLY_CLAIMED, r)),
-            )
+            .filter_map(|r| layout::claim_bin_of_role(RECENTLY_CLAIMED, r))
             .collect();
+        for claim in changed.iter().filter_map(|p| claims.get(p)) {
+            if claim.tier == ClaimTier::RecentlyClaimed
+                || self.recently_claimed_lists(&claim.project, published)?
+            {
+                touched.insert(layout::claim_bin_of(&claim.project));
+            }
+        }
         let published_bins: BTreeSet<u32> = published
             .keys()
             .filter_map(|r| layout::claim_bin_of_role(RECENTLY_CLAIMED, r))
@@ -395,6 +400,32 @@ impl Publisher {
             run,
         )?);
         Ok(signed)
+    }
+
+    /// True when the published claim bin of recently-claimed for `project`
+    /// delegates to its role.
+    fn recently_claimed_lists(
+        &self,
+        project: &str,
+        published: &BTreeMap<String, RoleRecord>,
+    ) -> Result<bool, PublishError> {
+        let name = layout::claim_bin_name(RECENTLY_CLAIMED, layout::claim_bin_of(project));
+        let Some(record) = published.get(&name) else {
+            return Ok(false);
+        };
+        let key = layout::metadata_key(&name, record.version);
+        let bytes = self
+            .blobs
+            .get(&key)?
+            .ok_or_else(|| StoreError::Corrupt(format!("{key} is missing")))?;
+        let bin = Envelope::<bulwark_tuf::metadata::Targets>::parse(&bytes)
+            .map_err(|_| StoreError::Corrupt(format!("{key} is not valid targets metadata")))?;
+        let role = layout::project_role(project);
+        Ok(bin
+            .signed
+            .delegations
+            .as_ref()
+            .is_some_and(|d| d.role_keys(&role).is_some()))
     }
 
     /// Signs and stages the claim bins of recently-claimed in `touched` (the

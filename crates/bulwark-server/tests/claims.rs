@@ -1199,8 +1199,21 @@ async fn a_promoted_project_resolves_through_claimed_and_keeps_releasing() {
         r#"{"files":1,"project":"demo","role":"project-demo","tier":"claimed","version":2}"#
     );
     developers.accepted(page);
+    let before = (
+        listed_version(&index, layout::RECENTLY_CLAIMED).await,
+        listed_version(&index, &claim_bin("demo")).await,
+    );
     assert!(index.repo.publish());
     assert_eq!(resolve_page(&index, "demo").await.0, developers.page);
+    // A claimed project's release re-signs nothing of recently-claimed:
+    // returning users of other projects download nothing more.
+    assert_eq!(
+        (
+            listed_version(&index, layout::RECENTLY_CLAIMED).await,
+            listed_version(&index, &claim_bin("demo")).await,
+        ),
+        before
+    );
     // Keys change only through the administrator.
     let key = developer_key();
     let page = developers.page.clone();
