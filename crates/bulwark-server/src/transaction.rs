@@ -361,15 +361,6 @@ fn trusted(
             nested,
         });
     }
-    let pending = store
-        .pending_changes()
-        .map_err(internal("reading the publish queue"))?;
-    if pending.projects.iter().any(|p| p == name) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Project {name} has changes not yet published; try again in a moment"),
-        ));
-    }
     let page = match store.page(name).map_err(internal("reading the page"))? {
         Some(record) => Some(parse_page(&read(layout::page_key(name, &record.sha256))?)?),
         None => None,
@@ -516,16 +507,7 @@ fn record(
                 files: verified.added().len(),
             });
         }
-        TransactionOutcome::Forbidden => {
-            forbidden(format!("The user does not own project {project}"))
-        }
-        TransactionOutcome::Conflict { filename } => {
-            ApiError::bad_request(format!("File already exists: {filename}"))
-        }
-        TransactionOutcome::Stale => ApiError::new(
-            StatusCode::CONFLICT,
-            format!("The role of project {project} changed meanwhile: build the transaction again"),
-        ),
+        refused => refusal(refused, project, trusted.claim.is_none()),
     };
     for key in created {
         blobs
@@ -533,6 +515,29 @@ fn record(
             .map_err(internal("removing a refused transaction"))?;
     }
     Err(refusal)
+}
+
+/// The answer to a transaction the store refused; `first_claim` when it was
+/// checked against the published page rather than a claim.
+fn refusal(outcome: TransactionOutcome, project: &str, first_claim: bool) -> ApiError {
+    match outcome {
+        TransactionOutcome::Forbidden => {
+            forbidden(format!("The user does not own project {project}"))
+        }
+        TransactionOutcome::Conflict { filename } => {
+            ApiError::bad_request(format!("File already exists: {filename}"))
+        }
+        // The store refuses a first claim while a change of the project
+        // waits to be published: the page it was checked against lacks it.
+        TransactionOutcome::Stale if first_claim => ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Project {project} has changes not yet published; try again in a moment"),
+        ),
+        TransactionOutcome::Stale | TransactionOutcome::Recorded { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            format!("The role of project {project} changed meanwhile: build the transaction again"),
+        ),
+    }
 }
 
 /// The claim's nested roles after `verified`: the trusted ones, each
