@@ -498,16 +498,14 @@ fn record(
         .record_transaction(&transaction)
         .map_err(internal("recording the transaction"))?;
     let refusal = match outcome {
-        TransactionOutcome::Recorded { .. } => {
-            return Ok(Accepted {
-                project: project.to_owned(),
-                role: verified.role().as_str().to_owned(),
-                version: verified.version(),
-                tier: tier.as_str(),
-                files: verified.added().len(),
-            });
+        TransactionOutcome::Recorded { .. } => return Ok(accepted(project, verified, tier)),
+        TransactionOutcome::Forbidden => {
+            forbidden(format!("The user does not own project {project}"))
         }
-        refused => refusal(refused, project, trusted.claim.is_none()),
+        TransactionOutcome::Conflict { filename } => {
+            ApiError::bad_request(format!("File already exists: {filename}"))
+        }
+        TransactionOutcome::Stale => stale(project, trusted.claim.is_none()),
     };
     for key in created {
         blobs
@@ -517,27 +515,27 @@ fn record(
     Err(refusal)
 }
 
-/// The answer to a transaction the store refused; `first_claim` when it was
-/// checked against the published page rather than a claim.
-fn refusal(outcome: TransactionOutcome, project: &str, first_claim: bool) -> ApiError {
-    match outcome {
-        TransactionOutcome::Forbidden => {
-            forbidden(format!("The user does not own project {project}"))
-        }
-        TransactionOutcome::Conflict { filename } => {
-            ApiError::bad_request(format!("File already exists: {filename}"))
-        }
-        // The store refuses a first claim while a change of the project
-        // waits to be published: the page it was checked against lacks it.
-        TransactionOutcome::Stale if first_claim => ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Project {project} has changes not yet published; try again in a moment"),
-        ),
-        TransactionOutcome::Stale | TransactionOutcome::Recorded { .. } => ApiError::new(
-            StatusCode::CONFLICT,
-            format!("The role of project {project} changed meanwhile: build the transaction again"),
-        ),
+/// The answer to an accepted transaction.
+fn accepted(project: &str, verified: &VerifiedTransaction, tier: ClaimTier) -> Accepted {
+    Accepted {
+        project: project.to_owned(),
+        role: verified.role().as_str().to_owned(),
+        version: verified.version(),
+        tier: tier.as_str(),
+        files: verified.added().len(),
     }
+}
+
+/// The answer to a transaction the store found stale; `first_claim` when
+/// it was checked against the published page rather than a claim (the
+/// store refuses it while a change of the project waits to be published).
+fn stale(project: &str, first_claim: bool) -> ApiError {
+    let reason = if first_claim {
+        format!("Project {project} has changes not yet published; try again in a moment")
+    } else {
+        format!("The role of project {project} changed meanwhile: build the transaction again")
+    };
+    ApiError::new(StatusCode::CONFLICT, reason)
 }
 
 /// The claim's nested roles after `verified`: the trusted ones, each
