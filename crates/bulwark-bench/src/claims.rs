@@ -155,9 +155,11 @@ fn sign_claim(repo: &BenchRepo, project: &str, now: Timestamp) -> anyhow::Result
         Previous {
             role: None,
             page: Some(&previous),
+            nested: &[],
         },
         Offered {
-            role: &role,
+            role: Some(&role),
+            nested: &[],
             page: &page,
             uploads: &[],
         },
@@ -170,6 +172,7 @@ fn sign_claim(repo: &BenchRepo, project: &str, now: Timestamp) -> anyhow::Result
         user: UPLOADER.to_owned(),
         checked_against: None,
         checked_delegation: None,
+        checked_nested: Vec::new(),
         claim: ClaimRecord {
             project: project.to_owned(),
             tier: ClaimTier::RecentlyClaimed,
@@ -180,6 +183,7 @@ fn sign_claim(repo: &BenchRepo, project: &str, now: Timestamp) -> anyhow::Result
             role_length: role.len() as u64,
             page_sha256: verified.page_sha256().to_owned(),
             page_length: verified.page_length(),
+            nested: Vec::new(),
         },
         files: Vec::new(),
         yanked: yank_states(verified.page()),
@@ -449,9 +453,11 @@ pub fn record_release(
         Previous {
             role: Some(&trusted_role.signed),
             page: Some(&trusted_page),
+            nested: &[],
         },
         Offered {
-            role: &release.role,
+            role: Some(&release.role),
+            nested: &[],
             page: &release.page,
             uploads,
         },
@@ -484,6 +490,7 @@ pub fn record_release(
         user: UPLOADER.to_owned(),
         checked_against: Some(claim.role_version),
         checked_delegation: None,
+        checked_nested: Vec::new(),
         claim: ClaimRecord {
             role_version: verified.version(),
             role_expires: verified.expires().unix(),
