@@ -31,11 +31,28 @@ pub mod yank;
 
 pub use state::{AppState, ServerConfig};
 
-const LANDING: &str = "<!DOCTYPE html>\n<html><head><title>Bulwark</title></head><body>\n\
-<h1>Bulwark package index</h1>\n\
-<p>Install: <code>pip install --index-url /simple/ NAME</code>. Upload: <code>twine upload --repository-url /legacy/ dist/*</code>.</p>\n\
-<p>TUF metadata: <a href=\"/tuf/metadata/1.root.json\">/tuf/metadata/</a>; targets: <code>/tuf/targets/</code>.</p>\n\
-</body></html>\n";
+/// The landing page: the commands to install from and upload to this
+/// index, with its URL as the client reached it (the `Host` header, when it
+/// is a plain host and port), so that they can be pasted.
+async fn landing(headers: axum::http::HeaderMap) -> Html<String> {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        });
+    let base = host.map_or_else(String::new, |h| format!("http://{h}"));
+    Html(format!(
+        "<!DOCTYPE html>\n<html><head><title>Bulwark</title></head><body>\n\
+         <h1>Bulwark package index</h1>\n\
+         <p>Install: <code>pip install --index-url {base}/simple/ NAME</code>. \
+         Upload: <code>twine upload --repository-url {base}/legacy/ dist/*</code>.</p>\n\
+         <p>TUF metadata: <a href=\"/tuf/metadata/1.root.json\">{base}/tuf/metadata/</a>; \
+         targets: <code>{base}/tuf/targets/</code>.</p>\n</body></html>\n"
+    ))
+}
 
 /// The router with every route of the index.
 pub fn router(state: AppState) -> Router {
@@ -45,18 +62,18 @@ pub fn router(state: AppState) -> Router {
         state.store.clone(),
         state.blobs.clone(),
     ));
+    let upload_route = post(upload::upload)
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            upload_limit,
+            upload::refuse_oversized,
+        ));
     Router::new()
-        .route("/", get(|| async { Html(LANDING) }))
+        .route("/", get(landing))
         .merge(bulwark_http::simple::router(pages))
-        .route(
-            "/legacy/",
-            post(upload::upload)
-                .layer(DefaultBodyLimit::max(upload_limit))
-                .layer(axum::middleware::from_fn_with_state(
-                    upload_limit,
-                    upload::refuse_oversized,
-                )),
-        )
+        // `/legacy` too: twine users type it without the slash.
+        .route("/legacy/", upload_route.clone())
+        .route("/legacy", upload_route)
         .route(
             "/api/projects/{name}/transaction",
             post(transaction::transaction)

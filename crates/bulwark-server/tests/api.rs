@@ -1952,3 +1952,23 @@ async fn yank_refusals_change_nothing() {
     let get = index.get("/api/projects/demo/1.0/yank").await;
     assert_eq!(get.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// `/legacy` without its slash takes uploads too: twine users type it.
+#[tokio::test]
+async fn legacy_without_its_slash_takes_uploads() {
+    let index = Index::new();
+    let dist = wheel("slashless", "1.0");
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/legacy")
+        .header(header::CONTENT_TYPE, Form::content_type())
+        .header(header::AUTHORIZATION, token_auth(&index.repo.alice))
+        .body(Body::from(Form::twine(&dist).body()))
+        .unwrap();
+    index.send(request).await.assert_ok();
+    assert_eq!(
+        index.repo.store.files("slashless").unwrap().len(),
+        1,
+        "the upload is stored"
+    );
+}

@@ -5,7 +5,7 @@
 //!
 //! ```toml
 //! data_dir = "bulwark-data"         # BULWARK_DATA_DIR
-//! listen = "127.0.0.1:8080"         # BULWARK_LISTEN
+//! listen = "127.0.0.1:8080"         # BULWARK_LISTEN (or a host name: localhost:8080)
 //! online_key = "keys/online.key"    # BULWARK_ONLINE_KEY (relative to data_dir)
 //! max_upload_bytes = 104857600      # BULWARK_MAX_UPLOAD_BYTES
 //! request_timeout_secs = 300        # BULWARK_REQUEST_TIMEOUT_SECS
@@ -67,10 +67,18 @@ struct File {
     snapshot_retention_secs: Option<u64>,
 }
 
+/// An address to listen on: `127.0.0.1:8080`, `[::1]:8080`, or a host name
+/// and port such as `localhost:8080` (its first address).
 fn parse_listen(value: &str, key: &str) -> anyhow::Result<SocketAddr> {
-    value
-        .parse()
-        .with_context(|| format!("{key}: {value:?} is not an address like 127.0.0.1:8080"))
+    if let Ok(addr) = value.parse() {
+        return Ok(addr);
+    }
+    let bad =
+        || format!("{key}: {value:?} is not an address like 127.0.0.1:8080 or localhost:8080");
+    std::net::ToSocketAddrs::to_socket_addrs(value)
+        .with_context(bad)?
+        .next()
+        .with_context(bad)
 }
 
 /// Reads `BULWARK_<NAME>` and parses it, naming the variable on failure.
@@ -199,6 +207,26 @@ impl Settings {
             online_expiry: self.online_expiry_secs,
             resign_margin: self.online_expiry_secs / 2,
             ..bulwark_repo::Policy::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_takes_addresses_and_host_names() {
+        assert_eq!(
+            parse_listen("127.0.0.1:8080", "--listen").unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        );
+        let localhost = parse_listen("localhost:8080", "--listen").unwrap();
+        assert!(localhost.ip().is_loopback(), "{localhost}");
+        assert_eq!(localhost.port(), 8080);
+        for bad in ["localhost", "8080", "no such host.invalid:80", ""] {
+            let err = parse_listen(bad, "--listen").unwrap_err().to_string();
+            assert!(err.starts_with("--listen: "), "{err}");
         }
     }
 }

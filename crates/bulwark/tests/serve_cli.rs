@@ -138,3 +138,33 @@ fn proxy_settings_come_from_flags_env_and_file_and_bad_ones_are_named() {
         stderr(&out)
     );
 }
+
+/// A log that is not a terminal (here a file, as under systemd or docker)
+/// carries no colour codes; the landing page gives commands to paste, with
+/// the index's own URL.
+#[test]
+fn logs_are_plain_text_and_the_landing_page_is_pasteable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::Server::start(&dir.path().join("data"));
+    let out = common::run_ok(
+        std::process::Command::new("curl")
+            .args(["-sSf"])
+            .arg(format!("{}/", server.url)),
+    );
+    let page = common::stdout(&out);
+    let url = server.url.trim_end_matches('/');
+    assert!(
+        page.contains(&format!("pip install --index-url {url}/simple/ NAME")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("--repository-url {url}/legacy/")),
+        "{page}"
+    );
+    let log = server.log();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file: {log:?}"
+    );
+}
