@@ -138,7 +138,7 @@ pub async fn serve(
     if !kind.mutable
         && headers
             .get(header::IF_NONE_MATCH)
-            .is_some_and(|v| v == etag)
+            .is_some_and(|v| none_match_hits(v, &etag))
     {
         // RFC 9110 §15.4.5: a 304 carries the Cache-Control a 200 would.
         return Ok((
@@ -244,6 +244,52 @@ fn stream(blobs: Arc<dyn BlobStore>, key: String, start: u64, length: u64) -> Bo
     Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
+/// The suffix of the `ETag` of a gzip-encoded representation: a strong
+/// validator names one representation (RFC 9110 §8.8.3), and the gzip and
+/// identity bodies of a metadata file differ.
+const GZIP_ETAG_SUFFIX: &str = "-gzip";
+
+/// Whether an `If-None-Match` value names the blob whose identity `ETag` is
+/// `etag`: `*` (the blob exists), or a listed tag equal to it or to its
+/// gzip representation's, compared weakly as §13.1.2 says for this header.
+fn none_match_hits(value: &HeaderValue, etag: &HeaderValue) -> bool {
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let etag = etag.to_str().unwrap_or_default();
+    let gzip = format!(
+        "{}{GZIP_ETAG_SUFFIX}\"",
+        etag.strip_suffix('"').unwrap_or(etag)
+    );
+    value.trim() == "*"
+        || value.split(',').map(str::trim).any(|tag| {
+            let tag = tag.strip_prefix("W/").unwrap_or(tag);
+            tag == etag || tag == gzip
+        })
+}
+
+/// Gives a gzip-encoded response the `ETag` of that representation
+/// (`"<tag>-gzip"`), so that no cache confuses it with the identity body.
+async fn tag_encoding(mut response: Response) -> Response {
+    let gzipped = response
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v == "gzip");
+    if gzipped
+        && let Some(etag) = response
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+        && let Ok(tagged) = HeaderValue::from_str(&format!(
+            "{}{GZIP_ETAG_SUFFIX}\"",
+            etag.strip_suffix('"').unwrap_or(etag)
+        ))
+    {
+        response.headers_mut().insert(header::ETAG, tagged);
+    }
+    response
+}
+
 /// The blob routes of the index's URL layout over `blobs`: `/files/…`,
 /// `/tuf/metadata/…` (gzip for clients that ask: metadata compresses well)
 /// and `/tuf/targets/…`.
@@ -252,7 +298,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(blobs: Arc<dyn BlobStore>) -> Ro
         .route("/files/{sha256}/{filename}", get(file))
         .route(
             "/tuf/metadata/{file}",
-            get(metadata).layer(tower_http::compression::CompressionLayer::new().gzip(true)),
+            get(metadata)
+                .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+                .layer(axum::middleware::map_response(tag_encoding)),
         )
         .route("/tuf/targets/{*path}", get(targets))
         .with_state(blobs)
@@ -361,6 +409,49 @@ mod tests {
         // The same blob under /tuf/targets/ (pages' relative file URLs).
         let targets = get(&router, "/tuf/targets/files/ab/x-1.0.tar.gz", &[]).await;
         assert_eq!(targets.headers()[header::ETAG], etag);
+    }
+
+    #[tokio::test]
+    async fn each_encoding_has_its_own_etag_and_star_matches() {
+        let (_dir, router, _) = served();
+        let blobs_dir = tempfile::tempdir().unwrap();
+        let blobs = FsBlobs::open(blobs_dir.path()).unwrap();
+        let metadata = "{\"signed\":{}}".repeat(200);
+        blobs
+            .put("tuf/metadata/1.root.json", metadata.as_bytes())
+            .unwrap();
+        let metadata_router = super::router::<()>(Arc::new(blobs));
+        let path = "/tuf/metadata/1.root.json";
+        let plain = get(&metadata_router, path, &[]).await;
+        let gzipped = get(&metadata_router, path, &[(header::ACCEPT_ENCODING, "gzip")]).await;
+        assert_eq!(gzipped.headers()[header::CONTENT_ENCODING], "gzip");
+        let (plain_tag, gzip_tag) = (
+            plain.headers()[header::ETAG].to_str().unwrap().to_owned(),
+            gzipped.headers()[header::ETAG].to_str().unwrap().to_owned(),
+        );
+        assert_ne!(plain_tag, gzip_tag, "two representations, one strong ETag");
+        assert!(gzip_tag.ends_with("-gzip\""), "{gzip_tag}");
+        // Either representation's tag, or `*`, revalidates.
+        let listed = format!("\"other\", W/{gzip_tag}");
+        for tag in [plain_tag.as_str(), gzip_tag.as_str(), "*", listed.as_str()] {
+            let again = get(&metadata_router, path, &[(header::IF_NONE_MATCH, tag)]).await;
+            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{tag}");
+        }
+        let other = get(
+            &metadata_router,
+            path,
+            &[(header::IF_NONE_MATCH, "\"other\"")],
+        )
+        .await;
+        assert_eq!(other.status(), StatusCode::OK);
+        // `*` on a blob that does not exist is not a match: 404.
+        let missing = get(
+            &router,
+            "/files/ab/none.tar.gz",
+            &[(header::IF_NONE_MATCH, "*")],
+        )
+        .await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]
