@@ -473,18 +473,7 @@ pub fn record_release(
     )?;
     batch.put(&layout::claim_role_key(&role_sha256), &release.role)?;
     batch.commit()?;
-    let files = verified
-        .added()
-        .iter()
-        .map(|file| {
-            let micros = file.upload_time.seconds().unix() * 1_000_000
-                + i64::from(file.upload_time.micros());
-            let mut record =
-                bulwark_repo::page::file_record(&UploadedFile::from(file), UPLOADER, micros);
-            record.yanked.clone_from(&file.yanked);
-            record
-        })
-        .collect();
+    let files = verified.added_records(UPLOADER);
     let transaction = ProjectTransaction {
         display_name: project.to_owned(),
         user: UPLOADER.to_owned(),

@@ -36,8 +36,8 @@ use bulwark_repo::transaction::{
     UploadedFile, VerifiedTransaction,
 };
 use bulwark_store::{
-    BlobStore, ClaimRecord, ClaimTier, FileRecord, NestedRoleRecord, ProjectTransaction,
-    StateStore, TransactionOutcome,
+    BlobStore, ClaimRecord, ClaimTier, NestedRoleRecord, ProjectTransaction, StateStore,
+    TransactionOutcome,
 };
 use bulwark_tuf::delegation::{DelegatedRoles, Delegations};
 use bulwark_tuf::hash::sha256_hex;
@@ -454,7 +454,7 @@ fn record(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let created = put_all(blobs, &writes)?;
-    let files = file_records(verified, &offer.user);
+    let files = verified.added_records(&offer.user);
     let transaction = ProjectTransaction {
         display_name: offer.project.as_given().to_owned(),
         user: offer.user.clone(),
@@ -569,23 +569,6 @@ fn accepted_nested<'o>(
         );
     }
     nested.into_values().collect()
-}
-
-/// The records of the files a verified transaction adds, with the upload
-/// times and yank states its page gives them.
-fn file_records(verified: &VerifiedTransaction, user: &str) -> Vec<FileRecord> {
-    verified
-        .added()
-        .iter()
-        .map(|file| {
-            let micros = file.upload_time.seconds().unix() * 1_000_000
-                + i64::from(file.upload_time.micros());
-            let mut record =
-                bulwark_repo::page::file_record(&UploadedFile::from(file), user, micros);
-            record.yanked.clone_from(&file.yanked);
-            record
-        })
-        .collect()
 }
 
 /// Stores every `(key, bytes)` and returns the keys that did not exist

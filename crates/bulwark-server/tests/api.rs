@@ -309,7 +309,7 @@ async fn json_project_page_has_hashes_sizes_times_metadata_and_yanks() {
             "{time}"
         );
         let parsed = UploadTime::parse(time).unwrap();
-        let micros = parsed.seconds().unix() * 1_000_000 + i64::from(parsed.micros());
+        let micros = parsed.unix_micros();
         assert!(
             (before..=after).contains(&micros),
             "{time} not within the upload"

@@ -37,6 +37,13 @@ impl UploadTime {
         }
     }
 
+    /// Microseconds since the Unix epoch: the reverse of
+    /// [`UploadTime::from_unix_micros`].
+    #[must_use]
+    pub fn unix_micros(self) -> i64 {
+        self.seconds.unix() * i64::from(MICROS_PER_SECOND) + i64::from(self.micros)
+    }
+
     /// The whole seconds.
     #[must_use]
     pub fn seconds(self) -> Timestamp {

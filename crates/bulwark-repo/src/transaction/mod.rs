@@ -340,6 +340,26 @@ impl VerifiedTransaction {
         &self.added
     }
 
+    /// The records the index stores for the files the transaction adds,
+    /// uploaded by `uploader`, with the upload times and yank states the
+    /// signed page gives them (so that the index's own rendering of them
+    /// agrees with the page).
+    #[must_use]
+    pub fn added_records(&self, uploader: &str) -> Vec<bulwark_store::FileRecord> {
+        self.added
+            .iter()
+            .map(|file| {
+                let mut record = crate::page::file_record(
+                    &UploadedFile::from(file),
+                    uploader,
+                    file.upload_time.unix_micros(),
+                );
+                record.yanked.clone_from(&file.yanked);
+                record
+            })
+            .collect()
+    }
+
     /// Previously signed files whose `yanked` changed, as the page lists them.
     #[must_use]
     pub fn yank_changed(&self) -> &[PageFile] {
