@@ -12,8 +12,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use bulwark_pypi::{ProjectName, ProjectPage};
@@ -25,40 +25,11 @@ use bulwark_tuf::json::{self, Value};
 use bulwark_tuf::metadata::{Key, RoleKeys};
 use bulwark_tuf::names::RoleName;
 use common::{
-    Proxy, Server, bulwark, installed_version, make_dist, pip_install, python_script, run_ok,
-    stderr, stdout, token, twine_upload,
+    Proxy, Server, bulwark, developer, developer_key, installed_version, json_page, make_dist,
+    path, pip_install, python_script, run_ok, stderr, stdout, token, twine_upload,
 };
 
-const PASSPHRASE: &str = "correct horse battery staple";
-
-/// `bulwark key generate` into `dir/<name>.key`; also writes the public
-/// key it prints to `dir/<name>.pub`. Returns both paths.
-fn developer_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let key = dir.join(format!("{name}.key"));
-    let out = run_ok(
-        bulwark()
-            .args(["key", "generate", "--out"])
-            .arg(&key)
-            .env("BULWARK_KEY_PASSPHRASE", PASSPHRASE),
-    );
-    let public = dir.join(format!("{name}.pub"));
-    std::fs::write(&public, stdout(&out)).unwrap();
-    (key, public)
-}
-
-/// `bulwark <args>` with the developer's passphrase and token.
-fn developer(args: &[&str], token: &str) -> Command {
-    let mut cmd = bulwark();
-    cmd.args(args)
-        .env("BULWARK_KEY_PASSPHRASE", PASSPHRASE)
-        .env("BULWARK_TOKEN", token)
-        .env_remove("BULWARK_INDEX_URL");
-    cmd
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::DEVELOPER_PASSPHRASE as PASSPHRASE;
 
 /// Asserts that `out` failed with exactly one line on stderr, `error: …`
 /// containing `expected`, and no secret.
@@ -473,15 +444,6 @@ fn delegation_of(captured: &Captured, project: &ProjectName) -> ProjectDelegatio
         unknown: BTreeMap::new(),
     };
     ProjectDelegation::new(project.clone(), role, keys).unwrap()
-}
-
-fn json_page(server: &Server, project: &str) -> Vec<u8> {
-    let out = run_ok(
-        Command::new("curl")
-            .args(["-sSf", "-H", "Accept: application/vnd.pypi.simple.v1+json"])
-            .arg(format!("{}/simple/{project}/", server.url)),
-    );
-    out.stdout
 }
 
 /// The transactions `bulwark claim` and `bulwark upload --key` send pass

@@ -26,35 +26,10 @@ use std::time::Duration;
 
 use common::forge::{Attacker, Route};
 use common::{
-    Proxy, Server, bulwark, installed_version, make_dist, pip_install, python_script, run_ok,
-    stderr, stdout, token, twine_upload, uv_install, wait_until,
+    Proxy, Server, bulwark, developer, developer_key, installed_version, json_page, make_dist,
+    path, pip_install, python_script, run_ok, stderr, stdout, token, twine_upload, uv_install,
+    wait_until,
 };
-
-const PASSPHRASE: &str = "developer passphrase";
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// `bulwark <args>` as the developer (passphrase and token in the environment).
-fn developer(args: &[&str], token: &str) -> Command {
-    let mut cmd = bulwark();
-    cmd.args(args)
-        .env("BULWARK_KEY_PASSPHRASE", PASSPHRASE)
-        .env("BULWARK_TOKEN", token)
-        .env_remove("BULWARK_INDEX_URL");
-    cmd
-}
-
-/// The live PEP 691 page of `project`.
-fn json_page(server: &Server, project: &str) -> Vec<u8> {
-    run_ok(
-        Command::new("curl")
-            .args(["-sSf", "-H", "Accept: application/vnd.pypi.simple.v1+json"])
-            .arg(format!("{}/simple/{project}/", server.url)),
-    )
-    .stdout
-}
 
 /// Claims `project` with `key` once its twine upload is published.
 fn claim(server: &Server, root: &Path, key: &Path, token: &str, project: &str) {
@@ -222,13 +197,7 @@ fn a_stolen_online_key_cannot_ship_a_claimed_project() {
         );
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    let key = dir.join("dev.key");
-    run_ok(
-        bulwark()
-            .args(["key", "generate", "--out"])
-            .arg(&key)
-            .env("BULWARK_KEY_PASSPHRASE", PASSPHRASE),
-    );
+    let (key, _) = developer_key(dir, "dev");
     claim(&server, &root, &key, &alice, "victim");
     claim(&server, &root, &key, &alice, "fresh");
     promote(dir, &data, "victim");

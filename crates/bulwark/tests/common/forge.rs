@@ -232,21 +232,7 @@ impl Attacker {
                 put(role_name.as_str(), role, role_version, &mut versions);
             }
         }
-        let snapshot_bytes = sign(roles::snapshot(versions, v, expires), &self.online);
-        self.blobs
-            .put(
-                &layout::metadata_key(RoleName::SNAPSHOT, v),
-                &snapshot_bytes,
-            )
-            .unwrap();
-        let timestamp = sign(
-            roles::timestamp(v, &snapshot_bytes, v, expires),
-            &self.online,
-        );
-        self.blobs
-            .put(&layout::metadata_key(RoleName::TIMESTAMP, v), &timestamp)
-            .unwrap();
-        self.blobs.put(layout::TIMESTAMP_KEY, &timestamp).unwrap();
+        self.publish(versions, v, expires);
         page
     }
 
@@ -263,6 +249,12 @@ impl Attacker {
             .map(|(file, meta)| (file.trim_end_matches(".json").to_owned(), meta.version))
             .collect();
         versions.insert(role.to_owned(), version);
+        self.publish(versions, v, expires);
+    }
+
+    /// Signs and serves version `v` of the snapshot listing `versions` and
+    /// of the timestamp naming it.
+    fn publish(&self, versions: BTreeMap<String, u64>, v: u64, expires: Timestamp) {
         let snapshot_bytes = sign(roles::snapshot(versions, v, expires), &self.online);
         self.blobs
             .put(

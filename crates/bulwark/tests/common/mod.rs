@@ -445,3 +445,47 @@ pub fn installed_version(target: &Path, module: &str) -> String {
     stdout(&out).trim().to_owned()
 }
 pub mod forge;
+
+/// The passphrase of the developer keys the tests generate.
+pub const DEVELOPER_PASSPHRASE: &str = "correct horse battery staple";
+
+/// `bulwark key generate` into `dir/<name>.key`; also writes the public
+/// key it prints to `dir/<name>.pub`. Returns both paths.
+pub fn developer_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.key"));
+    let out = run_ok(
+        bulwark()
+            .args(["key", "generate", "--out"])
+            .arg(&key)
+            .env("BULWARK_KEY_PASSPHRASE", DEVELOPER_PASSPHRASE),
+    );
+    let public = dir.join(format!("{name}.pub"));
+    std::fs::write(&public, stdout(&out)).unwrap();
+    (key, public)
+}
+
+/// `bulwark <args>` as a developer: the key passphrase and `token` in the
+/// environment.
+pub fn developer(args: &[&str], token: &str) -> Command {
+    let mut cmd = bulwark();
+    cmd.args(args)
+        .env("BULWARK_KEY_PASSPHRASE", DEVELOPER_PASSPHRASE)
+        .env("BULWARK_TOKEN", token)
+        .env_remove("BULWARK_INDEX_URL");
+    cmd
+}
+
+/// A path as a command-line argument.
+pub fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The live PEP 691 JSON page of `project` on `server`.
+pub fn json_page(server: &Server, project: &str) -> Vec<u8> {
+    run_ok(
+        Command::new("curl")
+            .args(["-sSf", "-H", "Accept: application/vnd.pypi.simple.v1+json"])
+            .arg(format!("{}/simple/{project}/", server.url)),
+    )
+    .stdout
+}
