@@ -101,6 +101,25 @@ fn delegation(name: &str, key: &PublicKeyEntry) -> DelegatedRole {
     }
 }
 
+/// A targets body that lists no target and delegates to `roles`, in
+/// order, with `keys`.
+fn delegator(
+    keys: BTreeMap<String, Key>,
+    roles: Vec<DelegatedRole>,
+    version: u64,
+    expires: Timestamp,
+) -> Targets {
+    Targets {
+        common: Common::new(version, expires),
+        targets: BTreeMap::new(),
+        delegations: Some(Delegations {
+            keys,
+            roles: DelegatedRoles::List(roles),
+            unknown: BTreeMap::new(),
+        }),
+    }
+}
+
 /// The top-level targets body: delegates, in priority order, to claimed,
 /// recently-claimed and unclaimed (DESIGN.md §3).
 #[must_use]
@@ -111,19 +130,16 @@ pub fn targets(
     version: u64,
     expires: Timestamp,
 ) -> Targets {
-    Targets {
-        common: Common::new(version, expires),
-        targets: BTreeMap::new(),
-        delegations: Some(Delegations {
-            keys: keys_map(&[claimed, online, unclaimed]),
-            roles: DelegatedRoles::List(vec![
-                delegation(CLAIMED, claimed),
-                delegation(RECENTLY_CLAIMED, online),
-                delegation(UNCLAIMED, unclaimed),
-            ]),
-            unknown: BTreeMap::new(),
-        }),
-    }
+    delegator(
+        keys_map(&[claimed, online, unclaimed]),
+        vec![
+            delegation(CLAIMED, claimed),
+            delegation(RECENTLY_CLAIMED, online),
+            delegation(UNCLAIMED, unclaimed),
+        ],
+        version,
+        expires,
+    )
 }
 
 /// A role that delegates to developer-signed projects, `tier` (claimed or
@@ -155,15 +171,7 @@ pub fn project_delegator(
     } else {
         keys_map(&[key])
     };
-    Targets {
-        common: Common::new(version, expires),
-        targets: BTreeMap::new(),
-        delegations: Some(Delegations {
-            keys,
-            roles: DelegatedRoles::List(roles),
-            unknown: BTreeMap::new(),
-        }),
-    }
+    delegator(keys, roles, version, expires)
 }
 
 /// A claim bin: the terminating delegations of its projects (each a
@@ -185,15 +193,7 @@ pub fn claim_bin(projects: &[&Delegations], version: u64, expires: Timestamp) ->
         }
     }
     roles.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
-    Targets {
-        common: Common::new(version, expires),
-        targets: BTreeMap::new(),
-        delegations: Some(Delegations {
-            keys,
-            roles: DelegatedRoles::List(roles),
-            unknown: BTreeMap::new(),
-        }),
-    }
+    delegator(keys, roles, version, expires)
 }
 
 /// A project's own `delegations` object: its delegated role `role` and, of
