@@ -133,6 +133,25 @@ pub struct Publisher {
     /// When the previous run started, microseconds since the epoch: files
     /// uploaded since then are the ones whose delay a run reports.
     previous_start_us: std::sync::atomic::AtomicI64,
+    /// The published records of the offline roles (targets, claimed, its
+    /// claim bins, unclaimed) as of the last run, so that
+    /// [`Publisher::offline_waiting`], polled every second, does not read
+    /// every role record each time.
+    offline_published: std::sync::Mutex<Option<BTreeMap<String, RoleRecord>>>,
+}
+
+/// The records of offline roles among `roles`.
+fn offline_subset(roles: &BTreeMap<String, RoleRecord>) -> BTreeMap<String, RoleRecord> {
+    roles
+        .iter()
+        .filter(|(name, _)| {
+            matches!(
+                name.as_str(),
+                RoleName::TARGETS | CLAIMED | layout::UNCLAIMED
+            ) || layout::claim_bin_of_role(CLAIMED, name).is_some()
+        })
+        .map(|(name, record)| (name.clone(), record.clone()))
+        .collect()
 }
 
 fn sign<T: SignedBody>(body: T, key: &SigningKey) -> Result<Vec<u8>, KeyError> {
@@ -165,6 +184,7 @@ impl Publisher {
             online,
             policy,
             previous_start_us: std::sync::atomic::AtomicI64::new(i64::MAX),
+            offline_published: std::sync::Mutex::new(None),
         }
     }
 
@@ -198,12 +218,7 @@ impl Publisher {
     /// there was nothing to do.
     pub fn run_once(&self, now: Timestamp) -> Result<Option<PublishReport>, PublishError> {
         let started = Instant::now();
-        let mut roles: BTreeMap<String, RoleRecord> = self
-            .store
-            .roles()?
-            .into_iter()
-            .map(|r| (r.role.clone(), r))
-            .collect();
+        let mut roles = self.published_roles()?;
         // A first run, or the first run with a new online key, signs every
         // online role: bins signed by a replaced key no longer verify.
         let online_keyid = self.online.key_id();
@@ -297,13 +312,13 @@ impl Publisher {
             timestamp: timestamp.clone(),
         })?;
         self.blobs.put(TIMESTAMP_KEY, &timestamp)?;
+        *self.offline_cache() = Some(offline_subset(&roles));
         if first_run {
             self.store
                 .set_setting(ONLINE_KEYID_SETTING, &online_keyid)?;
         }
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let published_us = unix_micros();
-        let max_delay_us = oldest_upload_us.map(|t| u64::try_from(published_us - t).unwrap_or(0));
+        let max_delay_us = oldest_upload_us.map(|t| u64::try_from(unix_micros() - t).unwrap_or(0));
         Ok(Some(PublishReport {
             micros,
             max_delay_us,
@@ -703,13 +718,31 @@ impl Publisher {
     /// this so that it publishes an install within seconds rather than at
     /// its next timed run.
     pub fn offline_waiting(&self) -> Result<bool, PublishError> {
-        let published: BTreeMap<String, RoleRecord> = self
+        let cached = self.offline_cache().clone();
+        let published = match cached {
+            Some(published) => published,
+            None => offline_subset(&self.published_roles()?),
+        };
+        Ok(!self.newer_offline_records(&published)?.is_empty())
+    }
+
+    /// Every published role record, by name; notes the offline ones for
+    /// [`Publisher::offline_waiting`].
+    fn published_roles(&self) -> Result<BTreeMap<String, RoleRecord>, PublishError> {
+        let roles: BTreeMap<String, RoleRecord> = self
             .store
             .roles()?
             .into_iter()
             .map(|r| (r.role.clone(), r))
             .collect();
-        Ok(!self.newer_offline_records(&published)?.is_empty())
+        *self.offline_cache() = Some(offline_subset(&roles));
+        Ok(roles)
+    }
+
+    fn offline_cache(&self) -> std::sync::MutexGuard<'_, Option<BTreeMap<String, RoleRecord>>> {
+        self.offline_published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The newest stored version of offline `role` if it is newer than the
