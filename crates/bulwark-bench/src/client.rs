@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bulwark_client::{FetchConfig, Fetcher, Limits, MetadataDir, Updater};
+use bulwark_http::listen::ConnectionLimits;
 use bulwark_layout as layout;
 use bulwark_pypi::ProjectPage;
 use bulwark_repo::clock::{now, unix_micros};
@@ -362,7 +363,7 @@ pub fn serve_mirror(dir: &Path) -> anyhow::Result<()> {
             writeln!(out, "http://{addr}")?;
             out.flush()?;
         }
-        bulwark_mirror::serve::serve(listener, state)
+        bulwark_mirror::serve::serve(listener, state, ConnectionLimits::default())
             .await
             .context("the server stopped")
     })

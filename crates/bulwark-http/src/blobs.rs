@@ -290,10 +290,27 @@ async fn tag_encoding(mut response: Response) -> Response {
     response
 }
 
+/// Which distribution blobs (keys under `files/`) may be served, asked off
+/// the async threads before each one is: the index serves only the files
+/// it has recorded, never the bytes a crash left between storing an upload
+/// and recording it.
+pub type FileFilter = Arc<dyn Fn(&str) -> Result<bool, StoreError> + Send + Sync>;
+
+/// What the blob handlers share.
+#[derive(Clone)]
+struct Served {
+    blobs: Arc<dyn BlobStore>,
+    files: Option<FileFilter>,
+}
+
 /// The blob routes of the index's URL layout over `blobs`: `/files/…`,
 /// `/tuf/metadata/…` (gzip for clients that ask: metadata compresses well)
-/// and `/tuf/targets/…`.
-pub fn router<S: Clone + Send + Sync + 'static>(blobs: Arc<dyn BlobStore>) -> Router<S> {
+/// and `/tuf/targets/…`; distribution files only where `files` allows
+/// (all, when `None`).
+pub fn router<S: Clone + Send + Sync + 'static>(
+    blobs: Arc<dyn BlobStore>,
+    files: Option<FileFilter>,
+) -> Router<S> {
     Router::new()
         .route("/files/{sha256}/{filename}", get(file))
         .route(
@@ -303,25 +320,39 @@ pub fn router<S: Clone + Send + Sync + 'static>(blobs: Arc<dyn BlobStore>) -> Ro
                 .layer(axum::middleware::map_response(tag_encoding)),
         )
         .route("/tuf/targets/{*path}", get(targets))
-        .with_state(blobs)
+        .with_state(Served { blobs, files })
 }
 
-type Blobs = State<Arc<dyn BlobStore>>;
+/// Serves the distribution blob `key` if `served`'s filter allows it.
+async fn serve_file(
+    served: Served,
+    key: String,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(filter) = served.files {
+        let asked = key.clone();
+        match blocking(move || filter(&asked)).await {
+            Ok(true) => {}
+            Ok(false) => return Err(ApiError::not_found()),
+            Err(e) => return Err(ApiError::internal("looking up a file", &e)),
+        }
+    }
+    let kind = Kind::immutable(&key);
+    serve(served.blobs, key, kind, headers).await
+}
 
 /// `GET /files/<sha256>/<filename>` (and `.metadata`).
 async fn file(
-    State(blobs): Blobs,
+    State(served): State<Served>,
     Path((sha, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let key = layout::file_key(&sha, &name);
-    let kind = Kind::immutable(&key);
-    serve(blobs, key, kind, &headers).await
+    serve_file(served, layout::file_key(&sha, &name), &headers).await
 }
 
 /// `GET /tuf/metadata/<file>`.
 async fn metadata(
-    State(blobs): Blobs,
+    State(Served { blobs, .. }): State<Served>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -336,17 +367,16 @@ async fn metadata(
 /// `GET /tuf/targets/<path>`: signed pages, plus the distribution files
 /// their relative URLs point at from there.
 async fn targets(
-    State(blobs): Blobs,
+    State(served): State<Served>,
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let key = if path.starts_with(layout::FILES_PREFIX) {
-        path
-    } else {
-        format!("{}{path}", layout::TARGETS_PREFIX)
-    };
+    if path.starts_with(layout::FILES_PREFIX) {
+        return serve_file(served, path, &headers).await;
+    }
+    let key = format!("{}{path}", layout::TARGETS_PREFIX);
     let kind = Kind::immutable(&key);
-    serve(blobs, key, kind, &headers).await
+    serve(served.blobs, key, kind, &headers).await
 }
 
 #[cfg(test)]
@@ -364,7 +394,7 @@ mod tests {
         let large: Vec<u8> = (0..3 * CHUNK + 7).map(|i| (i % 251) as u8).collect();
         blobs.put("files/ab/x-1.0.tar.gz", &large).unwrap();
         blobs.put(layout::TIMESTAMP_KEY, b"{\"v\":1}").unwrap();
-        (dir, router(Arc::new(blobs)), large)
+        (dir, router(Arc::new(blobs), None), large)
     }
 
     async fn get(router: &Router, path: &str, headers: &[(header::HeaderName, &str)]) -> Response {
@@ -420,7 +450,7 @@ mod tests {
         blobs
             .put("tuf/metadata/1.root.json", metadata.as_bytes())
             .unwrap();
-        let metadata_router = super::router::<()>(Arc::new(blobs));
+        let metadata_router = super::router::<()>(Arc::new(blobs), None);
         let path = "/tuf/metadata/1.root.json";
         let plain = get(&metadata_router, path, &[]).await;
         let gzipped = get(&metadata_router, path, &[(header::ACCEPT_ENCODING, "gzip")]).await;

@@ -25,6 +25,7 @@
 pub mod blobs;
 mod blocking;
 pub mod error;
+pub mod listen;
 mod log;
 pub mod negotiate;
 pub mod simple;

@@ -179,6 +179,21 @@ pub fn parse_file_url(url: &str) -> Option<(&str, &str)> {
     (is_sha256(sha256) && safe_segment(filename)).then_some((sha256, filename))
 }
 
+/// The `(sha256, filename, is_metadata)` a distribution blob key names
+/// ([`file_key`], or [`metadata_file_key`] when `is_metadata`), if it has
+/// that form.
+#[must_use]
+pub fn parse_file_key(key: &str) -> Option<(&str, &str, bool)> {
+    let (sha256, name) = key.strip_prefix(FILES_PREFIX)?.split_once('/')?;
+    if !is_sha256(sha256) || !safe_segment(name) {
+        return None;
+    }
+    Some(match name.strip_suffix(".metadata") {
+        Some(filename) => (sha256, filename, true),
+        None => (sha256, name, false),
+    })
+}
+
 /// True for 64 lowercase hex digits, the only form a sha256 takes in keys
 /// and URLs.
 #[must_use]

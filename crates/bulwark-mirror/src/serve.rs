@@ -77,16 +77,21 @@ pub fn state(blobs: Arc<FsBlobs>) -> MirrorState {
 pub fn router(state: MirrorState) -> Router {
     Router::new()
         .route("/", get(|| async { Html(LANDING) }))
-        .merge(bulwark_http::blobs::router(state.blobs.clone()))
+        // Sync writes only verified files, each listed by the metadata.
+        .merge(bulwark_http::blobs::router(state.blobs.clone(), None))
         .merge(bulwark_http::simple::router(Arc::new(state)))
         .route("/legacy/", any(read_only))
         .route("/api/{*rest}", any(read_only))
         .layer(axum::middleware::from_fn(bulwark_http::log_request))
 }
 
-/// Serves `state` on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, state: MirrorState) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
+/// Serves `state` on `listener` until the process ends, within `limits`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: MirrorState,
+    limits: bulwark_http::listen::ConnectionLimits,
+) -> std::io::Result<()> {
+    bulwark_http::listen::serve(listener, router(state), limits).await
 }
 
 async fn read_only() -> ApiError {

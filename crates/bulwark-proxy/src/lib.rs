@@ -132,7 +132,11 @@ impl Proxy {
     }
 }
 
-/// Serves the proxy on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, proxy: Arc<Proxy>) -> std::io::Result<()> {
-    axum::serve(listener, router(proxy)).await
+/// Serves the proxy on `listener` until the process ends, within `limits`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    proxy: Arc<Proxy>,
+    limits: bulwark_http::listen::ConnectionLimits,
+) -> std::io::Result<()> {
+    bulwark_http::listen::serve(listener, router(proxy), limits).await
 }

@@ -12,6 +12,11 @@
 //! never delete root, targets, claimed, unclaimed (offline) versions
 //! ```
 //!
+//! Distribution blobs that no file record names (a crash between storing
+//! an upload and recording it) are never served ([`is_recorded_file`]) and
+//! are removed once two sweeps found them unrecorded
+//! ([`collect_unrecorded`]).
+//!
 //! Versions come from one counter shared by all online roles, so "the
 //! newest bin version ≤ `s_min`" is exactly the bin that snapshot `s_min`
 //! lists. A snapshot's publish time is its `expires` minus the online
@@ -19,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bulwark_store::{BlobStore, StoreError};
+use bulwark_store::{BlobStore, StateStore, StoreError};
 use bulwark_tuf::metadata::{Envelope, SnapshotMeta, Targets};
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
@@ -190,4 +195,47 @@ fn list_pages(
         projects.push(project.to_owned());
     }
     Ok(projects)
+}
+
+/// Whether the distribution blob `key` (a file or its `.metadata`) is one
+/// the index recorded: a file record of that filename with that SHA-256
+/// (and, for `.metadata`, one that serves core metadata). Blobs are stored
+/// before their record is committed, so a crash in between leaves bytes
+/// that no record names; they must never be served (issue #10, defect 6).
+pub fn is_recorded_file(store: &dyn StateStore, key: &str) -> Result<bool, StoreError> {
+    let Some((sha256, filename, is_metadata)) = layout::parse_file_key(key) else {
+        return Ok(false);
+    };
+    Ok(store
+        .file(filename)?
+        .is_some_and(|f| f.sha256 == sha256 && (!is_metadata || f.metadata_sha256.is_some())))
+}
+
+/// Removes the distribution blobs that no record names and that were
+/// already unrecorded in the previous sweep (`suspects`); returns how many
+/// it removed and this sweep's unrecorded blobs, the suspects of the next.
+///
+/// Two sweeps, not one: an upload stores its blobs a moment before it
+/// records them, so a blob unrecorded once may be an upload in flight. One
+/// unrecorded in two sweeps further apart than any request lasts is a
+/// crash's leftover.
+pub fn collect_unrecorded(
+    store: &dyn StateStore,
+    blobs: &dyn BlobStore,
+    suspects: &BTreeSet<String>,
+) -> Result<(usize, BTreeSet<String>), StoreError> {
+    let mut unrecorded = BTreeSet::new();
+    let mut removed = 0;
+    for key in blobs.list(layout::FILES_PREFIX)? {
+        if is_recorded_file(store, &key)? {
+            continue;
+        }
+        if suspects.contains(&key) {
+            blobs.delete(&key)?;
+            removed += 1;
+        } else {
+            unrecorded.insert(key);
+        }
+    }
+    Ok((removed, unrecorded))
 }

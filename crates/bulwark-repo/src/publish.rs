@@ -213,6 +213,19 @@ impl Publisher {
         )?)
     }
 
+    /// Removes crash leftovers among the distribution blobs (see
+    /// [`crate::gc::collect_unrecorded`]).
+    pub fn collect_unrecorded(
+        &self,
+        suspects: &BTreeSet<String>,
+    ) -> Result<(usize, BTreeSet<String>), PublishError> {
+        Ok(crate::gc::collect_unrecorded(
+            self.store.as_ref(),
+            self.blobs.as_ref(),
+            suspects,
+        )?)
+    }
+
     /// Runs once at `now`: publishes pending changes and re-signs online
     /// roles that expire within the policy's margin. Returns `None` when
     /// there was nothing to do.

@@ -54,6 +54,12 @@ async fn landing(headers: axum::http::HeaderMap) -> Html<String> {
     ))
 }
 
+/// Serves only the distribution files the index recorded (see
+/// [`bulwark_repo::gc::is_recorded_file`]).
+fn recorded_files(store: Arc<dyn bulwark_store::StateStore>) -> bulwark_http::blobs::FileFilter {
+    Arc::new(move |key| bulwark_repo::gc::is_recorded_file(store.as_ref(), key))
+}
+
 /// The router with every route of the index.
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config.max_upload_bytes;
@@ -85,7 +91,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/projects/{name}/{version}/yank", post(yank::yank))
         .route("/api/projects/{name}/{version}/unyank", post(yank::unyank))
-        .merge(bulwark_http::blobs::router(state.blobs.clone()))
+        .merge(bulwark_http::blobs::router(
+            state.blobs.clone(),
+            Some(recorded_files(state.store.clone())),
+        ))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
@@ -107,5 +116,6 @@ pub async fn serve(
         state.config.snapshot_retention,
     );
     tokio::spawn(publisher::run(publisher, wake, interval, retention));
-    axum::serve(listener, router(state)).await
+    let limits = state.config.connections;
+    bulwark_http::listen::serve(listener, router(state), limits).await
 }

@@ -3,6 +3,7 @@
 //! takes everything queued, so uploads that arrive during a run are
 //! batched into the next one.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,8 +51,38 @@ async fn collect_garbage(publisher: &Arc<Publisher>, retention: Duration) {
     }
 }
 
+/// Removes the distribution blobs unrecorded in this sweep and the last
+/// (`suspects`), logging the outcome; returns this sweep's unrecorded
+/// blobs (unchanged suspects when the sweep failed).
+async fn collect_unrecorded(
+    publisher: &Arc<Publisher>,
+    suspects: BTreeSet<String>,
+) -> BTreeSet<String> {
+    let p = publisher.clone();
+    let previous = suspects.clone();
+    match blocking(move || p.collect_unrecorded(&previous)).await {
+        Ok((removed, unrecorded)) => {
+            if removed > 0 || !unrecorded.is_empty() {
+                tracing::info!(
+                    removed,
+                    unrecorded = unrecorded.len(),
+                    "removed files no upload recorded (left by a crash)"
+                );
+            }
+            unrecorded
+        }
+        Err(e) => {
+            tracing::error!("cannot sweep unrecorded files (will retry): {}", chain(&e));
+            suspects
+        }
+    }
+}
+
 /// Publishes forever: after every wake-up and at least every `interval`;
-/// collects snapshots older than `retention` about every ten intervals.
+/// about every ten intervals collects snapshots older than `retention`,
+/// and removes files a crash left unrecorded (found at start-up, removed
+/// if still unrecorded ten intervals later; a request never lasts that
+/// long with the default settings).
 pub async fn run(
     publisher: Arc<Publisher>,
     wake: Arc<Notify>,
@@ -59,10 +90,12 @@ pub async fn run(
     retention: Duration,
 ) {
     let mut last_gc = tokio::time::Instant::now();
+    let mut suspects = collect_unrecorded(&publisher, BTreeSet::new()).await;
     loop {
         let ok = run_once(&publisher).await;
         if last_gc.elapsed() >= interval * 10 {
             collect_garbage(&publisher, retention).await;
+            suspects = collect_unrecorded(&publisher, suspects).await;
             last_gc = tokio::time::Instant::now();
         }
         let wait = if ok { interval } else { Duration::from_secs(1) };

@@ -15,6 +15,9 @@ pub struct ServerConfig {
     pub upload_limits: bulwark_pypi::Limits,
     /// Longest time one request may take.
     pub request_timeout: Duration,
+    /// Bounds on client connections (slow request heads, idle keep-alive,
+    /// how many at once).
+    pub connections: bulwark_http::listen::ConnectionLimits,
     /// How often the publisher wakes up to re-sign expiring roles when no
     /// upload wakes it.
     pub publish_interval: Duration,
@@ -29,6 +32,7 @@ impl Default for ServerConfig {
             max_upload_bytes: 100 * 1024 * 1024,
             upload_limits: bulwark_pypi::Limits::default(),
             request_timeout: Duration::from_mins(5),
+            connections: bulwark_http::listen::ConnectionLimits::default(),
             publish_interval: Duration::from_mins(1),
             snapshot_retention: Duration::from_hours(1),
         }

@@ -78,6 +78,7 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     conflicting_filename_is_refused,
     listings_are_in_byte_order,
     file_by_sha256_finds_files,
+    file_finds_a_file_by_its_filename,
     pending_changes_across_commits,
     owner_yanks_and_unyanks,
     yank_refusals_change_nothing,
@@ -754,6 +755,15 @@ fn listings_are_in_byte_order(make: &Make<'_, dyn StateStore>) {
         ["alpha_b-1.0.tar.gz"]
     );
     assert_eq!(s.files("nothing").expect("files"), []);
+}
+
+fn file_finds_a_file_by_its_filename(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let a = file("a", "a-1.0.tar.gz", "1.0", "a1", "alice");
+    added(s.add_file("a", &a), "a");
+    assert_eq!(s.file("a-1.0.tar.gz").expect("file"), Some(a));
+    assert_eq!(s.file("a-2.0.tar.gz").expect("file"), None);
+    assert_eq!(s.file("A-1.0.tar.gz").expect("file"), None);
 }
 
 fn file_by_sha256_finds_files(make: &Make<'_, dyn StateStore>) {

@@ -71,6 +71,8 @@ pub trait StateStore: Send + Sync {
     fn files(&self, project: &str) -> Result<Vec<FileRecord>>;
     /// The file with this SHA-256.
     fn file_by_sha256(&self, sha256: &str) -> Result<Option<FileRecord>>;
+    /// The file with this filename (filenames are unique in the index).
+    fn file(&self, filename: &str) -> Result<Option<FileRecord>>;
 
     /// Adds an uploaded file in one transaction: creates the project (owned
     /// by `file.uploader`) if it is new, refuses when another user owns it,

@@ -877,6 +877,18 @@ impl StateStore for SqliteState {
         })
     }
 
+    fn file(&self, filename: &str) -> Result<Option<FileRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files WHERE filename = ?1"
+            ))?
+            .query_row([filename], file_from_row)
+            .optional()
+        })
+    }
+
     fn file_by_sha256(&self, sha256: &str) -> Result<Option<FileRecord>> {
         // Filenames, not contents, are unique: should two files share bytes,
         // the first by filename answers, so the answer is stable.

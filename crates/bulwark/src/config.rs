@@ -9,6 +9,8 @@
 //! online_key = "keys/online.key"    # BULWARK_ONLINE_KEY (relative to data_dir)
 //! max_upload_bytes = 104857600      # BULWARK_MAX_UPLOAD_BYTES
 //! request_timeout_secs = 300        # BULWARK_REQUEST_TIMEOUT_SECS
+//! header_timeout_secs = 15          # BULWARK_HEADER_TIMEOUT_SECS (request head; idle keep-alive)
+//! max_connections = 1024            # BULWARK_MAX_CONNECTIONS (fewer if the open-file limit is lower)
 //! publish_interval_secs = 60        # BULWARK_PUBLISH_INTERVAL_SECS
 //! bin_bits = 8                      # BULWARK_BIN_BITS (2^bin_bits hashed bins, 1..=16)
 //! online_expiry_secs = 86400        # BULWARK_ONLINE_EXPIRY_SECS
@@ -29,6 +31,8 @@ pub struct Settings {
     pub online_key: Option<PathBuf>,
     pub max_upload_bytes: usize,
     pub request_timeout_secs: u64,
+    pub header_timeout_secs: u64,
+    pub max_connections: usize,
     pub publish_interval_secs: u64,
     pub bin_bits: u32,
     pub online_expiry_secs: i64,
@@ -44,6 +48,8 @@ impl Default for Settings {
             online_key: None,
             max_upload_bytes: 100 * 1024 * 1024,
             request_timeout_secs: 300,
+            header_timeout_secs: 15,
+            max_connections: 1024,
             publish_interval_secs: 60,
             bin_bits: policy.bin_bits,
             online_expiry_secs: policy.online_expiry,
@@ -61,6 +67,8 @@ struct File {
     online_key: Option<PathBuf>,
     max_upload_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
     publish_interval_secs: Option<u64>,
     bin_bits: Option<u32>,
     online_expiry_secs: Option<i64>,
@@ -126,6 +134,12 @@ impl Settings {
             if let Some(v) = file.request_timeout_secs {
                 s.request_timeout_secs = v;
             }
+            if let Some(v) = file.header_timeout_secs {
+                s.header_timeout_secs = v;
+            }
+            if let Some(v) = file.max_connections {
+                s.max_connections = v;
+            }
             if let Some(v) = file.publish_interval_secs {
                 s.publish_interval_secs = v;
             }
@@ -153,6 +167,12 @@ impl Settings {
         }
         if let Some(v) = env("REQUEST_TIMEOUT_SECS")? {
             s.request_timeout_secs = v;
+        }
+        if let Some(v) = env("HEADER_TIMEOUT_SECS")? {
+            s.header_timeout_secs = v;
+        }
+        if let Some(v) = env("MAX_CONNECTIONS")? {
+            s.max_connections = v;
         }
         if let Some(v) = env("PUBLISH_INTERVAL_SECS")? {
             s.publish_interval_secs = v;
@@ -191,13 +211,23 @@ impl Settings {
         }
         if self.publish_interval_secs == 0
             || self.request_timeout_secs == 0
+            || self.header_timeout_secs == 0
+            || self.max_connections == 0
             || self.max_upload_bytes == 0
         {
             bail!(
-                "publish_interval_secs, request_timeout_secs and max_upload_bytes must be positive"
+                "publish_interval_secs, request_timeout_secs, header_timeout_secs, max_connections and max_upload_bytes must be positive"
             );
         }
         Ok(())
+    }
+
+    /// The bounds on client connections these settings give.
+    pub fn connection_limits(&self) -> bulwark_http::listen::ConnectionLimits {
+        bulwark_http::listen::ConnectionLimits {
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+            max_connections: self.max_connections,
+        }
     }
 
     /// The repository policy these settings give.

@@ -15,6 +15,9 @@ use anyhow::Context as _;
 use bulwark_store::fs::FsBlobs;
 use bulwark_store::sqlite::SqliteState;
 
+/// The state database's file name in a data directory.
+const DATABASE: &str = "state.sqlite3";
+
 /// The opened stores of a data directory.
 pub struct Data {
     pub dir: PathBuf,
@@ -27,7 +30,7 @@ impl Data {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         fs::create_dir_all(dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-        let store = SqliteState::open(&dir.join("state.sqlite3"))
+        let store = SqliteState::open(&dir.join(DATABASE))
             .with_context(|| format!("cannot open the database in {}", dir.display()))?;
         let blobs = FsBlobs::open(&dir.join("blobs"))
             .with_context(|| format!("cannot open the blob store in {}", dir.display()))?;
@@ -36,6 +39,22 @@ impl Data {
             store: Arc::new(store),
             blobs: Arc::new(blobs),
         })
+    }
+
+    /// Opens the data directory `dir` of an existing index, refusing one
+    /// that holds none (a mistyped `--data-dir` must not create an empty
+    /// index that the real server knows nothing about).
+    pub fn open_existing(dir: &Path) -> anyhow::Result<Self> {
+        let database = dir.join(DATABASE);
+        if !database.is_file() {
+            anyhow::bail!(
+                "{} holds no index (there is no {}): give the --data-dir (or data_dir setting) \
+                 of the index that `bulwark serve` runs on",
+                dir.display(),
+                database.display()
+            );
+        }
+        Self::open(dir)
     }
 
     /// The directory of development key files.

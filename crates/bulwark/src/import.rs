@@ -24,24 +24,74 @@ pub struct Args {
     /// TOML configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The user who will own the imported projects.
-    #[arg(long, default_value = "import")]
+    /// The user who will own the imported projects (the one whose token
+    /// uploads their next releases).
+    #[arg(long)]
     user: String,
     /// The directory of distributions (searched recursively).
     dir: PathBuf,
 }
 
-fn is_distribution(path: &Path) -> bool {
+/// What is done with a file found in the directory.
+enum Found {
+    /// A wheel or an sdist in a format the index accepts.
+    Distribution,
+    /// A distribution format the index does not accept, and why.
+    Unsupported(&'static str),
+    /// Anything else (a README, an index page …).
+    Other,
+}
+
+/// Formats pypiserver directories hold that the index refuses, by suffix
+/// of the lowercased name, with the reason given to the operator.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        ".egg",
+        "eggs are not accepted (PEP 715: PyPI no longer accepts them)",
+    ),
+    (
+        ".exe",
+        "bdist_wininst installers are not accepted (PEP 527)",
+    ),
+    (".msi", "bdist_msi installers are not accepted (PEP 527)"),
+    (".rpm", "bdist_rpm packages are not accepted (PEP 527)"),
+    (".dmg", "bdist_dmg images are not accepted (PEP 527)"),
+    (".tar.bz2", "sdists must be .tar.gz (PEP 625, PEP 527)"),
+    (".tar.xz", "sdists must be .tar.gz (PEP 625, PEP 527)"),
+    (".tar.z", "sdists must be .tar.gz (PEP 625, PEP 527)"),
+    (".tbz", "sdists must be .tar.gz (PEP 625, PEP 527)"),
+    (".tgz", "sdists must be named .tar.gz (PEP 625)"),
+    (".tar", "sdists must be .tar.gz (PEP 625, PEP 527)"),
+];
+
+fn classify(path: &Path) -> Found {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    [".whl", ".tar.gz", ".zip"]
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if [".whl", ".tar.gz", ".zip"]
         .iter()
         .any(|ext| name.ends_with(ext))
+    {
+        return Found::Distribution;
+    }
+    UNSUPPORTED
+        .iter()
+        .find(|(suffix, _)| name.ends_with(suffix))
+        .map_or(Found::Other, |(_, why)| Found::Unsupported(why))
 }
 
-fn find(dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+/// The files under `dir`: distributions to import, unsupported ones with
+/// the reason, and how many others were passed over.
+#[derive(Default)]
+struct Listing {
+    distributions: Vec<PathBuf>,
+    unsupported: Vec<(PathBuf, &'static str)>,
+    others: usize,
+}
+
+fn find(dir: &Path, found: &mut Listing) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
         let kind = entry
@@ -49,8 +99,13 @@ fn find(dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
             .with_context(|| format!("cannot read {}", entry.path().display()))?;
         if kind.is_dir() {
             find(&entry.path(), found)?;
-        } else if kind.is_file() && is_distribution(&entry.path()) {
-            found.push(entry.path());
+        } else if kind.is_file() {
+            let path = entry.path();
+            match classify(&path) {
+                Found::Distribution => found.distributions.push(path),
+                Found::Unsupported(why) => found.unsupported.push((path, why)),
+                Found::Other => found.others += 1,
+            }
         }
     }
     Ok(())
@@ -109,9 +164,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let settings = Settings::load(args.config.as_deref(), args.data_dir, None)?;
     crate::init_logging();
-    let mut files = Vec::new();
-    find(&args.dir, &mut files)?;
+    let mut listing = Listing::default();
+    find(&args.dir, &mut listing)?;
+    let mut files = listing.distributions;
     files.sort();
+    listing.unsupported.sort();
+    for (path, why) in &listing.unsupported {
+        eprintln!("skipped: {}: {why}", path.display());
+    }
     let data = Data::open(&settings.data_dir)?;
     let limits = bulwark_pypi::Limits::default();
     let started = Instant::now();
@@ -152,6 +212,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         refused.len(),
         megabytes / seconds.max(1e-9),
     );
+    if !listing.unsupported.is_empty() || listing.others > 0 {
+        println!(
+            "skipped {} files in formats the index does not accept (listed above) and {} other files",
+            listing.unsupported.len(),
+            listing.others
+        );
+    }
+    if tally.added.load(Ordering::Relaxed) > 0 {
+        println!(
+            "projects new to the index belong to {0}: `bulwark token create {0}` makes the token that uploads their next releases",
+            args.user
+        );
+    }
     crate::serve::publish_now(&data, &settings)?;
     if !refused.is_empty() {
         bail!("{} files were refused (listed above)", refused.len());

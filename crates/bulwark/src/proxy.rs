@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use bulwark_http::listen::ConnectionLimits;
 use bulwark_proxy::{Proxy, ProxyConfig};
 
 use crate::config::env;
@@ -132,7 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .local_addr()
             .context("cannot read the listening address")?;
         banner(&addr, &config, proxy.state_dir());
-        bulwark_proxy::serve(listener, proxy)
+        bulwark_proxy::serve(listener, proxy, ConnectionLimits::default())
             .await
             .context("the proxy stopped")
     })

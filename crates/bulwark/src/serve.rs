@@ -155,8 +155,11 @@ pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref(), args.data_dir, args.listen)?;
     crate::init_logging();
+    // Bound first: a start that cannot listen (the port is taken) must
+    // not have created a data directory and keys.
+    let listener = listen(settings.listen)?;
     if let Some(dir) = &args.mirror {
-        return serve_mirror(dir, &settings);
+        return serve_mirror(dir, listener, &settings);
     }
     let data = Data::open(&settings.data_dir)?;
     let root_key = layout::metadata_key(RoleName::ROOT, 1);
@@ -206,6 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config: Arc::new(bulwark_server::ServerConfig {
             max_upload_bytes: settings.max_upload_bytes,
             request_timeout: Duration::from_secs(settings.request_timeout_secs),
+            connections: settings.connection_limits(),
             publish_interval: Duration::from_secs(settings.publish_interval_secs),
             snapshot_retention: Duration::from_secs(settings.snapshot_retention_secs),
             ..bulwark_server::ServerConfig::default()
@@ -220,9 +224,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if !bulwark_server::publisher::run_once(&publisher).await {
             bail!("the first publish failed; see the log above");
         }
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .context("cannot listen on the bound address")?;
         let addr = listener
             .local_addr()
             .context("cannot read the listening address")?;
@@ -239,6 +242,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .context("the server stopped")
     })
+}
+
+/// A listening socket on `addr`, ready for the async runtime.
+fn listen(addr: std::net::SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    listener
+        .set_nonblocking(true)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(listener)
 }
 
 /// How often a development index checks whether claimed needs renewing.
@@ -307,16 +320,19 @@ async fn watch_installs(publisher: Arc<Publisher>, wake: Arc<tokio::sync::Notify
 }
 
 /// Serves the mirror directory `dir` read-only through the index's blob handlers.
-fn serve_mirror(dir: &std::path::Path, settings: &Settings) -> anyhow::Result<()> {
+fn serve_mirror(
+    dir: &std::path::Path,
+    listener: std::net::TcpListener,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     let state = bulwark_mirror::serve::open(dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .context("cannot listen on the bound address")?;
         let addr = listener
             .local_addr()
             .context("cannot read the listening address")?;
@@ -331,7 +347,7 @@ fn serve_mirror(dir: &std::path::Path, settings: &Settings) -> anyhow::Result<()
         let _ = std::io::Write::write_all(&mut out, text.as_bytes())
             .and_then(|()| std::io::Write::flush(&mut out));
         drop(out);
-        bulwark_mirror::serve::serve(listener, state)
+        bulwark_mirror::serve::serve(listener, state, settings.connection_limits())
             .await
             .context("the server stopped")
     })

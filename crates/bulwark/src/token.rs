@@ -36,8 +36,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config,
         user,
     } = args.command;
+    if !bulwark_server::auth::valid_user(&user) {
+        anyhow::bail!("user names are 1 to 100 characters of letters, digits, '.', '_' and '-'");
+    }
     let settings = Settings::load(config.as_deref(), data_dir, None)?;
-    let data = Data::open(&settings.data_dir)?;
+    let data = Data::open_existing(&settings.data_dir)?;
     let now_us = bulwark_repo::clock::unix_micros();
     let token = bulwark_server::auth::create_token(data.store.as_ref(), &user, now_us)
         .context("cannot create the token")?;

@@ -221,3 +221,75 @@ fn every_acknowledged_upload_survives_sigkill() {
         "the watcher saw too few timestamps: {versions:?}"
     );
 }
+
+/// The HTTP status of a GET of `url`.
+fn status(url: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(url)
+        .output()
+        .unwrap();
+    stdout(&out)
+}
+
+#[test]
+fn bytes_stored_but_never_recorded_are_not_served_and_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let make = |name: &str| {
+        let out = run_ok(
+            python_script("make_dist.py")
+                .arg(dir.path().join("dist"))
+                .arg(name)
+                .arg("1.0"),
+        );
+        PathBuf::from(stdout(&out).lines().next().unwrap())
+    };
+    let (kept, lost) = (make("kept"), make("lost"));
+    let env = [("BULWARK_PUBLISH_INTERVAL_SECS", "1")];
+    let mut server = Server::start_with_env(&data, &env);
+    let token = common::token(&data, "carol");
+    assert!(upload(&server.url, &token, &kept));
+    server.kill();
+
+    // What a SIGKILL between storing an upload and recording it leaves:
+    // the file and its `.metadata` under their keys, and no record.
+    let bytes = std::fs::read(&lost).unwrap();
+    let sha = bulwark_tuf::hash::sha256_hex(&bytes);
+    let name = lost.file_name().unwrap().to_str().unwrap();
+    let stored = data.join("blobs/files").join(&sha);
+    std::fs::create_dir_all(&stored).unwrap();
+    std::fs::write(stored.join(name), &bytes).unwrap();
+    std::fs::write(stored.join(format!("{name}.metadata")), b"Name: lost\n").unwrap();
+
+    let server = Server::start_with_env(&data, &env);
+    let kept_sha = bulwark_tuf::hash::sha256_hex(&std::fs::read(&kept).unwrap());
+    let kept_name = kept.file_name().unwrap().to_str().unwrap();
+    assert_eq!(
+        status(&format!("{}/files/{kept_sha}/{kept_name}", server.url)),
+        "200"
+    );
+    for path in [
+        format!("files/{sha}/{name}"),
+        format!("files/{sha}/{name}.metadata"),
+        format!("tuf/targets/files/{sha}/{name}"),
+    ] {
+        assert_eq!(
+            status(&format!("{}/{path}", server.url)),
+            "404",
+            "{path} was served without a record"
+        );
+    }
+    // Two sweeps ten publish intervals apart find it unrecorded: removed.
+    assert!(
+        wait_until(Duration::from_mins(1), || !stored.join(name).exists()),
+        "the unrecorded file was never removed; log:\n{}",
+        server.log()
+    );
+    assert!(!stored.join(format!("{name}.metadata")).exists());
+    assert!(server.log().contains("removed files no upload recorded"));
+    assert_eq!(
+        status(&format!("{}/files/{kept_sha}/{kept_name}", server.url)),
+        "200"
+    );
+}

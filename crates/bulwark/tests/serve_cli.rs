@@ -31,7 +31,7 @@ fn serve_error(args: &[&str], env: &[(&str, &str)], config: Option<&str>) -> Str
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(
-        !dir.path().join("data/keys").exists(),
+        !dir.path().join("data").exists(),
         "nothing may be created on a bad config"
     );
     err
@@ -59,6 +59,34 @@ fn bad_settings_name_their_key() {
     assert!(err.contains("BULWARK_LISTEN"), "{err}");
     let err = serve_error(&[], &[], Some("listen = [1]\n"));
     assert!(err.contains("config file"), "{err}");
+}
+
+#[test]
+fn a_start_that_cannot_listen_creates_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let err = serve_error(&["--listen", &port], &[], None);
+    assert!(err.contains(&format!("cannot listen on {port}")), "{err}");
+}
+
+#[test]
+fn token_create_refuses_a_directory_that_holds_no_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("bulwark-dta");
+    let out = bulwark()
+        .args(["token", "create", "--data-dir"])
+        .arg(&typo)
+        .arg("alice")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{} holds no index", typo.display())),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no token may be printed");
+    assert!(!typo.exists(), "nothing may be created");
 }
 
 #[test]

@@ -191,6 +191,10 @@ fn import_publishes_a_pypiserver_directory() {
     make_dist(&packages, "flat-one", "1.0", &[]);
     make_dist(&packages.join("nested"), "nested-two", "0.3", &[]);
     std::fs::write(packages.join("broken-1.0.tar.gz"), b"not an archive").unwrap();
+    // Formats the index does not accept are reported, not silently passed over.
+    std::fs::write(packages.join("old-1.0-py2.7.egg"), b"egg").unwrap();
+    std::fs::write(packages.join("nested/old-1.0.tar.bz2"), b"bz2").unwrap();
+    std::fs::write(packages.join("README.txt"), b"hello").unwrap();
     // Creating the repository first lets import sign right away.
     drop(Server::start(&data));
     let out = bulwark()
@@ -211,11 +215,33 @@ fn import_publishes_a_pypiserver_directory() {
         "{}",
         stdout(&out)
     );
+    let err = stderr(&out);
+    assert!(err.contains("broken-1.0.tar.gz"), "{err}");
     assert!(
-        stderr(&out).contains("broken-1.0.tar.gz"),
-        "{}",
-        stderr(&out)
+        err.contains("old-1.0-py2.7.egg: eggs are not accepted"),
+        "{err}"
     );
+    assert!(
+        err.contains("old-1.0.tar.bz2: sdists must be .tar.gz"),
+        "{err}"
+    );
+    let out_text = stdout(&out);
+    assert!(
+        out_text.contains(
+            "skipped 2 files in formats the index does not accept (listed above) and 1 other files"
+        ),
+        "{out_text}"
+    );
+    assert!(out_text.contains("belong to ops"), "{out_text}");
+    // Who owns the projects is never a silent default.
+    let out = bulwark()
+        .args(["import", "--data-dir"])
+        .arg(&data)
+        .arg(&packages)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--user <USER>"), "{}", stderr(&out));
     let out = bulwark()
         .args(["import", "--data-dir"])
         .arg(&data)

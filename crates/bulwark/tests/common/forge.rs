@@ -34,9 +34,11 @@ pub enum Route {
     RecentlyClaimed,
 }
 
-/// An attacker with the online key and the blobs of a data directory.
+/// An attacker with the online key and the blobs and database of a data
+/// directory.
 pub struct Attacker {
     blobs: FsBlobs,
+    database: PathBuf,
     online: SigningKey,
     own: SigningKey,
     version: u64,
@@ -66,6 +68,7 @@ impl Attacker {
         let online = bulwark_repo::keyfile::open(&bytes, b"").unwrap();
         Self {
             blobs: FsBlobs::open(&data.join("blobs")).unwrap(),
+            database: data.join("state.sqlite3"),
             online,
             own: SigningKey::generate(Algorithm::Ed25519).unwrap(),
             version: 0,
@@ -108,6 +111,32 @@ impl Attacker {
         Some(Envelope::parse(&bytes).unwrap())
     }
 
+    /// Writes `file` into the index's database, as the index would record
+    /// an upload but past every check (the index serves only recorded
+    /// files; claimed projects take no uploads).
+    fn record(&self, file: &bulwark_store::FileRecord) {
+        let db = rusqlite::Connection::open(&self.database).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        db.execute(
+            "INSERT OR REPLACE INTO files (filename, project, version, size, sha256, blake2b_256, \
+             requires_python, metadata_sha256, upload_time_us, yanked, uploader) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10)",
+            rusqlite::params![
+                file.filename,
+                file.project,
+                file.version,
+                i64::try_from(file.size).unwrap(),
+                file.sha256,
+                file.blake2b_256,
+                file.requires_python,
+                file.metadata_sha256,
+                file.upload_time_us,
+                file.uploader,
+            ],
+        )
+        .unwrap();
+    }
+
     /// Offers `dists` (built files, already inspected here as the index
     /// would) as a release of `project` on top of `genuine` (its current
     /// page bytes), through `route`, publishing a new snapshot and
@@ -138,7 +167,9 @@ impl Attacker {
                     )
                     .unwrap();
             }
-            uploads.push(UploadedFile::from(&inspected));
+            let upload = UploadedFile::from(&inspected);
+            self.record(&bulwark_repo::page::file_record(&upload, "attacker", 0));
+            uploads.push(upload);
         }
         let page = next_page(
             &name,

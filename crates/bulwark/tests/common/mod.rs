@@ -109,13 +109,28 @@ impl Server {
     /// Like [`Server::start`], with extra environment variables (e.g.
     /// `BULWARK_ONLINE_KEY` and the key's `BULWARK_KEY_PASSPHRASE`).
     pub fn start_with_env(data: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_command(bulwark(), data, env)
+    }
+
+    /// Like [`Server::start_with_env`], with at most `files` open files
+    /// (soft and hard limit, set by `prlimit`).
+    pub fn start_with_file_limit(data: &Path, env: &[(&str, &str)], files: u64) -> Self {
+        let mut prlimit = Command::new("prlimit");
+        prlimit
+            .arg(format!("--nofile={files}:{files}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_bulwark"));
+        Self::start_command(prlimit, data, env)
+    }
+
+    fn start_command(mut command: Command, data: &Path, env: &[(&str, &str)]) -> Self {
         let log = data.with_extension("log");
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .unwrap();
-        let mut child = bulwark()
+        let mut child = command
             .arg("serve")
             .arg("--data-dir")
             .arg(data)
