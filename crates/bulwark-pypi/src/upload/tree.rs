@@ -41,7 +41,7 @@ const MAX_RESOLVE_STEPS: u64 = 1 << 24;
 const NODE_COST: u64 = 64;
 
 /// Most bytes the tree of one archive may take, counting each path
-/// component once with [`NODE_COST`] and each link target.
+/// component once, plus 64 bytes for its node, and each link target.
 pub const MAX_TREE_SIZE: u64 = 64 << 20;
 
 /// Why a link entry is unsafe.
@@ -57,7 +57,8 @@ pub enum LinkProblem {
     /// The target resolves outside the archive.
     #[error("it resolves outside the archive")]
     Outside,
-    /// Resolving the target follows more than [`MAX_LINK_FOLLOWS`] links.
+    /// Resolving the target follows more than 40 links (Linux's
+    /// `MAXSYMLINKS`, past which it fails with `ELOOP`).
     #[error("resolving it follows more than {MAX_LINK_FOLLOWS} links")]
     Loop,
     /// The target goes through a file as if it were a directory.
