@@ -428,7 +428,7 @@ fn prepare(
             page: Err(current),
         });
     }
-    let inspected = bulwark_pypi::inspect(&filename, &bytes, &Limits::default())?;
+    let inspected = bulwark_pypi::inspect_bytes(&filename, &bytes, &Limits::default())?;
     let uploaded = UploadedFile::from(&inspected);
     let release = claims::release(repo, developers, project, &[uploaded], unix_micros())?;
     let mut form = Form::new(seed);
@@ -492,7 +492,7 @@ mod tests {
     fn wheels_pass_the_upload_inspection() {
         let (filename, bytes) = wheel("bench-0000007", "900.1", 1).unwrap();
         assert_eq!(filename, "bench_0000007-900.1-py3-none-any.whl");
-        let inspected = bulwark_pypi::inspect(&filename, &bytes, &Limits::default()).unwrap();
+        let inspected = bulwark_pypi::inspect_bytes(&filename, &bytes, &Limits::default()).unwrap();
         assert_eq!(inspected.size, bytes.len() as u64);
         assert!(bytes.len() > PAYLOAD, "the payload does not compress");
     }

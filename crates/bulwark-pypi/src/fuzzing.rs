@@ -2,7 +2,9 @@
 //! replay test that runs on stable. It takes arbitrary bytes and panics
 //! only when a property is violated.
 
-use crate::{CoreMetadata, DistFilename, Limits, ProjectPage, inspect, render_html, render_json};
+use crate::{
+    CoreMetadata, DistFilename, Limits, ProjectPage, inspect_bytes, render_html, render_json,
+};
 
 /// Small caps, so that a fuzzed archive is refused quickly rather than
 /// inflated for long.
@@ -45,7 +47,7 @@ pub fn pypi_upload(data: &[u8]) {
         "demo-1.0.tar.gz",
         "demo-1.0.zip",
     ] {
-        if let Ok(inspected) = inspect(filename, data, &limits) {
+        if let Ok(inspected) = inspect_bytes(filename, data, &limits) {
             assert_eq!(inspected.filename.as_str(), filename);
             assert_eq!(inspected.metadata.name().normalized(), "demo");
             assert_eq!(inspected.size, data.len() as u64);

@@ -8,7 +8,8 @@
 //! - [`Version`] — PEP 440 versions (via `pep440_rs`);
 //! - [`DistFilename`] — wheel and sdist filenames;
 //! - [`CoreMetadata`] — `METADATA` / `PKG-INFO`;
-//! - [`inspect`] — everything checked about an upload before it is stored;
+//! - [`inspect`] — everything checked about an upload before it is stored,
+//!   read from a file with the [`Digests`] its writer computed;
 //! - [`ProjectPage`] and the `render_*` functions — the simple API pages,
 //!   the JSON one byte-for-byte deterministic because it is a signed TUF
 //!   target (DESIGN §2), and [`ProjectPage::parse_json`] to read it back.
@@ -17,7 +18,7 @@
 //! whether local versions or re-uploads are allowed), signing.
 //!
 //! ```text
-//! upload bytes + filename ─▶ inspect ─▶ Inspected { filename, metadata, metadata_bytes, hashes }
+//! upload file + filename + Digests ─▶ inspect ─▶ Inspected { filename, metadata, metadata_bytes, hashes }
 //!                                              │ (the server stores it, then)
 //!                                              ▼
 //!                       ProjectPage { name, files } ─▶ render_json ─▶ signed target bytes
@@ -47,5 +48,8 @@ pub use simple::{
     API_VERSION, PageError, PageFile, ProjectPage, UploadTime, render_html, render_index_html,
     render_index_json, render_json,
 };
-pub use upload::{Inspected, Limits, MAX_PATH_LEN, PathProblem, UploadError, inspect};
+pub use upload::{
+    DigestWriter, Digests, Inspected, Limits, LinkProblem, MAX_PATH_LEN, MAX_TREE_SIZE,
+    PathProblem, UploadError, inspect, inspect_bytes,
+};
 pub use version::{MAX_VERSION_LEN, Version, VersionError};

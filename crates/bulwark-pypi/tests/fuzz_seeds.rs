@@ -39,13 +39,17 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn seeds_are_accepted_where_they_should_be() {
-    use bulwark_pypi::{CoreMetadata, DistFilename, Limits, ProjectPage, inspect, render_json};
+    use bulwark_pypi::{
+        CoreMetadata, DistFilename, Limits, ProjectPage, inspect_bytes, render_json,
+    };
 
     let seeds: std::collections::BTreeMap<_, _> = seeds().into_iter().collect();
     let limits = Limits::default();
-    assert!(inspect("demo-1.0-py3-none-any.whl", &seeds["wheel.whl"], &limits).is_ok());
-    assert!(inspect("demo-1.0.tar.gz", &seeds["sdist.tar.gz"], &limits).is_ok());
-    assert!(inspect("demo-1.0.zip", &seeds["sdist.zip"], &limits).is_ok());
+    assert!(inspect_bytes("demo-1.0-py3-none-any.whl", &seeds["wheel.whl"], &limits).is_ok());
+    assert!(inspect_bytes("demo-1.0.tar.gz", &seeds["sdist.tar.gz"], &limits).is_ok());
+    // Links that stay inside the tree, a link to a directory, a hard link.
+    assert!(inspect_bytes("demo-1.0.tar.gz", &seeds["sdist-links.tar.gz"], &limits).is_ok());
+    assert!(inspect_bytes("demo-1.0.zip", &seeds["sdist.zip"], &limits).is_ok());
     assert!(CoreMetadata::parse(&seeds["METADATA"]).is_ok());
     let filename = std::str::from_utf8(&seeds["filename.txt"]).unwrap_or_default();
     assert!(DistFilename::parse(filename).is_ok());

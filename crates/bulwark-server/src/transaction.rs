@@ -168,7 +168,7 @@ pub async fn transaction(
         content
             .into_iter()
             .map(|(filename, bytes)| {
-                bulwark_pypi::inspect(&filename, &bytes, &limits)
+                bulwark_pypi::inspect_bytes(&filename, &bytes, &limits)
                     .map(|i| (i, bytes))
                     .map_err(|e| {
                         ApiError::bad_request(format!("Invalid distribution {filename}: {e}"))

@@ -151,10 +151,17 @@ pub async fn upload(
     }
     let limits = state.config.upload_limits.clone();
     let inspect_name = filename.clone();
-    let inspected =
-        blocking(move || bulwark_pypi::inspect(&inspect_name, &bytes, &limits).map(|i| (i, bytes)))
-            .await
-            .map_err(|e| ApiError::bad_request(format!("Invalid distribution: {e}")))?;
+    let inspected = blocking(move || {
+        bulwark_pypi::inspect(
+            &inspect_name,
+            std::io::Cursor::new(&bytes),
+            bulwark_pypi::Digests::of(&bytes),
+            &limits,
+        )
+        .map(|i| (i, bytes))
+    })
+    .await
+    .map_err(|e| ApiError::bad_request(format!("Invalid distribution: {e}")))?;
     let (inspected, bytes) = inspected;
     check_digest(form.sha256_digest.as_deref(), &inspected.sha256, "SHA-256")?;
     check_digest(

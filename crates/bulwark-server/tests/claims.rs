@@ -88,7 +88,7 @@ fn role(project: &str, version: u64, page: &[u8], keys: &[&SigningKey]) -> Vec<u
 /// What the index's inspection makes of `dist`, as a page lists it.
 fn uploaded(dist: &Dist) -> UploadedFile {
     let limits = bulwark_pypi::Limits::default();
-    UploadedFile::from(&bulwark_pypi::inspect(&dist.filename, &dist.bytes, &limits).unwrap())
+    UploadedFile::from(&bulwark_pypi::inspect_bytes(&dist.filename, &dist.bytes, &limits).unwrap())
 }
 
 /// The page after uploading `dists` onto the verified page `previous`.

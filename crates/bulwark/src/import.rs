@@ -131,7 +131,7 @@ fn import_one(
         .and_then(|n| n.to_str())
         .context("the file name is not UTF-8")?;
     let bytes = std::fs::read(path).context("cannot read the file")?;
-    let inspected = bulwark_pypi::inspect(filename, &bytes, limits)
+    let inspected = bulwark_pypi::inspect_bytes(filename, &bytes, limits)
         .map_err(|e| anyhow::anyhow!("invalid distribution: {e}"))?;
     let time_us = std::fs::metadata(path)
         .and_then(|m| m.modified())

@@ -89,8 +89,11 @@ fn read_dist(path: &Path) -> anyhow::Result<Dist> {
         .to_owned();
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     // The index inspects uploads with these limits by default.
-    let inspected = bulwark_pypi::inspect(&filename, &bytes, &bulwark_pypi::Limits::default())
-        .with_context(|| format!("{} is not a distribution the index accepts", path.display()))?;
+    let inspected =
+        bulwark_pypi::inspect_bytes(&filename, &bytes, &bulwark_pypi::Limits::default())
+            .with_context(|| {
+                format!("{} is not a distribution the index accepts", path.display())
+            })?;
     Ok(Dist {
         filename,
         bytes,
@@ -280,7 +283,7 @@ mod tests {
             .unwrap();
         let bytes = zip.finish().unwrap().into_inner();
         let filename = format!("{name}-{version}-py3-none-any.whl");
-        bulwark_pypi::inspect(&filename, &bytes, &bulwark_pypi::Limits::default()).unwrap()
+        bulwark_pypi::inspect_bytes(&filename, &bytes, &bulwark_pypi::Limits::default()).unwrap()
     }
 
     #[test]

@@ -533,7 +533,8 @@ fn signed_transactions_pass_the_index_checks() {
         .iter()
         .map(|(filename, bytes)| {
             let inspected =
-                bulwark_pypi::inspect(filename, bytes, &bulwark_pypi::Limits::default()).unwrap();
+                bulwark_pypi::inspect_bytes(filename, bytes, &bulwark_pypi::Limits::default())
+                    .unwrap();
             UploadedFile::from(&inspected)
         })
         .collect();

@@ -1,11 +1,12 @@
-//! Inspection of an uploaded distribution, in memory, before anything is
-//! stored.
+//! Inspection of an uploaded distribution, read from a file (or any
+//! seekable reader) in bounded memory, before anything is stored.
 //!
 //! ```text
-//! filename ─▶ DistFilename ─┬─ wheel ───────▶ zipped::scan ─┐   every entry: path checks,
-//!                           ├─ sdist .zip ──▶ zipped::scan ─┤   duplicates, caps on count,
-//!                           └─ sdist .tar.gz ▶ tarball::scan ┘   size and ratio while inflating
-//!                                                   │
+//! filename ─▶ DistFilename ─┬─ wheel ───────▶ zipped::scan ─┐   every entry: path checks, the
+//!                           ├─ sdist .zip ──▶ zipped::scan ─┤   tree it extracts to (links,
+//!                           └─ sdist .tar.gz ▶ tarball::scan ┘   duplicates, case clashes), caps
+//!                                                   │            on count, size and ratio
+//!                                                   │            while inflating
 //!                     Layout: the one METADATA / PKG-INFO, dist-info name
 //!                                                   ▼
 //!                     CoreMetadata::parse ─▶ name and version = filename's ─▶ Inspected
@@ -16,11 +17,16 @@
 //! archive is refused; inflation stops as soon as any cap in [`Limits`] is
 //! exceeded.
 
+mod digests;
 mod path;
 mod tarball;
+mod tree;
 mod zipped;
 
-use bulwark_tuf::hash::{HashAlgorithm, sha256_hex};
+use std::cell::Cell;
+use std::io::{self, Read, Seek};
+
+use bulwark_tuf::hash::sha256_hex;
 
 use crate::filename::{DistFilename, DistKind, FilenameError, SdistFormat, stem_matches};
 use crate::metadata::{CoreMetadata, MAX_METADATA_SIZE, MetadataError};
@@ -28,7 +34,9 @@ use crate::name::ProjectName;
 use crate::shown::shown;
 use crate::version::Version;
 
+pub use digests::{DigestWriter, Digests};
 pub use path::{MAX_PATH_LEN, PathProblem};
+pub use tree::{LinkProblem, MAX_TREE_SIZE};
 
 /// Caps on what an upload may expand to. The defaults suit a general index;
 /// operators with very large wheels raise them.
@@ -107,6 +115,13 @@ impl Inspected {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UploadError {
+    /// The upload could not be read from its source: an I/O error of the
+    /// file it is read from, not a property of its bytes.
+    #[error("the upload cannot be read: {kind}")]
+    Read {
+        /// What went wrong.
+        kind: std::io::ErrorKind,
+    },
     /// The filename is not a valid wheel or sdist filename.
     #[error("invalid filename")]
     Filename(#[source] FilenameError),
@@ -159,7 +174,8 @@ pub enum UploadError {
         /// The entry name.
         name: String,
     },
-    /// A tar entry that is not a file, directory or link (device, FIFO, sparse …).
+    /// A tar entry that is not a file, directory or link (device, FIFO,
+    /// sparse …), or a zip entry whose Unix mode is such a type.
     #[error("entry {name} has an unsupported type")]
     UnsupportedEntryType {
         /// The entry name.
@@ -173,15 +189,63 @@ pub enum UploadError {
         /// What is wrong with it.
         problem: PathProblem,
     },
-    /// A tar link points outside the archive or is malformed.
-    #[error("link {name} points outside the archive")]
+    /// A tar link is malformed or resolves outside the archive (PEP 706
+    /// `data` filter, and stricter).
+    #[error("link {name} is unsafe: {problem}")]
     UnsafeLink {
         /// The link's entry name.
         name: String,
+        /// What is wrong with it.
+        problem: LinkProblem,
     },
-    /// Two entries have the same name.
-    #[error("archive has two entries with the same name")]
-    DuplicateEntry,
+    /// A zip entry is a symbolic link (Unix mode `S_IFLNK` in its external
+    /// attributes), which pip and uv would create on extraction.
+    #[error("entry {name} is a symbolic link")]
+    ZipSymlink {
+        /// The entry name.
+        name: String,
+    },
+    /// A zip central directory lists a name twice.
+    #[error("zip archive lists an entry name twice")]
+    DuplicateZipName,
+    /// An entry would be written through a symbolic link extracted before
+    /// it.
+    #[error("entry {name} is written through the link {link}")]
+    WrittenThroughLink {
+        /// The entry name.
+        name: String,
+        /// The link.
+        link: String,
+    },
+    /// An entry would be written inside an earlier entry that is a file.
+    #[error("entry {name} is inside {parent}, which is not a directory")]
+    ParentNotDirectory {
+        /// The entry name.
+        name: String,
+        /// The file it would be inside.
+        parent: String,
+    },
+    /// Two entries land on the same path (directories may repeat).
+    #[error("archive has two entries at the path {name}")]
+    DuplicateEntry {
+        /// The path.
+        name: String,
+    },
+    /// Two paths differ only in case, so that case-insensitive file
+    /// systems (macOS, Windows) would extract one over the other.
+    #[error("entries {first} and {second} differ only in case")]
+    CaseClash {
+        /// The earlier path.
+        first: String,
+        /// The later entry.
+        second: String,
+    },
+    /// The archive's names take more than [`MAX_TREE_SIZE`] bytes to index.
+    #[error("archive entry names take more than {limit} bytes to index")]
+    TreeTooLarge {
+        /// The limit.
+        limit: u64,
+    },
     /// More entries than [`Limits::max_entries`].
     #[error("archive has more than {limit} entries")]
     TooManyEntries {
@@ -265,21 +329,32 @@ pub enum UploadError {
     },
 }
 
-/// Parses the filename, checks the archive and its metadata, and hashes the
-/// bytes. Nothing is returned unless every check passed.
-pub fn inspect(filename: &str, bytes: &[u8], limits: &Limits) -> Result<Inspected, UploadError> {
+/// Parses the filename and checks the archive read from `archive` (from its
+/// start) and its metadata. `digests` must be those of the same bytes, as
+/// computed by the caller while it wrote them (see [`DigestWriter`]); the
+/// size in it bounds the compression ratio. Nothing is returned unless
+/// every check passed.
+pub fn inspect<R: Read + Seek>(
+    filename: &str,
+    mut archive: R,
+    digests: Digests,
+    limits: &Limits,
+) -> Result<Inspected, UploadError> {
     let filename = DistFilename::parse(filename).map_err(UploadError::Filename)?;
+    archive
+        .rewind()
+        .map_err(|e| UploadError::Read { kind: e.kind() })?;
     let metadata_bytes = match filename.kind() {
         DistKind::Wheel(_) => {
             let mut layout = WheelLayout::new(filename.name(), filename.version());
-            zipped::scan(bytes, limits, &mut layout)?;
+            zipped::scan(archive, digests.size, limits, &mut layout)?;
             layout.finish()?
         }
         DistKind::Sdist(format) => {
             let mut layout = SdistLayout::new(filename.name(), filename.version());
             match format {
-                SdistFormat::TarGz => tarball::scan(bytes, limits, &mut layout)?,
-                SdistFormat::Zip => zipped::scan(bytes, limits, &mut layout)?,
+                SdistFormat::TarGz => tarball::scan(archive, digests.size, limits, &mut layout)?,
+                SdistFormat::Zip => zipped::scan(archive, digests.size, limits, &mut layout)?,
             }
             layout.finish()?
         }
@@ -298,13 +373,27 @@ pub fn inspect(filename: &str, bytes: &[u8], limits: &Limits) -> Result<Inspecte
         });
     }
     Ok(Inspected {
-        sha256: sha256_hex(bytes),
-        blake2b_256: bulwark_tuf::hex::encode(&HashAlgorithm::Blake2b256.digest(bytes)),
-        size: bytes.len() as u64,
+        sha256: digests.sha256,
+        blake2b_256: digests.blake2b_256,
+        size: digests.size,
         filename,
         metadata,
         metadata_bytes,
     })
+}
+
+/// [`inspect`] for an upload held in memory.
+pub fn inspect_bytes(
+    filename: &str,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Inspected, UploadError> {
+    inspect(
+        filename,
+        std::io::Cursor::new(bytes),
+        Digests::of(bytes),
+        limits,
+    )
 }
 
 /// What a distribution format requires of its entries; told about every
@@ -451,14 +540,12 @@ impl Layout for SdistLayout<'_> {
     }
 }
 
-/// Running totals shared by the scanners.
+/// Running totals shared by the scanners, and the tree the entries
+/// extract to.
 struct Budget<'a> {
     limits: &'a Limits,
     entries: usize,
-    /// Hashes of the file names seen, to find duplicates without keeping
-    /// every name (tar names can be long and highly compressible). A
-    /// collision can only refuse an upload, never let one through.
-    names: std::collections::HashSet<u64>,
+    tree: tree::Tree,
 }
 
 impl<'a> Budget<'a> {
@@ -466,49 +553,68 @@ impl<'a> Budget<'a> {
         Self {
             limits,
             entries: 0,
-            names: std::collections::HashSet::new(),
+            tree: tree::Tree::new(),
         }
     }
 
-    /// Counts an entry and refuses a repeated file name.
-    fn entry(&mut self, path: &str, is_dir: bool) -> Result<(), UploadError> {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-
-        self.entries += 1;
-        if self.entries > self.limits.max_entries {
-            return Err(UploadError::TooManyEntries {
-                limit: self.limits.max_entries,
-            });
-        }
-        if !is_dir
-            && !self
-                .names
-                .insert(BuildHasherDefault::<DefaultHasher>::default().hash_one(path))
-        {
-            return Err(UploadError::DuplicateEntry);
-        }
-        Ok(())
+    /// Checks the links once the whole archive is in the tree.
+    fn finish(mut self) -> Result<(), UploadError> {
+        self.tree.finish()
     }
 }
 
-/// Checks an entry path (a directory's trailing `/` removed) and hands it
-/// to the layout; returns the path without the trailing `/`.
+/// Checks an entry path (a directory's trailing `/` removed), counts the
+/// entry and adds it to the tree; returns the path without the trailing
+/// `/`.
 fn check_entry<'p>(
     raw: &'p str,
-    is_dir: bool,
+    kind: tree::Kind<'_>,
     budget: &mut Budget<'_>,
 ) -> Result<&'p str, UploadError> {
-    let path = if is_dir {
-        raw.strip_suffix('/').unwrap_or(raw)
-    } else {
-        raw
+    let path = match kind {
+        tree::Kind::Dir => raw.strip_suffix('/').unwrap_or(raw),
+        _ => raw,
     };
     path::check(path).map_err(|problem| UploadError::UnsafePath {
         name: shown(raw),
         problem,
     })?;
-    budget.entry(path, is_dir)?;
+    budget.entries += 1;
+    if budget.entries > budget.limits.max_entries {
+        return Err(UploadError::TooManyEntries {
+            limit: budget.limits.max_entries,
+        });
+    }
+    budget.tree.add(path, kind)?;
     Ok(path)
+}
+
+/// The upload's reader. It leaves the kind of an I/O error in `failure`,
+/// since the `tar` and `zip` crates wrap such errors or replace them with
+/// their own, so that a read error is not reported as a corrupt archive.
+struct Source<'a, R> {
+    inner: R,
+    failure: &'a Cell<Option<UploadError>>,
+}
+
+impl<R> Source<'_, R> {
+    fn note(&self, error: io::Error) -> io::Error {
+        self.failure
+            .set(Some(UploadError::Read { kind: error.kind() }));
+        error
+    }
+}
+
+impl<R: Read> Read for Source<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| self.note(e))
+    }
+}
+
+impl<R: Seek> Seek for Source<'_, R> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos).map_err(|e| self.note(e))
+    }
 }
 
 /// Collects the content of the metadata entry, refusing more than

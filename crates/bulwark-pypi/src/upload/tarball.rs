@@ -8,16 +8,18 @@
 //! refused instead of resolved one way. Every decompressed byte passes
 //! through [`Capped`], which stops the stream as soon as a cap is exceeded.
 //! After the end-of-archive marker only zero padding may follow, and the
-//! gzip stream must end exactly at the end of the upload.
+//! gzip stream must end exactly at the end of the upload. Every member
+//! goes into the [`Tree`](super::tree) the archive extracts to, which
+//! judges links by where they resolve.
 
 use std::cell::Cell;
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
 use tar::EntryType;
 
-use super::path;
-use super::{Budget, Layout, Limits, UploadError, capture_chunk, check_entry};
+use super::tree::{Kind, LinkProblem};
+use super::{Budget, Layout, Limits, Source, UploadError, capture_chunk, check_entry, path};
 use crate::shown::shown;
 
 /// Largest pax or GNU extension header accepted, in bytes. Real ones hold a
@@ -41,18 +43,24 @@ impl Pending {
     }
 }
 
-/// Scans every entry of the `.tar.gz` archive `bytes`.
-pub(super) fn scan(
-    bytes: &[u8],
+/// Scans every entry of the `.tar.gz` archive read from `archive`, which
+/// is `size` bytes long.
+pub(super) fn scan<R: Read>(
+    archive: R,
+    size: u64,
     limits: &Limits,
     layout: &mut dyn Layout,
 ) -> Result<(), UploadError> {
     let failure = Cell::new(None);
+    let source = Source {
+        inner: archive,
+        failure: &failure,
+    };
     let reader = Capped {
-        inner: MultiGzDecoder::new(bytes),
+        inner: MultiGzDecoder::new(BufReader::new(source)),
         total: 0,
         max_total: limits.max_total_size,
-        ratio_allowance: limits.ratio_allowance(bytes.len() as u64),
+        ratio_allowance: limits.ratio_allowance(size),
         max_ratio: limits.max_ratio,
         failure: &failure,
     };
@@ -117,6 +125,7 @@ pub(super) fn scan(
     if !pending.is_empty() {
         return Err(UploadError::BadExtensionHeader);
     }
+    budget.finish()?;
 
     // After the end-of-archive marker: zero padding, then the end of the
     // gzip stream (whose CRC is checked on the way).
@@ -165,32 +174,31 @@ fn member_entry<R: Read>(
         name: shown(&String::from_utf8_lossy(e.as_bytes())),
         problem: path::PathProblem::NotUtf8,
     })?;
-    let is_dir = entry_type == EntryType::Directory;
-    let path = check_entry(&raw_path, is_dir, budget)?;
     let name = || shown(&raw_path);
-    let is_file = match entry_type {
-        EntryType::Regular | EntryType::Continuous => true,
-        EntryType::Directory => false,
+    // PEP 706: the `data` filter refuses special files (`SpecialFileError`).
+    let target = match entry_type {
+        EntryType::Regular | EntryType::Continuous | EntryType::Directory => String::new(),
         EntryType::Symlink | EntryType::Link => {
             let target = pending
                 .pax_link
                 .or(pending.long_link)
                 .or_else(|| entry.link_name_bytes().map(std::borrow::Cow::into_owned))
                 .unwrap_or_default();
-            let target =
-                String::from_utf8(target).map_err(|_| UploadError::UnsafeLink { name: name() })?;
-            let inside = if entry_type == EntryType::Symlink {
-                path::symlink_stays_inside(path, &target)
-            } else {
-                path::check(&target).is_ok()
-            };
-            if !inside {
-                return Err(UploadError::UnsafeLink { name: name() });
-            }
-            false
+            String::from_utf8(target).map_err(|_| UploadError::UnsafeLink {
+                name: name(),
+                problem: LinkProblem::Malformed,
+            })?
         }
         _ => return Err(UploadError::UnsupportedEntryType { name: name() }),
     };
+    let kind = match entry_type {
+        EntryType::Directory => Kind::Dir,
+        EntryType::Symlink => Kind::Symlink(&target),
+        EntryType::Link => Kind::HardLink(&target),
+        _ => Kind::File,
+    };
+    let path = check_entry(&raw_path, kind, budget)?;
+    let is_file = matches!(kind, Kind::File);
     if header_size > limits.max_entry_size {
         return Err(UploadError::EntryTooLarge {
             name: name(),
@@ -292,7 +300,9 @@ struct Capped<'a, R> {
 impl<R: Read> Read for Capped<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf).inspect_err(|_| {
-            self.failure.set(Some(UploadError::InvalidGzip));
+            // A read error of the source, if that is what failed, stays.
+            let earlier = self.failure.take();
+            self.failure.set(earlier.or(Some(UploadError::InvalidGzip)));
         })?;
         self.total += n as u64;
         let exceeded = if self.total > self.max_total {

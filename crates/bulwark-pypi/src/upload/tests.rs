@@ -165,7 +165,7 @@ const LOCAL: [u8; 4] = *b"PK\x03\x04";
 const CENTRAL: [u8; 4] = *b"PK\x01\x02";
 
 fn check(filename: &str, bytes: &[u8]) -> Result<Inspected, UploadError> {
-    inspect(filename, bytes, &Limits::default())
+    inspect_bytes(filename, bytes, &Limits::default())
 }
 
 #[test]
@@ -354,7 +354,7 @@ fn size_caps_apply_while_inflating() {
     };
     let bytes = wheel_with(&[("demo/data.bin", &data)]);
     assert_eq!(
-        inspect(WHEEL_NAME, &bytes, &tight).unwrap_err(),
+        inspect_bytes(WHEEL_NAME, &bytes, &tight).unwrap_err(),
         UploadError::EntryTooLarge {
             name: "\"demo/data.bin\"".to_owned(),
             limit: 100_000
@@ -362,7 +362,7 @@ fn size_caps_apply_while_inflating() {
     );
     let sdist = sdist_with(&[file("demo-1.0/data.bin", &data)]);
     assert!(matches!(
-        inspect(SDIST_NAME, &sdist, &tight).unwrap_err(),
+        inspect_bytes(SDIST_NAME, &sdist, &tight).unwrap_err(),
         UploadError::EntryTooLarge { limit: 100_000, .. }
     ));
 
@@ -375,11 +375,11 @@ fn size_caps_apply_while_inflating() {
         ("demo/b.bin", &data[..150_000]),
     ]);
     assert_eq!(
-        inspect(WHEEL_NAME, &bytes, &total).unwrap_err(),
+        inspect_bytes(WHEEL_NAME, &bytes, &total).unwrap_err(),
         UploadError::TotalTooLarge { limit: 200_000 }
     );
     assert_eq!(
-        inspect(SDIST_NAME, &sdist, &total).unwrap_err(),
+        inspect_bytes(SDIST_NAME, &sdist, &total).unwrap_err(),
         UploadError::TotalTooLarge { limit: 200_000 }
     );
 }
@@ -391,12 +391,12 @@ fn entry_count_is_capped() {
         ..Limits::default()
     };
     assert_eq!(
-        inspect(WHEEL_NAME, &wheel_with(&[]), &few).unwrap_err(),
+        inspect_bytes(WHEEL_NAME, &wheel_with(&[]), &few).unwrap_err(),
         UploadError::TooManyEntries { limit: 3 }
     );
     let sdist = sdist_with(&[file("demo-1.0/a", b""), file("demo-1.0/b", b"")]);
     assert_eq!(
-        inspect(SDIST_NAME, &sdist, &few).unwrap_err(),
+        inspect_bytes(SDIST_NAME, &sdist, &few).unwrap_err(),
         UploadError::TooManyEntries { limit: 3 }
     );
     // A forged end-of-central-directory count is refused before the zip
@@ -404,9 +404,11 @@ fn entry_count_is_capped() {
     let mut forged = wheel_with(&[]);
     let eocd = forged.len() - 22;
     forged[eocd + 8..eocd + 12].copy_from_slice(&[0xff; 4]);
-    assert_eq!(zipped::declared_entries(&forged), 0xffff);
+    let mut reader = Cursor::new(&forged);
+    let tail = zipped::Tail::read(&mut reader).unwrap();
+    assert_eq!(tail.declared_entries(&mut reader).unwrap(), 0xffff);
     assert_eq!(
-        inspect(
+        inspect_bytes(
             WHEEL_NAME,
             &forged,
             &Limits {
@@ -494,13 +496,26 @@ fn tar_path_tricks_and_special_entries_are_refused() {
         };
         check(SDIST_NAME, &sdist_with(&[entry])).unwrap_err()
     };
-    let escapes = UploadError::UnsafeLink {
+    let unsafe_link = |problem| UploadError::UnsafeLink {
         name: "\"demo-1.0/link\"".to_owned(),
+        problem,
     };
-    assert_eq!(link(EntryType::Symlink, b"../../etc/passwd"), escapes);
-    assert_eq!(link(EntryType::Symlink, b"/etc/passwd"), escapes);
-    assert_eq!(link(EntryType::Link, b"../outside"), escapes);
-    assert_eq!(link(EntryType::Link, b"/etc/passwd"), escapes);
+    assert_eq!(
+        link(EntryType::Symlink, b"../../etc/passwd"),
+        unsafe_link(LinkProblem::Outside)
+    );
+    assert_eq!(
+        link(EntryType::Symlink, b"/etc/passwd"),
+        unsafe_link(LinkProblem::Absolute)
+    );
+    assert_eq!(
+        link(EntryType::Link, b"../outside"),
+        unsafe_link(LinkProblem::NotEarlierFile)
+    );
+    assert_eq!(
+        link(EntryType::Link, b"/etc/passwd"),
+        unsafe_link(LinkProblem::Absolute)
+    );
 
     for kind in [
         EntryType::Char,
@@ -683,7 +698,7 @@ fn duplicate_entries_are_refused() {
     replace_all(&mut bytes, b"METADATX", b"METADATA");
     assert_eq!(
         check(WHEEL_NAME, &bytes).unwrap_err(),
-        UploadError::DuplicateEntry
+        UploadError::DuplicateZipName
     );
 
     let tarred = sdist_with(&[file(
@@ -692,12 +707,16 @@ fn duplicate_entries_are_refused() {
     )]);
     assert_eq!(
         check(SDIST_NAME, &tarred).unwrap_err(),
-        UploadError::DuplicateEntry
+        UploadError::DuplicateEntry {
+            name: "\"demo-1.0/PKG-INFO\"".to_owned()
+        }
     );
     let other_file = sdist_with(&[file("demo-1.0/setup.py", b"again")]);
     assert_eq!(
         check(SDIST_NAME, &other_file).unwrap_err(),
-        UploadError::DuplicateEntry
+        UploadError::DuplicateEntry {
+            name: "\"demo-1.0/setup.py\"".to_owned()
+        }
     );
 }
 
@@ -705,7 +724,7 @@ fn duplicate_entries_are_refused() {
 fn sdist_layout_is_checked() {
     let two = gz(&tar_of(&[
         file("demo-1.0/PKG-INFO", META),
-        file("Demo-1.0/PKG-INFO", META),
+        file("demo-1.0.0/PKG-INFO", META),
     ]));
     assert_eq!(
         check(SDIST_NAME, &two).unwrap_err(),
@@ -1023,6 +1042,361 @@ fn error_messages_are_lowercase_and_escape_entry_names() {
         assert!(
             text.starts_with(|c: char| c.is_lowercase()) && !text.ends_with('.'),
             "{text}"
+        );
+    }
+}
+
+fn symlink<'a>(name: &'a str, target: &'a str) -> Raw<'a> {
+    Raw {
+        name: name.as_bytes(),
+        kind: EntryType::Symlink,
+        data: b"",
+        link: target.as_bytes(),
+    }
+}
+
+fn directory(name: &str) -> Raw<'_> {
+    Raw {
+        name: name.as_bytes(),
+        kind: EntryType::Directory,
+        data: b"",
+        link: b"",
+    }
+}
+
+fn unsafe_link(name: &str, problem: LinkProblem) -> UploadError {
+    UploadError::UnsafeLink {
+        name: shown(name),
+        problem,
+    }
+}
+
+#[test]
+fn a_link_chain_that_climbs_through_an_earlier_link_is_refused() {
+    // Issue #10: each target stays inside as text, but `l1` already
+    // climbs to the top, so `l2` ends one level above it.
+    let bytes = sdist_with(&[
+        directory("a"),
+        directory("a/b"),
+        symlink("a/b/l1", "../.."),
+        symlink("l2", "a/b/l1/../../.."),
+        file("l2/pwned.txt", b"x"),
+    ]);
+    assert_eq!(
+        check(SDIST_NAME, &bytes).unwrap_err(),
+        unsafe_link("l2", LinkProblem::Outside)
+    );
+}
+
+#[test]
+fn entries_written_through_a_link_are_refused() {
+    // Issue #10: `d -> ..` then `d/x.txt`. At the top `d` itself escapes;
+    // one level down it stays inside and the entry goes through it.
+    let top = sdist_with(&[symlink("d", ".."), file("d/x.txt", b"x")]);
+    assert_eq!(
+        check(SDIST_NAME, &top).unwrap_err(),
+        unsafe_link("d", LinkProblem::Outside)
+    );
+    let nested = sdist_with(&[symlink("demo-1.0/d", ".."), file("demo-1.0/d/x.txt", b"x")]);
+    assert_eq!(
+        check(SDIST_NAME, &nested).unwrap_err(),
+        UploadError::WrittenThroughLink {
+            name: shown("demo-1.0/d/x.txt"),
+            link: shown("demo-1.0/d"),
+        }
+    );
+    // Even a link that stays inside (`d -> sub`).
+    let inside = sdist_with(&[
+        directory("demo-1.0/sub"),
+        symlink("demo-1.0/d", "sub"),
+        file("demo-1.0/d/x.txt", b"x"),
+    ]);
+    assert!(matches!(
+        check(SDIST_NAME, &inside).unwrap_err(),
+        UploadError::WrittenThroughLink { .. }
+    ));
+}
+
+#[test]
+fn a_second_pkg_info_through_a_dot_link_is_refused() {
+    // Issue #10: `d -> .` makes `d/PKG-INFO` land on `PKG-INFO`, so an
+    // extractor could see a different one than the index checked.
+    let evil = b"Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n";
+    let bytes = gz(&tar_of(&[
+        symlink("demo-1.0/d", "."),
+        file("demo-1.0/d/PKG-INFO", evil),
+        file("demo-1.0/PKG-INFO", META),
+    ]));
+    assert_eq!(
+        check(SDIST_NAME, &bytes).unwrap_err(),
+        UploadError::WrittenThroughLink {
+            name: shown("demo-1.0/d/PKG-INFO"),
+            link: shown("demo-1.0/d"),
+        }
+    );
+}
+
+#[test]
+fn long_link_chains_and_loops_are_refused() {
+    // Issue #10: twelve links that each resolve to the top of the archive,
+    // and a thirteenth that climbs one more level through them.
+    let names: Vec<String> = (0..=12).map(|i| format!("demo-1.0/l{i}")).collect();
+    let targets: Vec<String> = (0..=12)
+        .map(|i| match i {
+            0 => "..".to_owned(),
+            12 => "l11/..".to_owned(),
+            _ => format!("l{}", i - 1),
+        })
+        .collect();
+    let chain: Vec<Raw<'_>> = names
+        .iter()
+        .zip(&targets)
+        .map(|(name, target)| symlink(name, target))
+        .collect();
+    assert!(check(SDIST_NAME, &sdist_with(&chain[..12])).is_ok());
+    assert_eq!(
+        check(SDIST_NAME, &sdist_with(&chain)).unwrap_err(),
+        unsafe_link("demo-1.0/l12", LinkProblem::Outside)
+    );
+
+    // Linux gives up after 40 links (ELOOP); so does the check.
+    let names: Vec<String> = (0..=41).map(|i| format!("demo-1.0/c{i}")).collect();
+    let targets: Vec<String> = (0..=41)
+        .map(|i| match i {
+            0 => ".".to_owned(),
+            _ => format!("c{}", i - 1),
+        })
+        .collect();
+    let chain: Vec<Raw<'_>> = names
+        .iter()
+        .zip(&targets)
+        .map(|(name, target)| symlink(name, target))
+        .collect();
+    assert!(check(SDIST_NAME, &sdist_with(&chain[..41])).is_ok());
+    assert_eq!(
+        check(SDIST_NAME, &sdist_with(&chain)).unwrap_err(),
+        unsafe_link("demo-1.0/c41", LinkProblem::Loop)
+    );
+}
+
+#[test]
+fn a_later_link_cannot_redirect_an_earlier_one() {
+    // When `l` is extracted `s` does not exist and `s/../..` is the top;
+    // once `s -> ..` is extracted, `l` points above the archive.
+    let bytes = sdist_with(&[
+        symlink("demo-1.0/l", "s/../.."),
+        symlink("demo-1.0/s", ".."),
+    ]);
+    assert_eq!(
+        check(SDIST_NAME, &bytes).unwrap_err(),
+        unsafe_link("demo-1.0/l", LinkProblem::Outside)
+    );
+}
+
+#[test]
+fn harmless_links_inside_the_tree_pass() {
+    // A link to a file that comes later, a link to a directory, and a hard
+    // link to an earlier file: what real sdists hold.
+    let bytes = sdist_with(&[
+        directory("demo-1.0/pkg"),
+        symlink("demo-1.0/pkg/README", "../README"),
+        file("demo-1.0/README", b"readme"),
+        directory("demo-1.0/doc"),
+        symlink("demo-1.0/docs", "doc"),
+        Raw {
+            name: b"demo-1.0/setup.cfg",
+            kind: EntryType::Link,
+            data: b"",
+            link: b"demo-1.0/setup.py",
+        },
+        directory("demo-1.0/pkg"),
+    ]);
+    assert!(check(SDIST_NAME, &bytes).is_ok());
+}
+
+#[test]
+fn entries_inside_a_file_or_on_a_directory_are_refused() {
+    let inside_file = sdist_with(&[file("demo-1.0/setup.py/x", b"")]);
+    assert_eq!(
+        check(SDIST_NAME, &inside_file).unwrap_err(),
+        UploadError::ParentNotDirectory {
+            name: shown("demo-1.0/setup.py/x"),
+            parent: shown("demo-1.0/setup.py"),
+        }
+    );
+    let file_on_directory = sdist_with(&[file("demo-1.0", b"")]);
+    assert_eq!(
+        check(SDIST_NAME, &file_on_directory).unwrap_err(),
+        UploadError::DuplicateEntry {
+            name: shown("demo-1.0")
+        }
+    );
+    let link_on_directory = sdist_with(&[symlink("demo-1.0", "x")]);
+    assert!(matches!(
+        check(SDIST_NAME, &link_on_directory).unwrap_err(),
+        UploadError::DuplicateEntry { .. }
+    ));
+}
+
+fn zip_with_symlink(first: (&str, &[u8]), link: &str, target: &str) -> Vec<u8> {
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default();
+    writer.start_file(first.0, options).unwrap();
+    writer.write_all(first.1).unwrap();
+    writer
+        .start_file("demo-1.0.dist-info/WHEEL", options)
+        .unwrap();
+    writer.write_all(WHEEL).unwrap();
+    writer.add_symlink(link, target, options).unwrap();
+    writer.finish().unwrap().into_inner()
+}
+
+#[test]
+fn zip_symlinks_are_refused() {
+    // Issue #10: pip and uv create a zip entry whose mode is S_IFLNK as a
+    // link.
+    let wheel = zip_with_symlink(
+        ("demo-1.0.dist-info/METADATA", META),
+        "demo/passwd",
+        "/etc/passwd",
+    );
+    assert_eq!(
+        check(WHEEL_NAME, &wheel).unwrap_err(),
+        UploadError::ZipSymlink {
+            name: shown("demo/passwd")
+        }
+    );
+    let sdist = zip_with_symlink(("demo-1.0/PKG-INFO", META), "demo-1.0/link", "setup.py");
+    assert_eq!(
+        check(SDIST_ZIP_NAME, &sdist).unwrap_err(),
+        UploadError::ZipSymlink {
+            name: shown("demo-1.0/link")
+        }
+    );
+    // Other special types in the mode are refused too (a FIFO here).
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, data) in [
+        ("demo-1.0.dist-info/METADATA", META),
+        ("demo-1.0.dist-info/WHEEL", WHEEL),
+    ] {
+        writer
+            .start_file(name, SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(data).unwrap();
+    }
+    writer
+        .start_file(
+            "demo/fifo",
+            SimpleFileOptions::default().external_attributes(0o010_644 << 16),
+        )
+        .unwrap();
+    let fifo = writer.finish().unwrap().into_inner();
+    assert_eq!(
+        check(WHEEL_NAME, &fifo).unwrap_err(),
+        UploadError::UnsupportedEntryType {
+            name: shown("demo/fifo")
+        }
+    );
+}
+
+#[test]
+fn names_differing_only_in_case_are_refused() {
+    // Issue #10: `delta.py` and `DELTA.py` would be one file on macOS
+    // and Windows.
+    let wheel = wheel_with(&[("demo/delta.py", b"a"), ("demo/DELTA.py", b"b")]);
+    assert_eq!(
+        check(WHEEL_NAME, &wheel).unwrap_err(),
+        UploadError::CaseClash {
+            first: shown("demo/delta.py"),
+            second: shown("demo/DELTA.py"),
+        }
+    );
+    // A directory counts, and so does a fold beyond ASCII.
+    let directories = wheel_with(&[("Demo/b.py", b"")]);
+    assert_eq!(
+        check(WHEEL_NAME, &directories).unwrap_err(),
+        UploadError::CaseClash {
+            first: shown("demo"),
+            second: shown("Demo/b.py"),
+        }
+    );
+    let eszett = wheel_with(&[("demo/straße.py", b""), ("demo/STRASSE.py", b"")]);
+    assert!(matches!(
+        check(WHEEL_NAME, &eszett).unwrap_err(),
+        UploadError::CaseClash { .. }
+    ));
+    // The same in an sdist, where the link would otherwise be harmless.
+    let sdist = sdist_with(&[symlink("demo-1.0/D", "."), file("demo-1.0/d/x", b"")]);
+    assert_eq!(
+        check(SDIST_NAME, &sdist).unwrap_err(),
+        UploadError::CaseClash {
+            first: shown("demo-1.0/D"),
+            second: shown("demo-1.0/d/x"),
+        }
+    );
+}
+
+#[test]
+fn inspection_reads_a_file_hashed_while_it_was_written() {
+    let bytes = sdist_with(&[]);
+    let path = std::env::temp_dir().join(format!("bulwark-pypi-inspect-{}", std::process::id()));
+    let file = std::fs::File::create_new(&path).unwrap();
+    let mut writer = DigestWriter::new(file);
+    for chunk in bytes.chunks(100) {
+        writer.write_all(chunk).unwrap();
+    }
+    let (mut file, digests) = writer.finish();
+    std::fs::remove_file(&path).unwrap();
+    let mut file_reopened = file.try_clone().unwrap();
+    // The file is read from its start although its position is at the end.
+    let inspected = inspect(SDIST_NAME, &mut file, digests, &Limits::default()).unwrap();
+    assert_eq!(inspected, check(SDIST_NAME, &bytes).unwrap());
+    assert_eq!(inspected.sha256, sha256_hex(&bytes));
+    let mut again = Vec::new();
+    std::io::Seek::rewind(&mut file_reopened).unwrap();
+    std::io::Read::read_to_end(&mut file_reopened, &mut again).unwrap();
+    assert_eq!(again, bytes);
+}
+
+/// A reader over `bytes` that fails once more than `good` bytes are read.
+struct FailingAfter {
+    inner: Cursor<Vec<u8>>,
+    good: u64,
+}
+
+impl std::io::Read for FailingAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.inner.position() >= self.good {
+            return Err(std::io::Error::other("disk error"));
+        }
+        self.inner.read(buf)
+    }
+}
+
+impl std::io::Seek for FailingAfter {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+#[test]
+fn a_read_error_is_not_reported_as_a_corrupt_archive() {
+    let zeros = vec![7; 300_000];
+    for (name, bytes) in [
+        (SDIST_NAME, sdist_with(&[file("demo-1.0/big", &zeros)])),
+        (WHEEL_NAME, wheel_with(&[("demo/big", &zeros)])),
+    ] {
+        let digests = Digests::of(&bytes);
+        let reader = FailingAfter {
+            inner: Cursor::new(bytes),
+            good: 40,
+        };
+        assert_eq!(
+            inspect(name, reader, digests, &Limits::default()).unwrap_err(),
+            UploadError::Read {
+                kind: std::io::ErrorKind::Other
+            },
+            "{name}"
         );
     }
 }

@@ -155,7 +155,8 @@ impl Attacker {
             let bytes = std::fs::read(path).unwrap();
             let filename = path.file_name().unwrap().to_str().unwrap();
             let inspected =
-                bulwark_pypi::inspect(filename, &bytes, &bulwark_pypi::Limits::default()).unwrap();
+                bulwark_pypi::inspect_bytes(filename, &bytes, &bulwark_pypi::Limits::default())
+                    .unwrap();
             self.blobs
                 .put(&layout::file_key(&inspected.sha256, filename), &bytes)
                 .unwrap();
