@@ -208,6 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             request_timeout: Duration::from_secs(settings.request_timeout_secs),
             publish_interval: Duration::from_secs(settings.publish_interval_secs),
             snapshot_retention: Duration::from_secs(settings.snapshot_retention_secs),
+            allow_local_versions: settings.allow_local_versions,
             ..bulwark_server::ServerConfig::default()
         }),
         publish: Arc::new(tokio::sync::Notify::new()),
