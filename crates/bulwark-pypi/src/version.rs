@@ -56,6 +56,24 @@ impl Version {
         self.0.is_local()
     }
 
+    /// The canonical form that names a release, as `packaging`'s
+    /// `canonicalize_version` gives it: the normalized form with the
+    /// trailing zeros of the release segment stripped (`1.0.0` → `1`,
+    /// `2!1.0rc1` → `2!1rc1`, `1.0+local` → `1+local`). Versions that PEP 440
+    /// ("Version matching": zero padding of the release segment) compares as
+    /// equal have the same canonical form; a local version keeps its local
+    /// segment, so it names a release of its own.
+    #[must_use]
+    pub fn canonical(&self) -> String {
+        let release = self.0.release();
+        let kept = release
+            .iter()
+            .rposition(|&n| n != 0)
+            .map_or(1, |last| last + 1);
+        let trimmed = release.get(..kept).unwrap_or(release);
+        self.0.clone().with_release(trimmed).to_string()
+    }
+
     /// Whether the version is a pre-release or development release.
     #[must_use]
     pub fn is_prerelease(&self) -> bool {
@@ -133,6 +151,29 @@ mod tests {
                 && v("1.0.dev0").is_prerelease()
                 && !v("1.0").is_prerelease()
         );
+    }
+
+    #[test]
+    fn canonical_forms_strip_trailing_release_zeros_only() {
+        for (given, canonical) in [
+            ("1.0", "1"),
+            ("1.0.0", "1"),
+            ("1", "1"),
+            ("0", "0"),
+            ("0.0.0", "0"),
+            ("1.0.1", "1.0.1"),
+            ("1.10", "1.10"),
+            ("01.00.0", "1"),
+            ("1.0RC1", "1rc1"),
+            ("1.0.0.post2.dev3", "1.post2.dev3"),
+            ("2!1.0.0", "2!1"),
+            ("1.0+Local.0", "1+local.0"),
+            ("1.0.0+abc", "1+abc"),
+        ] {
+            assert_eq!(v(given).canonical(), canonical, "{given}");
+        }
+        assert_eq!(v("1.4").canonical(), v("1.4.0").canonical());
+        assert_ne!(v("1.0").canonical(), v("1.0+local").canonical());
     }
 
     #[test]

@@ -23,6 +23,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub mod auth;
 pub mod publisher;
+pub mod release;
 pub mod simple;
 pub mod state;
 pub mod transaction;

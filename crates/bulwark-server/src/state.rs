@@ -24,6 +24,9 @@ pub struct ServerConfig {
     /// How long a consistent snapshot stays downloadable after it was
     /// replaced; older ones are garbage-collected.
     pub snapshot_retention: Duration,
+    /// Whether uploads may have local versions (`1.0+local`), which public
+    /// indexes refuse (PEP 440); a private index may want them.
+    pub allow_local_versions: bool,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +38,7 @@ impl Default for ServerConfig {
             connections: bulwark_http::listen::ConnectionLimits::default(),
             publish_interval: Duration::from_mins(1),
             snapshot_retention: Duration::from_hours(1),
+            allow_local_versions: false,
         }
     }
 }

@@ -170,26 +170,12 @@ pub async fn upload(
         "BLAKE2b-256",
     )?;
     let project = inspected.filename.name().clone();
-    let version = inspected.filename.version().to_string();
-    if let Some(name) = &form.name
-        && bulwark_pypi::ProjectName::parse(name).ok().as_ref() != Some(&project)
-    {
-        return Err(ApiError::bad_request(format!(
-            "Form name {name:?} does not match the file's project {}",
-            project.normalized()
-        )));
-    }
-    if let Some(form_version) = &form.version
-        && bulwark_pypi::Version::parse(form_version)
-            .map(|v| v.to_string())
-            .ok()
-            .as_deref()
-            != Some(version.as_str())
-    {
-        return Err(ApiError::bad_request(format!(
-            "Form version {form_version:?} does not match the file's version {version}"
-        )));
-    }
+    crate::release::check_upload(
+        &inspected.filename,
+        form.name.as_deref(),
+        form.version.as_deref(),
+        state.config.allow_local_versions,
+    )?;
     if let Some(filetype) = &form.filetype {
         let expected = if matches!(inspected.filename.kind(), bulwark_pypi::DistKind::Wheel(_)) {
             "bdist_wheel"
@@ -229,6 +215,9 @@ fn answer(outcome: AddFile, project: &str) -> Result<Response, ApiError> {
             Ok((StatusCode::OK, "OK (identical file already uploaded)\n").into_response())
         }
         AddFile::Conflict => Err(ApiError::bad_request("File already exists")),
+        AddFile::SecondSdist => Err(ApiError::bad_request(
+            "Only one sdist may be uploaded per release",
+        )),
         AddFile::Forbidden => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!("The user does not own project {project}"),
@@ -264,11 +253,7 @@ pub fn ingest(
         blobs.put(&metadata_key, &inspected.metadata_bytes)?;
     }
     let outcome = store.add_file(inspected.metadata.name().as_given(), &record)?;
-    if matches!(
-        outcome,
-        AddFile::Conflict | AddFile::Forbidden | AddFile::Claimed
-    ) && !existed
-    {
+    if !matches!(outcome, AddFile::Added { .. } | AddFile::Identical) && !existed {
         blobs.delete(&file_key)?;
         blobs.delete(&metadata_key)?;
     }

@@ -1,7 +1,8 @@
 //! Yanking and un-yanking a release (PEP 592) by its project's owner:
 //! `POST /api/projects/<name>/<version>/yank` (the body, if any, is the
-//! reason) and `POST /api/projects/<name>/<version>/unyank`. The change is
-//! published like any upload.
+//! reason) and `POST /api/projects/<name>/<version>/unyank`. The version
+//! names a release, as PEP 440 compares versions: `1.0.0` yanks the files
+//! uploaded as `1.0` and `1` too. The change is published like any upload.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -39,7 +39,12 @@
 //! - a claim's nested roles are replaced by each recorded claim's list,
 //!   and a transaction checked against other nested versions is `Stale`;
 //! - `set_claim_delegation` queues a change only when the tier or the
-//!   delegation changed.
+//!   delegation changed;
+//! - a file is keyed by its [`crate::FileIdentity`] as well as its filename:
+//!   after a check of the filename (`Identical`, or `Conflict` for other
+//!   bytes), a stored file of the same project, release and distribution
+//!   makes it a `Conflict`, or `SecondSdist` for an sdist in another format;
+//!   in a transaction, either is a `Conflict`.
 #![expect(
     clippy::expect_used,
     reason = "the suite reports failures by panicking, with the failed step as message"
@@ -50,9 +55,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use crate::{
-    AddFile, BlobStore, ClaimRecord, ClaimTier, FileRecord, NestedRoleRecord, PageRecord,
-    PendingChanges, ProjectTransaction, PublishCommit, RoleRecord, StateStore, StoreError,
-    TokenRecord, TransactionOutcome, YankOutcome,
+    AddFile, BlobStore, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord,
+    PageRecord, PendingChanges, ProjectTransaction, PublishCommit, RoleRecord, StateStore,
+    StoreError, TokenRecord, TransactionOutcome, YankOutcome,
 };
 
 /// A factory for stores under test.
@@ -76,11 +81,15 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     other_users_are_forbidden,
     identical_reupload_changes_nothing,
     conflicting_filename_is_refused,
+    respelled_files_of_a_release_already_exist,
+    one_sdist_per_release,
+    invalid_filenames_are_misuse,
     listings_are_in_byte_order,
     file_by_sha256_finds_files,
     file_finds_a_file_by_its_filename,
     pending_changes_across_commits,
     owner_yanks_and_unyanks,
+    yanks_act_on_the_whole_release,
     yank_refusals_change_nothing,
     publish_counter_increases,
     commit_publish_upserts_records,
@@ -96,6 +105,7 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     stale_transactions_change_nothing,
     nested_roles_are_replaced_and_race,
     conflicting_transaction_is_rolled_back,
+    transactions_refuse_respelled_files,
     identical_files_in_a_transaction_are_kept,
     transaction_yank_states_apply_to_named_files,
     contradictory_transactions_are_misuse,
@@ -720,6 +730,154 @@ fn conflicting_filename_is_refused(make: &Make<'_, dyn StateStore>) {
     );
 }
 
+/// Adds `filename` (version `version`, bytes `content`) to `foo-bar` as alice.
+fn foo_bar(s: &dyn StateStore, filename: &str, version: &str, content: &str) -> AddFile {
+    let f = file("foo-bar", filename, version, content, "alice");
+    s.add_file("foo_bar", &f).expect("add_file")
+}
+
+/// Issue #10 (defect 5): another spelling of a stored distribution of the
+/// same release (name case or normalization, version zero padding, the
+/// order or case of compressed wheel tags) already exists; other tags, a
+/// build tag, another release or the sdist beside a wheel are other files.
+fn respelled_files_of_a_release_already_exist(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    added(
+        Ok(foo_bar(&*s, "foo_bar-1.0.tar.gz", "1.0", "sdist")),
+        "first sdist",
+    );
+    added(
+        Ok(foo_bar(&*s, "foo_bar-1.0-py3-none-any.whl", "1.0", "wheel")),
+        "first wheel",
+    );
+    added(
+        Ok(foo_bar(
+            &*s,
+            "foo_bar-1.0-py2.py3-none-any.whl",
+            "1.0",
+            "both",
+        )),
+        "a wheel of other tags",
+    );
+    let before = Observed::take(&*s, &["foo-bar"], &[]);
+    for (filename, version) in [
+        ("Foo_Bar-1.0.tar.gz", "1.0"),
+        ("foo_bar-1.0.0.tar.gz", "1.0.0"),
+        ("FOO.bar-1.tar.gz", "1"),
+        ("foo_bar-1.0.0-py3-none-any.whl", "1.0.0"),
+        ("Foo_Bar-1-py3-none-any.whl", "1"),
+        ("foo_bar-1.0-PY3-NONE-ANY.whl", "1.0"),
+        ("foo_bar-1.0-py3.py2-none-any.whl", "1.0"),
+    ] {
+        assert_eq!(
+            foo_bar(&*s, filename, version, filename),
+            AddFile::Conflict,
+            "{filename} beside the stored spelling"
+        );
+    }
+    assert_eq!(
+        Observed::take(&*s, &["foo-bar"], &[]),
+        before,
+        "a refused spelling changed something"
+    );
+    // The same filename with the same bytes is still identical.
+    assert_eq!(
+        foo_bar(&*s, "foo_bar-1.0.tar.gz", "1.0", "sdist"),
+        AddFile::Identical
+    );
+    for (filename, version) in [
+        ("foo_bar-1.0-1-py3-none-any.whl", "1.0"),
+        ("foo_bar-1.0-py3-none-manylinux1_x86_64.whl", "1.0"),
+        ("foo_bar-1.0.1-py3-none-any.whl", "1.0.1"),
+        ("foo_bar-1.0+local-py3-none-any.whl", "1.0+local"),
+        ("foo_bar-1.0.post0-py3-none-any.whl", "1.0.post0"),
+    ] {
+        added(Ok(foo_bar(&*s, filename, version, filename)), filename);
+    }
+    assert_eq!(
+        FileIdentity::of("Foo_Bar-1.0.0-PY3.py2-none-any.whl").expect("identity"),
+        FileIdentity::of("foo_bar-1-py2.py3-none-any.whl").expect("identity")
+    );
+}
+
+/// One sdist per release, as `PyPI` allows: a second one in another format,
+/// under any spelling of the version, is `SecondSdist`; another release takes
+/// its own.
+fn one_sdist_per_release(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    added(
+        Ok(foo_bar(&*s, "foo_bar-1.0.zip", "1.0", "zip")),
+        "first sdist",
+    );
+    let before = Observed::take(&*s, &["foo-bar"], &[]);
+    for (filename, version) in [
+        ("foo_bar-1.0.tar.gz", "1.0"),
+        ("Foo_Bar-1.0.0.tar.gz", "1.0.0"),
+    ] {
+        assert_eq!(
+            foo_bar(&*s, filename, version, filename),
+            AddFile::SecondSdist,
+            "{filename} beside foo_bar-1.0.zip"
+        );
+    }
+    assert_eq!(
+        foo_bar(&*s, "foo_bar-1.zip", "1", "other zip"),
+        AddFile::Conflict,
+        "the same format is the same file respelled"
+    );
+    assert_eq!(Observed::take(&*s, &["foo-bar"], &[]), before);
+    added(
+        Ok(foo_bar(&*s, "foo_bar-1.1.tar.gz", "1.1", "1.1")),
+        "another release",
+    );
+    added(
+        Ok(foo_bar(&*s, "foo_bar-1.0-py3-none-any.whl", "1.0", "wheel")),
+        "a wheel of the release",
+    );
+}
+
+/// A record whose filename is no distribution filename is the caller's bug.
+fn invalid_filenames_are_misuse(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let bad = file("foo", "foo.exe", "1.0", "foo", "alice");
+    assert!(
+        matches!(s.add_file("foo", &bad), Err(StoreError::Misuse(_))),
+        "add_file"
+    );
+    let good = file("foo", "foo-1.0.tar.gz", "1.0", "foo1", "alice");
+    let outcomes = s
+        .add_files(&[("foo", &bad), ("foo", &good)])
+        .expect("add_files");
+    assert!(
+        matches!(outcomes[0], Err(StoreError::Misuse(_))),
+        "add_files"
+    );
+    assert!(
+        matches!(outcomes[1], Ok(AddFile::Added { .. })),
+        "add_files"
+    );
+    let t = transaction(
+        "alice",
+        None,
+        claim("dev", 1),
+        vec![file("dev", "dev", "1.0", "d", "alice")],
+        vec![],
+    );
+    assert!(
+        matches!(s.record_transaction(&t), Err(StoreError::Misuse(_))),
+        "record_transaction"
+    );
+    assert!(
+        matches!(
+            s.set_yanked("foo", "banana", None, "alice"),
+            Err(StoreError::Misuse(_))
+        ),
+        "set_yanked"
+    );
+    assert_eq!(s.files("foo").expect("files"), [good]);
+    assert_eq!(s.project("dev").expect("project"), None);
+}
+
 fn listings_are_in_byte_order(make: &Make<'_, dyn StateStore>) {
     let s = make();
     for (project, filename) in [
@@ -870,6 +1028,54 @@ fn yank_fixture(s: &dyn StateStore) {
         ..PublishCommit::default()
     };
     s.commit_publish(&commit).expect("commit_publish");
+}
+
+/// PEP 592 yanks releases: every spelling of the version names all of it.
+fn yanks_act_on_the_whole_release(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    for (filename, version) in [
+        ("foo_bar-1.0.tar.gz", "1.0"),
+        ("Foo_Bar-1-py3-none-any.whl", "1"),
+        ("foo_bar-1.0.0-1-py3-none-any.whl", "1.0.0"),
+        ("foo_bar-1.0.1.tar.gz", "1.0.1"),
+        ("foo_bar-1.0+local.tar.gz", "1.0+local"),
+    ] {
+        added(Ok(foo_bar(&*s, filename, version, filename)), filename);
+    }
+    let yanked = |s: &dyn StateStore| -> Vec<String> {
+        let files = s.files("foo-bar").expect("files");
+        files
+            .into_iter()
+            .filter(|f| f.yanked.is_some())
+            .map(|f| f.filename)
+            .collect()
+    };
+    for (version, reason, files) in [
+        ("1.0.0", Some("broken"), 3),
+        ("1", None, 3),
+        ("01.0", Some(""), 3),
+        ("1.0", Some(""), 0),
+    ] {
+        assert_eq!(
+            s.set_yanked("foo-bar", version, reason, "alice")
+                .expect("set_yanked"),
+            YankOutcome::Updated { files },
+            "set_yanked({version}, {reason:?})"
+        );
+    }
+    assert_eq!(
+        yanked(&*s),
+        [
+            "Foo_Bar-1-py3-none-any.whl",
+            "foo_bar-1.0.0-1-py3-none-any.whl",
+            "foo_bar-1.0.tar.gz"
+        ]
+    );
+    assert_eq!(
+        s.set_yanked("foo-bar", "1.0.0.0.1", None, "alice")
+            .expect("set_yanked"),
+        YankOutcome::NotFound
+    );
 }
 
 fn yanked_states(s: &dyn StateStore) -> Vec<(String, Option<String>)> {
@@ -1374,7 +1580,7 @@ fn one_winner_per_filename(s: &dyn StateStore, outcomes: &Outcomes) {
             let right = match outcome {
                 AddFile::Added { .. } | AddFile::Identical => f.sha256 == stored.sha256,
                 AddFile::Conflict => f.sha256 != stored.sha256,
-                AddFile::Forbidden | AddFile::Claimed => false,
+                AddFile::SecondSdist | AddFile::Forbidden | AddFile::Claimed => false,
             };
             assert!(
                 right,
@@ -1971,6 +2177,58 @@ fn conflicting_transaction_is_rolled_back(make: &Make<'_, dyn StateStore>) {
     refused(&t, "dev-4.0.tar.gz", "two files under one filename");
 }
 
+/// A developer-signed transaction is held to the same release identity as
+/// a twine upload: a respelled or second sdist refuses it whole.
+fn transactions_refuse_respelled_files(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    added(
+        s.add_file(
+            "dev",
+            &file("dev", "dev-1.0.tar.gz", "1.0", "dev1", "alice"),
+        ),
+        "twine upload",
+    );
+    drain(&*s);
+    let before = Observed::take(&*s, &["dev"], &[]);
+    let new = |filename: &str, version: &str| file("dev", filename, version, filename, "alice");
+    for files in [
+        vec![
+            new("dev-2.0.tar.gz", "2.0"),
+            new("Dev-1.0.0.tar.gz", "1.0.0"),
+        ],
+        vec![new("dev-2.0.tar.gz", "2.0"), new("dev-1.zip", "1")],
+        vec![new("dev-2.0.tar.gz", "2.0"), new("dev-2.zip", "2")],
+        vec![
+            new("dev-2-py3-none-any.whl", "2"),
+            new("DEV-2.0-py3-none-any.whl", "2.0"),
+        ],
+    ] {
+        let refused = files[1].filename.clone();
+        let t = transaction("alice", None, claim("dev", 1), files, vec![]);
+        assert_eq!(
+            s.record_transaction(&t).expect("record_transaction"),
+            TransactionOutcome::Conflict {
+                filename: refused.clone()
+            },
+            "{refused}"
+        );
+        assert_eq!(
+            Observed::take(&*s, &["dev"], &[]),
+            before,
+            "{refused}: a refused transaction changed something"
+        );
+        assert_eq!(s.claim("dev").expect("claim"), None);
+    }
+    let t = transaction(
+        "alice",
+        None,
+        claim("dev", 1),
+        vec![new("dev-1.0-py3-none-any.whl", "1.0")],
+        vec![],
+    );
+    recorded(s.record_transaction(&t), "a wheel of the release");
+}
+
 fn identical_files_in_a_transaction_are_kept(make: &Make<'_, dyn StateStore>) {
     let s = make();
     let mut stored = file("dev", "dev-1.0.tar.gz", "1.0", "dev1", "alice");
@@ -2383,7 +2641,7 @@ fn uploads_racing_a_claim_never_follow_it(make: &Make<'_, dyn StateStore>) {
     let store = make();
     let s: &dyn StateStore = &*store;
     added(
-        s.add_file("dev", &file("dev", "dev-0.tar.gz", "0", "dev0", "alice")),
+        s.add_file("dev", &file("dev", "dev-9.tar.gz", "9", "dev9", "alice")),
         "first upload",
     );
     let (outcomes, claimed) = thread::scope(|scope| {

@@ -77,10 +77,15 @@ pub trait StateStore: Send + Sync {
     /// Adds an uploaded file in one transaction: creates the project (owned
     /// by `file.uploader`) if it is new, refuses when another user owns it,
     /// treats an identical re-upload (same filename, same SHA-256) as
-    /// success, refuses a different file under an existing filename, and
+    /// success, refuses a different file under an existing filename, refuses
+    /// a file whose [`FileIdentity`] a stored file of the project has
+    /// ([`AddFile::Conflict`] for the same distribution spelled otherwise,
+    /// [`AddFile::SecondSdist`] for a second sdist of the release), and
     /// queues a change for the project. A claimed project refuses every
     /// file of its owner ([`AddFile::Claimed`], checked in the same
     /// transaction, so a claim recorded meanwhile cannot let one in).
+    /// [`StoreError::Misuse`] when `file.filename` is not a distribution
+    /// filename.
     fn add_file(&self, display_name: &str, file: &FileRecord) -> Result<AddFile>;
     /// Adds several files in one transaction (for imports), each `(display
     /// name, file)` as [`StateStore::add_file`] would, in order, so a later
@@ -89,9 +94,13 @@ pub trait StateStore: Send + Sync {
     /// others are kept.
     fn add_files(&self, files: &[(&str, &FileRecord)]) -> Result<Vec<Result<AddFile>>>;
     /// Yanks (`Some(reason)`, possibly empty) or un-yanks (`None`) every file
-    /// of one version, as `user`, queueing a change. A missing project is
-    /// [`YankOutcome::NotFound`], another user's [`YankOutcome::Forbidden`],
-    /// and a claimed one [`YankOutcome::Claimed`] whatever the version.
+    /// of one release, as `user`, queueing a change: the files whose
+    /// [`FileIdentity::release`] is the canonical form of `version`, so
+    /// `1.0.0` names the files uploaded as `1.0` and `1` too (PEP 592 yanks
+    /// releases). A missing project is [`YankOutcome::NotFound`], another
+    /// user's [`YankOutcome::Forbidden`], and a claimed one
+    /// [`YankOutcome::Claimed`] whatever the version. [`StoreError::Misuse`]
+    /// when `version` is not a PEP 440 version.
     fn set_yanked(
         &self,
         project: &str,
@@ -106,8 +115,9 @@ pub trait StateStore: Send + Sync {
     /// role version is not `t.checked_against` (absent claim, and no queued
     /// change of the project, for `None`),
     /// adds the files (an identical file already stored is kept; a
-    /// different one under the same filename refuses the whole
-    /// transaction), applies the page's yank states, stores the claim and
+    /// different one under the same filename, or a new one with the
+    /// [`FileIdentity`] of a stored file, refuses the whole transaction),
+    /// applies the page's yank states, stores the claim and
     /// queues a change. A refusal changes nothing.
     ///
     /// The claim's tier and delegation are what the transaction was checked
@@ -120,8 +130,9 @@ pub trait StateStore: Send + Sync {
     ///
     /// [`StoreError::Misuse`], changing nothing, when the transaction
     /// contradicts itself: a file of another project or another uploader
-    /// than `t.user`, a role version not above `checked_against`, or a yank
-    /// state for a filename that is not a file of the project.
+    /// than `t.user`, a filename that is not a distribution filename, a
+    /// role version not above `checked_against`, or a yank state for a
+    /// filename that is not a file of the project.
     fn record_transaction(&self, t: &ProjectTransaction) -> Result<TransactionOutcome>;
     /// The claim of one project.
     fn claim(&self, project: &str) -> Result<Option<ClaimRecord>>;

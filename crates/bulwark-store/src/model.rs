@@ -54,6 +54,75 @@ pub struct FileRecord {
     pub uploader: String,
 }
 
+/// Which release of its project a file belongs to, and which distribution
+/// of that release it is: what two files are compared by, beside their
+/// filenames. Every backend keys a project's files by it, so that one
+/// distribution can never be stored twice under two spellings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileIdentity {
+    /// The canonical form of the version ([`bulwark_pypi::Version::canonical`]):
+    /// `1.0`, `1.0.0` and `1` are one release, as PEP 440 compares them.
+    pub release: String,
+    /// `sdist` for a source distribution, whatever its format: `PyPI` takes
+    /// one per release. For a wheel, `wheel-<build>-<python>-<abi>-<platform>`
+    /// (the build tag empty when there is none), each compressed tag set
+    /// lowercased and sorted, so that two spellings of the same tags (wheel
+    /// spec, "Compressed Tag Sets") are one distribution.
+    pub distribution: String,
+    /// The archive format of an sdist: a second sdist of a release in the
+    /// same format is the same file spelled otherwise.
+    sdist_format: Option<bulwark_pypi::SdistFormat>,
+}
+
+impl FileIdentity {
+    /// The identity of the file named `filename`, a wheel or sdist filename.
+    pub fn of(filename: &str) -> Result<Self, bulwark_pypi::FilenameError> {
+        let parsed = bulwark_pypi::DistFilename::parse(filename)?;
+        let distribution = match parsed.kind() {
+            bulwark_pypi::DistKind::Sdist(_) => "sdist".to_owned(),
+            bulwark_pypi::DistKind::Wheel(tags) => {
+                let build = tags
+                    .build()
+                    .map(|b| format!("{}{}", b.number(), b.suffix().to_ascii_lowercase()))
+                    .unwrap_or_default();
+                format!(
+                    "wheel-{build}-{}-{}-{}",
+                    tag_set(tags.python()),
+                    tag_set(tags.abi()),
+                    tag_set(tags.platform())
+                )
+            }
+        };
+        Ok(Self {
+            release: parsed.version().canonical(),
+            distribution,
+            sdist_format: parsed.sdist_format(),
+        })
+    }
+
+    /// Why a new file of this identity is refused beside `stored`, a file of
+    /// the same project, release and distribution under another filename:
+    /// it is `stored` spelled otherwise ([`AddFile::Conflict`]: "File
+    /// already exists"), or a second sdist of the release
+    /// ([`AddFile::SecondSdist`]).
+    #[must_use]
+    pub fn refusal_beside(&self, stored: &Self) -> AddFile {
+        if self.sdist_format == stored.sdist_format {
+            AddFile::Conflict
+        } else {
+            AddFile::SecondSdist
+        }
+    }
+}
+
+/// A compressed tag set (`py2.py3`) in one spelling: lowercased, sorted.
+fn tag_set(set: &str) -> String {
+    let mut tags: Vec<String> = set.split('.').map(str::to_ascii_lowercase).collect();
+    tags.sort_unstable();
+    tags.dedup();
+    tags.join(".")
+}
+
 /// What [`crate::StateStore::add_file`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddFile {
@@ -64,8 +133,13 @@ pub enum AddFile {
     },
     /// The same file was already there; nothing changed.
     Identical,
-    /// A different file already has this filename.
+    /// A different file already has this filename, or the release already
+    /// has this distribution under another spelling of the filename (case,
+    /// name or version normalization: [`FileIdentity`]).
     Conflict,
+    /// The release already has an sdist, in another format: one sdist per
+    /// release, as `PyPI` allows.
+    SecondSdist,
     /// The project belongs to another user.
     Forbidden,
     /// The project is claimed: only a developer-signed transaction
@@ -81,7 +155,7 @@ pub enum YankOutcome {
         /// Files changed.
         files: u64,
     },
-    /// The project or version does not exist.
+    /// The project or release does not exist.
     NotFound,
     /// The project belongs to another user.
     Forbidden,
@@ -259,7 +333,9 @@ pub enum TransactionOutcome {
     /// The project belongs to another user.
     Forbidden,
     /// A file of the transaction has the filename of a different stored
-    /// file (other bytes, or another project's).
+    /// file (other bytes, or another project's), or the [`FileIdentity`] of
+    /// another file of the project (the same distribution of the release
+    /// spelled otherwise, or a second sdist of it).
     Conflict {
         /// The filename.
         filename: String,

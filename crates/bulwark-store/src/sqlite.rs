@@ -33,9 +33,9 @@ use rusqlite::{
 };
 
 use crate::{
-    AddFile, ClaimRecord, ClaimTier, FileRecord, NestedRoleRecord, PageRecord, PendingChanges,
-    ProjectRecord, ProjectTransaction, PublishCommit, Result, RoleRecord, StateStore, StoreError,
-    TokenRecord, TransactionOutcome, YankOutcome,
+    AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
+    PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RoleRecord,
+    StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
 };
 
 /// Reader connections of an on-disk store. Readers are cheap (a file handle
@@ -168,7 +168,25 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (project, name)
     ) STRICT, WITHOUT ROWID;
     ",
+    // Version 4.
+    "
+    -- Release identity (FileIdentity): the canonical form of each file's
+    -- version, and which distribution of its release it is. A release
+    -- holds each distribution once, whatever the spelling of its filename.
+    -- Files stored before this version are filled in by fill_identities;
+    -- `distribution` stays NULL for a file whose distribution an earlier
+    -- file of the release already had (two spellings of it were accepted
+    -- then), so that both stay listed and yankable.
+    ALTER TABLE files ADD COLUMN release TEXT;
+    ALTER TABLE files ADD COLUMN distribution TEXT;
+    CREATE UNIQUE INDEX files_by_distribution ON files (project, release, distribution);
+    DROP INDEX files_by_version;
+    ",
 ];
+
+/// The schema version whose migration adds the release identity columns,
+/// which [`fill_identities`] fills for the files already stored.
+const IDENTITY_VERSION: usize = 4;
 
 /// Why a database could not be opened, beyond `SQLite`'s own errors.
 #[derive(Debug, thiserror::Error)]
@@ -393,12 +411,55 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             supported: MIGRATIONS.len(),
         }));
     }
-    for migration in &MIGRATIONS[from..] {
+    for (to, migration) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(from)
+        .map(|(i, m)| (i + 1, m))
+    {
         tx.execute_batch(migration).map_err(db)?;
+        if to == IDENTITY_VERSION {
+            fill_identities(&tx)?;
+        }
     }
     tx.pragma_update(None, "user_version", MIGRATIONS.len())
         .map_err(db)?;
     tx.commit().map_err(db)
+}
+
+/// Fills the release identity of the files stored before schema version
+/// [`IDENTITY_VERSION`], the earliest upload of a distribution first (see
+/// the migration for the later ones).
+fn fill_identities(tx: &Connection) -> Result<()> {
+    let files: Vec<(String, String)> = tx
+        .prepare("SELECT filename, project FROM files ORDER BY upload_time_us, filename")
+        .and_then(|mut select| {
+            select
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .map_err(db)?;
+    let mut update = tx
+        .prepare(
+            "UPDATE files SET release = ?2, distribution = CASE WHEN EXISTS \
+             (SELECT 1 FROM files WHERE project = ?3 AND release = ?2 AND distribution = ?4) \
+             THEN NULL ELSE ?4 END WHERE filename = ?1",
+        )
+        .map_err(db)?;
+    for (filename, project) in files {
+        let identity = FileIdentity::of(&filename).map_err(|e| {
+            StoreError::Corrupt(format!("stored file {filename:?} has an invalid name: {e}"))
+        })?;
+        update
+            .execute(params![
+                filename,
+                identity.release,
+                project,
+                identity.distribution
+            ])
+            .map_err(db)?;
+    }
+    Ok(())
 }
 
 fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
@@ -537,6 +598,43 @@ fn is_claimed(tx: &Connection, project: &str) -> rusqlite::Result<bool> {
         .query_row([project], |row| row.get(0))
 }
 
+/// The identity of `filename` as a caller gives it: a name that is not a
+/// distribution filename is the caller's bug.
+fn identity_of(filename: &str) -> Result<FileIdentity> {
+    FileIdentity::of(filename)
+        .map_err(|e| StoreError::Misuse(format!("file {filename:?} has an invalid name: {e}")))
+}
+
+/// Why a stored file of `project` with the release and distribution of
+/// `identity` refuses a new file, if there is one.
+fn identity_clash(
+    tx: &Connection,
+    project: &str,
+    identity: &FileIdentity,
+) -> rusqlite::Result<Option<AddFile>> {
+    let stored: Option<String> = tx
+        .prepare_cached(
+            "SELECT filename FROM files WHERE project = ?1 AND release = ?2 AND distribution = ?3",
+        )?
+        .query_row(
+            [project, &identity.release, &identity.distribution],
+            |row| row.get(0),
+        )
+        .optional()?;
+    stored
+        .map(|filename| {
+            let stored = FileIdentity::of(&filename).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?;
+            Ok(identity.refusal_beside(&stored))
+        })
+        .transpose()
+}
+
 /// The project and SHA-256 of the file stored under `filename`.
 fn stored_file(tx: &Connection, filename: &str) -> rusqlite::Result<Option<(String, String)>> {
     tx.prepare_cached("SELECT project, sha256 FROM files WHERE filename = ?1")?
@@ -558,11 +656,15 @@ fn insert_project(
     Ok(())
 }
 
-fn insert_file(tx: &Connection, file: &FileRecord) -> rusqlite::Result<()> {
+fn insert_file(
+    tx: &Connection,
+    file: &FileRecord,
+    identity: &FileIdentity,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(concat!(
         "INSERT INTO files (",
         file_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ", release, distribution) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))?
     .execute(params![
         file.project,
@@ -576,6 +678,8 @@ fn insert_file(tx: &Connection, file: &FileRecord) -> rusqlite::Result<()> {
         file.upload_time_us,
         file.yanked,
         file.uploader,
+        identity.release,
+        identity.distribution,
     ])?;
     Ok(())
 }
@@ -620,8 +724,15 @@ fn add_in_one_transaction(
         .map_err(db)?;
     let mut outcomes = Vec::with_capacity(files.len());
     for (display_name, file) in files {
+        let identity = match identity_of(&file.filename) {
+            Ok(identity) => identity,
+            Err(e) => {
+                outcomes.push(Err(e));
+                continue;
+            }
+        };
         let savepoint = tx.savepoint().map_err(db)?;
-        match add_one(&savepoint, display_name, file) {
+        match add_one(&savepoint, display_name, file, &identity) {
             Ok(added) => {
                 savepoint.commit().map_err(db)?;
                 outcomes.push(Ok(added));
@@ -635,7 +746,12 @@ fn add_in_one_transaction(
 }
 
 /// One file of [`StateStore::add_file`], inside a transaction.
-fn add_one(conn: &Connection, display_name: &str, file: &FileRecord) -> rusqlite::Result<AddFile> {
+fn add_one(
+    conn: &Connection,
+    display_name: &str,
+    file: &FileRecord,
+    identity: &FileIdentity,
+) -> rusqlite::Result<AddFile> {
     let owner = owner_of(conn, &file.project)?;
     if owner.as_ref().is_some_and(|owner| *owner != file.uploader) {
         return Ok(AddFile::Forbidden);
@@ -652,6 +768,13 @@ fn add_one(conn: &Connection, display_name: &str, file: &FileRecord) -> rusqlite
             AddFile::Conflict
         });
     }
+    // PEP 440 and the wheel spec, not the filename, tell which release and
+    // which distribution a file is (issue #10: `Foo_Bar-1.0.tar.gz` beside
+    // `foo_bar-1.0.tar.gz`, or `foo_bar-1.0.0.tar.gz`, made pip's `==1.0`
+    // find files that a yank of 1.0 left alone).
+    if let Some(refusal) = identity_clash(conn, &file.project, identity)? {
+        return Ok(refusal);
+    }
     if owner.is_none() {
         insert_project(
             conn,
@@ -661,14 +784,15 @@ fn add_one(conn: &Connection, display_name: &str, file: &FileRecord) -> rusqlite
             file.upload_time_us,
         )?;
     }
-    insert_file(conn, file)?;
+    insert_file(conn, file, identity)?;
     let change = queue_change(conn, &file.project)?;
     Ok(AddFile::Added { change })
 }
 
 /// The checks of [`StateStore::record_transaction`] that need no stored
-/// data: a transaction that fails them is the caller's bug.
-fn check_transaction(t: &ProjectTransaction) -> Result<()> {
+/// data: a transaction that fails them is the caller's bug. The identity of
+/// each of its files, in order.
+fn check_transaction(t: &ProjectTransaction) -> Result<Vec<FileIdentity>> {
     let project = &t.claim.project;
     let misuse = |what: String| Err(StoreError::Misuse(what));
     if let Some(f) = t.files.iter().find(|f| f.project != *project) {
@@ -695,7 +819,7 @@ fn check_transaction(t: &ProjectTransaction) -> Result<()> {
             t.claim.role_version
         ));
     }
-    Ok(())
+    t.files.iter().map(|f| identity_of(&f.filename)).collect()
 }
 
 /// Whether `new` keeps every nested role of `checked` at a version no
@@ -715,6 +839,7 @@ fn nested_grows(checked: &[(String, u64)], new: &[NestedRoleRecord]) -> bool {
 fn record_in(
     tx: &Connection,
     t: &ProjectTransaction,
+    identities: &[FileIdentity],
 ) -> rusqlite::Result<Decision<Result<TransactionOutcome>>> {
     use Decision::{Commit, RollBack};
     let project = &t.claim.project;
@@ -745,12 +870,16 @@ fn record_in(
     if !current {
         return Ok(RollBack(Ok(TransactionOutcome::Stale)));
     }
-    for file in &t.files {
-        // A file sent twice in one transaction meets its first copy here.
+    for (file, identity) in t.files.iter().zip(identities) {
+        // A file sent twice in one transaction meets its first copy here;
+        // another file of the same release and distribution (FileIdentity)
+        // is refused as a twine upload of it would be.
         match stored_file(tx, &file.filename)? {
-            None => insert_file(tx, file)?,
             Some((p, sha256)) if p == *project && sha256 == file.sha256 => {}
-            Some(_) => {
+            None if identity_clash(tx, project, identity)?.is_none() => {
+                insert_file(tx, file, identity)?;
+            }
+            _ => {
                 let filename = file.filename.clone();
                 return Ok(RollBack(Ok(TransactionOutcome::Conflict { filename })));
             }
@@ -955,6 +1084,9 @@ impl StateStore for SqliteState {
         yanked: Option<&str>,
         user: &str,
     ) -> Result<YankOutcome> {
+        let release = bulwark_pypi::Version::parse(version)
+            .map_err(|e| StoreError::Misuse(format!("cannot yank version {version:?}: {e}")))?
+            .canonical();
         self.write(|tx| {
             match owner_of(tx, project)? {
                 None => return Ok(YankOutcome::NotFound),
@@ -965,8 +1097,8 @@ impl StateStore for SqliteState {
                 return Ok(YankOutcome::Claimed);
             }
             let files: u64 = tx
-                .prepare_cached("SELECT count(*) FROM files WHERE project = ?1 AND version = ?2")?
-                .query_row([project, version], |row| row.get(0))?;
+                .prepare_cached("SELECT count(*) FROM files WHERE project = ?1 AND release = ?2")?
+                .query_row([project, &release], |row| row.get(0))?;
             if files == 0 {
                 return Ok(YankOutcome::NotFound);
             }
@@ -975,9 +1107,9 @@ impl StateStore for SqliteState {
             let changed = tx
                 .prepare_cached(
                     "UPDATE files SET yanked = ?3 \
-                     WHERE project = ?1 AND version = ?2 AND yanked IS NOT ?3",
+                     WHERE project = ?1 AND release = ?2 AND yanked IS NOT ?3",
                 )?
-                .execute(params![project, version, yanked])?;
+                .execute(params![project, release, yanked])?;
             if changed > 0 {
                 queue_change(tx, project)?;
             }
@@ -988,8 +1120,8 @@ impl StateStore for SqliteState {
     }
 
     fn record_transaction(&self, t: &ProjectTransaction) -> Result<TransactionOutcome> {
-        check_transaction(t)?;
-        self.write_or_roll_back(|tx| record_in(tx, t))?
+        let identities = check_transaction(t)?;
+        self.write_or_roll_back(|tx| record_in(tx, t, &identities))?
     }
 
     fn claim(&self, project: &str) -> Result<Option<ClaimRecord>> {
@@ -1224,7 +1356,7 @@ mod tests {
         .unwrap();
         drop(conn);
         let store = SqliteState::open(&path).unwrap();
-        assert_eq!(pragma(&lock(&store.writer), "user_version"), 3);
+        assert_eq!(pragma(&lock(&store.writer), "user_version"), 4);
         assert_eq!(store.project("pkg").unwrap().unwrap().owner, "alice");
         assert_eq!(store.claims().unwrap(), []);
         let claim = ClaimRecord {
@@ -1275,10 +1407,102 @@ mod tests {
         .unwrap();
         drop(conn);
         let store = SqliteState::open(&path).unwrap();
-        assert_eq!(pragma(&lock(&store.writer), "user_version"), 3);
+        assert_eq!(pragma(&lock(&store.writer), "user_version"), 4);
         let claim = store.claim("pkg").unwrap().unwrap();
         assert_eq!((claim.role_version, claim.page_length), (1, 4));
         assert!(claim.nested.is_empty());
+    }
+
+    /// A database of schema version 3 gains the release identity of its
+    /// files. Two spellings of one distribution stored before (the issue #10
+    /// sequence) both stay, and yank together; new spellings are refused.
+    #[test]
+    fn migrates_a_version_3_database_with_respelled_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        for migration in &MIGRATIONS[..3] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute(
+            "INSERT INTO projects VALUES ('foo-bar', 'foo_bar', 'alice', 1)",
+            [],
+        )
+        .unwrap();
+        let stored = [
+            ("Foo_Bar-1.0.tar.gz", "1.0", 2),
+            ("foo_bar-1.0.tar.gz", "1.0", 1),
+            ("foo_bar-1.0.0.tar.gz", "1.0.0", 3),
+            ("foo_bar-1.0-py3-none-any.whl", "1.0", 4),
+            ("foo_bar-2.0.tar.gz", "2.0", 5),
+        ];
+        for (filename, version, time) in stored {
+            conn.execute(
+                "INSERT INTO files VALUES \
+                 (?1, 'foo-bar', ?2, 1, ?1, ?1, NULL, NULL, ?3, NULL, 'alice')",
+                params![filename, version, time],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let store = SqliteState::open(&path).unwrap();
+        let identities: Vec<(String, Option<String>, Option<String>)> = store
+            .read(|tx| {
+                tx.prepare("SELECT filename, release, distribution FROM files ORDER BY filename")?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                    .collect()
+            })
+            .unwrap();
+        let identity = |filename: &str, release: &str, distribution: Option<&str>| {
+            (
+                filename.to_owned(),
+                Some(release.to_owned()),
+                distribution.map(str::to_owned),
+            )
+        };
+        assert_eq!(
+            identities,
+            [
+                identity("Foo_Bar-1.0.tar.gz", "1", None),
+                identity(
+                    "foo_bar-1.0-py3-none-any.whl",
+                    "1",
+                    Some("wheel--py3-none-any")
+                ),
+                identity("foo_bar-1.0.0.tar.gz", "1", None),
+                identity("foo_bar-1.0.tar.gz", "1", Some("sdist")),
+                identity("foo_bar-2.0.tar.gz", "2", Some("sdist")),
+            ],
+            "the earliest upload of a distribution keeps it"
+        );
+        assert_eq!(
+            store.set_yanked("foo-bar", "1", Some(""), "alice").unwrap(),
+            YankOutcome::Updated { files: 4 }
+        );
+        let new = |filename: &str| FileRecord {
+            filename: filename.to_owned(),
+            sha256: filename.to_owned(),
+            ..store.files("foo-bar").unwrap()[0].clone()
+        };
+        assert_eq!(
+            store.add_file("foo_bar", &new("foo_bar-1.zip")).unwrap(),
+            AddFile::SecondSdist
+        );
+        assert_eq!(
+            store
+                .add_file("foo_bar", &new("FOO_BAR-1.0.0-py3-none-any.whl"))
+                .unwrap(),
+            AddFile::Conflict
+        );
+        assert!(matches!(
+            store
+                .add_file("foo_bar", &new("foo_bar-1.1.tar.gz"))
+                .unwrap(),
+            AddFile::Added { .. }
+        ));
     }
 
     #[test]

@@ -40,7 +40,7 @@ fn open_creates_a_versioned_wal_database() {
     let path = dir.path().join("state.db");
     let store = SqliteState::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(pragma(&path, "user_version"), 3);
+    assert_eq!(pragma(&path, "user_version"), 4);
     assert_eq!(pragma(&path, "application_id"), 0x4255_4C57);
     let conn = Connection::open(&path).unwrap();
     let mode: String = conn
@@ -74,7 +74,7 @@ fn open_creates_a_versioned_wal_database() {
     drop(store);
     // Reopening an up-to-date database changes nothing.
     SqliteState::open(&path).unwrap();
-    assert_eq!(pragma(&path, "user_version"), 3);
+    assert_eq!(pragma(&path, "user_version"), 4);
 }
 
 #[test]
@@ -84,12 +84,12 @@ fn refuses_a_database_from_a_newer_version() {
     drop(SqliteState::open(&path).unwrap());
     Connection::open(&path)
         .unwrap()
-        .pragma_update(None, "user_version", 4)
+        .pragma_update(None, "user_version", 5)
         .unwrap();
     let error = SqliteState::open(&path).unwrap_err();
     assert!(matches!(error, StoreError::Backend(_)));
     let cause = std::error::Error::source(&error).unwrap().to_string();
-    assert!(cause.contains("schema version 4 is newer"), "{cause}");
+    assert!(cause.contains("schema version 5 is newer"), "{cause}");
 }
 
 #[test]

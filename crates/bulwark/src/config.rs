@@ -15,6 +15,7 @@
 //! bin_bits = 8                      # BULWARK_BIN_BITS (2^bin_bits hashed bins, 1..=16)
 //! online_expiry_secs = 86400        # BULWARK_ONLINE_EXPIRY_SECS
 //! snapshot_retention_secs = 3600    # BULWARK_SNAPSHOT_RETENTION_SECS
+//! allow_local_versions = false      # BULWARK_ALLOW_LOCAL_VERSIONS (1.0+local, for private indexes)
 //! ```
 
 use std::net::SocketAddr;
@@ -37,6 +38,7 @@ pub struct Settings {
     pub bin_bits: u32,
     pub online_expiry_secs: i64,
     pub snapshot_retention_secs: u64,
+    pub allow_local_versions: bool,
 }
 
 impl Default for Settings {
@@ -54,6 +56,7 @@ impl Default for Settings {
             bin_bits: policy.bin_bits,
             online_expiry_secs: policy.online_expiry,
             snapshot_retention_secs: 3_600,
+            allow_local_versions: false,
         }
     }
 }
@@ -73,6 +76,7 @@ struct File {
     bin_bits: Option<u32>,
     online_expiry_secs: Option<i64>,
     snapshot_retention_secs: Option<u64>,
+    allow_local_versions: Option<bool>,
 }
 
 /// An address to listen on: `127.0.0.1:8080`, `[::1]:8080`, or a host name
@@ -152,6 +156,9 @@ impl Settings {
             if let Some(v) = file.snapshot_retention_secs {
                 s.snapshot_retention_secs = v;
             }
+            if let Some(v) = file.allow_local_versions {
+                s.allow_local_versions = v;
+            }
         }
         if let Some(v) = env("DATA_DIR")? {
             s.data_dir = v;
@@ -185,6 +192,9 @@ impl Settings {
         }
         if let Some(v) = env("SNAPSHOT_RETENTION_SECS")? {
             s.snapshot_retention_secs = v;
+        }
+        if let Some(v) = env("ALLOW_LOCAL_VERSIONS")? {
+            s.allow_local_versions = v;
         }
         if let Some(v) = data_dir {
             s.data_dir = v;
@@ -258,5 +268,19 @@ mod tests {
             let err = parse_listen(bad, "--listen").unwrap_err().to_string();
             assert!(err.starts_with("--listen: "), "{err}");
         }
+    }
+
+    #[test]
+    fn local_versions_are_allowed_by_the_file_only_as_a_boolean() {
+        assert!(!Settings::default().allow_local_versions);
+        let path = std::env::temp_dir().join(format!("bulwark-local-{}.toml", std::process::id()));
+        std::fs::write(&path, "allow_local_versions = true\n").unwrap();
+        let settings = Settings::load(Some(&path), None, None);
+        std::fs::write(&path, "allow_local_versions = \"yes\"\n").unwrap();
+        let bad = Settings::load(Some(&path), None, None);
+        std::fs::remove_file(&path).unwrap();
+        assert!(settings.unwrap().allow_local_versions);
+        let bad = bad.unwrap_err().to_string();
+        assert!(bad.contains("expected a boolean"), "{bad}");
     }
 }

@@ -124,6 +124,7 @@ fn import_one(
     path: &Path,
     user: &str,
     limits: &bulwark_pypi::Limits,
+    allow_local_versions: bool,
     tally: &Tally,
 ) -> anyhow::Result<()> {
     let filename = path
@@ -133,6 +134,7 @@ fn import_one(
     let bytes = std::fs::read(path).context("cannot read the file")?;
     let inspected = bulwark_pypi::inspect_bytes(filename, &bytes, limits)
         .map_err(|e| anyhow::anyhow!("invalid distribution: {e}"))?;
+    bulwark_server::release::check_local(inspected.filename.version(), allow_local_versions)?;
     let time_us = std::fs::metadata(path)
         .and_then(|m| m.modified())
         .ok()
@@ -148,7 +150,12 @@ fn import_one(
     )? {
         AddFile::Added { .. } => tally.added.fetch_add(1, Ordering::Relaxed),
         AddFile::Identical => tally.present.fetch_add(1, Ordering::Relaxed),
-        AddFile::Conflict => bail!("a different file with this name is already in the index"),
+        AddFile::Conflict => {
+            bail!(
+                "a different file with this name, or another spelling of it, is already in the index"
+            )
+        }
+        AddFile::SecondSdist => bail!("the release already has an sdist (one per release)"),
         AddFile::Forbidden => bail!("the project belongs to another user"),
         AddFile::Claimed => {
             bail!("the project is claimed: its developers add files with bulwark upload --key")
@@ -188,7 +195,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for _ in 0..workers {
             scope.spawn(|| {
                 while let Some(path) = queue.lock().ok().and_then(|mut q| q.next()) {
-                    if let Err(e) = import_one(&data, path, &args.user, &limits, &tally) {
+                    let allow_local = settings.allow_local_versions;
+                    if let Err(e) =
+                        import_one(&data, path, &args.user, &limits, allow_local, &tally)
+                    {
                         let line = format!("{}: {}", path.display(), crate::chain(&e));
                         tally.refused.lock().map(|mut r| r.push(line)).ok();
                     }

@@ -212,6 +212,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             connections: settings.connection_limits(),
             publish_interval: Duration::from_secs(settings.publish_interval_secs),
             snapshot_retention: Duration::from_secs(settings.snapshot_retention_secs),
+            allow_local_versions: settings.allow_local_versions,
             ..bulwark_server::ServerConfig::default()
         }),
         publish: Arc::new(tokio::sync::Notify::new()),
