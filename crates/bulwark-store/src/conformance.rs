@@ -119,6 +119,7 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
 const BLOB_CHECKS: &[Check<dyn BlobStore>] = checks![
     missing_keys,
     put_then_get,
+    staged_files_are_stored_whole_and_never_listed,
     overwrite_replaces,
     ranges,
     delete_removes_only_the_key,
@@ -2761,6 +2762,41 @@ fn put_then_get(make: &Make<'_, dyn BlobStore>) {
             "len {key}"
         );
     }
+}
+
+fn staged_files_are_stored_whole_and_never_listed(make: &Make<'_, dyn BlobStore>) {
+    use std::io::Write as _;
+    let b = make();
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut staged = b.staging_file().expect("staging_file");
+    staged.write_all(&bytes).expect("write");
+    assert_eq!(b.list("").expect("list"), Vec::<String>::new());
+    b.put_file("files/ab/big-1.0.tar.gz", staged)
+        .expect("put_file");
+    assert_eq!(
+        b.get("files/ab/big-1.0.tar.gz").expect("get"),
+        Some(bytes)
+    );
+    // Over an existing blob, and a staging file dropped unstored.
+    let mut again = b.staging_file().expect("staging_file");
+    again.write_all(b"new").expect("write");
+    b.put_file("files/ab/big-1.0.tar.gz", again)
+        .expect("put_file");
+    let mut dropped = b.staging_file().expect("staging_file");
+    dropped.write_all(b"never stored").expect("write");
+    drop(dropped);
+    assert_eq!(
+        b.get("files/ab/big-1.0.tar.gz").expect("get").as_deref(),
+        Some(&b"new"[..])
+    );
+    assert_eq!(
+        b.list("").expect("list"),
+        vec!["files/ab/big-1.0.tar.gz".to_owned()]
+    );
+    assert!(matches!(
+        b.put_file("../escape", b.staging_file().expect("staging_file")),
+        Err(StoreError::InvalidKey(_))
+    ));
 }
 
 fn overwrite_replaces(make: &Make<'_, dyn BlobStore>) {

@@ -281,6 +281,20 @@ impl BlobStore for FsBlobs {
         sync_dir(&dir).map_err(backend)
     }
 
+    /// In the blob directory itself, so that [`BlobStore::put_file`] is a
+    /// rename on the same file system; a crash's leftover is removed as
+    /// stale by [`FsBlobs::open`].
+    fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
+        create_temp(&self.root)
+    }
+
+    fn put_file(&self, key: &str, file: tempfile::NamedTempFile) -> Result<()> {
+        let path = self.path_of(key)?;
+        let dir = self.ensure_dir(key, true)?;
+        bulwark_fs::persist(file, &path).map_err(backend)?;
+        sync_dir(&dir).map_err(backend)
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let Some((file, len)) = self.open_blob(key)? else {
             return Ok(None);

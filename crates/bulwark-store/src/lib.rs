@@ -186,6 +186,14 @@ pub trait BlobStore: Send + Sync {
     /// Stores `bytes` under `key`, atomically and durably (a reader sees the
     /// old bytes or the new, never a mix; after `Ok` a crash loses nothing).
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
+    /// A new, empty temporary file for bytes on their way into this store
+    /// (an upload streamed to disk, then inspected, then stored with
+    /// [`BlobStore::put_file`]); removed when dropped. Memory never holds
+    /// the whole upload.
+    fn staging_file(&self) -> Result<tempfile::NamedTempFile>;
+    /// Stores the whole content of `file`, a [`BlobStore::staging_file`],
+    /// under `key`, atomically and durably as [`BlobStore::put`] does.
+    fn put_file(&self, key: &str, file: tempfile::NamedTempFile) -> Result<()>;
     /// The bytes under `key`.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// The byte length under `key`.
