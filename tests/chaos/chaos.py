@@ -66,9 +66,9 @@ from index import Dists, Server, Verifier, Versions, Watcher, get, orphans, proj
 from load import Slowloris, open_fds, percentile, run_load
 
 PROFILES = {
-    "short": dict(kills=10, uploaders=3, eio_rounds=2, disk_rounds=2, load_uploaders=20,
+    "short": dict(kills=10, uploaders=3, eio_rounds=3, disk_rounds=2, load_uploaders=20,
                   load_downloaders=20, load_requests=3, slowloris_sockets=300),
-    "full": dict(kills=100, uploaders=4, eio_rounds=20, disk_rounds=10, load_uploaders=200,
+    "full": dict(kills=100, uploaders=4, eio_rounds=21, disk_rounds=10, load_uploaders=200,
                  load_downloaders=200, load_requests=5, slowloris_sockets=300),
 }
 SCENARIOS = ["sigkill", "eio", "enospc", "load"]
@@ -291,16 +291,22 @@ class FaultRig:
         entry = self.verifier.pages(self.server.url, [project])[0][project][path.name]
         self.reads = ["/tuf/metadata/timestamp.json", f"/simple/{project}/", f"/files/{entry['url'].split('/files/', 1)[1]}"]
 
-    def round(self, label: str, fault_on, fault_off, path: Path, must_not_200: str) -> list[str]:
+    def round(self, label: str, fault_on, fault_off, path: Path, must_not_200: str,
+              after_upload: bool = False) -> list[str]:
         """One round; returns its invariant failures. `must_not_200`, when not
-        empty, says why a 200 would be a lie (every write failed, …)."""
+        empty, says why a 200 would be a lie (every write failed, …).
+        `after_upload`: the fault begins as soon as the upload is
+        acknowledged, so it hits the publish run that the upload woke."""
         args = self.ctx.args
         server = self.server
         failures = []
         with Reader(server.url, self.reads) as reader:
-            fault_on()
+            if not after_upload:
+                fault_on()
             status, reason, seconds = upload(server.url, self.token, path, timeout=args.hang_timeout)
-            time.sleep(0.3)  # reads go on under the fault after the upload failed
+            if after_upload:
+                fault_on()
+            time.sleep(0.3)  # reads (and the publisher) go on under the fault
             _, errors = self.verifier.pages(server.url, self.acked.keys())
             fault_off()
         project = project_of(path)
@@ -360,13 +366,17 @@ def eio(ctx: Context) -> list[Row]:
         row = Row(f"eio:{op}")
         injected = 0
         fives = oks = 0
+        publish_hits = 0
         for r in range(args.eio_rounds):
-            # Even rounds: every call fails from the start; odd rounds: the
-            # fault begins after a seeded number of calls (inside the upload's
-            # I/O, the database commit, or the publish run it wakes).
-            skip = 0 if r % 2 == 0 else rng.randint(1, 40 if op == "write" else 6)
+            # Round kinds, in turn: every call fails from the start (the upload
+            # must fail); the fault begins after a seeded number of calls
+            # (inside the upload's I/O, its database commit, or the publish
+            # run it wakes); the fault begins when the upload is acknowledged
+            # (it hits the publish run).
+            kind = r % 3
+            skip = rng.randint(1, 40 if op == "write" else 6) if kind == 1 else 0
             _, path = rig.dists.make(rng, "sdist" if rng.random() < 0.3 else "wheel")
-            label = f"eio:{op} round {r} (skip {skip})"
+            label = f"eio:{op} round {r} ({['from the start', f'after {skip} calls', 'after the ack'][kind]})"
             failed = [0]
 
             def fault_on(op=op, skip=skip):
@@ -383,11 +393,15 @@ def eio(ctx: Context) -> list[Row]:
 
             failures = rig.round(
                 label, fault_on, fault_off, path,
-                f"every {op} on the data directory failed" if skip == 0 else "",
+                f"every {op} on the data directory failed" if kind == 0 else "",
+                after_upload=kind == 2,
             )
             injected += failed[0]
-            fives += rig.last_status is not None and 500 <= rig.last_status < 600
-            oks += rig.last_status == 200
+            if kind == 2:
+                publish_hits += failed[0] > 0
+            else:
+                fives += rig.last_status is not None and 500 <= rig.last_status < 600
+                oks += rig.last_status == 200
             row.tried += 1
             if failures:
                 row.failures += failures
@@ -396,7 +410,10 @@ def eio(ctx: Context) -> list[Row]:
                 row.survived += 1
         how = {"write": "shim: write/pwrite/writev", "fsync": "shim: fsync/fdatasync, strace: syncfs",
                "rename": "strace: rename/renameat/renameat2"}[op]
-        row.notes = f"{injected} calls failed with EIO ({how}); uploads under fault: {fives} got 5xx, {oks} got 200"
+        row.notes = (
+            f"{injected} calls failed with EIO ({how}); uploads under the fault: {fives} got 5xx, "
+            f"{oks} got 200 (fault after their I/O); {publish_hits}/{args.eio_rounds // 3} publish runs hit"
+        )
         rows.append(row)
     rows[-1].failures += rig.finish()
     return rows
