@@ -23,6 +23,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub mod auth;
 pub mod publisher;
+pub mod receive;
 pub mod release;
 pub mod simple;
 pub mod state;
@@ -69,12 +70,23 @@ pub fn router(state: AppState) -> Router {
         state.store.clone(),
         state.blobs.clone(),
     ));
-    let upload_route = post(upload::upload)
-        .layer(DefaultBodyLimit::max(upload_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            upload_limit,
-            upload::refuse_oversized,
-        ));
+    let upload_slots = Arc::new(tokio::sync::Semaphore::new(
+        state.config.max_concurrent_uploads,
+    ));
+    // Outermost first: an oversized body is refused before it takes a slot.
+    let guarded = |route: axum::routing::MethodRouter<AppState>| {
+        route
+            .layer(DefaultBodyLimit::max(upload_limit))
+            .layer(axum::middleware::from_fn_with_state(
+                upload_slots.clone(),
+                upload::limit_concurrent,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                upload_limit,
+                upload::refuse_oversized,
+            ))
+    };
+    let upload_route = guarded(post(upload::upload));
     Router::new()
         .route("/", get(landing))
         .merge(bulwark_http::simple::router(pages))
@@ -83,12 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/legacy", upload_route)
         .route(
             "/api/projects/{name}/transaction",
-            post(transaction::transaction)
-                .layer(DefaultBodyLimit::max(upload_limit))
-                .layer(axum::middleware::from_fn_with_state(
-                    upload_limit,
-                    upload::refuse_oversized,
-                )),
+            guarded(post(transaction::transaction)),
         )
         .route("/api/projects/{name}/{version}/yank", post(yank::yank))
         .route("/api/projects/{name}/{version}/unyank", post(yank::unyank))

@@ -13,6 +13,8 @@ pub struct ServerConfig {
     pub max_upload_bytes: usize,
     /// Limits applied while inspecting an uploaded archive.
     pub upload_limits: bulwark_pypi::Limits,
+    /// Most uploads and transactions received at once; more get 503.
+    pub max_concurrent_uploads: usize,
     /// Longest time one request may take.
     pub request_timeout: Duration,
     /// Bounds on client connections (slow request heads, idle keep-alive,
@@ -33,6 +35,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             max_upload_bytes: 100 * 1024 * 1024,
+            max_concurrent_uploads: 16,
             upload_limits: bulwark_pypi::Limits::default(),
             request_timeout: Duration::from_mins(5),
             connections: bulwark_http::listen::ConnectionLimits::default(),

@@ -24,6 +24,7 @@
 //! removes the blobs it wrote.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -44,8 +45,10 @@ use bulwark_tuf::hash::sha256_hex;
 use bulwark_tuf::metadata::{Envelope, Targets};
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
+use tempfile::NamedTempFile;
 
 use crate::auth::authenticate;
+use crate::receive::{self, Received};
 use crate::state::AppState;
 
 /// The longest `delegation` field accepted.
@@ -96,28 +99,25 @@ struct Form {
     page: Option<Vec<u8>>,
     delegation: Option<Vec<u8>>,
     nested: Vec<(String, Vec<u8>)>,
-    content: Vec<(String, Vec<u8>)>,
+    content: Vec<Received>,
 }
 
-async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
+async fn read_form(mut multipart: Multipart, blobs: Arc<dyn BlobStore>) -> Result<Form, ApiError> {
     let mut form = Form::default();
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError::new(
-            e.status(),
-            format!("Invalid transaction form: {}", e.body_text()),
-        )
-    };
-    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+    let bad = receive::bad_form("transaction form");
+    while let Some(field) = multipart.next_field().await.map_err(&bad)? {
         let name = field.name().unwrap_or_default().to_owned();
         let filename = field.file_name().map(str::to_owned);
-        let bytes = field.bytes().await.map_err(bad)?.to_vec();
+        if name == "content" {
+            let filename =
+                filename.ok_or_else(|| ApiError::bad_request("A content part has no filename"))?;
+            let received =
+                receive::receive(field, filename, blobs.clone(), "transaction form").await?;
+            form.content.push(received);
+            continue;
+        }
+        let bytes = field.bytes().await.map_err(&bad)?.to_vec();
         let (slot, limit) = match name.as_str() {
-            "content" => {
-                let filename = filename
-                    .ok_or_else(|| ApiError::bad_request("A content part has no filename"))?;
-                form.content.push((filename, bytes));
-                continue;
-            }
             "nested" => {
                 let role = filename.ok_or_else(|| {
                     ApiError::bad_request("A nested part has no filename, the role's name")
@@ -161,22 +161,23 @@ pub async fn transaction(
     let user = blocking(move || authenticate(store.as_ref(), &headers)).await?;
     let project = ProjectName::parse(&name)
         .map_err(|e| ApiError::bad_request(format!("Invalid project name {name:?}: {e}")))?;
-    let form = read_form(multipart).await?;
+    let form = read_form(multipart, state.blobs.clone()).await?;
     let limits = state.config.upload_limits.clone();
     let content = form.content;
-    let inspected = blocking(move || {
+    let (files, staged): (Vec<Inspected>, Vec<NamedTempFile>) = blocking(move || {
         content
             .into_iter()
-            .map(|(filename, bytes)| {
-                bulwark_pypi::inspect_bytes(&filename, &bytes, &limits)
-                    .map(|i| (i, bytes))
-                    .map_err(|e| {
-                        ApiError::bad_request(format!("Invalid distribution {filename}: {e}"))
-                    })
+            .map(|received| {
+                received
+                    .inspect(&limits)
+                    .map(|i| (i, received.file))
+                    .map_err(|e| e.into_api_error(Some(&received.filename)))
             })
             .collect::<Result<Vec<_>, ApiError>>()
     })
-    .await?;
+    .await?
+    .into_iter()
+    .unzip();
     if form.delegation.is_some() && form.role.is_none() {
         return Err(ApiError::bad_request(
             "A transaction with a delegation must sign the project role",
@@ -191,7 +192,7 @@ pub async fn transaction(
             .page
             .ok_or_else(|| ApiError::bad_request("The transaction has no page"))?,
         delegation: form.delegation,
-        files: inspected,
+        files,
     };
     let (store, blobs) = (state.store.clone(), state.blobs.clone());
     let accepted = blocking(move || {
@@ -199,6 +200,7 @@ pub async fn transaction(
             store.as_ref(),
             blobs.as_ref(),
             &offer,
+            staged,
             Timestamp::from_unix(bulwark_repo::clock::unix_micros() / 1_000_000),
         )
     })
@@ -215,7 +217,7 @@ struct Offer {
     nested: Vec<(String, Vec<u8>)>,
     page: Vec<u8>,
     delegation: Option<Vec<u8>>,
-    files: Vec<(Inspected, Vec<u8>)>,
+    files: Vec<Inspected>,
 }
 
 /// What the index trusts about the project before the transaction.
@@ -239,6 +241,7 @@ fn accept(
     store: &dyn StateStore,
     blobs: &dyn BlobStore,
     offer: &Offer,
+    staged: Vec<NamedTempFile>,
     now: Timestamp,
 ) -> Result<Accepted, ApiError> {
     let project = offer.project.normalized();
@@ -278,11 +281,7 @@ fn accept(
             )));
         }
     };
-    let uploads: Vec<UploadedFile> = offer
-        .files
-        .iter()
-        .map(|(i, _)| UploadedFile::from(i))
-        .collect();
+    let uploads: Vec<UploadedFile> = offer.files.iter().map(UploadedFile::from).collect();
     let previous = Previous {
         role: trusted.role.as_ref().map(|r| &r.signed),
         page: trusted.page.as_ref(),
@@ -316,7 +315,7 @@ fn accept(
         .ok_or_else(|| ApiError::bad_request("no delegation"))?;
     let verified = bulwark_repo::transaction::check(delegation, previous, bytes, now, &policy)
         .map_err(refused)?;
-    record(store, blobs, offer, &trusted, &verified, tier, json)
+    record(store, blobs, offer, staged, &trusted, &verified, tier, json)
 }
 
 /// The project's claim and what it last published.
@@ -417,10 +416,15 @@ fn offered_delegation(
 
 /// Stores the blobs of a verified transaction and records it; removes the
 /// blobs it created when the store refuses.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the transaction, what it was checked against, and what the check gave"
+)]
 fn record(
     store: &dyn StateStore,
     blobs: &dyn BlobStore,
     offer: &Offer,
+    staged: Vec<NamedTempFile>,
     trusted: &Trusted,
     verified: &VerifiedTransaction,
     tier: ClaimTier,
@@ -440,9 +444,8 @@ fn record(
         (None, None) => return Err(ApiError::bad_request("The transaction has no role")),
     };
     let nested = accepted_nested(trusted, offer, verified, &mut writes);
-    for (inspected, bytes) in &offer.files {
+    for inspected in &offer.files {
         let (sha256, filename) = (&inspected.sha256, inspected.filename.as_str());
-        writes.push((layout::file_key(sha256, filename), bytes));
         if inspected.core_metadata_sha256().is_some() {
             writes.push((
                 layout::metadata_file_key(sha256, filename),
@@ -453,7 +456,20 @@ fn record(
     let _one_at_a_time = TRANSACTIONS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let created = put_all(blobs, &writes)?;
+    let mut created = put_all(blobs, &writes)?;
+    for (inspected, file) in offer.files.iter().zip(staged) {
+        let key = layout::file_key(&inspected.sha256, inspected.filename.as_str());
+        if blobs
+            .len(&key)
+            .map_err(internal("storing the transaction"))?
+            .is_none()
+        {
+            created.push(key.clone());
+        }
+        blobs
+            .put_file(&key, file)
+            .map_err(internal("storing the transaction"))?;
+    }
     let files = verified.added_records(&offer.user);
     let transaction = ProjectTransaction {
         display_name: offer.project.as_given().to_owned(),

@@ -7,6 +7,8 @@
 //! recorded — one transaction that also queues the change for the
 //! publisher — and only after that commit does twine get its 200.
 
+use std::sync::Arc;
+
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +16,7 @@ use bulwark_http::{ApiError, blocking};
 use bulwark_store::AddFile;
 
 use crate::auth::authenticate;
+use crate::receive::{self, Received};
 use crate::state::AppState;
 
 /// The form fields we use; the others (classifiers, description, …) are
@@ -27,28 +30,27 @@ struct Form {
     filetype: Option<String>,
     sha256_digest: Option<String>,
     blake2_256_digest: Option<String>,
-    content: Option<(String, Vec<u8>)>,
+    content: Option<Received>,
 }
 
-async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
+async fn read_form(
+    mut multipart: Multipart,
+    blobs: Arc<dyn bulwark_store::BlobStore>,
+) -> Result<Form, ApiError> {
     let mut form = Form::default();
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError::new(
-            e.status(),
-            format!("Invalid upload form: {}", e.body_text()),
-        )
-    };
-    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+    let bad = receive::bad_form("upload form");
+    while let Some(field) = multipart.next_field().await.map_err(&bad)? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "content" {
             let filename = field
                 .file_name()
                 .map(str::to_owned)
                 .ok_or_else(|| ApiError::bad_request("Upload has no filename"))?;
-            let bytes = field.bytes().await.map_err(bad)?;
-            if form.content.replace((filename, bytes.to_vec())).is_some() {
+            if form.content.is_some() {
                 return Err(ApiError::bad_request("Upload has more than one file"));
             }
+            form.content =
+                Some(receive::receive(field, filename, blobs.clone(), "upload form").await?);
             continue;
         }
         let slot = match name.as_str() {
@@ -61,7 +63,7 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
             "blake2_256_digest" => &mut form.blake2_256_digest,
             _ => continue,
         };
-        let text = field.text().await.map_err(bad)?;
+        let text = field.text().await.map_err(&bad)?;
         if text.len() > 4096 {
             return Err(ApiError::bad_request(format!(
                 "Form field {name} is too long"
@@ -81,13 +83,32 @@ fn check_digest(given: Option<&str>, actual: &str, what: &str) -> Result<(), Api
     }
 }
 
-/// The most of an oversized body read and discarded before answering 413.
+/// The most of a refused body read and discarded before answering.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
+/// Answers `refusal` to `request` and closes the connection, after reading
+/// and discarding its body (up to [`DRAIN_LIMIT`]): closing a connection
+/// with unread data makes the kernel reset it, and the client would see a
+/// reset instead of the answer.
+async fn refuse_after_draining(request: axum::extract::Request, refusal: ApiError) -> Response {
+    let mut body = request.into_body().into_data_stream();
+    let mut drained = 0;
+    while drained < DRAIN_LIMIT {
+        match futures_util::StreamExt::next(&mut body).await {
+            Some(Ok(chunk)) => drained += chunk.len(),
+            _ => break,
+        }
+    }
+    let mut response = refusal.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
 /// Answers 413 to an upload whose `Content-Length` is over `limit` before
-/// anything is parsed. The body is read and discarded first (up to
-/// [`DRAIN_LIMIT`]): closing a connection with unread data makes the kernel
-/// reset it, and the client would see a reset instead of the 413.
+/// anything is parsed.
 pub async fn refuse_oversized(
     axum::extract::State(limit): axum::extract::State<usize>,
     request: axum::extract::Request,
@@ -101,24 +122,39 @@ pub async fn refuse_oversized(
     if declared.is_none_or(|len| len <= limit as u64) {
         return next.run(request).await;
     }
-    let mut body = request.into_body().into_data_stream();
-    let mut drained = 0;
-    while drained < DRAIN_LIMIT {
-        match futures_util::StreamExt::next(&mut body).await {
-            Some(Ok(chunk)) => drained += chunk.len(),
-            _ => break,
-        }
-    }
-    let mut response = ApiError::new(
+    let refusal = ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("Upload larger than the {limit}-byte limit"),
-    )
-    .into_response();
-    response.headers_mut().insert(
-        axum::http::header::CONNECTION,
-        axum::http::HeaderValue::from_static("close"),
     );
-    response
+    refuse_after_draining(request, refusal).await
+}
+
+/// How long a client refused for too many concurrent uploads is asked to
+/// wait, in seconds.
+const BUSY_RETRY_SECS: u64 = 5;
+
+/// Lets at most as many uploads (and transactions) in at once as `slots`
+/// has permits; past that, answers 503 with `Retry-After`. Each upload in
+/// flight holds a staging file and a blocking thread while it is inspected
+/// and stored, so their number is what bounds disk and thread use.
+pub async fn limit_concurrent(
+    axum::extract::State(slots): axum::extract::State<Arc<tokio::sync::Semaphore>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Ok(_slot) = slots.try_acquire() else {
+        let refusal = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many uploads in progress; retry in a few seconds",
+        );
+        let mut response = refuse_after_draining(request, refusal).await;
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(BUSY_RETRY_SECS),
+        );
+        return response;
+    };
+    next.run(request).await
 }
 
 /// `POST /legacy/`.
@@ -130,7 +166,7 @@ pub async fn upload(
     let store = state.store.clone();
     let auth_headers = headers.clone();
     let user = blocking(move || authenticate(store.as_ref(), &auth_headers)).await?;
-    let form = read_form(multipart).await?;
+    let form = read_form(multipart, state.blobs.clone()).await?;
     if form.action.as_deref() != Some("file_upload") {
         return Err(ApiError::bad_request(
             "Unsupported :action, only file_upload is supported",
@@ -141,7 +177,7 @@ pub async fn upload(
             "Unsupported protocol_version, only 1 is supported",
         ));
     }
-    let (filename, bytes) = form
+    let received = form
         .content
         .ok_or_else(|| ApiError::bad_request("Upload has no file content"))?;
     if form.sha256_digest.is_none() && form.blake2_256_digest.is_none() {
@@ -150,19 +186,13 @@ pub async fn upload(
         ));
     }
     let limits = state.config.upload_limits.clone();
-    let inspect_name = filename.clone();
-    let inspected = blocking(move || {
-        bulwark_pypi::inspect(
-            &inspect_name,
-            std::io::Cursor::new(&bytes),
-            bulwark_pypi::Digests::of(&bytes),
-            &limits,
-        )
-        .map(|i| (i, bytes))
+    let (inspected, received) = blocking(move || {
+        received
+            .inspect(&limits)
+            .map(|i| (i, received))
+            .map_err(|e| e.into_api_error(None))
     })
-    .await
-    .map_err(|e| ApiError::bad_request(format!("Invalid distribution: {e}")))?;
-    let (inspected, bytes) = inspected;
+    .await?;
     check_digest(form.sha256_digest.as_deref(), &inspected.sha256, "SHA-256")?;
     check_digest(
         form.blake2_256_digest.as_deref(),
@@ -194,7 +224,7 @@ pub async fn upload(
             store.as_ref(),
             blobs.as_ref(),
             &inspected,
-            &bytes,
+            received.file,
             &user,
             bulwark_repo::clock::unix_micros(),
         )
@@ -229,8 +259,8 @@ fn answer(outcome: AddFile, project: &str) -> Result<Response, ApiError> {
     }
 }
 
-/// Stores an inspected distribution uploaded by `user`: writes the file and
-/// its `.metadata` as blobs, then records the file (one transaction that
+/// Stores an inspected distribution uploaded by `user`: stores its staging
+/// `file` and its `.metadata` as blobs, then records the file (one transaction that
 /// also queues the change). If the record is refused, the blobs are
 /// removed again, so a refused upload leaves nothing behind. Used by the
 /// upload endpoint and by `bulwark import`.
@@ -238,7 +268,7 @@ pub fn ingest(
     store: &dyn bulwark_store::StateStore,
     blobs: &dyn bulwark_store::BlobStore,
     inspected: &bulwark_pypi::Inspected,
-    bytes: &[u8],
+    file: tempfile::NamedTempFile,
     user: &str,
     upload_time_us: i64,
 ) -> bulwark_store::Result<AddFile> {
@@ -248,7 +278,7 @@ pub fn ingest(
     let metadata_key = bulwark_layout::metadata_file_key(&record.sha256, &record.filename);
     let _same_file = same_file_lock(&record.sha256);
     let existed = blobs.len(&file_key)?.is_some();
-    blobs.put(&file_key, bytes)?;
+    blobs.put_file(&file_key, file)?;
     if record.metadata_sha256.is_some() {
         blobs.put(&metadata_key, &inspected.metadata_bytes)?;
     }

@@ -468,7 +468,15 @@ async fn check_signed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_concurrent_clients_leave_a_consistent_signed_index() {
     let started = Instant::now();
-    let server = Arc::new(Server::start().await);
+    // Every upload of the storm at once: none may be turned away as busy
+    // (uploads_e2e covers that answer).
+    let server = Arc::new(
+        Server::with(ServerConfig {
+            max_concurrent_uploads: 1024,
+            ..ServerConfig::default()
+        })
+        .await,
+    );
     // A project that exists before the storm, for the downloads.
     let seed = wheel("seed", "1.0");
     let (status, _) = server

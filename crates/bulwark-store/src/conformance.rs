@@ -2773,10 +2773,7 @@ fn staged_files_are_stored_whole_and_never_listed(make: &Make<'_, dyn BlobStore>
     assert_eq!(b.list("").expect("list"), Vec::<String>::new());
     b.put_file("files/ab/big-1.0.tar.gz", staged)
         .expect("put_file");
-    assert_eq!(
-        b.get("files/ab/big-1.0.tar.gz").expect("get"),
-        Some(bytes)
-    );
+    assert_eq!(b.get("files/ab/big-1.0.tar.gz").expect("get"), Some(bytes));
     // Over an existing blob, and a staging file dropped unstored.
     let mut again = b.staging_file().expect("staging_file");
     again.write_all(b"new").expect("write");

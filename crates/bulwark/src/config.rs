@@ -8,6 +8,7 @@
 //! listen = "127.0.0.1:8080"         # BULWARK_LISTEN (or a host name: localhost:8080)
 //! online_key = "keys/online.key"    # BULWARK_ONLINE_KEY (relative to data_dir)
 //! max_upload_bytes = 104857600      # BULWARK_MAX_UPLOAD_BYTES
+//! max_concurrent_uploads = 16       # BULWARK_MAX_CONCURRENT_UPLOADS (more get 503 + Retry-After)
 //! request_timeout_secs = 300        # BULWARK_REQUEST_TIMEOUT_SECS
 //! header_timeout_secs = 15          # BULWARK_HEADER_TIMEOUT_SECS (request head; idle keep-alive)
 //! max_connections = 1024            # BULWARK_MAX_CONNECTIONS (fewer if the open-file limit is lower)
@@ -31,6 +32,7 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub online_key: Option<PathBuf>,
     pub max_upload_bytes: usize,
+    pub max_concurrent_uploads: usize,
     pub request_timeout_secs: u64,
     pub header_timeout_secs: u64,
     pub max_connections: usize,
@@ -49,6 +51,7 @@ impl Default for Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             online_key: None,
             max_upload_bytes: 100 * 1024 * 1024,
+            max_concurrent_uploads: 16,
             request_timeout_secs: 300,
             header_timeout_secs: 15,
             max_connections: 1024,
@@ -69,6 +72,7 @@ struct File {
     listen: Option<String>,
     online_key: Option<PathBuf>,
     max_upload_bytes: Option<usize>,
+    max_concurrent_uploads: Option<usize>,
     request_timeout_secs: Option<u64>,
     header_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
@@ -135,6 +139,9 @@ impl Settings {
             if let Some(v) = file.max_upload_bytes {
                 s.max_upload_bytes = v;
             }
+            if let Some(v) = file.max_concurrent_uploads {
+                s.max_concurrent_uploads = v;
+            }
             if let Some(v) = file.request_timeout_secs {
                 s.request_timeout_secs = v;
             }
@@ -171,6 +178,9 @@ impl Settings {
         }
         if let Some(v) = env("MAX_UPLOAD_BYTES")? {
             s.max_upload_bytes = v;
+        }
+        if let Some(v) = env("MAX_CONCURRENT_UPLOADS")? {
+            s.max_concurrent_uploads = v;
         }
         if let Some(v) = env("REQUEST_TIMEOUT_SECS")? {
             s.request_timeout_secs = v;
@@ -224,9 +234,11 @@ impl Settings {
             || self.header_timeout_secs == 0
             || self.max_connections == 0
             || self.max_upload_bytes == 0
+            || self.max_concurrent_uploads == 0
         {
             bail!(
-                "publish_interval_secs, request_timeout_secs, header_timeout_secs, max_connections and max_upload_bytes must be positive"
+                "publish_interval_secs, request_timeout_secs, header_timeout_secs, max_connections, \
+                 max_upload_bytes and max_concurrent_uploads must be positive"
             );
         }
         Ok(())

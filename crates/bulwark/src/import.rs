@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
+use bulwark_server::receive::Refusal;
 use bulwark_store::AddFile;
 
 use crate::config::Settings;
@@ -131,9 +132,15 @@ fn import_one(
         .file_name()
         .and_then(|n| n.to_str())
         .context("the file name is not UTF-8")?;
-    let bytes = std::fs::read(path).context("cannot read the file")?;
-    let inspected = bulwark_pypi::inspect_bytes(filename, &bytes, limits)
-        .map_err(|e| anyhow::anyhow!("invalid distribution: {e}"))?;
+    let mut source = std::fs::File::open(path).context("cannot read the file")?;
+    let received =
+        bulwark_server::receive::stage(data.blobs.as_ref(), filename.to_owned(), &mut source)
+            .context("cannot copy the file into the blob store")?;
+    let size = received.digests.size;
+    let inspected = received.inspect(limits).map_err(|e| match e {
+        Refusal::Invalid(e) => anyhow::anyhow!("invalid distribution: {e}"),
+        Refusal::Unreadable(e) => anyhow::anyhow!("cannot read the staged copy: {e}"),
+    })?;
     bulwark_server::release::check_local(inspected.filename.version(), allow_local_versions)?;
     let time_us = std::fs::metadata(path)
         .and_then(|m| m.modified())
@@ -144,7 +151,7 @@ fn import_one(
         data.store.as_ref(),
         data.blobs.as_ref(),
         &inspected,
-        &bytes,
+        received.file,
         user,
         time_us,
     )? {
@@ -161,7 +168,7 @@ fn import_one(
             bail!("the project is claimed: its developers add files with bulwark upload --key")
         }
     };
-    tally.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    tally.bytes.fetch_add(size, Ordering::Relaxed);
     Ok(())
 }
 

@@ -208,6 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         blobs: data.blobs.clone(),
         config: Arc::new(bulwark_server::ServerConfig {
             max_upload_bytes: settings.max_upload_bytes,
+            max_concurrent_uploads: settings.max_concurrent_uploads,
             request_timeout: Duration::from_secs(settings.request_timeout_secs),
             connections: settings.connection_limits(),
             publish_interval: Duration::from_secs(settings.publish_interval_secs),
