@@ -82,6 +82,15 @@ class Row:
     notes: str = ""
     failures: list[str] = field(default_factory=list)
 
+    def judge(self, label: str, failures: list[str]) -> None:
+        """Counts one try: survived when it found no failure."""
+        self.tried += 1
+        if failures:
+            self.failures += failures
+            say(f"{label}: FAILED: {failures[0]}")
+        else:
+            self.survived += 1
+
 
 class Context:
     def __init__(self, args):
@@ -402,12 +411,7 @@ def eio(ctx: Context) -> list[Row]:
             else:
                 fives += rig.last_status is not None and 500 <= rig.last_status < 600
                 oks += rig.last_status == 200
-            row.tried += 1
-            if failures:
-                row.failures += failures
-                say(f"{label}: FAILED: {failures[0]}")
-            else:
-                row.survived += 1
+            row.judge(label, failures)
         how = {"write": "shim: write/pwrite/writev", "fsync": "shim: fsync/fdatasync, strace: syncfs",
                "rename": "strace: rename/renameat/renameat2"}[op]
         row.notes = (
@@ -467,12 +471,7 @@ def enospc(ctx: Context) -> Row:
             failures.append(f"{label}: upload acknowledged with 200 though larger than the free space")
         fives += rig.last_status is not None and 500 <= rig.last_status < 600
         oks += rig.last_status == 200
-        row.tried += 1
-        if failures:
-            row.failures += failures
-            say(f"{label}: FAILED: {failures[0]}")
-        else:
-            row.survived += 1
+        row.judge(label, failures)
     row.failures += rig.finish()
     row.notes = f"{how}; uploads on the full disk: {fives} got 5xx, {oks} got 200"
     return row

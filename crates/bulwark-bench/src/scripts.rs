@@ -58,6 +58,11 @@ pub const SCRIPTS: &[Script] = &[
         what: "pip install of 50 packages through a cold bulwark proxy: time and peak RSS of proxy and serve",
     },
     Script {
+        name: "upload-memory",
+        args: &["3", "90", "10"],
+        what: "RSS growth of a release bulwark serve and of pypiserver 2.4.2 receiving ten concurrent 90 MiB uploads (goal ≤ 64 MiB)",
+    },
+    Script {
         name: "mirror-sync",
         args: &["2000"],
         what: "bulwark mirror sync of an index of 2,000 small wheels over loopback: cold, warm (nothing new) and re-verifying every file, and the cold sync's peak RSS",
