@@ -64,7 +64,7 @@ const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 
 /// How many connections the process can serve at once: `configured`, or
 /// fewer when the open-file limit (raised to its hard maximum first) leaves
-/// less than that beside [`FD_RESERVE`].
+/// less than that beside [`FD_RESERVE`] and the sockets of refusals.
 #[must_use]
 fn connection_budget(configured: usize) -> usize {
     use rustix::process::{Resource, getrlimit, setrlimit};
@@ -78,7 +78,8 @@ fn connection_budget(configured: usize) -> usize {
     }
     match limit.current {
         Some(files) => {
-            let available = usize::try_from(files.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+            let spare = FD_RESERVE + MAX_REFUSING as u64;
+            let available = usize::try_from(files.saturating_sub(spare)).unwrap_or(usize::MAX);
             configured.min(available.max(1))
         }
         None => configured,

@@ -211,6 +211,38 @@ pub fn is_recorded_file(store: &dyn StateStore, key: &str) -> Result<bool, Store
         .is_some_and(|f| f.sha256 == sha256 && (!is_metadata || f.metadata_sha256.is_some())))
 }
 
+/// Stripes of [`file_locks`].
+static FILE_STRIPES: [std::sync::Mutex<()>; 64] = [const { std::sync::Mutex::new(()) }; 64];
+
+/// Serialises, in this process, everything that stores, records, cleans up
+/// after or sweeps the blobs of the files with these SHA-256s: uploads of
+/// the same bytes share their blobs, so a refused upload (or transaction)
+/// removing the blob it stored, or a sweep removing a blob it found
+/// unrecorded, must not interleave with an accepted upload of the same
+/// bytes between its store and its record. Striped by SHA-256, taken in
+/// stripe order (so that holders of several never deadlock).
+pub fn file_locks<'a>(
+    sha256s: impl IntoIterator<Item = &'a str>,
+) -> Vec<std::sync::MutexGuard<'static, ()>> {
+    let stripes: BTreeSet<usize> = sha256s
+        .into_iter()
+        .map(|sha| {
+            sha.get(..2)
+                .and_then(|h| usize::from_str_radix(h, 16).ok())
+                .unwrap_or(0)
+                % FILE_STRIPES.len()
+        })
+        .collect();
+    stripes
+        .into_iter()
+        .map(|i| {
+            FILE_STRIPES[i]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        })
+        .collect()
+}
+
 /// Removes the distribution blobs that no record names and that were
 /// already unrecorded in the previous sweep (`suspects`); returns how many
 /// it removed and this sweep's unrecorded blobs, the suspects of the next.
@@ -231,8 +263,14 @@ pub fn collect_unrecorded(
             continue;
         }
         if suspects.contains(&key) {
-            blobs.delete(&key)?;
-            removed += 1;
+            // Again under the lock: an upload of the same bytes may have
+            // stored and recorded them since.
+            let sha256 = layout::parse_file_key(&key).map_or("", |(sha, _, _)| sha);
+            let _same_file = file_locks([sha256]);
+            if !is_recorded_file(store, &key)? {
+                blobs.delete(&key)?;
+                removed += 1;
+            }
         } else {
             unrecorded.insert(key);
         }

@@ -86,6 +86,27 @@ pub async fn receive(
     })
 }
 
+/// Reads the form part `field` (named `name`) whole, refusing more than
+/// `limit` bytes as soon as they arrive, so that no part is buffered beyond
+/// its limit.
+pub async fn read_capped(
+    mut field: Field<'_>,
+    limit: usize,
+    name: &str,
+    what: &'static str,
+) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(bad_form(what))? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::bad_request(format!(
+                "Form part {name} is longer than {limit} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 /// Copies `source` into a staging file of `blobs`, hashing it on the way
 /// (`bulwark import`, which reads files rather than a request).
 pub fn stage(

@@ -20,7 +20,7 @@ pub struct LocalVersionRefused(String);
 /// Refuses a local version (`1.0+local`) unless `allow_local`. PEP 440
 /// ("Local version identifiers"): public indexes should not accept them,
 /// and `PyPI` does not; a private index may (`allow_local_versions`). Used
-/// by the upload endpoint and by `bulwark import`.
+/// by the upload endpoint, developer transactions and `bulwark import`.
 pub fn check_local(version: &Version, allow_local: bool) -> Result<(), LocalVersionRefused> {
     if version.is_local() && !allow_local {
         return Err(LocalVersionRefused(version.to_string()));

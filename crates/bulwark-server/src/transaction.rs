@@ -55,6 +55,9 @@ use crate::state::AppState;
 const MAX_DELEGATION_BYTES: usize = 64 * 1024;
 /// The longest role accepted.
 const MAX_ROLE_BYTES: usize = 1024 * 1024;
+/// The largest project page a transaction may sign (a page lists every
+/// file of the project, about 500 bytes each).
+const MAX_PAGE_BYTES: usize = 32 * 1024 * 1024;
 /// The most nested roles one transaction may carry.
 const MAX_NESTED_ROLES: usize = 32;
 
@@ -116,31 +119,31 @@ async fn read_form(mut multipart: Multipart, blobs: Arc<dyn BlobStore>) -> Resul
             form.content.push(received);
             continue;
         }
-        let bytes = field.bytes().await.map_err(&bad)?.to_vec();
-        let (slot, limit) = match name.as_str() {
+        let limit = match name.as_str() {
+            "nested" | "role" => MAX_ROLE_BYTES,
+            "page" => MAX_PAGE_BYTES,
+            "delegation" => MAX_DELEGATION_BYTES,
+            // Not read at all: the next part skips what is left of it.
+            _ => continue,
+        };
+        if name == "nested" && form.nested.len() == MAX_NESTED_ROLES {
+            return Err(ApiError::bad_request(format!(
+                "At most {MAX_NESTED_ROLES} nested roles of {MAX_ROLE_BYTES} bytes each are accepted"
+            )));
+        }
+        let bytes = receive::read_capped(field, limit, &name, "transaction form").await?;
+        let slot = match name.as_str() {
             "nested" => {
                 let role = filename.ok_or_else(|| {
                     ApiError::bad_request("A nested part has no filename, the role's name")
                 })?;
-                if bytes.len() > MAX_ROLE_BYTES || form.nested.len() == MAX_NESTED_ROLES {
-                    return Err(ApiError::bad_request(format!(
-                        "At most {MAX_NESTED_ROLES} nested roles of {MAX_ROLE_BYTES} bytes \
-                         each are accepted"
-                    )));
-                }
                 form.nested.push((role, bytes));
                 continue;
             }
-            "role" => (&mut form.role, MAX_ROLE_BYTES),
-            "page" => (&mut form.page, usize::MAX),
-            "delegation" => (&mut form.delegation, MAX_DELEGATION_BYTES),
-            _ => continue,
+            "role" => &mut form.role,
+            "page" => &mut form.page,
+            _ => &mut form.delegation,
         };
-        if bytes.len() > limit {
-            return Err(ApiError::bad_request(format!(
-                "Form part {name} is longer than {limit} bytes"
-            )));
-        }
         if slot.replace(bytes).is_some() {
             return Err(ApiError::bad_request(format!(
                 "Form part {name} is given twice"
@@ -153,6 +156,7 @@ async fn read_form(mut multipart: Multipart, blobs: Arc<dyn BlobStore>) -> Resul
 /// `POST /api/projects/<name>/transaction`.
 pub async fn transaction(
     State(state): State<AppState>,
+    axum::Extension(slot): axum::Extension<crate::upload::UploadSlot>,
     Path(name): Path<String>,
     headers: HeaderMap,
     multipart: Multipart,
@@ -164,14 +168,19 @@ pub async fn transaction(
     let form = read_form(multipart, state.blobs.clone()).await?;
     let limits = state.config.upload_limits.clone();
     let content = form.content;
+    let allow_local = state.config.allow_local_versions;
+    let held = slot.clone();
     let (files, staged): (Vec<Inspected>, Vec<NamedTempFile>) = blocking(move || {
+        let _slot = held;
         content
             .into_iter()
             .map(|received| {
-                received
+                let inspected = received
                     .inspect(&limits)
-                    .map(|i| (i, received.file))
-                    .map_err(|e| e.into_api_error(Some(&received.filename)))
+                    .map_err(|e| e.into_api_error(Some(&received.filename)))?;
+                crate::release::check_local(inspected.filename.version(), allow_local)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                Ok((inspected, received.file))
             })
             .collect::<Result<Vec<_>, ApiError>>()
     })
@@ -196,6 +205,7 @@ pub async fn transaction(
     };
     let (store, blobs) = (state.store.clone(), state.blobs.clone());
     let accepted = blocking(move || {
+        let _slot = slot;
         accept(
             store.as_ref(),
             blobs.as_ref(),
@@ -456,6 +466,7 @@ fn record(
     let _one_at_a_time = TRANSACTIONS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _same_files = bulwark_repo::gc::file_locks(offer.files.iter().map(|f| f.sha256.as_str()));
     let mut created = put_all(blobs, &writes)?;
     for (inspected, file) in offer.files.iter().zip(staged) {
         let key = layout::file_key(&inspected.sha256, inspected.filename.as_str());
@@ -607,5 +618,7 @@ fn put_all(blobs: &dyn BlobStore, writes: &[(String, &[u8])]) -> Result<Vec<Stri
 }
 
 /// Transactions store and clean up their blobs one at a time, so that a
-/// refused one never removes a blob an accepted one has just recorded.
+/// refused one never removes a blob an accepted one has just recorded (its
+/// distribution files are also under `gc::file_locks`, which uploads and
+/// the sweep of unrecorded files take).
 static TRANSACTIONS: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -33,6 +33,9 @@ struct Form {
     content: Option<Received>,
 }
 
+/// The longest text field of the form read.
+const MAX_FIELD_BYTES: usize = 4096;
+
 async fn read_form(
     mut multipart: Multipart,
     blobs: Arc<dyn bulwark_store::BlobStore>,
@@ -63,12 +66,9 @@ async fn read_form(
             "blake2_256_digest" => &mut form.blake2_256_digest,
             _ => continue,
         };
-        let text = field.text().await.map_err(&bad)?;
-        if text.len() > 4096 {
-            return Err(ApiError::bad_request(format!(
-                "Form field {name} is too long"
-            )));
-        }
+        let bytes = receive::read_capped(field, MAX_FIELD_BYTES, &name, "upload form").await?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| ApiError::bad_request(format!("Form field {name} is not UTF-8")))?;
         *slot = Some(text);
     }
     Ok(form)
@@ -139,10 +139,10 @@ const BUSY_RETRY_SECS: u64 = 5;
 /// and stored, so their number is what bounds disk and thread use.
 pub async fn limit_concurrent(
     axum::extract::State(slots): axum::extract::State<Arc<tokio::sync::Semaphore>>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let Ok(_slot) = slots.try_acquire() else {
+    let Ok(slot) = slots.try_acquire_owned() else {
         let refusal = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many uploads in progress; retry in a few seconds",
@@ -154,12 +154,25 @@ pub async fn limit_concurrent(
         );
         return response;
     };
+    request.extensions_mut().insert(UploadSlot {
+        _permit: Arc::new(slot),
+    });
     next.run(request).await
+}
+
+/// An upload's place among the concurrent ones. The handler moves a clone
+/// into its blocking work (inspecting, storing), so that the place stays
+/// taken until that work ends, even when the request is dropped first (the
+/// client went away, the request timed out).
+#[derive(Clone)]
+pub struct UploadSlot {
+    _permit: Arc<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// `POST /legacy/`.
 pub async fn upload(
     State(state): State<AppState>,
+    axum::Extension(slot): axum::Extension<UploadSlot>,
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
@@ -186,7 +199,9 @@ pub async fn upload(
         ));
     }
     let limits = state.config.upload_limits.clone();
+    let held = slot.clone();
     let (inspected, received) = blocking(move || {
+        let _slot = held;
         received
             .inspect(&limits)
             .map(|i| (i, received))
@@ -220,6 +235,7 @@ pub async fn upload(
     }
     let (store, blobs) = (state.store.clone(), state.blobs.clone());
     let outcome = blocking(move || {
+        let _slot = slot;
         ingest(
             store.as_ref(),
             blobs.as_ref(),
@@ -276,7 +292,7 @@ pub fn ingest(
     let record = bulwark_repo::page::file_record(&upload, user, upload_time_us);
     let file_key = bulwark_layout::file_key(&record.sha256, &record.filename);
     let metadata_key = bulwark_layout::metadata_file_key(&record.sha256, &record.filename);
-    let _same_file = same_file_lock(&record.sha256);
+    let _same_file = bulwark_repo::gc::file_locks([record.sha256.as_str()]);
     let existed = blobs.len(&file_key)?.is_some();
     blobs.put_file(&file_key, file)?;
     if record.metadata_sha256.is_some() {
@@ -288,21 +304,4 @@ pub fn ingest(
         blobs.delete(&metadata_key)?;
     }
     Ok(outcome)
-}
-
-/// Uploads of the same bytes under the same filename share their blobs, so
-/// storing one and cleaning up after a refused one must not interleave:
-/// otherwise a refused upload (say, of another user's new project, racing
-/// its owner with the same file) deletes the blobs that the accepted upload
-/// has just recorded. Striped by SHA-256; this serialises one process only.
-fn same_file_lock(sha256: &str) -> std::sync::MutexGuard<'static, ()> {
-    static STRIPES: [std::sync::Mutex<()>; 64] = [const { std::sync::Mutex::new(()) }; 64];
-    let stripe = sha256
-        .get(..2)
-        .and_then(|h| usize::from_str_radix(h, 16).ok())
-        .unwrap_or(0)
-        % STRIPES.len();
-    STRIPES[stripe]
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1475,7 +1475,7 @@ async fn form_fields_must_agree_with_the_file() {
             Some(&alice),
             &form.clone().set("summary", &long).set("name", &long),
             StatusCode::BAD_REQUEST,
-            "Form field name is too long",
+            "Form part name is longer than 4096 bytes",
         )
         .await;
     // Non-normalized spellings of the same name and version are the same.

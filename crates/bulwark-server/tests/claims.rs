@@ -586,6 +586,22 @@ async fn a_new_project_is_claimed_by_its_first_transaction() {
 // ======================================================================
 
 #[tokio::test]
+async fn a_local_version_is_refused_in_a_transaction_as_in_an_upload() {
+    let (index, developers, _) = claimed_demo().await;
+    let (form, _) = developers.release(&[&wheel("demo", "2.0+local")]);
+    refused(
+        &index,
+        &index.repo.alice,
+        "demo",
+        &form,
+        StatusCode::BAD_REQUEST,
+        "Local versions such as 2.0+local are not accepted by this index; \
+         set allow_local_versions = true (BULWARK_ALLOW_LOCAL_VERSIONS) to accept them",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_role_signed_by_another_key_is_refused() {
     let (index, developers, _) = claimed_demo().await;
     let (mut form, page) = developers.release(&[&wheel("demo", "2.0")]);

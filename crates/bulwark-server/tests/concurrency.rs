@@ -67,10 +67,6 @@ struct Server {
 }
 
 impl Server {
-    async fn start() -> Self {
-        Self::with(ServerConfig::default()).await
-    }
-
     async fn with(config: ServerConfig) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let repo = Repo::new(StateKind::File);
