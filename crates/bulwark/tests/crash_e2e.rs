@@ -281,13 +281,16 @@ fn bytes_stored_but_never_recorded_are_not_served_and_are_removed() {
         );
     }
     // Two sweeps ten publish intervals apart find it unrecorded: removed.
+    let metadata = stored.join(format!("{name}.metadata"));
     assert!(
-        wait_until(Duration::from_mins(1), || !stored.join(name).exists()),
+        wait_until(Duration::from_mins(1), || {
+            !stored.join(name).exists()
+                && !metadata.exists()
+                && server.log().contains("removed files no upload recorded")
+        }),
         "the unrecorded file was never removed; log:\n{}",
         server.log()
     );
-    assert!(!stored.join(format!("{name}.metadata")).exists());
-    assert!(server.log().contains("removed files no upload recorded"));
     assert_eq!(
         status(&format!("{}/files/{kept_sha}/{kept_name}", server.url)),
         "200"
