@@ -43,6 +43,10 @@ pub enum PathProblem {
     /// A component is empty or `.`.
     #[error("it has an empty or '.' component")]
     NotNormalized,
+    /// A component ends in `.` or a space, which Windows strips, so that
+    /// `PKG-INFO.` lands on `PKG-INFO`.
+    #[error("a component ends in '.' or a space, which Windows strips")]
+    TrailingDotOrSpace,
 }
 
 /// Checks an entry path. A directory's single trailing `/` must already be
