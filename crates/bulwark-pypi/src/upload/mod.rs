@@ -247,9 +247,10 @@ pub enum UploadError {
         /// The path.
         name: String,
     },
-    /// Two paths differ only in case, so that case-insensitive file
-    /// systems (macOS, Windows) would extract one over the other.
-    #[error("entries {first} and {second} differ only in case")]
+    /// Two paths differ only in case or Unicode normalization form (NFC,
+    /// NFD), so that macOS or Windows file systems would extract one over
+    /// the other.
+    #[error("entries {first} and {second} differ only in case or normalization form")]
     CaseClash {
         /// The earlier path.
         first: String,

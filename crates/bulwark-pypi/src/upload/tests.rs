@@ -1530,3 +1530,60 @@ fn an_old_style_file_named_like_a_directory_is_refused() {
         }
     );
 }
+
+#[test]
+fn names_differing_only_in_unicode_normalization_are_refused() {
+    // macOS file systems take `ü` (NFC) and `u` + U+0308 (NFD) for one
+    // name: this `PKG-INFO` would land on the checked one through the link.
+    let evil = b"Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n";
+    let bytes = sdist_with(&[
+        symlink("demo-1.0/\u{fc}", "."),
+        file("demo-1.0/u\u{308}/PKG-INFO", evil),
+    ]);
+    assert_eq!(
+        check(SDIST_NAME, &bytes).unwrap_err(),
+        UploadError::CaseClash {
+            first: shown("demo-1.0/\u{fc}"),
+            second: shown("demo-1.0/u\u{308}/PKG-INFO"),
+        }
+    );
+    let wheel = wheel_with(&[("demo/caf\u{e9}.py", b"a"), ("demo/cafe\u{301}.py", b"b")]);
+    assert_eq!(
+        check(WHEEL_NAME, &wheel).unwrap_err(),
+        UploadError::CaseClash {
+            first: shown("demo/caf\u{e9}.py"),
+            second: shown("demo/cafe\u{301}.py"),
+        }
+    );
+    // Case and normalization together.
+    let wheel = wheel_with(&[("demo/\u{dc}.py", b"a"), ("demo/u\u{308}.py", b"b")]);
+    assert!(matches!(
+        check(WHEEL_NAME, &wheel).unwrap_err(),
+        UploadError::CaseClash { .. }
+    ));
+}
+
+#[test]
+fn names_that_windows_strips_are_refused() {
+    // Windows drops a trailing `.` or space: `PKG-INFO.` is `PKG-INFO`.
+    let evil = b"Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n";
+    for name in ["demo-1.0/PKG-INFO.", "demo-1.0/PKG-INFO ", "demo-1.0/d./x"] {
+        let bytes = sdist_with(&[file(name, evil)]);
+        assert_eq!(
+            check(SDIST_NAME, &bytes).unwrap_err(),
+            UploadError::UnsafePath {
+                name: shown(name),
+                problem: PathProblem::TrailingDotOrSpace,
+            },
+            "{name:?}"
+        );
+    }
+    let wheel = wheel_with(&[("demo/x.py.", b"")]);
+    assert!(matches!(
+        check(WHEEL_NAME, &wheel).unwrap_err(),
+        UploadError::UnsafePath {
+            problem: PathProblem::TrailingDotOrSpace,
+            ..
+        }
+    ));
+}
