@@ -181,6 +181,22 @@ pub enum UploadError {
         /// The entry name.
         name: String,
     },
+    /// A tar directory or link has data. The `tar` crate skips it, but
+    /// Python's `tarfile` skips data only after a regular file and reads
+    /// it as further members, so the two see different archives.
+    #[error("entry {name} is a directory or link with data; tar readers disagree on it")]
+    NonFileWithData {
+        /// The entry name.
+        name: String,
+    },
+    /// A tar regular file whose header name ends in `/`, which Python's
+    /// `tarfile` takes for a directory (an old-style `\0` type) and so
+    /// reads its data as further members.
+    #[error("entry {name} is a file with a directory's name; tar readers disagree on it")]
+    FileNamedLikeDirectory {
+        /// The entry name.
+        name: String,
+    },
     /// An entry path is unsafe.
     #[error("entry {name} has an unsafe path: {problem}")]
     UnsafePath {
@@ -231,9 +247,10 @@ pub enum UploadError {
         /// The path.
         name: String,
     },
-    /// Two paths differ only in case, so that case-insensitive file
-    /// systems (macOS, Windows) would extract one over the other.
-    #[error("entries {first} and {second} differ only in case")]
+    /// Two paths differ only in case or Unicode normalization form (NFC,
+    /// NFD), so that macOS or Windows file systems would extract one over
+    /// the other.
+    #[error("entries {first} and {second} differ only in case or normalization form")]
     CaseClash {
         /// The earlier path.
         first: String,

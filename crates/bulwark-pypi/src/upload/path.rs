@@ -5,8 +5,8 @@
 //! scanners may: an entry that could land outside the extraction directory
 //! (absolute, `..`, a drive letter, a backslash that Windows reads as a
 //! separator) is refused, and so are names that different tools spell
-//! differently (`a//b`, `./a`, NUL, which C-based tools cut at), and
-//! control characters, which no real distribution has in a name and which
+//! differently (`a//b`, `./a`, NUL, which C-based tools cut at, a
+//! trailing `.` or space, which Windows strips), and control characters, which no real distribution has in a name and which
 //! would reach installers' logs and terminals.
 
 /// The longest entry path accepted, in bytes (Linux `PATH_MAX`).
@@ -43,6 +43,10 @@ pub enum PathProblem {
     /// A component is empty or `.`.
     #[error("it has an empty or '.' component")]
     NotNormalized,
+    /// A component ends in `.` or a space, which Windows strips, so that
+    /// `PKG-INFO.` lands on `PKG-INFO`.
+    #[error("a component ends in '.' or a space, which Windows strips")]
+    TrailingDotOrSpace,
 }
 
 /// Checks an entry path. A directory's single trailing `/` must already be
@@ -72,6 +76,7 @@ pub(crate) fn check(path: &str) -> Result<(), PathProblem> {
         match component {
             ".." => return Err(PathProblem::ParentComponent),
             "" | "." => return Err(PathProblem::NotNormalized),
+            _ if component.ends_with(['.', ' ']) => return Err(PathProblem::TrailingDotOrSpace),
             _ => {}
         }
     }
@@ -90,7 +95,8 @@ mod tests {
             "foo-1.0.dist-info/METADATA",
             "a/.hidden",
             "a/..b",
-            "a/b..",
+            "a/.b",
+            "a/b c",
             "é/ü",
         ] {
             assert_eq!(check(ok), Ok(()), "{ok}");
@@ -117,6 +123,11 @@ mod tests {
             ("./a", PathProblem::NotNormalized),
             ("a/./b", PathProblem::NotNormalized),
             ("a/", PathProblem::NotNormalized),
+            ("a/b..", PathProblem::TrailingDotOrSpace),
+            ("a/PKG-INFO.", PathProblem::TrailingDotOrSpace),
+            ("a/PKG-INFO ", PathProblem::TrailingDotOrSpace),
+            ("a./b", PathProblem::TrailingDotOrSpace),
+            ("...", PathProblem::TrailingDotOrSpace),
         ] {
             assert_eq!(check(bad), Err(problem), "{bad:?}");
         }

@@ -10,7 +10,9 @@
 //! After the end-of-archive marker only zero padding may follow, and the
 //! gzip stream must end exactly at the end of the upload. Every member
 //! goes into the [`Tree`](super::tree) the archive extracts to, which
-//! judges links by where they resolve.
+//! judges links by where they resolve. A directory or link with data, or
+//! a file whose header name ends in `/`, is refused: Python's `tarfile`
+//! would read that data as members of its own.
 
 use std::cell::Cell;
 use std::io::{self, BufReader, Read};
@@ -191,6 +193,18 @@ fn member_entry<R: Read>(
         }
         _ => return Err(UploadError::UnsupportedEntryType { name: name() }),
     };
+    // The `tar` crate skips `size` bytes of data after every header;
+    // Python's `tarfile` skips them only after a regular file, and takes
+    // an old-style (type `\0`) file whose header name ends in `/` for a
+    // directory. Either way, data it does not skip it reads as further
+    // members, which the checks here would never see.
+    let regular = matches!(entry_type, EntryType::Regular | EntryType::Continuous);
+    if !regular && header_size != 0 {
+        return Err(UploadError::NonFileWithData { name: name() });
+    }
+    if regular && header_name(entry.header()).ends_with(b"/") {
+        return Err(UploadError::FileNamedLikeDirectory { name: name() });
+    }
     let kind = match entry_type {
         EntryType::Directory => Kind::Dir,
         EntryType::Symlink => Kind::Symlink(&target),
@@ -225,6 +239,14 @@ fn member_entry<R: Read>(
     // Unread data is skipped (and so inflated, counted and capped) by the
     // `tar` crate when the next entry is read.
     Ok(())
+}
+
+/// The name field of a header as Python's `tarfile` reads it (up to the
+/// first NUL), without the ustar prefix or any extension header.
+fn header_name(header: &tar::Header) -> &[u8] {
+    let name = &header.as_old().name;
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    &name[..end]
 }
 
 /// Reads an extension header's data, refusing oversized ones before reading.

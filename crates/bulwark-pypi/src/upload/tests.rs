@@ -479,13 +479,12 @@ fn tar_path_tricks_and_special_entries_are_refused() {
             ..
         }
     ));
-    assert!(matches!(
+    assert_eq!(
         unsafe_path("demo-1.0/"),
-        UploadError::UnsafePath {
-            problem: PathProblem::NotNormalized,
-            ..
+        UploadError::FileNamedLikeDirectory {
+            name: shown("demo-1.0/")
         }
-    ));
+    );
 
     let link = |kind, target: &'static [u8]| -> UploadError {
         let entry = Raw {
@@ -1399,4 +1398,192 @@ fn a_read_error_is_not_reported_as_a_corrupt_archive() {
             "{name}"
         );
     }
+}
+
+/// One tar header block written byte for byte: any type byte (even the
+/// old-style `\0`) and any size, whatever the type.
+fn header_block(name: &str, kind: u8, size: u64, link: &str) -> Vec<u8> {
+    let mut header = Header::new_gnu();
+    let old = header.as_old_mut();
+    old.name[..name.len()].copy_from_slice(name.as_bytes());
+    old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.as_old_mut().linkflag[0] = kind;
+    header.set_cksum();
+    header.as_bytes().to_vec()
+}
+
+/// `data` padded to whole 512-byte blocks.
+fn blocks(data: &[u8]) -> Vec<u8> {
+    let mut padded = data.to_vec();
+    padded.resize(data.len().div_ceil(512) * 512, 0);
+    padded
+}
+
+/// A `.tar.gz` of raw blocks, then a valid `demo-1.0/PKG-INFO` and the
+/// end-of-archive marker.
+fn sdist_of_blocks(raw: &[u8]) -> Vec<u8> {
+    let mut tarball = raw.to_vec();
+    tarball.extend(header_block(
+        "demo-1.0/PKG-INFO",
+        b'0',
+        META.len() as u64,
+        "",
+    ));
+    tarball.extend(blocks(META));
+    tarball.extend([0; 1024]);
+    gz(&tarball)
+}
+
+/// Three blocks that read as members to a reader that does not skip a
+/// directory's or link's data (Python's `tarfile`): a link out of the
+/// destination, a file written through it.
+fn hidden_members() -> Vec<u8> {
+    let mut hidden = header_block("demo-1.0/x", b'2', 0, "../../../../home/u/.ssh");
+    hidden.extend(header_block("demo-1.0/x/authorized_keys", b'0', 8, ""));
+    hidden.extend(blocks(b"ssh-rsa\n"));
+    hidden
+}
+
+#[test]
+fn a_directory_or_link_with_data_is_refused() {
+    // The `tar` crate skips `size` bytes after every header, Python's
+    // `tarfile` only after a regular file's: it reads the data of this
+    // directory as the members hidden in it.
+    let hidden = hidden_members();
+    assert_eq!(hidden.len(), 1536);
+    for (kind, link) in [(b'5', ""), (b'2', "sub"), (b'1', "demo-1.0/PKG-INFO")] {
+        let name = if kind == b'5' {
+            "demo-1.0/"
+        } else {
+            "demo-1.0/l"
+        };
+        let mut raw = Vec::new();
+        if kind == b'1' {
+            raw.extend(header_block(
+                "demo-1.0/PKG-INFO",
+                b'0',
+                META.len() as u64,
+                "",
+            ));
+            raw.extend(blocks(META));
+        }
+        raw.extend(header_block(name, kind, 1536, link));
+        raw.extend(&hidden);
+        let bytes = if kind == b'1' {
+            let mut tarball = raw;
+            tarball.extend([0; 1024]);
+            gz(&tarball)
+        } else {
+            sdist_of_blocks(&raw)
+        };
+        assert_eq!(
+            check(SDIST_NAME, &bytes).unwrap_err(),
+            UploadError::NonFileWithData { name: shown(name) },
+            "type {}",
+            kind as char
+        );
+    }
+    // The same with the size given in a pax header.
+    let size = pax_record("size", b"1536");
+    let mut raw = header_block("PaxHeader", b'x', size.len() as u64, "");
+    raw.extend(blocks(&size));
+    raw.extend(header_block("demo-1.0/sub", b'5', 1536, ""));
+    raw.extend(&hidden);
+    assert_eq!(
+        check(SDIST_NAME, &sdist_of_blocks(&raw)).unwrap_err(),
+        UploadError::NonFileWithData {
+            name: shown("demo-1.0/sub")
+        }
+    );
+    // Without data they pass.
+    let mut raw = header_block("demo-1.0/", b'5', 0, "");
+    raw.extend(header_block("demo-1.0/l", b'2', 0, "PKG-INFO"));
+    assert!(check(SDIST_NAME, &sdist_of_blocks(&raw)).is_ok());
+}
+
+#[test]
+fn an_old_style_file_named_like_a_directory_is_refused() {
+    // Python's `tarfile` takes a type `\0` member whose name ends in `/`
+    // for a directory, and so does not skip its data; a pax path (or a
+    // GNU long name) gives the member a clean name for us.
+    let path = pax_record("path", b"demo-1.0/sub");
+    let mut raw = header_block("PaxHeader", b'x', path.len() as u64, "");
+    raw.extend(blocks(&path));
+    raw.extend(header_block("demo-1.0/sub/", 0, 1536, ""));
+    raw.extend(hidden_members());
+    assert_eq!(
+        check(SDIST_NAME, &sdist_of_blocks(&raw)).unwrap_err(),
+        UploadError::FileNamedLikeDirectory {
+            name: shown("demo-1.0/sub")
+        }
+    );
+    let mut raw = header_block("././@LongLink", b'L', 13, "");
+    raw.extend(blocks(b"demo-1.0/sub\0"));
+    raw.extend(header_block("demo-1.0/sub/", 0, 1536, ""));
+    raw.extend(hidden_members());
+    assert_eq!(
+        check(SDIST_NAME, &sdist_of_blocks(&raw)).unwrap_err(),
+        UploadError::FileNamedLikeDirectory {
+            name: shown("demo-1.0/sub")
+        }
+    );
+}
+
+#[test]
+fn names_differing_only_in_unicode_normalization_are_refused() {
+    // macOS file systems take `ü` (NFC) and `u` + U+0308 (NFD) for one
+    // name: this `PKG-INFO` would land on the checked one through the link.
+    let evil = b"Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n";
+    let bytes = sdist_with(&[
+        symlink("demo-1.0/\u{fc}", "."),
+        file("demo-1.0/u\u{308}/PKG-INFO", evil),
+    ]);
+    assert_eq!(
+        check(SDIST_NAME, &bytes).unwrap_err(),
+        UploadError::CaseClash {
+            first: shown("demo-1.0/\u{fc}"),
+            second: shown("demo-1.0/u\u{308}/PKG-INFO"),
+        }
+    );
+    let wheel = wheel_with(&[("demo/caf\u{e9}.py", b"a"), ("demo/cafe\u{301}.py", b"b")]);
+    assert_eq!(
+        check(WHEEL_NAME, &wheel).unwrap_err(),
+        UploadError::CaseClash {
+            first: shown("demo/caf\u{e9}.py"),
+            second: shown("demo/cafe\u{301}.py"),
+        }
+    );
+    // Case and normalization together.
+    let wheel = wheel_with(&[("demo/\u{dc}.py", b"a"), ("demo/u\u{308}.py", b"b")]);
+    assert!(matches!(
+        check(WHEEL_NAME, &wheel).unwrap_err(),
+        UploadError::CaseClash { .. }
+    ));
+}
+
+#[test]
+fn names_that_windows_strips_are_refused() {
+    // Windows drops a trailing `.` or space: `PKG-INFO.` is `PKG-INFO`.
+    let evil = b"Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n";
+    for name in ["demo-1.0/PKG-INFO.", "demo-1.0/PKG-INFO ", "demo-1.0/d./x"] {
+        let bytes = sdist_with(&[file(name, evil)]);
+        assert_eq!(
+            check(SDIST_NAME, &bytes).unwrap_err(),
+            UploadError::UnsafePath {
+                name: shown(name),
+                problem: PathProblem::TrailingDotOrSpace,
+            },
+            "{name:?}"
+        );
+    }
+    let wheel = wheel_with(&[("demo/x.py.", b"")]);
+    assert!(matches!(
+        check(WHEEL_NAME, &wheel).unwrap_err(),
+        UploadError::UnsafePath {
+            problem: PathProblem::TrailingDotOrSpace,
+            ..
+        }
+    ));
 }

@@ -15,7 +15,8 @@
 //! - no entry is written through a link or inside a file: every component
 //!   of an entry's path but the last is a directory;
 //! - no two entries land on the same path, and no two paths differ only in
-//!   case, since macOS and Windows file systems would merge them;
+//!   case or Unicode normalization form (NFC, NFD), since macOS and
+//!   Windows file systems would merge them;
 //! - a hard link names a regular file extracted before it (as `tarfile`
 //!   requires), spelled exactly.
 //!
@@ -23,6 +24,8 @@
 //! in the archive, and that is capped by [`MAX_TREE_SIZE`].
 
 use std::collections::HashMap;
+
+use unicode_normalization::UnicodeNormalization;
 
 use super::UploadError;
 use crate::shown::shown;
@@ -64,8 +67,9 @@ pub enum LinkProblem {
     /// The target goes through a file as if it were a directory.
     #[error("its target goes through a file")]
     ThroughFile,
-    /// The target names an entry spelled in a different case.
-    #[error("its target spells an entry in a different case")]
+    /// The target names an entry spelled in a different case or Unicode
+    /// normalization form.
+    #[error("its target spells an entry in a different case or normalization form")]
     CaseMismatch,
     /// A hard link does not name a regular file extracted before it.
     #[error("it does not name an earlier regular file of the archive")]
@@ -108,8 +112,9 @@ const ROOT: usize = 0;
 /// The extracted tree, as far as the archive has been read.
 pub(super) struct Tree {
     nodes: Vec<Node>,
-    /// Children by parent and case-folded name: one index both finds an
-    /// entry and finds the entries its name clashes with in case.
+    /// Children by parent and folded name ([`fold`]): one index both finds
+    /// an entry and finds the entries its name clashes with in case or
+    /// normalization form.
     children: HashMap<(usize, String), usize>,
     symlinks: Vec<usize>,
     size: u64,
@@ -341,16 +346,20 @@ impl Tree {
     }
 }
 
-/// The key two names share when a case-insensitive file system would take
-/// them for one: upper case, then lower case, so that `ß` meets `ss`, `ſ`
-/// meets `s` and the Kelvin sign meets `k` (Unicode default case
-/// conversion, not full case folding; it does not normalize, so NFC and
-/// NFD spellings stay apart).
+/// The key two names share when a file system would take them for one:
+/// macOS file systems ignore case and the Unicode normalization form (`ü`
+/// and `u` followed by U+0308 are one name), Windows ignores case. The
+/// name is put in NFC, then upper case, then lower case, so that `ß` meets
+/// `ss`, `ſ` meets `s` and the Kelvin sign meets `k` (Unicode default case
+/// conversion, not full case folding), and in NFC again, since case
+/// conversion can decompose. Names ending in `.` or a space, which Windows
+/// strips, never get here (`path::check` refuses them).
 fn fold(name: &str) -> String {
     if name.is_ascii() {
         name.to_ascii_lowercase()
     } else {
-        name.to_uppercase().to_lowercase()
+        let upper = name.nfc().collect::<String>().to_uppercase();
+        upper.to_lowercase().nfc().collect()
     }
 }
 
@@ -494,6 +503,9 @@ mod tests {
         assert_eq!(fold("DELTA.py"), fold("delta.py"));
         assert_eq!(fold("STRASSE"), fold("straße"));
         assert_eq!(fold("\u{212a}"), fold("k"));
-        assert_ne!(fold("e\u{301}"), fold("\u{e9}"));
+        // NFC and NFD spellings meet, as on macOS, with case too.
+        assert_eq!(fold("e\u{301}"), fold("\u{e9}"));
+        assert_eq!(fold("U\u{308}"), fold("\u{fc}"));
+        assert_ne!(fold("u"), fold("\u{fc}"));
     }
 }
