@@ -8,7 +8,8 @@
 //!           hyper HTTP/1.1 with a timer: the request head must arrive within
 //!           `header_timeout` — counted from the connection's start, and again
 //!           from the end of each response, so an idle keep-alive connection
-//!           is closed after the same time
+//!           is closed after the same time; an answer the client takes
+//!           nothing of for `send_timeout` ends the connection
 //! ```
 //!
 //! Every open connection holds a file descriptor, so the slot count never
@@ -16,13 +17,17 @@
 //! `RLIMIT_NOFILE` to the hard one and keeps [`FD_RESERVE`] descriptors for
 //! the blob store, the database and temporary files.
 
+use std::future::Future as _;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -34,6 +39,10 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// The most connections served at once; more are refused with 503.
     pub max_connections: usize,
+    /// The longest a response may wait for the client to take any of it
+    /// (a client that stops reading a download); the connection is then
+    /// closed.
+    pub send_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -41,6 +50,7 @@ impl Default for ConnectionLimits {
         Self {
             header_timeout: Duration::from_secs(15),
             max_connections: 1024,
+            send_timeout: Duration::from_mins(1),
         }
     }
 }
@@ -128,6 +138,11 @@ pub async fn serve(
         };
         // Small responses go out at once rather than waiting for an ACK.
         let _ = stream.set_nodelay(true);
+        let stream = SendTimeout {
+            stream,
+            limit: limits.send_timeout,
+            stalled: None,
+        };
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
         tokio::spawn(async move {
@@ -136,6 +151,98 @@ pub async fn serve(
             }
             drop(slot);
         });
+    }
+}
+
+/// A connection whose writes fail once the client has taken nothing for
+/// `limit`: hyper's timers bound reading a request, not sending the
+/// answer, and a client that stops reading would otherwise hold its slot
+/// for as long as it likes.
+struct SendTimeout {
+    stream: TcpStream,
+    limit: Duration,
+    /// Running while a write waits for the client.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl SendTimeout {
+    /// After the socket answered `Pending`: pending until `limit` has
+    /// passed without progress, then an error that ends the connection.
+    fn wait<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let limit = self.limit;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took nothing of the answer for the send timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Passes on what the socket answered, timing a wait.
+    fn progress<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.stalled = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.wait(cx),
+        }
+    }
+}
+
+impl AsyncRead for SendTimeout {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SendTimeout {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.progress(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.progress(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_flush(cx);
+        this.progress(cx, polled)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_shutdown(cx);
+        this.progress(cx, polled)
     }
 }
 

@@ -243,9 +243,20 @@ pub fn file_locks<'a>(
         .collect()
 }
 
+/// What a sweep of [`collect_unrecorded`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnrecordedSweep {
+    /// Distribution blobs removed.
+    pub removed: usize,
+    /// Staging files a crash left, removed.
+    pub staging_removed: u64,
+    /// The blobs unrecorded now: the suspects of the next sweep.
+    pub unrecorded: BTreeSet<String>,
+}
+
 /// Removes the distribution blobs that no record names and that were
-/// already unrecorded in the previous sweep (`suspects`); returns how many
-/// it removed and this sweep's unrecorded blobs, the suspects of the next.
+/// already unrecorded in the previous sweep (`suspects`), and the staging
+/// files of uploads a crash interrupted.
 ///
 /// Two sweeps, not one: an upload stores its blobs a moment before it
 /// records them, so a blob unrecorded once may be an upload in flight. One
@@ -255,7 +266,7 @@ pub fn collect_unrecorded(
     store: &dyn StateStore,
     blobs: &dyn BlobStore,
     suspects: &BTreeSet<String>,
-) -> Result<(usize, BTreeSet<String>), StoreError> {
+) -> Result<UnrecordedSweep, StoreError> {
     let mut unrecorded = BTreeSet::new();
     let mut removed = 0;
     for key in blobs.list(layout::FILES_PREFIX)? {
@@ -275,5 +286,9 @@ pub fn collect_unrecorded(
             unrecorded.insert(key);
         }
     }
-    Ok((removed, unrecorded))
+    Ok(UnrecordedSweep {
+        removed,
+        staging_removed: blobs.remove_stale_staging()?,
+        unrecorded,
+    })
 }

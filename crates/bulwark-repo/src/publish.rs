@@ -218,7 +218,7 @@ impl Publisher {
     pub fn collect_unrecorded(
         &self,
         suspects: &BTreeSet<String>,
-    ) -> Result<(usize, BTreeSet<String>), PublishError> {
+    ) -> Result<crate::gc::UnrecordedSweep, PublishError> {
         Ok(crate::gc::collect_unrecorded(
             self.store.as_ref(),
             self.blobs.as_ref(),

@@ -61,15 +61,16 @@ async fn collect_unrecorded(
     let p = publisher.clone();
     let previous = suspects.clone();
     match blocking(move || p.collect_unrecorded(&previous)).await {
-        Ok((removed, unrecorded)) => {
-            if removed > 0 || !unrecorded.is_empty() {
+        Ok(sweep) => {
+            if sweep.removed > 0 || sweep.staging_removed > 0 || !sweep.unrecorded.is_empty() {
                 tracing::info!(
-                    removed,
-                    unrecorded = unrecorded.len(),
+                    removed = sweep.removed,
+                    staging_removed = sweep.staging_removed,
+                    unrecorded = sweep.unrecorded.len(),
                     "removed files no upload recorded (left by a crash)"
                 );
             }
-            unrecorded
+            sweep.unrecorded
         }
         Err(e) => {
             tracing::error!("cannot sweep unrecorded files (will retry): {}", chain(&e));

@@ -2781,6 +2781,12 @@ fn staged_files_are_stored_whole_and_never_listed(make: &Make<'_, dyn BlobStore>
         .expect("put_file");
     let mut dropped = b.staging_file().expect("staging_file");
     dropped.write_all(b"never stored").expect("write");
+    // A staging file being written is never stale.
+    let mut writing = b.staging_file().expect("staging_file");
+    writing.write_all(b"in flight").expect("write");
+    assert_eq!(b.remove_stale_staging().expect("remove_stale_staging"), 0);
+    writing.write_all(b" still").expect("write");
+    drop(writing);
     drop(dropped);
     assert_eq!(
         b.get("files/ab/big-1.0.tar.gz").expect("get").as_deref(),

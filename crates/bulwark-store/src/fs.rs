@@ -295,6 +295,12 @@ impl BlobStore for FsBlobs {
         sync_dir(&dir).map_err(backend)
     }
 
+    /// Those untouched for [`STALE_TEMP_AGE`] (temporary files of puts and
+    /// batches included), as [`FsBlobs::open`] does.
+    fn remove_stale_staging(&self) -> Result<u64> {
+        self.remove_stale_temp_files(STALE_TEMP_AGE)
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let Some((file, len)) = self.open_blob(key)? else {
             return Ok(None);

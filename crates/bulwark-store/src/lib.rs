@@ -194,6 +194,9 @@ pub trait BlobStore: Send + Sync {
     /// Stores the whole content of `file`, a [`BlobStore::staging_file`],
     /// under `key`, atomically and durably as [`BlobStore::put`] does.
     fn put_file(&self, key: &str, file: tempfile::NamedTempFile) -> Result<()>;
+    /// Removes the staging files a crash left behind (untouched for long
+    /// enough that no upload can still be writing them); returns how many.
+    fn remove_stale_staging(&self) -> Result<u64>;
     /// The bytes under `key`.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// The byte length under `key`.

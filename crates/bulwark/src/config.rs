@@ -12,6 +12,7 @@
 //! request_timeout_secs = 300        # BULWARK_REQUEST_TIMEOUT_SECS
 //! header_timeout_secs = 15          # BULWARK_HEADER_TIMEOUT_SECS (request head; idle keep-alive)
 //! max_connections = 1024            # BULWARK_MAX_CONNECTIONS (fewer if the open-file limit is lower)
+//! send_timeout_secs = 60            # BULWARK_SEND_TIMEOUT_SECS (a client taking nothing of an answer)
 //! publish_interval_secs = 60        # BULWARK_PUBLISH_INTERVAL_SECS
 //! bin_bits = 8                      # BULWARK_BIN_BITS (2^bin_bits hashed bins, 1..=16)
 //! online_expiry_secs = 86400        # BULWARK_ONLINE_EXPIRY_SECS
@@ -36,6 +37,7 @@ pub struct Settings {
     pub request_timeout_secs: u64,
     pub header_timeout_secs: u64,
     pub max_connections: usize,
+    pub send_timeout_secs: u64,
     pub publish_interval_secs: u64,
     pub bin_bits: u32,
     pub online_expiry_secs: i64,
@@ -55,6 +57,7 @@ impl Default for Settings {
             request_timeout_secs: 300,
             header_timeout_secs: 15,
             max_connections: 1024,
+            send_timeout_secs: 60,
             publish_interval_secs: 60,
             bin_bits: policy.bin_bits,
             online_expiry_secs: policy.online_expiry,
@@ -76,6 +79,7 @@ struct File {
     request_timeout_secs: Option<u64>,
     header_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
+    send_timeout_secs: Option<u64>,
     publish_interval_secs: Option<u64>,
     bin_bits: Option<u32>,
     online_expiry_secs: Option<i64>,
@@ -95,6 +99,16 @@ fn parse_listen(value: &str, key: &str) -> anyhow::Result<SocketAddr> {
         .with_context(bad)?
         .next()
         .with_context(bad)
+}
+
+/// Sets each listed field of the settings `s` to the value given, when one
+/// is (`Some`).
+macro_rules! overlay {
+    ($s:ident; $($field:ident <- $value:expr;)*) => {
+        $(if let Some(v) = $value {
+            $s.$field = v;
+        })*
+    };
 }
 
 /// Reads `BULWARK_<NAME>` and parses it, naming the variable on failure.
@@ -127,85 +141,9 @@ impl Settings {
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
             let file: File = toml::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))?;
-            if let Some(v) = file.data_dir {
-                s.data_dir = v;
-            }
-            if let Some(v) = file.listen {
-                s.listen = parse_listen(&v, "listen")?;
-            }
-            if let Some(v) = file.online_key {
-                s.online_key = Some(v);
-            }
-            if let Some(v) = file.max_upload_bytes {
-                s.max_upload_bytes = v;
-            }
-            if let Some(v) = file.max_concurrent_uploads {
-                s.max_concurrent_uploads = v;
-            }
-            if let Some(v) = file.request_timeout_secs {
-                s.request_timeout_secs = v;
-            }
-            if let Some(v) = file.header_timeout_secs {
-                s.header_timeout_secs = v;
-            }
-            if let Some(v) = file.max_connections {
-                s.max_connections = v;
-            }
-            if let Some(v) = file.publish_interval_secs {
-                s.publish_interval_secs = v;
-            }
-            if let Some(v) = file.bin_bits {
-                s.bin_bits = v;
-            }
-            if let Some(v) = file.online_expiry_secs {
-                s.online_expiry_secs = v;
-            }
-            if let Some(v) = file.snapshot_retention_secs {
-                s.snapshot_retention_secs = v;
-            }
-            if let Some(v) = file.allow_local_versions {
-                s.allow_local_versions = v;
-            }
+            s.apply_file(file)?;
         }
-        if let Some(v) = env("DATA_DIR")? {
-            s.data_dir = v;
-        }
-        if let Some(v) = env::<String>("LISTEN")? {
-            s.listen = parse_listen(&v, "BULWARK_LISTEN")?;
-        }
-        if let Some(v) = env("ONLINE_KEY")? {
-            s.online_key = Some(v);
-        }
-        if let Some(v) = env("MAX_UPLOAD_BYTES")? {
-            s.max_upload_bytes = v;
-        }
-        if let Some(v) = env("MAX_CONCURRENT_UPLOADS")? {
-            s.max_concurrent_uploads = v;
-        }
-        if let Some(v) = env("REQUEST_TIMEOUT_SECS")? {
-            s.request_timeout_secs = v;
-        }
-        if let Some(v) = env("HEADER_TIMEOUT_SECS")? {
-            s.header_timeout_secs = v;
-        }
-        if let Some(v) = env("MAX_CONNECTIONS")? {
-            s.max_connections = v;
-        }
-        if let Some(v) = env("PUBLISH_INTERVAL_SECS")? {
-            s.publish_interval_secs = v;
-        }
-        if let Some(v) = env("BIN_BITS")? {
-            s.bin_bits = v;
-        }
-        if let Some(v) = env("ONLINE_EXPIRY_SECS")? {
-            s.online_expiry_secs = v;
-        }
-        if let Some(v) = env("SNAPSHOT_RETENTION_SECS")? {
-            s.snapshot_retention_secs = v;
-        }
-        if let Some(v) = env("ALLOW_LOCAL_VERSIONS")? {
-            s.allow_local_versions = v;
-        }
+        s.apply_env()?;
         if let Some(v) = data_dir {
             s.data_dir = v;
         }
@@ -214,6 +152,52 @@ impl Settings {
         }
         s.validate()?;
         Ok(s)
+    }
+
+    /// Takes every setting `file` gives.
+    fn apply_file(&mut self, file: File) -> anyhow::Result<()> {
+        if let Some(v) = file.listen {
+            self.listen = parse_listen(&v, "listen")?;
+        }
+        overlay! { self;
+            data_dir <- file.data_dir;
+            online_key <- file.online_key.map(Some);
+            max_upload_bytes <- file.max_upload_bytes;
+            max_concurrent_uploads <- file.max_concurrent_uploads;
+            request_timeout_secs <- file.request_timeout_secs;
+            header_timeout_secs <- file.header_timeout_secs;
+            max_connections <- file.max_connections;
+            send_timeout_secs <- file.send_timeout_secs;
+            publish_interval_secs <- file.publish_interval_secs;
+            bin_bits <- file.bin_bits;
+            online_expiry_secs <- file.online_expiry_secs;
+            snapshot_retention_secs <- file.snapshot_retention_secs;
+            allow_local_versions <- file.allow_local_versions;
+        }
+        Ok(())
+    }
+
+    /// Takes every setting a `BULWARK_*` variable gives.
+    fn apply_env(&mut self) -> anyhow::Result<()> {
+        if let Some(v) = env::<String>("LISTEN")? {
+            self.listen = parse_listen(&v, "BULWARK_LISTEN")?;
+        }
+        overlay! { self;
+            data_dir <- env("DATA_DIR")?;
+            online_key <- env("ONLINE_KEY")?.map(Some);
+            max_upload_bytes <- env("MAX_UPLOAD_BYTES")?;
+            max_concurrent_uploads <- env("MAX_CONCURRENT_UPLOADS")?;
+            request_timeout_secs <- env("REQUEST_TIMEOUT_SECS")?;
+            header_timeout_secs <- env("HEADER_TIMEOUT_SECS")?;
+            max_connections <- env("MAX_CONNECTIONS")?;
+            send_timeout_secs <- env("SEND_TIMEOUT_SECS")?;
+            publish_interval_secs <- env("PUBLISH_INTERVAL_SECS")?;
+            bin_bits <- env("BIN_BITS")?;
+            online_expiry_secs <- env("ONLINE_EXPIRY_SECS")?;
+            snapshot_retention_secs <- env("SNAPSHOT_RETENTION_SECS")?;
+            allow_local_versions <- env("ALLOW_LOCAL_VERSIONS")?;
+        }
+        Ok(())
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -233,12 +217,13 @@ impl Settings {
             || self.request_timeout_secs == 0
             || self.header_timeout_secs == 0
             || self.max_connections == 0
+            || self.send_timeout_secs == 0
             || self.max_upload_bytes == 0
             || self.max_concurrent_uploads == 0
         {
             bail!(
                 "publish_interval_secs, request_timeout_secs, header_timeout_secs, max_connections, \
-                 max_upload_bytes and max_concurrent_uploads must be positive"
+                 send_timeout_secs, max_upload_bytes and max_concurrent_uploads must be positive"
             );
         }
         Ok(())
@@ -249,6 +234,7 @@ impl Settings {
         bulwark_http::listen::ConnectionLimits {
             header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
             max_connections: self.max_connections,
+            send_timeout: std::time::Duration::from_secs(self.send_timeout_secs),
         }
     }
 

@@ -169,3 +169,55 @@ fn uploads_past_the_bound_get_503_with_retry_after() {
     });
     assert!(accepted, "{}", server.log());
 }
+
+/// The status of a GET of `url`, by curl.
+fn status(url: &str) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ])
+        .arg(url)
+        .output()
+        .unwrap();
+    stdout(&out)
+}
+
+#[test]
+fn a_download_the_client_stops_reading_frees_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_with_env(
+        &data,
+        &[
+            ("BULWARK_MAX_CONNECTIONS", "1"),
+            ("BULWARK_SEND_TIMEOUT_SECS", "2"),
+        ],
+    );
+    let token = token(&data, "alice");
+    let big = big_wheel(dir.path(), "stall", 64 << 20);
+    assert_eq!(upload(&server.url, &token, &big).0, "200");
+    let sha = bulwark_tuf::hash::sha256_hex(&std::fs::read(&big).unwrap());
+
+    // A client that asks for the file and never reads: more than the
+    // socket buffers hold, so the answer waits on it.
+    let addr = server.url.trim_start_matches("http://");
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    write!(
+        stalled,
+        "GET /files/{sha}/stall-1.0-py3-none-any.whl HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    // It holds the only connection slot until the send timeout frees it.
+    assert_eq!(status(&format!("{}/simple/", server.url)), "503");
+    let freed = common::wait_until(std::time::Duration::from_secs(30), || {
+        status(&format!("{}/simple/", server.url)) == "200"
+    });
+    assert!(freed, "the stalled download kept its connection");
+    drop(stalled);
+}

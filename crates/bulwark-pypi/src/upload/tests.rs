@@ -1045,6 +1045,28 @@ fn error_messages_are_lowercase_and_escape_entry_names() {
     }
 }
 
+/// Links `demo-1.0/<prefix>0` … `<prefix><last>`: the first to `first`,
+/// each next one to the one before it, and the last to `last_target`
+/// instead when given. Returns their names and targets.
+fn link_chain(
+    prefix: &str,
+    first: &str,
+    last: usize,
+    last_target: Option<&str>,
+) -> (Vec<String>, Vec<String>) {
+    let names = (0..=last)
+        .map(|i| format!("demo-1.0/{prefix}{i}"))
+        .collect();
+    let targets = (0..=last)
+        .map(|i| match (i, last_target) {
+            (0, _) => first.to_owned(),
+            (i, Some(target)) if i == last => target.to_owned(),
+            (i, _) => format!("{prefix}{}", i - 1),
+        })
+        .collect();
+    (names, targets)
+}
+
 fn symlink<'a>(name: &'a str, target: &'a str) -> Raw<'a> {
     Raw {
         name: name.as_bytes(),
@@ -1139,14 +1161,7 @@ fn a_second_pkg_info_through_a_dot_link_is_refused() {
 fn long_link_chains_and_loops_are_refused() {
     // Issue #10: twelve links that each resolve to the top of the archive,
     // and a thirteenth that climbs one more level through them.
-    let names: Vec<String> = (0..=12).map(|i| format!("demo-1.0/l{i}")).collect();
-    let targets: Vec<String> = (0..=12)
-        .map(|i| match i {
-            0 => "..".to_owned(),
-            12 => "l11/..".to_owned(),
-            _ => format!("l{}", i - 1),
-        })
-        .collect();
+    let (names, targets) = link_chain("l", "..", 12, Some("l11/.."));
     let chain: Vec<Raw<'_>> = names
         .iter()
         .zip(&targets)
@@ -1159,13 +1174,7 @@ fn long_link_chains_and_loops_are_refused() {
     );
 
     // Linux gives up after 40 links (ELOOP); so does the check.
-    let names: Vec<String> = (0..=41).map(|i| format!("demo-1.0/c{i}")).collect();
-    let targets: Vec<String> = (0..=41)
-        .map(|i| match i {
-            0 => ".".to_owned(),
-            _ => format!("c{}", i - 1),
-        })
-        .collect();
+    let (names, targets) = link_chain("c", ".", 41, None);
     let chain: Vec<Raw<'_>> = names
         .iter()
         .zip(&targets)
