@@ -467,20 +467,13 @@ fn record(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _same_files = bulwark_repo::gc::file_locks(offer.files.iter().map(|f| f.sha256.as_str()));
-    let mut created = put_all(blobs, &writes)?;
-    for (inspected, file) in offer.files.iter().zip(staged) {
-        let key = layout::file_key(&inspected.sha256, inspected.filename.as_str());
-        if blobs
-            .len(&key)
-            .map_err(internal("storing the transaction"))?
-            .is_none()
-        {
-            created.push(key.clone());
-        }
-        blobs
-            .put_file(&key, file)
-            .map_err(internal("storing the transaction"))?;
-    }
+    let staged = offer
+        .files
+        .iter()
+        .map(|i| layout::file_key(&i.sha256, i.filename.as_str()))
+        .zip(staged)
+        .collect();
+    let created = put_all(blobs, &writes, staged)?;
     let files = verified.added_records(&offer.user);
     let transaction = ProjectTransaction {
         display_name: offer.project.as_given().to_owned(),
@@ -598,21 +591,29 @@ fn accepted_nested<'o>(
     nested.into_values().collect()
 }
 
-/// Stores every `(key, bytes)` and returns the keys that did not exist
-/// before.
-fn put_all(blobs: &dyn BlobStore, writes: &[(String, &[u8])]) -> Result<Vec<String>, ApiError> {
+/// Stores every `(key, bytes)` and every staged distribution under its key,
+/// and returns the keys that did not exist before (removed again if the
+/// transaction is refused).
+fn put_all(
+    blobs: &dyn BlobStore,
+    writes: &[(String, &[u8])],
+    staged: Vec<(String, NamedTempFile)>,
+) -> Result<Vec<String>, ApiError> {
+    let error = internal("storing the transaction");
     let mut created = Vec::new();
-    for (key, bytes) in writes {
-        if blobs
-            .len(key)
-            .map_err(internal("storing the transaction"))?
-            .is_none()
-        {
-            created.push(key.clone());
+    let mut note_new = |key: &str| -> Result<(), ApiError> {
+        if blobs.len(key).map_err(&error)?.is_none() {
+            created.push(key.to_owned());
         }
-        blobs
-            .put(key, bytes)
-            .map_err(internal("storing the transaction"))?;
+        Ok(())
+    };
+    for (key, bytes) in writes {
+        note_new(key)?;
+        blobs.put(key, bytes).map_err(&error)?;
+    }
+    for (key, file) in staged {
+        note_new(&key)?;
+        blobs.put_file(&key, file).map_err(&error)?;
     }
     Ok(created)
 }

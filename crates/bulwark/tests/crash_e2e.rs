@@ -29,28 +29,7 @@ impl Rng {
 
 /// Uploads `file` with curl; true when the server answered 200.
 fn upload(url: &str, token: &str, file: &Path) -> bool {
-    let sha = bulwark_tuf::hash::sha256_hex(&std::fs::read(file).unwrap());
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "10",
-            "-u",
-        ])
-        .arg(format!("__token__:{token}"))
-        .args(["-F", ":action=file_upload", "-F", "protocol_version=1"])
-        .arg("-F")
-        .arg(format!("sha256_digest={sha}"))
-        .arg("-F")
-        .arg(format!("content=@{}", file.display()))
-        .arg(format!("{url}/legacy/"))
-        .output()
-        .unwrap();
-    stdout(&out) == "200"
+    common::curl_upload(url, token, file).0 == "200"
 }
 
 /// Polls timestamp.json and records version → bytes; panics on a reuse.
@@ -222,16 +201,6 @@ fn every_acknowledged_upload_survives_sigkill() {
     );
 }
 
-/// The HTTP status of a GET of `url`.
-fn status(url: &str) -> String {
-    let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
-        .arg(url)
-        .output()
-        .unwrap();
-    stdout(&out)
-}
-
 #[test]
 fn bytes_stored_but_never_recorded_are_not_served_and_are_removed() {
     let dir = tempfile::tempdir().unwrap();
@@ -266,7 +235,7 @@ fn bytes_stored_but_never_recorded_are_not_served_and_are_removed() {
     let kept_sha = bulwark_tuf::hash::sha256_hex(&std::fs::read(&kept).unwrap());
     let kept_name = kept.file_name().unwrap().to_str().unwrap();
     assert_eq!(
-        status(&format!("{}/files/{kept_sha}/{kept_name}", server.url)),
+        common::http_status(&format!("{}/files/{kept_sha}/{kept_name}", server.url)),
         "200"
     );
     for path in [
@@ -275,7 +244,7 @@ fn bytes_stored_but_never_recorded_are_not_served_and_are_removed() {
         format!("tuf/targets/files/{sha}/{name}"),
     ] {
         assert_eq!(
-            status(&format!("{}/{path}", server.url)),
+            common::http_status(&format!("{}/{path}", server.url)),
             "404",
             "{path} was served without a record"
         );
@@ -292,7 +261,7 @@ fn bytes_stored_but_never_recorded_are_not_served_and_are_removed() {
         server.log()
     );
     assert_eq!(
-        status(&format!("{}/files/{kept_sha}/{kept_name}", server.url)),
+        common::http_status(&format!("{}/files/{kept_sha}/{kept_name}", server.url)),
         "200"
     );
 }

@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Server, stdout, token};
+use common::{Server, curl_upload, http_status, token};
 
 /// Writes `<name>-1.0-py3-none-any.whl` holding `size` incompressible
 /// bytes (stored, not deflated) into `dir`.
@@ -49,36 +49,6 @@ fn big_wheel(dir: &Path, name: &str, size: usize) -> PathBuf {
     path
 }
 
-/// Uploads `file` with curl; the status code and the response headers.
-fn upload(url: &str, token: &str, file: &Path) -> (String, String) {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-D",
-            "-",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-u",
-        ])
-        .arg(format!("__token__:{token}"))
-        .args(["-F", ":action=file_upload", "-F", "protocol_version=1"])
-        .arg("-F")
-        .arg(format!(
-            "sha256_digest={}",
-            bulwark_tuf::hash::sha256_hex(&std::fs::read(file).unwrap())
-        ))
-        .arg("-F")
-        .arg(format!("content=@{}", file.display()))
-        .arg(format!("{url}/legacy/"))
-        .output()
-        .unwrap();
-    let text = stdout(&out);
-    let (headers, status) = text.rsplit_once("\r\n\r\n").unwrap_or(("", &text));
-    (status.to_owned(), headers.to_owned())
-}
-
 /// The server's peak resident set size so far, in KiB.
 fn peak_rss_kib(server: &Server) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
@@ -96,11 +66,11 @@ fn a_90_mb_upload_streams_to_disk_and_is_served_whole() {
     let server = Server::start(&data);
     let token = token(&data, "alice");
     let small = big_wheel(dir.path(), "warm", 1 << 20);
-    assert_eq!(upload(&server.url, &token, &small).0, "200");
+    assert_eq!(curl_upload(&server.url, &token, &small).0, "200");
     let before = peak_rss_kib(&server);
 
     let big = big_wheel(dir.path(), "big", 90 << 20);
-    let (status, _) = upload(&server.url, &token, &big);
+    let (status, _) = curl_upload(&server.url, &token, &big);
     assert_eq!(status, "200", "{}", server.log());
     let grown_mib = (peak_rss_kib(&server) - before) / 1024;
     // Held in memory, the upload alone would be 90 MiB (202 MB measured
@@ -152,7 +122,7 @@ fn uploads_past_the_bound_get_503_with_retry_after() {
     .unwrap();
     slow.flush().unwrap();
     let refused = common::wait_until(std::time::Duration::from_secs(10), || {
-        let (status, headers) = upload(&server.url, &token, &wheel);
+        let (status, headers) = curl_upload(&server.url, &token, &wheel);
         if status == "503" {
             assert!(headers.contains("retry-after: 5"), "{headers}");
             true
@@ -165,27 +135,9 @@ fn uploads_past_the_bound_get_503_with_retry_after() {
     // Once the first ends, the slot is free again.
     drop(slow);
     let accepted = common::wait_until(std::time::Duration::from_secs(10), || {
-        upload(&server.url, &token, &wheel).0 == "200"
+        curl_upload(&server.url, &token, &wheel).0 == "200"
     });
     assert!(accepted, "{}", server.log());
-}
-
-/// The status of a GET of `url`, by curl.
-fn status(url: &str) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "10",
-        ])
-        .arg(url)
-        .output()
-        .unwrap();
-    stdout(&out)
 }
 
 #[test]
@@ -201,7 +153,7 @@ fn a_download_the_client_stops_reading_frees_its_connection() {
     );
     let token = token(&data, "alice");
     let big = big_wheel(dir.path(), "stall", 64 << 20);
-    assert_eq!(upload(&server.url, &token, &big).0, "200");
+    assert_eq!(curl_upload(&server.url, &token, &big).0, "200");
     let sha = bulwark_tuf::hash::sha256_hex(&std::fs::read(&big).unwrap());
 
     // A client that asks for the file and never reads: more than the
@@ -214,9 +166,9 @@ fn a_download_the_client_stops_reading_frees_its_connection() {
     )
     .unwrap();
     // It holds the only connection slot until the send timeout frees it.
-    assert_eq!(status(&format!("{}/simple/", server.url)), "503");
+    assert_eq!(http_status(&format!("{}/simple/", server.url)), "503");
     let freed = common::wait_until(std::time::Duration::from_secs(30), || {
-        status(&format!("{}/simple/", server.url)) == "200"
+        http_status(&format!("{}/simple/", server.url)) == "200"
     });
     assert!(freed, "the stalled download kept its connection");
     drop(stalled);

@@ -504,3 +504,44 @@ pub fn json_page(server: &Server, project: &str) -> Vec<u8> {
     )
     .stdout
 }
+
+/// Uploads `file` to `url`'s `/legacy/` as `token` with curl (no twine: the
+/// process tests need the status and headers, and many uploads at once);
+/// the status code and the response headers.
+pub fn curl_upload(url: &str, token: &str, file: &Path) -> (String, String) {
+    let sha = bulwark_tuf::hash::sha256_hex(&std::fs::read(file).unwrap());
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["--max-time", "30", "-u"])
+        .arg(format!("__token__:{token}"))
+        .args(["-F", ":action=file_upload", "-F", "protocol_version=1"])
+        .arg("-F")
+        .arg(format!("sha256_digest={sha}"))
+        .arg("-F")
+        .arg(format!("content=@{}", file.display()))
+        .arg(format!("{url}/legacy/"))
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let (headers, status) = text.rsplit_once("\r\n\r\n").unwrap_or(("", &text));
+    (status.to_owned(), headers.to_owned())
+}
+
+/// The status code of a GET of `url`, by curl (`000` when there was no
+/// answer within 10 s).
+pub fn http_status(url: &str) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ])
+        .arg(url)
+        .output()
+        .unwrap();
+    stdout(&out)
+}
