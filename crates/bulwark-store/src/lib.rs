@@ -24,6 +24,8 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod fs;
+#[cfg(feature = "io")]
+pub mod io;
 pub mod key;
 pub mod model;
 #[cfg(feature = "sqlite")]
