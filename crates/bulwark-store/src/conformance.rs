@@ -152,6 +152,32 @@ pub fn blob_store_suite(make: &dyn Fn() -> Box<dyn BlobStore>) {
     run("BlobStore", BLOB_CHECKS, make);
 }
 
+/// Runs every blob check but those `skipped`, each `(check name, why)`: for
+/// a test server that cannot do what the backend and the real service can
+/// (s3rver cannot store a 255-byte key segment, and crashes trying). Each
+/// skipped check is printed with its reason; the backend's own tests should
+/// cover what the check would have, as far as the server allows.
+///
+/// # Panics
+///
+/// When a check fails, after running all the others, listing the
+/// failures; when a skipped name is not a check.
+pub fn blob_store_suite_skipping(make: &dyn Fn() -> Box<dyn BlobStore>, skipped: &[(&str, &str)]) {
+    for (name, why) in skipped {
+        assert!(
+            BLOB_CHECKS.iter().any(|(check, _)| check == name),
+            "no blob check is named {name:?}"
+        );
+        eprintln!("BlobStore conformance: skipping {name}: {why}");
+    }
+    let checks: Vec<Check<dyn BlobStore>> = BLOB_CHECKS
+        .iter()
+        .filter(|(check, _)| !skipped.iter().any(|(name, _)| name == check))
+        .copied()
+        .collect();
+    run("BlobStore", &checks, make);
+}
+
 /// Checks that everything a state store holds survives closing and
 /// reopening it. `open` opens the same database at each call; it is empty at
 /// the first.
@@ -2845,10 +2871,10 @@ fn ranges(make: &Make<'_, dyn BlobStore>) {
     assert_eq!(range(995, 10), bytes[995..], "past the end: what exists");
     assert_eq!(range(10, u64::MAX), bytes[10..], "length u64::MAX");
     assert_eq!(range(0, 1000), bytes, "everything");
-    assert_eq!(range(1000, 10), [], "at the end");
-    assert_eq!(range(5000, 10), [], "beyond the end");
-    assert_eq!(range(u64::MAX, u64::MAX), [], "offset u64::MAX");
-    assert_eq!(range(10, 0), [], "length 0");
+    assert_eq!(range(1000, 10), [0_u8; 0], "at the end");
+    assert_eq!(range(5000, 10), [0_u8; 0], "beyond the end");
+    assert_eq!(range(u64::MAX, u64::MAX), [0_u8; 0], "offset u64::MAX");
+    assert_eq!(range(10, 0), [0_u8; 0], "length 0");
     assert_eq!(
         b.get_range("empty", 0, 10).expect("get_range"),
         Some(Vec::new()),

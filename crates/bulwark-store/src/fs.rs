@@ -26,7 +26,7 @@
 //! one `syncfs` 82 ms, 10,000 sequential fsyncs 1.34 s). Elsewhere it is
 //! `sync`.
 //! Readers hold an open handle, so a concurrent overwrite never mixes old and
-//! new bytes. Temporary names start with [`RESERVED_PREFIX`], which no key
+//! new bytes. Temporary names start with [`crate::key::RESERVED_PREFIX`], which no key
 //! may contain, so they never collide with a key and never appear in `list`;
 //! those a crash leaves behind are removed by [`FsBlobs::open`] once stale.
 //! Temporary files, renames and directory syncs are `bulwark-fs`'s, the one
@@ -35,35 +35,19 @@
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bulwark_fs::fs::{self, File};
-use bulwark_fs::{sync_dir, temp_file_in};
+use bulwark_fs::sync_dir;
 use tempfile::TempPath;
 
-use crate::key::{RESERVED_PREFIX, valid_segment, validate_key, validate_prefix};
-use crate::{BlobBatch, BlobStore, Result, StoreError};
+use crate::key::{valid_segment, validate_key, validate_prefix};
+use crate::staging::{self, backend, create_temp, is_missing};
+use crate::{BlobBatch, BlobStore, Result};
 
-/// A temporary file is removed by [`FsBlobs::open`] only when it has not been
-/// written for this long: another process (a second server, a command-line
-/// tool) may be using the same directory, and its `put` in progress must not
-/// lose its file. A `put` renames its file within moments of the last write.
-pub const STALE_TEMP_AGE: Duration = Duration::from_mins(10);
-
-/// A storage failure; the I/O error names its path (for logs; the server
-/// must not show it to clients).
-fn backend(error: io::Error) -> StoreError {
-    StoreError::Backend(Box::new(error))
-}
-
-/// Errors that mean "there is no blob at this key": the path, or one of its
-/// parents, does not exist or is a file.
-fn is_missing(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-    )
-}
+/// Re-exported from [`crate::staging`], where every store's temporary files
+/// are swept.
+pub use crate::staging::STALE_TEMP_AGE;
 
 /// Blobs in a local directory. See the module documentation.
 #[derive(Debug)]
@@ -109,39 +93,7 @@ impl FsBlobs {
     /// how many. [`FsBlobs::open`] calls it; a long-running server may call
     /// it now and then. It walks the whole tree.
     pub fn remove_stale_temp_files(&self, older_than: Duration) -> Result<u64> {
-        let now = SystemTime::now();
-        let mut removed = 0;
-        let mut stack = vec![self.root.clone()];
-        while let Some(dir) = stack.pop() {
-            for entry in fs::read_dir(&dir).map_err(backend)? {
-                let entry = entry.map_err(backend)?;
-                let path = entry.path();
-                let kind = entry.file_type().map_err(backend)?;
-                if kind.is_dir() {
-                    stack.push(path);
-                } else if kind.is_file()
-                    && entry
-                        .file_name()
-                        .as_encoded_bytes()
-                        .starts_with(RESERVED_PREFIX.as_bytes())
-                {
-                    let modified = entry
-                        .metadata()
-                        .and_then(|m| m.modified())
-                        .map_err(backend)?;
-                    // A time in the future (clock moved back) is not stale.
-                    let age = now.duration_since(modified).unwrap_or(Duration::ZERO);
-                    if age >= older_than {
-                        match fs::remove_file(&path) {
-                            Ok(()) => removed += 1,
-                            Err(e) if is_missing(&e) => {}
-                            Err(e) => return Err(backend(e)),
-                        }
-                    }
-                }
-            }
-        }
-        Ok(removed)
+        staging::remove_stale_temp_files(&self.root, older_than)
     }
 
     /// Makes sure the directory of `key` exists and returns it. Directories
@@ -185,11 +137,6 @@ impl FsBlobs {
         // A directory is where keys live, not a key.
         Ok(meta.is_file().then_some((file, meta.len())))
     }
-}
-
-/// A new temporary file in `dir`, removed when dropped unless renamed.
-fn create_temp(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    temp_file_in(dir).map_err(backend)
 }
 
 /// Makes everything written so far on the file system holding `root`

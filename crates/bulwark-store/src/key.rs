@@ -3,8 +3,10 @@
 //! repository can be copied between backends unchanged.
 //!
 //! A key is a relative, `/`-separated path whose segments are non-empty, are
-//! not `.` or `..`, hold no backslash and no NUL, are at most 255 bytes (the
-//! usual file-name limit) and do not start with [`RESERVED_PREFIX`].
+//! not `.` or `..`, hold no backslash and no ASCII control character (NUL
+//! included: S3 listings are XML 1.0, which cannot carry most of them, and
+//! `object_store` refuses them), are at most 255 bytes (the usual file-name
+//! limit) and do not start with [`RESERVED_PREFIX`].
 
 use crate::{Result, StoreError};
 
@@ -42,7 +44,7 @@ pub(crate) fn valid_segment(segment: &str) -> bool {
         && segment != "."
         && segment != ".."
         && segment.len() <= MAX_SEGMENT_LEN
-        && !segment.contains(['\\', '\0'])
+        && !segment.contains(|c: char| c == '\\' || c.is_ascii_control())
         && !segment.starts_with(RESERVED_PREFIX)
 }
 
@@ -83,6 +85,9 @@ mod tests {
             "..\\x",
             "a\\b",
             "a\0b",
+            "a\nb",
+            "tab\t",
+            "del\x7f",
             ".tmp-1",
             "a/.tmp-x/b",
             &"x".repeat(256),

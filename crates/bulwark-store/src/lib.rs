@@ -7,10 +7,13 @@
 //!   files, project pages and TUF metadata — plus the one mutable file,
 //!   `tuf/metadata/timestamp.json`.
 //!
-//! The embedded default is [`sqlite::SqliteState`] and [`fs::FsBlobs`]. Every
-//! backend must pass the conformance suite in `conformance` (feature
-//! `conformance`, for tests only). The `SQLite` backend is the default
-//! feature `sqlite`; client-side crates that only keep blobs build without it.
+//! The embedded default is [`sqlite::SqliteState`] and [`fs::FsBlobs`]; with
+//! feature `s3`, blobs can live in an S3-compatible bucket instead
+//! (`s3::S3Blobs`). Every backend must pass the conformance suite in
+//! `conformance` (feature `conformance`, for tests only). The `SQLite`
+//! backend is the default feature `sqlite`; client-side crates that only
+//! keep blobs build without it. Temporary and staging files on local disk
+//! are [`staging`]'s, whichever store uses them.
 //!
 //! ```text
 //! upload ─▶ BlobStore::put(files/…) ─▶ StateStore::add_file (file + change, one transaction)
@@ -28,8 +31,11 @@ pub mod fs;
 pub mod io;
 pub mod key;
 pub mod model;
+#[cfg(feature = "s3")]
+pub mod s3;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod staging;
 
 pub use model::*;
 
@@ -40,7 +46,8 @@ pub enum StoreError {
     /// The backend (database, file system) failed.
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A blob key is not a valid relative path (empty, absolute, `..`, NUL, backslash).
+    /// A blob key is not a valid relative path (empty, absolute, `..`,
+    /// control characters, backslash).
     #[error("invalid blob key {0:?}")]
     InvalidKey(String),
     /// Stored data contradicts itself.

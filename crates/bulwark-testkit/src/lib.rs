@@ -12,6 +12,8 @@
 //! [`TestServer`] serves the resulting files on `127.0.0.1` with per-path
 //! fault injection and records every request path in order.
 //!
+//! [`s3_test_url`] hands each test a prefix of its own in the test bucket.
+//!
 //! This crate is only ever a dev-dependency: a panic here means the test set
 //! itself is broken, and panicking with the reason is what a test wants.
 #![allow(
@@ -21,8 +23,10 @@
     reason = "test-only crate: a failed setup step should abort the test with its reason"
 )]
 
+mod s3;
 mod server;
 mod simulator;
 
+pub use s3::{S3_VARIABLE, s3_test_url};
 pub use server::{Fault, TestServer, canonical_path};
 pub use simulator::{DAY, Listing, RepositorySimulator, Signer, now, target_file};
