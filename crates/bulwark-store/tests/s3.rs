@@ -10,7 +10,11 @@
 )]
 
 use std::error::Error;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use bulwark_store::conformance::{blob_store_reopen_suite, blob_store_suite_skipping};
@@ -140,13 +144,26 @@ fn keys_live_under_the_prefix_and_prefixes_do_not_mix() {
 #[test]
 fn a_large_put_file_goes_through_multipart_and_reads_back_identical() {
     const SIZE: usize = 50 * 1024 * 1024;
+    if !is_child() {
+        let relay = CountingRelay::start();
+        run_in_child(
+            "a_large_put_file_goes_through_multipart_and_reads_back_identical",
+            &relay.endpoint(),
+        );
+        let parts = relay.parts.load(Ordering::SeqCst);
+        assert!(
+            parts >= SIZE.div_ceil(PART_SIZE),
+            "{parts} part uploads went to S3"
+        );
+        return;
+    }
     let staging = tempfile::tempdir().unwrap();
     let url = s3_test_url("multipart");
     let blobs = S3Blobs::open(&url, staging.path()).unwrap();
     // Not a repeating pattern of a part's length, so a part stored twice or
     // out of order changes the hash.
     let bytes: Vec<u8> = (0..SIZE as u64)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
         .collect();
     let mut file = blobs.staging_file().unwrap();
     assert!(file.path().starts_with(staging.path()), "staged locally");
@@ -186,7 +203,16 @@ fn a_large_put_file_goes_through_multipart_and_reads_back_identical() {
 }
 
 #[test]
-fn a_put_file_of_exactly_one_part_reads_back() {
+fn a_put_file_of_exactly_one_part_is_one_put() {
+    if !is_child() {
+        let relay = CountingRelay::start();
+        run_in_child(
+            "a_put_file_of_exactly_one_part_is_one_put",
+            &relay.endpoint(),
+        );
+        assert_eq!(relay.parts.load(Ordering::SeqCst), 0, "part uploads");
+        return;
+    }
     let staging = tempfile::tempdir().unwrap();
     let url = s3_test_url("one-part");
     let blobs = S3Blobs::open(&url, staging.path()).unwrap();
@@ -237,36 +263,12 @@ fn open_of_a_missing_bucket_fails_naming_the_url() {
     );
 }
 
-/// Set in the child process of
-/// [`open_of_an_unreachable_endpoint_fails_within_seconds`].
-const CHILD: &str = "BULWARK_S3_UNREACHABLE_CHILD";
-
 #[test]
 fn open_of_an_unreachable_endpoint_fails_within_seconds() {
-    if std::env::var_os(CHILD).is_none() {
-        // The endpoint comes from the environment, which one test must not
-        // change under the others: run this test again in a child process
-        // that sees a closed port.
-        let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "open_of_an_unreachable_endpoint_fails_within_seconds",
-                "--nocapture",
-            ])
-            .env(CHILD, "1")
-            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "child failed:\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(
-            String::from_utf8_lossy(&output.stdout).contains("1 passed"),
-            "the child ran no test:\n{}",
-            String::from_utf8_lossy(&output.stdout)
+    if !is_child() {
+        run_in_child(
+            "open_of_an_unreachable_endpoint_fails_within_seconds",
+            "http://127.0.0.1:1",
         );
         return;
     }
@@ -284,4 +286,106 @@ fn open_of_an_unreachable_endpoint_fails_within_seconds() {
         "the secret is in {message}"
     );
     println!("{message}");
+}
+
+/// Set in the child process a test runs itself in ([`run_in_child`]).
+const CHILD: &str = "BULWARK_S3_TEST_CHILD";
+
+/// Whether this process is a test's child ([`run_in_child`]).
+fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// Runs the test `name` of this test binary again, in a child process
+/// whose S3 endpoint is `endpoint`: the endpoint comes from the
+/// environment, which one test must not change under the others.
+fn run_in_child(name: &str, endpoint: &str) {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran no test:\n{stdout}"
+    );
+}
+
+/// A TCP relay in front of the S3 endpoint that counts the part uploads
+/// (`partNumber=` in requests) going through it.
+struct CountingRelay {
+    addr: SocketAddr,
+    parts: Arc<AtomicUsize>,
+}
+
+impl CountingRelay {
+    const PART: &[u8] = b"partNumber=";
+
+    fn start() -> Self {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL");
+        let upstream = endpoint
+            .strip_prefix("http://")
+            .expect("a plain-HTTP test endpoint")
+            .trim_end_matches('/')
+            .to_socket_addrs()
+            .unwrap()
+            .next()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let relay = Self {
+            addr: listener.local_addr().unwrap(),
+            parts: Arc::new(AtomicUsize::new(0)),
+        };
+        let parts = relay.parts.clone();
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let server = TcpStream::connect(upstream).unwrap();
+                let (up_from, up_to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let parts = parts.clone();
+                thread::spawn(move || Self::pump_counting(up_from, up_to, &parts));
+                thread::spawn(move || {
+                    let (mut from, mut to) = (server, client);
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(Shutdown::Write);
+                });
+            }
+        });
+        relay
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Copies requests upstream, counting [`Self::PART`] (also across reads).
+    fn pump_counting(mut from: TcpStream, mut to: TcpStream, parts: &AtomicUsize) {
+        let mut buf = vec![0; 64 * 1024];
+        let mut window = Vec::new();
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            window.extend_from_slice(&buf[..n]);
+            let found = window
+                .windows(Self::PART.len())
+                .filter(|w| *w == Self::PART)
+                .count();
+            parts.fetch_add(found, Ordering::SeqCst);
+            // Keep what could start a match split across reads.
+            window.drain(..window.len().saturating_sub(Self::PART.len() - 1));
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    }
 }
