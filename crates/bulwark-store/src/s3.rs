@@ -147,10 +147,13 @@ impl Location {
     /// Parses `s3://bucket` or `s3://bucket/prefix` (a trailing `/` is
     /// ignored). The prefix obeys the key rule, so it never starts with a
     /// reserved segment nor climbs out of itself.
-    fn parse(url: &str) -> std::result::Result<Self, S3Error> {
-        let invalid = |reason| S3Error::InvalidUrl {
-            url: redacted(url),
-            reason,
+    fn parse(url: &str) -> Result<Self> {
+        let invalid = |reason| -> StoreError {
+            S3Error::InvalidUrl {
+                url: redacted(url),
+                reason,
+            }
+            .into()
         };
         let rest = url
             .strip_prefix("s3://")
