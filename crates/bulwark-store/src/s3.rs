@@ -594,3 +594,50 @@ impl BlobStore for S3Blobs {
         Ok(keys)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
+
+    use super::{Location, redacted};
+
+    #[test]
+    fn urls_name_a_bucket_and_an_optional_prefix() {
+        for (url, bucket, prefix) in [
+            ("s3://b", "b", ""),
+            ("s3://b/", "b", ""),
+            ("s3://b/p", "b", "p"),
+            ("s3://b/p/q/", "b", "p/q"),
+            ("s3://my.bucket-1/a b/ünï", "my.bucket-1", "a b/ünï"),
+        ] {
+            let location = Location::parse(url).unwrap();
+            assert_eq!(
+                (location.bucket.as_str(), location.prefix.as_str()),
+                (bucket, prefix),
+                "{url}"
+            );
+            assert_eq!(location.to_string(), url.trim_end_matches('/'));
+        }
+        for url in [
+            "s3://",
+            "s3:///p",
+            "http://b",
+            "b/p",
+            "s3://b//p",
+            "s3://b/../p",
+            "s3://b/.tmp-x",
+            "s3://b?x",
+        ] {
+            assert!(Location::parse(url).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn user_information_never_reaches_a_message() {
+        assert_eq!(redacted("s3://id:secret@bucket/p"), "s3://***@bucket/p");
+        assert_eq!(redacted("id:secret@bucket"), "***@bucket");
+        assert_eq!(redacted("s3://bucket/p@q"), "s3://bucket/p@q");
+        let e = Location::parse("s3://id:secret@bucket").unwrap_err();
+        assert!(!format!("{e:?}").contains("secret"), "{e:?}");
+    }
+}

@@ -3,7 +3,7 @@
 //! and the file system store writes each blob through one before renaming
 //! it into place. Their names start with [`RESERVED_PREFIX`], which no key
 //! may contain; those a crash leaves behind are swept by
-//! [`remove_stale_temp_files`] once no writer can still be using them.
+//! `remove_stale_temp_files` once no writer can still be using them.
 //! Creating and syncing the files is `bulwark-fs`'s.
 
 use std::io;
