@@ -26,9 +26,10 @@
 //! one `syncfs` 82 ms, 10,000 sequential fsyncs 1.34 s). Elsewhere it is
 //! `sync`.
 //! Readers hold an open handle, so a concurrent overwrite never mixes old and
-//! new bytes. Temporary names start with [`crate::key::RESERVED_PREFIX`], which no key
-//! may contain, so they never collide with a key and never appear in `list`;
-//! those a crash leaves behind are removed by [`FsBlobs::open`] once stale.
+//! new bytes. Temporary names start with [`crate::key::RESERVED_PREFIX`],
+//! which no key may contain, so they never collide with a key and never
+//! appear in `list`; those a crash leaves behind are removed by
+//! [`FsBlobs::open`] once stale (the sweep is [`crate::staging`]'s).
 //! Temporary files, renames and directory syncs are `bulwark-fs`'s, the one
 //! home of atomic writes; every I/O error names its path (`fs-err`).
 
