@@ -21,6 +21,8 @@
     reason = "test-only crate: a failed setup step should abort the test with its reason"
 )]
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod server;
 mod simulator;
 
