@@ -2725,7 +2725,7 @@ fn uploads_racing_a_claim_never_follow_it(make: &Make<'_, dyn StateStore>) {
 
 // ----- Publisher lease checks ------------------------------------------------
 
-const LONG_LEASE: Duration = Duration::from_secs(60);
+const LONG_LEASE: Duration = Duration::from_mins(1);
 
 #[track_caller]
 fn fenced(outcome: crate::Result<()>, fence: u64, current: u64) {

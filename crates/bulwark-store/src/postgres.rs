@@ -67,7 +67,7 @@ pub const MAX_ATTEMPTS: u32 = 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a method waits for a free connection of the pool.
-const POOL_WAIT: Duration = Duration::from_secs(60);
+const POOL_WAIT: Duration = Duration::from_mins(1);
 
 /// How long the listener waits before reconnecting after its connection
 /// dropped.

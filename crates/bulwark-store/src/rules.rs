@@ -3,8 +3,6 @@
 //! and who holds the publisher lease. The backends run the queries; these
 //! functions say what their answers mean.
 
-use std::time::Duration;
-
 use crate::{ClaimRecord, FileIdentity, NestedRoleRecord, ProjectTransaction, Result, StoreError};
 
 /// What the body of a write transaction decided.
@@ -91,11 +89,6 @@ pub(crate) fn unix_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
-/// A lease duration in whole microseconds, saturating.
-pub(crate) fn lease_micros(lease: Duration) -> i64 {
-    i64::try_from(lease.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// The publisher lease as stored: who holds it (if anyone), whether that

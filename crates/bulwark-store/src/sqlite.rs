@@ -33,8 +33,7 @@ use rusqlite::{
 };
 
 use crate::rules::{
-    Decision, Lease, LeaseStep, check_transaction, claim_is_current, identity_of, lease_micros,
-    unix_micros,
+    Decision, Lease, LeaseStep, check_transaction, claim_is_current, identity_of, unix_micros,
 };
 use crate::{
     AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
@@ -1189,7 +1188,7 @@ impl StateStore for SqliteState {
 
     fn acquire_publisher(&self, holder: &str, lease: Duration) -> Result<Option<u64>> {
         let now = unix_micros();
-        let expires = now.saturating_add(lease_micros(lease));
+        let expires = now.saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX));
         self.write_or_roll_back(|tx| {
             let stored = stored_lease(tx)?;
             let step = Lease {
@@ -1364,7 +1363,7 @@ mod tests {
         let store = SqliteState::open(&path).unwrap();
         assert_eq!(
             pragma(&lock(&store.writer), "user_version"),
-            MIGRATIONS.len() as i64
+            i64::try_from(MIGRATIONS.len()).unwrap()
         );
         assert_eq!(store.project("pkg").unwrap().unwrap().owner, "alice");
         assert_eq!(store.claims().unwrap(), []);
@@ -1418,7 +1417,7 @@ mod tests {
         let store = SqliteState::open(&path).unwrap();
         assert_eq!(
             pragma(&lock(&store.writer), "user_version"),
-            MIGRATIONS.len() as i64
+            i64::try_from(MIGRATIONS.len()).unwrap()
         );
         let claim = store.claim("pkg").unwrap().unwrap();
         assert_eq!((claim.role_version, claim.page_length), (1, 4));
