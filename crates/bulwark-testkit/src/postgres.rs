@@ -26,8 +26,16 @@ pub fn server_url() -> String {
     })
 }
 
+/// The prefix of every test database's name, followed by the test
+/// process's id.
+const PREFIX: &str = "bulwark_test_";
+
 /// Creates a new, empty database with a unique name on the test server and
 /// returns its URL (the server's URL naming that database).
+///
+/// The first call of a process drops the test databases of processes that
+/// have ended, so that repeated runs do not fill the disk; a running test
+/// process keeps its own.
 ///
 /// # Panics
 ///
@@ -35,17 +43,45 @@ pub fn server_url() -> String {
 #[must_use]
 pub fn fresh_database() -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    static SWEEP: std::sync::Once = std::sync::Once::new();
     let server = server_url();
+    SWEEP.call_once(|| drop_databases_of_ended_processes(&server));
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let name = format!(
-        "bulwark_test_{}_{}_{nanos}",
+        "{PREFIX}{}_{}_{nanos}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     execute(&server, &format!("CREATE DATABASE {name}"));
     with_database(&server, &name)
+}
+
+/// Drops the test databases whose process (by the id in their name) is no
+/// longer running.
+fn drop_databases_of_ended_processes(server: &str) {
+    let names = with_client(server, async |client| {
+        let rows = client
+            .query(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+                &[&PREFIX],
+            )
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect::<Vec<_>>()
+    });
+    for name in names {
+        let pid = name[PREFIX.len()..].split('_').next().unwrap_or_default();
+        if !pid.is_empty() && !std::path::Path::new("/proc").join(pid).exists() {
+            // Another test process may be dropping it too: its error is no
+            // reason to fail this test.
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            with_client(server, async |client| client.batch_execute(&sql).await.ok());
+        }
+    }
 }
 
 /// Runs `sql` (one or more statements) on the database at `url`.
@@ -54,6 +90,16 @@ pub fn fresh_database() -> String {
 ///
 /// When the connection or a statement fails.
 pub fn execute(url: &str, sql: &str) {
+    with_client(url, async |client| {
+        client
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    });
+}
+
+/// Runs `f` with a connection to the database at `url`.
+fn with_client<T>(url: &str, f: impl AsyncFnOnce(&tokio_postgres::Client) -> T) -> T {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -63,13 +109,11 @@ pub fn execute(url: &str, sql: &str) {
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL ({ENV}): {e}"));
         let driver = tokio::spawn(connection);
-        client
-            .batch_execute(sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        let value = f(&client).await;
         drop(client);
         driver.await.unwrap().unwrap();
-    });
+        value
+    })
 }
 
 /// `url` with its database replaced by `name`.
