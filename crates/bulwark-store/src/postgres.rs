@@ -15,8 +15,11 @@
 //!   transaction that queues the change (`UPDATE counters … RETURNING`),
 //!   not from a `SEQUENCE`: the row lock makes them commit in order, so a
 //!   snapshot holding change 6 holds change 5, and the publisher, which
-//!   removes the changes up to the highest it saw, never loses one. The
-//!   publish counter is a counter row too: durable, never reused.
+//!   removes the changes up to the highest it saw, never loses one. Since
+//!   such transactions run one at a time anyway, each first waits for the
+//!   others (`LOCK TABLE counters`, before its snapshot) instead of failing
+//!   on the counter row and retrying. The publish counter is a counter row
+//!   too: durable, never reused.
 //! - Every transaction that queues a change sends `NOTIFY bulwark_changes`
 //!   (delivered at commit); each store keeps one connection listening, so
 //!   [`StateStore::wait_for_change`] wakes the publisher of another server.
@@ -379,8 +382,12 @@ impl PgState {
     }
 
     /// Runs `body` in a `SERIALIZABLE` transaction that commits what it wrote.
-    fn write<T>(&self, mut body: impl AsyncFnMut(&mut Tx<'_>) -> TxResult<T>) -> Result<T> {
-        self.write_or_roll_back(async |tx| body(tx).await.map(Decision::Commit))
+    fn write<T>(
+        &self,
+        kind: Kind,
+        mut body: impl AsyncFnMut(&mut Tx<'_>) -> TxResult<T>,
+    ) -> Result<T> {
+        self.write_or_roll_back(kind, async |tx| body(tx).await.map(Decision::Commit))
     }
 
     /// Runs `body` in a `SERIALIZABLE` transaction that it may roll back (to
@@ -389,13 +396,14 @@ impl PgState {
     /// [`MAX_ATTEMPTS`] times: the one retry loop of this store.
     fn write_or_roll_back<T>(
         &self,
+        kind: Kind,
         mut body: impl AsyncFnMut(&mut Tx<'_>) -> TxResult<Decision<T>>,
     ) -> Result<T> {
         self.io.run(async {
             let mut client = self.client().await?;
             let mut attempt = 1;
             loop {
-                match write_once(&mut client, &mut body).await {
+                match write_once(&mut client, kind, &mut body).await {
                     Err(e) if e.retryable() && attempt < MAX_ATTEMPTS => {
                         tokio::time::sleep(backoff(attempt)).await;
                         attempt += 1;
@@ -407,9 +415,20 @@ impl PgState {
     }
 }
 
+/// What a write transaction may do, beyond its own rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// It may queue a change: it waits for the transactions queueing one
+    /// before it begins (see [`write_once`]).
+    QueuesChange,
+    /// It queues no change.
+    Plain,
+}
+
 /// One attempt of [`PgState::write_or_roll_back`].
 async fn write_once<T>(
     client: &mut Object,
+    kind: Kind,
     body: &mut impl AsyncFnMut(&mut Tx<'_>) -> TxResult<Decision<T>>,
 ) -> TxResult<T> {
     let mut tx = client
@@ -417,6 +436,17 @@ async fn write_once<T>(
         .isolation_level(IsolationLevel::Serializable)
         .start()
         .await?;
+    if kind == Kind::QueuesChange {
+        // Every transaction queueing a change updates the 'change' counter
+        // row, so they run one at a time anyway; one that met the row
+        // updated by another after its snapshot would fail and retry. So
+        // each waits for the counters table first: LOCK takes no snapshot
+        // (PostgreSQL takes it at the first query after), so it sees the
+        // previous one's commit and does not fail on the counter. The mode
+        // conflicts with itself and with UPDATE, never with reads.
+        tx.batch_execute("LOCK TABLE counters IN SHARE ROW EXCLUSIVE MODE")
+            .await?;
+    }
     match body(&mut tx).await {
         Ok(Decision::Commit(value)) => {
             // A serializable transaction may fail at commit, too.
@@ -1058,7 +1088,7 @@ impl StateStore for PgState {
         // Checked first, so that an existing id is refused at once, not
         // after every retry of a unique violation; the constraint decides a
         // race.
-        self.write_or_roll_back(async |tx| {
+        self.write_or_roll_back(Kind::Plain, async |tx| {
             let exists = query_opt(tx, "SELECT 1 FROM tokens WHERE id = $1", &[&token.id]).await?;
             if exists.is_some() {
                 let refused = backend(PgError::TokenExists(token.id.clone()));
@@ -1164,7 +1194,7 @@ impl StateStore for PgState {
     }
 
     fn add_files(&self, files: &[(&str, &FileRecord)]) -> Result<Vec<Result<AddFile>>> {
-        self.write(async |tx| {
+        self.write(Kind::QueuesChange, async |tx| {
             let mut outcomes = Vec::with_capacity(files.len());
             for (display_name, file) in files {
                 let identity = match identity_of(&file.filename) {
@@ -1203,7 +1233,7 @@ impl StateStore for PgState {
         let release = bulwark_pypi::Version::parse(version)
             .map_err(|e| StoreError::Misuse(format!("cannot yank version {version:?}: {e}")))?
             .canonical();
-        self.write(async |tx| {
+        self.write(Kind::QueuesChange, async |tx| {
             match owner_of(tx, project).await? {
                 None => return Ok(YankOutcome::NotFound),
                 Some(owner) if owner != user => return Ok(YankOutcome::Forbidden),
@@ -1239,7 +1269,9 @@ impl StateStore for PgState {
 
     fn record_transaction(&self, t: &ProjectTransaction) -> Result<TransactionOutcome> {
         let identities = check_transaction(t)?;
-        self.write_or_roll_back(async |tx| record_in(tx, t, &identities).await)?
+        self.write_or_roll_back(Kind::QueuesChange, async |tx| {
+            record_in(tx, t, &identities).await
+        })?
     }
 
     fn claim(&self, project: &str) -> Result<Option<ClaimRecord>> {
@@ -1263,7 +1295,7 @@ impl StateStore for PgState {
         tier: ClaimTier,
         delegation: &str,
     ) -> Result<bool> {
-        self.write(async |tx| {
+        self.write(Kind::QueuesChange, async |tx| {
             if !is_claimed(tx, project).await? {
                 return Ok(false);
             }
@@ -1301,7 +1333,7 @@ impl StateStore for PgState {
     }
 
     fn next_publish_version(&self) -> Result<u64> {
-        self.write(async |tx| {
+        self.write(Kind::Plain, async |tx| {
             let row = query_opt(
                 tx,
                 "UPDATE counters SET value = value + 1 WHERE name = 'publish' RETURNING value",
@@ -1318,7 +1350,7 @@ impl StateStore for PgState {
     }
 
     fn commit_publish(&self, commit: &PublishCommit) -> Result<()> {
-        self.write_or_roll_back(async |tx| {
+        self.write_or_roll_back(Kind::Plain, async |tx| {
             // The lease row stays locked until this commits: a successor
             // taking the lease waits, and a commit after it sees its epoch.
             let lease = query_one(
@@ -1411,7 +1443,7 @@ impl StateStore for PgState {
     }
 
     fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.write(async |tx| {
+        self.write(Kind::Plain, async |tx| {
             execute(
                 tx,
                 "INSERT INTO settings (key, value) VALUES ($1, $2) \
@@ -1427,7 +1459,7 @@ impl StateStore for PgState {
         // The database's clock decides expiry, so servers whose clocks
         // disagree still agree on who holds the lease.
         let seconds = lease.as_secs_f64();
-        self.write_or_roll_back(async |tx| {
+        self.write_or_roll_back(Kind::Plain, async |tx| {
             let row = query_one(
                 tx,
                 "SELECT holder, coalesce(expires_at > now(), false), epoch \
@@ -1458,7 +1490,7 @@ impl StateStore for PgState {
     }
 
     fn release_publisher(&self, holder: &str) -> Result<()> {
-        self.write(async |tx| {
+        self.write(Kind::Plain, async |tx| {
             execute(
                 tx,
                 "UPDATE publisher_lease SET holder = NULL, expires_at = NULL \
