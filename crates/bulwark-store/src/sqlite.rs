@@ -17,6 +17,11 @@
 //! uploads one fsync then covers many of them, and a caller still returns
 //! only once its file is durable.
 //!
+//! One process owns a data directory: the publisher lease
+//! ([`StateStore::acquire_publisher`]) uses the system clock, and
+//! [`StateStore::wait_for_change`] only sleeps, since no other process can
+//! queue a change.
+//!
 //! ```text
 //!  handlers ──read──▶ readers[0..READERS] (query_only) ─┐
 //!  handlers ──write─▶ writer (BEGIN IMMEDIATE) ─────────┴─▶ bulwark.db (+ -wal, -shm)
