@@ -286,7 +286,8 @@ type Tx<'a> = deadpool_postgres::Transaction<'a>;
 pub struct PgState {
     pool: Pool,
     /// Woken by the listener for each notification on [`CHANNEL`] (and
-    /// after it reconnects, since it may have missed some).
+    /// once it listens again after a reconnection, since it may have
+    /// missed some).
     changes: Arc<Notify>,
     listener: tokio::task::JoinHandle<()>,
     /// Last: dropped after the pool's connections.
@@ -519,9 +520,6 @@ async fn listen(
             ready.send(Err(e)).ok();
             return;
         }
-        // Notifications sent while nobody listened are lost: wake the
-        // waiter, which finds any change by reading the queue.
-        changes.notify_one();
         tokio::time::sleep(LISTEN_RETRY).await;
     }
 }
@@ -551,8 +549,13 @@ async fn listen_once(
         driver.abort();
         return Err(e);
     }
-    if let Some(ready) = ready.take() {
-        ready.send(Ok(())).ok();
+    match ready.take() {
+        Some(ready) => {
+            ready.send(Ok(())).ok();
+        }
+        // Notifications sent while nobody listened were lost: wake the
+        // waiter, which finds any change by reading the queue.
+        None => changes.notify_one(),
     }
     driver.await.ok();
     Ok(())

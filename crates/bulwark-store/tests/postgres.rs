@@ -348,3 +348,37 @@ fn wait_for_change_wakes_on_another_servers_change() {
         );
     });
 }
+
+/// The listener reconnects when its connection drops: after the server
+/// ended it, a change queued on another server still wakes a waiter.
+#[test]
+fn wait_for_change_survives_a_dropped_listener_connection() {
+    let url = fresh_database();
+    let (a, b) = (
+        PgState::connect(&url).unwrap(),
+        PgState::connect(&url).unwrap(),
+    );
+    execute(
+        &url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query = 'LISTEN bulwark_changes'",
+    );
+    // The listener reconnects after a second, and wakes its waiter then, as
+    // it may have missed a notification meanwhile.
+    assert!(
+        a.wait_for_change(Duration::from_secs(10)).unwrap(),
+        "no wake-up after the listener's connection dropped"
+    );
+    thread::scope(|scope| {
+        let waiter = scope.spawn(|| a.wait_for_change(Duration::from_secs(30)).unwrap());
+        thread::sleep(Duration::from_millis(300));
+        let queued = Instant::now();
+        let f = file("again", "again-1.0.tar.gz", "x", "u");
+        assert!(matches!(
+            b.add_file("again", &f).unwrap(),
+            AddFile::Added { .. }
+        ));
+        assert!(waiter.join().unwrap(), "the waiter timed out");
+        assert!(queued.elapsed() < Duration::from_secs(2), "woken late");
+    });
+}
