@@ -138,6 +138,10 @@ pub struct Publisher {
     /// [`Publisher::offline_waiting`], polled every second, does not read
     /// every role record each time.
     offline_published: std::sync::Mutex<Option<BTreeMap<String, RoleRecord>>>,
+    /// The publisher lease's epoch this publisher commits under
+    /// ([`Publisher::set_fence`]); 0 until set, which only a store whose
+    /// lease was never taken accepts.
+    fence: std::sync::atomic::AtomicU64,
 }
 
 /// The records of offline roles among `roles`.
@@ -185,7 +189,19 @@ impl Publisher {
             policy,
             previous_start_us: std::sync::atomic::AtomicI64::new(i64::MAX),
             offline_published: std::sync::Mutex::new(None),
+            fence: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Sets the fence the following runs commit under: the one
+    /// [`StateStore::acquire_publisher`] returned to this process. A run
+    /// whose commit the store refuses as fenced off
+    /// ([`StoreError::Fenced`]: another process took the lease) publishes
+    /// nothing. A publisher that runs without election (one server) keeps
+    /// the initial 0.
+    pub fn set_fence(&self, fence: u64) {
+        self.fence
+            .store(fence, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Makes sure the served `timestamp.json` is the latest committed one
@@ -323,6 +339,7 @@ impl Publisher {
             pages,
             roles: commit_roles,
             timestamp: timestamp.clone(),
+            fence: self.fence.load(std::sync::atomic::Ordering::Relaxed),
         })?;
         self.blobs.put(TIMESTAMP_KEY, &timestamp)?;
         *self.offline_cache() = Some(offline_subset(&roles));

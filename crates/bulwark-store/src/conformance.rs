@@ -40,6 +40,9 @@
 //!   and a transaction checked against other nested versions is `Stale`;
 //! - `set_claim_delegation` queues a change only when the tier or the
 //!   delegation changed;
+//! - the publisher lease starts at epoch 0 (so a commit under fence 0 is
+//!   accepted until someone takes it), a fenced commit changes nothing, and
+//!   releasing a lease one does not hold does nothing;
 //! - a file is keyed by its [`crate::FileIdentity`] as well as its filename:
 //!   after a check of the filename (`Identical`, or `Conflict` for other
 //!   bytes), a stored file of the same project, release and distribution
@@ -53,6 +56,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::{
     AddFile, BlobStore, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord,
@@ -114,6 +118,10 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     set_claim_delegation_changes_tier_and_delegation,
     transactions_are_atomic_for_readers,
     uploads_racing_a_claim_never_follow_it,
+    publisher_lease_is_exclusive_and_fences_commits,
+    publisher_lease_passes_on_expiry,
+    one_publisher_among_concurrent_acquirers,
+    wait_for_change_returns_by_its_timeout,
 ];
 
 const BLOB_CHECKS: &[Check<dyn BlobStore>] = checks![
@@ -212,6 +220,7 @@ pub fn state_store_reopen_suite(open: &dyn Fn() -> Box<dyn StateStore>) {
         pages: vec![page("alpha", "reopen-page", 1)],
         roles: vec![role("snapshot", version, "reopen-snapshot")],
         timestamp: b"timestamp v3".to_vec(),
+        fence: 0,
     };
     store.commit_publish(&commit).expect("commit_publish");
     let before = Observed::take(&*store, &["alpha", "beta", "gamma"], &[1]);
@@ -1219,6 +1228,7 @@ fn commit_publish_upserts_records(make: &Make<'_, dyn StateStore>) {
             role("project-a", 7, "pa"),
         ],
         timestamp: b"timestamp 1".to_vec(),
+        fence: 0,
     };
     s.commit_publish(&first).expect("commit_publish");
     assert_eq!(
@@ -1255,6 +1265,7 @@ fn commit_publish_upserts_records(make: &Make<'_, dyn StateStore>) {
         pages: vec![a2.clone()],
         roles: vec![role("snapshot", 2, "snap2"), role("timestamp", 2, "ts2")],
         timestamp: b"timestamp 2".to_vec(),
+        fence: 0,
     };
     s.commit_publish(&second).expect("commit_publish");
     assert_eq!(s.pages_in_bin(3).expect("pages_in_bin"), [b]);
@@ -1292,6 +1303,7 @@ fn failed_writes_change_nothing(make: &Make<'_, dyn StateStore>) {
         pages: vec![page("a", "a-old", 1)],
         roles: vec![role("snapshot", 1, "s1")],
         timestamp: b"old".to_vec(),
+        fence: 0,
     };
     s.commit_publish(&good).expect("commit_publish");
     let before = Observed::take(&*s, &["a", "b", "huge"], &[1, 2]);
@@ -1304,6 +1316,7 @@ fn failed_writes_change_nothing(make: &Make<'_, dyn StateStore>) {
         pages: vec![page("a", "a-new", 2), huge_page.clone()],
         roles: vec![role("snapshot", 2, "s2"), huge_role.clone()],
         timestamp: b"new".to_vec(),
+        fence: 0,
     };
     if s.commit_publish(&bad).is_ok() {
         assert_eq!(
@@ -1668,6 +1681,7 @@ fn concurrent_commits_are_atomic_for_readers(make: &Make<'_, dyn StateStore>) {
             .map(|r| role(r, v, "role"))
             .collect(),
         timestamp: v.to_string().into_bytes(),
+        fence: 0,
     };
     thread::scope(|scope| {
         let finished = &finished;
@@ -2733,6 +2747,164 @@ fn uploads_racing_a_claim_never_follow_it(make: &Make<'_, dyn StateStore>) {
         .filter(|(_, o)| matches!(o, AddFile::Added { .. }))
         .count();
     assert_eq!(stored.len(), added + 1, "stored files");
+}
+
+// ----- Publisher lease checks ------------------------------------------------
+
+const LONG_LEASE: Duration = Duration::from_mins(1);
+
+#[track_caller]
+fn fenced(outcome: crate::Result<()>, fence: u64, current: u64) {
+    match outcome {
+        Err(StoreError::Fenced {
+            fence: f,
+            current: c,
+        }) => {
+            assert_eq!((f, c), (fence, current), "Fenced fields");
+        }
+        other => panic!("expected Fenced {{ fence: {fence}, current: {current} }}, got {other:?}"),
+    }
+}
+
+/// One holder at a time; renewals keep the fence, a release lets another
+/// holder in at once with a higher fence, and only the current fence
+/// commits (a refused commit changes nothing).
+fn publisher_lease_is_exclusive_and_fences_commits(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let change = added(
+        s.add_file("a", &file("a", "a-1.0.tar.gz", "1.0", "a1", "alice")),
+        "upload",
+    );
+    let commit = |fence: u64| PublishCommit {
+        up_to_change: change,
+        pages: vec![page("a", "a", 1)],
+        roles: vec![role("snapshot", 1, "s")],
+        timestamp: b"ts".to_vec(),
+        fence,
+    };
+    let a = s
+        .acquire_publisher("server-a", LONG_LEASE)
+        .expect("acquire a")
+        .expect("a free lease is taken");
+    assert!(
+        a >= 1,
+        "the first fence is above the initial epoch 0, got {a}"
+    );
+    assert_eq!(
+        s.acquire_publisher("server-b", LONG_LEASE)
+            .expect("acquire b"),
+        None
+    );
+    assert_eq!(
+        s.acquire_publisher("server-a", LONG_LEASE)
+            .expect("renew a"),
+        Some(a),
+        "a renewal keeps the fence"
+    );
+    let before = Observed::take(&*s, &["a"], &[1]);
+    fenced(s.commit_publish(&commit(0)), 0, a);
+    fenced(s.commit_publish(&commit(a + 1)), a + 1, a);
+    assert_eq!(
+        Observed::take(&*s, &["a"], &[1]),
+        before,
+        "a fenced commit changed the state"
+    );
+    s.release_publisher("server-b")
+        .expect("release by a non-holder");
+    assert_eq!(
+        s.acquire_publisher("server-b", LONG_LEASE)
+            .expect("acquire b"),
+        None
+    );
+    s.release_publisher("server-a").expect("release a");
+    let b = s
+        .acquire_publisher("server-b", LONG_LEASE)
+        .expect("acquire b")
+        .expect("a released lease is free");
+    assert!(b > a, "fence {b} after {a}");
+    fenced(s.commit_publish(&commit(a)), a, b);
+    s.commit_publish(&commit(b))
+        .expect("commit under the current fence");
+    assert_eq!(
+        s.pending_changes().expect("pending"),
+        PendingChanges::default()
+    );
+    assert_eq!(s.page("a").expect("page"), Some(page("a", "a", 1)));
+}
+
+/// An expired lease passes to another holder with a higher fence, and the
+/// deposed holder can neither commit nor take it back while it is held.
+fn publisher_lease_passes_on_expiry(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let short = Duration::from_millis(200);
+    let a = s
+        .acquire_publisher("server-a", short)
+        .expect("acquire a")
+        .expect("a free lease is taken");
+    assert_eq!(
+        s.acquire_publisher("server-b", LONG_LEASE)
+            .expect("acquire b"),
+        None
+    );
+    thread::sleep(short + Duration::from_millis(300));
+    let b = s
+        .acquire_publisher("server-b", LONG_LEASE)
+        .expect("acquire b")
+        .expect("an expired lease is taken");
+    assert!(b > a, "fence {b} after {a}");
+    assert_eq!(
+        s.acquire_publisher("server-a", short).expect("acquire a"),
+        None
+    );
+    let commit = |fence| PublishCommit {
+        timestamp: b"late".to_vec(),
+        fence,
+        ..PublishCommit::default()
+    };
+    fenced(s.commit_publish(&commit(a)), a, b);
+    assert_eq!(s.latest_timestamp().expect("latest_timestamp"), None);
+    s.commit_publish(&commit(b))
+        .expect("commit under the current fence");
+    // The lease passing back is a new epoch again.
+    s.release_publisher("server-b").expect("release b");
+    let again = s
+        .acquire_publisher("server-a", short)
+        .expect("acquire a")
+        .expect("a released lease is free");
+    assert!(again > b, "fence {again} after {b}");
+}
+
+/// Holders racing for a free lease: exactly one gets it.
+fn one_publisher_among_concurrent_acquirers(make: &Make<'_, dyn StateStore>) {
+    let store = make();
+    let s: &dyn StateStore = &*store;
+    let winners: Vec<(usize, u64)> = thread::scope(|scope| {
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                scope.spawn(move || {
+                    s.acquire_publisher(&format!("server-{t}"), LONG_LEASE)
+                        .expect("acquire_publisher")
+                        .map(|fence| (t, fence))
+                })
+            })
+            .collect();
+        threads.into_iter().filter_map(join).collect()
+    });
+    assert_eq!(winners.len(), 1, "lease holders: {winners:?}");
+}
+
+/// Without another process queueing changes, a wait ends by its timeout.
+fn wait_for_change_returns_by_its_timeout(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let timeout = Duration::from_millis(100);
+    let started = Instant::now();
+    let woken = s.wait_for_change(timeout).expect("wait_for_change");
+    let elapsed = started.elapsed();
+    assert!(
+        woken || elapsed >= timeout,
+        "returned false after {elapsed:?}, before its timeout"
+    );
+    assert!(elapsed < Duration::from_secs(5), "waited {elapsed:?}");
 }
 
 // ----- Blob checks -----------------------------------------------------------

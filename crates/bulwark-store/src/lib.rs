@@ -14,6 +14,12 @@
 //! backend is the default feature `sqlite`; client-side crates that only
 //! keep blobs build without it. Temporary and staging files on local disk
 //! are [`staging`]'s, whichever store uses them.
+//! Feature `postgres` adds `postgres::PgState`, a state store that several
+//! servers share: the database decides their races (serializable
+//! transactions, retried), hands out change numbers in commit order, elects
+//! one publisher ([`StateStore::acquire_publisher`], fenced at
+//! [`StateStore::commit_publish`]) and wakes it when another server queues a
+//! change ([`StateStore::wait_for_change`]).
 //!
 //! ```text
 //! upload ─▶ BlobStore::put(files/…) ─▶ StateStore::add_file (file + change, one transaction)
@@ -22,6 +28,8 @@
 //! publisher ─▶ pending_changes ─▶ next_publish_version ─▶ BlobStore::put(pages, metadata)
 //!           ─▶ commit_publish (pages, roles, timestamp, changes done: one transaction)
 //!           ─▶ BlobStore::put(tuf/metadata/timestamp.json)   (last)
+//! publisher election: acquire_publisher(holder, lease) ─▶ Some(fence), renewed
+//!           while publishing; commit_publish refuses a fence the lease has left
 //! ```
 
 #[cfg(feature = "conformance")]
@@ -31,6 +39,10 @@ pub mod fs;
 pub mod io;
 pub mod key;
 pub mod model;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rules;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sqlite")]
@@ -58,6 +70,26 @@ pub enum StoreError {
     /// stored data. Nothing was changed.
     #[error("invalid request: {0}")]
     Misuse(String),
+    /// The database's schema is newer than this build knows (a newer
+    /// Bulwark migrated it): refused at open, so that nothing written by an
+    /// older build can corrupt it.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew {
+        /// The schema version found in the database.
+        found: u64,
+        /// The newest schema version this build knows.
+        supported: u64,
+    },
+    /// A publish run committed under a fence that is no longer the
+    /// publisher lease's: another holder took the lease since. Nothing was
+    /// changed.
+    #[error("publisher fenced off: committed under fence {fence}, the lease is at {current}")]
+    Fenced {
+        /// The fence the commit was made under.
+        fence: u64,
+        /// The lease's current epoch.
+        current: u64,
+    },
 }
 
 /// A storage result.
@@ -168,7 +200,31 @@ pub trait StateStore: Send + Sync {
     /// Records a finished publish run in one transaction: page and role
     /// records are upserted, the timestamp bytes stored, and the changes up
     /// to `commit.up_to_change` removed from the queue.
+    ///
+    /// [`StoreError::Fenced`], changing nothing, unless the publisher
+    /// lease's epoch is `commit.fence` (checked in the same transaction, so
+    /// a publisher deposed meanwhile can never commit). A store whose lease
+    /// was never taken is at epoch 0, the fence of a publisher that runs
+    /// without election (a single server).
     fn commit_publish(&self, commit: &PublishCommit) -> Result<()>;
+
+    /// Takes or renews the one publisher lease for `holder` (an id unique
+    /// per process) until `lease` from now. `Some(fence)` when `holder`
+    /// holds it after the call, `None` when another holder's lease has not
+    /// expired. The fence (the lease's epoch) grows each time the lease
+    /// passes to a holder (also when the same holder takes it again after
+    /// a release or after another held it); a renewal keeps it.
+    fn acquire_publisher(&self, holder: &str, lease: std::time::Duration) -> Result<Option<u64>>;
+    /// Ends `holder`'s lease at once (a clean shutdown), so that another
+    /// holder need not wait for it to expire; nothing when `holder` does not
+    /// hold it.
+    fn release_publisher(&self, holder: &str) -> Result<()>;
+    /// Blocks until a change may have been queued by another process
+    /// sharing this store, or until `timeout`; true when woken (possibly
+    /// spuriously, never missing a change: a wake-up that comes while
+    /// nobody waits is kept for the next call). Meant for one waiter, the
+    /// publisher loop, which still publishes at its own pace without it.
+    fn wait_for_change(&self, timeout: std::time::Duration) -> Result<bool>;
     /// The published page records of the projects in one bin.
     fn pages_in_bin(&self, bin: u32) -> Result<Vec<PageRecord>>;
     /// The published page record of one project.

@@ -211,6 +211,10 @@ pub struct PublishCommit {
     pub roles: Vec<RoleRecord>,
     /// The new timestamp's bytes.
     pub timestamp: Vec<u8>,
+    /// The publisher lease's epoch the run was made under
+    /// ([`crate::StateStore::acquire_publisher`]); 0 for a publisher that
+    /// runs without election on a store whose lease was never taken.
+    pub fence: u64,
 }
 
 /// Which role delegates to a developer-claimed project (DESIGN.md §3).

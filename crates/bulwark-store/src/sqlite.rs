@@ -17,6 +17,11 @@
 //! uploads one fsync then covers many of them, and a caller still returns
 //! only once its file is durable.
 //!
+//! One process owns a data directory: the publisher lease
+//! ([`StateStore::acquire_publisher`]) uses the system clock, and
+//! [`StateStore::wait_for_change`] only sleeps, since no other process can
+//! queue a change.
+//!
 //! ```text
 //!  handlers ──read──▶ readers[0..READERS] (query_only) ─┐
 //!  handlers ──write─▶ writer (BEGIN IMMEDIATE) ─────────┴─▶ bulwark.db (+ -wal, -shm)
@@ -32,6 +37,9 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
 };
 
+use crate::rules::{
+    Decision, Lease, LeaseStep, check_transaction, claim_is_current, identity_of, unix_micros,
+};
 use crate::{
     AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
     PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RoleRecord,
@@ -182,6 +190,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX files_by_distribution ON files (project, release, distribution);
     DROP INDEX files_by_version;
     ",
+    // Version 5.
+    "
+    -- The publisher lease: one row. `epoch` grows each time the lease
+    -- passes to a holder and fences commit_publish; `expires_us` is
+    -- microseconds since the Unix epoch (NULL: released or never taken).
+    CREATE TABLE publisher_lease (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        holder     TEXT,
+        expires_us INTEGER,
+        epoch      INTEGER NOT NULL CHECK (epoch >= 0)
+    ) STRICT;
+    INSERT INTO publisher_lease (id, holder, expires_us, epoch) VALUES (1, NULL, NULL, 0);
+    ",
 ];
 
 /// The schema version whose migration adds the release identity columns,
@@ -191,8 +212,6 @@ const IDENTITY_VERSION: usize = 4;
 /// Why a database could not be opened, beyond `SQLite`'s own errors.
 #[derive(Debug, thiserror::Error)]
 enum OpenError {
-    #[error("database schema version {found} is newer than this build supports ({supported})")]
-    SchemaTooNew { found: i64, supported: usize },
     #[error("not a Bulwark database (application id {0:#010x}, or tables of another program)")]
     Foreign(i32),
     #[error("cannot switch the database to WAL mode (journal mode is {0:?})")]
@@ -205,14 +224,6 @@ enum OpenError {
 #[derive(Debug, thiserror::Error)]
 #[error("unknown claim tier {0:?}")]
 struct UnknownTier(String);
-
-/// What the body of a write transaction decided.
-enum Decision<T> {
-    /// Commit what it wrote, and answer this.
-    Commit(T),
-    /// Roll back everything it wrote, and answer this.
-    RollBack(T),
-}
 
 /// What an upload gets when the shared transaction its file was queued for
 /// failed (the caller that ran it gets the original error).
@@ -406,10 +417,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     let from = usize::try_from(version).unwrap_or(usize::MAX);
     if from > MIGRATIONS.len() {
-        return Err(backend(OpenError::SchemaTooNew {
-            found: version,
-            supported: MIGRATIONS.len(),
-        }));
+        return Err(StoreError::SchemaTooNew {
+            found: u64::try_from(version).unwrap_or(u64::MAX),
+            supported: MIGRATIONS.len() as u64,
+        });
     }
     for (to, migration) in MIGRATIONS
         .iter()
@@ -586,23 +597,9 @@ fn claim_of(tx: &Connection, project: &str) -> rusqlite::Result<Option<ClaimReco
     .transpose()
 }
 
-/// Name and version of each of `nested`, by name.
-fn nested_versions<'n>(nested: impl Iterator<Item = (&'n str, u64)>) -> Vec<(&'n str, u64)> {
-    let mut versions: Vec<_> = nested.collect();
-    versions.sort_unstable();
-    versions
-}
-
 fn is_claimed(tx: &Connection, project: &str) -> rusqlite::Result<bool> {
     tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM claims WHERE project = ?1)")?
         .query_row([project], |row| row.get(0))
-}
-
-/// The identity of `filename` as a caller gives it: a name that is not a
-/// distribution filename is the caller's bug.
-fn identity_of(filename: &str) -> Result<FileIdentity> {
-    FileIdentity::of(filename)
-        .map_err(|e| StoreError::Misuse(format!("file {filename:?} has an invalid name: {e}")))
 }
 
 /// Why a stored file of `project` with the release and distribution of
@@ -688,6 +685,24 @@ fn insert_file(
 fn queue_change(tx: &Connection, project: &str) -> rusqlite::Result<u64> {
     tx.prepare_cached("INSERT INTO changes (project) VALUES (?1) RETURNING seq")?
         .query_row([project], |row| row.get(0))
+}
+
+/// The publisher lease row as stored.
+struct StoredLease {
+    holder: Option<String>,
+    expires_us: Option<i64>,
+    epoch: u64,
+}
+
+fn stored_lease(tx: &Connection) -> rusqlite::Result<StoredLease> {
+    tx.prepare_cached("SELECT holder, expires_us, epoch FROM publisher_lease WHERE id = 1")?
+        .query_row([], |row| {
+            Ok(StoredLease {
+                holder: row.get(0)?,
+                expires_us: row.get(1)?,
+                epoch: row.get(2)?,
+            })
+        })
 }
 
 fn has_queued_change(tx: &Connection, project: &str) -> rusqlite::Result<bool> {
@@ -789,51 +804,6 @@ fn add_one(
     Ok(AddFile::Added { change })
 }
 
-/// The checks of [`StateStore::record_transaction`] that need no stored
-/// data: a transaction that fails them is the caller's bug. The identity of
-/// each of its files, in order.
-fn check_transaction(t: &ProjectTransaction) -> Result<Vec<FileIdentity>> {
-    let project = &t.claim.project;
-    let misuse = |what: String| Err(StoreError::Misuse(what));
-    if let Some(f) = t.files.iter().find(|f| f.project != *project) {
-        return misuse(format!(
-            "transaction of {project} has file {} of project {}",
-            f.filename, f.project
-        ));
-    }
-    if let Some(f) = t.files.iter().find(|f| f.uploader != t.user) {
-        return misuse(format!(
-            "transaction by {} has file {} uploaded by {}",
-            t.user, f.filename, f.uploader
-        ));
-    }
-    if let Some(checked) = t.checked_against
-        && !(t.claim.role_version > checked
-            || t.claim.role_version == checked && nested_grows(&t.checked_nested, &t.claim.nested))
-    {
-        // Staleness is told by the versions alone: versions that do not
-        // grow would let a transaction checked against older roles pass.
-        return misuse(format!(
-            "transaction of {project} has role version {}, not above {checked}, \
-             and no nested role above the one it was checked against",
-            t.claim.role_version
-        ));
-    }
-    t.files.iter().map(|f| identity_of(&f.filename)).collect()
-}
-
-/// Whether `new` keeps every nested role of `checked` at a version no
-/// lower, and has one above its checked version (or new).
-fn nested_grows(checked: &[(String, u64)], new: &[NestedRoleRecord]) -> bool {
-    let version = |name: &str| checked.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
-    checked
-        .iter()
-        .all(|(name, v)| new.iter().any(|r| r.name == *name && r.version >= *v))
-        && new
-            .iter()
-            .any(|r| version(&r.name).is_none_or(|v| r.version > v))
-}
-
 /// The body of [`StateStore::record_transaction`], in its write
 /// transaction; every refusal rolls back what was written before it.
 fn record_in(
@@ -859,13 +829,7 @@ fn record_in(
         // A first claim was checked against the published page: a change
         // queued since (a twine upload that won the race) is not on it.
         None => t.checked_against.is_none() && !has_queued_change(tx, project)?,
-        Some(c) => {
-            Some(c.role_version) == t.checked_against
-                && c.tier == t.claim.tier
-                && c.delegation == *t.checked_delegation.as_ref().unwrap_or(&t.claim.delegation)
-                && nested_versions(c.nested.iter().map(|n| (n.name.as_str(), n.version)))
-                    == nested_versions(t.checked_nested.iter().map(|(n, v)| (n.as_str(), *v)))
-        }
+        Some(c) => claim_is_current(c, t),
     };
     if !current {
         return Ok(RollBack(Ok(TransactionOutcome::Stale)));
@@ -931,13 +895,6 @@ fn record_in(
     }
     let change = queue_change(tx, project)?;
     Ok(Commit(Ok(TransactionOutcome::Recorded { change })))
-}
-
-/// Now, in microseconds since the Unix epoch (0 for a clock before it).
-fn unix_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 impl StateStore for SqliteState {
@@ -1196,7 +1153,16 @@ impl StateStore for SqliteState {
     }
 
     fn commit_publish(&self, commit: &PublishCommit) -> Result<()> {
-        self.write(|tx| {
+        self.write_or_roll_back(|tx| {
+            // The writer's transaction is the lease row's lock: no
+            // acquisition can pass the lease on before this commits.
+            let current = stored_lease(tx)?.epoch;
+            if current != commit.fence {
+                return Ok(Decision::RollBack(Err(StoreError::Fenced {
+                    fence: commit.fence,
+                    current,
+                })));
+            }
             let mut page = tx.prepare_cached(
                 "INSERT INTO pages (project, sha256, length, bin) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (project) DO UPDATE SET \
@@ -1221,8 +1187,52 @@ impl StateStore for SqliteState {
             .execute([&commit.timestamp])?;
             tx.prepare_cached("DELETE FROM changes WHERE seq <= ?1")?
                 .execute([commit.up_to_change])?;
+            Ok(Decision::Commit(Ok(())))
+        })?
+    }
+
+    fn acquire_publisher(&self, holder: &str, lease: Duration) -> Result<Option<u64>> {
+        let now = unix_micros();
+        let expires = now.saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX));
+        self.write_or_roll_back(|tx| {
+            let stored = stored_lease(tx)?;
+            let step = Lease {
+                holder: stored.holder.as_deref(),
+                live: stored.expires_us.is_some_and(|e| e > now),
+                epoch: stored.epoch,
+            }
+            .step(holder);
+            let fence = match step {
+                Ok(LeaseStep::Refuse) => return Ok(Decision::RollBack(Ok(None))),
+                Ok(LeaseStep::Renew { fence } | LeaseStep::Take { fence }) => fence,
+                Err(e) => return Ok(Decision::RollBack(Err(e))),
+            };
+            tx.prepare_cached(
+                "UPDATE publisher_lease SET holder = ?1, expires_us = ?2, epoch = ?3 WHERE id = 1",
+            )?
+            .execute(params![holder, expires, fence])?;
+            Ok(Decision::Commit(Ok(Some(fence))))
+        })?
+    }
+
+    fn release_publisher(&self, holder: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE publisher_lease SET holder = NULL, expires_us = NULL \
+                 WHERE id = 1 AND holder = ?1",
+            )?
+            .execute([holder])?;
             Ok(())
         })
+    }
+
+    /// One process owns an `SQLite` data directory (the database is not
+    /// shared over a network), so no other process can queue a change:
+    /// this sleeps `timeout` and returns false. The publisher still finds
+    /// this process's own changes at its next run.
+    fn wait_for_change(&self, timeout: Duration) -> Result<bool> {
+        std::thread::sleep(timeout);
+        Ok(false)
     }
 
     fn pages_in_bin(&self, bin: u32) -> Result<Vec<PageRecord>> {
@@ -1356,7 +1366,10 @@ mod tests {
         .unwrap();
         drop(conn);
         let store = SqliteState::open(&path).unwrap();
-        assert_eq!(pragma(&lock(&store.writer), "user_version"), 4);
+        assert_eq!(
+            pragma(&lock(&store.writer), "user_version"),
+            i64::try_from(MIGRATIONS.len()).unwrap()
+        );
         assert_eq!(store.project("pkg").unwrap().unwrap().owner, "alice");
         assert_eq!(store.claims().unwrap(), []);
         let claim = ClaimRecord {
@@ -1407,7 +1420,10 @@ mod tests {
         .unwrap();
         drop(conn);
         let store = SqliteState::open(&path).unwrap();
-        assert_eq!(pragma(&lock(&store.writer), "user_version"), 4);
+        assert_eq!(
+            pragma(&lock(&store.writer), "user_version"),
+            i64::try_from(MIGRATIONS.len()).unwrap()
+        );
         let claim = store.claim("pkg").unwrap().unwrap();
         assert_eq!((claim.role_version, claim.page_length), (1, 4));
         assert!(claim.nested.is_empty());

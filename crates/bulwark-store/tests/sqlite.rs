@@ -40,7 +40,7 @@ fn open_creates_a_versioned_wal_database() {
     let path = dir.path().join("state.db");
     let store = SqliteState::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(pragma(&path, "user_version"), 4);
+    assert_eq!(pragma(&path, "user_version"), 5);
     assert_eq!(pragma(&path, "application_id"), 0x4255_4C57);
     let conn = Connection::open(&path).unwrap();
     let mode: String = conn
@@ -65,6 +65,7 @@ fn open_creates_a_versioned_wal_database() {
             "files",
             "pages",
             "projects",
+            "publisher_lease",
             "roles",
             "settings",
             "timestamp",
@@ -74,7 +75,7 @@ fn open_creates_a_versioned_wal_database() {
     drop(store);
     // Reopening an up-to-date database changes nothing.
     SqliteState::open(&path).unwrap();
-    assert_eq!(pragma(&path, "user_version"), 4);
+    assert_eq!(pragma(&path, "user_version"), 5);
 }
 
 #[test]
@@ -84,12 +85,24 @@ fn refuses_a_database_from_a_newer_version() {
     drop(SqliteState::open(&path).unwrap());
     Connection::open(&path)
         .unwrap()
-        .pragma_update(None, "user_version", 5)
+        .pragma_update(None, "user_version", 6)
         .unwrap();
     let error = SqliteState::open(&path).unwrap_err();
-    assert!(matches!(error, StoreError::Backend(_)));
-    let cause = std::error::Error::source(&error).unwrap().to_string();
-    assert!(cause.contains("schema version 5 is newer"), "{cause}");
+    assert!(
+        matches!(
+            error,
+            StoreError::SchemaTooNew {
+                found: 6,
+                supported: 5
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("schema version 6 is newer"),
+        "{error}"
+    );
+    assert_eq!(pragma(&path, "user_version"), 6, "left as it was");
 }
 
 #[test]

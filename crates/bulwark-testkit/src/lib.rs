@@ -24,6 +24,8 @@
 )]
 
 mod s3;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod server;
 mod simulator;
 

@@ -1,0 +1,1515 @@
+//! [`StateStore`] on a PostgreSQL database, shared by several servers.
+//!
+//! Races between processes are decided by the database, never by a mutex
+//! of this process:
+//!
+//! - Every write runs at `SERIALIZABLE` isolation, and the whole transaction
+//!   is retried (up to [`MAX_ATTEMPTS`] times, after a short random backoff)
+//!   when PostgreSQL aborts it as a serialization failure (SQLSTATE 40001),
+//!   a deadlock (40P01) or a unique violation (23505). The methods check
+//!   before they insert, so a retry sees what the concurrent transaction
+//!   committed and answers as a sequential run would: two servers adding
+//!   one filename with different bytes get one `Added` and one `Conflict`,
+//!   never a backend error. The unique constraints stay the last guard.
+//! - Change sequence numbers come from a counter row updated inside the
+//!   transaction that queues the change (`UPDATE counters … RETURNING`),
+//!   not from a `SEQUENCE`: the row lock makes them commit in order, so a
+//!   snapshot holding change 6 holds change 5, and the publisher, which
+//!   removes the changes up to the highest it saw, never loses one. Since
+//!   such transactions run one at a time anyway, each first waits for the
+//!   others (`LOCK TABLE counters`, before its snapshot) instead of failing
+//!   on the counter row and retrying. The publish counter is a counter row
+//!   too: durable, never reused.
+//! - Every transaction that queues a change sends `NOTIFY bulwark_changes`
+//!   (delivered at commit); each store keeps one connection listening, so
+//!   [`StateStore::wait_for_change`] wakes the publisher of another server.
+//! - The publisher lease is one row, taken with the database clock
+//!   (`now()`); `commit_publish` locks it (`FOR UPDATE`) and refuses a
+//!   fence that is not its epoch.
+//! - Reads run in `REPEATABLE READ, READ ONLY` transactions: one snapshot.
+//!
+//! The schema is versioned in `schema_version` and migrated at connect in
+//! one transaction holding an advisory lock, so two servers starting at
+//! once never both migrate; a schema newer than this build is refused.
+//!
+//! ```text
+//!  threads ─▶ IoRuntime::run ─▶ pool (≤ pool size connections) ─▶ PostgreSQL
+//!  IoRuntime task: listener connection (LISTEN bulwark_changes) ─▶ Notify ─▶ wait_for_change
+//! ```
+//!
+//! Connections are unencrypted (`NoTls`): run the database on a trusted
+//! network or a local socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio::sync::Notify;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, Config, IsolationLevel, NoTls, Row};
+
+use crate::io::IoRuntime;
+use crate::rules::{
+    Decision, Lease, LeaseStep, check_transaction, claim_is_current, identity_of, unix_micros,
+};
+use crate::{
+    AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
+    PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RoleRecord,
+    StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
+};
+
+/// Connections in the pool of [`PgState::connect`].
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// How many times a write transaction runs before a conflict with
+/// concurrent ones is returned as an error.
+pub const MAX_ATTEMPTS: u32 = 20;
+
+/// How long opening a connection may take, unless the URL says otherwise.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a method waits for a free connection of the pool.
+const POOL_WAIT: Duration = Duration::from_mins(1);
+
+/// How long the listener waits before reconnecting after its connection
+/// dropped.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+/// The channel of change notifications.
+const CHANNEL: &str = "bulwark_changes";
+
+/// The key of the advisory lock that migrations hold: "BULW".
+const MIGRATION_LOCK: i64 = 0x4255_4C57;
+
+/// The schema, one migration per version: migration `i` takes the database
+/// from version `i` to `i + 1`. Append, never edit. The same tables and
+/// constraints as the `SQLite` schema; text that listings order by is
+/// `COLLATE "C"` (byte order, as the conformance suite requires).
+const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    r#"
+    -- API tokens; only a hash of the secret is kept.
+    CREATE TABLE tokens (
+        id            TEXT COLLATE "C" PRIMARY KEY,
+        "user"        TEXT   NOT NULL,
+        secret_sha256 TEXT   NOT NULL,
+        created_us    BIGINT NOT NULL
+    );
+    CREATE INDEX tokens_by_user ON tokens ("user");
+
+    -- Projects by normalized name.
+    CREATE TABLE projects (
+        name         TEXT COLLATE "C" PRIMARY KEY,
+        display_name TEXT   NOT NULL,
+        owner        TEXT   NOT NULL,
+        created_us   BIGINT NOT NULL
+    );
+
+    -- Distribution files; a filename is unique across the whole index.
+    -- `release` and `distribution` are the file's FileIdentity: a release
+    -- holds each distribution once (`distribution` NULL only for files
+    -- imported from a database that had two spellings of one).
+    CREATE TABLE files (
+        filename        TEXT COLLATE "C" PRIMARY KEY,
+        project         TEXT COLLATE "C" NOT NULL REFERENCES projects (name),
+        version         TEXT   NOT NULL,
+        size            BIGINT NOT NULL CHECK (size >= 0),
+        sha256          TEXT   NOT NULL,
+        blake2b_256     TEXT   NOT NULL,
+        requires_python TEXT,
+        metadata_sha256 TEXT,
+        upload_time_us  BIGINT NOT NULL,
+        yanked          TEXT,  -- NULL: not yanked; otherwise the reason, maybe ''
+        uploader        TEXT   NOT NULL,
+        release         TEXT,
+        distribution    TEXT
+    );
+    CREATE INDEX files_by_project ON files (project, filename);
+    CREATE INDEX files_by_sha256 ON files (sha256);
+    CREATE UNIQUE INDEX files_by_distribution ON files (project, release, distribution);
+
+    -- The publish queue. `seq` comes from the 'change' counter, in commit order.
+    CREATE TABLE changes (
+        seq     BIGINT PRIMARY KEY CHECK (seq > 0),
+        project TEXT COLLATE "C" NOT NULL REFERENCES projects (name)
+    );
+    CREATE INDEX changes_by_project ON changes (project);
+
+    CREATE TABLE counters (
+        name  TEXT   PRIMARY KEY,
+        value BIGINT NOT NULL CHECK (value >= 0)
+    );
+    INSERT INTO counters (name, value) VALUES ('publish', 0), ('change', 0);
+
+    -- Published project pages (TUF targets).
+    CREATE TABLE pages (
+        project TEXT COLLATE "C" PRIMARY KEY,
+        sha256  TEXT   NOT NULL,
+        length  BIGINT NOT NULL CHECK (length >= 0),
+        bin     BIGINT NOT NULL CHECK (bin >= 0)
+    );
+    CREATE INDEX pages_by_bin ON pages (bin, project);
+
+    -- Published TUF roles.
+    CREATE TABLE roles (
+        name    TEXT COLLATE "C" PRIMARY KEY,
+        version BIGINT NOT NULL CHECK (version >= 0),
+        expires BIGINT NOT NULL,
+        length  BIGINT NOT NULL CHECK (length >= 0),
+        sha256  TEXT   NOT NULL
+    );
+
+    -- The latest published timestamp.json: at most one row.
+    CREATE TABLE "timestamp" (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        bytes BYTEA   NOT NULL
+    );
+
+    CREATE TABLE settings (
+        key   TEXT COLLATE "C" PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+
+    -- Developer-claimed projects: the delegation the index trusts and the
+    -- developer-signed role and page it last recorded.
+    CREATE TABLE claims (
+        project      TEXT COLLATE "C" PRIMARY KEY REFERENCES projects (name),
+        tier         TEXT   NOT NULL CHECK (tier IN ('recently-claimed', 'claimed')),
+        delegation   TEXT   NOT NULL,
+        role_version BIGINT NOT NULL CHECK (role_version >= 0),
+        role_expires BIGINT NOT NULL,
+        role_sha256  TEXT   NOT NULL,
+        role_length  BIGINT NOT NULL CHECK (role_length >= 0),
+        page_sha256  TEXT   NOT NULL,
+        page_length  BIGINT NOT NULL CHECK (page_length >= 0)
+    );
+
+    -- The nested roles (project-<name>.<label>) a claimed project's role
+    -- delegates to, as last accepted.
+    CREATE TABLE claim_nested (
+        project TEXT COLLATE "C" NOT NULL REFERENCES claims (project),
+        name    TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL CHECK (version >= 0),
+        expires BIGINT NOT NULL,
+        sha256  TEXT   NOT NULL,
+        length  BIGINT NOT NULL CHECK (length >= 0),
+        PRIMARY KEY (project, name)
+    );
+
+    -- The publisher lease: one row. `epoch` grows each time the lease
+    -- passes to a holder and fences commit_publish; `expires_at` is in the
+    -- database's clock (NULL: released or never taken).
+    CREATE TABLE publisher_lease (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        holder     TEXT,
+        expires_at TIMESTAMPTZ,
+        epoch      BIGINT NOT NULL CHECK (epoch >= 0)
+    );
+    INSERT INTO publisher_lease (id, holder, expires_at, epoch) VALUES (1, NULL, NULL, 0);
+    "#,
+];
+
+/// Why the PostgreSQL store failed, beyond the database's own errors.
+/// Messages never include a password.
+#[derive(Debug, thiserror::Error)]
+enum PgError {
+    #[error("invalid PostgreSQL URL (not shown: it may hold a password)")]
+    BadUrl(#[source] tokio_postgres::Error),
+    #[error("cannot connect to PostgreSQL at {0}")]
+    Unreachable(String, #[source] deadpool_postgres::PoolError),
+    #[error("cannot get a PostgreSQL connection")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    #[error("cannot set up the PostgreSQL connection pool")]
+    Build(#[source] deadpool_postgres::BuildError),
+    #[error("cannot listen for changes on PostgreSQL at {0}")]
+    Listen(String, #[source] tokio_postgres::Error),
+    #[error("no answer from the change listener on PostgreSQL at {0}")]
+    ListenGone(String),
+    #[error("not a Bulwark database: it has tables but no schema_version table")]
+    Foreign,
+    #[error("value {0} does not fit a PostgreSQL BIGINT")]
+    TooLarge(u64),
+    #[error("token id {0:?} already exists")]
+    TokenExists(String),
+}
+
+/// An error inside a transaction body: the database's (which a retry may
+/// cure) or the store's.
+#[derive(Debug)]
+enum TxError {
+    Db(tokio_postgres::Error),
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for TxError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl TxError {
+    /// Whether running the whole transaction again may succeed: it lost a
+    /// race with a concurrent transaction.
+    fn retryable(&self) -> bool {
+        let Self::Db(e) = self else {
+            return false;
+        };
+        e.code().is_some_and(|code| {
+            *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::UNIQUE_VIOLATION
+        })
+    }
+
+    fn into_store(self) -> StoreError {
+        match self {
+            Self::Db(e) => backend(e),
+            Self::Store(e) => e,
+        }
+    }
+}
+
+type TxResult<T> = std::result::Result<T, TxError>;
+
+/// A transaction of a pooled connection.
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+/// The PostgreSQL state store. See the module documentation.
+#[derive(Debug)]
+pub struct PgState {
+    pool: Pool,
+    /// Woken by the listener for each notification on [`CHANNEL`] (and
+    /// once it listens again after a reconnection, since it may have
+    /// missed some).
+    changes: Arc<Notify>,
+    listener: tokio::task::JoinHandle<()>,
+    /// Last: dropped after the pool's connections.
+    io: IoRuntime,
+}
+
+impl Drop for PgState {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PgState {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`
+    /// or a `key=value` connection string) with a pool of
+    /// [`DEFAULT_POOL_SIZE`] connections, and creates or migrates the schema.
+    pub fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_pool_size(url, DEFAULT_POOL_SIZE)
+    }
+
+    /// As [`PgState::connect`], with at most `pool_size` connections (at
+    /// least 1) for the methods, plus one that listens for changes.
+    pub fn connect_with_pool_size(url: &str, pool_size: usize) -> Result<Self> {
+        let mut config: Config = url.parse().map_err(|e| backend(PgError::BadUrl(e)))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let target = describe(&config);
+        let io = IoRuntime::new("bulwark-postgres", 2)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| backend(PgError::Build(e)))?;
+        io.run(async {
+            let mut client = pool
+                .get()
+                .await
+                .map_err(|e| backend(PgError::Unreachable(target.clone(), e)))?;
+            migrate(&mut client).await.map_err(TxError::into_store)
+        })?;
+        let changes = Arc::new(Notify::new());
+        let (ready, listening) = tokio::sync::oneshot::channel();
+        let listener = io
+            .handle()
+            .spawn(listen(config, Arc::clone(&changes), ready));
+        // Listening before connect returns: a change queued after it wakes
+        // this store's waiters.
+        match io.run(listening) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(backend(PgError::Listen(target, e))),
+            Err(_) => return Err(backend(PgError::ListenGone(target))),
+        }
+        Ok(Self {
+            pool,
+            changes,
+            listener,
+            io,
+        })
+    }
+
+    async fn client(&self) -> Result<Object> {
+        self.pool.get().await.map_err(|e| backend(PgError::Pool(e)))
+    }
+
+    /// Runs `body` in a `REPEATABLE READ, READ ONLY` transaction: one
+    /// snapshot, never a serialization failure.
+    fn read<T>(&self, body: impl AsyncFnOnce(&Tx<'_>) -> TxResult<T>) -> Result<T> {
+        self.io.run(async {
+            let mut client = self.client().await?;
+            let attempt = async {
+                let tx = client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .await?;
+                let value = body(&tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            };
+            attempt.await.map_err(TxError::into_store)
+        })
+    }
+
+    /// Runs `body` in a `SERIALIZABLE` transaction that commits what it wrote.
+    fn write<T>(
+        &self,
+        kind: Kind,
+        mut body: impl AsyncFnMut(&mut Tx<'_>) -> TxResult<T>,
+    ) -> Result<T> {
+        self.write_or_roll_back(kind, async |tx| body(tx).await.map(Decision::Commit))
+    }
+
+    /// Runs `body` in a `SERIALIZABLE` transaction that it may roll back (to
+    /// refuse a request after writing part of it). The whole transaction
+    /// runs again when it lost a race ([`TxError::retryable`]), up to
+    /// [`MAX_ATTEMPTS`] times: the one retry loop of this store.
+    fn write_or_roll_back<T>(
+        &self,
+        kind: Kind,
+        mut body: impl AsyncFnMut(&mut Tx<'_>) -> TxResult<Decision<T>>,
+    ) -> Result<T> {
+        self.io.run(async {
+            let mut client = self.client().await?;
+            let mut attempt = 1;
+            loop {
+                match write_once(&mut client, kind, &mut body).await {
+                    Err(e) if e.retryable() && attempt < MAX_ATTEMPTS => {
+                        tokio::time::sleep(backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    outcome => return outcome.map_err(TxError::into_store),
+                }
+            }
+        })
+    }
+}
+
+/// What a write transaction may do, beyond its own rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// It may queue a change: it waits for the transactions queueing one
+    /// before it begins (see [`write_once`]).
+    QueuesChange,
+    /// It queues no change.
+    Plain,
+}
+
+/// One attempt of [`PgState::write_or_roll_back`].
+async fn write_once<T>(
+    client: &mut Object,
+    kind: Kind,
+    body: &mut impl AsyncFnMut(&mut Tx<'_>) -> TxResult<Decision<T>>,
+) -> TxResult<T> {
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::Serializable)
+        .start()
+        .await?;
+    if kind == Kind::QueuesChange {
+        // Every transaction queueing a change updates the 'change' counter
+        // row, so they run one at a time anyway; one that met the row
+        // updated by another after its snapshot would fail and retry. So
+        // each waits for the counters table first: LOCK takes no snapshot
+        // (PostgreSQL takes it at the first query after), so it sees the
+        // previous one's commit and does not fail on the counter. The mode
+        // conflicts with itself and with UPDATE, never with reads.
+        tx.batch_execute("LOCK TABLE counters IN SHARE ROW EXCLUSIVE MODE")
+            .await?;
+    }
+    match body(&mut tx).await {
+        Ok(Decision::Commit(value)) => {
+            // A serializable transaction may fail at commit, too.
+            tx.commit().await?;
+            Ok(value)
+        }
+        Ok(Decision::RollBack(value)) => {
+            tx.rollback().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            // Dropping the transaction would roll back as well; this way the
+            // connection is clean before a retry begins.
+            tx.rollback().await.ok();
+            Err(e)
+        }
+    }
+}
+
+/// A random pause before attempt `attempt + 1`, below 2^attempt ms (at
+/// most 64 ms), so that the transactions that collided do not collide again.
+fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher as _, RandomState};
+    let ceiling_us = 1000_u64 << attempt.min(6);
+    // RandomState's keys are random per process and differ at each call.
+    Duration::from_micros(RandomState::new().hash_one(attempt) % ceiling_us)
+}
+
+/// Where `config` connects, for error messages: users, hosts, ports and
+/// database, never the password.
+fn describe(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    format!(
+        "{}@{}:{}/{}",
+        config.get_user().unwrap_or("(default user)"),
+        if hosts.is_empty() {
+            "(default host)".to_owned()
+        } else {
+            hosts.join(",")
+        },
+        if ports.is_empty() {
+            "5432".to_owned()
+        } else {
+            ports.join(",")
+        },
+        config.get_dbname().unwrap_or("(default database)"),
+    )
+}
+
+/// Keeps one connection listening on [`CHANNEL`], forwarding each
+/// notification to `changes`, and reconnects when it drops. `ready` gets
+/// the outcome of the first attempt.
+async fn listen(
+    config: Config,
+    changes: Arc<Notify>,
+    ready: tokio::sync::oneshot::Sender<std::result::Result<(), tokio_postgres::Error>>,
+) {
+    let mut ready = Some(ready);
+    loop {
+        let outcome = listen_once(&config, &changes, &mut ready).await;
+        if let (Some(ready), Err(e)) = (ready.take(), outcome) {
+            ready.send(Err(e)).ok();
+            return;
+        }
+        tokio::time::sleep(LISTEN_RETRY).await;
+    }
+}
+
+/// One connection of [`listen`], until it drops.
+async fn listen_once(
+    config: &Config,
+    changes: &Arc<Notify>,
+    ready: &mut Option<
+        tokio::sync::oneshot::Sender<std::result::Result<(), tokio_postgres::Error>>,
+    >,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let notify = Arc::clone(changes);
+    let driver = tokio::spawn(async move {
+        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            match message {
+                // One waiter (the publisher): a wake-up that comes while it
+                // is busy is kept for its next wait.
+                Ok(AsyncMessage::Notification(_)) => notify.notify_one(),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+        driver.abort();
+        return Err(e);
+    }
+    match ready.take() {
+        Some(ready) => {
+            ready.send(Ok(())).ok();
+        }
+        // Notifications sent while nobody listened were lost: wake the
+        // waiter, which finds any change by reading the queue.
+        None => changes.notify_one(),
+    }
+    driver.await.ok();
+    Ok(())
+}
+
+/// Brings the schema to the latest version, in one transaction holding the
+/// migration lock (a second server starting meanwhile waits, then finds
+/// the schema migrated).
+async fn migrate(client: &mut Object) -> TxResult<()> {
+    // READ COMMITTED: after waiting for the lock, the statements see what
+    // the server that held it committed.
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await?;
+    let versioned: bool = tx
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?
+        .try_get(0)?;
+    let found = if versioned {
+        let version: i64 = tx
+            .query_one("SELECT version FROM schema_version WHERE id = 1", &[])
+            .await?
+            .try_get(0)?;
+        stored_u64(version, "schema version")?
+    } else {
+        let tables: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
+                &[],
+            )
+            .await?
+            .try_get(0)?;
+        if tables != 0 {
+            return Err(backend(PgError::Foreign).into());
+        }
+        tx.batch_execute(
+            "CREATE TABLE schema_version (
+                 id      INTEGER PRIMARY KEY CHECK (id = 1),
+                 version BIGINT  NOT NULL CHECK (version >= 0)
+             );
+             INSERT INTO schema_version (id, version) VALUES (1, 0);",
+        )
+        .await?;
+        0
+    };
+    let supported = MIGRATIONS.len() as u64;
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported }.into());
+    }
+    for migration in MIGRATIONS
+        .iter()
+        .skip(usize::try_from(found).unwrap_or(usize::MAX))
+    {
+        tx.batch_execute(migration).await?;
+    }
+    tx.execute(
+        "UPDATE schema_version SET version = $1 WHERE id = 1",
+        &[&param(supported)?],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// A `u64` as the `BIGINT` that stores it.
+fn param(value: u64) -> TxResult<i64> {
+    i64::try_from(value).map_err(|_| backend(PgError::TooLarge(value)).into())
+}
+
+/// A stored `BIGINT` as the `u64` it must be.
+fn stored_u64(value: i64, what: &str) -> TxResult<u64> {
+    u64::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("stored {what} {value} is negative")).into())
+}
+
+/// Column `i` of `row`, a `BIGINT` holding a `u64`.
+fn u64_at(row: &Row, i: usize) -> TxResult<u64> {
+    stored_u64(row.try_get(i)?, row.columns()[i].name())
+}
+
+/// Column `i` of `row`, a `BIGINT` holding a `u32`.
+fn u32_at(row: &Row, i: usize) -> TxResult<u32> {
+    let value: i64 = row.try_get(i)?;
+    u32::try_from(value).map_err(|_| {
+        StoreError::Corrupt(format!(
+            "stored {} {value} is out of range",
+            row.columns()[i].name()
+        ))
+        .into()
+    })
+}
+
+/// Runs `sql` (a statement prepared once per connection) and returns its rows.
+async fn query(tx: &Tx<'_>, sql: &str, params: &[&(dyn ToSql + Sync)]) -> TxResult<Vec<Row>> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query(&statement, params).await?)
+}
+
+/// As [`query`], for at most one row.
+async fn query_opt(
+    tx: &Tx<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> TxResult<Option<Row>> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query_opt(&statement, params).await?)
+}
+
+/// As [`query`], for exactly one row.
+async fn query_one(tx: &Tx<'_>, sql: &str, params: &[&(dyn ToSql + Sync)]) -> TxResult<Row> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query_one(&statement, params).await?)
+}
+
+/// Runs `sql` and returns how many rows it matched.
+async fn execute(tx: &Tx<'_>, sql: &str, params: &[&(dyn ToSql + Sync)]) -> TxResult<u64> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.execute(&statement, params).await?)
+}
+
+/// The columns [`file_from_row`] reads, in its order.
+macro_rules! file_columns {
+    () => {
+        "project, filename, version, size, sha256, blake2b_256, requires_python, \
+         metadata_sha256, upload_time_us, yanked, uploader"
+    };
+}
+
+fn file_from_row(row: &Row) -> TxResult<FileRecord> {
+    Ok(FileRecord {
+        project: row.try_get(0)?,
+        filename: row.try_get(1)?,
+        version: row.try_get(2)?,
+        size: u64_at(row, 3)?,
+        sha256: row.try_get(4)?,
+        blake2b_256: row.try_get(5)?,
+        requires_python: row.try_get(6)?,
+        metadata_sha256: row.try_get(7)?,
+        upload_time_us: row.try_get(8)?,
+        yanked: row.try_get(9)?,
+        uploader: row.try_get(10)?,
+    })
+}
+
+fn project_from_row(row: &Row) -> TxResult<ProjectRecord> {
+    Ok(ProjectRecord {
+        name: row.try_get(0)?,
+        display_name: row.try_get(1)?,
+        owner: row.try_get(2)?,
+        created_us: row.try_get(3)?,
+    })
+}
+
+fn page_from_row(row: &Row) -> TxResult<PageRecord> {
+    Ok(PageRecord {
+        project: row.try_get(0)?,
+        sha256: row.try_get(1)?,
+        length: u64_at(row, 2)?,
+        bin: u32_at(row, 3)?,
+    })
+}
+
+fn role_from_row(row: &Row) -> TxResult<RoleRecord> {
+    Ok(RoleRecord {
+        role: row.try_get(0)?,
+        version: u64_at(row, 1)?,
+        expires: row.try_get(2)?,
+        length: u64_at(row, 3)?,
+        sha256: row.try_get(4)?,
+    })
+}
+
+fn token_from_row(row: &Row) -> TxResult<TokenRecord> {
+    Ok(TokenRecord {
+        id: row.try_get(0)?,
+        user: row.try_get(1)?,
+        secret_sha256: row.try_get(2)?,
+        created_us: row.try_get(3)?,
+    })
+}
+
+/// The columns [`claim_from_row`] reads, in its order.
+macro_rules! claim_columns {
+    () => {
+        "project, tier, delegation, role_version, role_expires, role_sha256, role_length, \
+         page_sha256, page_length"
+    };
+}
+
+/// A claim without its nested roles ([`with_nested`] adds them).
+fn claim_from_row(row: &Row) -> TxResult<ClaimRecord> {
+    let tier: String = row.try_get(1)?;
+    let tier = ClaimTier::parse(&tier)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown claim tier {tier:?}")))?;
+    Ok(ClaimRecord {
+        project: row.try_get(0)?,
+        tier,
+        delegation: row.try_get(2)?,
+        role_version: u64_at(row, 3)?,
+        role_expires: row.try_get(4)?,
+        role_sha256: row.try_get(5)?,
+        role_length: u64_at(row, 6)?,
+        page_sha256: row.try_get(7)?,
+        page_length: u64_at(row, 8)?,
+        nested: Vec::new(),
+    })
+}
+
+fn nested_from_row(row: &Row) -> TxResult<NestedRoleRecord> {
+    Ok(NestedRoleRecord {
+        name: row.try_get(0)?,
+        version: u64_at(row, 1)?,
+        expires: row.try_get(2)?,
+        sha256: row.try_get(3)?,
+        length: u64_at(row, 4)?,
+    })
+}
+
+/// Maps every row with `f`.
+fn all<T>(rows: &[Row], f: impl Fn(&Row) -> TxResult<T>) -> TxResult<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+/// `claim` with its nested roles.
+async fn with_nested(tx: &Tx<'_>, mut claim: ClaimRecord) -> TxResult<ClaimRecord> {
+    let rows = query(
+        tx,
+        "SELECT name, version, expires, sha256, length FROM claim_nested \
+         WHERE project = $1 ORDER BY name",
+        &[&claim.project],
+    )
+    .await?;
+    claim.nested = all(&rows, nested_from_row)?;
+    Ok(claim)
+}
+
+async fn claim_of(tx: &Tx<'_>, project: &str) -> TxResult<Option<ClaimRecord>> {
+    let sql = concat!(
+        "SELECT ",
+        claim_columns!(),
+        " FROM claims WHERE project = $1"
+    );
+    match query_opt(tx, sql, &[&project]).await? {
+        Some(row) => Ok(Some(with_nested(tx, claim_from_row(&row)?).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn is_claimed(tx: &Tx<'_>, project: &str) -> TxResult<bool> {
+    let row = query_one(
+        tx,
+        "SELECT EXISTS (SELECT 1 FROM claims WHERE project = $1)",
+        &[&project],
+    )
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+async fn owner_of(tx: &Tx<'_>, project: &str) -> TxResult<Option<String>> {
+    let row = query_opt(
+        tx,
+        "SELECT owner FROM projects WHERE name = $1",
+        &[&project],
+    )
+    .await?;
+    Ok(row.map(|row| row.try_get(0)).transpose()?)
+}
+
+async fn has_queued_change(tx: &Tx<'_>, project: &str) -> TxResult<bool> {
+    let row = query_one(
+        tx,
+        "SELECT EXISTS (SELECT 1 FROM changes WHERE project = $1)",
+        &[&project],
+    )
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// The project and SHA-256 of the file stored under `filename`.
+async fn stored_file(tx: &Tx<'_>, filename: &str) -> TxResult<Option<(String, String)>> {
+    let row = query_opt(
+        tx,
+        "SELECT project, sha256 FROM files WHERE filename = $1",
+        &[&filename],
+    )
+    .await?;
+    Ok(row
+        .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get(0)?, row.try_get(1)?)))
+        .transpose()?)
+}
+
+/// Why a stored file of `project` with the release and distribution of
+/// `identity` refuses a new file, if there is one.
+async fn identity_clash(
+    tx: &Tx<'_>,
+    project: &str,
+    identity: &FileIdentity,
+) -> TxResult<Option<AddFile>> {
+    let row = query_opt(
+        tx,
+        "SELECT filename FROM files WHERE project = $1 AND release = $2 AND distribution = $3",
+        &[&project, &identity.release, &identity.distribution],
+    )
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let filename: String = row.try_get(0)?;
+    let stored = FileIdentity::of(&filename).map_err(|e| {
+        StoreError::Corrupt(format!("stored file {filename:?} has an invalid name: {e}"))
+    })?;
+    Ok(Some(identity.refusal_beside(&stored)))
+}
+
+async fn insert_project(
+    tx: &Tx<'_>,
+    name: &str,
+    display_name: &str,
+    owner: &str,
+    created_us: i64,
+) -> TxResult<()> {
+    execute(
+        tx,
+        "INSERT INTO projects (name, display_name, owner, created_us) VALUES ($1, $2, $3, $4)",
+        &[&name, &display_name, &owner, &created_us],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_file(tx: &Tx<'_>, file: &FileRecord, identity: &FileIdentity) -> TxResult<()> {
+    let size = param(file.size)?;
+    execute(
+        tx,
+        concat!(
+            "INSERT INTO files (",
+            file_columns!(),
+            ", release, distribution) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ),
+        &[
+            &file.project,
+            &file.filename,
+            &file.version,
+            &size,
+            &file.sha256,
+            &file.blake2b_256,
+            &file.requires_python,
+            &file.metadata_sha256,
+            &file.upload_time_us,
+            &file.yanked,
+            &file.uploader,
+            &identity.release,
+            &identity.distribution,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Queues a change for `project`, returning its sequence number: the next
+/// value of the 'change' counter, whose row stays locked until commit, so
+/// changes commit in sequence order. The notification goes out at commit.
+async fn queue_change(tx: &Tx<'_>, project: &str) -> TxResult<u64> {
+    let row = query_one(
+        tx,
+        "WITH next AS (UPDATE counters SET value = value + 1 WHERE name = 'change' \
+         RETURNING value) \
+         INSERT INTO changes (seq, project) SELECT value, $1 FROM next RETURNING seq",
+        &[&project],
+    )
+    .await?;
+    let seq = u64_at(&row, 0)?;
+    query(tx, "SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
+    Ok(seq)
+}
+
+/// One file of [`StateStore::add_file`], inside a transaction; the same
+/// checks in the same order as the `SQLite` store's.
+async fn add_one(
+    tx: &Tx<'_>,
+    display_name: &str,
+    file: &FileRecord,
+    identity: &FileIdentity,
+) -> TxResult<AddFile> {
+    let owner = owner_of(tx, &file.project).await?;
+    if owner.as_ref().is_some_and(|owner| *owner != file.uploader) {
+        return Ok(AddFile::Forbidden);
+    }
+    if owner.is_some() && is_claimed(tx, &file.project).await? {
+        return Ok(AddFile::Claimed);
+    }
+    if let Some((project, sha256)) = stored_file(tx, &file.filename).await? {
+        return Ok(if project == file.project && sha256 == file.sha256 {
+            AddFile::Identical
+        } else {
+            AddFile::Conflict
+        });
+    }
+    if let Some(refusal) = identity_clash(tx, &file.project, identity).await? {
+        return Ok(refusal);
+    }
+    if owner.is_none() {
+        insert_project(
+            tx,
+            &file.project,
+            display_name,
+            &file.uploader,
+            file.upload_time_us,
+        )
+        .await?;
+    }
+    insert_file(tx, file, identity).await?;
+    let change = queue_change(tx, &file.project).await?;
+    Ok(AddFile::Added { change })
+}
+
+/// The body of [`StateStore::record_transaction`], in its write
+/// transaction; every refusal rolls back what was written before it.
+async fn record_in(
+    tx: &Tx<'_>,
+    t: &ProjectTransaction,
+    identities: &[FileIdentity],
+) -> TxResult<Decision<Result<TransactionOutcome>>> {
+    use Decision::{Commit, RollBack};
+    let project = &t.claim.project;
+    match owner_of(tx, project).await? {
+        Some(owner) if owner != t.user => return Ok(RollBack(Ok(TransactionOutcome::Forbidden))),
+        Some(_) => {}
+        None => {
+            let created_us = match t.files.iter().map(|f| f.upload_time_us).min() {
+                Some(earliest) => earliest,
+                None => unix_micros(),
+            };
+            insert_project(tx, project, &t.display_name, &t.user, created_us).await?;
+        }
+    }
+    let current = match claim_of(tx, project).await? {
+        // A first claim was checked against the published page: a change
+        // queued since (a twine upload that won the race) is not on it.
+        None => t.checked_against.is_none() && !has_queued_change(tx, project).await?,
+        Some(stored) => claim_is_current(&stored, t),
+    };
+    if !current {
+        return Ok(RollBack(Ok(TransactionOutcome::Stale)));
+    }
+    for (file, identity) in t.files.iter().zip(identities) {
+        let clash = match stored_file(tx, &file.filename).await? {
+            Some((p, sha256)) => p != *project || sha256 != file.sha256,
+            None if identity_clash(tx, project, identity).await?.is_none() => {
+                insert_file(tx, file, identity).await?;
+                false
+            }
+            None => true,
+        };
+        if clash {
+            let filename = file.filename.clone();
+            return Ok(RollBack(Ok(TransactionOutcome::Conflict { filename })));
+        }
+    }
+    for (filename, yanked) in &t.yanked {
+        // Rows matched, changed or not: 0 is a file the project lacks.
+        let matched = execute(
+            tx,
+            "UPDATE files SET yanked = $3 WHERE project = $1 AND filename = $2",
+            &[project, filename, yanked],
+        )
+        .await?;
+        if matched == 0 {
+            return Ok(RollBack(Err(StoreError::Misuse(format!(
+                "transaction of {project} sets the yank state of {filename}, not a file of it"
+            )))));
+        }
+    }
+    let c = &t.claim;
+    let (role_version, role_length, page_length) = (
+        param(c.role_version)?,
+        param(c.role_length)?,
+        param(c.page_length)?,
+    );
+    execute(
+        tx,
+        concat!(
+            "INSERT INTO claims (",
+            claim_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (project) DO UPDATE SET tier = excluded.tier, \
+             delegation = excluded.delegation, role_version = excluded.role_version, \
+             role_expires = excluded.role_expires, role_sha256 = excluded.role_sha256, \
+             role_length = excluded.role_length, page_sha256 = excluded.page_sha256, \
+             page_length = excluded.page_length"
+        ),
+        &[
+            &c.project,
+            &c.tier.as_str(),
+            &c.delegation,
+            &role_version,
+            &c.role_expires,
+            &c.role_sha256,
+            &role_length,
+            &c.page_sha256,
+            &page_length,
+        ],
+    )
+    .await?;
+    // The claim's list replaces the stored one.
+    execute(
+        tx,
+        "DELETE FROM claim_nested WHERE project = $1",
+        &[project],
+    )
+    .await?;
+    for n in &c.nested {
+        let (version, length) = (param(n.version)?, param(n.length)?);
+        execute(
+            tx,
+            "INSERT INTO claim_nested (project, name, version, expires, sha256, length) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[project, &n.name, &version, &n.expires, &n.sha256, &length],
+        )
+        .await?;
+    }
+    let change = queue_change(tx, project).await?;
+    Ok(Commit(Ok(TransactionOutcome::Recorded { change })))
+}
+
+impl StateStore for PgState {
+    fn put_token(&self, token: &TokenRecord) -> Result<()> {
+        // Checked first, so that an existing id is refused at once, not
+        // after every retry of a unique violation; the constraint decides a
+        // race.
+        self.write_or_roll_back(Kind::Plain, async |tx| {
+            let exists = query_opt(tx, "SELECT 1 FROM tokens WHERE id = $1", &[&token.id]).await?;
+            if exists.is_some() {
+                let refused = backend(PgError::TokenExists(token.id.clone()));
+                return Ok(Decision::RollBack(Err(refused)));
+            }
+            execute(
+                tx,
+                "INSERT INTO tokens (id, \"user\", secret_sha256, created_us) \
+                 VALUES ($1, $2, $3, $4)",
+                &[
+                    &token.id,
+                    &token.user,
+                    &token.secret_sha256,
+                    &token.created_us,
+                ],
+            )
+            .await?;
+            Ok(Decision::Commit(Ok(())))
+        })?
+    }
+
+    fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        self.read(async |tx| {
+            let sql = "SELECT id, \"user\", secret_sha256, created_us FROM tokens WHERE id = $1";
+            query_opt(tx, sql, &[&id])
+                .await?
+                .as_ref()
+                .map(token_from_row)
+                .transpose()
+        })
+    }
+
+    fn project(&self, name: &str) -> Result<Option<ProjectRecord>> {
+        self.read(async |tx| {
+            let sql = "SELECT name, display_name, owner, created_us FROM projects WHERE name = $1";
+            query_opt(tx, sql, &[&name])
+                .await?
+                .as_ref()
+                .map(project_from_row)
+                .transpose()
+        })
+    }
+
+    fn projects(&self) -> Result<Vec<ProjectRecord>> {
+        self.read(async |tx| {
+            let sql = "SELECT name, display_name, owner, created_us FROM projects ORDER BY name";
+            all(&query(tx, sql, &[]).await?, project_from_row)
+        })
+    }
+
+    fn files(&self, project: &str) -> Result<Vec<FileRecord>> {
+        self.read(async |tx| {
+            let sql = concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files WHERE project = $1 ORDER BY filename"
+            );
+            all(&query(tx, sql, &[&project]).await?, file_from_row)
+        })
+    }
+
+    fn file_by_sha256(&self, sha256: &str) -> Result<Option<FileRecord>> {
+        // As in SQLite: should two files share bytes, the first by filename.
+        self.read(async |tx| {
+            let sql = concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files WHERE sha256 = $1 ORDER BY filename LIMIT 1"
+            );
+            query_opt(tx, sql, &[&sha256])
+                .await?
+                .as_ref()
+                .map(file_from_row)
+                .transpose()
+        })
+    }
+
+    fn file(&self, filename: &str) -> Result<Option<FileRecord>> {
+        self.read(async |tx| {
+            let sql = concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files WHERE filename = $1"
+            );
+            query_opt(tx, sql, &[&filename])
+                .await?
+                .as_ref()
+                .map(file_from_row)
+                .transpose()
+        })
+    }
+
+    fn add_file(&self, display_name: &str, file: &FileRecord) -> Result<AddFile> {
+        // Concurrent uploads are concurrent transactions here: the database
+        // orders them, so there is no group commit to share.
+        self.add_files(&[(display_name, file)])?
+            .pop()
+            .unwrap_or_else(|| {
+                Err(StoreError::Corrupt(
+                    "add_files answered nothing for one file".to_owned(),
+                ))
+            })
+    }
+
+    fn add_files(&self, files: &[(&str, &FileRecord)]) -> Result<Vec<Result<AddFile>>> {
+        self.write(Kind::QueuesChange, async |tx| {
+            let mut outcomes = Vec::with_capacity(files.len());
+            for (display_name, file) in files {
+                let identity = match identity_of(&file.filename) {
+                    Ok(identity) => identity,
+                    Err(e) => {
+                        outcomes.push(Err(e));
+                        continue;
+                    }
+                };
+                // A savepoint per file: one that fails alone is rolled back
+                // alone; one that lost a race retries the whole transaction.
+                let savepoint = tx.savepoint("add_file").await?;
+                match add_one(&savepoint, display_name, file, &identity).await {
+                    Ok(added) => {
+                        savepoint.commit().await?;
+                        outcomes.push(Ok(added));
+                    }
+                    Err(e) if e.retryable() => return Err(e),
+                    Err(e) => {
+                        savepoint.rollback().await?;
+                        outcomes.push(Err(e.into_store()));
+                    }
+                }
+            }
+            Ok(outcomes)
+        })
+    }
+
+    fn set_yanked(
+        &self,
+        project: &str,
+        version: &str,
+        yanked: Option<&str>,
+        user: &str,
+    ) -> Result<YankOutcome> {
+        let release = bulwark_pypi::Version::parse(version)
+            .map_err(|e| StoreError::Misuse(format!("cannot yank version {version:?}: {e}")))?
+            .canonical();
+        self.write(Kind::QueuesChange, async |tx| {
+            match owner_of(tx, project).await? {
+                None => return Ok(YankOutcome::NotFound),
+                Some(owner) if owner != user => return Ok(YankOutcome::Forbidden),
+                Some(_) => {}
+            }
+            if is_claimed(tx, project).await? {
+                return Ok(YankOutcome::Claimed);
+            }
+            let files = query_one(
+                tx,
+                "SELECT count(*) FROM files WHERE project = $1 AND release = $2",
+                &[&project, &release],
+            )
+            .await?;
+            if u64_at(&files, 0)? == 0 {
+                return Ok(YankOutcome::NotFound);
+            }
+            // Only files whose state really changes count; when none does,
+            // nothing is queued.
+            let changed = execute(
+                tx,
+                "UPDATE files SET yanked = $3 \
+                 WHERE project = $1 AND release = $2 AND yanked IS DISTINCT FROM $3",
+                &[&project, &release, &yanked],
+            )
+            .await?;
+            if changed > 0 {
+                queue_change(tx, project).await?;
+            }
+            Ok(YankOutcome::Updated { files: changed })
+        })
+    }
+
+    fn record_transaction(&self, t: &ProjectTransaction) -> Result<TransactionOutcome> {
+        let identities = check_transaction(t)?;
+        self.write_or_roll_back(Kind::QueuesChange, async |tx| {
+            record_in(tx, t, &identities).await
+        })?
+    }
+
+    fn claim(&self, project: &str) -> Result<Option<ClaimRecord>> {
+        self.read(async |tx| claim_of(tx, project).await)
+    }
+
+    fn claims(&self) -> Result<Vec<ClaimRecord>> {
+        self.read(async |tx| {
+            let sql = concat!("SELECT ", claim_columns!(), " FROM claims ORDER BY project");
+            let mut claims = Vec::new();
+            for row in query(tx, sql, &[]).await? {
+                claims.push(with_nested(tx, claim_from_row(&row)?).await?);
+            }
+            Ok(claims)
+        })
+    }
+
+    fn set_claim_delegation(
+        &self,
+        project: &str,
+        tier: ClaimTier,
+        delegation: &str,
+    ) -> Result<bool> {
+        self.write(Kind::QueuesChange, async |tx| {
+            if !is_claimed(tx, project).await? {
+                return Ok(false);
+            }
+            // As for yanks: when nothing changes, nothing is queued.
+            let changed = execute(
+                tx,
+                "UPDATE claims SET tier = $2, delegation = $3 \
+                 WHERE project = $1 AND (tier IS DISTINCT FROM $2 OR delegation IS DISTINCT FROM $3)",
+                &[&project, &tier.as_str(), &delegation],
+            )
+            .await?;
+            if changed > 0 {
+                queue_change(tx, project).await?;
+            }
+            Ok(true)
+        })
+    }
+
+    fn pending_changes(&self) -> Result<PendingChanges> {
+        // One snapshot; changes commit in sequence order (the counter row),
+        // so no change below `up_to_change` can appear later.
+        self.read(async |tx| {
+            let max = query_one(tx, "SELECT coalesce(max(seq), 0) FROM changes", &[]).await?;
+            let rows = query(
+                tx,
+                "SELECT DISTINCT project FROM changes ORDER BY project",
+                &[],
+            )
+            .await?;
+            Ok(PendingChanges {
+                up_to_change: u64_at(&max, 0)?,
+                projects: all(&rows, |row| Ok(row.try_get(0)?))?,
+            })
+        })
+    }
+
+    fn next_publish_version(&self) -> Result<u64> {
+        self.write(Kind::Plain, async |tx| {
+            let row = query_opt(
+                tx,
+                "UPDATE counters SET value = value + 1 WHERE name = 'publish' RETURNING value",
+                &[],
+            )
+            .await?;
+            match row {
+                Some(row) => u64_at(&row, 0),
+                None => {
+                    Err(StoreError::Corrupt("the publish counter is missing".to_owned()).into())
+                }
+            }
+        })
+    }
+
+    fn commit_publish(&self, commit: &PublishCommit) -> Result<()> {
+        self.write_or_roll_back(Kind::Plain, async |tx| {
+            // The lease row stays locked until this commits: a successor
+            // taking the lease waits, and a commit after it sees its epoch.
+            let lease = query_one(
+                tx,
+                "SELECT epoch FROM publisher_lease WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .await?;
+            let current = u64_at(&lease, 0)?;
+            if current != commit.fence {
+                return Ok(Decision::RollBack(Err(StoreError::Fenced {
+                    fence: commit.fence,
+                    current,
+                })));
+            }
+            for p in &commit.pages {
+                let (length, bin) = (param(p.length)?, i64::from(p.bin));
+                execute(
+                    tx,
+                    "INSERT INTO pages (project, sha256, length, bin) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (project) DO UPDATE SET \
+                     sha256 = excluded.sha256, length = excluded.length, bin = excluded.bin",
+                    &[&p.project, &p.sha256, &length, &bin],
+                )
+                .await?;
+            }
+            for r in &commit.roles {
+                let (version, length) = (param(r.version)?, param(r.length)?);
+                execute(
+                    tx,
+                    "INSERT INTO roles (name, version, expires, length, sha256) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (name) DO UPDATE SET version = excluded.version, \
+                     expires = excluded.expires, length = excluded.length, \
+                     sha256 = excluded.sha256",
+                    &[&r.role, &version, &r.expires, &length, &r.sha256],
+                )
+                .await?;
+            }
+            execute(
+                tx,
+                "INSERT INTO \"timestamp\" (id, bytes) VALUES (1, $1) \
+                 ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes",
+                &[&commit.timestamp],
+            )
+            .await?;
+            let up_to = param(commit.up_to_change)?;
+            execute(tx, "DELETE FROM changes WHERE seq <= $1", &[&up_to]).await?;
+            Ok(Decision::Commit(Ok(())))
+        })?
+    }
+
+    fn pages_in_bin(&self, bin: u32) -> Result<Vec<PageRecord>> {
+        self.read(async |tx| {
+            let sql = "SELECT project, sha256, length, bin FROM pages WHERE bin = $1";
+            all(&query(tx, sql, &[&i64::from(bin)]).await?, page_from_row)
+        })
+    }
+
+    fn page(&self, project: &str) -> Result<Option<PageRecord>> {
+        self.read(async |tx| {
+            let sql = "SELECT project, sha256, length, bin FROM pages WHERE project = $1";
+            query_opt(tx, sql, &[&project])
+                .await?
+                .as_ref()
+                .map(page_from_row)
+                .transpose()
+        })
+    }
+
+    fn roles(&self) -> Result<Vec<RoleRecord>> {
+        self.read(async |tx| {
+            let sql = "SELECT name, version, expires, length, sha256 FROM roles ORDER BY name";
+            all(&query(tx, sql, &[]).await?, role_from_row)
+        })
+    }
+
+    fn latest_timestamp(&self) -> Result<Option<Vec<u8>>> {
+        self.read(async |tx| {
+            let row = query_opt(tx, "SELECT bytes FROM \"timestamp\" WHERE id = 1", &[]).await?;
+            Ok(row.map(|row| row.try_get(0)).transpose()?)
+        })
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.read(async |tx| {
+            let row = query_opt(tx, "SELECT value FROM settings WHERE key = $1", &[&key]).await?;
+            Ok(row.map(|row| row.try_get(0)).transpose()?)
+        })
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.write(Kind::Plain, async |tx| {
+            execute(
+                tx,
+                "INSERT INTO settings (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn acquire_publisher(&self, holder: &str, lease: Duration) -> Result<Option<u64>> {
+        // The database's clock decides expiry, so servers whose clocks
+        // disagree still agree on who holds the lease.
+        let seconds = lease.as_secs_f64();
+        self.write_or_roll_back(Kind::Plain, async |tx| {
+            let row = query_one(
+                tx,
+                "SELECT holder, coalesce(expires_at > now(), false), epoch \
+                 FROM publisher_lease WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .await?;
+            let stored_holder: Option<String> = row.try_get(0)?;
+            let step = Lease {
+                holder: stored_holder.as_deref(),
+                live: row.try_get(1)?,
+                epoch: u64_at(&row, 2)?,
+            }
+            .step(holder)?;
+            let fence = match step {
+                LeaseStep::Refuse => return Ok(Decision::RollBack(None)),
+                LeaseStep::Renew { fence } | LeaseStep::Take { fence } => fence,
+            };
+            execute(
+                tx,
+                "UPDATE publisher_lease SET holder = $1, \
+                 expires_at = now() + make_interval(secs => $2), epoch = $3 WHERE id = 1",
+                &[&holder, &seconds, &param(fence)?],
+            )
+            .await?;
+            Ok(Decision::Commit(Some(fence)))
+        })
+    }
+
+    fn release_publisher(&self, holder: &str) -> Result<()> {
+        self.write(Kind::Plain, async |tx| {
+            execute(
+                tx,
+                "UPDATE publisher_lease SET holder = NULL, expires_at = NULL \
+                 WHERE id = 1 AND holder = $1",
+                &[&holder],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn wait_for_change(&self, timeout: Duration) -> Result<bool> {
+        Ok(self.io.run(async {
+            tokio::time::timeout(timeout, self.changes.notified())
+                .await
+                .is_ok()
+        }))
+    }
+}

@@ -1,0 +1,170 @@
+//! The decisions every database backend takes the same way, written once:
+//! what a request may contain, whether a transaction's claim is current,
+//! and who holds the publisher lease. The backends run the queries; these
+//! functions say what their answers mean.
+
+use crate::{ClaimRecord, FileIdentity, NestedRoleRecord, ProjectTransaction, Result, StoreError};
+
+/// What the body of a write transaction decided.
+pub(crate) enum Decision<T> {
+    /// Commit what it wrote, and answer this.
+    Commit(T),
+    /// Roll back everything it wrote, and answer this.
+    RollBack(T),
+}
+
+/// The identity of `filename` as a caller gives it: a name that is not a
+/// distribution filename is the caller's bug.
+pub(crate) fn identity_of(filename: &str) -> Result<FileIdentity> {
+    FileIdentity::of(filename)
+        .map_err(|e| StoreError::Misuse(format!("file {filename:?} has an invalid name: {e}")))
+}
+
+/// The checks of [`crate::StateStore::record_transaction`] that need no
+/// stored data: a transaction that fails them is the caller's bug. The
+/// identity of each of its files, in order.
+pub(crate) fn check_transaction(t: &ProjectTransaction) -> Result<Vec<FileIdentity>> {
+    let project = &t.claim.project;
+    let misuse = |what: String| Err(StoreError::Misuse(what));
+    if let Some(f) = t.files.iter().find(|f| f.project != *project) {
+        return misuse(format!(
+            "transaction of {project} has file {} of project {}",
+            f.filename, f.project
+        ));
+    }
+    if let Some(f) = t.files.iter().find(|f| f.uploader != t.user) {
+        return misuse(format!(
+            "transaction by {} has file {} uploaded by {}",
+            t.user, f.filename, f.uploader
+        ));
+    }
+    if let Some(checked) = t.checked_against
+        && !(t.claim.role_version > checked
+            || t.claim.role_version == checked && nested_grows(&t.checked_nested, &t.claim.nested))
+    {
+        // Staleness is told by the versions alone: versions that do not
+        // grow would let a transaction checked against older roles pass.
+        return misuse(format!(
+            "transaction of {project} has role version {}, not above {checked}, \
+             and no nested role above the one it was checked against",
+            t.claim.role_version
+        ));
+    }
+    t.files.iter().map(|f| identity_of(&f.filename)).collect()
+}
+
+/// Whether `new` keeps every nested role of `checked` at a version no
+/// lower, and has one above its checked version (or new).
+fn nested_grows(checked: &[(String, u64)], new: &[NestedRoleRecord]) -> bool {
+    let version = |name: &str| checked.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    checked
+        .iter()
+        .all(|(name, v)| new.iter().any(|r| r.name == *name && r.version >= *v))
+        && new
+            .iter()
+            .any(|r| version(&r.name).is_none_or(|v| r.version > v))
+}
+
+/// Name and version of each of `nested`, by name.
+fn nested_versions<'n>(nested: impl Iterator<Item = (&'n str, u64)>) -> Vec<(&'n str, u64)> {
+    let mut versions: Vec<_> = nested.collect();
+    versions.sort_unstable();
+    versions
+}
+
+/// Whether `stored`, the project's claim, is the one `t` was checked
+/// against: its role version, tier, delegation and nested role versions.
+/// (For a project without a claim the backend checks that `t` was checked
+/// against none and that no change of the project is queued.)
+pub(crate) fn claim_is_current(stored: &ClaimRecord, t: &ProjectTransaction) -> bool {
+    Some(stored.role_version) == t.checked_against
+        && stored.tier == t.claim.tier
+        && stored.delegation == *t.checked_delegation.as_ref().unwrap_or(&t.claim.delegation)
+        && nested_versions(stored.nested.iter().map(|n| (n.name.as_str(), n.version)))
+            == nested_versions(t.checked_nested.iter().map(|(n, v)| (n.as_str(), *v)))
+}
+
+/// Now, in microseconds since the Unix epoch (0 for a clock before it).
+pub(crate) fn unix_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// The publisher lease as stored: who holds it (if anyone), whether that
+/// holding is still unexpired, and the epoch (the fence of its holder).
+pub(crate) struct Lease<'a> {
+    /// The holder, `None` after a release or before anyone took it.
+    pub holder: Option<&'a str>,
+    /// Whether the holding has not expired yet.
+    pub live: bool,
+    /// The epoch: how many times the lease passed to a holder.
+    pub epoch: u64,
+}
+
+/// What [`crate::StateStore::acquire_publisher`] does with the stored lease.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum LeaseStep {
+    /// `holder` keeps it: extend the expiry, keep the epoch.
+    Renew {
+        /// The unchanged epoch.
+        fence: u64,
+    },
+    /// The lease passes to `holder`: set holder and expiry, store this epoch.
+    Take {
+        /// The new epoch, one above the stored one.
+        fence: u64,
+    },
+    /// Another holder's lease has not expired: change nothing.
+    Refuse,
+}
+
+impl Lease<'_> {
+    /// What an acquisition by `holder` does. Its own lease is renewed even
+    /// after it expired, if nobody took it meanwhile: nobody else can have
+    /// committed under another fence since.
+    pub(crate) fn step(&self, holder: &str) -> Result<LeaseStep> {
+        match self.holder {
+            Some(current) if current == holder => Ok(LeaseStep::Renew { fence: self.epoch }),
+            Some(_) if self.live => Ok(LeaseStep::Refuse),
+            _ => self
+                .epoch
+                .checked_add(1)
+                .map(|fence| LeaseStep::Take { fence })
+                .ok_or_else(|| StoreError::Corrupt("the publisher epoch overflowed".to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
+
+    use super::{Lease, LeaseStep};
+
+    #[test]
+    fn a_lease_passes_only_when_free_or_expired_and_renewals_keep_the_fence() {
+        let lease = |holder, live| Lease {
+            holder,
+            live,
+            epoch: 4,
+        };
+        assert_eq!(
+            lease(None, false).step("a").unwrap(),
+            LeaseStep::Take { fence: 5 }
+        );
+        assert_eq!(
+            lease(Some("a"), true).step("a").unwrap(),
+            LeaseStep::Renew { fence: 4 }
+        );
+        assert_eq!(
+            lease(Some("a"), false).step("a").unwrap(),
+            LeaseStep::Renew { fence: 4 }
+        );
+        assert_eq!(lease(Some("a"), true).step("b").unwrap(), LeaseStep::Refuse);
+        assert_eq!(
+            lease(Some("a"), false).step("b").unwrap(),
+            LeaseStep::Take { fence: 5 }
+        );
+    }
+}

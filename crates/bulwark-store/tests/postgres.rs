@@ -1,0 +1,384 @@
+//! The PostgreSQL state store: the conformance suite, each check in a fresh
+//! database, and what only several connections or several servers (two
+//! `PgState`s on one database) can show: races decided by the database,
+//! the publisher lease across servers, and change notifications.
+//!
+//! Needs the test server: run through `scripts/test`, or first
+//! `eval "$(scripts/backends start)"` (see `bulwark_testkit::postgres`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests panic on failure by design"
+)]
+
+use std::collections::BTreeSet;
+use std::error::Error as _;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bulwark_store::conformance::{state_store_reopen_suite, state_store_suite};
+use bulwark_store::postgres::PgState;
+use bulwark_store::{AddFile, FileRecord, PageRecord, PublishCommit, StateStore, StoreError};
+use bulwark_testkit::postgres::{execute, fresh_database};
+
+fn file(project: &str, filename: &str, content: &str, uploader: &str) -> FileRecord {
+    FileRecord {
+        project: project.to_owned(),
+        filename: filename.to_owned(),
+        version: "1.0".to_owned(),
+        size: content.len() as u64,
+        sha256: format!("{content:0>64}"),
+        blake2b_256: format!("{content:0>64}"),
+        requires_python: None,
+        metadata_sha256: None,
+        upload_time_us: 1_750_000_000_000_000,
+        yanked: None,
+        uploader: uploader.to_owned(),
+    }
+}
+
+/// Two stores on one new database, as two servers would have.
+fn two_servers() -> (PgState, PgState) {
+    let url = fresh_database();
+    (
+        PgState::connect(&url).unwrap(),
+        PgState::connect(&url).unwrap(),
+    )
+}
+
+/// The error and its sources, as one line.
+fn chain(e: &StoreError) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[test]
+fn postgres_passes_the_state_suite() {
+    state_store_suite(&|| Box::new(PgState::connect(&fresh_database()).unwrap()));
+}
+
+#[test]
+fn postgres_keeps_everything_across_reconnect() {
+    let url = fresh_database();
+    state_store_reopen_suite(&|| Box::new(PgState::connect(&url).unwrap()));
+}
+
+#[test]
+fn servers_starting_at_once_migrate_once() {
+    let url = fresh_database();
+    let barrier = Barrier::new(4);
+    thread::scope(|scope| {
+        let starts: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    PgState::connect(&url)
+                })
+            })
+            .collect();
+        for start in starts {
+            start.join().unwrap().unwrap();
+        }
+    });
+}
+
+#[test]
+fn refuses_a_newer_schema() {
+    let url = fresh_database();
+    drop(PgState::connect(&url).unwrap());
+    execute(&url, "UPDATE schema_version SET version = 99");
+    match PgState::connect(&url) {
+        Err(StoreError::SchemaTooNew { found, supported }) => {
+            assert_eq!((found, supported), (99, 1));
+        }
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+#[test]
+fn refuses_a_database_of_another_program() {
+    let url = fresh_database();
+    execute(&url, "CREATE TABLE invoices (id BIGINT PRIMARY KEY)");
+    let e = PgState::connect(&url).unwrap_err();
+    assert!(
+        chain(&e).contains("not a Bulwark database"),
+        "{}",
+        chain(&e)
+    );
+}
+
+#[test]
+fn a_bad_url_is_a_clear_error_without_the_password() {
+    let e = PgState::connect("postgres://alice:hunter2@127.0.0.1:notaport/db").unwrap_err();
+    let text = chain(&e);
+    assert!(text.contains("invalid PostgreSQL URL"), "{text}");
+    assert!(!text.contains("hunter2"), "the password leaked: {text}");
+}
+
+#[test]
+fn an_unreachable_server_is_a_clear_error_without_the_password() {
+    // Port 1 on loopback: nothing listens there.
+    let e =
+        PgState::connect("postgres://alice:hunter2@127.0.0.1:1/db?connect_timeout=5").unwrap_err();
+    let text = chain(&e);
+    assert!(
+        text.contains("cannot connect to PostgreSQL at alice@127.0.0.1:1/db"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "the password leaked: {text}");
+}
+
+const RACERS: usize = 16;
+
+/// Racers on two servers add one filename with different bytes at once:
+/// one is added, every other one is the conflict a sequential run gives.
+#[test]
+fn two_servers_racing_for_one_filename_get_one_winner() {
+    let (a, b) = two_servers();
+    let barrier = Barrier::new(RACERS);
+    let outcomes: Vec<AddFile> = thread::scope(|scope| {
+        let racers: Vec<_> = (0..RACERS)
+            .map(|t| {
+                let (store, barrier) = (if t % 2 == 0 { &a } else { &b }, &barrier);
+                scope.spawn(move || {
+                    let f = file("race", "race-1.0.tar.gz", &format!("bytes{t}"), "racer");
+                    barrier.wait();
+                    store
+                        .add_file("race", &f)
+                        .expect("add_file is never an error")
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let added = outcomes
+        .iter()
+        .filter(|o| matches!(o, AddFile::Added { .. }))
+        .count();
+    assert_eq!(added, 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == AddFile::Conflict).count(),
+        RACERS - 1,
+        "{outcomes:?}"
+    );
+    assert_eq!(a.files("race").unwrap().len(), 1);
+}
+
+/// Users on two servers create one project at once: one owns it, the
+/// others are forbidden, and only the owner's file is stored.
+#[test]
+fn two_users_creating_one_project_get_one_owner() {
+    let (a, b) = two_servers();
+    let barrier = Barrier::new(RACERS);
+    let outcomes: Vec<(String, AddFile)> = thread::scope(|scope| {
+        let racers: Vec<_> = (0..RACERS)
+            .map(|t| {
+                let (store, barrier) = (if t % 2 == 0 { &a } else { &b }, &barrier);
+                scope.spawn(move || {
+                    let user = format!("user-{t}");
+                    let f = file("shared", &format!("shared-{t}.0.tar.gz"), "x", &user);
+                    barrier.wait();
+                    (user, store.add_file("Shared", &f).unwrap())
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let owner = b.project("shared").unwrap().unwrap().owner;
+    for (user, outcome) in &outcomes {
+        if *user == owner {
+            assert!(
+                matches!(outcome, AddFile::Added { .. }),
+                "{user}: {outcome:?}"
+            );
+        } else {
+            assert_eq!(*outcome, AddFile::Forbidden, "{user}");
+        }
+    }
+    let files = a.files("shared").unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].uploader, owner);
+}
+
+/// Uploads on many threads of two servers while a publisher on one of them
+/// drains the queue: every change is published, none is lost.
+#[test]
+fn no_change_is_lost_while_publishing() {
+    const UPLOADERS: usize = 8;
+    const FILES: usize = 15;
+    let (a, b) = two_servers();
+    let done = AtomicBool::new(false);
+    let publish = |store: &PgState, committed: &mut Vec<(u64, Vec<String>)>| {
+        let pending = store.pending_changes().unwrap();
+        if pending.up_to_change == 0 {
+            return;
+        }
+        let pages = pending
+            .projects
+            .iter()
+            .map(|p| PageRecord {
+                project: p.clone(),
+                sha256: "0".repeat(64),
+                length: pending.up_to_change,
+                bin: 0,
+            })
+            .collect();
+        store
+            .commit_publish(&PublishCommit {
+                up_to_change: pending.up_to_change,
+                pages,
+                ..PublishCommit::default()
+            })
+            .unwrap();
+        committed.push((pending.up_to_change, pending.projects));
+    };
+    let (added, mut committed) = thread::scope(|scope| {
+        let uploaders: Vec<_> = (0..UPLOADERS)
+            .map(|t| {
+                let store = if t % 2 == 0 { &a } else { &b };
+                scope.spawn(move || {
+                    let mut added = Vec::new();
+                    for i in 0..FILES {
+                        let project = format!("p{t}-{i}");
+                        let f = file(&project, &format!("{project}-1.0.tar.gz"), "x", "u");
+                        match store.add_file(&project, &f).unwrap() {
+                            AddFile::Added { change } => added.push((change, project)),
+                            other => panic!("{project}: {other:?}"),
+                        }
+                    }
+                    added
+                })
+            })
+            .collect();
+        let publisher = scope.spawn(|| {
+            let mut committed = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                publish(&a, &mut committed);
+            }
+            committed
+        });
+        let added: Vec<(u64, String)> = uploaders
+            .into_iter()
+            .flat_map(|u| u.join().unwrap())
+            .collect();
+        done.store(true, Ordering::SeqCst);
+        (added, publisher.join().unwrap())
+    });
+    publish(&a, &mut committed);
+    assert_eq!(a.pending_changes().unwrap().up_to_change, 0);
+    assert_eq!(added.len(), UPLOADERS * FILES);
+    let changes: BTreeSet<u64> = added.iter().map(|(c, _)| *c).collect();
+    assert_eq!(changes.len(), added.len(), "a change number was reused");
+    for (change, project) in &added {
+        let covering = committed
+            .iter()
+            .find(|(up_to, _)| up_to >= change)
+            .unwrap_or_else(|| panic!("change {change} of {project} was never published"));
+        assert!(
+            covering.1.contains(project),
+            "change {change} of {project} was dropped by the commit up to {}",
+            covering.0
+        );
+        assert!(b.page(project).unwrap().is_some(), "{project} has no page");
+    }
+}
+
+/// The lease across two servers: one holds it, the other waits for its
+/// expiry, then takes it with a higher fence, and the first one's commit
+/// under its old fence is refused.
+#[test]
+fn the_publisher_lease_passes_between_servers_and_fences_the_old_holder() {
+    let (a, b) = two_servers();
+    let lease = Duration::from_secs(1);
+    let first = a.acquire_publisher("server-a", lease).unwrap().unwrap();
+    assert_eq!(b.acquire_publisher("server-b", lease).unwrap(), None);
+    thread::sleep(lease + Duration::from_millis(200));
+    let second = b.acquire_publisher("server-b", lease).unwrap().unwrap();
+    assert!(second > first, "fence {second} after {first}");
+    assert_eq!(a.acquire_publisher("server-a", lease).unwrap(), None);
+    let late = PublishCommit {
+        timestamp: b"from the deposed publisher".to_vec(),
+        fence: first,
+        ..PublishCommit::default()
+    };
+    assert!(
+        matches!(
+            a.commit_publish(&late),
+            Err(StoreError::Fenced { fence, current }) if fence == first && current == second
+        ),
+        "the deposed publisher committed"
+    );
+    assert_eq!(b.latest_timestamp().unwrap(), None);
+    b.release_publisher("server-b").unwrap();
+    let third = a.acquire_publisher("server-a", lease).unwrap().unwrap();
+    assert!(third > second, "fence {third} after {second}");
+}
+
+/// A change queued on one server wakes a waiter on another within a second.
+#[test]
+fn wait_for_change_wakes_on_another_servers_change() {
+    let (a, b) = two_servers();
+    assert!(!a.wait_for_change(Duration::from_millis(100)).unwrap());
+    thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let woken = a.wait_for_change(Duration::from_secs(30)).unwrap();
+            (woken, Instant::now())
+        });
+        thread::sleep(Duration::from_millis(300));
+        let f = file("woken", "woken-1.0.tar.gz", "x", "u");
+        assert!(matches!(
+            b.add_file("woken", &f).unwrap(),
+            AddFile::Added { .. }
+        ));
+        let queued = Instant::now();
+        let (woken, at) = waiter.join().unwrap();
+        assert!(woken, "the waiter timed out");
+        let after = at.saturating_duration_since(queued);
+        assert!(
+            after < Duration::from_secs(1),
+            "woken {after:?} after the change"
+        );
+    });
+}
+
+/// The listener reconnects when its connection drops: after the server
+/// ended it, a change queued on another server still wakes a waiter.
+#[test]
+fn wait_for_change_survives_a_dropped_listener_connection() {
+    let url = fresh_database();
+    let (a, b) = (
+        PgState::connect(&url).unwrap(),
+        PgState::connect(&url).unwrap(),
+    );
+    execute(
+        &url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query = 'LISTEN bulwark_changes'",
+    );
+    // The listener reconnects after a second, and wakes its waiter then, as
+    // it may have missed a notification meanwhile.
+    assert!(
+        a.wait_for_change(Duration::from_secs(10)).unwrap(),
+        "no wake-up after the listener's connection dropped"
+    );
+    thread::scope(|scope| {
+        let waiter = scope.spawn(|| a.wait_for_change(Duration::from_secs(30)).unwrap());
+        thread::sleep(Duration::from_millis(300));
+        let queued = Instant::now();
+        let f = file("again", "again-1.0.tar.gz", "x", "u");
+        assert!(matches!(
+            b.add_file("again", &f).unwrap(),
+            AddFile::Added { .. }
+        ));
+        assert!(waiter.join().unwrap(), "the waiter timed out");
+        assert!(queued.elapsed() < Duration::from_secs(2), "woken late");
+    });
+}
