@@ -23,6 +23,7 @@
 
 mod server;
 mod simulator;
+pub mod softhsm;
 
 pub use server::{Fault, TestServer, canonical_path};
 pub use simulator::{DAY, Listing, RepositorySimulator, Signer, now, target_file};
