@@ -212,6 +212,9 @@ impl Pkcs11Key {
             Attribute::Private(false),
             Attribute::KeyType(key_type),
             Attribute::Verify(true),
+            Attribute::Encrypt(false),
+            Attribute::Wrap(false),
+            Attribute::Derive(false),
             Attribute::EcParams(params.to_vec()),
             Attribute::Id(id.clone()),
         ];
@@ -222,6 +225,8 @@ impl Pkcs11Key {
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
             Attribute::Derive(false),
             Attribute::Id(id),
         ];
