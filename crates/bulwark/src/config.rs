@@ -305,8 +305,7 @@ mod tests {
 
     #[test]
     fn a_pin_in_the_online_key_uri_is_refused_without_repeating_it() {
-        let path =
-            std::env::temp_dir().join(format!("bulwark-pkcs11-{}.toml", std::process::id()));
+        let path = std::env::temp_dir().join(format!("bulwark-pkcs11-{}.toml", std::process::id()));
         std::fs::write(
             &path,
             "online_key = \"pkcs11:token=t;object=k?pin-value=s3cret\"\npkcs11_module = \"/m.so\"\n",
@@ -317,10 +316,12 @@ mod tests {
         let good = Settings::load(Some(&path), None, None);
         std::fs::remove_file(&path).unwrap();
         let err = format!("{err:#}");
-        assert!(err.starts_with("online_key: the PKCS#11 URI carries pin-value"), "{err}");
+        assert!(
+            err.starts_with("online_key: the PKCS#11 URI carries pin-value"),
+            "{err}"
+        );
         assert!(!err.contains("s3cret"), "{err}");
         let good = good.unwrap();
         assert_eq!(good.online_pkcs11_uri(), Some("pkcs11:token=t;object=k"));
     }
 }
-

@@ -74,7 +74,11 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// The passphrase of key files: `BULWARK_KEY_PASSPHRASE`, else a prompt on
 /// the terminal, else (no terminal) empty.
 pub fn passphrase(purpose: &str) -> anyhow::Result<String> {
-    Ok(secret("BULWARK_KEY_PASSPHRASE", &format!("Passphrase for {purpose}"))?.unwrap_or_default())
+    Ok(secret(
+        "BULWARK_KEY_PASSPHRASE",
+        &format!("Passphrase for {purpose}"),
+    )?
+    .unwrap_or_default())
 }
 
 /// The user PIN of a PKCS#11 token: `BULWARK_PKCS11_PIN`, else a prompt on

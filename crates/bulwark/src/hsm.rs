@@ -39,8 +39,7 @@ fn pin(uri: &Pkcs11Uri) -> anyhow::Result<Pin> {
 /// Opens the key `uri` names, logging in once.
 pub fn open(uri: &Pkcs11Uri, configured: Option<&Path>) -> anyhow::Result<Pkcs11Key> {
     let module = module(uri, configured)?;
-    Pkcs11Key::open(&module, uri, &pin(uri)?)
-        .with_context(|| format!("cannot open the key {uri}"))
+    Pkcs11Key::open(&module, uri, &pin(uri)?).with_context(|| format!("cannot open the key {uri}"))
 }
 
 /// Generates a key pair on the token `uri` names.
