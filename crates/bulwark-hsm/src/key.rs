@@ -137,45 +137,7 @@ impl Pkcs11Key {
         request: KeyRequest,
     ) -> Result<Generated, HsmError> {
         let (context, slot, token) = find_token(uri.module(module), uri)?;
-        let mechanisms = context
-            .get_mechanism_list(slot)
-            .map_err(HsmError::during("C_GetMechanismList"))?;
-        let can = |algorithm| match algorithm {
-            Algorithm::Ed25519 => {
-                mechanisms.contains(&MechanismType::ECC_EDWARDS_KEY_PAIR_GEN)
-                    && mechanisms.contains(&MechanismType::EDDSA)
-            }
-            Algorithm::EcdsaP256 => {
-                mechanisms.contains(&MechanismType::ECC_KEY_PAIR_GEN)
-                    && mechanisms.contains(&MechanismType::ECDSA)
-            }
-            Algorithm::RsaPssSha256 => false,
-        };
-        let unsupported = |what: &str| HsmError::Unsupported {
-            token: token.clone(),
-            what: what.to_owned(),
-        };
-        let (algorithm, fell_back) = match request {
-            KeyRequest::Preferred if can(Algorithm::Ed25519) => (Algorithm::Ed25519, false),
-            KeyRequest::Preferred if can(Algorithm::EcdsaP256) => (Algorithm::EcdsaP256, true),
-            KeyRequest::Preferred => {
-                return Err(unsupported(
-                    "generate ed25519 or ECDSA P-256 keys (CKM_EC_EDWARDS_KEY_PAIR_GEN with \
-                     CKM_EDDSA, or CKM_EC_KEY_PAIR_GEN with CKM_ECDSA)",
-                ));
-            }
-            KeyRequest::Exactly(algorithm) if can(algorithm) => (algorithm, false),
-            KeyRequest::Exactly(Algorithm::Ed25519) => {
-                return Err(unsupported(
-                    "generate ed25519 keys (CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA)",
-                ));
-            }
-            KeyRequest::Exactly(_) => {
-                return Err(unsupported(
-                    "generate ECDSA P-256 keys (CKM_EC_KEY_PAIR_GEN, CKM_ECDSA)",
-                ));
-            }
-        };
+        let (algorithm, fell_back) = choose_algorithm(&context, slot, &token, request)?;
         let session = context
             .open_rw_session(slot)
             .map_err(HsmError::during("C_OpenSession"))?;
@@ -457,6 +419,49 @@ impl SessionPool {
     fn give_back(&self, session: Session) {
         self.lock().idle.push(session);
         self.returned.notify_one();
+    }
+}
+
+/// The algorithm to generate on the token: `request`'s, if the token can
+/// generate and sign with it; and whether Ed25519 had to give way to P-256.
+fn choose_algorithm(
+    context: &Pkcs11,
+    slot: Slot,
+    token: &str,
+    request: KeyRequest,
+) -> Result<(Algorithm, bool), HsmError> {
+    let mechanisms = context
+        .get_mechanism_list(slot)
+        .map_err(HsmError::during("C_GetMechanismList"))?;
+    let can = |algorithm| match algorithm {
+        Algorithm::Ed25519 => {
+            mechanisms.contains(&MechanismType::ECC_EDWARDS_KEY_PAIR_GEN)
+                && mechanisms.contains(&MechanismType::EDDSA)
+        }
+        Algorithm::EcdsaP256 => {
+            mechanisms.contains(&MechanismType::ECC_KEY_PAIR_GEN)
+                && mechanisms.contains(&MechanismType::ECDSA)
+        }
+        Algorithm::RsaPssSha256 => false,
+    };
+    let unsupported = |what: &str| HsmError::Unsupported {
+        token: token.to_owned(),
+        what: what.to_owned(),
+    };
+    match request {
+        KeyRequest::Preferred if can(Algorithm::Ed25519) => Ok((Algorithm::Ed25519, false)),
+        KeyRequest::Preferred if can(Algorithm::EcdsaP256) => Ok((Algorithm::EcdsaP256, true)),
+        KeyRequest::Preferred => Err(unsupported(
+            "generate ed25519 or ECDSA P-256 keys (CKM_EC_EDWARDS_KEY_PAIR_GEN with \
+             CKM_EDDSA, or CKM_EC_KEY_PAIR_GEN with CKM_ECDSA)",
+        )),
+        KeyRequest::Exactly(algorithm) if can(algorithm) => Ok((algorithm, false)),
+        KeyRequest::Exactly(Algorithm::Ed25519) => Err(unsupported(
+            "generate ed25519 keys (CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA)",
+        )),
+        KeyRequest::Exactly(_) => Err(unsupported(
+            "generate ECDSA P-256 keys (CKM_EC_KEY_PAIR_GEN, CKM_ECDSA)",
+        )),
     }
 }
 

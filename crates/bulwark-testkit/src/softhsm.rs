@@ -37,6 +37,7 @@ pub struct SoftHsm {
 
 impl SoftHsm {
     /// A new, empty SoftHSM2 in a temporary directory.
+    #[must_use]
     pub fn new() -> Self {
         assert!(
             Path::new(SOFTHSM_MODULE).exists(),
@@ -61,6 +62,7 @@ impl SoftHsm {
     }
 
     /// The file to give as `SOFTHSM2_CONF`.
+    #[must_use]
     pub fn conf(&self) -> &Path {
         &self.conf
     }
@@ -91,6 +93,7 @@ impl Default for SoftHsm {
 /// process, makes a SoftHSM2 with `tokens` (label, PIN), runs the test
 /// again in a child process that uses it, asserts that the child passed
 /// and returns `None`; in that child, returns the SoftHSM2 to use.
+#[must_use]
 pub fn rerun_with_softhsm(test: &str, tokens: &[(&str, &str)]) -> Option<SoftHsm> {
     if std::env::var_os(CHILD).is_some() {
         let conf = std::env::var_os("SOFTHSM2_CONF").expect("the child has SOFTHSM2_CONF");

@@ -36,7 +36,7 @@ enum Command {
         #[arg(long, required_unless_present = "pkcs11")]
         out: Option<PathBuf>,
         /// The signature algorithm [default: ed25519; on a token without
-        /// EdDSA, ecdsa-p256].
+        /// `EdDSA`, ecdsa-p256].
         #[arg(long, value_enum)]
         algorithm: Option<KeyAlgorithm>,
         /// Generate on a PKCS#11 token, at this RFC 7512 URI

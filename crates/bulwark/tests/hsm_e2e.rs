@@ -93,30 +93,18 @@ fn combine_ok(doc: &Path, sigs: &[&Path], authority: &[&Path], out: &Path) -> Pa
     out.to_owned()
 }
 
-#[test]
-fn serve_signs_with_the_online_key_on_a_token_and_a_token_root_signature_counts() {
-    let dir = tempfile::tempdir().unwrap();
-    let (safe, draft, sigs, signed, data) = (
-        dir.path().join("safe"),
-        dir.path().join("draft"),
-        dir.path().join("sigs"),
-        dir.path().join("signed"),
-        dir.path().join("data"),
-    );
-    for d in [&safe, &sigs, &signed] {
-        fs::create_dir_all(d).unwrap();
-    }
-    let hsm = SoftHsm::new();
-    hsm.init_token("Ops", PIN);
-
-    // Two root keys in files, the third on the token; the online key on the token.
-    let roots = [file_key(&safe, "root-1"), file_key(&safe, "root-2")];
-    let root_3 = token_key(&hsm, &safe, "root-3", ROOT_3);
-    let online = token_key(&hsm, &safe, "online", ONLINE);
+/// Keys for the repository in `safe` (two root keys in files, the third
+/// on the token; the online key on the token; the other offline keys in
+/// files) and `ceremony init` into `draft`. Returns the first root key and
+/// the targets, claimed and unclaimed key files.
+fn draft_repository(hsm: &SoftHsm, safe: &Path, draft: &Path) -> [PathBuf; 4] {
+    let roots = [file_key(safe, "root-1"), file_key(safe, "root-2")];
+    let root_3 = token_key(hsm, safe, "root-3", ROOT_3);
+    let online = token_key(hsm, safe, "online", ONLINE);
     let (targets, claimed, unclaimed) = (
-        file_key(&safe, "targets"),
-        file_key(&safe, "claimed"),
-        file_key(&safe, "unclaimed"),
+        file_key(safe, "targets"),
+        file_key(safe, "claimed"),
+        file_key(safe, "unclaimed"),
     );
     run_ok(
         bulwark()
@@ -132,20 +120,32 @@ fn serve_signs_with_the_online_key_on_a_token_and_a_token_root_signature_counts(
             .arg("--online-key")
             .arg(&online)
             .arg("--out")
-            .arg(&draft),
+            .arg(draft),
     );
+    let [root_1, _] = roots;
+    [root_1, targets, claimed, unclaimed]
+}
+
+/// The ceremony in `dir`, with the online key and the third root key on
+/// `hsm`'s token: returns the signed root and the data directory.
+fn ceremony(hsm: &SoftHsm, dir: &Path) -> (PathBuf, PathBuf) {
+    let (safe, draft, sigs, signed, data) = (
+        dir.join("safe"),
+        dir.join("draft"),
+        dir.join("sigs"),
+        dir.join("signed"),
+        dir.join("data"),
+    );
+    for d in [&safe, &sigs, &signed] {
+        fs::create_dir_all(d).unwrap();
+    }
+    let [root_1, targets, claimed, unclaimed] = draft_repository(hsm, &safe, &draft);
     let doc = |role: &str| draft.join(format!("1.{role}.json"));
     let path = |p: &Path| p.to_str().unwrap().to_owned();
 
     // Root: one signature from a key file, one from the token.
-    let root_file_sig = sign(
-        &hsm,
-        &path(&roots[0]),
-        &doc("root"),
-        &[],
-        &sigs.join("r1.sig"),
-    );
-    let root_token_sig = sign(&hsm, ROOT_3, &doc("root"), &[], &sigs.join("r3.sig"));
+    let root_file_sig = sign(hsm, &path(&root_1), &doc("root"), &[], &sigs.join("r1.sig"));
+    let root_token_sig = sign(hsm, ROOT_3, &doc("root"), &[], &sigs.join("r3.sig"));
     let alone = combine(
         &doc("root"),
         &[&root_token_sig],
@@ -165,7 +165,7 @@ fn serve_signs_with_the_online_key_on_a_token_and_a_token_root_signature_counts(
     );
     let root_flag = [Path::new("--root"), root.as_path()];
     let t = sign(
-        &hsm,
+        hsm,
         &path(&targets),
         &doc("targets"),
         &root_flag,
@@ -179,14 +179,14 @@ fn serve_signs_with_the_online_key_on_a_token_and_a_token_root_signature_counts(
     );
     let delegator = [Path::new("--delegator"), targets_doc.as_path()];
     let c = sign(
-        &hsm,
+        hsm,
         &path(&claimed),
         &doc("claimed"),
         &delegator,
         &sigs.join("c.sig"),
     );
     let u = sign(
-        &hsm,
+        hsm,
         &path(&unclaimed),
         &doc("unclaimed"),
         &delegator,
@@ -210,6 +210,15 @@ fn serve_signs_with_the_online_key_on_a_token_and_a_token_root_signature_counts(
             .arg(&data)
             .args([&root, &targets_doc, &claimed_doc, &unclaimed_doc]),
     );
+    (root, data)
+}
+
+#[test]
+fn serve_signs_with_the_online_key_on_a_token_and_a_token_root_signature_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let hsm = SoftHsm::new();
+    hsm.init_token("Ops", PIN);
+    let (root, data) = ceremony(&hsm, dir.path());
 
     // A wrong PIN: serve refuses to start, with a clear error and no PIN.
     let wrong = on_token(&hsm)
