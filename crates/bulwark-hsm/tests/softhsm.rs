@@ -75,6 +75,42 @@ fn ed25519_key_generated_on_the_token_signs_verifiably() {
     )
     .unwrap();
     assert!(!generated.fell_back, "SoftHSM2 offers EDDSA");
+    // As another PKCS#11 client (OpenSC's pkcs11-tool) sees the private
+    // key: sensitive, never extractable, for signing only.
+    let listed = std::process::Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            SOFTHSM_MODULE,
+            "--token-label",
+            "Bulwark",
+            "--login",
+            "--pin",
+            PIN,
+        ])
+        .arg("--list-objects")
+        .output()
+        .expect("the hardware-key tests need pkcs11-tool: run scripts/test-deps as root");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    // One block per object, each starting on an unindented line.
+    let mut blocks: Vec<String> = Vec::new();
+    for line in listed.lines() {
+        match blocks.last_mut() {
+            Some(block) if line.starts_with(' ') => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            _ => blocks.push(format!("{line}\n")),
+        }
+    }
+    let private = blocks
+        .iter()
+        .find(|b| b.starts_with("Private Key Object") && b.contains("label:      online\n"))
+        .unwrap_or_else(|| panic!("no private key listed:\n{listed}"));
+    assert!(private.contains("Usage:      sign\n"), "{private}");
+    assert!(
+        private.contains("Access:     sensitive, always sensitive, never extractable"),
+        "{private}"
+    );
     assert_signs_verifiably(&generated.key, Algorithm::Ed25519);
     // Ed25519 is deterministic: the same message, the same signature.
     assert_eq!(
