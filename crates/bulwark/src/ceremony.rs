@@ -468,18 +468,20 @@ fn warn_low_threshold(threshold: u64) {
 }
 
 fn sign(args: &SignArgs) -> anyhow::Result<()> {
+    // A key on a token: its URI is checked first (it must not carry a PIN).
+    let uri = match args.key.to_str() {
+        Some(text) if crate::hsm::is_uri(&args.key) => Some(crate::hsm::parse(text)?),
+        _ => None,
+    };
     let doc = read_document(&args.doc, args.role.as_deref())?;
     let authority = LoadedAuthority::load(&args.authority)?;
     if args.out.exists() {
         bail!("{} already exists", args.out.display());
     }
     print!("{}", doc.describe());
-    let key: Box<dyn Signer> = match args.key.to_str() {
-        Some(uri) if crate::hsm::is_uri(&args.key) => Box::new(crate::hsm::open(
-            &crate::hsm::parse(uri)?,
-            args.pkcs11_module.as_deref(),
-        )?),
-        _ => Box::new(key::open(&args.key)?),
+    let key: Box<dyn Signer> = match &uri {
+        Some(uri) => Box::new(crate::hsm::open(uri, args.pkcs11_module.as_deref())?),
+        None => Box::new(key::open(&args.key)?),
     };
     let signature = steps::sign(&doc, key.as_ref(), authority.get())
         .map_err(hint)

@@ -272,3 +272,82 @@ fn serve_signs_with_the_online_key_on_a_token_and_a_token_root_signature_counts(
     );
     assert!(!server.log().contains(PIN), "the PIN must never be logged");
 }
+
+/// Runs `cmd` with no terminal, expecting exit status 1 and one error line
+/// containing `needle` (and never the secret `secret`).
+fn refused(cmd: &mut Command, needle: &str, secret: &str) {
+    let out = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert!(
+        !err.contains(secret) && !stdout(&out).contains(secret),
+        "{err}"
+    );
+}
+
+#[test]
+fn pkcs11_mistakes_are_one_clear_line_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let hsm = SoftHsm::new();
+    hsm.init_token("Ops", PIN);
+    let with_pin = "pkcs11:token=Ops;object=online?pin-value=s3cret-pin";
+
+    // A PIN in the online_key setting: serve refuses before doing anything.
+    refused(
+        bulwark()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env("BULWARK_ONLINE_KEY", with_pin),
+        "online_key: the PKCS#11 URI carries pin-value",
+        "s3cret-pin",
+    );
+    assert!(!dir.path().join("data").exists(), "nothing may be created");
+    // …and on the command line.
+    refused(
+        on_token(&hsm).args(["key", "generate", "--pkcs11", with_pin]),
+        "carries pin-value: a PIN never goes in settings or arguments",
+        "s3cret-pin",
+    );
+    refused(
+        on_token(&hsm).args([
+            "ceremony",
+            "sign",
+            "--key",
+            with_pin,
+            "1.root.json",
+            "--out",
+            "x",
+        ]),
+        "carries pin-value",
+        "s3cret-pin",
+    );
+    // No module anywhere.
+    refused(
+        on_token(&hsm)
+            .env_remove("BULWARK_PKCS11_MODULE")
+            .args(["key", "generate", "--pkcs11", ONLINE]),
+        "no PKCS#11 module: set pkcs11_module (BULWARK_PKCS11_MODULE, --pkcs11-module)",
+        PIN,
+    );
+    // No PIN and no terminal to ask on.
+    refused(
+        on_token(&hsm)
+            .env_remove("BULWARK_PKCS11_PIN")
+            .args(["key", "generate", "--pkcs11", ONLINE]),
+        "no PIN for Ops: set BULWARK_PKCS11_PIN or run on a terminal",
+        PIN,
+    );
+    // The module given by the URI instead; a token that is not there.
+    refused(
+        on_token(&hsm)
+            .env_remove("BULWARK_PKCS11_MODULE")
+            .args(["key", "generate", "--pkcs11"])
+            .arg(format!(
+                "pkcs11:token=Missing;object=k?module-path={SOFTHSM_MODULE}"
+            )),
+        "no token matches pkcs11:token=Missing;object=k",
+        PIN,
+    );
+}
