@@ -32,9 +32,10 @@ use bulwark_store::{
 };
 use bulwark_tuf::delegation::{DelegatedRoles, Delegations};
 use bulwark_tuf::hash::sha256_hex;
-use bulwark_tuf::keys::{KeyError, SigningKey};
+use bulwark_tuf::keys::KeyError;
 use bulwark_tuf::metadata::{Envelope, SignedBody, TargetFile};
 use bulwark_tuf::names::RoleName;
+use bulwark_tuf::signer::Signer;
 use bulwark_tuf::time::Timestamp;
 
 use crate::clock::unix_micros;
@@ -128,7 +129,8 @@ struct Signing<'a> {
 pub struct Publisher {
     store: Arc<dyn StateStore>,
     blobs: Arc<dyn BlobStore>,
-    online: SigningKey,
+    /// The online key: a key file's key, or one in a hardware token.
+    online: Box<dyn Signer>,
     policy: Policy,
     /// When the previous run started, microseconds since the epoch: files
     /// uploaded since then are the ones whose delay a run reports.
@@ -158,7 +160,7 @@ fn offline_subset(roles: &BTreeMap<String, RoleRecord>) -> BTreeMap<String, Role
         .collect()
 }
 
-fn sign<T: SignedBody>(body: T, key: &SigningKey) -> Result<Vec<u8>, KeyError> {
+fn sign<T: SignedBody>(body: T, key: &dyn Signer) -> Result<Vec<u8>, KeyError> {
     let mut envelope = Envelope::new(body);
     envelope.sign(key)?;
     Ok(envelope.to_bytes())
@@ -175,17 +177,18 @@ fn record(role: &str, version: u64, expires: Timestamp, bytes: &[u8]) -> RoleRec
 }
 
 impl Publisher {
-    /// A publisher signing online roles with `online`.
+    /// A publisher signing online roles with `online` (a [`Signer`] usable
+    /// from several threads: bins are signed in parallel).
     pub fn new(
         store: Arc<dyn StateStore>,
         blobs: Arc<dyn BlobStore>,
-        online: SigningKey,
+        online: impl Signer + 'static,
         policy: Policy,
     ) -> Self {
         Self {
             store,
             blobs,
-            online,
+            online: Box::new(online),
             policy,
             previous_start_us: std::sync::atomic::AtomicI64::new(i64::MAX),
             offline_published: std::sync::Mutex::new(None),
@@ -510,7 +513,7 @@ impl Publisher {
             let name = layout::claim_bin_name(RECENTLY_CLAIMED, *bin);
             let bytes = sign(
                 roles::claim_bin(&delegations, version, expires),
-                &self.online,
+                self.online.as_ref(),
             )?;
             batch.put(&layout::metadata_key(&name, version), &bytes)?;
             signed.push(record(&name, version, expires, &bytes));
@@ -520,7 +523,7 @@ impl Publisher {
                 .map_err(|e| StoreError::Corrupt(format!("the online key's public part: {e}")))?;
             let bins: BTreeSet<u32> = by_bin.keys().chain(published).copied().collect();
             let body = roles::project_delegator(RECENTLY_CLAIMED, &online, bins, version, expires);
-            let bytes = sign(body, &self.online)?;
+            let bytes = sign(body, self.online.as_ref())?;
             batch.put(&layout::metadata_key(RECENTLY_CLAIMED, version), &bytes)?;
             signed.push(record(RECENTLY_CLAIMED, version, expires, &bytes));
         }
@@ -605,7 +608,10 @@ impl Publisher {
             .values()
             .filter(|r| !matches!(r.role.as_str(), "root" | "timestamp" | "snapshot"))
             .map(|r| (r.role.clone(), r.version));
-        let snapshot = sign(roles::snapshot(listed, version, expires), &self.online)?;
+        let snapshot = sign(
+            roles::snapshot(listed, version, expires),
+            self.online.as_ref(),
+        )?;
         batch.put(
             &layout::metadata_key(RoleName::SNAPSHOT, version),
             &snapshot,
@@ -613,7 +619,7 @@ impl Publisher {
         signed.push(record(RoleName::SNAPSHOT, version, expires, &snapshot));
         let timestamp = sign(
             roles::timestamp(version, &snapshot, version, expires),
-            &self.online,
+            self.online.as_ref(),
         )?;
         batch.put(
             &layout::metadata_key(RoleName::TIMESTAMP, version),
@@ -690,7 +696,7 @@ impl Publisher {
             })
             .collect();
         let name = layout::bin_name(bin, self.policy.bin_bits);
-        let bytes = sign(roles::bin(targets, version, expires), &self.online)?;
+        let bytes = sign(roles::bin(targets, version, expires), self.online.as_ref())?;
         batch.put(&layout::metadata_key(&name, version), &bytes)?;
         Ok(record(&name, version, expires, &bytes))
     }

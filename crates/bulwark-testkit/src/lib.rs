@@ -28,6 +28,7 @@ mod s3;
 pub mod postgres;
 mod server;
 mod simulator;
+pub mod softhsm;
 
 pub use s3::{S3_VARIABLE, s3_test_url};
 pub use server::{Fault, TestServer, canonical_path};

@@ -231,6 +231,20 @@ pub enum KeyError {
     /// Signing failed (the system random number generator failed).
     #[error("signing failed")]
     Signing,
+    /// Raw public key bytes of the wrong length or form for the algorithm
+    /// (from [`PublicKey::from_raw`]).
+    #[error("{algorithm} public key bytes are malformed")]
+    InvalidRawPublicKey {
+        /// The algorithm the bytes were read as.
+        algorithm: Algorithm,
+    },
+    /// A fixed-size `r || s` ECDSA signature that is not 64 bytes.
+    #[error("ecdsa signature is not 64 bytes of r and s")]
+    InvalidFixedSignature,
+    /// A [`Signer`](crate::signer::Signer) outside this crate (such as a
+    /// hardware token) failed; the cause says why.
+    #[error("the key's signer failed")]
+    External(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What was wrong with DER from a public key.
@@ -341,6 +355,48 @@ impl PublicKey {
             algorithm,
             ring_key,
         }))
+    }
+
+    /// A key from its raw material, as a hardware token reports it: the
+    /// 32-byte Ed25519 key or the 65-byte uncompressed P-256 point. RSA keys
+    /// are not built this way.
+    pub fn from_raw(algorithm: Algorithm, material: &[u8]) -> Result<PublicKey, KeyError> {
+        let valid = match algorithm {
+            Algorithm::Ed25519 => material.len() == 32,
+            Algorithm::EcdsaP256 => material.len() == 65 && material.first() == Some(&0x04),
+            Algorithm::RsaPssSha256 => false,
+        };
+        if !valid {
+            return Err(KeyError::InvalidRawPublicKey { algorithm });
+        }
+        Ok(PublicKey {
+            algorithm,
+            ring_key: material.to_vec(),
+        })
+    }
+
+    /// The key object as it goes into metadata:
+    /// `{"keytype", "scheme", "keyval": {"public": …}}`, with PEM written
+    /// exactly as Python's `cryptography` writes it.
+    #[must_use]
+    pub fn key_object(&self) -> Value {
+        let public = match self.algorithm {
+            Algorithm::Ed25519 => hex::encode(&self.ring_key),
+            Algorithm::EcdsaP256 => pem_encode(
+                PEM_PUBLIC_KEY,
+                &der::spki(oid::EC_PUBLIC_KEY, P256_PARAMETERS, &self.ring_key),
+            ),
+            Algorithm::RsaPssSha256 => pem_encode(
+                PEM_PUBLIC_KEY,
+                &der::spki(oid::RSA_ENCRYPTION, RSA_PARAMETERS, &self.ring_key),
+            ),
+        };
+        let keyval = BTreeMap::from([("public".to_owned(), Value::String(public))]);
+        Value::Object(BTreeMap::from([
+            ("keytype".to_owned(), Value::from(self.algorithm.keytype())),
+            ("scheme".to_owned(), Value::from(self.algorithm.scheme())),
+            ("keyval".to_owned(), Value::Object(keyval)),
+        ]))
     }
 
     /// True when `signature_hex` is a valid signature by this key over
@@ -511,27 +567,7 @@ impl SigningKey {
     /// exactly as Python's `cryptography` writes it.
     #[must_use]
     pub fn public_key_object(&self) -> Value {
-        let public = match &self.pair {
-            KeyPair::Ed25519(pair) => hex::encode(pair.public_key().as_ref()),
-            KeyPair::EcdsaP256(pair) => pem_encode(
-                PEM_PUBLIC_KEY,
-                &der::spki(
-                    oid::EC_PUBLIC_KEY,
-                    P256_PARAMETERS,
-                    pair.public_key().as_ref(),
-                ),
-            ),
-            KeyPair::RsaPssSha256(pair) => pem_encode(
-                PEM_PUBLIC_KEY,
-                &der::spki(oid::RSA_ENCRYPTION, RSA_PARAMETERS, pair.public().as_ref()),
-            ),
-        };
-        let keyval = BTreeMap::from([("public".to_owned(), Value::String(public))]);
-        Value::Object(BTreeMap::from([
-            ("keytype".to_owned(), Value::from(self.algorithm.keytype())),
-            ("scheme".to_owned(), Value::from(self.algorithm.scheme())),
-            ("keyval".to_owned(), Value::Object(keyval)),
-        ]))
+        self.public_key().key_object()
     }
 
     /// The public half, ready to verify with.
@@ -592,6 +628,34 @@ impl Drop for SigningKey {
         self.pkcs8.fill(0);
         std::hint::black_box(&self.pkcs8);
     }
+}
+
+/// An ECDSA signature as `ecdsa-sha2-nistp256` writes it (ASN.1 DER
+/// `SEQUENCE { r INTEGER, s INTEGER }`, lowercase hex) from the fixed-size
+/// `r || s` form (32 bytes each) that PKCS#11 `CKM_ECDSA` returns.
+pub fn ecdsa_p256_signature_from_fixed(fixed: &[u8]) -> Result<String, KeyError> {
+    if fixed.len() != 64 {
+        return Err(KeyError::InvalidFixedSignature);
+    }
+    let (r, s) = fixed.split_at(32);
+    let mut body = Vec::with_capacity(72);
+    for half in [r, s] {
+        // A minimal, positive INTEGER: no leading zero bytes, then one zero
+        // byte back when the top bit is set.
+        let magnitude = match half.iter().position(|&b| b != 0) {
+            Some(first) => &half[first..],
+            None => &half[31..],
+        };
+        let mut integer = Vec::with_capacity(33);
+        if magnitude.first().is_some_and(|&b| b >= 0x80) {
+            integer.push(0);
+        }
+        integer.extend_from_slice(magnitude);
+        der::write(der::TAG_INTEGER, &integer, &mut body);
+    }
+    let mut out = Vec::with_capacity(body.len() + 2);
+    der::write(der::TAG_SEQUENCE, &body, &mut out);
+    Ok(hex::encode(&out))
 }
 
 /// Decodes one PEM block whose label is in `accepted`, returning the label

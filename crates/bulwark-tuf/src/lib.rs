@@ -29,6 +29,7 @@ pub mod names;
 mod refused;
 mod root;
 pub mod search;
+pub mod signer;
 mod snapshot;
 mod targets;
 mod threshold;

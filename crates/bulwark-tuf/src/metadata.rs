@@ -23,6 +23,7 @@ use crate::json::{self, Document, Node, Object, Value};
 use crate::keys::{self, PublicKey};
 use crate::meta_map::MetaMap;
 use crate::names::RoleName;
+use crate::signer::Signer;
 use crate::time::Timestamp;
 
 /// The major version of the specification this crate implements.
@@ -187,9 +188,10 @@ impl<T: SignedBody> Envelope<T> {
         }
     }
 
-    /// Adds a signature by `key` over the canonical `signed` bytes, replacing
-    /// any earlier signature by the same key.
-    pub fn sign(&mut self, key: &keys::SigningKey) -> Result<(), keys::KeyError> {
+    /// Adds a signature by `key` (in memory or in hardware) over the
+    /// canonical `signed` bytes, replacing any earlier signature by the
+    /// same key.
+    pub fn sign(&mut self, key: &(impl Signer + ?Sized)) -> Result<(), keys::KeyError> {
         let keyid = key.key_id();
         let sig = key.sign(&self.canonical_signed)?;
         self.signatures.retain(|s| s.keyid != keyid);

@@ -29,6 +29,7 @@ use bulwark_repo::policy::DEFAULT_BIN_BITS;
 use bulwark_repo::roles::PublicKeyEntry;
 use bulwark_tuf::json::{self, Value};
 use bulwark_tuf::metadata::{Envelope, Root, Targets};
+use bulwark_tuf::signer::Signer;
 use bulwark_tuf::time::Timestamp;
 
 use crate::data::Data;
@@ -130,7 +131,7 @@ struct InitArgs {
     /// The unclaimed key file.
     #[arg(long)]
     unclaimed_key: PathBuf,
-    /// The online key file (the only key the server will hold).
+    /// The online key file, or its public key as `bulwark key generate --pkcs11` prints it (the only key the server will hold).
     #[arg(long)]
     online_key: PathBuf,
     /// 2^N hashed bins; `bulwark serve` must use the same `bin_bits`.
@@ -159,9 +160,14 @@ struct AuthorityArgs {
 
 #[derive(Debug, clap::Args)]
 struct SignArgs {
-    /// The key file to sign with (its passphrase: `BULWARK_KEY_PASSPHRASE` or a prompt).
+    /// The key file to sign with (its passphrase: `BULWARK_KEY_PASSPHRASE`
+    /// or a prompt), or a key on a PKCS#11 token: `pkcs11:token=…;object=…`
+    /// (its PIN: `BULWARK_PKCS11_PIN` or a prompt).
     #[arg(long)]
     key: PathBuf,
+    /// The PKCS#11 module of a `pkcs11:` key (a URI's module-path overrides it).
+    #[arg(long, value_name = "FILE", env = "BULWARK_PKCS11_MODULE")]
+    pkcs11_module: Option<PathBuf>,
     /// The document to sign (`<version>.<role>.json`).
     doc: PathBuf,
     /// The signature file to write.
@@ -206,7 +212,7 @@ struct RotateOnlineArgs {
     /// The repository's data directory (only its public metadata is read).
     #[arg(long)]
     data_dir: PathBuf,
-    /// The new online key file.
+    /// The new online key file, or its public key (`bulwark key generate --pkcs11`).
     #[arg(long)]
     online_key: PathBuf,
     #[command(flatten)]
@@ -300,7 +306,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Install(args) => install(&args),
         Command::RotateOnline(args) => {
             let current = current(&args.data_dir)?;
-            let online = key::read_public(&args.online_key)?;
+            let online = key::read_public_key(&args.online_key)?;
             let docs = steps::rotate_online(&current, &online, args.expiry.offline())
                 .context("cannot draft the rotation")?;
             write_drafts(&args.out, &docs)
@@ -310,7 +316,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let keys = args
                 .root_keys
                 .iter()
-                .map(|p| key::read_public(p))
+                .map(|p| key::read_public_key(p))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let doc =
                 steps::rotate_root(&current, &keys, args.root_threshold, args.expiry.offline())
@@ -432,7 +438,7 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
     let read_all = |paths: &[PathBuf]| {
         paths
             .iter()
-            .map(|p| key::read_public(p))
+            .map(|p| key::read_public_key(p))
             .collect::<anyhow::Result<Vec<_>>>()
     };
     let plan = InitPlan {
@@ -440,9 +446,9 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
         root_threshold: args.root_threshold,
         targets: read_all(&args.targets_keys)?,
         targets_threshold: args.targets_threshold,
-        claimed: key::read_public(&args.claimed_key)?,
-        unclaimed: key::read_public(&args.unclaimed_key)?,
-        online: key::read_public(&args.online_key)?,
+        claimed: key::read_public_key(&args.claimed_key)?,
+        unclaimed: key::read_public_key(&args.unclaimed_key)?,
+        online: key::read_public_key(&args.online_key)?,
         bin_bits: args.bin_bits,
         expires: args.expiry.offline(),
         claimed_expires: args.expiry.claimed(),
@@ -462,14 +468,22 @@ fn warn_low_threshold(threshold: u64) {
 }
 
 fn sign(args: &SignArgs) -> anyhow::Result<()> {
+    // A key on a token: its URI is checked first (it must not carry a PIN).
+    let uri = match args.key.to_str() {
+        Some(text) if crate::hsm::is_uri(&args.key) => Some(crate::hsm::parse(text)?),
+        _ => None,
+    };
     let doc = read_document(&args.doc, args.role.as_deref())?;
     let authority = LoadedAuthority::load(&args.authority)?;
     if args.out.exists() {
         bail!("{} already exists", args.out.display());
     }
     print!("{}", doc.describe());
-    let key = key::open(&args.key)?;
-    let signature = steps::sign(&doc, &key, authority.get())
+    let key: Box<dyn Signer> = match &uri {
+        Some(uri) => Box::new(crate::hsm::open(uri, args.pkcs11_module.as_deref())?),
+        None => Box::new(key::open(&args.key)?),
+    };
+    let signature = steps::sign(&doc, key.as_ref(), authority.get())
         .map_err(hint)
         .with_context(|| {
             format!(
@@ -550,13 +564,13 @@ fn install(args: &InstallArgs) -> anyhow::Result<()> {
     }
     if plan.creates {
         println!(
-            "created the repository in {}; start bulwark serve with online_key (or BULWARK_ONLINE_KEY) set to the key file of {}",
+            "created the repository in {}; start bulwark serve with online_key (or BULWARK_ONLINE_KEY) set to the key file of {} (or its pkcs11: URI)",
             data.dir.display(),
             plan.online_keyid
         );
     } else if plan.online_key_changed {
         println!(
-            "the online key is now {}: restart bulwark serve with online_key (or BULWARK_ONLINE_KEY) set to its key file",
+            "the online key is now {}: restart bulwark serve with online_key (or BULWARK_ONLINE_KEY) set to its key file (or its pkcs11: URI)",
             plan.online_keyid
         );
     } else {

@@ -6,7 +6,10 @@
 //! ```toml
 //! data_dir = "bulwark-data"         # BULWARK_DATA_DIR
 //! listen = "127.0.0.1:8080"         # BULWARK_LISTEN (or a host name: localhost:8080)
-//! online_key = "keys/online.key"    # BULWARK_ONLINE_KEY (relative to data_dir)
+//! online_key = "keys/online.key"    # BULWARK_ONLINE_KEY (relative to data_dir), or a key on a
+//!                                   # PKCS#11 token: "pkcs11:token=…;object=…" (PIN: BULWARK_PKCS11_PIN)
+//! pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"  # BULWARK_PKCS11_MODULE, --pkcs11-module
+//!                                   # (no default; a URI's module-path overrides it)
 //! max_upload_bytes = 104857600      # BULWARK_MAX_UPLOAD_BYTES
 //! max_concurrent_uploads = 16       # BULWARK_MAX_CONCURRENT_UPLOADS (more get 503 + Retry-After)
 //! request_timeout_secs = 300        # BULWARK_REQUEST_TIMEOUT_SECS
@@ -32,6 +35,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub online_key: Option<PathBuf>,
+    pub pkcs11_module: Option<PathBuf>,
     pub max_upload_bytes: usize,
     pub max_concurrent_uploads: usize,
     pub request_timeout_secs: u64,
@@ -52,6 +56,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("bulwark-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             online_key: None,
+            pkcs11_module: None,
             max_upload_bytes: 100 * 1024 * 1024,
             max_concurrent_uploads: 16,
             request_timeout_secs: 300,
@@ -74,6 +79,7 @@ struct File {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
     online_key: Option<PathBuf>,
+    pkcs11_module: Option<PathBuf>,
     max_upload_bytes: Option<usize>,
     max_concurrent_uploads: Option<usize>,
     request_timeout_secs: Option<u64>,
@@ -162,6 +168,7 @@ impl Settings {
         overlay! { self;
             data_dir <- file.data_dir;
             online_key <- file.online_key.map(Some);
+            pkcs11_module <- file.pkcs11_module.map(Some);
             max_upload_bytes <- file.max_upload_bytes;
             max_concurrent_uploads <- file.max_concurrent_uploads;
             request_timeout_secs <- file.request_timeout_secs;
@@ -185,6 +192,7 @@ impl Settings {
         overlay! { self;
             data_dir <- env("DATA_DIR")?;
             online_key <- env("ONLINE_KEY")?.map(Some);
+            pkcs11_module <- env("PKCS11_MODULE")?.map(Some);
             max_upload_bytes <- env("MAX_UPLOAD_BYTES")?;
             max_concurrent_uploads <- env("MAX_CONCURRENT_UPLOADS")?;
             request_timeout_secs <- env("REQUEST_TIMEOUT_SECS")?;
@@ -201,6 +209,11 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if let Some(uri) = self.online_pkcs11_uri() {
+            // Refused here, before anything starts: a PIN in the URI, or a
+            // URI naming no key. The message never repeats the value.
+            bulwark_hsm::Pkcs11Uri::parse(uri).context("online_key")?;
+        }
         if !(1..=16).contains(&self.bin_bits) {
             bail!(
                 "bin_bits: {} is out of range (1 to 16, i.e. 2 to 65536 bins)",
@@ -227,6 +240,14 @@ impl Settings {
             );
         }
         Ok(())
+    }
+
+    /// `online_key` when it is a PKCS#11 URI rather than a key file.
+    pub fn online_pkcs11_uri(&self) -> Option<&str> {
+        self.online_key
+            .as_deref()
+            .and_then(Path::to_str)
+            .filter(|text| bulwark_hsm::Pkcs11Uri::is_pkcs11(text))
     }
 
     /// The bounds on client connections these settings give.
@@ -280,5 +301,27 @@ mod tests {
         assert!(settings.unwrap().allow_local_versions);
         let bad = bad.unwrap_err().to_string();
         assert!(bad.contains("expected a boolean"), "{bad}");
+    }
+
+    #[test]
+    fn a_pin_in_the_online_key_uri_is_refused_without_repeating_it() {
+        let path = std::env::temp_dir().join(format!("bulwark-pkcs11-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "online_key = \"pkcs11:token=t;object=k?pin-value=s3cret\"\npkcs11_module = \"/m.so\"\n",
+        )
+        .unwrap();
+        let err = Settings::load(Some(&path), None, None).unwrap_err();
+        std::fs::write(&path, "online_key = \"pkcs11:token=t;object=k\"\n").unwrap();
+        let good = Settings::load(Some(&path), None, None);
+        std::fs::remove_file(&path).unwrap();
+        let err = format!("{err:#}");
+        assert!(
+            err.starts_with("online_key: the PKCS#11 URI carries pin-value"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+        let good = good.unwrap();
+        assert_eq!(good.online_pkcs11_uri(), Some("pkcs11:token=t;object=k"));
     }
 }

@@ -74,12 +74,31 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// The passphrase of key files: `BULWARK_KEY_PASSPHRASE`, else a prompt on
 /// the terminal, else (no terminal) empty.
 pub fn passphrase(purpose: &str) -> anyhow::Result<String> {
-    if let Ok(value) = std::env::var("BULWARK_KEY_PASSPHRASE") {
-        return Ok(value);
+    Ok(secret(
+        "BULWARK_KEY_PASSPHRASE",
+        &format!("Passphrase for {purpose}"),
+    )?
+    .unwrap_or_default())
+}
+
+/// The user PIN of a PKCS#11 token: `BULWARK_PKCS11_PIN`, else a prompt on
+/// the terminal, else an error.
+pub fn pkcs11_pin(purpose: &str) -> anyhow::Result<String> {
+    secret("BULWARK_PKCS11_PIN", &format!("PIN for {purpose}"))?.with_context(|| {
+        format!("no PIN for {purpose}: set BULWARK_PKCS11_PIN or run on a terminal")
+    })
+}
+
+/// A secret from the variable `var`, else asked with `prompt` on the
+/// terminal, else `None`.
+fn secret(var: &str, prompt: &str) -> anyhow::Result<Option<String>> {
+    if let Ok(value) = std::env::var(var) {
+        return Ok(Some(value));
     }
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        return rpassword::prompt_password(format!("Passphrase for {purpose}: "))
-            .context("cannot read the passphrase");
+        return rpassword::prompt_password(format!("{prompt}: "))
+            .map(Some)
+            .context("cannot read the secret from the terminal");
     }
-    Ok(String::new())
+    Ok(None)
 }

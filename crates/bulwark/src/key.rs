@@ -12,6 +12,7 @@ use bulwark_repo::keyfile;
 use bulwark_repo::roles::PublicKeyEntry;
 use bulwark_tuf::json::{self, Value};
 use bulwark_tuf::keys::{Algorithm, SigningKey};
+use bulwark_tuf::signer::Signer as _;
 
 use crate::data::write_private;
 
@@ -26,14 +27,25 @@ pub struct Args {
 enum Command {
     /// Generate a key, sealed with a passphrase (`BULWARK_KEY_PASSPHRASE`, or
     /// asked twice on the terminal), into a new file readable by its owner
-    /// only. Prints the key ID and the public key.
+    /// only; or, with --pkcs11, on a PKCS#11 token, where its private half
+    /// stays (PIN: `BULWARK_PKCS11_PIN` or the terminal). Prints the key ID
+    /// and the public key.
     Generate {
-        /// The key file to create (must not exist).
-        #[arg(long)]
-        out: PathBuf,
-        /// The signature algorithm.
-        #[arg(long, value_enum, default_value_t = KeyAlgorithm::Ed25519)]
-        algorithm: KeyAlgorithm,
+        /// The key file to create (must not exist); with --pkcs11, a file to
+        /// write the public key to, as printed (for `ceremony init`).
+        #[arg(long, required_unless_present = "pkcs11")]
+        out: Option<PathBuf>,
+        /// The signature algorithm [default: ed25519; on a token without
+        /// `EdDSA`, ecdsa-p256].
+        #[arg(long, value_enum)]
+        algorithm: Option<KeyAlgorithm>,
+        /// Generate on a PKCS#11 token, at this RFC 7512 URI
+        /// (`pkcs11:token=…;object=…`).
+        #[arg(long, value_name = "URI")]
+        pkcs11: Option<String>,
+        /// The PKCS#11 module (a URI's module-path overrides it).
+        #[arg(long, value_name = "FILE", env = "BULWARK_PKCS11_MODULE")]
+        pkcs11_module: Option<PathBuf>,
     },
     /// Print a key file's key ID and public key (no passphrase needed).
     Show {
@@ -52,7 +64,18 @@ enum KeyAlgorithm {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Command::Generate { out, algorithm } => generate(&out, algorithm),
+        Command::Generate {
+            out,
+            algorithm,
+            pkcs11: Some(uri),
+            pkcs11_module,
+        } => generate_on_token(&uri, pkcs11_module.as_deref(), algorithm, out.as_deref()),
+        Command::Generate {
+            out: Some(out),
+            algorithm,
+            ..
+        } => generate(&out, algorithm.unwrap_or(KeyAlgorithm::Ed25519)),
+        Command::Generate { out: None, .. } => bail!("--out is required"),
         Command::Show { file } => {
             let entry = read_public(&file)?;
             println!("{}", public_json(&entry.keyid, entry.key.to_value()));
@@ -78,6 +101,41 @@ fn generate(out: &Path, algorithm: KeyAlgorithm) -> anyhow::Result<()> {
         .context("cannot seal the key")?;
     write_private(out, &sealed)?;
     println!("{}", public_json(&key.key_id(), key.public_key_object()));
+    Ok(())
+}
+
+/// `key generate --pkcs11`: a key pair made on the token; the public key
+/// printed (and written to `out`) as for a key file.
+fn generate_on_token(
+    uri: &str,
+    module: Option<&Path>,
+    algorithm: Option<KeyAlgorithm>,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let uri = crate::hsm::parse(uri)?;
+    if let Some(out) = out
+        && out.exists()
+    {
+        bail!("{} already exists", out.display());
+    }
+    let request = match algorithm {
+        None => bulwark_hsm::KeyRequest::Preferred,
+        Some(KeyAlgorithm::Ed25519) => bulwark_hsm::KeyRequest::Exactly(Algorithm::Ed25519),
+        Some(KeyAlgorithm::EcdsaP256) => bulwark_hsm::KeyRequest::Exactly(Algorithm::EcdsaP256),
+    };
+    let generated = crate::hsm::generate(&uri, module, request)?;
+    if generated.fell_back {
+        eprintln!(
+            "note: token {:?} offers no EdDSA; generated an ecdsa-p256 key instead",
+            generated.key.token()
+        );
+    }
+    let key = &generated.key;
+    let line = public_json(&key.key_id(), key.public_key_object());
+    if let Some(out) = out {
+        bulwark_fs::create_new(out, format!("{line}\n").as_bytes(), 0o644)?;
+    }
+    println!("{line}");
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod config;
 mod data;
 mod delegate;
 mod developer;
+mod hsm;
 mod import;
 mod key;
 mod mirror;

@@ -13,6 +13,7 @@ use bulwark_repo::{Publisher, keyfile};
 use bulwark_store::BlobStore as _;
 use bulwark_tuf::keys::{Algorithm, SigningKey};
 use bulwark_tuf::names::RoleName;
+use bulwark_tuf::signer::Signer;
 
 use crate::config::Settings;
 use crate::data::{Data, passphrase, write_private};
@@ -33,6 +34,10 @@ pub struct Args {
     /// instead of an index (no uploads, no publisher, no data directory).
     #[arg(long, value_name = "DIR", conflicts_with = "data_dir")]
     mirror: Option<PathBuf>,
+    /// The PKCS#11 module for an online key on a token (the
+    /// `pkcs11_module` setting).
+    #[arg(long, value_name = "FILE")]
+    pkcs11_module: Option<PathBuf>,
 }
 
 const DEV_KEY_ITERATIONS: u32 = 100_000;
@@ -74,14 +79,22 @@ fn load_key(path: &std::path::Path, pass: &str) -> anyhow::Result<SigningKey> {
         .with_context(|| format!("cannot open the key {}", path.display()))
 }
 
-/// The online key a data directory's server uses: the configured one, or
-/// the development one.
-fn online_key(data: &Data, settings: &Settings) -> anyhow::Result<SigningKey> {
+/// The online key a data directory's server uses: the configured one (a
+/// key file, or a key on a PKCS#11 token, logged in to once), or the
+/// development one.
+fn online_key(data: &Data, settings: &Settings) -> anyhow::Result<Box<dyn Signer>> {
+    if let Some(uri) = settings.online_pkcs11_uri() {
+        let uri = crate::hsm::parse(uri).context("online_key")?;
+        let key = crate::hsm::open(&uri, settings.pkcs11_module.as_deref())?;
+        tracing::info!(%uri, keyid = %key.key_id(), "online key on a PKCS#11 token");
+        return Ok(Box::new(key));
+    }
     let pass = passphrase("the online key")?;
-    match &settings.online_key {
+    let key = match &settings.online_key {
         Some(path) => load_key(&data.dir.join(path), &pass),
         None => load_key(&data.keys_dir().join("online.key"), &pass),
-    }
+    }?;
+    Ok(Box::new(key))
 }
 
 /// A publisher for `data` signing with `online`, after checking that the
@@ -90,7 +103,7 @@ fn online_key(data: &Data, settings: &Settings) -> anyhow::Result<SigningKey> {
 fn checked_publisher(
     data: &Data,
     settings: &Settings,
-    online: SigningKey,
+    online: Box<dyn Signer>,
 ) -> anyhow::Result<Publisher> {
     let current = bulwark_repo::ceremony::Current::load(data.blobs.as_ref(), crate::now())
         .context("the installed offline metadata does not verify")?
@@ -153,7 +166,10 @@ pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let settings = Settings::load(args.config.as_deref(), args.data_dir, args.listen)?;
+    let mut settings = Settings::load(args.config.as_deref(), args.data_dir, args.listen)?;
+    if let Some(module) = args.pkcs11_module {
+        settings.pkcs11_module = Some(module);
+    }
     crate::init_logging();
     // Bound first: a start that cannot listen (the port is taken) must
     // not have created a data directory and keys.
@@ -176,7 +192,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let pass = passphrase("the development keys")?;
             let keys = data.keys_dir();
             (
-                load_key(&keys.join("online.key"), &pass)?,
+                Box::new(load_key(&keys.join("online.key"), &pass)?) as Box<dyn Signer>,
                 Some(load_key(&keys.join("claimed.key"), &pass)?),
             )
         }
@@ -184,7 +200,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let pass = passphrase("the development keys")?;
             let online = create_development_repository(&data, &settings, &pass)?;
             (
-                online,
+                Box::new(online) as Box<dyn Signer>,
                 Some(load_key(&data.keys_dir().join("claimed.key"), &pass)?),
             )
         }

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use bulwark_tuf::json::{self, Value};
-use bulwark_tuf::keys::SigningKey;
 use bulwark_tuf::metadata::Signature;
+use bulwark_tuf::signer::Signer;
 
 use super::authority::{authorised_key, grants};
 use super::{Authority, CeremonyError, Document, OfflineRole};
@@ -84,11 +84,11 @@ impl SignatureFile {
     }
 }
 
-/// Signs `doc` with `key`, refusing a key that `authority` does not list
-/// for the document's role.
+/// Signs `doc` with `key` (a key file's key or one in a hardware token),
+/// refusing a key that `authority` does not list for the document's role.
 pub fn sign(
     doc: &Document,
-    key: &SigningKey,
+    key: &(impl Signer + ?Sized),
     authority: Authority<'_>,
 ) -> Result<SignatureFile, CeremonyError> {
     let keyid = key.key_id();
