@@ -144,6 +144,9 @@ pub struct Publisher {
     /// ([`Publisher::set_fence`]); 0 until set, which only a store whose
     /// lease was never taken accepts.
     fence: std::sync::atomic::AtomicU64,
+    /// Whether runs also write the mutable `tuf/metadata/timestamp.json`
+    /// blob ([`Publisher::without_timestamp_blob`]).
+    timestamp_blob: bool,
 }
 
 /// The records of offline roles among `roles`.
@@ -193,7 +196,21 @@ impl Publisher {
             previous_start_us: std::sync::atomic::AtomicI64::new(i64::MAX),
             offline_published: std::sync::Mutex::new(None),
             fence: std::sync::atomic::AtomicU64::new(0),
+            timestamp_blob: true,
         }
+    }
+
+    /// A publisher that leaves the mutable `timestamp.json` blob alone,
+    /// for blob stores that several servers share: there the servers
+    /// serve the timestamp from the state store, whose commit is fenced,
+    /// so that a deposed publisher, which could still write a blob after
+    /// its successor did, never rolls the served timestamp back. The blob
+    /// store then holds immutable objects only (`<v>.timestamp.json` among
+    /// them), which a CDN can cache for ever.
+    #[must_use]
+    pub fn without_timestamp_blob(mut self) -> Self {
+        self.timestamp_blob = false;
+        self
     }
 
     /// Sets the fence the following runs commit under: the one
@@ -210,7 +227,8 @@ impl Publisher {
     /// Makes sure the served `timestamp.json` is the latest committed one
     /// (a crash may have come between the commit and the file write).
     pub fn repair_timestamp(&self) -> Result<(), PublishError> {
-        if let Some(latest) = self.store.latest_timestamp()?
+        if self.timestamp_blob
+            && let Some(latest) = self.store.latest_timestamp()?
             && self.blobs.get(TIMESTAMP_KEY)?.as_deref() != Some(latest.as_slice())
         {
             self.blobs.put(TIMESTAMP_KEY, &latest)?;
@@ -344,7 +362,9 @@ impl Publisher {
             timestamp: timestamp.clone(),
             fence: self.fence.load(std::sync::atomic::Ordering::Relaxed),
         })?;
-        self.blobs.put(TIMESTAMP_KEY, &timestamp)?;
+        if self.timestamp_blob {
+            self.blobs.put(TIMESTAMP_KEY, &timestamp)?;
+        }
         *self.offline_cache() = Some(offline_subset(&roles));
         if first_run {
             self.store

@@ -8,6 +8,7 @@
 //! POST /api/projects/<n>/transaction  transaction.rs ─▶ transaction::check ─▶
 //!                                     StateStore::record_transaction ─▶ wake publisher
 //! POST /api/projects/<n>/<v>/yank     yank.rs    ─▶ StateStore::set_yanked ─▶ wake publisher
+//! GET  /tuf/metadata/timestamp.json   the latest committed timestamp, from the StateStore
 //! GET  /files/<sha256>/<file>[.metadata], /tuf/metadata/*, /tuf/targets/*
 //!                                     bulwark_http::blobs over the BlobStore
 //! publisher.rs: Publisher::run_once on wake-up or timer, one at a time
@@ -16,9 +17,12 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::response::Html;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{Html, Response};
 use axum::routing::{get, post};
+use bulwark_http::{ApiError, blocking};
+use bulwark_layout as layout;
 use tower_http::timeout::TimeoutLayer;
 
 pub mod auth;
@@ -62,6 +66,31 @@ fn recorded_files(store: Arc<dyn bulwark_store::StateStore>) -> bulwark_http::bl
     Arc::new(move |key| bulwark_repo::gc::is_recorded_file(store.as_ref(), key))
 }
 
+/// `GET /tuf/metadata/timestamp.json`, the one mutable file, from the
+/// state store (the record the last fenced `commit_publish` wrote): every
+/// server of an index sharing one database serves the same, latest
+/// timestamp, and no deposed publisher can replace it (ARCHITECTURE.md,
+/// "Many servers, one publisher").
+async fn timestamp(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let store = state.store.clone();
+    match blocking(move || store.latest_timestamp()).await {
+        Ok(Some(bytes)) => {
+            let length = bytes.len() as u64;
+            let kind = bulwark_http::blobs::Kind {
+                content_type: "application/json",
+                mutable: true,
+            };
+            Ok(bulwark_http::blobs::respond(
+                Body::from(bytes),
+                kind,
+                Some(length),
+            ))
+        }
+        Ok(None) => Err(ApiError::not_found()),
+        Err(e) => Err(ApiError::internal("reading the timestamp", &e)),
+    }
+}
+
 /// The router with every route of the index.
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config.max_upload_bytes;
@@ -99,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/projects/{name}/{version}/yank", post(yank::yank))
         .route("/api/projects/{name}/{version}/unyank", post(yank::unyank))
+        .route(&format!("/{}", layout::TIMESTAMP_KEY), get(timestamp))
         .merge(bulwark_http::blobs::router(
             state.blobs.clone(),
             Some(recorded_files(state.store.clone())),
@@ -112,18 +142,35 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `state` on `listener` with the publisher running beside it,
-/// until the process ends.
+/// until the process ends. The publisher publishes while this process,
+/// `holder`, holds the publisher lease of the state store.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     publisher: Arc<bulwark_repo::Publisher>,
+    holder: String,
 ) -> std::io::Result<()> {
     let wake = state.publish.clone();
     let (interval, retention) = (
         state.config.publish_interval,
         state.config.snapshot_retention,
     );
-    tokio::spawn(publisher::run(publisher, wake, interval, retention));
+    let (lease_tx, lease_rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(publisher::hold_lease(
+        state.store.clone(),
+        holder,
+        lease_tx,
+        wake.clone(),
+    ));
+    if state.config.shared_state {
+        tokio::spawn(publisher::forward_changes(
+            state.store.clone(),
+            wake.clone(),
+        ));
+    }
+    tokio::spawn(publisher::run(
+        publisher, lease_rx, wake, interval, retention,
+    ));
     let limits = state.config.connections;
     bulwark_http::listen::serve(listener, router(state), limits).await
 }

@@ -2,6 +2,14 @@
 //! and by a timer (to re-sign online roles before they expire). Each run
 //! takes everything queued, so uploads that arrive during a run are
 //! batched into the next one.
+//!
+//! Of all the servers sharing one state store, only the holder of the
+//! publisher lease publishes ([`hold_lease`] takes and renews it every
+//! second; it lasts [`LEASE`]). Its runs commit under the lease's fence,
+//! which the store checks in the commit's transaction, so a server that
+//! lost the lease without noticing (paused, cut off) can never commit after
+//! its successor. Changes queued on other servers wake it through the
+//! store ([`forward_changes`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,7 +18,84 @@ use std::time::Duration;
 use bulwark_http::{blocking, chain};
 use bulwark_repo::Publisher;
 use bulwark_repo::clock::now;
-use tokio::sync::Notify;
+use bulwark_store::StateStore;
+use tokio::sync::{Notify, watch};
+
+/// How long the publisher lease lasts unless renewed: a dead publisher's
+/// successor takes over within this (plus one renewal period).
+pub const LEASE: Duration = Duration::from_secs(5);
+
+/// How often the lease is renewed (or, by a standby server, tried).
+const RENEW: Duration = Duration::from_secs(1);
+
+/// An identifier of this process as a lease holder, unique across hosts
+/// and restarts.
+#[must_use]
+pub fn holder_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        bulwark_repo::clock::unix_micros()
+    )
+}
+
+/// Takes or renews the lease for `holder` once: its fence when this
+/// process holds it, `None` when another does or the store failed.
+pub async fn try_lease(store: &Arc<dyn StateStore>, holder: &str) -> Option<u64> {
+    let (store, who) = (store.clone(), holder.to_owned());
+    match blocking(move || store.acquire_publisher(&who, LEASE)).await {
+        Ok(fence) => fence,
+        Err(e) => {
+            tracing::error!("cannot renew the publisher lease: {}", chain(&e));
+            None
+        }
+    }
+}
+
+/// Keeps trying to take, then renewing, the publisher lease for `holder`,
+/// publishing the fence while held (`None` while not) on `lease`, and
+/// waking the publisher when it becomes the holder.
+pub async fn hold_lease(
+    store: Arc<dyn StateStore>,
+    holder: String,
+    lease: watch::Sender<Option<u64>>,
+    wake: Arc<Notify>,
+) {
+    loop {
+        let fence = try_lease(&store, &holder).await;
+        let before = *lease.borrow();
+        if fence != before {
+            match fence {
+                Some(fence) => tracing::info!(fence, "this server now publishes"),
+                None => tracing::info!("another server publishes"),
+            }
+            if fence.is_some() {
+                wake.notify_one();
+            }
+            lease.send_replace(fence);
+        }
+        tokio::time::sleep(RENEW).await;
+    }
+}
+
+/// Wakes the publisher whenever another server sharing `store` queues a
+/// change (PostgreSQL `LISTEN`/`NOTIFY`).
+pub async fn forward_changes(store: Arc<dyn StateStore>, wake: Arc<Notify>) {
+    loop {
+        let s = store.clone();
+        match blocking(move || s.wait_for_change(Duration::from_secs(5))).await {
+            Ok(true) => wake.notify_one(),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::debug!("cannot wait for changes: {}", chain(&e));
+                tokio::time::sleep(RENEW).await;
+            }
+        }
+    }
+}
 
 /// Runs the publisher once now, logging the outcome.
 pub async fn run_once(publisher: &Arc<Publisher>) -> bool {
@@ -79,30 +164,48 @@ async fn collect_unrecorded(
     }
 }
 
-/// Publishes forever: after every wake-up and at least every `interval`;
-/// about every ten intervals collects snapshots older than `retention`,
-/// and removes files a crash left unrecorded (found at start-up, removed
-/// if still unrecorded ten intervals later; a request never lasts that
-/// long with the default settings).
+/// Publishes forever while this server holds the lease (`lease` holds
+/// its fence): after every wake-up and at least every `interval`; about
+/// every ten intervals collects snapshots older than `retention`, and
+/// removes files a crash left unrecorded (found when it became the
+/// publisher, removed if still unrecorded ten intervals later; a request
+/// never lasts that long with the default settings).
 pub async fn run(
     publisher: Arc<Publisher>,
+    mut lease: watch::Receiver<Option<u64>>,
     wake: Arc<Notify>,
     interval: Duration,
     retention: Duration,
 ) {
     let mut last_gc = tokio::time::Instant::now();
-    let mut suspects = collect_unrecorded(&publisher, BTreeSet::new()).await;
+    let mut suspects = None;
     loop {
+        let fence = *lease.borrow_and_update();
+        let Some(fence) = fence else {
+            suspects = None;
+            if lease.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        publisher.set_fence(fence);
+        let suspected = match suspects.take() {
+            Some(suspected) => suspected,
+            None => collect_unrecorded(&publisher, BTreeSet::new()).await,
+        };
         let ok = run_once(&publisher).await;
+        let mut suspected = suspected;
         if last_gc.elapsed() >= interval * 10 {
             collect_garbage(&publisher, retention).await;
-            suspects = collect_unrecorded(&publisher, suspects).await;
+            suspected = collect_unrecorded(&publisher, suspected).await;
             last_gc = tokio::time::Instant::now();
         }
+        suspects = Some(suspected);
         let wait = if ok { interval } else { Duration::from_secs(1) };
         tokio::select! {
             () = wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
+            _ = lease.changed() => {}
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct ServerConfig {
     /// Whether uploads may have local versions (`1.0+local`), which public
     /// indexes refuse (PEP 440); a private index may want them.
     pub allow_local_versions: bool,
+    /// True when the state store is shared with other servers
+    /// (PostgreSQL): the publisher is then also woken by their changes.
+    pub shared_state: bool,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +45,7 @@ impl Default for ServerConfig {
             publish_interval: Duration::from_mins(1),
             snapshot_retention: Duration::from_hours(1),
             allow_local_versions: false,
+            shared_state: false,
         }
     }
 }

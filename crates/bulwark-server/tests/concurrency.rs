@@ -81,6 +81,7 @@ impl Server {
             listener,
             state,
             repo.publisher.clone(),
+            "test".to_owned(),
         ));
         Self {
             repo,

@@ -23,9 +23,9 @@
     reason = "test-only crate: a failed setup step should abort the test with its reason"
 )]
 
-mod s3;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod s3;
 mod server;
 mod simulator;
 pub mod softhsm;

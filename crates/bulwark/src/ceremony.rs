@@ -542,7 +542,7 @@ fn install(args: &InstallArgs) -> anyhow::Result<()> {
         .iter()
         .map(|p| read_document(p, None))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let data = Data::open(&args.data_dir)?;
+    let data = open_data(&args.data_dir)?;
     let now = crate::now();
     let current = Current::load(data.blobs.as_ref(), now)
         .context("cannot verify the repository's installed metadata")?;
@@ -596,6 +596,17 @@ fn hint(error: CeremonyError) -> anyhow::Error {
     }
 }
 
+/// The stores of the index whose data directory is `dir`; shared stores
+/// come from `BULWARK_STATE` and `BULWARK_BLOBS` (or the file
+/// `BULWARK_CONFIG` names), as for `bulwark serve`.
+fn open_data(dir: &Path) -> anyhow::Result<Data> {
+    let flags = crate::config::StoreFlags {
+        data_dir: Some(dir.to_owned()),
+        ..crate::config::StoreFlags::default()
+    };
+    Data::open(&crate::config::Settings::load(flags, None)?)
+}
+
 /// The installed, verified offline metadata of the repository in `dir`.
 fn current(dir: &Path) -> anyhow::Result<Current> {
     Ok(open_repository(dir)?.1)
@@ -608,7 +619,7 @@ fn open_repository(dir: &Path) -> anyhow::Result<(Data, Current)> {
     if !dir.is_dir() {
         bail!("{} does not exist", dir.display());
     }
-    let data = Data::open(dir)?;
+    let data = open_data(dir)?;
     let current = Current::load(data.blobs.as_ref(), crate::now())
         .context("cannot verify the repository's installed metadata")?
         .with_context(|| {

@@ -5,6 +5,8 @@
 //!
 //! ```toml
 //! data_dir = "bulwark-data"         # BULWARK_DATA_DIR
+//! state = "postgres://…"            # BULWARK_STATE (unset: SQLite in data_dir)
+//! blobs = "s3://bucket/prefix"      # BULWARK_BLOBS (unset: data_dir/blobs; AWS_* variables)
 //! listen = "127.0.0.1:8080"         # BULWARK_LISTEN (or a host name: localhost:8080)
 //! online_key = "keys/online.key"    # BULWARK_ONLINE_KEY (relative to data_dir), or a key on a
 //!                                   # PKCS#11 token: "pkcs11:token=…;object=…" (PIN: BULWARK_PKCS11_PIN)
@@ -33,6 +35,10 @@ use serde::Deserialize;
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    /// The shared state database (`postgres://…`); `None` for SQLite in `data_dir`.
+    pub state: Option<String>,
+    /// The shared blob store (`s3://bucket[/prefix]`); `None` for `data_dir/blobs`.
+    pub blobs: Option<String>,
     pub listen: SocketAddr,
     pub online_key: Option<PathBuf>,
     pub pkcs11_module: Option<PathBuf>,
@@ -54,6 +60,8 @@ impl Default for Settings {
         let policy = bulwark_repo::Policy::default();
         Self {
             data_dir: PathBuf::from("bulwark-data"),
+            state: None,
+            blobs: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             online_key: None,
             pkcs11_module: None,
@@ -77,6 +85,8 @@ impl Default for Settings {
 #[serde(deny_unknown_fields)]
 struct File {
     data_dir: Option<PathBuf>,
+    state: Option<String>,
+    blobs: Option<String>,
     listen: Option<String>,
     online_key: Option<PathBuf>,
     pkcs11_module: Option<PathBuf>,
@@ -107,6 +117,21 @@ fn parse_listen(value: &str, key: &str) -> anyhow::Result<SocketAddr> {
         .with_context(bad)
 }
 
+/// `url` without the password of its user information, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// Sets each listed field of the settings `s` to the value given, when one
 /// is (`Some`).
 macro_rules! overlay {
@@ -130,18 +155,37 @@ pub(crate) fn env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
     }
 }
 
+/// The flags that choose an index's stores, shared by every command that
+/// opens them (`serve`, `token`, `import`, `migrate`).
+#[derive(Debug, Default, clap::Args)]
+pub struct StoreFlags {
+    /// Data directory (default: ./bulwark-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Shared state database, `postgres://…` (default: SQLite in the data directory).
+    #[arg(long, value_name = "URL")]
+    pub state: Option<String>,
+    /// Shared blob store, `s3://bucket[/prefix]` (default: the data directory's
+    /// blobs/); endpoint and credentials from the AWS_* environment variables.
+    #[arg(long, value_name = "URL")]
+    pub blobs: Option<String>,
+}
+
 impl Settings {
-    /// Resolves the settings from `config_file` (or `BULWARK_CONFIG`), the
-    /// environment, and flags already parsed (`data_dir`, `listen`).
-    pub fn load(
-        config_file: Option<&Path>,
-        data_dir: Option<PathBuf>,
-        listen: Option<String>,
-    ) -> anyhow::Result<Self> {
+    /// Resolves the settings from the configuration file (`flags.config` or
+    /// `BULWARK_CONFIG`), the environment, and flags already parsed.
+    pub fn load(flags: StoreFlags, listen: Option<String>) -> anyhow::Result<Self> {
+        let StoreFlags {
+            data_dir,
+            config,
+            state,
+            blobs,
+        } = flags;
         let mut s = Self::default();
-        let file_path = config_file
-            .map(Path::to_path_buf)
-            .or(env::<PathBuf>("CONFIG")?);
+        let file_path = config.or(env::<PathBuf>("CONFIG")?);
         if let Some(path) = file_path {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
@@ -150,8 +194,10 @@ impl Settings {
             s.apply_file(file)?;
         }
         s.apply_env()?;
-        if let Some(v) = data_dir {
-            s.data_dir = v;
+        overlay! { s;
+            data_dir <- data_dir;
+            state <- state.map(Some);
+            blobs <- blobs.map(Some);
         }
         if let Some(v) = listen {
             s.listen = parse_listen(&v, "--listen")?;
@@ -167,6 +213,8 @@ impl Settings {
         }
         overlay! { self;
             data_dir <- file.data_dir;
+            state <- file.state.map(Some);
+            blobs <- file.blobs.map(Some);
             online_key <- file.online_key.map(Some);
             pkcs11_module <- file.pkcs11_module.map(Some);
             max_upload_bytes <- file.max_upload_bytes;
@@ -191,6 +239,8 @@ impl Settings {
         }
         overlay! { self;
             data_dir <- env("DATA_DIR")?;
+            state <- env("STATE")?.map(Some);
+            blobs <- env("BLOBS")?.map(Some);
             online_key <- env("ONLINE_KEY")?.map(Some);
             pkcs11_module <- env("PKCS11_MODULE")?.map(Some);
             max_upload_bytes <- env("MAX_UPLOAD_BYTES")?;
@@ -213,6 +263,26 @@ impl Settings {
             // Refused here, before anything starts: a PIN in the URI, or a
             // URI naming no key. The message never repeats the value.
             bulwark_hsm::Pkcs11Uri::parse(uri).context("online_key")?;
+        }
+        if let Some(url) = &self.state
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            bail!(
+                "state: {:?} is not a postgres:// URL (leave state unset for SQLite in data_dir)",
+                redact_url(url)
+            );
+        }
+        if let Some(url) = &self.blobs {
+            let bucket = url
+                .strip_prefix("s3://")
+                .and_then(|rest| rest.split('/').next())
+                .unwrap_or_default();
+            if bucket.is_empty() {
+                bail!(
+                    "blobs: {:?} is not an s3://bucket[/prefix] URL (leave blobs unset for data_dir/blobs)",
+                    redact_url(url)
+                );
+            }
         }
         if !(1..=16).contains(&self.bin_bits) {
             bail!(
@@ -294,9 +364,13 @@ mod tests {
         assert!(!Settings::default().allow_local_versions);
         let path = std::env::temp_dir().join(format!("bulwark-local-{}.toml", std::process::id()));
         std::fs::write(&path, "allow_local_versions = true\n").unwrap();
-        let settings = Settings::load(Some(&path), None, None);
+        let flags = || StoreFlags {
+            config: Some(path.clone()),
+            ..StoreFlags::default()
+        };
+        let settings = Settings::load(flags(), None);
         std::fs::write(&path, "allow_local_versions = \"yes\"\n").unwrap();
-        let bad = Settings::load(Some(&path), None, None);
+        let bad = Settings::load(flags(), None);
         std::fs::remove_file(&path).unwrap();
         assert!(settings.unwrap().allow_local_versions);
         let bad = bad.unwrap_err().to_string();
@@ -311,9 +385,22 @@ mod tests {
             "online_key = \"pkcs11:token=t;object=k?pin-value=s3cret\"\npkcs11_module = \"/m.so\"\n",
         )
         .unwrap();
-        let err = Settings::load(Some(&path), None, None).unwrap_err();
+        let err = Settings::load(
+            StoreFlags {
+                config: Some(path.clone()),
+                ..StoreFlags::default()
+            },
+            None,
+        )
+        .unwrap_err();
         std::fs::write(&path, "online_key = \"pkcs11:token=t;object=k\"\n").unwrap();
-        let good = Settings::load(Some(&path), None, None);
+        let good = Settings::load(
+            StoreFlags {
+                config: Some(path.clone()),
+                ..StoreFlags::default()
+            },
+            None,
+        );
         std::fs::remove_file(&path).unwrap();
         let err = format!("{err:#}");
         assert!(
@@ -323,5 +410,31 @@ mod tests {
         assert!(!err.contains("s3cret"), "{err}");
         let good = good.unwrap();
         assert_eq!(good.online_pkcs11_uri(), Some("pkcs11:token=t;object=k"));
+    }
+
+    #[test]
+    fn backends_are_urls_named_in_errors_without_passwords() {
+        let load = |state: &str, blobs: &str| {
+            Settings::load(
+                StoreFlags {
+                    state: (!state.is_empty()).then(|| state.to_owned()),
+                    blobs: (!blobs.is_empty()).then(|| blobs.to_owned()),
+                    ..StoreFlags::default()
+                },
+                None,
+            )
+        };
+        let ok = load("postgres://u:secret@db/bulwark", "s3://bucket/prefix").unwrap();
+        assert_eq!(ok.blobs.as_deref(), Some("s3://bucket/prefix"));
+        let bad = load("mysql://u:secret@db/x", "").unwrap_err().to_string();
+        assert!(
+            bad.starts_with("state: ") && !bad.contains("secret"),
+            "{bad}"
+        );
+        assert!(bad.contains("u:***@db"), "{bad}");
+        for url in ["s3://", "s3:///prefix", "file:///tmp"] {
+            let bad = load("", url).unwrap_err().to_string();
+            assert!(bad.starts_with("blobs: "), "{bad}");
+        }
     }
 }

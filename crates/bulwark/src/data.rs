@@ -1,8 +1,12 @@
-//! The data directory of an index: SQLite state, blobs, key files.
+//! The stores of an index: by default the data directory (SQLite state,
+//! local blobs, development key files), or the shared production backends
+//! that several servers use at once (`state = "postgres://…"`,
+//! `blobs = "s3://…"`).
 //!
 //! ```text
-//! <data_dir>/state.sqlite3    StateStore
-//! <data_dir>/blobs/           BlobStore: files/, tuf/metadata/, tuf/targets/
+//! <data_dir>/state.sqlite3    StateStore (unless `state` is set)
+//! <data_dir>/blobs/           BlobStore: files/, tuf/metadata/, tuf/targets/ (unless `blobs` is set)
+//! <data_dir>/staging/         uploads on their way into S3 (when `blobs` is set)
 //! <data_dir>/keys/*.key       encrypted key files (development set-up only)
 //! <data_dir>/root.json        the trusted root to give to clients (a copy of 1.root.json)
 //! ```
@@ -14,47 +18,79 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use bulwark_store::fs::FsBlobs;
 use bulwark_store::sqlite::SqliteState;
+use bulwark_store::{BlobStore, StateStore};
+
+use crate::config::{Settings, redact_url};
 
 /// The state database's file name in a data directory.
 const DATABASE: &str = "state.sqlite3";
 
-/// The opened stores of a data directory.
+/// The opened stores of an index.
 pub struct Data {
     pub dir: PathBuf,
-    pub store: Arc<SqliteState>,
-    pub blobs: Arc<FsBlobs>,
+    pub store: Arc<dyn StateStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// True when the state is a shared database that several servers may
+    /// use at once (PostgreSQL), false for the data directory's SQLite.
+    pub shared: bool,
 }
 
 impl Data {
-    /// Opens (creating if needed) the data directory `dir`.
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+    /// Opens (creating if needed) the stores `settings` name.
+    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let dir = &settings.data_dir;
         fs::create_dir_all(dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-        let store = SqliteState::open(&dir.join(DATABASE))
-            .with_context(|| format!("cannot open the database in {}", dir.display()))?;
-        let blobs = FsBlobs::open(&dir.join("blobs"))
-            .with_context(|| format!("cannot open the blob store in {}", dir.display()))?;
+        let store: Arc<dyn StateStore> = match &settings.state {
+            Some(url) => Arc::new(
+                bulwark_store::postgres::PgState::connect(url)
+                    .with_context(|| format!("state: cannot open {}", redact_url(url)))?,
+            ),
+            None => Arc::new(
+                SqliteState::open(&dir.join(DATABASE))
+                    .with_context(|| format!("cannot open the database in {}", dir.display()))?,
+            ),
+        };
+        let blobs: Arc<dyn BlobStore> = match &settings.blobs {
+            Some(url) => Arc::new(
+                bulwark_store::s3::S3Blobs::open(url, &dir.join("staging"))
+                    .with_context(|| format!("blobs: cannot open {}", redact_url(url)))?,
+            ),
+            None => Arc::new(
+                FsBlobs::open(&dir.join("blobs"))
+                    .with_context(|| format!("cannot open the blob store in {}", dir.display()))?,
+            ),
+        };
         Ok(Self {
-            dir: dir.to_owned(),
-            store: Arc::new(store),
-            blobs: Arc::new(blobs),
+            dir: dir.clone(),
+            store,
+            blobs,
+            shared: settings.state.is_some(),
         })
     }
 
-    /// Opens the data directory `dir` of an existing index, refusing one
+    /// Opens the stores of an existing index, refusing a data directory
     /// that holds none (a mistyped `--data-dir` must not create an empty
-    /// index that the real server knows nothing about).
-    pub fn open_existing(dir: &Path) -> anyhow::Result<Self> {
-        let database = dir.join(DATABASE);
-        if !database.is_file() {
+    /// index that the real server knows nothing about). Shared backends
+    /// are checked once open: they must hold a repository.
+    pub fn open_existing(settings: &Settings) -> anyhow::Result<Self> {
+        let database = settings.data_dir.join(DATABASE);
+        if settings.state.is_none() && !database.is_file() {
             anyhow::bail!(
                 "{} holds no index (there is no {}): give the --data-dir (or data_dir setting) \
                  of the index that `bulwark serve` runs on",
-                dir.display(),
+                settings.data_dir.display(),
                 database.display()
             );
         }
-        Self::open(dir)
+        let data = Self::open(settings)?;
+        let root = bulwark_layout::metadata_key(bulwark_tuf::names::RoleName::ROOT, 1);
+        if settings.state.is_some() && data.blobs.len(&root)?.is_none() {
+            anyhow::bail!(
+                "the shared stores hold no repository yet: start `bulwark serve` on them first"
+            );
+        }
+        Ok(data)
     }
 
     /// The directory of development key files.

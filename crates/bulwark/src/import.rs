@@ -13,18 +13,14 @@ use anyhow::{Context as _, bail};
 use bulwark_server::receive::Refusal;
 use bulwark_store::AddFile;
 
-use crate::config::Settings;
+use crate::config::{Settings, StoreFlags};
 use crate::data::Data;
 
 /// Options of `bulwark import`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Data directory (default: ./bulwark-data).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// TOML configuration file.
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    stores: StoreFlags,
     /// The user who will own the imported projects (the one whose token
     /// uploads their next releases).
     #[arg(long)]
@@ -176,7 +172,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !bulwark_server::auth::valid_user(&args.user) {
         bail!("--user: user names are 1 to 100 characters of letters, digits, '.', '_' and '-'");
     }
-    let settings = Settings::load(args.config.as_deref(), args.data_dir, None)?;
+    let settings = Settings::load(args.stores, None)?;
     crate::init_logging();
     let mut listing = Listing::default();
     find(&args.dir, &mut listing)?;
@@ -186,7 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (path, why) in &listing.unsupported {
         eprintln!("skipped: {}: {why}", path.display());
     }
-    let data = Data::open(&settings.data_dir)?;
+    let data = Data::open(&settings)?;
     let limits = bulwark_pypi::Limits::default();
     let started = Instant::now();
     let progress = indicatif::ProgressBar::new(files.len() as u64).with_style(

@@ -10,29 +10,24 @@ use anyhow::{Context as _, bail};
 use bulwark_layout as layout;
 use bulwark_repo::init::{OfflineSigners, initialize};
 use bulwark_repo::{Publisher, keyfile};
-use bulwark_store::BlobStore as _;
 use bulwark_tuf::keys::{Algorithm, SigningKey};
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::signer::Signer;
 
-use crate::config::Settings;
+use crate::config::{Settings, StoreFlags};
 use crate::data::{Data, passphrase, write_private};
 
 /// Options of `bulwark serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Data directory (default: ./bulwark-data).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    stores: StoreFlags,
     /// Address to listen on (default: 127.0.0.1:8080).
     #[arg(long)]
     listen: Option<String>,
-    /// TOML configuration file.
-    #[arg(long)]
-    config: Option<PathBuf>,
     /// Serve a directory written by `bulwark mirror sync`, read-only,
     /// instead of an index (no uploads, no publisher, no data directory).
-    #[arg(long, value_name = "DIR", conflicts_with = "data_dir")]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["data_dir", "state", "blobs"])]
     mirror: Option<PathBuf>,
     /// The PKCS#11 module for an online key on a token (the
     /// `pkcs11_module` setting).
@@ -166,7 +161,7 @@ pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut settings = Settings::load(args.config.as_deref(), args.data_dir, args.listen)?;
+    let mut settings = Settings::load(args.stores, args.listen)?;
     if let Some(module) = args.pkcs11_module {
         settings.pkcs11_module = Some(module);
     }
@@ -177,9 +172,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(dir) = &args.mirror {
         return serve_mirror(dir, listener, &settings);
     }
-    let data = Data::open(&settings.data_dir)?;
+    let data = Data::open(&settings)?;
+    // One process serves a data directory, so its holder name is fixed (a
+    // restart after a crash takes the lease back at once); servers sharing
+    // a database each need their own.
+    let holder = if data.shared {
+        bulwark_server::publisher::holder_id()
+    } else {
+        "embedded".to_owned()
+    };
     let root_key = layout::metadata_key(RoleName::ROOT, 1);
     let exists = data.blobs.len(&root_key)?.is_some();
+    if data.shared && !exists && settings.online_key.is_none() {
+        // Two first servers starting at once must not both create one.
+        let lease = bulwark_server::publisher::LEASE;
+        if data.store.acquire_publisher(&holder, lease)?.is_none() {
+            bail!(
+                "another server is creating the repository on these stores: start this one \
+                 with online_key once it has"
+            );
+        }
+    }
     // A development repository's claimed key, which serve uses to renew
     // claimed (see `renew_claimed_if_due`); `None` in production.
     let (online, development_claimed) = match (&settings.online_key, exists) {
@@ -189,8 +202,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             data.dir.display()
         ),
         (None, true) => {
-            let pass = passphrase("the development keys")?;
             let keys = data.keys_dir();
+            if data.shared && !keys.join("online.key").is_file() {
+                bail!(
+                    "the shared stores hold a repository whose keys are not in {}: give this \
+                     server the online key (online_key, a key file or a pkcs11: URI)",
+                    keys.display()
+                );
+            }
+            let pass = passphrase("the development keys")?;
             (
                 Box::new(load_key(&keys.join("online.key"), &pass)?) as Box<dyn Signer>,
                 Some(load_key(&keys.join("claimed.key"), &pass)?),
@@ -215,7 +235,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bulwark_fs::write_atomic(&root_copy, &root_bytes)
             .with_context(|| format!("cannot write {}", root_copy.display()))?;
     }
-    let publisher = Arc::new(checked_publisher(&data, &settings, online)?);
+    let mut publisher = checked_publisher(&data, &settings, online)?;
+    if data.shared {
+        publisher = publisher.without_timestamp_blob();
+    }
+    let publisher = Arc::new(publisher);
     publisher
         .repair_timestamp()
         .context("cannot repair timestamp.json")?;
@@ -230,6 +254,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             publish_interval: Duration::from_secs(settings.publish_interval_secs),
             snapshot_retention: Duration::from_secs(settings.snapshot_retention_secs),
             allow_local_versions: settings.allow_local_versions,
+            shared_state: data.shared,
             ..bulwark_server::ServerConfig::default()
         }),
         publish: Arc::new(tokio::sync::Notify::new()),
@@ -239,8 +264,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        if !bulwark_server::publisher::run_once(&publisher).await {
-            bail!("the first publish failed; see the log above");
+        // The first publish, by whichever server holds the lease; the
+        // others publish once they take it over.
+        if let Some(fence) = bulwark_server::publisher::try_lease(&state.store, &holder).await {
+            publisher.set_fence(fence);
+            if !bulwark_server::publisher::run_once(&publisher).await {
+                bail!("the first publish failed; see the log above");
+            }
         }
         let listener = tokio::net::TcpListener::from_std(listener)
             .context("cannot listen on the bound address")?;
@@ -256,7 +286,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 settings.policy(),
             ));
         }
-        bulwark_server::serve(listener, state, publisher)
+        bulwark_server::serve(listener, state, publisher, holder)
             .await
             .context("the server stopped")
     })
@@ -280,7 +310,7 @@ const RENEW_CHECK: Duration = Duration::from_hours(1);
 /// `bulwark_repo::ceremony::renew_claimed_if_due`); `watch_installs` then
 /// has the publisher publish them.
 async fn renew_development_claimed(
-    blobs: Arc<bulwark_store::fs::FsBlobs>,
+    blobs: Arc<dyn bulwark_store::BlobStore>,
     claimed: SigningKey,
     policy: bulwark_repo::Policy,
 ) {

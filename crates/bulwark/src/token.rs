@@ -1,11 +1,9 @@
 //! `bulwark token create [--data-dir DIR] USER`: prints a new API token,
 //! and nothing else, on stdout.
 
-use std::path::PathBuf;
-
 use anyhow::Context as _;
 
-use crate::config::Settings;
+use crate::config::{Settings, StoreFlags};
 use crate::data::Data;
 
 /// Options of `bulwark token`.
@@ -19,28 +17,20 @@ pub struct Args {
 enum Command {
     /// Create an API token for USER (who then owns the projects they upload first).
     Create {
-        /// Data directory (default: ./bulwark-data).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// TOML configuration file.
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        stores: StoreFlags,
         /// The user the token authenticates.
         user: String,
     },
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let Command::Create {
-        data_dir,
-        config,
-        user,
-    } = args.command;
+    let Command::Create { stores, user } = args.command;
     if !bulwark_server::auth::valid_user(&user) {
         anyhow::bail!("user names are 1 to 100 characters of letters, digits, '.', '_' and '-'");
     }
-    let settings = Settings::load(config.as_deref(), data_dir, None)?;
-    let data = Data::open_existing(&settings.data_dir)?;
+    let settings = Settings::load(stores, None)?;
+    let data = Data::open_existing(&settings)?;
     let now_us = bulwark_repo::clock::unix_micros();
     let token = bulwark_server::auth::create_token(data.store.as_ref(), &user, now_us)
         .context("cannot create the token")?;

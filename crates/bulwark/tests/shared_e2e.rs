@@ -1,0 +1,240 @@
+//! Several `bulwark serve` processes on one PostgreSQL database and one S3
+//! bucket (started by `scripts/backends`): uploads on either, installs from
+//! the other, one publisher elected through the database, a SIGKILLed
+//! publisher replaced by the other server, races decided by the database.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests panic on failure by design"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{
+    Server, bulwark, curl_upload, installed_version, make_dist, pip_install, python_script, run_ok,
+    stderr, stdout, twine_upload, uv_install, wait_until,
+};
+
+/// The environment that points a command at the shared stores.
+struct Shared {
+    env: Vec<(String, String)>,
+}
+
+impl Shared {
+    fn new(name: &str) -> Self {
+        let env = vec![
+            (
+                "BULWARK_STATE".to_owned(),
+                bulwark_testkit::postgres::fresh_database(),
+            ),
+            (
+                "BULWARK_BLOBS".to_owned(),
+                bulwark_testkit::s3_test_url(name),
+            ),
+            ("BULWARK_KEY_PASSPHRASE".to_owned(), "shared".to_owned()),
+            (
+                "BULWARK_PUBLISH_INTERVAL_SECS".to_owned(),
+                "3600".to_owned(),
+            ),
+        ];
+        Self { env }
+    }
+
+    fn with<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra.iter().copied())
+            .collect()
+    }
+
+    fn token(&self, data: &Path, user: &str) -> String {
+        let out = run_ok(
+            bulwark()
+                .args(["token", "create", "--data-dir"])
+                .arg(data)
+                .arg(user)
+                .envs(self.with(&[])),
+        );
+        stdout(&out).trim().to_owned()
+    }
+}
+
+/// python-tuf, trusting `server`'s root.json, verifies `filename` of
+/// `project` through `server`'s signed metadata.
+fn verified(server: &Server, project: &str, filename: &str) -> bool {
+    python_script("verify_index.py")
+        .arg(server.data.join("root.json"))
+        .arg(&server.url)
+        .arg(project)
+        .arg(filename)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// The version of the timestamp `server` serves.
+fn timestamp_version(server: &Server) -> u64 {
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "--max-time", "10"])
+        .arg(format!("{}/tuf/metadata/timestamp.json", server.url))
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let after = text
+        .split("\"version\":")
+        .last()
+        .expect("a timestamp with a version");
+    after
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
+fn two_servers_share_one_database_and_bucket_and_survive_the_publisher() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared::new("two-servers");
+    // The first server creates the repository (development keys in its
+    // data directory); the second gets only the online key.
+    let a_data = dir.path().join("a");
+    let mut a = Server::start_with_env(&a_data, &shared.with(&[]));
+    let b_data = dir.path().join("b");
+    std::fs::create_dir_all(b_data.join("keys")).unwrap();
+    std::fs::copy(
+        a_data.join("keys/online.key"),
+        b_data.join("keys/online.key"),
+    )
+    .unwrap();
+    let b = Server::start_with_env(
+        &b_data,
+        &shared.with(&[("BULWARK_ONLINE_KEY", "keys/online.key")]),
+    );
+    assert_eq!(
+        std::fs::read(a_data.join("root.json")).unwrap(),
+        std::fs::read(b_data.join("root.json")).unwrap(),
+        "both servers hand out the one root"
+    );
+    assert!(a.log().contains("this server now publishes"), "{}", a.log());
+    let alice = shared.token(&b_data, "alice");
+
+    // twine uploads to A; pip and uv install from B; python-tuf verifies
+    // through B.
+    let dists = dir.path().join("dist");
+    let v1 = make_dist(&dists.join("1"), "shared-demo", "1.0", &[]);
+    let out = twine_upload(&a.url, &alice, &v1);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let site = dir.path().join("pip-site");
+    let out = pip_install(&b.url, &site, "shared-demo");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&site, "shared_demo"), "1.0");
+    let site = dir.path().join("uv-site");
+    let out = uv_install(&b.url, &site, "shared-demo");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&site, "shared_demo"), "1.0");
+    let wheel1 = "shared_demo-1.0-py3-none-any.whl";
+    // The publish interval is an hour: only the wake-up through the
+    // database (an upload on B, published by A) can publish this in time.
+    let v2 = make_dist(&dists.join("2"), "shared-demo", "2.0", &[]);
+    let out = twine_upload(&b.url, &alice, &v2);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let wheel2 = "shared_demo-2.0-py3-none-any.whl";
+    assert!(
+        wait_until(Duration::from_secs(20), || verified(
+            &b,
+            "shared-demo",
+            wheel1
+        ) && verified(
+            &b,
+            "shared-demo",
+            wheel2
+        )),
+        "python-tuf never verified both uploads through B; A's log:\n{}",
+        a.log()
+    );
+
+    // One filename, different bytes, on both servers at once: one winner.
+    let race_a = make_dist(&dists.join("ra"), "race-demo", "1.0", &[]);
+    let race_b = make_dist(&dists.join("rb"), "race-demo", "1.0", &["six"]);
+    let wheel = |files: &[String]| {
+        files
+            .iter()
+            .find(|f| f.ends_with(".whl"))
+            .unwrap()
+            .to_owned()
+    };
+    let (wa, wb) = (wheel(&race_a), wheel(&race_b));
+    assert_eq!(
+        Path::new(&wa).file_name(),
+        Path::new(&wb).file_name(),
+        "the same filename"
+    );
+    assert_ne!(std::fs::read(&wa).unwrap(), std::fs::read(&wb).unwrap());
+    let (sa, sb) = std::thread::scope(|s| {
+        let ta = s.spawn(|| curl_upload(&a.url, &alice, Path::new(&wa)).0);
+        let tb = s.spawn(|| curl_upload(&b.url, &alice, Path::new(&wb)).0);
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    let mut statuses = [sa.clone(), sb.clone()];
+    statuses.sort();
+    assert_eq!(statuses, ["200", "400"], "A: {sa}, B: {sb}");
+
+    // SIGKILL the publisher (A): B takes the lease over within seconds and
+    // publishes what is uploaded to it; versions only grow.
+    let before = timestamp_version(&b);
+    a.kill();
+    let v3 = make_dist(&dists.join("3"), "shared-demo", "3.0", &[]);
+    let out = twine_upload(&b.url, &alice, &v3);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let wheel3 = "shared_demo-3.0-py3-none-any.whl";
+    assert!(
+        wait_until(Duration::from_secs(30), || verified(
+            &b,
+            "shared-demo",
+            wheel3
+        )),
+        "B never published after A died; B's log:\n{}",
+        b.log()
+    );
+    assert!(b.log().contains("this server now publishes"), "{}", b.log());
+    assert!(timestamp_version(&b) > before);
+    // Every acknowledged upload is published.
+    for wheel in [wheel1, wheel2] {
+        assert!(verified(&b, "shared-demo", wheel), "{wheel}");
+    }
+}
+
+#[test]
+fn a_server_refuses_unreachable_backends_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bulwark()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--state", "postgres://nobody:s3cret@127.0.0.1:1/none"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("state: cannot open"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    let out = bulwark()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data2"))
+        .args(["--blobs", "s3://no-such-bucket-here"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("blobs: cannot open s3://no-such-bucket-here"),
+        "{err}"
+    );
+}
