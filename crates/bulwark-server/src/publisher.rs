@@ -68,12 +68,11 @@ pub async fn hold_lease(
         let fence = try_lease(&store, &holder).await;
         let before = *lease.borrow();
         if fence != before {
-            match fence {
-                Some(fence) => tracing::info!(fence, "this server now publishes"),
-                None => tracing::info!("another server publishes"),
-            }
-            if fence.is_some() {
+            if let Some(fence) = fence {
+                tracing::info!(fence, "this server now publishes");
                 wake.notify_one();
+            } else {
+                tracing::info!("another server publishes");
             }
             lease.send_replace(fence);
         }

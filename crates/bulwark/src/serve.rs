@@ -160,6 +160,61 @@ pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The online key of this server and, for a development repository, its
+/// claimed key (which serve uses to renew claimed, see
+/// `renew_claimed_if_due`; `None` in production), creating a development
+/// repository first when the stores hold none and no online key is given.
+fn keys(
+    data: &Data,
+    settings: &Settings,
+    holder: &str,
+) -> anyhow::Result<(Box<dyn Signer>, Option<SigningKey>)> {
+    let exists = data
+        .blobs
+        .len(&layout::metadata_key(RoleName::ROOT, 1))?
+        .is_some();
+    if data.shared && !exists && settings.online_key.is_none() {
+        // Two first servers starting at once must not both create one.
+        let lease = bulwark_server::publisher::LEASE;
+        if data.store.acquire_publisher(holder, lease)?.is_none() {
+            bail!(
+                "another server is creating the repository on these stores: start this one \
+                 with online_key once it has"
+            );
+        }
+    }
+    Ok(match (&settings.online_key, exists) {
+        (Some(_), true) => (online_key(data, settings)?, None),
+        (Some(_), false) => bail!(
+            "{} holds no repository: create one with the key ceremony before giving serve an online_key",
+            data.dir.display()
+        ),
+        (None, true) => {
+            let keys = data.keys_dir();
+            if data.shared && !keys.join("online.key").is_file() {
+                bail!(
+                    "the shared stores hold a repository whose keys are not in {}: give this \
+                     server the online key (online_key, a key file or a pkcs11: URI)",
+                    keys.display()
+                );
+            }
+            let pass = passphrase("the development keys")?;
+            (
+                Box::new(load_key(&keys.join("online.key"), &pass)?) as Box<dyn Signer>,
+                Some(load_key(&keys.join("claimed.key"), &pass)?),
+            )
+        }
+        (None, false) => {
+            let pass = passphrase("the development keys")?;
+            let online = create_development_repository(data, settings, &pass)?;
+            (
+                Box::new(online) as Box<dyn Signer>,
+                Some(load_key(&data.keys_dir().join("claimed.key"), &pass)?),
+            )
+        }
+    })
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut settings = Settings::load(args.stores, args.listen)?;
     if let Some(module) = args.pkcs11_module {
@@ -182,49 +237,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "embedded".to_owned()
     };
     let root_key = layout::metadata_key(RoleName::ROOT, 1);
-    let exists = data.blobs.len(&root_key)?.is_some();
-    if data.shared && !exists && settings.online_key.is_none() {
-        // Two first servers starting at once must not both create one.
-        let lease = bulwark_server::publisher::LEASE;
-        if data.store.acquire_publisher(&holder, lease)?.is_none() {
-            bail!(
-                "another server is creating the repository on these stores: start this one \
-                 with online_key once it has"
-            );
-        }
-    }
-    // A development repository's claimed key, which serve uses to renew
-    // claimed (see `renew_claimed_if_due`); `None` in production.
-    let (online, development_claimed) = match (&settings.online_key, exists) {
-        (Some(_), true) => (online_key(&data, &settings)?, None),
-        (Some(_), false) => bail!(
-            "{} holds no repository: create one with the key ceremony before giving serve an online_key",
-            data.dir.display()
-        ),
-        (None, true) => {
-            let keys = data.keys_dir();
-            if data.shared && !keys.join("online.key").is_file() {
-                bail!(
-                    "the shared stores hold a repository whose keys are not in {}: give this \
-                     server the online key (online_key, a key file or a pkcs11: URI)",
-                    keys.display()
-                );
-            }
-            let pass = passphrase("the development keys")?;
-            (
-                Box::new(load_key(&keys.join("online.key"), &pass)?) as Box<dyn Signer>,
-                Some(load_key(&keys.join("claimed.key"), &pass)?),
-            )
-        }
-        (None, false) => {
-            let pass = passphrase("the development keys")?;
-            let online = create_development_repository(&data, &settings, &pass)?;
-            (
-                Box::new(online) as Box<dyn Signer>,
-                Some(load_key(&data.keys_dir().join("claimed.key"), &pass)?),
-            )
-        }
-    };
+    let (online, development_claimed) = keys(&data, &settings, &holder)?;
     let development = development_claimed.is_some();
     let root_bytes = data
         .blobs

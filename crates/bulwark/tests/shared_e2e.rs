@@ -1,7 +1,7 @@
 //! Several `bulwark serve` processes on one PostgreSQL database and one S3
 //! bucket (started by `scripts/backends`): uploads on either, installs from
-//! the other, one publisher elected through the database, a SIGKILLed
-//! publisher replaced by the other server, races decided by the database.
+//! the other, one publisher elected through the database, a publisher
+//! killed with SIGKILL replaced by the other server, races decided by the database.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -99,7 +99,6 @@ fn timestamp_version(server: &Server) -> u64 {
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn two_servers_share_one_database_and_bucket_and_survive_the_publisher() {
     let dir = tempfile::tempdir().unwrap();
     let shared = Shared::new("two-servers");
@@ -167,7 +166,7 @@ fn two_servers_share_one_database_and_bucket_and_survive_the_publisher() {
     let wheel = |files: &[String]| {
         files
             .iter()
-            .find(|f| f.ends_with(".whl"))
+            .find(|f| Path::new(f).extension().is_some_and(|e| e == "whl"))
             .unwrap()
             .to_owned()
     };
