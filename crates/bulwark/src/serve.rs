@@ -132,6 +132,19 @@ fn checked_publisher(
     ))
 }
 
+/// The name this process holds the publisher lease under. One process
+/// serves a data directory, so its name is fixed (a restart after a crash
+/// takes the lease back at once, and `bulwark import` publishes beside a
+/// running server as before); servers sharing a database each need their
+/// own.
+fn holder(data: &Data) -> String {
+    if data.shared {
+        bulwark_server::publisher::holder_id()
+    } else {
+        "embedded".to_owned()
+    }
+}
+
 /// Publishes what is queued in `data` right away (used after `bulwark
 /// import`), so that it is signed even before `bulwark serve` starts.
 pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
@@ -145,11 +158,24 @@ pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let publisher = checked_publisher(data, settings, online_key(data, settings)?)?;
-    if let Some(report) = publisher
-        .run_once(crate::now())
-        .context("publishing failed")?
-    {
+    let mut publisher = checked_publisher(data, settings, online_key(data, settings)?)?;
+    if data.shared {
+        publisher = publisher.without_timestamp_blob();
+    }
+    let holder = holder(data);
+    let Some(fence) = data
+        .store
+        .acquire_publisher(&holder, bulwark_server::publisher::LEASE)?
+    else {
+        println!("queued: the running publisher publishes it within a second");
+        return Ok(());
+    };
+    publisher.set_fence(fence);
+    let published = publisher.run_once(crate::now());
+    if data.shared {
+        data.store.release_publisher(&holder)?;
+    }
+    if let Some(report) = published.context("publishing failed")? {
         println!(
             "published version {} ({} pages) in {} ms",
             report.version,
@@ -228,14 +254,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return serve_mirror(dir, listener, &settings);
     }
     let data = Data::open(&settings)?;
-    // One process serves a data directory, so its holder name is fixed (a
-    // restart after a crash takes the lease back at once); servers sharing
-    // a database each need their own.
-    let holder = if data.shared {
-        bulwark_server::publisher::holder_id()
-    } else {
-        "embedded".to_owned()
-    };
+    let holder = holder(&data);
     let root_key = layout::metadata_key(RoleName::ROOT, 1);
     let (online, development_claimed) = keys(&data, &settings, &holder)?;
     let development = development_claimed.is_some();

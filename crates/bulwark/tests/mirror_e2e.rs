@@ -87,17 +87,7 @@ fn timestamp(mirror: &Path) -> Vec<u8> {
 }
 
 fn snapshot_version(mirror: &Path) -> u64 {
-    let text = String::from_utf8(timestamp(mirror)).unwrap();
-    let at = text.find("\"snapshot.json\"").unwrap();
-    let rest = &text[at..];
-    let at = rest.find("\"version\":").unwrap() + "\"version\":".len();
-    rest[at..]
-        .trim_start()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    common::listed_version(&timestamp(mirror), "snapshot.json")
 }
 
 /// The stored copy of `filename` in an index's data directory or a mirror.

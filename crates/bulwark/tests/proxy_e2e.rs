@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Proxy, Server, installed_version, make_dist, pip_install, pip_install_with,
-    proxy_refuses_to_start, run_ok, stderr, stdout, token, twine_upload, uv_install,
+    Proxy, Server, installed_version, listed_version, make_dist, pip_install, pip_install_with,
+    proxy_refuses_to_start, role_version, run_ok, stderr, stdout, token, twine_upload, uv_install,
     uv_install_with, venv_bin, wait_until,
 };
 
@@ -325,37 +325,6 @@ fn get(url: &str) -> Vec<u8> {
 fn demo_bin() -> String {
     let bits = 8; // `bin_bits` of `bulwark serve`, by default
     bulwark_layout::bin_name(bulwark_layout::bin_of("demo-pkg", bits), bits)
-}
-
-/// The first number after `"version"` in `json` from `from` on.
-fn version_after(json: &str, from: usize) -> u64 {
-    let at = from
-        + json[from..]
-            .find("\"version\"")
-            .unwrap_or_else(|| panic!("no version in {json}"));
-    json[at + "\"version\"".len()..]
-        .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap()
-}
-
-/// The `version` of a role's `signed` body: its last `"version"`, as keys
-/// are sorted (`signed` after `signatures`, `version` after `meta`).
-fn role_version(bytes: &[u8]) -> u64 {
-    let json = String::from_utf8_lossy(bytes);
-    version_after(&json, json.rfind("\"version\"").unwrap())
-}
-
-/// The version `meta` of a timestamp or snapshot lists for `file`.
-fn listed_version(bytes: &[u8], file: &str) -> u64 {
-    let json = String::from_utf8_lossy(bytes);
-    let at = json
-        .find(&format!("\"{file}\""))
-        .unwrap_or_else(|| panic!("{file} is not listed in {json}"));
-    version_after(&json, at)
 }
 
 /// The version and bytes of `role` (`snapshot` or a targets role) as the

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{
-    Server, bulwark, curl_upload, installed_version, make_dist, pip_install, python_script, run_ok,
-    stderr, stdout, twine_upload, uv_install, wait_until,
+    Proxy, Server, bulwark, curl_upload, installed_version, make_dist, pip_install, python_script,
+    run_ok, stderr, stdout, twine_upload, uv_install, wait_until,
 };
 
 /// The environment that points a command at the shared stores.
@@ -84,18 +84,7 @@ fn timestamp_version(server: &Server) -> u64 {
         .arg(format!("{}/tuf/metadata/timestamp.json", server.url))
         .output()
         .unwrap();
-    let text = stdout(&out);
-    let after = text
-        .split("\"version\":")
-        .last()
-        .expect("a timestamp with a version");
-    after
-        .trim_start()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    common::role_version(&out.stdout)
 }
 
 #[test]
@@ -138,6 +127,26 @@ fn two_servers_share_one_database_and_bucket_and_survive_the_publisher() {
     let site = dir.path().join("uv-site");
     let out = uv_install(&b.url, &site, "shared-demo");
     assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&site, "shared_demo"), "1.0");
+    // Through the verifying proxy in front of B: pip installs only what
+    // B's signed metadata lists.
+    let proxy = Proxy::start(
+        &b.url,
+        &b_data.join("root.json"),
+        &dir.path().join("proxy-cache"),
+    );
+    let site = dir.path().join("proxy-site");
+    assert!(
+        wait_until(Duration::from_secs(20), || pip_install(
+            &proxy.url,
+            &site,
+            "shared-demo"
+        )
+        .status
+        .success()),
+        "pip never installed through the proxy; proxy log:\n{}",
+        proxy.log()
+    );
     assert_eq!(installed_version(&site, "shared_demo"), "1.0");
     let wheel1 = "shared_demo-1.0-py3-none-any.whl";
     // The publish interval is an hour: only the wake-up through the

@@ -302,5 +302,13 @@ impl Attacker {
             .put(&layout::metadata_key(RoleName::TIMESTAMP, v), &timestamp)
             .unwrap();
         self.blobs.put(layout::TIMESTAMP_KEY, &timestamp).unwrap();
+        // The index serves timestamp.json from its database.
+        let db = rusqlite::Connection::open(&self.database).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        db.execute(
+            "INSERT OR REPLACE INTO timestamp (id, bytes) VALUES (1, ?1)",
+            [&timestamp],
+        )
+        .unwrap();
     }
 }

@@ -545,3 +545,34 @@ pub fn http_status(url: &str) -> String {
         .unwrap();
     stdout(&out)
 }
+
+/// The first number after `"version"` in `json` from `from` on.
+fn version_after(json: &str, from: usize) -> u64 {
+    let at = from
+        + json[from..]
+            .find("\"version\"")
+            .unwrap_or_else(|| panic!("no version in {json}"));
+    json[at + "\"version\"".len()..]
+        .trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// The `version` of a role's `signed` body: its last `"version"`, as keys
+/// are sorted (`signed` after `signatures`, `version` after `meta`).
+pub fn role_version(bytes: &[u8]) -> u64 {
+    let json = String::from_utf8_lossy(bytes);
+    version_after(&json, json.rfind("\"version\"").unwrap())
+}
+
+/// The version `meta` of a timestamp or snapshot lists for `file`.
+pub fn listed_version(bytes: &[u8], file: &str) -> u64 {
+    let json = String::from_utf8_lossy(bytes);
+    let at = json
+        .find(&format!("\"{file}\""))
+        .unwrap_or_else(|| panic!("{file} is not listed in {json}"));
+    version_after(&json, at)
+}
