@@ -171,11 +171,11 @@ pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
         return Ok(());
     };
     publisher.set_fence(fence);
-    let published = publisher.run_once(crate::now());
+    let outcome = publisher.run_once(crate::now());
     if data.shared {
         data.store.release_publisher(&holder)?;
     }
-    if let Some(report) = published.context("publishing failed")? {
+    if let Some(report) = outcome.context("publishing failed")? {
         println!(
             "published version {} ({} pages) in {} ms",
             report.version,
