@@ -87,6 +87,35 @@ fn timestamp_version(server: &Server) -> u64 {
     common::role_version(&out.stdout)
 }
 
+/// One filename, different bytes, uploaded to both servers at once: the
+/// database lets exactly one in.
+fn one_filename_on_both_servers_has_one_winner(a: &Server, b: &Server, alice: &str, dists: &Path) {
+    let race_a = make_dist(&dists.join("ra"), "race-demo", "1.0", &[]);
+    let race_b = make_dist(&dists.join("rb"), "race-demo", "1.0", &["six"]);
+    let wheel = |files: &[String]| {
+        files
+            .iter()
+            .find(|f| Path::new(f).extension().is_some_and(|e| e == "whl"))
+            .unwrap()
+            .to_owned()
+    };
+    let (wa, wb) = (wheel(&race_a), wheel(&race_b));
+    assert_eq!(
+        Path::new(&wa).file_name(),
+        Path::new(&wb).file_name(),
+        "the same filename"
+    );
+    assert_ne!(std::fs::read(&wa).unwrap(), std::fs::read(&wb).unwrap());
+    let (sa, sb) = std::thread::scope(|s| {
+        let ta = s.spawn(|| curl_upload(&a.url, alice, Path::new(&wa)).0);
+        let tb = s.spawn(|| curl_upload(&b.url, alice, Path::new(&wb)).0);
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    let mut statuses = [sa.clone(), sb.clone()];
+    statuses.sort();
+    assert_eq!(statuses, ["200", "400"], "A: {sa}, B: {sb}");
+}
+
 #[test]
 fn two_servers_share_one_database_and_bucket_and_survive_the_publisher() {
     let dir = tempfile::tempdir().unwrap();
@@ -169,31 +198,7 @@ fn two_servers_share_one_database_and_bucket_and_survive_the_publisher() {
         a.log()
     );
 
-    // One filename, different bytes, on both servers at once: one winner.
-    let race_a = make_dist(&dists.join("ra"), "race-demo", "1.0", &[]);
-    let race_b = make_dist(&dists.join("rb"), "race-demo", "1.0", &["six"]);
-    let wheel = |files: &[String]| {
-        files
-            .iter()
-            .find(|f| Path::new(f).extension().is_some_and(|e| e == "whl"))
-            .unwrap()
-            .to_owned()
-    };
-    let (wa, wb) = (wheel(&race_a), wheel(&race_b));
-    assert_eq!(
-        Path::new(&wa).file_name(),
-        Path::new(&wb).file_name(),
-        "the same filename"
-    );
-    assert_ne!(std::fs::read(&wa).unwrap(), std::fs::read(&wb).unwrap());
-    let (sa, sb) = std::thread::scope(|s| {
-        let ta = s.spawn(|| curl_upload(&a.url, &alice, Path::new(&wa)).0);
-        let tb = s.spawn(|| curl_upload(&b.url, &alice, Path::new(&wb)).0);
-        (ta.join().unwrap(), tb.join().unwrap())
-    });
-    let mut statuses = [sa.clone(), sb.clone()];
-    statuses.sort();
-    assert_eq!(statuses, ["200", "400"], "A: {sa}, B: {sb}");
+    one_filename_on_both_servers_has_one_winner(&a, &b, &alice, &dists);
 
     // SIGKILL the publisher (A): B takes the lease over within seconds and
     // publishes what is uploaded to it; versions only grow.
