@@ -188,9 +188,14 @@ pub async fn run(
             continue;
         };
         publisher.set_fence(fence);
-        let suspected = match suspects.take() {
-            Some(suspected) => suspected,
-            None => collect_unrecorded(&publisher, BTreeSet::new()).await,
+        let suspected = if let Some(suspected) = suspects.take() {
+            suspected
+        } else {
+            // Just became the publisher: the second sweep must come ten
+            // intervals after this first one, never sooner, or it would
+            // remove uploads stored but not yet recorded.
+            last_gc = tokio::time::Instant::now();
+            collect_unrecorded(&publisher, BTreeSet::new()).await
         };
         let ok = run_once(&publisher).await;
         let mut suspected = suspected;
@@ -204,7 +209,7 @@ pub async fn run(
         tokio::select! {
             () = wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
-            _ = lease.changed() => {}
+            changed = lease.changed() => if changed.is_err() { return },
         }
     }
 }

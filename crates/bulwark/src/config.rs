@@ -117,18 +117,20 @@ fn parse_listen(value: &str, key: &str) -> anyhow::Result<SocketAddr> {
         .with_context(bad)
 }
 
-/// `url` without the password of its user information, for messages.
+/// `url` without the password of its user information and without its
+/// query (which may carry `password=`), for messages.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
+    let authority_end = rest.find(['/', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or_default();
             format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
         }
-        None => url.to_owned(),
+        None => format!("{scheme}://{rest}"),
     }
 }
 
@@ -270,6 +272,12 @@ impl Settings {
             bail!(
                 "state: {:?} is not a postgres:// URL (leave state unset for SQLite in data_dir)",
                 redact_url(url)
+            );
+        }
+        if self.state.is_some() && self.blobs.is_none() {
+            bail!(
+                "state: a shared database needs a shared blob store too: set blobs = \"s3://…\" \
+                 (servers on one database must see one bucket)"
             );
         }
         if let Some(url) = &self.blobs {
@@ -425,6 +433,12 @@ mod tests {
             )
         };
         let ok = load("postgres://u:secret@db/bulwark", "s3://bucket/prefix").unwrap();
+        let alone = load("postgres://u:secret@db/bulwark", "")
+            .unwrap_err()
+            .to_string();
+        assert!(alone.contains("needs a shared blob store"), "{alone}");
+        let query = redact_url("postgres://db/x?user=u&password=secret");
+        assert!(!query.contains("secret"), "{query}");
         assert_eq!(ok.blobs.as_deref(), Some("s3://bucket/prefix"));
         let bad = load("mysql://u:secret@db/x", "").unwrap_err().to_string();
         assert!(

@@ -232,6 +232,7 @@ fn a_server_refuses_unreachable_backends_naming_the_setting() {
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path().join("data"))
         .args(["--state", "postgres://nobody:s3cret@127.0.0.1:1/none"])
+        .args(["--blobs", "s3://never-reached"])
         .output()
         .unwrap();
     assert!(!out.status.success());
