@@ -43,6 +43,9 @@
 //! - the publisher lease starts at epoch 0 (so a commit under fence 0 is
 //!   accepted until someone takes it), a fenced commit changes nothing, and
 //!   releasing a lease one does not hold does nothing;
+//! - `export` lists a store's records in [`crate::StateRecord`]'s order, so
+//!   that a restored store exports exactly what its source did; the
+//!   counters travel, so no version or change number is handed out twice;
 //! - a file is keyed by its [`crate::FileIdentity`] as well as its filename:
 //!   after a check of the filename (`Identical`, or `Conflict` for other
 //!   bytes), a stored file of the same project, release and distribution
@@ -59,9 +62,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::{
-    AddFile, BlobStore, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord,
-    PageRecord, PendingChanges, ProjectTransaction, PublishCommit, RoleRecord, StateStore,
-    StoreError, TokenRecord, TransactionOutcome, YankOutcome,
+    AddFile, BlobStore, ClaimRecord, ClaimTier, EXPORT_CHUNK, FileIdentity, FileRecord,
+    NestedRoleRecord, PageRecord, PendingChanges, ProjectTransaction, PublishCommit, RoleRecord,
+    StateRecord, StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
 };
 
 /// A factory for stores under test.
@@ -118,6 +121,7 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     set_claim_delegation_changes_tier_and_delegation,
     transactions_are_atomic_for_readers,
     uploads_racing_a_claim_never_follow_it,
+    restore_copies_everything_and_continues_the_counters,
     publisher_lease_is_exclusive_and_fences_commits,
     publisher_lease_passes_on_expiry,
     one_publisher_among_concurrent_acquirers,
@@ -2752,6 +2756,145 @@ fn uploads_racing_a_claim_never_follow_it(make: &Make<'_, dyn StateStore>) {
 // ----- Publisher lease checks ------------------------------------------------
 
 const LONG_LEASE: Duration = Duration::from_mins(1);
+
+/// Everything `s` exports, checking the chunk size on the way.
+fn exported(s: &dyn StateStore) -> Vec<StateRecord> {
+    let mut records = Vec::new();
+    s.export(&mut |chunk| {
+        assert!(
+            !chunk.is_empty() && chunk.len() <= EXPORT_CHUNK,
+            "a chunk of {} records",
+            chunk.len()
+        );
+        records.extend(chunk);
+        Ok(())
+    })
+    .expect("export");
+    records
+}
+
+/// Fills `source` with every kind of record: tokens, a setting, more files
+/// than one export chunk, a yank, a claim with a nested role, a publish run
+/// and a change queued after it. The publish version and the change.
+fn every_kind_of_state(source: &dyn StateStore) -> (u64, u64) {
+    source.put_token(&token("tok-b", "bob")).expect("put_token");
+    source
+        .put_token(&token("tok-a", "alice"))
+        .expect("put_token");
+    source
+        .set_setting("online-keyid", "k1")
+        .expect("set_setting");
+    // More files than one export chunk, over a few projects.
+    let bulk: Vec<FileRecord> = (0..=EXPORT_CHUNK)
+        .map(|i| {
+            let project = format!("bulk{}", i % 7);
+            let filename = format!("{project}-{i}.0.tar.gz");
+            file(&project, &filename, &format!("{i}.0"), &filename, "alice")
+        })
+        .collect();
+    let display: Vec<String> = bulk.iter().map(|f| f.project.to_uppercase()).collect();
+    let pairs: Vec<(&str, &FileRecord)> = display.iter().map(String::as_str).zip(&bulk).collect();
+    let outcomes = source.add_files(&pairs).expect("add_files");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(AddFile::Added { .. }))),
+        "every bulk file added"
+    );
+    let yank = source.set_yanked("bulk3", "3.0", Some("broken"), "alice");
+    assert_eq!(yank.expect("set_yanked"), YankOutcome::Updated { files: 1 });
+    let mut claimed = claim("claimed", 2);
+    claimed.nested = vec![nested("claimed", 1)];
+    let files = vec![file("claimed", "claimed-1.0.tar.gz", "1.0", "c1", "carol")];
+    let t = transaction("carol", None, claimed, files, vec![]);
+    recorded(source.record_transaction(&t), "claim");
+    let version = source.next_publish_version().expect("next_publish_version");
+    let pending = source.pending_changes().expect("pending_changes");
+    source
+        .commit_publish(&PublishCommit {
+            up_to_change: pending.up_to_change,
+            pages: vec![page("bulk0", "bulk0 page", 3), page("claimed", "page", 9)],
+            roles: vec![
+                role("snapshot", version, "snap"),
+                role("timestamp", version, "ts"),
+            ],
+            timestamp: format!("timestamp {version}").into_bytes(),
+            fence: 0,
+        })
+        .expect("commit_publish");
+    // A change still queued travels too.
+    let late = added(
+        source.add_file(
+            "Late",
+            &file("late", "late-1.0.tar.gz", "1.0", "late1", "dave"),
+        ),
+        "late upload",
+    );
+    (version, late)
+}
+
+fn restore_copies_everything_and_continues_the_counters(make: &Make<'_, dyn StateStore>) {
+    let source = make();
+    assert!(source.is_empty().expect("is_empty"), "a new store is empty");
+    let (version, late) = every_kind_of_state(source.as_ref());
+    assert!(!source.is_empty().expect("is_empty"), "a store with state");
+
+    let exports = exported(source.as_ref());
+    let kinds: Vec<std::mem::Discriminant<StateRecord>> = {
+        let mut kinds: Vec<_> = exports.iter().map(std::mem::discriminant).collect();
+        kinds.dedup();
+        kinds
+    };
+    assert_eq!(kinds.len(), 10, "one run of each kind of record, in order");
+    assert!(
+        exports.contains(&StateRecord::Change {
+            seq: late,
+            project: "late".to_owned()
+        }),
+        "the queued change is exported"
+    );
+
+    let target = make();
+    target.restore(source.as_ref()).expect("restore");
+    assert_eq!(exported(target.as_ref()), exports, "the restored store");
+    assert_eq!(
+        exported(source.as_ref()),
+        exports,
+        "the source is unchanged"
+    );
+    assert_eq!(
+        target.claim("claimed").expect("claim"),
+        source.claim("claimed").expect("claim"),
+        "the claim with its nested roles"
+    );
+    assert!(
+        target.next_publish_version().expect("next_publish_version") > version,
+        "no publish version is handed out twice"
+    );
+    let next = added(
+        target.add_file(
+            "Late",
+            &file("late", "late-2.0.tar.gz", "2.0", "late2", "dave"),
+        ),
+        "upload after the restore",
+    );
+    assert!(
+        next > late,
+        "no change number is handed out twice: {next} after {late}"
+    );
+
+    // A store with state refuses a restore, and keeps its state.
+    let before = exported(target.as_ref());
+    assert!(
+        matches!(target.restore(source.as_ref()), Err(StoreError::NotEmpty)),
+        "restore into a store with state"
+    );
+    assert_eq!(
+        exported(target.as_ref()),
+        before,
+        "a refused restore changes nothing"
+    );
+}
 
 #[track_caller]
 fn fenced(outcome: crate::Result<()>, fence: u64, current: u64) {

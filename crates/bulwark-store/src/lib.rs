@@ -34,6 +34,8 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod export;
 pub mod fs;
 #[cfg(feature = "io")]
 pub mod io;
@@ -80,6 +82,10 @@ pub enum StoreError {
         /// The newest schema version this build knows.
         supported: u64,
     },
+    /// [`StateStore::restore`] into a store that already holds state.
+    /// Nothing was changed.
+    #[error("the store is not empty: it already holds an index")]
+    NotEmpty,
     /// A publish run committed under a fence that is no longer the
     /// publisher lease's: another holder took the lease since. Nothing was
     /// changed.
@@ -238,7 +244,26 @@ pub trait StateStore: Send + Sync {
     fn setting(&self, key: &str) -> Result<Option<String>>;
     /// Stores a repository setting.
     fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+
+    /// Hands this store's whole state to `sink` as [`StateRecord`]s, in
+    /// chunks of at most [`EXPORT_CHUNK`], all read from one snapshot (writers
+    /// may go on meanwhile; the export shows none of their work), in the
+    /// order [`StateRecord`] documents: two stores holding the same state
+    /// export the same records. An error of `sink` ends the export with it.
+    fn export(&self, sink: &mut dyn FnMut(Vec<StateRecord>) -> Result<()>) -> Result<()>;
+    /// Whether this store is as new: no token, setting, project, published
+    /// page, role or timestamp, and no publish version handed out.
+    fn is_empty(&self) -> Result<bool>;
+    /// Writes the whole state of `source` ([`StateStore::export`]) into this
+    /// store in one transaction: the counters, so that no publish version or
+    /// change number is handed out again, and every record as it was.
+    /// [`StoreError::NotEmpty`] unless this store [`StateStore::is_empty`]
+    /// (checked in the same transaction); on any error nothing is written.
+    fn restore(&self, source: &dyn StateStore) -> Result<()>;
 }
+
+/// The most records [`StateStore::export`] hands to its sink at once.
+pub const EXPORT_CHUNK: usize = 10_000;
 
 /// Named bytes. Keys are relative `/`-separated paths such as
 /// `files/<sha256>/<filename>` or `tuf/metadata/3.snapshot.json`.

@@ -347,3 +347,58 @@ pub enum TransactionOutcome {
     /// The claim changed after the transaction was checked against it.
     Stale,
 }
+
+/// One record of a state store's whole content, as
+/// [`crate::StateStore::export`] hands it out and
+/// [`crate::StateStore::restore`] writes it back: every table but the
+/// publisher lease (which belongs to the processes running on a store, not
+/// to its state). An export lists the kinds in this order (each kind
+/// after those it refers to), each kind by its key in byte order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateRecord {
+    /// The counters: the last publish version handed out and the last
+    /// change sequence number (neither is ever reused).
+    Counters {
+        /// The publish counter ([`crate::StateStore::next_publish_version`]).
+        publish: u64,
+        /// The highest change sequence number ever handed out.
+        change: u64,
+    },
+    /// A repository setting.
+    Setting {
+        /// Its key.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// An API token.
+    Token(TokenRecord),
+    /// A project.
+    Project(ProjectRecord),
+    /// A file with its stored identity columns, carried as stored: a file
+    /// imported from an old database may have none
+    /// ([`FileIdentity`] explains why).
+    File {
+        /// The file.
+        file: FileRecord,
+        /// Its stored [`FileIdentity::release`].
+        release: Option<String>,
+        /// Its stored [`FileIdentity::distribution`].
+        distribution: Option<String>,
+    },
+    /// A claim, with its nested roles.
+    Claim(ClaimRecord),
+    /// A queued change, not yet published.
+    Change {
+        /// Its sequence number.
+        seq: u64,
+        /// The project it changed.
+        project: String,
+    },
+    /// A published page record.
+    Page(PageRecord),
+    /// A published role record.
+    Role(RoleRecord),
+    /// The latest published timestamp's bytes.
+    Timestamp(Vec<u8>),
+}

@@ -49,6 +49,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Config, IsolationLevel, NoTls, Row};
 
+use crate::export::{Chunks, IS_EMPTY};
 use crate::io::IoRuntime;
 use crate::rules::{
     Decision, Lease, LeaseStep, check_transaction, claim_is_current, identity_of, unix_micros,
@@ -56,7 +57,7 @@ use crate::rules::{
 use crate::{
     AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
     PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RoleRecord,
-    StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
+    StateRecord, StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
 };
 
 /// Connections in the pool of [`PgState::connect`].
@@ -78,6 +79,9 @@ const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 /// The channel of change notifications.
 const CHANNEL: &str = "bulwark_changes";
+
+/// Rows fetched from a portal at a time by [`StateStore::export`].
+const PORTAL_ROWS: i32 = 10_000;
 
 /// The key of the advisory lock that migrations hold: "BULW".
 const MIGRATION_LOCK: i64 = 0x4255_4C57;
@@ -937,6 +941,286 @@ async fn queue_change(tx: &Tx<'_>, project: &str) -> TxResult<u64> {
     Ok(seq)
 }
 
+/// Makes the [`StateRecord`] of one row of an export query.
+type RecordFromRow = fn(&Row) -> TxResult<StateRecord>;
+
+/// The queries of [`StateStore::export`] after the counters, in
+/// [`StateRecord`]'s order, and what each row becomes. Claims come without
+/// their nested roles ([`with_nested_roles`]).
+const EXPORTS: [(&str, RecordFromRow); 8] = [
+    ("SELECT key, value FROM settings ORDER BY key", |row| {
+        Ok(StateRecord::Setting {
+            key: row.try_get(0)?,
+            value: row.try_get(1)?,
+        })
+    }),
+    (
+        "SELECT id, \"user\", secret_sha256, created_us FROM tokens ORDER BY id",
+        |row| token_from_row(row).map(StateRecord::Token),
+    ),
+    (
+        "SELECT name, display_name, owner, created_us FROM projects ORDER BY name",
+        |row| project_from_row(row).map(StateRecord::Project),
+    ),
+    (
+        concat!(
+            "SELECT ",
+            file_columns!(),
+            ", release, distribution FROM files ORDER BY filename"
+        ),
+        |row| {
+            Ok(StateRecord::File {
+                file: file_from_row(row)?,
+                release: row.try_get(11)?,
+                distribution: row.try_get(12)?,
+            })
+        },
+    ),
+    (
+        concat!("SELECT ", claim_columns!(), " FROM claims ORDER BY project"),
+        |row| claim_from_row(row).map(StateRecord::Claim),
+    ),
+    ("SELECT seq, project FROM changes ORDER BY seq", |row| {
+        Ok(StateRecord::Change {
+            seq: u64_at(row, 0)?,
+            project: row.try_get(1)?,
+        })
+    }),
+    (
+        "SELECT project, sha256, length, bin FROM pages ORDER BY project",
+        |row| page_from_row(row).map(StateRecord::Page),
+    ),
+    (
+        "SELECT name, version, expires, length, sha256 FROM roles ORDER BY name",
+        |row| role_from_row(row).map(StateRecord::Role),
+    ),
+];
+
+/// Fills in the nested roles of the claims among `records`, with one query.
+async fn with_nested_roles(tx: &Tx<'_>, records: &mut [StateRecord]) -> TxResult<()> {
+    let projects: Vec<&str> = records
+        .iter()
+        .filter_map(|record| match record {
+            StateRecord::Claim(claim) => Some(claim.project.as_str()),
+            _ => None,
+        })
+        .collect();
+    if projects.is_empty() {
+        return Ok(());
+    }
+    let rows = query(
+        tx,
+        "SELECT project, name, version, expires, sha256, length FROM claim_nested \
+         WHERE project = ANY($1) ORDER BY project, name",
+        &[&projects],
+    )
+    .await?;
+    let mut nested: std::collections::HashMap<String, Vec<NestedRoleRecord>> =
+        std::collections::HashMap::new();
+    for row in &rows {
+        let project: String = row.try_get(0)?;
+        nested.entry(project).or_default().push(NestedRoleRecord {
+            name: row.try_get(1)?,
+            version: u64_at(row, 2)?,
+            expires: row.try_get(3)?,
+            sha256: row.try_get(4)?,
+            length: u64_at(row, 5)?,
+        });
+    }
+    for record in records {
+        if let StateRecord::Claim(claim) = record {
+            claim.nested = nested.remove(&claim.project).unwrap_or_default();
+        }
+    }
+    Ok(())
+}
+
+/// The values `$value` of the records of `$chunk` that match `$variant`.
+macro_rules! each {
+    ($chunk:expr, $variant:pat => $value:expr) => {
+        $chunk
+            .iter()
+            .filter_map(|record| match record {
+                $variant => Some($value),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+}
+
+/// Writes one chunk of exported records, as they were, inside
+/// [`StateStore::restore`]'s transaction: one statement per kind of
+/// record (arrays unnested into rows), kinds in the order of
+/// [`StateRecord`], so that every row follows those it refers to.
+async fn restore_chunk(tx: &Tx<'_>, chunk: &[StateRecord]) -> TxResult<()> {
+    for (publish, change) in
+        each!(chunk, StateRecord::Counters { publish, change } => (*publish, *change))
+    {
+        execute(
+            tx,
+            "UPDATE counters SET value = CASE name WHEN 'publish' THEN $1::bigint ELSE $2::bigint END \
+             WHERE name IN ('publish', 'change')",
+            &[&param(publish)?, &param(change)?],
+        )
+        .await?;
+    }
+    let settings = each!(chunk, StateRecord::Setting { key, value } => (key, value));
+    if !settings.is_empty() {
+        let (keys, values): (Vec<_>, Vec<_>) = settings.into_iter().unzip();
+        execute(
+            tx,
+            "INSERT INTO settings (key, value) SELECT * FROM unnest($1::text[], $2::text[])",
+            &[&keys, &values],
+        )
+        .await?;
+    }
+    let tokens = each!(chunk, StateRecord::Token(t) => t);
+    if !tokens.is_empty() {
+        execute(
+            tx,
+            "INSERT INTO tokens (id, \"user\", secret_sha256, created_us) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
+            &[
+                &tokens.iter().map(|t| &t.id).collect::<Vec<_>>(),
+                &tokens.iter().map(|t| &t.user).collect::<Vec<_>>(),
+                &tokens.iter().map(|t| &t.secret_sha256).collect::<Vec<_>>(),
+                &tokens.iter().map(|t| t.created_us).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    let projects = each!(chunk, StateRecord::Project(p) => p);
+    if !projects.is_empty() {
+        execute(
+            tx,
+            "INSERT INTO projects (name, display_name, owner, created_us) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
+            &[
+                &projects.iter().map(|p| &p.name).collect::<Vec<_>>(),
+                &projects.iter().map(|p| &p.display_name).collect::<Vec<_>>(),
+                &projects.iter().map(|p| &p.owner).collect::<Vec<_>>(),
+                &projects.iter().map(|p| p.created_us).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    restore_files(tx, chunk).await?;
+    for claim in each!(chunk, StateRecord::Claim(c) => c) {
+        upsert_claim(tx, claim).await?;
+    }
+    restore_published(tx, chunk).await
+}
+
+/// The files of [`restore_chunk`].
+async fn restore_files(tx: &Tx<'_>, chunk: &[StateRecord]) -> TxResult<()> {
+    let files = each!(chunk, StateRecord::File { file, release, distribution } => (file, release, distribution));
+    if !files.is_empty() {
+        let sizes = files
+            .iter()
+            .map(|(f, _, _)| param(f.size))
+            .collect::<TxResult<Vec<_>>>()?;
+        execute(
+            tx,
+            concat!(
+                "INSERT INTO files (",
+                file_columns!(),
+                ", release, distribution) SELECT * FROM unnest($1::text[], $2::text[], \
+                 $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                 $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])"
+            ),
+            &[
+                &files.iter().map(|(f, _, _)| &f.project).collect::<Vec<_>>(),
+                &files
+                    .iter()
+                    .map(|(f, _, _)| &f.filename)
+                    .collect::<Vec<_>>(),
+                &files.iter().map(|(f, _, _)| &f.version).collect::<Vec<_>>(),
+                &sizes,
+                &files.iter().map(|(f, _, _)| &f.sha256).collect::<Vec<_>>(),
+                &files
+                    .iter()
+                    .map(|(f, _, _)| &f.blake2b_256)
+                    .collect::<Vec<_>>(),
+                &files
+                    .iter()
+                    .map(|(f, _, _)| &f.requires_python)
+                    .collect::<Vec<_>>(),
+                &files
+                    .iter()
+                    .map(|(f, _, _)| &f.metadata_sha256)
+                    .collect::<Vec<_>>(),
+                &files
+                    .iter()
+                    .map(|(f, _, _)| f.upload_time_us)
+                    .collect::<Vec<_>>(),
+                &files.iter().map(|(f, _, _)| &f.yanked).collect::<Vec<_>>(),
+                &files
+                    .iter()
+                    .map(|(f, _, _)| &f.uploader)
+                    .collect::<Vec<_>>(),
+                &files.iter().map(|(_, r, _)| *r).collect::<Vec<_>>(),
+                &files.iter().map(|(_, _, d)| *d).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The queued changes and published records of [`restore_chunk`].
+async fn restore_published(tx: &Tx<'_>, chunk: &[StateRecord]) -> TxResult<()> {
+    let changes = each!(chunk, StateRecord::Change { seq, project } => (seq, project));
+    if !changes.is_empty() {
+        let seqs = changes
+            .iter()
+            .map(|(seq, _)| param(**seq))
+            .collect::<TxResult<Vec<_>>>()?;
+        execute(
+            tx,
+            "INSERT INTO changes (seq, project) SELECT * FROM unnest($1::bigint[], $2::text[])",
+            &[&seqs, &changes.iter().map(|(_, p)| *p).collect::<Vec<_>>()],
+        )
+        .await?;
+    }
+    let pages = each!(chunk, StateRecord::Page(p) => p);
+    if !pages.is_empty() {
+        let lengths = pages
+            .iter()
+            .map(|p| param(p.length))
+            .collect::<TxResult<Vec<_>>>()?;
+        execute(
+            tx,
+            "INSERT INTO pages (project, sha256, length, bin) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])",
+            &[
+                &pages.iter().map(|p| &p.project).collect::<Vec<_>>(),
+                &pages.iter().map(|p| &p.sha256).collect::<Vec<_>>(),
+                &lengths,
+                &pages.iter().map(|p| i64::from(p.bin)).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    for r in each!(chunk, StateRecord::Role(r) => r) {
+        let (version, length) = (param(r.version)?, param(r.length)?);
+        execute(
+            tx,
+            "INSERT INTO roles (name, version, expires, length, sha256) VALUES ($1, $2, $3, $4, $5)",
+            &[&r.role, &version, &r.expires, &length, &r.sha256],
+        )
+        .await?;
+    }
+    for bytes in each!(chunk, StateRecord::Timestamp(bytes) => bytes) {
+        execute(
+            tx,
+            "INSERT INTO \"timestamp\" (id, bytes) VALUES (1, $1)",
+            &[bytes],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// One file of [`StateStore::add_file`], inside a transaction; the same
 /// checks in the same order as the `SQLite` store's.
 async fn add_one(
@@ -975,6 +1259,60 @@ async fn add_one(
     insert_file(tx, file, identity).await?;
     let change = queue_change(tx, &file.project).await?;
     Ok(AddFile::Added { change })
+}
+
+/// Stores `c` as the claim of its project, replacing the stored claim and
+/// its nested roles.
+async fn upsert_claim(tx: &Tx<'_>, c: &ClaimRecord) -> TxResult<()> {
+    let project = &c.project;
+    let (role_version, role_length, page_length) = (
+        param(c.role_version)?,
+        param(c.role_length)?,
+        param(c.page_length)?,
+    );
+    execute(
+        tx,
+        concat!(
+            "INSERT INTO claims (",
+            claim_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (project) DO UPDATE SET tier = excluded.tier, \
+             delegation = excluded.delegation, role_version = excluded.role_version, \
+             role_expires = excluded.role_expires, role_sha256 = excluded.role_sha256, \
+             role_length = excluded.role_length, page_sha256 = excluded.page_sha256, \
+             page_length = excluded.page_length"
+        ),
+        &[
+            &c.project,
+            &c.tier.as_str(),
+            &c.delegation,
+            &role_version,
+            &c.role_expires,
+            &c.role_sha256,
+            &role_length,
+            &c.page_sha256,
+            &page_length,
+        ],
+    )
+    .await?;
+    // The claim's list replaces the stored one.
+    execute(
+        tx,
+        "DELETE FROM claim_nested WHERE project = $1",
+        &[project],
+    )
+    .await?;
+    for n in &c.nested {
+        let (version, length) = (param(n.version)?, param(n.length)?);
+        execute(
+            tx,
+            "INSERT INTO claim_nested (project, name, version, expires, sha256, length) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[project, &n.name, &version, &n.expires, &n.sha256, &length],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The body of [`StateStore::record_transaction`], in its write
@@ -1034,54 +1372,7 @@ async fn record_in(
             )))));
         }
     }
-    let c = &t.claim;
-    let (role_version, role_length, page_length) = (
-        param(c.role_version)?,
-        param(c.role_length)?,
-        param(c.page_length)?,
-    );
-    execute(
-        tx,
-        concat!(
-            "INSERT INTO claims (",
-            claim_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (project) DO UPDATE SET tier = excluded.tier, \
-             delegation = excluded.delegation, role_version = excluded.role_version, \
-             role_expires = excluded.role_expires, role_sha256 = excluded.role_sha256, \
-             role_length = excluded.role_length, page_sha256 = excluded.page_sha256, \
-             page_length = excluded.page_length"
-        ),
-        &[
-            &c.project,
-            &c.tier.as_str(),
-            &c.delegation,
-            &role_version,
-            &c.role_expires,
-            &c.role_sha256,
-            &role_length,
-            &c.page_sha256,
-            &page_length,
-        ],
-    )
-    .await?;
-    // The claim's list replaces the stored one.
-    execute(
-        tx,
-        "DELETE FROM claim_nested WHERE project = $1",
-        &[project],
-    )
-    .await?;
-    for n in &c.nested {
-        let (version, length) = (param(n.version)?, param(n.length)?);
-        execute(
-            tx,
-            "INSERT INTO claim_nested (project, name, version, expires, sha256, length) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[project, &n.name, &version, &n.expires, &n.sha256, &length],
-        )
-        .await?;
-    }
+    upsert_claim(tx, &t.claim).await?;
     let change = queue_change(tx, project).await?;
     Ok(Commit(Ok(TransactionOutcome::Recorded { change })))
 }
@@ -1456,6 +1747,107 @@ impl StateStore for PgState {
             .await?;
             Ok(())
         })
+    }
+
+    fn export(&self, sink: &mut dyn FnMut(Vec<StateRecord>) -> Result<()>) -> Result<()> {
+        let mut client = self.io.run(self.client())?;
+        // One snapshot for every query; the rows come through portals, a
+        // chunk at a time, so memory holds one chunk whatever the size.
+        let tx = self
+            .io
+            .run(
+                client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start(),
+            )
+            .map_err(backend)?;
+        let mut out = Chunks::new(sink);
+        let counters = self
+            .io
+            .run(query_one(
+                &tx,
+                "SELECT (SELECT value FROM counters WHERE name = 'publish'), \
+                 (SELECT value FROM counters WHERE name = 'change')",
+                &[],
+            ))
+            .and_then(|row| {
+                Ok(StateRecord::Counters {
+                    publish: u64_at(&row, 0)?,
+                    change: u64_at(&row, 1)?,
+                })
+            })
+            .map_err(TxError::into_store)?;
+        out.push(counters)?;
+        for (sql, record) in EXPORTS {
+            let portal = self.io.run(tx.bind(sql, &[])).map_err(backend)?;
+            loop {
+                let rows = self
+                    .io
+                    .run(tx.query_portal(&portal, PORTAL_ROWS))
+                    .map_err(backend)?;
+                let mut records = all(&rows, record).map_err(TxError::into_store)?;
+                // Claims come without their nested roles: one query adds
+                // those of the whole chunk.
+                self.io
+                    .run(with_nested_roles(&tx, &mut records))
+                    .map_err(TxError::into_store)?;
+                for record in records {
+                    out.push(record)?;
+                }
+                if rows.len() < usize::try_from(PORTAL_ROWS).unwrap_or(usize::MAX) {
+                    break;
+                }
+            }
+        }
+        let timestamp = self
+            .io
+            .run(query_opt(&tx, "SELECT bytes FROM \"timestamp\"", &[]))
+            .and_then(|row| Ok(row.map(|row| row.try_get(0)).transpose()?))
+            .map_err(TxError::into_store)?;
+        if let Some(bytes) = timestamp {
+            out.push(StateRecord::Timestamp(bytes))?;
+        }
+        out.finish()?;
+        self.io.run(tx.commit()).map_err(backend)
+    }
+
+    fn is_empty(&self) -> Result<bool> {
+        self.read(async |tx| Ok(query_one(tx, IS_EMPTY, &[]).await?.try_get(0)?))
+    }
+
+    fn restore(&self, source: &dyn StateStore) -> Result<()> {
+        let mut client = self.io.run(self.client())?;
+        let tx = self
+            .io
+            .run(
+                client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::Serializable)
+                    .start(),
+            )
+            .map_err(backend)?;
+        // The lock keeps every change-queueing writer out until the commit,
+        // and the serializable transaction fails any other that wrote.
+        let empty: bool = self
+            .io
+            .run(async {
+                tx.batch_execute("LOCK TABLE counters IN SHARE ROW EXCLUSIVE MODE")
+                    .await?;
+                Ok(query_one(&tx, IS_EMPTY, &[]).await?.try_get(0)?)
+            })
+            .map_err(TxError::into_store)?;
+        if !empty {
+            return Err(StoreError::NotEmpty);
+        }
+        source.export(&mut |chunk| {
+            self.io
+                .run(restore_chunk(&tx, &chunk))
+                .map_err(TxError::into_store)
+        })?;
+        // Dropped without a commit on any error above: rolled back.
+        self.io.run(tx.commit()).map_err(backend)
     }
 
     fn acquire_publisher(&self, holder: &str, lease: Duration) -> Result<Option<u64>> {

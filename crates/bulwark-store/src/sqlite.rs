@@ -37,13 +37,14 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
 };
 
+use crate::export::{Chunks, IS_EMPTY};
 use crate::rules::{
     Decision, Lease, LeaseStep, check_transaction, claim_is_current, identity_of, unix_micros,
 };
 use crate::{
     AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
     PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RoleRecord,
-    StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
+    StateRecord, StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
 };
 
 /// Reader connections of an on-disk store. Readers are cheap (a file handle
@@ -525,6 +526,25 @@ fn project_from_row(row: &Row<'_>) -> rusqlite::Result<ProjectRecord> {
     })
 }
 
+fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: row.get(0)?,
+        user: row.get(1)?,
+        secret_sha256: row.get(2)?,
+        created_us: row.get(3)?,
+    })
+}
+
+fn role_from_row(row: &Row<'_>) -> rusqlite::Result<RoleRecord> {
+    Ok(RoleRecord {
+        role: row.get(0)?,
+        version: row.get(1)?,
+        expires: row.get(2)?,
+        length: row.get(3)?,
+        sha256: row.get(4)?,
+    })
+}
+
 fn page_from_row(row: &Row<'_>) -> rusqlite::Result<PageRecord> {
     Ok(PageRecord {
         project: row.get(0)?,
@@ -658,6 +678,21 @@ fn insert_file(
     file: &FileRecord,
     identity: &FileIdentity,
 ) -> rusqlite::Result<()> {
+    insert_file_columns(
+        tx,
+        file,
+        Some(&identity.release),
+        Some(&identity.distribution),
+    )
+}
+
+/// Inserts `file` with these identity columns (`NULL` for `None`).
+fn insert_file_columns(
+    tx: &Connection,
+    file: &FileRecord,
+    release: Option<&str>,
+    distribution: Option<&str>,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(concat!(
         "INSERT INTO files (",
         file_columns!(),
@@ -675,9 +710,49 @@ fn insert_file(
         file.upload_time_us,
         file.yanked,
         file.uploader,
-        identity.release,
-        identity.distribution,
+        release,
+        distribution,
     ])?;
+    Ok(())
+}
+
+/// Stores `c` as the claim of its project, replacing the stored claim and
+/// its nested roles.
+fn upsert_claim(tx: &Connection, c: &ClaimRecord) -> rusqlite::Result<()> {
+    let project = &c.project;
+    tx.prepare_cached(concat!(
+        "INSERT INTO claims (",
+        claim_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (project) DO UPDATE SET tier = excluded.tier, \
+         delegation = excluded.delegation, role_version = excluded.role_version, \
+         role_expires = excluded.role_expires, role_sha256 = excluded.role_sha256, \
+         role_length = excluded.role_length, page_sha256 = excluded.page_sha256, \
+         page_length = excluded.page_length"
+    ))?
+    .execute(params![
+        c.project,
+        c.tier.as_str(),
+        c.delegation,
+        c.role_version,
+        c.role_expires,
+        c.role_sha256,
+        c.role_length,
+        c.page_sha256,
+        c.page_length,
+    ])?;
+    // The claim's list replaces the stored one.
+    tx.prepare_cached("DELETE FROM claim_nested WHERE project = ?1")?
+        .execute([project])?;
+    let mut nested = tx.prepare_cached(
+        "INSERT INTO claim_nested (project, name, version, expires, sha256, length) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for n in &c.nested {
+        nested.execute(params![
+            project, n.name, n.version, n.expires, n.sha256, n.length
+        ])?;
+    }
     Ok(())
 }
 
@@ -859,40 +934,7 @@ fn record_in(
             )))));
         }
     }
-    let c = &t.claim;
-    tx.prepare_cached(concat!(
-        "INSERT INTO claims (",
-        claim_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-         ON CONFLICT (project) DO UPDATE SET tier = excluded.tier, \
-         delegation = excluded.delegation, role_version = excluded.role_version, \
-         role_expires = excluded.role_expires, role_sha256 = excluded.role_sha256, \
-         role_length = excluded.role_length, page_sha256 = excluded.page_sha256, \
-         page_length = excluded.page_length"
-    ))?
-    .execute(params![
-        c.project,
-        c.tier.as_str(),
-        c.delegation,
-        c.role_version,
-        c.role_expires,
-        c.role_sha256,
-        c.role_length,
-        c.page_sha256,
-        c.page_length,
-    ])?;
-    // The claim's list replaces the stored one.
-    tx.prepare_cached("DELETE FROM claim_nested WHERE project = ?1")?
-        .execute([project])?;
-    let mut nested = tx.prepare_cached(
-        "INSERT INTO claim_nested (project, name, version, expires, sha256, length) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for n in &c.nested {
-        nested.execute(params![
-            project, n.name, n.version, n.expires, n.sha256, n.length
-        ])?;
-    }
+    upsert_claim(tx, &t.claim)?;
     let change = queue_change(tx, project)?;
     Ok(Commit(Ok(TransactionOutcome::Recorded { change })))
 }
@@ -919,14 +961,7 @@ impl StateStore for SqliteState {
             tx.prepare_cached(
                 "SELECT id, user, secret_sha256, created_us FROM tokens WHERE id = ?1",
             )?
-            .query_row([id], |row| {
-                Ok(TokenRecord {
-                    id: row.get(0)?,
-                    user: row.get(1)?,
-                    secret_sha256: row.get(2)?,
-                    created_us: row.get(3)?,
-                })
-            })
+            .query_row([id], token_from_row)
             .optional()
         })
     }
@@ -1258,15 +1293,7 @@ impl StateStore for SqliteState {
             tx.prepare_cached(
                 "SELECT name, version, expires, length, sha256 FROM roles ORDER BY name",
             )?
-            .query_map([], |row| {
-                Ok(RoleRecord {
-                    role: row.get(0)?,
-                    version: row.get(1)?,
-                    expires: row.get(2)?,
-                    length: row.get(3)?,
-                    sha256: row.get(4)?,
-                })
-            })?
+            .query_map([], role_from_row)?
             .collect()
         })
     }
@@ -1297,6 +1324,203 @@ impl StateStore for SqliteState {
             Ok(())
         })
     }
+
+    fn export(&self, sink: &mut dyn FnMut(Vec<StateRecord>) -> Result<()>) -> Result<()> {
+        let mut conn = self.reader();
+        // One read transaction: WAL gives it one snapshot, whatever the
+        // writer commits meanwhile.
+        let tx = conn.transaction().map_err(db)?;
+        let mut out = Chunks::new(sink);
+        let counters = tx
+            .query_row(
+                "SELECT (SELECT value FROM counters WHERE name = 'publish'), \
+                 coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)",
+                [],
+                |row| {
+                    Ok(StateRecord::Counters {
+                        publish: row.get(0)?,
+                        change: row.get(1)?,
+                    })
+                },
+            )
+            .map_err(db)?;
+        out.push(counters)?;
+        export_rows(
+            &tx,
+            "SELECT key, value FROM settings ORDER BY key",
+            &mut out,
+            |row| {
+                Ok(StateRecord::Setting {
+                    key: row.get(0)?,
+                    value: row.get(1)?,
+                })
+            },
+        )?;
+        export_rows(
+            &tx,
+            "SELECT id, user, secret_sha256, created_us FROM tokens ORDER BY id",
+            &mut out,
+            |row| token_from_row(row).map(StateRecord::Token),
+        )?;
+        export_rows(
+            &tx,
+            "SELECT name, display_name, owner, created_us FROM projects ORDER BY name",
+            &mut out,
+            |row| project_from_row(row).map(StateRecord::Project),
+        )?;
+        export_rows(
+            &tx,
+            concat!(
+                "SELECT ",
+                file_columns!(),
+                ", release, distribution FROM files ORDER BY filename"
+            ),
+            &mut out,
+            |row| {
+                Ok(StateRecord::File {
+                    file: file_from_row(row)?,
+                    release: row.get(11)?,
+                    distribution: row.get(12)?,
+                })
+            },
+        )?;
+        export_rows(
+            &tx,
+            concat!("SELECT ", claim_columns!(), " FROM claims ORDER BY project"),
+            &mut out,
+            |row| with_nested(&tx, claim_from_row(row)?).map(StateRecord::Claim),
+        )?;
+        export_rows(
+            &tx,
+            "SELECT seq, project FROM changes ORDER BY seq",
+            &mut out,
+            |row| {
+                Ok(StateRecord::Change {
+                    seq: row.get(0)?,
+                    project: row.get(1)?,
+                })
+            },
+        )?;
+        export_rows(
+            &tx,
+            "SELECT project, sha256, length, bin FROM pages ORDER BY project",
+            &mut out,
+            |row| page_from_row(row).map(StateRecord::Page),
+        )?;
+        export_rows(
+            &tx,
+            "SELECT name, version, expires, length, sha256 FROM roles ORDER BY name",
+            &mut out,
+            |row| role_from_row(row).map(StateRecord::Role),
+        )?;
+        export_rows(&tx, "SELECT bytes FROM timestamp", &mut out, |row| {
+            row.get(0).map(StateRecord::Timestamp)
+        })?;
+        out.finish()?;
+        tx.commit().map_err(db)
+    }
+
+    fn is_empty(&self) -> Result<bool> {
+        self.read(|tx| is_empty(tx))
+    }
+
+    fn restore(&self, source: &dyn StateStore) -> Result<()> {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        if !is_empty(&tx).map_err(db)? {
+            return Err(StoreError::NotEmpty);
+        }
+        source.export(&mut |chunk| {
+            chunk
+                .iter()
+                .try_for_each(|record| restore_one(&tx, record))
+                .map_err(db)
+        })?;
+        // Dropped without a commit on any error above: rolled back.
+        tx.commit().map_err(db)
+    }
+}
+
+/// Pushes a record made by `record` of each row of `sql` onto `out`.
+fn export_rows(
+    tx: &Connection,
+    sql: &str,
+    out: &mut Chunks<'_>,
+    record: impl Fn(&Row<'_>) -> rusqlite::Result<StateRecord>,
+) -> Result<()> {
+    let mut statement = tx.prepare(sql).map_err(db)?;
+    let mut rows = statement.query([]).map_err(db)?;
+    while let Some(row) = rows.next().map_err(db)? {
+        out.push(record(row).map_err(db)?)?;
+    }
+    Ok(())
+}
+
+/// [`StateStore::is_empty`] inside a transaction.
+fn is_empty(tx: &Connection) -> rusqlite::Result<bool> {
+    tx.query_row(IS_EMPTY, [], |row| row.get(0))
+}
+
+/// Writes one exported record, as it was, inside [`StateStore::restore`]'s
+/// transaction.
+fn restore_one(tx: &Connection, record: &StateRecord) -> rusqlite::Result<()> {
+    match record {
+        StateRecord::Counters { publish, change } => {
+            tx.execute(
+                "UPDATE counters SET value = ?1 WHERE name = 'publish'",
+                [publish],
+            )?;
+            // AUTOINCREMENT hands out numbers above this row's, so no
+            // change number is reused after the restore.
+            tx.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'", [])?;
+            tx.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('changes', ?1)",
+                [change],
+            )?;
+        }
+        StateRecord::Setting { key, value } => {
+            tx.prepare_cached("INSERT INTO settings (key, value) VALUES (?1, ?2)")?
+                .execute([key, value])?;
+        }
+        StateRecord::Token(t) => {
+            tx.prepare_cached(
+                "INSERT INTO tokens (id, user, secret_sha256, created_us) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![t.id, t.user, t.secret_sha256, t.created_us])?;
+        }
+        StateRecord::Project(p) => {
+            insert_project(tx, &p.name, &p.display_name, &p.owner, p.created_us)?;
+        }
+        StateRecord::File {
+            file,
+            release,
+            distribution,
+        } => insert_file_columns(tx, file, release.as_deref(), distribution.as_deref())?,
+        StateRecord::Claim(c) => upsert_claim(tx, c)?,
+        StateRecord::Change { seq, project } => {
+            tx.prepare_cached("INSERT INTO changes (seq, project) VALUES (?1, ?2)")?
+                .execute(params![seq, project])?;
+        }
+        StateRecord::Page(p) => {
+            tx.prepare_cached(
+                "INSERT INTO pages (project, sha256, length, bin) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![p.project, p.sha256, p.length, p.bin])?;
+        }
+        StateRecord::Role(r) => {
+            tx.prepare_cached(
+                "INSERT INTO roles (name, version, expires, length, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![r.role, r.version, r.expires, r.length, r.sha256])?;
+        }
+        StateRecord::Timestamp(bytes) => {
+            tx.prepare_cached("INSERT INTO timestamp (id, bytes) VALUES (1, ?1)")?
+                .execute([bytes])?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -20,7 +20,11 @@ use std::time::{Duration, Instant};
 
 use bulwark_store::conformance::{state_store_reopen_suite, state_store_suite};
 use bulwark_store::postgres::PgState;
-use bulwark_store::{AddFile, FileRecord, PageRecord, PublishCommit, StateStore, StoreError};
+use bulwark_store::sqlite::SqliteState;
+use bulwark_store::{
+    AddFile, FileRecord, PageRecord, PublishCommit, RoleRecord, StateRecord, StateStore,
+    StoreError, TokenRecord,
+};
 use bulwark_testkit::postgres::{execute, fresh_database};
 
 fn file(project: &str, filename: &str, content: &str, uploader: &str) -> FileRecord {
@@ -381,4 +385,115 @@ fn wait_for_change_survives_a_dropped_listener_connection() {
         assert!(waiter.join().unwrap(), "the waiter timed out");
         assert!(queued.elapsed() < Duration::from_secs(2), "woken late");
     });
+}
+
+/// Everything `store` exports.
+fn exported(store: &dyn StateStore) -> Vec<StateRecord> {
+    let mut records = Vec::new();
+    store
+        .export(&mut |chunk| {
+            records.extend(chunk);
+            Ok(())
+        })
+        .unwrap();
+    records
+}
+
+/// An embedded store with some of everything: files, a yank, a publish,
+/// a queued change, a token and a setting.
+fn embedded_index(path: &std::path::Path) -> SqliteState {
+    let store = SqliteState::open(path).unwrap();
+    for (project, filename, content) in [
+        ("alpha", "alpha-1.0.tar.gz", "a1"),
+        ("alpha", "alpha-1.0-py3-none-any.whl", "a2"),
+        ("beta", "beta-1.0.tar.gz", "b1"),
+    ] {
+        let outcome = store.add_file(project, &file(project, filename, content, "alice"));
+        assert!(matches!(outcome.unwrap(), AddFile::Added { .. }));
+    }
+    store
+        .set_yanked("beta", "1.0", Some("broken"), "alice")
+        .unwrap();
+    let version = store.next_publish_version().unwrap();
+    let pending = store.pending_changes().unwrap();
+    store
+        .commit_publish(&PublishCommit {
+            up_to_change: pending.up_to_change,
+            pages: vec![PageRecord {
+                project: "alpha".to_owned(),
+                sha256: "a".repeat(64),
+                length: 10,
+                bin: 1,
+            }],
+            roles: vec![RoleRecord {
+                role: "timestamp".to_owned(),
+                version,
+                expires: 1_900_000_000,
+                length: 20,
+                sha256: "b".repeat(64),
+            }],
+            timestamp: b"{}".to_vec(),
+            fence: 0,
+        })
+        .unwrap();
+    let outcome = store.add_file("gamma", &file("gamma", "gamma-1.0.tar.gz", "g1", "bob"));
+    assert!(matches!(outcome.unwrap(), AddFile::Added { .. }));
+    store
+        .put_token(&TokenRecord {
+            id: "tok".to_owned(),
+            user: "alice".to_owned(),
+            secret_sha256: "c".repeat(64),
+            created_us: 1,
+        })
+        .unwrap();
+    store.set_setting("online-keyid", "k").unwrap();
+    store
+}
+
+#[test]
+fn an_embedded_index_moves_to_postgres_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = embedded_index(&dir.path().join("state.sqlite3"));
+    let records = exported(&embedded);
+    let pg = PgState::connect(&fresh_database()).unwrap();
+    pg.restore(&embedded).unwrap();
+    assert_eq!(exported(&pg), records, "SQLite → PostgreSQL");
+    let back = SqliteState::open(&dir.path().join("back.sqlite3")).unwrap();
+    back.restore(&pg).unwrap();
+    assert_eq!(exported(&back), records, "PostgreSQL → SQLite");
+}
+
+#[test]
+fn a_restore_that_fails_part_way_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite3");
+    drop(embedded_index(&path));
+    // A file of a project that does not exist, written behind the store's
+    // back: the target refuses it after the settings, tokens and projects
+    // before it were written.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         INSERT INTO files (project, filename, version, size, sha256, blake2b_256,
+                            upload_time_us, uploader, release, distribution)
+         VALUES ('ghost', 'ghost-1.0.tar.gz', '1.0', 1, 'x', 'y', 1, 'eve', '1', 'sdist');",
+    )
+    .unwrap();
+    drop(conn);
+    let source = SqliteState::open(&path).unwrap();
+    let pg = PgState::connect(&fresh_database()).unwrap();
+    let fresh = exported(&pg);
+    let e = pg.restore(&source).unwrap_err();
+    assert!(
+        chain(&e).contains("foreign key"),
+        "the database refused the orphan file: {}",
+        chain(&e)
+    );
+    assert!(pg.is_empty().unwrap());
+    assert_eq!(exported(&pg), fresh, "nothing was written");
+    // The failed restore left the database usable: a second one succeeds
+    // once the source is sound.
+    let sound = embedded_index(&dir.path().join("sound.sqlite3"));
+    pg.restore(&sound).unwrap();
+    assert_eq!(exported(&pg), exported(&sound));
 }
