@@ -8,10 +8,17 @@ downloads and verifies the signed page simple/<PROJECT>/index.json from
 BASE_URL/tuf/targets/, finds FILENAME in it, downloads the file through the
 page's relative URL and checks its size and sha256 against the verified
 page. Prints the verified page's file entry as JSON; exits 1 on any failure.
+
+With VERIFY_METADATA_DIR set, the trusted metadata lives there across runs
+(ROOT_JSON is trusted only when it holds none yet), as a long-lived client's
+would: the next refresh starts from the root, timestamp and snapshot it
+trusted last, and python-tuf refuses any rollback from them.
 """
 
+import contextlib
 import hashlib
 import json
+import os
 import sys
 import tempfile
 import urllib.request
@@ -23,9 +30,15 @@ from tuf.ngclient import Updater
 def main() -> int:
     root_path, base, project, filename = sys.argv[1:5]
     base = base.rstrip("/") + "/"
-    with open(root_path, "rb") as f:
-        root = f.read()
-    with tempfile.TemporaryDirectory() as meta, tempfile.TemporaryDirectory() as targets:
+    kept = os.environ.get("VERIFY_METADATA_DIR")
+    if kept and os.path.exists(os.path.join(kept, "root.json")):
+        root = None
+    else:
+        with open(root_path, "rb") as f:
+            root = f.read()
+    meta_dir = contextlib.nullcontext(kept) if kept else tempfile.TemporaryDirectory()
+    with meta_dir as meta, tempfile.TemporaryDirectory() as targets:
+        os.makedirs(meta, exist_ok=True)
         updater = Updater(meta, base + "tuf/metadata/", targets, base + "tuf/targets/", bootstrap=root)
         updater.refresh()
         target_path = f"simple/{project}/index.json"

@@ -16,6 +16,7 @@ mod developer;
 mod hsm;
 mod import;
 mod key;
+mod migrate;
 mod mirror;
 mod proxy;
 mod serve;
@@ -41,6 +42,8 @@ enum Command {
     Import(import::Args),
     /// Manage API tokens.
     Token(token::Args),
+    /// Copy an embedded index (--data-dir) to PostgreSQL and S3 (--state, --blobs).
+    Migrate(migrate::Args),
     /// Manage encrypted key files (one per key holder).
     Key(key::Args),
     /// The offline key ceremony: draft, sign, combine and install offline metadata.
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Import(args) => import::run(args),
         Command::Token(args) => token::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Key(args) => key::run(args),
         Command::Ceremony(args) => ceremony::run(args),
         Command::TufClient(args) => tuf_client::run(args),

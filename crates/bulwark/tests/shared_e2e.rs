@@ -252,3 +252,148 @@ fn a_server_refuses_unreachable_backends_naming_the_setting() {
         "{err}"
     );
 }
+
+/// Every blob file under `data`'s blobs/, with its bytes.
+fn blob_tree(data: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![data.join("blobs")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `bulwark migrate` on `data` with `env`.
+fn migrate(data: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    bulwark()
+        .args(["migrate", "--data-dir"])
+        .arg(data)
+        .env_remove("BULWARK_STATE")
+        .env_remove("BULWARK_BLOBS")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_embedded_index_moves_up_and_its_clients_keep_updating() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared::new("migrate");
+    let data = dir.path().join("data");
+    let mut embedded = Server::start_with_env(
+        &data,
+        &[
+            ("BULWARK_KEY_PASSPHRASE", "shared"),
+            ("BULWARK_PUBLISH_INTERVAL_SECS", "1"),
+        ],
+    );
+    let alice = common::token(&data, "alice");
+    let dists = dir.path().join("dist");
+    let v1 = make_dist(&dists.join("1"), "moving-demo", "1.0", &[]);
+    let out = twine_upload(&embedded.url, &alice, &v1);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // A long-lived python-tuf client: its trusted metadata stays in one
+    // directory, from before the move to after it.
+    let client = dir.path().join("client-metadata");
+    let client_dir = client.to_str().unwrap();
+    let verified_by_client = |server: &Server, filename: &str| {
+        python_script("verify_index.py")
+            .arg(data.join("root.json"))
+            .arg(&server.url)
+            .arg("moving-demo")
+            .arg(filename)
+            .env("VERIFY_METADATA_DIR", client_dir)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let wheel1 = "moving_demo-1.0-py3-none-any.whl";
+    assert!(
+        wait_until(Duration::from_secs(20), || verified_by_client(
+            &embedded, wheel1
+        )),
+        "the embedded server never published; log:\n{}",
+        embedded.log()
+    );
+    let version_before = timestamp_version(&embedded);
+
+    // Not while a server runs on the data directory.
+    let out = migrate(&data, &shared.with(&[]));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("a server is running on"),
+        "{}",
+        stderr(&out)
+    );
+    embedded.kill();
+    let source_blobs = blob_tree(&data);
+    let mut out = migrate(&data, &shared.with(&[]));
+    // SIGKILL left the lease to run out (five seconds).
+    assert!(wait_until(Duration::from_secs(20), || {
+        out = migrate(&data, &shared.with(&[]));
+        !stderr(&out).contains("a server is running on")
+    }));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let report = stdout(&out);
+    assert!(report.contains("read back and identical"), "{report}");
+    assert!(report.contains("1 tokens"), "{report}");
+    assert_eq!(
+        blob_tree(&data),
+        source_blobs,
+        "the source's blobs are untouched"
+    );
+    // A second migration into the same database is refused.
+    let out = migrate(&data, &shared.with(&[]));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("already holds an index"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The same data directory (its keys) on the shared backends: alice's
+    // token still works, the next publish continues the versions, and the
+    // client updates from what it trusted before the move.
+    let server = Server::start_with_env(&data, &shared.with(&[]));
+    let v2 = make_dist(&dists.join("2"), "moving-demo", "2.0", &[]);
+    let out = twine_upload(&server.url, &alice, &v2);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let wheel2 = "moving_demo-2.0-py3-none-any.whl";
+    assert!(
+        wait_until(Duration::from_secs(20), || verified_by_client(
+            &server, wheel2
+        )),
+        "the long-lived client never verified the upload after the move; log:\n{}",
+        server.log()
+    );
+    assert!(
+        verified_by_client(&server, wheel1),
+        "the file from before the move"
+    );
+    assert!(timestamp_version(&server) > version_before);
+    let site = dir.path().join("site");
+    let out = pip_install(&server.url, &site, "moving-demo==1.0");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(installed_version(&site, "moving_demo"), "1.0");
+}
+
+#[test]
+fn migrate_needs_both_shared_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = migrate(&data, &[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("give both --state"), "{err}");
+    assert!(!data.exists(), "nothing created");
+}
