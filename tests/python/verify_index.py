@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Verify a Bulwark index with python-tuf, as an independent TUF client would.
 
-    verify_index.py ROOT_JSON BASE_URL PROJECT FILENAME
+    verify_index.py ROOT_JSON BASE_URL PROJECT FILENAME...
 
 Refreshes the TUF metadata from BASE_URL/tuf/metadata/ trusting ROOT_JSON,
 downloads and verifies the signed page simple/<PROJECT>/index.json from
-BASE_URL/tuf/targets/, finds FILENAME in it, downloads the file through the
-page's relative URL and checks its size and sha256 against the verified
-page. Prints the verified page's file entry as JSON; exits 1 on any failure.
+BASE_URL/tuf/targets/, finds each FILENAME in it, downloads the file through
+the page's relative URL and checks its size and sha256 against the verified
+page. Prints each verified file entry as JSON; exits 1 on any failure.
 
 With VERIFY_METADATA_DIR set, the trusted metadata lives there across runs
 (ROOT_JSON is trusted only when it holds none yet), as a long-lived client's
@@ -28,7 +28,10 @@ from tuf.ngclient import Updater
 
 
 def main() -> int:
-    root_path, base, project, filename = sys.argv[1:5]
+    root_path, base, project, *filenames = sys.argv[1:]
+    if not filenames:
+        print("usage: verify_index.py ROOT_JSON BASE_URL PROJECT FILENAME...", file=sys.stderr)
+        return 1
     base = base.rstrip("/") + "/"
     kept = os.environ.get("VERIFY_METADATA_DIR")
     if kept and os.path.exists(os.path.join(kept, "root.json")):
@@ -49,17 +52,18 @@ def main() -> int:
         page_file = updater.download_target(info)
         with open(page_file, "rb") as f:
             page = json.load(f)
-    entry = next((e for e in page["files"] if e["filename"] == filename), None)
-    if entry is None:
-        print(f"{filename} is not on the verified page", file=sys.stderr)
-        return 1
-    url = urljoin(base + f"simple/{project}/", entry["url"])
-    with urllib.request.urlopen(url) as response:
-        data = response.read()
-    if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["hashes"]["sha256"]:
-        print(f"{url} does not match the verified page", file=sys.stderr)
-        return 1
-    print(json.dumps(entry, sort_keys=True))
+    for filename in filenames:
+        entry = next((e for e in page["files"] if e["filename"] == filename), None)
+        if entry is None:
+            print(f"{filename} is not on the verified page", file=sys.stderr)
+            return 1
+        url = urljoin(base + f"simple/{project}/", entry["url"])
+        with urllib.request.urlopen(url) as response:
+            data = response.read()
+        if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["hashes"]["sha256"]:
+            print(f"{url} does not match the verified page", file=sys.stderr)
+            return 1
+        print(json.dumps(entry, sort_keys=True))
     return 0
 
 

@@ -1,7 +1,9 @@
 //! Several `bulwark serve` processes on one PostgreSQL database and one S3
 //! bucket (started by `scripts/backends`): uploads on either, installs from
 //! the other, one publisher elected through the database, a publisher
-//! killed with SIGKILL replaced by the other server, races decided by the database.
+//! killed with SIGKILL (also in the middle of uploads to both) replaced by
+//! the other server, races decided by the database, and an embedded index
+//! moved up to the shared backends by `bulwark migrate`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -66,11 +68,16 @@ impl Shared {
 /// python-tuf, trusting `server`'s root.json, verifies `filename` of
 /// `project` through `server`'s signed metadata.
 fn verified(server: &Server, project: &str, filename: &str) -> bool {
+    verified_all(server, project, &[filename])
+}
+
+/// [`verified`], for every one of `filenames` at once.
+fn verified_all(server: &Server, project: &str, filenames: &[&str]) -> bool {
     python_script("verify_index.py")
         .arg(server.data.join("root.json"))
         .arg(&server.url)
         .arg(project)
-        .arg(filename)
+        .args(filenames)
         .output()
         .unwrap()
         .status
@@ -116,15 +123,13 @@ fn one_filename_on_both_servers_has_one_winner(a: &Server, b: &Server, alice: &s
     assert_eq!(statuses, ["200", "400"], "A: {sa}, B: {sb}");
 }
 
-#[test]
-fn two_servers_share_one_database_and_bucket_and_survive_the_publisher() {
-    let dir = tempfile::tempdir().unwrap();
-    let shared = Shared::new("two-servers");
-    // The first server creates the repository (development keys in its
-    // data directory); the second gets only the online key.
-    let a_data = dir.path().join("a");
-    let mut a = Server::start_with_env(&a_data, &shared.with(&[]));
-    let b_data = dir.path().join("b");
+/// Two servers on `shared`: the first (A, the publisher) creates the
+/// repository with development keys in its data directory; the second
+/// (B) gets only a copy of the online key.
+fn two_servers(dir: &Path, shared: &Shared) -> (Server, Server) {
+    let a_data = dir.join("a");
+    let a = Server::start_with_env(&a_data, &shared.with(&[]));
+    let b_data = dir.join("b");
     std::fs::create_dir_all(b_data.join("keys")).unwrap();
     std::fs::copy(
         a_data.join("keys/online.key"),
@@ -141,6 +146,15 @@ fn two_servers_share_one_database_and_bucket_and_survive_the_publisher() {
         "both servers hand out the one root"
     );
     assert!(a.log().contains("this server now publishes"), "{}", a.log());
+    (a, b)
+}
+
+#[test]
+fn two_servers_share_one_database_and_bucket_and_survive_the_publisher() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared::new("two-servers");
+    let (mut a, b) = two_servers(dir.path(), &shared);
+    let b_data = b.data.clone();
     let alice = shared.token(&b_data, "alice");
 
     // twine uploads to A; pip and uv install from B; python-tuf verifies
@@ -396,4 +410,83 @@ fn migrate_needs_both_shared_backends() {
     let err = stderr(&out);
     assert!(err.contains("give both --state"), "{err}");
     assert!(!data.exists(), "nothing created");
+}
+
+#[test]
+fn uploads_on_both_servers_while_the_publisher_is_killed_are_all_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared::new("storm");
+    let (mut a, b) = two_servers(dir.path(), &shared);
+    let alice = shared.token(&b.data, "alice");
+    // Twelve wheels of one project, built before the storm.
+    let dists = dir.path().join("dist");
+    let wheels: Vec<String> = std::thread::scope(|s| {
+        let builders: Vec<_> = (1..=12)
+            .map(|v| {
+                let out = dists.join(v.to_string());
+                s.spawn(move || make_dist(&out, "storm-demo", &format!("{v}.0"), &[]))
+            })
+            .collect();
+        builders
+            .into_iter()
+            .map(|b| {
+                let files = b.join().unwrap();
+                files.into_iter().find(|f| f.ends_with(".whl")).unwrap()
+            })
+            .collect()
+    });
+    // Six go to A, six to B, at the same time; A (the publisher) is
+    // SIGKILLed once two of its uploads are acknowledged, so some of its
+    // uploads meet a dead server and are not acknowledged.
+    let a_url = a.url.clone();
+    let acked_on_a = std::sync::atomic::AtomicUsize::new(0);
+    let acknowledged: Vec<String> = std::thread::scope(|s| {
+        let to_a = s.spawn(|| {
+            let mut acked = Vec::new();
+            for wheel in &wheels[..6] {
+                if curl_upload(&a_url, &alice, Path::new(wheel)).0 == "200" {
+                    acked.push(wheel.clone());
+                    acked_on_a.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            acked
+        });
+        let to_b = s.spawn(|| {
+            let mut acked = Vec::new();
+            for wheel in &wheels[6..] {
+                let (status, _) = curl_upload(&b.url, &alice, Path::new(wheel));
+                assert_eq!(status, "200", "B acknowledges every upload");
+                acked.push(wheel.clone());
+            }
+            acked
+        });
+        assert!(
+            wait_until(Duration::from_secs(60), || acked_on_a
+                .load(std::sync::atomic::Ordering::SeqCst)
+                >= 2),
+            "A never acknowledged two uploads; log:\n{}",
+            a.log()
+        );
+        a.kill();
+        let mut acked = to_a.join().unwrap();
+        acked.extend(to_b.join().unwrap());
+        acked
+    });
+    assert!(acknowledged.len() >= 8, "{acknowledged:?}");
+    let names: Vec<&str> = acknowledged
+        .iter()
+        .map(|w| Path::new(w).file_name().unwrap().to_str().unwrap())
+        .collect();
+    // B takes the lease over and publishes every acknowledged upload, A's
+    // included: an acknowledged upload is in the database, whoever publishes.
+    assert!(
+        wait_until(Duration::from_secs(40), || verified_all(
+            &b,
+            "storm-demo",
+            &names
+        )),
+        "not every acknowledged upload was published ({names:?}); B's log:\n{}",
+        b.log()
+    );
+    assert!(b.log().contains("this server now publishes"), "{}", b.log());
 }
