@@ -431,7 +431,10 @@ fn uploads_on_both_servers_while_the_publisher_is_killed_are_all_published() {
             .into_iter()
             .map(|b| {
                 let files = b.join().unwrap();
-                files.into_iter().find(|f| f.ends_with(".whl")).unwrap()
+                files
+                    .into_iter()
+                    .find(|f| Path::new(f).extension().is_some_and(|e| e == "whl"))
+                    .unwrap()
             })
             .collect()
     });
@@ -461,7 +464,7 @@ fn uploads_on_both_servers_while_the_publisher_is_killed_are_all_published() {
             acked
         });
         assert!(
-            wait_until(Duration::from_secs(60), || acked_on_a
+            wait_until(Duration::from_mins(1), || acked_on_a
                 .load(std::sync::atomic::Ordering::SeqCst)
                 >= 2),
             "A never acknowledged two uploads; log:\n{}",
