@@ -240,7 +240,8 @@ fn copy_blobs(source: &Data, target: &Data, jobs: usize) -> anyhow::Result<Copie
 }
 
 /// Copies one blob unless the target holds the same bytes already, then
-/// checks what the target holds. Whether it wrote, and the length.
+/// checks what the target holds. Whether it wrote, and the length. A small
+/// blob costs the target one read, one write and one read back.
 fn copy_blob(
     source: &dyn BlobStore,
     target: &dyn BlobStore,
@@ -248,28 +249,49 @@ fn copy_blob(
 ) -> anyhow::Result<(bool, u64)> {
     let len = source
         .len(key)?
-        .with_context(|| "vanished from the source while copying")?;
-    let want = sha256_of(source, key, len)?;
-    let fresh = if target.len(key)? == Some(len) && sha256_of(target, key, len)? == want {
-        false
+        .context("vanished from the source while copying")?;
+    let small = if len <= IN_MEMORY {
+        Some(source.get(key)?.context("vanished from the source")?)
     } else {
-        if len <= IN_MEMORY {
-            let bytes = source.get(key)?.context("vanished from the source")?;
-            target.put(key, &bytes)?;
-        } else {
+        None
+    };
+    let want = match &small {
+        Some(bytes) => sha256(bytes),
+        None => sha256_of(source, key, len)?,
+    };
+    if holds(target, key, len, &want)? {
+        return Ok((false, len));
+    }
+    match small {
+        Some(bytes) => target.put(key, &bytes)?,
+        None => {
             let mut staging = target.staging_file()?;
             for_each_part(source, key, len, |part| Ok(staging.write_all(part)?))?;
             staging.flush()?;
             staging.rewind()?;
             target.put_file(key, staging)?;
         }
-        let stored = target.len(key)?;
-        if stored != Some(len) || sha256_of(target, key, len)? != want {
-            bail!("the target holds other bytes after the copy");
-        }
-        true
-    };
-    Ok((fresh, len))
+    }
+    if !holds(target, key, len, &want)? {
+        bail!("the target holds other bytes after the copy");
+    }
+    Ok((true, len))
+}
+
+/// Whether `store` holds exactly `len` bytes under `key` with SHA-256
+/// `want`: one whole read for a small blob, a length and ranged reads for
+/// a large one.
+fn holds(store: &dyn BlobStore, key: &str, len: u64, want: &[u8]) -> anyhow::Result<bool> {
+    if len <= IN_MEMORY {
+        return Ok(store
+            .get(key)?
+            .is_some_and(|bytes| bytes.len() as u64 == len && sha256(&bytes) == want));
+    }
+    Ok(store.len(key)? == Some(len) && sha256_of(store, key, len)? == want)
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    HashAlgorithm::Sha256.digest(bytes)
 }
 
 /// The SHA-256 of the `len` bytes under `key`, read a part at a time.
