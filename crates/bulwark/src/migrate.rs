@@ -262,15 +262,14 @@ fn copy_blob(
     if holds(target, key, len, &want)? {
         return Ok((false, len));
     }
-    match small {
-        Some(bytes) => target.put(key, &bytes)?,
-        None => {
-            let mut staging = target.staging_file()?;
-            for_each_part(source, key, len, |part| Ok(staging.write_all(part)?))?;
-            staging.flush()?;
-            staging.rewind()?;
-            target.put_file(key, staging)?;
-        }
+    if let Some(bytes) = small {
+        target.put(key, &bytes)?;
+    } else {
+        let mut staging = target.staging_file()?;
+        for_each_part(source, key, len, |part| Ok(staging.write_all(part)?))?;
+        staging.flush()?;
+        staging.rewind()?;
+        target.put_file(key, staging)?;
     }
     if !holds(target, key, len, &want)? {
         bail!("the target holds other bytes after the copy");
