@@ -51,7 +51,8 @@ use tokio_postgres::{AsyncMessage, Config, IsolationLevel, NoTls, Row};
 
 use crate::io::IoRuntime;
 use crate::rules::{
-    Decision, Lease, LeaseStep, check_transaction, claim_is_current, identity_of, unix_micros,
+    Decision, Lease, LeaseStep, TIMESTAMP_ROLE, check_transaction, claim_is_current, identity_of,
+    timestamp_advances, unix_micros,
 };
 use crate::{
     AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
@@ -1368,6 +1369,17 @@ impl StateStore for PgState {
                     fence: commit.fence,
                     current,
                 })));
+            }
+            let stored = query_opt(
+                tx,
+                "SELECT version FROM roles WHERE name = $1",
+                &[&TIMESTAMP_ROLE],
+            )
+            .await?
+            .map(|row| u64_at(&row, 0))
+            .transpose()?;
+            if let Err(e) = timestamp_advances(commit, stored) {
+                return Ok(Decision::RollBack(Err(e)));
             }
             for p in &commit.pages {
                 let (length, bin) = (param(p.length)?, i64::from(p.bin));
