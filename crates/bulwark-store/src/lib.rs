@@ -41,6 +41,7 @@ pub mod key;
 pub mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod redact;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rules;
 #[cfg(feature = "s3")]
@@ -50,6 +51,7 @@ pub mod sqlite;
 pub mod staging;
 
 pub use model::*;
+pub use redact::redact_url;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
