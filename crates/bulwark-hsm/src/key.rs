@@ -75,21 +75,31 @@ pub struct Generated {
 /// threads share a small pool of sessions on the token (at most
 /// `max_sessions`, opened as threads need them), so `sign` may run on
 /// several threads at once.
+///
+/// A session that fails with a session-level error ([`session_lost`]: its
+/// handle is gone, the token was removed, the login was lost) is dropped
+/// from the pool, and the next signature opens a new one, logs it in again
+/// and finds the key again (its handle may have changed), so a token that
+/// comes back is used again without a restart.
 pub struct Pkcs11Key {
     context: Pkcs11,
     slot: Slot,
-    private: ObjectHandle,
+    /// The private key's handle, found again by each new session.
+    private: Mutex<ObjectHandle>,
     public: PublicKey,
     key_id: String,
     /// The URI as displayed in messages (no secret).
     uri: String,
+    /// The private key's search template (from the URI).
+    template: Vec<Attribute>,
     token: String,
+    /// Kept to log new sessions in after the login was lost.
+    pin: Pin,
     sessions: SessionPool,
 }
 
-/// Sessions on the key's token: idle ones, and how many exist. The first
-/// one, which logged in, is never closed, so the login lasts as long as
-/// the key.
+/// Sessions on the key's token: idle ones, and how many exist. A session
+/// given back stays open, so the login lasts while the key signs.
 struct SessionPool {
     state: Mutex<PoolState>,
     returned: Condvar,
@@ -123,7 +133,7 @@ impl Pkcs11Key {
             .open_ro_session(slot)
             .map_err(HsmError::during("C_OpenSession"))?;
         login(&session, pin, &token)?;
-        Self::from_session(context, slot, token, session, uri, max_sessions)
+        Self::from_session(context, slot, token, session, uri, pin, max_sessions)
     }
 
     /// Generates a key pair on the token `uri` names, labelled and
@@ -199,7 +209,15 @@ impl Pkcs11Key {
         session
             .generate_key_pair(&mechanism, &public, &private)
             .map_err(HsmError::during("C_GenerateKeyPair"))?;
-        let key = Self::from_session(context, slot, token, session, uri, DEFAULT_MAX_SESSIONS)?;
+        let key = Self::from_session(
+            context,
+            slot,
+            token,
+            session,
+            uri,
+            pin,
+            DEFAULT_MAX_SESSIONS,
+        )?;
         Ok(Generated { key, fell_back })
     }
 
@@ -211,23 +229,12 @@ impl Pkcs11Key {
         token: String,
         session: Session,
         uri: &Pkcs11Uri,
+        pin: &Pin,
         max_sessions: usize,
     ) -> Result<Self, HsmError> {
         let shown = uri.to_string();
-        let found = session
-            .find_objects(&key_template(uri, ObjectClass::PRIVATE_KEY))
-            .map_err(HsmError::during("C_FindObjects"))?;
-        let private = match found.as_slice() {
-            [one] => *one,
-            [] => return Err(HsmError::NoKey { token, uri: shown }),
-            many => {
-                return Err(HsmError::SeveralKeys {
-                    token,
-                    uri: shown,
-                    count: many.len(),
-                });
-            }
-        };
+        let private_template = key_template(uri, ObjectClass::PRIVATE_KEY);
+        let private = find_private(&session, &private_template, &token, &shown)?;
         let attributes = session
             .get_attributes(
                 private,
@@ -295,11 +302,13 @@ impl Pkcs11Key {
         let key = Pkcs11Key {
             context,
             slot,
-            private,
+            private: Mutex::new(private),
             key_id: keys::key_id(&public.key_object()),
             public,
             uri: shown,
+            template: private_template,
             token,
+            pin: Pin(pin.0.clone()),
             sessions: SessionPool {
                 state: Mutex::new(PoolState {
                     idle: vec![session],
@@ -325,20 +334,42 @@ impl Pkcs11Key {
         &self.token
     }
 
-    /// Signs on the token with a pooled session.
+    /// A new session for the pool, logged in (a no-op while another session
+    /// holds the login: login is per application and token, PKCS#11 §5.6),
+    /// with the key found again.
+    fn open_session(&self) -> Result<Session, HsmError> {
+        let session = self
+            .context
+            .open_ro_session(self.slot)
+            .map_err(HsmError::during("C_OpenSession"))?;
+        login(&session, &self.pin, &self.token)?;
+        let private = find_private(&session, &self.template, &self.token, &self.uri)?;
+        *self.private.lock().unwrap_or_else(PoisonError::into_inner) = private;
+        Ok(session)
+    }
+
+    /// Signs on the token with a pooled session; a session lost to a
+    /// session-level error is dropped rather than given back.
     fn sign_hex(&self, message: &[u8]) -> Result<String, HsmError> {
-        let session = self.sessions.take(|| {
-            // Sessions opened after the login are logged in too: login is
-            // per application and token (PKCS#11 §5.6).
-            self.context
-                .open_ro_session(self.slot)
-                .map_err(HsmError::during("C_OpenSession"))
-        })?;
-        let signed = if self.public.algorithm() == Algorithm::Ed25519 {
+        let session = self.sessions.take(|| self.open_session())?;
+        let signed = self.sign_in(&session, message);
+        match &signed {
+            Err(HsmError::Pkcs11 { source, .. }) if session_lost(source) => {
+                self.sessions.discard(session);
+            }
+            _ => self.sessions.give_back(session),
+        }
+        signed
+    }
+
+    /// Signs `message` in `session`.
+    fn sign_in(&self, session: &Session, message: &[u8]) -> Result<String, HsmError> {
+        let private = *self.private.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.public.algorithm() == Algorithm::Ed25519 {
             session
                 .sign(
                     &Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
-                    self.private,
+                    private,
                     message,
                 )
                 .map(|signature| bulwark_tuf::hex::encode(&signature))
@@ -348,16 +379,14 @@ impl Pkcs11Key {
             // r || s, which the ecdsa-sha2-nistp256 scheme writes as DER.
             let digest = ring::digest::digest(&ring::digest::SHA256, message);
             session
-                .sign(&Mechanism::Ecdsa, self.private, digest.as_ref())
+                .sign(&Mechanism::Ecdsa, private, digest.as_ref())
                 .map_err(HsmError::during("C_Sign"))
                 .and_then(|fixed| {
                     keys::ecdsa_p256_signature_from_fixed(&fixed).map_err(|_| HsmError::Mismatch {
                         uri: self.uri.clone(),
                     })
                 })
-        };
-        self.sessions.give_back(session);
-        signed
+        }
     }
 }
 
@@ -419,6 +448,58 @@ impl SessionPool {
     fn give_back(&self, session: Session) {
         self.lock().idle.push(session);
         self.returned.notify_one();
+    }
+
+    /// Closes a broken session, making room for a new one.
+    fn discard(&self, session: Session) {
+        drop(session);
+        self.lock().open -= 1;
+        self.returned.notify_one();
+    }
+}
+
+/// Whether `error` means the session is of no more use (its handle or
+/// the login is gone, the token was removed or fails), rather than that
+/// this one request failed.
+fn session_lost(error: &CkError) -> bool {
+    matches!(
+        error,
+        CkError::Pkcs11(
+            RvError::SessionHandleInvalid
+                | RvError::SessionClosed
+                | RvError::DeviceRemoved
+                | RvError::DeviceError
+                | RvError::TokenNotPresent
+                | RvError::TokenNotRecognized
+                | RvError::UserNotLoggedIn
+                | RvError::KeyHandleInvalid
+                | RvError::ObjectHandleInvalid,
+            _
+        )
+    )
+}
+
+/// The one private key `session` finds with `template`.
+fn find_private(
+    session: &Session,
+    template: &[Attribute],
+    token: &str,
+    uri: &str,
+) -> Result<ObjectHandle, HsmError> {
+    let found = session
+        .find_objects(template)
+        .map_err(HsmError::during("C_FindObjects"))?;
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(HsmError::NoKey {
+            token: token.to_owned(),
+            uri: uri.to_owned(),
+        }),
+        many => Err(HsmError::SeveralKeys {
+            token: token.to_owned(),
+            uri: uri.to_owned(),
+            count: many.len(),
+        }),
     }
 }
 

@@ -195,6 +195,50 @@ fn many_threads_sign_with_one_key() {
     });
 }
 
+/// A session the token no longer knows (here: the library was finalized
+/// and initialized again, as after a token reset) fails one signature; the
+/// key drops it, and the next signature opens a new session, logs in again
+/// and signs.
+#[test]
+fn a_lost_session_is_replaced_on_the_next_signature() {
+    let Some(_hsm) = rerun_with_softhsm(
+        "a_lost_session_is_replaced_on_the_next_signature",
+        &[("Bulwark", PIN)],
+    ) else {
+        return;
+    };
+    let generated = Pkcs11Key::generate(
+        module(),
+        &uri("pkcs11:token=Bulwark;object=online"),
+        &pin(),
+        KeyRequest::Preferred,
+    )
+    .unwrap();
+    drop(generated);
+    let key = Pkcs11Key::open_with_sessions(
+        module(),
+        &uri("pkcs11:token=Bulwark;object=online"),
+        &pin(),
+        1,
+    )
+    .unwrap();
+    assert_signs_verifiably(&key, Algorithm::Ed25519);
+    let context = cryptoki::context::Pkcs11::new(module()).unwrap();
+    context.finalize().unwrap();
+    let context = cryptoki::context::Pkcs11::new(module()).unwrap();
+    context
+        .initialize(cryptoki::context::CInitializeArgs::new(
+            cryptoki::context::CInitializeFlags::OS_LOCKING_OK,
+        ))
+        .unwrap();
+    let lost = key.sign(b"m").unwrap_err();
+    assert!(
+        format!("{lost:?}").contains("SessionHandleInvalid"),
+        "{lost:?}"
+    );
+    assert_signs_verifiably(&key, Algorithm::Ed25519);
+}
+
 #[test]
 fn operator_mistakes_are_clear_errors_without_the_pin() {
     let Some(_hsm) = rerun_with_softhsm(

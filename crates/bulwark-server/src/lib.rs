@@ -142,26 +142,21 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `state` on `listener` with the publisher running beside it,
-/// until the process ends. The publisher publishes while this process,
-/// `holder`, holds the publisher lease of the state store.
+/// until `shutdown` completes; then releases the publisher lease, so that
+/// a standby server takes over at once. The publisher publishes while this
+/// process holds `lease` (see [`publisher::Lease`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     publisher: Arc<bulwark_repo::Publisher>,
-    holder: String,
+    lease: publisher::Lease,
+    shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let wake = state.publish.clone();
     let (interval, retention) = (
         state.config.publish_interval,
         state.config.snapshot_retention,
     );
-    let (lease_tx, lease_rx) = tokio::sync::watch::channel(None);
-    tokio::spawn(publisher::hold_lease(
-        state.store.clone(),
-        holder,
-        lease_tx,
-        wake.clone(),
-    ));
     if state.config.shared_state {
         tokio::spawn(publisher::forward_changes(
             state.store.clone(),
@@ -169,8 +164,17 @@ pub async fn serve(
         ));
     }
     tokio::spawn(publisher::run(
-        publisher, lease_rx, wake, interval, retention,
+        publisher,
+        lease.watch(),
+        wake,
+        interval,
+        retention,
     ));
     let limits = state.config.connections;
-    bulwark_http::listen::serve(listener, router(state), limits).await
+    let served = tokio::select! {
+        served = bulwark_http::listen::serve(listener, router(state), limits) => served,
+        () = shutdown => Ok(()),
+    };
+    lease.release().await;
+    served
 }

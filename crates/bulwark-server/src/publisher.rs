@@ -4,29 +4,50 @@
 //! batched into the next one.
 //!
 //! Of all the servers sharing one state store, only the holder of the
-//! publisher lease publishes ([`hold_lease`] takes and renews it every
-//! second; it lasts [`LEASE`]). Its runs commit under the lease's fence,
-//! which the store checks in the commit's transaction, so a server that
-//! lost the lease without noticing (paused, cut off) can never commit after
-//! its successor. Changes queued on other servers wake it through the
-//! store ([`forward_changes`]).
+//! publisher lease publishes ([`Lease`] takes and renews it every second;
+//! it lasts [`LEASE`]). Its runs commit under the lease's fence, which the
+//! store checks in the commit's transaction, so a server that lost the
+//! lease without noticing (paused, cut off) can never commit after its
+//! successor: its refused run means it lost the lease, and it waits as a
+//! standby. A publisher whose runs keep failing ([`MAX_FAILED_RUNS`] in a
+//! row: a broken key, say) gives the lease up for [`STEP_DOWN`], so that
+//! another server can publish, and a server that shuts down releases it
+//! ([`Lease::release`]) so that a standby takes over at once. Changes
+//! queued on other servers wake it through the store ([`forward_changes`]).
+//!
+//! ```text
+//! Lease task: acquire_publisher every RENEW ─▶ watch<Option<fence>> ─▶ run loop
+//! run loop:   run_once ─▶ Done | Fenced (standby) | Failed (×MAX_FAILED_RUNS ─▶ step down)
+//! step down / release ─▶ Lease task: release_publisher
+//! ```
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bulwark_http::{blocking, chain};
-use bulwark_repo::Publisher;
 use bulwark_repo::clock::now;
-use bulwark_store::StateStore;
+use bulwark_repo::{PublishError, Publisher};
+use bulwark_store::{StateStore, StoreError};
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 /// How long the publisher lease lasts unless renewed: a dead publisher's
 /// successor takes over within this (plus one renewal period).
 pub const LEASE: Duration = Duration::from_secs(5);
 
 /// How often the lease is renewed (or, by a standby server, tried).
-const RENEW: Duration = Duration::from_secs(1);
+pub const RENEW: Duration = Duration::from_secs(1);
+
+/// How many publish runs in a row may fail before the publisher gives the
+/// lease up: a server that cannot sign (its token's session broke, say)
+/// must not keep others from publishing.
+pub const MAX_FAILED_RUNS: u32 = 3;
+
+/// How long a publisher that gave the lease up leaves it to the others
+/// before trying again (long enough for a standby, which tries every
+/// [`RENEW`], to take it).
+pub const STEP_DOWN: Duration = Duration::from_secs(10);
 
 /// An identifier of this process as a lease holder, unique across hosts
 /// and restarts.
@@ -55,17 +76,129 @@ pub async fn try_lease(store: &Arc<dyn StateStore>, holder: &str) -> Option<u64>
     }
 }
 
+/// Ends `holder`'s lease at once, logging a failure (the lease then
+/// expires by itself within [`LEASE`]).
+async fn release(store: &Arc<dyn StateStore>, holder: &str) {
+    let (store, who) = (store.clone(), holder.to_owned());
+    if let Err(e) = blocking(move || store.release_publisher(&who)).await {
+        tracing::error!("cannot release the publisher lease: {}", chain(&e));
+    }
+}
+
+/// What the run loop asks of the task that holds the lease.
+#[derive(Default)]
+struct Requests {
+    /// Give the lease up and leave it for [`STEP_DOWN`].
+    step_down: Notify,
+    /// Release the lease and end.
+    stop: Notify,
+}
+
+/// The publisher lease of this process, kept by a task that renews it
+/// every [`RENEW`] (and a standby's task tries to take it as often).
+pub struct Lease {
+    fence: watch::Receiver<Option<u64>>,
+    requests: Arc<Requests>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Lease {
+    /// Tries to take the lease for `holder` once, then keeps it (or keeps
+    /// trying) in a task of its own, waking `wake` whenever this process
+    /// becomes the holder.
+    pub async fn take(store: Arc<dyn StateStore>, holder: String, wake: Arc<Notify>) -> Self {
+        let first = try_lease(&store, &holder).await;
+        if let Some(fence) = first {
+            tracing::info!(fence, "this server now publishes");
+        }
+        let (sender, fence) = watch::channel(first);
+        let requests = Arc::new(Requests::default());
+        let task = tokio::spawn(hold(store, holder, sender, wake, requests.clone()));
+        Self {
+            fence,
+            requests,
+            task,
+        }
+    }
+
+    /// The fence while this process holds the lease, `None` while not.
+    #[must_use]
+    pub fn fence(&self) -> Option<u64> {
+        *self.fence.borrow()
+    }
+
+    /// Waits up to `timeout` for this process to hold the lease; its fence,
+    /// or `None` when another holder kept it.
+    pub async fn wait_for(&mut self, timeout: Duration) -> Option<u64> {
+        let held = tokio::time::timeout(timeout, self.fence.wait_for(Option::is_some)).await;
+        match held {
+            Ok(Ok(fence)) => *fence,
+            _ => None,
+        }
+    }
+
+    /// What the run loop needs of the lease: its fence, and a way to give
+    /// it up.
+    #[must_use]
+    pub fn watch(&self) -> LeaseWatch {
+        LeaseWatch {
+            fence: self.fence.clone(),
+            requests: self.requests.clone(),
+        }
+    }
+
+    /// Stops renewing the lease and releases it, so that a standby takes
+    /// over at once instead of waiting for it to expire.
+    pub async fn release(self) {
+        self.requests.stop.notify_one();
+        if let Err(e) = self.task.await {
+            tracing::error!("the publisher lease task failed: {e}");
+        }
+    }
+}
+
+/// The lease as [`run`] follows it (from [`Lease::watch`]).
+pub struct LeaseWatch {
+    fence: watch::Receiver<Option<u64>>,
+    requests: Arc<Requests>,
+}
+
 /// Keeps trying to take, then renewing, the publisher lease for `holder`,
 /// publishing the fence while held (`None` while not) on `lease`, and
-/// waking the publisher when it becomes the holder.
-pub async fn hold_lease(
+/// waking the publisher when it becomes the holder; gives it up for
+/// [`STEP_DOWN`] when asked to, and releases it and ends when asked to.
+async fn hold(
     store: Arc<dyn StateStore>,
     holder: String,
     lease: watch::Sender<Option<u64>>,
     wake: Arc<Notify>,
+    requests: Arc<Requests>,
 ) {
+    let mut standby_until: Option<Instant> = None;
     loop {
-        let fence = try_lease(&store, &holder).await;
+        tokio::select! {
+            () = tokio::time::sleep(RENEW) => {}
+            () = requests.step_down.notified() => {
+                lease.send_replace(None);
+                release(&store, &holder).await;
+                tracing::warn!(
+                    standby_secs = STEP_DOWN.as_secs(),
+                    "gave up the publisher lease after {MAX_FAILED_RUNS} failed runs in a row"
+                );
+                standby_until = Some(Instant::now() + STEP_DOWN);
+            }
+            () = requests.stop.notified() => {
+                lease.send_replace(None);
+                release(&store, &holder).await;
+                tracing::info!("released the publisher lease");
+                return;
+            }
+        }
+        let fence = if standby_until.is_some_and(|until| Instant::now() < until) {
+            None
+        } else {
+            try_lease(&store, &holder).await
+        };
         let before = *lease.borrow();
         if fence != before {
             if let Some(fence) = fence {
@@ -76,7 +209,6 @@ pub async fn hold_lease(
             }
             lease.send_replace(fence);
         }
-        tokio::time::sleep(RENEW).await;
     }
 }
 
@@ -96,8 +228,20 @@ pub async fn forward_changes(store: Arc<dyn StateStore>, wake: Arc<Notify>) {
     }
 }
 
+/// What one publish run came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Published, or nothing needed publishing.
+    Done,
+    /// The store refused the commit as fenced off: another server took
+    /// the lease, and this one is a standby now. Nothing was published.
+    Fenced,
+    /// Failed otherwise (logged); the changes stay queued for a retry.
+    Failed,
+}
+
 /// Runs the publisher once now, logging the outcome.
-pub async fn run_once(publisher: &Arc<Publisher>) -> bool {
+pub async fn run_once(publisher: &Arc<Publisher>) -> RunOutcome {
     let p = publisher.clone();
     match blocking(move || p.run_once(now())).await {
         Ok(Some(report)) => {
@@ -110,12 +254,20 @@ pub async fn run_once(publisher: &Arc<Publisher>) -> bool {
                 max_delay_ms = report.max_delay_us.map(|us| us / 1000),
                 "published"
             );
-            true
+            RunOutcome::Done
         }
-        Ok(None) => true,
+        Ok(None) => RunOutcome::Done,
+        Err(PublishError::Store(StoreError::Fenced { fence, current })) => {
+            tracing::warn!(
+                fence,
+                current,
+                "another server took the publisher lease during this run, which published nothing"
+            );
+            RunOutcome::Fenced
+        }
         Err(e) => {
             tracing::error!("publishing failed (will retry): {}", chain(&e));
-            false
+            RunOutcome::Failed
         }
     }
 }
@@ -163,26 +315,35 @@ async fn collect_unrecorded(
     }
 }
 
-/// Publishes forever while this server holds the lease (`lease` holds
-/// its fence): after every wake-up and at least every `interval`; about
-/// every ten intervals collects snapshots older than `retention`, and
-/// removes files a crash left unrecorded (found when it became the
-/// publisher, removed if still unrecorded ten intervals later; a request
-/// never lasts that long with the default settings).
+/// Publishes forever while this server holds `lease`: after every
+/// wake-up and at least every `interval`; about every ten intervals
+/// collects snapshots older than `retention`, and removes files a crash
+/// left unrecorded (found when it became the publisher, removed if still
+/// unrecorded ten intervals later; a request never lasts that long with
+/// the default settings). A run refused as fenced makes it a standby
+/// until the lease task takes the lease again; after [`MAX_FAILED_RUNS`]
+/// failed runs in a row it gives the lease up ([`STEP_DOWN`]). Ends when
+/// the lease task does ([`Lease::release`]).
 pub async fn run(
     publisher: Arc<Publisher>,
-    mut lease: watch::Receiver<Option<u64>>,
+    lease: LeaseWatch,
     wake: Arc<Notify>,
     interval: Duration,
     retention: Duration,
 ) {
-    let mut last_gc = tokio::time::Instant::now();
+    let LeaseWatch {
+        fence: mut fences,
+        requests,
+    } = lease;
+    let mut last_gc = Instant::now();
     let mut suspects = None;
+    let mut failed = 0;
     loop {
-        let fence = *lease.borrow_and_update();
+        let fence = *fences.borrow_and_update();
         let Some(fence) = fence else {
             suspects = None;
-            if lease.changed().await.is_err() {
+            failed = 0;
+            if fences.changed().await.is_err() {
                 return;
             }
             continue;
@@ -194,22 +355,49 @@ pub async fn run(
             // Just became the publisher: the second sweep must come ten
             // intervals after this first one, never sooner, or it would
             // remove uploads stored but not yet recorded.
-            last_gc = tokio::time::Instant::now();
+            last_gc = Instant::now();
             collect_unrecorded(&publisher, BTreeSet::new()).await
         };
-        let ok = run_once(&publisher).await;
+        let wait = match run_once(&publisher).await {
+            RunOutcome::Done => {
+                failed = 0;
+                interval
+            }
+            RunOutcome::Fenced => {
+                // A standby until the lease task says otherwise (it
+                // finds the lease taken at its next renewal).
+                if fences.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            RunOutcome::Failed => {
+                failed += 1;
+                if failed >= MAX_FAILED_RUNS {
+                    tracing::error!(
+                        failed,
+                        "publishing keeps failing: giving the lease to another server"
+                    );
+                    requests.step_down.notify_one();
+                    if fences.wait_for(Option::is_none).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                RENEW
+            }
+        };
         let mut suspected = suspected;
         if last_gc.elapsed() >= interval * 10 {
             collect_garbage(&publisher, retention).await;
             suspected = collect_unrecorded(&publisher, suspected).await;
-            last_gc = tokio::time::Instant::now();
+            last_gc = Instant::now();
         }
         suspects = Some(suspected);
-        let wait = if ok { interval } else { Duration::from_secs(1) };
         tokio::select! {
             () = wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
-            changed = lease.changed() => if changed.is_err() { return },
+            changed = fences.changed() => if changed.is_err() { return },
         }
     }
 }

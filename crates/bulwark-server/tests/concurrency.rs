@@ -77,11 +77,18 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = repo.state(config);
+        let lease = bulwark_server::publisher::Lease::take(
+            repo.store.clone(),
+            "test".to_owned(),
+            state.publish.clone(),
+        )
+        .await;
         let task = tokio::spawn(bulwark_server::serve(
             listener,
             state,
             repo.publisher.clone(),
-            "test".to_owned(),
+            lease,
+            std::future::pending(),
         ));
         Self {
             repo,

@@ -46,6 +46,8 @@
 //! - `export` lists a store's records in [`crate::StateRecord`]'s order, so
 //!   that a restored store exports exactly what its source did; the
 //!   counters travel, so no version or change number is handed out twice;
+//! - a commit whose timestamp record is not newer than the stored one is
+//!   `StaleTimestamp` and changes nothing, whatever its fence;
 //! - a file is keyed by its [`crate::FileIdentity`] as well as its filename:
 //!   after a check of the filename (`Identical`, or `Conflict` for other
 //!   bytes), a stored file of the same project, release and distribution
@@ -124,6 +126,7 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     restore_copies_everything_and_continues_the_counters,
     publisher_lease_is_exclusive_and_fences_commits,
     publisher_lease_passes_on_expiry,
+    publish_runs_never_go_back,
     one_publisher_among_concurrent_acquirers,
     wait_for_change_returns_by_its_timeout,
 ];
@@ -3015,6 +3018,57 @@ fn publisher_lease_passes_on_expiry(make: &Make<'_, dyn StateStore>) {
         .expect("acquire a")
         .expect("a released lease is free");
     assert!(again > b, "fence {again} after {b}");
+}
+
+/// Two runs under one fence (two processes under one holder name): the
+/// run that commits second with an older timestamp version is refused and
+/// changes nothing, so published metadata never goes back.
+fn publish_runs_never_go_back(make: &Make<'_, dyn StateStore>) {
+    #[track_caller]
+    fn stale(outcome: crate::Result<()>, offered: u64, stored: u64) {
+        match outcome {
+            Err(StoreError::StaleTimestamp {
+                offered: o,
+                stored: s,
+            }) => assert_eq!((o, s), (offered, stored), "StaleTimestamp fields"),
+            other => panic!(
+                "expected StaleTimestamp {{ offered: {offered}, stored: {stored} }}, got {other:?}"
+            ),
+        }
+    }
+    let s = make();
+    let fence = s
+        .acquire_publisher("embedded", LONG_LEASE)
+        .expect("acquire")
+        .expect("a free lease is taken");
+    let change = added(
+        s.add_file("a", &file("a", "a-1.0.tar.gz", "1.0", "a1", "alice")),
+        "upload",
+    );
+    let run = |version: u64| PublishCommit {
+        up_to_change: change,
+        pages: vec![page("a", &format!("a{version}"), 1)],
+        roles: vec![
+            role("snapshot", version, &format!("s{version}")),
+            role("timestamp", version, &format!("t{version}")),
+        ],
+        timestamp: format!("timestamp {version}").into_bytes(),
+        fence,
+    };
+    s.commit_publish(&run(2)).expect("commit version 2");
+    let before = Observed::take(&*s, &["a"], &[1]);
+    stale(s.commit_publish(&run(1)), 1, 2);
+    stale(s.commit_publish(&run(2)), 2, 2);
+    assert_eq!(
+        Observed::take(&*s, &["a"], &[1]),
+        before,
+        "a stale commit changed the state"
+    );
+    s.commit_publish(&run(3)).expect("commit version 3");
+    assert_eq!(
+        s.latest_timestamp().expect("latest_timestamp").as_deref(),
+        Some(&b"timestamp 3"[..])
+    );
 }
 
 /// Holders racing for a free lease: exactly one gets it.

@@ -43,6 +43,7 @@ pub mod key;
 pub mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod redact;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rules;
 #[cfg(feature = "s3")]
@@ -52,6 +53,7 @@ pub mod sqlite;
 pub mod staging;
 
 pub use model::*;
+pub use redact::redact_url;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,17 @@ pub enum StoreError {
         fence: u64,
         /// The lease's current epoch.
         current: u64,
+    },
+    /// A publish run's timestamp is not newer than the one already
+    /// committed: another publisher (a second process on one data
+    /// directory, under the same holder name) committed a later run first.
+    /// Nothing was changed.
+    #[error("publish run with timestamp version {offered} refused: version {stored} is committed")]
+    StaleTimestamp {
+        /// The timestamp version of the refused run.
+        offered: u64,
+        /// The timestamp version committed before.
+        stored: u64,
     },
 }
 
@@ -212,6 +225,11 @@ pub trait StateStore: Send + Sync {
     /// a publisher deposed meanwhile can never commit). A store whose lease
     /// was never taken is at epoch 0, the fence of a publisher that runs
     /// without election (a single server).
+    ///
+    /// [`StoreError::StaleTimestamp`], changing nothing, when `commit.roles`
+    /// holds a `timestamp` record whose version is not above the stored
+    /// one: a run that started before another's commit can never replace
+    /// newer metadata with older, even under the same fence.
     fn commit_publish(&self, commit: &PublishCommit) -> Result<()>;
 
     /// Takes or renews the one publisher lease for `holder` (an id unique

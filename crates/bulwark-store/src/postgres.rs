@@ -24,8 +24,11 @@
 //!   (delivered at commit); each store keeps one connection listening, so
 //!   [`StateStore::wait_for_change`] wakes the publisher of another server.
 //! - The publisher lease is one row, taken with the database clock
-//!   (`now()`); `commit_publish` locks it (`FOR UPDATE`) and refuses a
-//!   fence that is not its epoch.
+//!   (`clock_timestamp()` once the row lock is granted, not `now()`, the
+//!   transaction's start: an acquisition that waited behind a long commit
+//!   must not judge the lease by an earlier time);
+//!   `commit_publish` locks it (`FOR UPDATE`) and refuses a fence that is
+//!   not its epoch.
 //! - Reads run in `REPEATABLE READ, READ ONLY` transactions: one snapshot.
 //!
 //! The schema is versioned in `schema_version` and migrated at connect in
@@ -52,7 +55,8 @@ use tokio_postgres::{AsyncMessage, Config, IsolationLevel, NoTls, Row};
 use crate::export::{Chunks, IS_EMPTY};
 use crate::io::IoRuntime;
 use crate::rules::{
-    Decision, Lease, LeaseStep, check_transaction, claim_is_current, identity_of, unix_micros,
+    Decision, Lease, LeaseStep, TIMESTAMP_ROLE, check_transaction, claim_is_current, identity_of,
+    timestamp_advances, unix_micros,
 };
 use crate::{
     AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
@@ -1660,6 +1664,17 @@ impl StateStore for PgState {
                     current,
                 })));
             }
+            let stored = query_opt(
+                tx,
+                "SELECT version FROM roles WHERE name = $1",
+                &[&TIMESTAMP_ROLE],
+            )
+            .await?
+            .map(|row| u64_at(&row, 0))
+            .transpose()?;
+            if let Err(e) = timestamp_advances(commit, stored) {
+                return Ok(Decision::RollBack(Err(e)));
+            }
             for p in &commit.pages {
                 let (length, bin) = (param(p.length)?, i64::from(p.bin));
                 execute(
@@ -1857,8 +1872,13 @@ impl StateStore for PgState {
         self.write_or_roll_back(Kind::Plain, async |tx| {
             let row = query_one(
                 tx,
-                "SELECT holder, coalesce(expires_at > now(), false), epoch \
-                 FROM publisher_lease WHERE id = 1 FOR UPDATE",
+                // Liveness is judged above the subquery that locks the
+                // row: a select list beside FOR UPDATE is computed before
+                // the lock is granted, so after a wait it would judge by
+                // the time the wait began.
+                "SELECT holder, coalesce(expires_at > clock_timestamp(), false), epoch \
+                 FROM (SELECT holder, expires_at, epoch FROM publisher_lease \
+                       WHERE id = 1 FOR UPDATE) AS lease",
                 &[],
             )
             .await?;
@@ -1876,7 +1896,8 @@ impl StateStore for PgState {
             execute(
                 tx,
                 "UPDATE publisher_lease SET holder = $1, \
-                 expires_at = now() + make_interval(secs => $2), epoch = $3 WHERE id = 1",
+                 expires_at = clock_timestamp() + make_interval(secs => $2), epoch = $3 \
+                 WHERE id = 1",
                 &[&holder, &seconds, &param(fence)?],
             )
             .await?;

@@ -3,7 +3,10 @@
 //! and who holds the publisher lease. The backends run the queries; these
 //! functions say what their answers mean.
 
-use crate::{ClaimRecord, FileIdentity, NestedRoleRecord, ProjectTransaction, Result, StoreError};
+use crate::{
+    ClaimRecord, FileIdentity, NestedRoleRecord, ProjectTransaction, PublishCommit, Result,
+    StoreError,
+};
 
 /// What the body of a write transaction decided.
 pub(crate) enum Decision<T> {
@@ -82,6 +85,26 @@ pub(crate) fn claim_is_current(stored: &ClaimRecord, t: &ProjectTransaction) -> 
         && stored.delegation == *t.checked_delegation.as_ref().unwrap_or(&t.claim.delegation)
         && nested_versions(stored.nested.iter().map(|n| (n.name.as_str(), n.version)))
             == nested_versions(t.checked_nested.iter().map(|(n, v)| (n.as_str(), *v)))
+}
+
+/// The name of the timestamp role's record.
+pub(crate) const TIMESTAMP_ROLE: &str = "timestamp";
+
+/// Refuses `commit` when its timestamp record is not newer than the
+/// `stored` one ([`StoreError::StaleTimestamp`]); a commit without a
+/// timestamp record passes.
+pub(crate) fn timestamp_advances(commit: &PublishCommit, stored: Option<u64>) -> Result<()> {
+    let offered = commit
+        .roles
+        .iter()
+        .find(|r| r.role == TIMESTAMP_ROLE)
+        .map(|r| r.version);
+    match (offered, stored) {
+        (Some(offered), Some(stored)) if offered <= stored => {
+            Err(StoreError::StaleTimestamp { offered, stored })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Now, in microseconds since the Unix epoch (0 for a clock before it).

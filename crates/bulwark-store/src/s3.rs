@@ -42,7 +42,7 @@ use object_store::{
 use crate::io::IoRuntime;
 use crate::key::{validate_key, validate_prefix};
 use crate::staging::{self, STALE_TEMP_AGE, create_temp};
-use crate::{BlobBatch, BlobStore, Result, StoreError};
+use crate::{BlobBatch, BlobStore, Result, StoreError, redact_url};
 
 /// The size of each part of a multipart upload, and the largest file
 /// [`BlobStore::put_file`] sends in a single PUT. S3 wants parts of at least
@@ -150,7 +150,7 @@ impl Location {
     fn parse(url: &str) -> Result<Self> {
         let invalid = |reason| -> StoreError {
             S3Error::InvalidUrl {
-                url: redacted(url),
+                url: redact_url(url),
                 reason,
             }
             .into()
@@ -190,18 +190,6 @@ impl fmt::Display for Location {
         } else {
             write!(f, "s3://{}/{}", self.bucket, self.prefix)
         }
-    }
-}
-
-/// `url` without user information (`scheme://user:secret@host` keeps only
-/// `scheme://***@host`), for error messages.
-fn redacted(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) if !scheme.is_empty() => format!("{scheme}://***{}", &rest[at..]),
-        Some(at) => format!("***{}", &rest[at..]),
-        None => url.to_owned(),
     }
 }
 
@@ -599,7 +587,7 @@ impl BlobStore for S3Blobs {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
 
-    use super::{Location, redacted};
+    use super::Location;
 
     #[test]
     fn urls_name_a_bucket_and_an_optional_prefix() {
@@ -634,9 +622,6 @@ mod tests {
 
     #[test]
     fn user_information_never_reaches_a_message() {
-        assert_eq!(redacted("s3://id:secret@bucket/p"), "s3://***@bucket/p");
-        assert_eq!(redacted("id:secret@bucket"), "***@bucket");
-        assert_eq!(redacted("s3://bucket/p@q"), "s3://bucket/p@q");
         let e = Location::parse("s3://id:secret@bucket").unwrap_err();
         assert!(!format!("{e:?}").contains("secret"), "{e:?}");
     }

@@ -39,7 +39,8 @@ use rusqlite::{
 
 use crate::export::{Chunks, IS_EMPTY};
 use crate::rules::{
-    Decision, Lease, LeaseStep, check_transaction, claim_is_current, identity_of, unix_micros,
+    Decision, Lease, LeaseStep, TIMESTAMP_ROLE, check_transaction, claim_is_current, identity_of,
+    timestamp_advances, unix_micros,
 };
 use crate::{
     AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
@@ -1197,6 +1198,13 @@ impl StateStore for SqliteState {
                     fence: commit.fence,
                     current,
                 })));
+            }
+            let stored: Option<u64> = tx
+                .prepare_cached("SELECT version FROM roles WHERE name = ?1")?
+                .query_row([TIMESTAMP_ROLE], |row| row.get(0))
+                .optional()?;
+            if let Err(e) = timestamp_advances(commit, stored) {
+                return Ok(Decision::RollBack(Err(e)));
             }
             let mut page = tx.prepare_cached(
                 "INSERT INTO pages (project, sha256, length, bin) VALUES (?1, ?2, ?3, ?4) \

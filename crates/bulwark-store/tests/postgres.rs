@@ -326,6 +326,45 @@ fn the_publisher_lease_passes_between_servers_and_fences_the_old_holder() {
     assert!(third > second, "fence {third} after {second}");
 }
 
+/// An acquisition that waits for the lease row (locked by a long commit)
+/// judges expiry by the time it gets the row, not by the time its
+/// transaction began: a lease that expired meanwhile passes, and the new
+/// lease lasts its full length from then.
+#[test]
+fn the_lease_is_judged_when_its_row_is_locked_not_when_the_transaction_began() {
+    let url = fresh_database();
+    let (a, b) = (
+        PgState::connect(&url).unwrap(),
+        PgState::connect(&url).unwrap(),
+    );
+    let lease = Duration::from_secs(1);
+    let first = a.acquire_publisher("server-a", lease).unwrap().unwrap();
+    // Hold the lease row as a long commit_publish would, past the expiry.
+    let second = thread::scope(|scope| {
+        let holder = scope.spawn(|| {
+            execute(
+                &url,
+                "BEGIN; SELECT 1 FROM publisher_lease WHERE id = 1 FOR UPDATE; \
+                 SELECT pg_sleep(2); COMMIT",
+            );
+        });
+        // Begins while a's lease is live, gets the row after it expired.
+        thread::sleep(Duration::from_millis(500));
+        let started = Instant::now();
+        let second = b.acquire_publisher("server-b", lease).unwrap();
+        assert!(
+            started.elapsed() > Duration::from_secs(1),
+            "the acquisition did not wait for the row lock"
+        );
+        holder.join().unwrap();
+        second
+    });
+    let second = second.expect("a lease that expired while b waited for its row passes to b");
+    assert!(second > first, "fence {second} after {first}");
+    // b's lease lasts from when b got it: a cannot take it back at once.
+    assert_eq!(a.acquire_publisher("server-a", lease).unwrap(), None);
+}
+
 /// A change queued on one server wakes a waiter on another within a second.
 #[test]
 fn wait_for_change_wakes_on_another_servers_change() {

@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use bulwark_store::redact_url;
 use serde::Deserialize;
 
 /// The settings, resolved.
@@ -115,23 +116,6 @@ fn parse_listen(value: &str, key: &str) -> anyhow::Result<SocketAddr> {
         .with_context(bad)?
         .next()
         .with_context(bad)
-}
-
-/// `url` without the password of its user information and without its
-/// query (which may carry `password=`), for messages.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
-    let authority_end = rest.find(['/', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
-        }
-        None => format!("{scheme}://{rest}"),
-    }
 }
 
 /// Sets each listed field of the settings `s` to the value given, when one
@@ -445,7 +429,7 @@ mod tests {
             bad.starts_with("state: ") && !bad.contains("secret"),
             "{bad}"
         );
-        assert!(bad.contains("u:***@db"), "{bad}");
+        assert!(bad.contains("mysql://***@db"), "{bad}");
         for url in ["s3://", "s3:///prefix", "file:///tmp"] {
             let bad = load("", url).unwrap_err().to_string();
             assert!(bad.starts_with("blobs: "), "{bad}");

@@ -18,9 +18,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use bulwark_store::fs::FsBlobs;
 use bulwark_store::sqlite::SqliteState;
-use bulwark_store::{BlobStore, StateStore};
+use bulwark_store::{BlobStore, StateStore, redact_url};
 
-use crate::config::{Settings, redact_url};
+use crate::config::Settings;
 
 /// The state database's file name in a data directory.
 const DATABASE: &str = "state.sqlite3";

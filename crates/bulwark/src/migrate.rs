@@ -26,7 +26,9 @@ use anyhow::{Context as _, bail};
 use bulwark_store::{BlobStore, StateRecord, StateStore};
 use bulwark_tuf::hash::{HashAlgorithm, Hasher};
 
-use crate::config::{Settings, StoreFlags, redact_url};
+use bulwark_store::redact_url;
+
+use crate::config::{Settings, StoreFlags};
 use crate::data::Data;
 
 /// Options of `bulwark migrate`.

@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use bulwark_layout as layout;
 use bulwark_repo::init::{OfflineSigners, initialize};
-use bulwark_repo::{Publisher, keyfile};
+use bulwark_repo::{PublishError, Publisher, keyfile};
+use bulwark_server::publisher::{Lease, RunOutcome};
+use bulwark_store::StoreError;
 use bulwark_tuf::keys::{Algorithm, SigningKey};
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::signer::Signer;
@@ -132,11 +134,10 @@ fn checked_publisher(
     ))
 }
 
-/// The name this process holds the publisher lease under. One process
+/// The name `bulwark serve` holds the publisher lease under. One server
 /// serves a data directory, so its name is fixed (a restart after a crash
-/// takes the lease back at once, and `bulwark import` publishes beside a
-/// running server as before); servers sharing a database each need their
-/// own.
+/// takes the lease back at once); servers sharing a database each need
+/// their own.
 fn holder(data: &Data) -> String {
     if data.shared {
         bulwark_server::publisher::holder_id()
@@ -147,6 +148,9 @@ fn holder(data: &Data) -> String {
 
 /// Publishes what is queued in `data` right away (used after `bulwark
 /// import`), so that it is signed even before `bulwark serve` starts.
+/// It takes the publisher lease under a name of its own, renewed while it
+/// publishes: beside a running server, which holds the lease, it leaves
+/// the publishing to that server.
 pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
     if data
         .blobs
@@ -162,26 +166,49 @@ pub fn publish_now(data: &Data, settings: &Settings) -> anyhow::Result<()> {
     if data.shared {
         publisher = publisher.without_timestamp_blob();
     }
-    let holder = holder(data);
-    let Some(fence) = data
-        .store
-        .acquire_publisher(&holder, bulwark_server::publisher::LEASE)?
-    else {
-        println!("queued: the running publisher publishes it within a second");
-        return Ok(());
-    };
-    publisher.set_fence(fence);
-    let outcome = publisher.run_once(crate::now());
-    if data.shared {
-        data.store.release_publisher(&holder)?;
-    }
-    if let Some(report) = outcome.context("publishing failed")? {
-        println!(
+    let publisher = Arc::new(publisher);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let holder = bulwark_server::publisher::holder_id();
+    let outcome = runtime.block_on(async {
+        let mut lease = Lease::take(data.store.clone(), holder, wake).await;
+        // A lease left by a server that just stopped expires within LEASE.
+        let wait = bulwark_server::publisher::LEASE + bulwark_server::publisher::RENEW;
+        let Some(fence) = lease.wait_for(wait).await else {
+            lease.release().await;
+            return Ok(None);
+        };
+        publisher.set_fence(fence);
+        let p = publisher.clone();
+        let outcome = bulwark_http::blocking(move || p.run_once(crate::now())).await;
+        lease.release().await;
+        outcome.map(Some)
+    });
+    match outcome {
+        Ok(Some(Some(report))) => println!(
             "published version {} ({} pages) in {} ms",
             report.version,
             report.pages,
             report.micros / 1000
-        );
+        ),
+        Ok(Some(None)) => {}
+        Ok(None) | Err(PublishError::Store(StoreError::Fenced { .. })) => {
+            // Servers on shared stores are woken by the queued change; an
+            // embedded one finds it at its next timed run.
+            if data.shared {
+                println!(
+                    "another server is publishing from these stores: it publishes what was imported within a second"
+                );
+            } else {
+                println!(
+                    "a server is publishing from this data directory: it publishes what was imported at its next run (publish_interval_secs)"
+                );
+            }
+        }
+        Err(e) => return Err(e).context("publishing failed"),
     }
     Ok(())
 }
@@ -295,12 +322,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
+        let shutdown = shutdown_signal()?;
+        // The lease is renewed from here on, also during the first publish
+        // (which may outlast it: a large import, a slow token).
+        let lease = Lease::take(state.store.clone(), holder, state.publish.clone()).await;
         // The first publish, by whichever server holds the lease; the
         // others publish once they take it over.
-        if let Some(fence) = bulwark_server::publisher::try_lease(&state.store, &holder).await {
+        if let Some(fence) = lease.fence() {
             publisher.set_fence(fence);
-            if !bulwark_server::publisher::run_once(&publisher).await {
+            // Fenced: another server took over meanwhile, and this one
+            // serves as a standby.
+            if bulwark_server::publisher::run_once(&publisher).await == RunOutcome::Failed {
+                lease.release().await;
                 bail!("the first publish failed; see the log above");
             }
         }
@@ -318,9 +352,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 settings.policy(),
             ));
         }
-        bulwark_server::serve(listener, state, publisher, holder)
+        bulwark_server::serve(listener, state, publisher, lease, shutdown)
             .await
             .context("the server stopped")
+    });
+    // A publish run still signing is abandoned, as a crash would leave it:
+    // its commit is fenced off once a successor holds the lease.
+    runtime.shutdown_timeout(SHUTDOWN_WAIT);
+    served
+}
+
+/// How long a stopping server waits for work on blocking threads (a
+/// publish run, a wait for changes) before it exits anyway.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+
+/// A future that completes on SIGTERM or SIGINT (ctrl-c), listening from
+/// now on (so a signal that comes before it is awaited is not lost, nor
+/// fatal).
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("shutting down");
     })
 }
 

@@ -267,3 +267,81 @@ fn import_publishes_a_pypiserver_directory() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(installed_version(&site, "flat_one"), "1.0");
 }
+
+/// `bulwark import` beside a running server takes the publisher lease
+/// under a name of its own, so it never publishes at the same time as the
+/// server: it says so and leaves the publishing to the server.
+#[test]
+fn import_beside_a_running_server_leaves_publishing_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let packages = dir.path().join("packages");
+    make_dist(&packages, "beside-one", "1.0", &[]);
+    let server = Server::start_with_env(&data, &[("BULWARK_PUBLISH_INTERVAL_SECS", "1")]);
+    let out = bulwark()
+        .args(["import", "--data-dir"])
+        .arg(&data)
+        .args(["--user", "ops"])
+        .arg(&packages)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("a server is publishing from this data directory"),
+        "{text}"
+    );
+    assert!(!text.contains("published version"), "{text}");
+    assert!(
+        wait_until(Duration::from_secs(20), || verified_by_python_tuf(
+            &server,
+            "beside-one",
+            "beside_one-1.0-py3-none-any.whl"
+        )
+        .is_some()),
+        "{}",
+        server.log()
+    );
+}
+
+/// A server stopped by SIGTERM releases the publisher lease: an import
+/// right after it publishes at once instead of waiting for the lease to
+/// expire.
+#[test]
+fn a_stopped_server_releases_the_publisher_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let packages = dir.path().join("packages");
+    make_dist(&packages, "after-stop", "1.0", &[]);
+    let mut server = Server::start(&data);
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = server.child.wait().unwrap();
+    assert!(exited.success(), "{exited:?}\n{}", server.log());
+    assert!(
+        server.log().contains("released the publisher lease"),
+        "{}",
+        server.log()
+    );
+    let started = std::time::Instant::now();
+    let out = bulwark()
+        .args(["import", "--data-dir"])
+        .arg(&data)
+        .args(["--user", "ops"])
+        .arg(&packages)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("published version"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the import waited for the lease to expire"
+    );
+}

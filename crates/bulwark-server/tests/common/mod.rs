@@ -53,6 +53,8 @@ pub struct Repo {
     /// The offline keys `init` signed with, for tests that play a key
     /// ceremony.
     pub signers: OfflineSigners,
+    /// The online key the publisher signs with.
+    pub online: Arc<SigningKey>,
     pub alice: String,
     pub bob: String,
 }
@@ -77,7 +79,7 @@ impl Repo {
         let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobs::open(&dir.path().join("blobs")).unwrap());
         let generate = || SigningKey::generate(Algorithm::Ed25519).unwrap();
         let signers = OfflineSigners::generate_single().unwrap();
-        let online = generate();
+        let online = Arc::new(generate());
         // 16 bins rather than 256: the first run signs every bin, each an
         // fsynced file, and many projects per bin is the case worth testing.
         let policy = Policy {
@@ -88,7 +90,7 @@ impl Repo {
         let publisher = Arc::new(Publisher::new(
             store.clone(),
             blobs.clone(),
-            online,
+            online.clone(),
             policy.clone(),
         ));
         publisher
@@ -104,6 +106,7 @@ impl Repo {
             publisher,
             policy,
             signers,
+            online,
             alice,
             bob,
         }
