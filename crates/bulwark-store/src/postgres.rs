@@ -427,8 +427,9 @@ impl PgState {
 /// What a write transaction may do, beyond its own rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    /// It may queue a change: it waits for the transactions queueing one
-    /// before it begins (see [`write_once`]).
+    /// It may queue a change (or, `commit_publish`, remove queued ones): it
+    /// waits for the transactions queueing one before it begins (see
+    /// [`write_once`]).
     QueuesChange,
     /// It queues no change.
     Plain,
@@ -1648,7 +1649,10 @@ impl StateStore for PgState {
     }
 
     fn commit_publish(&self, commit: &PublishCommit) -> Result<()> {
-        self.write_or_roll_back(Kind::Plain, async |tx| {
+        // It removes queued changes: run between the transactions that
+        // queue them (Kind::QueuesChange), or under a steady stream of
+        // uploads it loses its serialization conflicts to them run after run.
+        self.write_or_roll_back(Kind::QueuesChange, async |tx| {
             // The lease row stays locked until this commits: a successor
             // taking the lease waits, and a commit after it sees its epoch.
             let lease = query_one(

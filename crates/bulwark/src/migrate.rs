@@ -23,10 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use bulwark_store::{BlobStore, StateRecord, StateStore};
+use bulwark_store::{BlobStore, StateRecord, StateStore, redact_url};
 use bulwark_tuf::hash::{HashAlgorithm, Hasher};
-
-use bulwark_store::redact_url;
 
 use crate::config::{Settings, StoreFlags};
 use crate::data::Data;
