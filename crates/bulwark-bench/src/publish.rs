@@ -39,7 +39,7 @@ use crate::stats::{Summary, float, peak_rss_kib};
 use crate::synth::{self, Rng};
 
 /// Publish runs in a row that may fail (and be retried, as the server
-/// does) before a round gives up.
+/// does) once every upload of a round is in, before the round gives up.
 const MAX_FAILED_RUNS: u32 = 10;
 
 /// How long the paced round lasts at its offered rate, seconds.
@@ -461,9 +461,13 @@ fn sustained_round(
                     Ok(None) if done => return Ok(()),
                     Ok(None) => std::thread::sleep(Duration::from_millis(1)),
                     // As in the server's publisher task: a failed run
-                    // publishes nothing, and the next one retries.
-                    Err(e) if failed_in_a_row < MAX_FAILED_RUNS => {
-                        eprintln!("publish run failed, retrying: {:#}", anyhow::Error::from(e));
+                    // publishes nothing, and the next one retries; while
+                    // uploads still come (they may be what it conflicts
+                    // with), without limit.
+                    Err(e) if !done || failed_in_a_row < MAX_FAILED_RUNS => {
+                        let e = format!("{:#}", anyhow::Error::from(e));
+                        let first_line = e.lines().next().unwrap_or_default();
+                        eprintln!("publish run failed, retrying: {first_line}");
                         *failed_runs += 1;
                         failed_in_a_row += 1;
                         continue;
