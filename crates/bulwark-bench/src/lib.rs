@@ -1,12 +1,15 @@
 //! The benchmark suite of issue 5: synthetic PyPI-scale repositories built
 //! and published by the real engine (`bulwark-repo`'s `Publisher` and `init`
-//! over `bulwark-store`'s `SQLite` and file-system blobs, ed25519, canonical
+//! over `bulwark-store`'s `SQLite` and file-system blobs (and, for the
+//! publishing section of issue 12, PostgreSQL and S3), ed25519, canonical
 //! JSON), measured and reported. Nothing here is asserted about timing.
 //!
 //! ```text
 //! peers::prepare (python-tuf's venv; for the scripts also wrk, pypiserver, a release bulwark)
-//!   ─▶ synth (deterministic projects/files) ─▶ repo::BenchRepo (temp dir, real stores, keys)
-//!   ─▶ publish::run (bulk load, full publish, sustained batches)
+//!   ─▶ synth (deterministic projects/files)
+//!   ─▶ per backend::Backend: repo::BenchRepo (temp dir, real stores, keys)
+//!        ─▶ publish::run (bulk load, full publish, sustained batches with one and
+//!           two servers, hsm::resign_costs); the embedded repository stays for:
 //!   ─▶ bytes::run (what an installer downloads; per-file model; bin table)
 //!   ─▶ client::run (CPU of one cold lookup: our client against python-tuf's)
 //!   ─▶ claimed_bytes::run (claims::claim/promote; bytes per lookup of claimed,
@@ -16,10 +19,12 @@
 //!   ─▶ report::Report ─▶ report.md, report.json
 //! ```
 
+pub mod backend;
 pub mod bytes;
 pub mod claimed_bytes;
 pub mod claims;
 pub mod client;
+pub mod hsm;
 pub mod index;
 pub mod json;
 pub mod peers;
@@ -35,6 +40,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::backend::Backend;
 pub use report::Report;
 
 /// Which measurements to run.
@@ -71,6 +77,9 @@ pub struct Options {
     pub rounds: u64,
     /// The paced round's offered rate (default: half the saturated median).
     pub paced_rate: Option<f64>,
+    /// The stores the publishing section runs on, in order; the later
+    /// sections measure the embedded repository.
+    pub backends: Vec<backend::Backend>,
     /// Where the temporary repository directory is created.
     pub dir: PathBuf,
     /// The client comparison.
@@ -169,7 +178,6 @@ pub fn run(suite: Suite, options: &Options, command: &str) -> anyhow::Result<Rep
         match step {
             Step::Prepare => peers = peers::prepare(&workspace(), options)?,
             Step::Publish => {
-                let created = repo::BenchRepo::create(&options.dir, options.bin_bits)?;
                 let measure = matches!(suite, Suite::Publish | Suite::All);
                 let config = publish::PublishConfig {
                     projects: options.projects,
@@ -178,10 +186,26 @@ pub fn run(suite: Suite, options: &Options, command: &str) -> anyhow::Result<Rep
                     paced_rate: options.paced_rate,
                     rounds: if measure { options.rounds } else { 0 },
                 };
-                let published = publish::run(&created, &config)?;
-                report.publish = measure.then_some(published);
-                report.data_dir = created.dir.path().display().to_string();
-                repo = Some(created);
+                // The later steps need the embedded repository, measured or not.
+                let mut backends = if measure {
+                    options.backends.clone()
+                } else {
+                    Vec::new()
+                };
+                if !backends.contains(&Backend::Embedded) && suite != Suite::Publish {
+                    backends.insert(0, Backend::Embedded);
+                }
+                for backend in backends {
+                    let created = repo::BenchRepo::create(&options.dir, options.bin_bits, backend)?;
+                    let published = publish::run(&created, &config)?;
+                    if measure {
+                        report.publish.push(published);
+                    }
+                    if backend == Backend::Embedded {
+                        report.data_dir = created.dir.path().display().to_string();
+                        repo = Some(created);
+                    }
+                }
             }
             Step::MetadataBytes => {
                 let repo = repo.as_ref().context(unbuilt)?;

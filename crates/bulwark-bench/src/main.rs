@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use bulwark_bench::backend::{self, Backend};
 use bulwark_bench::client::ClientConfig;
 use bulwark_bench::{Options, Suite};
 use clap::{Parser, Subcommand};
@@ -33,6 +34,13 @@ struct Cli {
     /// saturation (default: half the saturated median).
     #[arg(long, global = true, value_parser = positive_rate)]
     paced_rate: Option<f64>,
+    /// The stores the publishing section runs on, comma-separated, each
+    /// in the same run: `embedded` (SQLite + files) and `shared`
+    /// (PostgreSQL from `BULWARK_BENCH_POSTGRES` or `BULWARK_TEST_POSTGRES`,
+    /// S3 from `BULWARK_TEST_S3` and `AWS_*`). Default: embedded; for `all`,
+    /// both when those variables are set.
+    #[arg(long, global = true, value_delimiter = ',')]
+    backends: Option<Vec<Backend>>,
     /// Directory under which the temporary repository is created (not the
     /// system temp dir: on a shared machine, /tmp cleaners have removed a
     /// repository in the middle of a run).
@@ -118,6 +126,22 @@ fn main() -> anyhow::Result<()> {
         Command::All { quick, .. } => (Suite::All, if quick { 10_000 } else { 1_000_000 }),
         Command::ServeMirror { dir } => return bulwark_bench::client::serve_mirror(&dir),
     };
+    let backends = match cli.backends {
+        Some(backends) => backends,
+        None if suite == Suite::All => match backend::shared_unavailable() {
+            None => vec![Backend::Embedded, Backend::Shared],
+            Some(reason) => {
+                eprintln!("publishing on PostgreSQL + S3 will not be measured: {reason}");
+                vec![Backend::Embedded]
+            }
+        },
+        None => vec![Backend::Embedded],
+    };
+    if matches!(suite, Suite::Publish | Suite::All)
+        && let Some(status) = bulwark_bench::hsm::rerun_with_softhsm()?
+    {
+        std::process::exit(status.code().unwrap_or(1));
+    }
     // The comparison serves the repository from a second copy of this binary.
     let mut client = ClientConfig::new(
         std::env::current_exe().context("cannot find this executable")?,
@@ -137,6 +161,7 @@ fn main() -> anyhow::Result<()> {
         uploaders: cli.uploaders,
         rounds: cli.rounds,
         paced_rate: cli.paced_rate,
+        backends,
         dir: cli.dir,
         client,
         scripts: run_scripts.then(|| cli.out.clone()),

@@ -3,37 +3,59 @@
 //! publisher runs back to back, as in the server.
 //!
 //! ```text
-//! synth::file ─▶ StateStore::add_files (10,000 per transaction)          bulk load
+//! synth::file ─▶ StateStore::add_files (load_chunk per transaction)      bulk load
 //!   ─▶ Publisher::run_once: every page, every bin, snapshot, timestamp  full publish
 //!   ─▶ run_once a day later: every online role expires, all re-signed   full re-sign
-//!   ─▶ rounds × ( U threads × add_file (group-committed)                sustained
-//!                 ∥ run_once back to back until every upload is published )
-//!   ─▶ one round paced at half that rate: latency below saturation      paced
+//!   ─▶ rounds × servers ∈ {1, 2 on the shared backend} ×                sustained
+//!        ( U threads × add_file (group-committed), split over the servers
+//!          ∥ run_once back to back until every upload is published )
+//!   ─▶ per server count, one round paced at --paced-rate (default half   paced
+//!      that rate): latency below saturation
+//!   ─▶ hsm::resign_costs: a full re-sign per online key, file and SoftHSM2
 //! ```
 //!
-//! An upload here is the state change only (`StateStore::add_file`, made
-//! durable before it returns); the distribution's bytes are not written
-//! (pages are rendered from records). `scripts/publish-latency` measures
-//! whole HTTP uploads through a real server.
+//! The same section runs on each [`Backend`]. An upload here is the state
+//! change only (`StateStore::add_file`, made durable before it returns);
+//! the distribution's bytes are not written (pages are rendered from
+//! records). `scripts/publish-latency` measures whole HTTP uploads through
+//! a real server. "Two index servers" are two store handles in this
+//! process, each with its own connection pool to the one database, as two
+//! `bulwark serve` processes have: what the database sees of two servers,
+//! not their HTTP.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bulwark_repo::clock::{now, unix_micros};
-use bulwark_store::{AddFile, FileRecord};
+use bulwark_store::{AddFile, FileRecord, StateStore};
 
+use crate::backend::Backend;
+use crate::hsm::{self, ResignCosts};
 use crate::repo::BenchRepo;
 use crate::stats::{Summary, float, peak_rss_kib};
 use crate::synth::{self, Rng};
+
+/// Publish runs in a row that may fail (and be retried, as the server
+/// does) once every upload of a round is in, before the round gives up.
+const MAX_FAILED_RUNS: u32 = 10;
 
 /// How long the paced round lasts at its offered rate, seconds.
 const PACED_SECS: f64 = 10.0;
 
 /// Files per transaction during the bulk load.
-pub const LOAD_CHUNK: usize = 10_000;
+#[must_use]
+pub fn load_chunk(backend: Backend) -> usize {
+    match backend {
+        Backend::Embedded => 10_000,
+        // `PgState::add_files` takes a savepoint per file, and PostgreSQL
+        // slows down sharply once a transaction has more than 64
+        // subtransactions (its per-backend subtransaction cache).
+        Backend::Shared => 60,
+    }
+}
 
 /// What to publish.
 #[derive(Clone, Debug)]
@@ -66,9 +88,33 @@ pub struct Paced {
     pub delay_ms: Summary,
 }
 
+/// The sustained rounds with the uploaders split over some index servers
+/// (store handles), one publisher running.
+#[derive(Clone, Debug)]
+pub struct Sustained {
+    /// Index servers the uploaders were split over.
+    pub servers: usize,
+    /// Per round: uploads / (first upload → last one published).
+    pub uploads_per_s: Summary,
+    /// Per publish run: wall time, milliseconds.
+    pub run_ms: Summary,
+    /// Per publish run: uploads it published.
+    pub uploads_per_run: Summary,
+    /// Publish runs that failed and were retried, in all rounds (the
+    /// paced one included).
+    pub failed_runs: u64,
+    /// Per upload: from just before `add_file` to the end of the run that
+    /// published it, milliseconds (under saturation: queueing included).
+    pub delay_ms: Summary,
+    /// The round at a fixed rate below saturation.
+    pub paced: Paced,
+}
+
 /// What publishing measured.
 #[derive(Clone, Debug)]
 pub struct PublishResult {
+    /// The stores it ran on.
+    pub backend: Backend,
     /// Projects loaded.
     pub projects: u64,
     /// Files loaded.
@@ -95,17 +141,12 @@ pub struct PublishResult {
     pub uploaders: u64,
     /// Sustained rounds.
     pub rounds: u64,
-    /// Per round: uploads / (first upload → last one published).
-    pub uploads_per_s: Summary,
-    /// Per publish run: wall time, milliseconds.
-    pub run_ms: Summary,
-    /// Per publish run: uploads it published.
-    pub uploads_per_run: Summary,
-    /// Per upload: from just before `add_file` to the end of the run that
-    /// published it, milliseconds (under saturation: queueing included).
-    pub delay_ms: Summary,
-    /// The round at a fixed rate below saturation, if there were rounds.
-    pub paced: Option<Paced>,
+    /// With one index server, then (on a backend several servers can
+    /// share) with two; empty without rounds.
+    pub sustained: Vec<Sustained>,
+    /// A full re-sign with the online key in a file and on SoftHSM2 (after
+    /// the rounds; not without them).
+    pub resign_costs: Option<ResignCosts>,
     /// Peak resident set size of this process so far, KiB.
     pub peak_rss_kib: Option<u64>,
 }
@@ -118,7 +159,8 @@ fn secs(started: Instant) -> f64 {
 pub fn bulk_load(repo: &BenchRepo, projects: u64) -> anyhow::Result<u64> {
     let time = unix_micros();
     let mut files = 0;
-    let mut chunk: Vec<FileRecord> = Vec::with_capacity(LOAD_CHUNK);
+    let size = load_chunk(repo.backend);
+    let mut chunk: Vec<FileRecord> = Vec::with_capacity(size);
     let mut flush = |chunk: &mut Vec<FileRecord>| -> anyhow::Result<()> {
         let entries: Vec<(&str, &FileRecord)> =
             chunk.iter().map(|f| (f.project.as_str(), f)).collect();
@@ -139,7 +181,7 @@ pub fn bulk_load(repo: &BenchRepo, projects: u64) -> anyhow::Result<u64> {
     for i in 0..projects {
         for n in 0..synth::files_of(i) {
             chunk.push(synth::file(i, n, time));
-            if chunk.len() == LOAD_CHUNK {
+            if chunk.len() == size {
                 flush(&mut chunk)?;
             }
         }
@@ -184,59 +226,14 @@ pub fn run(repo: &BenchRepo, config: &PublishConfig) -> anyhow::Result<PublishRe
     );
     let build_peak_rss_kib = peak_rss_kib();
 
-    let mut uploads = Uploads::new(config.projects);
-    let (mut rates, mut runs, mut delays) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..config.rounds {
-        let measured = sustained_round(repo, config.uploaders, config.uploads, None, &mut uploads)?;
-        eprintln!(
-            "round {}: {:.0} uploads/s in {} runs",
-            round + 1,
-            measured.rate,
-            measured.runs.len()
-        );
-        rates.push(measured.rate);
-        runs.extend(measured.runs);
-        delays.extend(measured.delays_ms);
-    }
-    let uploads_per_s = Summary::of(&rates);
-    // Latency below saturation: a round at a fixed rate (by default half the
-    // saturated median), long enough for 10 seconds of uploads.
-    let paced_rate = config
-        .paced_rate
-        .unwrap_or(uploads_per_s.p50 / 2.0)
-        .max(1.0);
-    let paced = if config.rounds == 0 {
-        None
+    let (sustained, resign_costs) = if config.rounds == 0 {
+        (Vec::new(), None)
     } else {
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "a positive count of uploads, far below 2^52"
-        )]
-        let count = (paced_rate * PACED_SECS).ceil() as u64;
-        let measured = sustained_round(
-            repo,
-            config.uploaders,
-            count,
-            Some(paced_rate),
-            &mut uploads,
-        )?;
-        eprintln!(
-            "paced round: {count} uploads at {paced_rate:.0}/s offered, {:.0}/s achieved, {} runs",
-            measured.rate,
-            measured.runs.len()
-        );
-        Some(Paced {
-            offered: paced_rate,
-            achieved: measured.rate,
-            uploads: count,
-            run_ms: Summary::of(&measured.runs.iter().map(|r| r.ms).collect::<Vec<_>>()),
-            delay_ms: Summary::of(&measured.delays_ms),
-        })
+        let sustained = sustained(repo, config)?;
+        (sustained, Some(hsm::resign_costs(repo)?))
     };
-    let run_ms: Vec<f64> = runs.iter().map(|r| r.ms).collect();
-    let per_run: Vec<f64> = runs.iter().map(|r| float(r.uploads)).collect();
     Ok(PublishResult {
+        backend: repo.backend,
         projects: config.projects,
         files,
         bin_bits: repo.policy.bin_bits,
@@ -250,13 +247,102 @@ pub fn run(repo: &BenchRepo, config: &PublishConfig) -> anyhow::Result<PublishRe
         uploads: config.uploads,
         uploaders: config.uploaders,
         rounds: config.rounds,
-        uploads_per_s,
-        run_ms: Summary::of(&run_ms),
-        uploads_per_run: Summary::of(&per_run),
-        delay_ms: Summary::of(&delays),
-        paced,
+        sustained,
+        resign_costs,
         peak_rss_kib: peak_rss_kib(),
     })
+}
+
+/// The sustained rounds with one index server and, when the backend has
+/// room for another, with two, taking turns round by round (so that both
+/// see a repository of about the same size); then a paced round each.
+fn sustained(repo: &BenchRepo, config: &PublishConfig) -> anyhow::Result<Vec<Sustained>> {
+    let mut setups = vec![vec![repo.store.clone()]];
+    if let Some(second) = repo.another_server()? {
+        setups.push(vec![repo.store.clone(), second]);
+    }
+    let mut uploads = Uploads::new(config.projects);
+    let mut totals: Vec<Totals> = setups.iter().map(|_| Totals::default()).collect();
+    for round in 0..config.rounds {
+        for (servers, total) in setups.iter().zip(&mut totals) {
+            let measured = sustained_round(
+                repo,
+                servers,
+                config.uploaders,
+                config.uploads,
+                None,
+                &mut uploads,
+            )?;
+            eprintln!(
+                "round {} with {} server(s): {:.0} uploads/s in {} runs",
+                round + 1,
+                servers.len(),
+                measured.rate,
+                measured.runs.len()
+            );
+            total.rates.push(measured.rate);
+            total.runs.extend(measured.runs);
+            total.failed_runs += measured.failed_runs;
+            total.delays_ms.extend(measured.delays_ms);
+        }
+    }
+    setups
+        .iter()
+        .zip(totals)
+        .map(|(servers, total)| {
+            let Totals {
+                rates,
+                runs,
+                failed_runs,
+                delays_ms,
+            } = total;
+            let uploads_per_s = Summary::of(&rates);
+            // Latency below saturation: a round at a fixed rate (by default
+            // half the saturated median), long enough for 10 seconds of
+            // uploads.
+            let paced_rate = config
+                .paced_rate
+                .unwrap_or(uploads_per_s.p50 / 2.0)
+                .max(1.0);
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "a positive count of uploads, far below 2^52"
+            )]
+            let count = (paced_rate * PACED_SECS).ceil() as u64;
+            let paced = sustained_round(
+                repo,
+                servers,
+                config.uploaders,
+                count,
+                Some(paced_rate),
+                &mut uploads,
+            )?;
+            eprintln!(
+                "paced round with {} server(s): {count} uploads at {paced_rate:.0}/s offered, {:.0}/s achieved, {} runs",
+                servers.len(),
+                paced.rate,
+                paced.runs.len()
+            );
+            let run_ms: Vec<f64> = runs.iter().map(|r| r.ms).collect();
+            let per_run: Vec<f64> = runs.iter().map(|r| float(r.uploads)).collect();
+            Ok(Sustained {
+                servers: servers.len(),
+                uploads_per_s,
+                run_ms: Summary::of(&run_ms),
+                uploads_per_run: Summary::of(&per_run),
+                failed_runs: failed_runs + paced.failed_runs,
+                delay_ms: Summary::of(&delays_ms),
+                paced: Paced {
+                    offered: paced_rate,
+                    achieved: paced.rate,
+                    uploads: count,
+                    run_ms: Summary::of(&paced.runs.iter().map(|r| r.ms).collect::<Vec<_>>()),
+                    delay_ms: Summary::of(&paced.delays_ms),
+                },
+            })
+        })
+        .collect()
 }
 
 /// The next synthetic uploads: one in ten creates a project, the rest add a
@@ -302,19 +388,32 @@ struct Run {
     uploads: u64,
 }
 
-struct Round {
-    rate: f64,
+/// The saturated rounds of one server count, together.
+#[derive(Default)]
+struct Totals {
+    rates: Vec<f64>,
     runs: Vec<Run>,
+    failed_runs: u64,
     delays_ms: Vec<f64>,
 }
 
-/// `count` uploads from `uploaders` threads while the publisher runs back
-/// to back; ends when every upload is published. Uploads go as fast as the
-/// store takes them, or at `rate` per second in all: then each upload is
-/// due at a fixed time, and its delay counts from then (a late start is
-/// part of the delay).
+struct Round {
+    rate: f64,
+    runs: Vec<Run>,
+    /// Runs that failed and were retried.
+    failed_runs: u64,
+    delays_ms: Vec<f64>,
+}
+
+/// `count` uploads from `uploaders` threads, split evenly over the index
+/// servers' store handles `servers`, while the repository's publisher runs
+/// back to back; ends when every upload is published. Uploads go as fast
+/// as the stores take them, or at `rate` per second in all: then each
+/// upload is due at a fixed time, and its delay counts from then (a late
+/// start is part of the delay).
 fn sustained_round(
     repo: &BenchRepo,
+    servers: &[Arc<dyn StateStore>],
     uploaders: u64,
     count: u64,
     rate: Option<f64>,
@@ -328,6 +427,7 @@ fn sustained_round(
     // (change, upload started) per upload; (up_to_change, published) per run.
     let uploaded: Mutex<Vec<(u64, Instant)>> = Mutex::new(Vec::new());
     let mut published: Vec<(u64, Instant, f64)> = Vec::new();
+    let mut failed_runs = 0;
     let remaining = AtomicU64::new(count);
     let failed = AtomicBool::new(false);
     let started = Instant::now();
@@ -336,9 +436,10 @@ fn sustained_round(
         let (uploaded, remaining, failed, due) = (&uploaded, &remaining, &failed, &due);
         let uploaders: Vec<_> = work
             .into_iter()
-            .map(|files| {
+            .zip(servers.iter().cycle())
+            .map(|(files, store)| {
                 scope.spawn(move || -> anyhow::Result<()> {
-                    let result = upload_all(repo, files, due, uploaded, remaining);
+                    let result = upload_all(store.as_ref(), files, due, uploaded, remaining);
                     if result.is_err() {
                         failed.store(true, Ordering::SeqCst);
                     }
@@ -346,19 +447,34 @@ fn sustained_round(
                 })
             })
             .collect();
-        let published = &mut published;
+        let (published, failed_runs) = (&mut published, &mut failed_runs);
         let publishing = scope.spawn(move || -> anyhow::Result<()> {
+            let mut failed_in_a_row = 0;
             loop {
                 let done = remaining.load(Ordering::SeqCst) == 0 || failed.load(Ordering::SeqCst);
-                match repo.publisher.run_once(now())? {
-                    Some(report) => published.push((
+                match repo.publisher.run_once(now()) {
+                    Ok(Some(report)) => published.push((
                         report.up_to_change,
                         Instant::now(),
                         float(report.micros) / 1e3,
                     )),
-                    None if done => return Ok(()),
-                    None => std::thread::sleep(Duration::from_millis(1)),
+                    Ok(None) if done => return Ok(()),
+                    Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                    // As in the server's publisher task: a failed run
+                    // publishes nothing, and the next one retries; while
+                    // uploads still come (they may be what it conflicts
+                    // with), without limit.
+                    Err(e) if !done || failed_in_a_row < MAX_FAILED_RUNS => {
+                        let e = format!("{:#}", anyhow::Error::from(e));
+                        let first_line = e.lines().next().unwrap_or_default();
+                        eprintln!("publish run failed, retrying: {first_line}");
+                        *failed_runs += 1;
+                        failed_in_a_row += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
+                failed_in_a_row = 0;
             }
         });
         for uploader in uploaders {
@@ -398,12 +514,13 @@ fn sustained_round(
     Ok(Round {
         rate: float(count) / elapsed,
         runs,
+        failed_runs,
         delays_ms,
     })
 }
 
 fn upload_all(
-    repo: &BenchRepo,
+    store: &dyn StateStore,
     files: Vec<(u64, FileRecord)>,
     due: &(dyn Fn(u64) -> Option<Instant> + Sync),
     uploaded: &Mutex<Vec<(u64, Instant)>>,
@@ -418,7 +535,7 @@ fn upload_all(
             None => Instant::now(),
         };
         file.upload_time_us = unix_micros();
-        match repo.store.add_file(&file.project, &file)? {
+        match store.add_file(&file.project, &file)? {
             AddFile::Added { change } => lock(uploaded).push((change, at)),
             other => bail!("upload of {} refused: {other:?}", file.filename),
         }

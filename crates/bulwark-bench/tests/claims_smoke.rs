@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use bulwark_bench::backend::Backend;
 use bulwark_bench::claimed_bytes::{Kind, category};
 use bulwark_bench::client::ClientConfig;
 use bulwark_bench::transactions::UploadKind;
@@ -18,6 +19,7 @@ fn options(dir: &std::path::Path) -> Options {
         uploaders: 1,
         rounds: 0,
         paced_rate: None,
+        backends: vec![Backend::Embedded],
         dir: dir.join("repo"),
         client: ClientConfig::new(PathBuf::from(env!("CARGO_BIN_EXE_bulwark-bench")), 1),
         scripts: None,
@@ -34,7 +36,7 @@ fn categories(download: &bulwark_bench::bytes::Download) -> Vec<&'static str> {
 fn claimed_bytes_walks_every_kind_of_project() {
     let dir = tempfile::tempdir().unwrap();
     let report = bulwark_bench::run(Suite::ClaimedBytes, &options(dir.path()), "smoke").unwrap();
-    assert!(report.publish.is_none() && report.bytes.is_none());
+    assert!(report.publish.is_empty() && report.bytes.is_none());
     let result = report.claimed_bytes.as_ref().unwrap();
     let counts: Vec<(u64, u64)> = result
         .scenarios

@@ -14,8 +14,11 @@
 //!
 //! [`s3_test_url`] hands each test a prefix of its own in the test bucket.
 //!
-//! This crate is only ever a dev-dependency: a panic here means the test set
-//! itself is broken, and panicking with the reason is what a test wants.
+//! This crate is only ever a dev-dependency, or a dependency of the
+//! benchmark harness (`bulwark-bench`, never shipped), which makes its
+//! throwaway databases, bucket prefixes and tokens the same way: a panic
+//! here means the test set (or the benchmark's set-up) itself is broken,
+//! and panicking with the reason is what a test wants.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

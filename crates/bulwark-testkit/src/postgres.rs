@@ -42,10 +42,20 @@ const PREFIX: &str = "bulwark_test_";
 /// When `BULWARK_TEST_POSTGRES` is unset or the server refuses.
 #[must_use]
 pub fn fresh_database() -> String {
+    fresh_database_on(&server_url())
+}
+
+/// As [`fresh_database`], on the server at the superuser URL `server`
+/// (the benchmark harness names its own).
+///
+/// # Panics
+///
+/// When the server refuses.
+#[must_use]
+pub fn fresh_database_on(server: &str) -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     static SWEEP: std::sync::Once = std::sync::Once::new();
-    let server = server_url();
-    SWEEP.call_once(|| drop_databases_of_ended_processes(&server));
+    SWEEP.call_once(|| drop_databases_of_ended_processes(server));
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -54,8 +64,22 @@ pub fn fresh_database() -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    execute(&server, &format!("CREATE DATABASE {name}"));
-    with_database(&server, &name)
+    execute(server, &format!("CREATE DATABASE {name}"));
+    with_database(server, &name)
+}
+
+/// Drops the database at `url`, made by [`fresh_database_on`] on `server`,
+/// closing the connections still open to it.
+///
+/// # Panics
+///
+/// When `url` names no database or the server refuses.
+pub fn drop_database(server: &str, url: &str) {
+    let name = database_of(url).unwrap_or_else(|| panic!("{url:?} names no database"));
+    execute(
+        server,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    );
 }
 
 /// Drops the test databases whose process (by the id in their name) is no
@@ -116,16 +140,29 @@ fn with_client<T>(url: &str, f: impl AsyncFnOnce(&tokio_postgres::Client) -> T) 
     })
 }
 
+/// `url` without its query, split where its database would start: the
+/// scheme and authority, and the path after its `/` (`None` without one).
+fn split_url(url: &str) -> (&str, Option<&str>) {
+    let base = url.split_once('?').map_or(url, |(base, _)| base);
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    match base[authority_start..].find('/') {
+        Some(slash) => (
+            &base[..authority_start + slash],
+            Some(&base[authority_start + slash + 1..]),
+        ),
+        None => (base, None),
+    }
+}
+
+/// The database a URL names.
+fn database_of(url: &str) -> Option<&str> {
+    split_url(url).1.filter(|name| !name.is_empty())
+}
+
 /// `url` with its database replaced by `name`.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
+    let query = url.split_once('?').map(|(_, q)| q);
+    let (base, _) = split_url(url);
     match query {
         Some(query) => format!("{base}/{name}?{query}"),
         None => format!("{base}/{name}"),
@@ -134,7 +171,7 @@ fn with_database(url: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{database_of, with_database};
 
     #[test]
     fn replaces_the_database_of_a_url() {
@@ -147,5 +184,16 @@ mod tests {
             "postgres://u:p@h/t2?sslmode=disable"
         );
         assert_eq!(with_database("postgres://h:1", "t3"), "postgres://h:1/t3");
+    }
+
+    #[test]
+    fn finds_the_database_of_a_url() {
+        assert_eq!(
+            database_of("postgres://u:p@h:1/t1?sslmode=disable"),
+            Some("t1")
+        );
+        assert_eq!(database_of("postgres://h/t2"), Some("t2"));
+        assert_eq!(database_of("postgres://h/"), None);
+        assert_eq!(database_of("postgres://h"), None);
     }
 }
