@@ -211,6 +211,31 @@ pub fn is_recorded_file(store: &dyn StateStore, key: &str) -> Result<bool, Store
         .is_some_and(|f| f.sha256 == sha256 && (!is_metadata || f.metadata_sha256.is_some())))
 }
 
+/// What becomes of the blobs that a refused upload or transaction stored
+/// (those that were not there before it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusedBlobs {
+    /// Removed at once. Safe when one process owns the blob store:
+    /// [`file_locks`] keeps an accepted upload of the same bytes (the same
+    /// key) from storing and recording between the refused one's store and
+    /// its removal.
+    Remove,
+    /// Left for [`collect_unrecorded`]. Servers that share a blob store do
+    /// not share those locks: another server may have stored and recorded
+    /// the same bytes under the same key meanwhile, and removing them would
+    /// lose its file.
+    Keep,
+}
+
+impl RefusedBlobs {
+    /// The choice for a process whose stores other servers share
+    /// (`shared`), or that owns them.
+    #[must_use]
+    pub fn for_stores(shared: bool) -> Self {
+        if shared { Self::Keep } else { Self::Remove }
+    }
+}
+
 /// Stripes of [`file_locks`].
 static FILE_STRIPES: [std::sync::Mutex<()>; 64] = [const { std::sync::Mutex::new(()) }; 64];
 

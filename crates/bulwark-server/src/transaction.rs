@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use bulwark_http::{ApiError, blocking};
 use bulwark_layout as layout;
 use bulwark_pypi::{Inspected, ProjectName, ProjectPage};
+use bulwark_repo::gc::RefusedBlobs;
 use bulwark_repo::transaction::{
     Offered, OfferedNested, Previous, ProjectDelegation, TransactionPolicy, TrustedNested,
     UploadedFile, VerifiedTransaction,
@@ -204,6 +205,7 @@ pub async fn transaction(
         files,
     };
     let (store, blobs) = (state.store.clone(), state.blobs.clone());
+    let refused = RefusedBlobs::for_stores(state.config.shared_state);
     let accepted = blocking(move || {
         let _slot = slot;
         accept(
@@ -211,6 +213,7 @@ pub async fn transaction(
             blobs.as_ref(),
             &offer,
             staged,
+            refused,
             Timestamp::from_unix(bulwark_repo::clock::unix_micros() / 1_000_000),
         )
     })
@@ -252,6 +255,7 @@ fn accept(
     blobs: &dyn BlobStore,
     offer: &Offer,
     staged: Vec<NamedTempFile>,
+    refused: RefusedBlobs,
     now: Timestamp,
 ) -> Result<Accepted, ApiError> {
     let project = offer.project.normalized();
@@ -309,7 +313,7 @@ fn accept(
         uploads: &uploads,
     };
     let policy = TransactionPolicy::default();
-    let refused = |e: bulwark_repo::transaction::TransactionRefused| {
+    let refusal = |e: bulwark_repo::transaction::TransactionRefused| {
         ApiError::bad_request(format!("Transaction refused: {}", bulwark_http::chain(&e)))
     };
     // A key change must be authorised by the keys it replaces: a threshold
@@ -317,15 +321,17 @@ fn accept(
     // token alone never suffices).
     if let (Some(current), Some(_)) = (&current, &offered) {
         bulwark_repo::transaction::check(&current.0, previous, bytes, now, &policy)
-            .map_err(&refused)?;
+            .map_err(&refusal)?;
     }
     let (delegation, json) = offered
         .as_ref()
         .or(current.as_ref())
         .ok_or_else(|| ApiError::bad_request("no delegation"))?;
     let verified = bulwark_repo::transaction::check(delegation, previous, bytes, now, &policy)
-        .map_err(refused)?;
-    record(store, blobs, offer, staged, &trusted, &verified, tier, json)
+        .map_err(refusal)?;
+    record(
+        store, blobs, offer, staged, refused, &trusted, &verified, tier, json,
+    )
 }
 
 /// The project's claim and what it last published.
@@ -424,8 +430,9 @@ fn offered_delegation(
     Ok((offered.delegation, stored))
 }
 
-/// Stores the blobs of a verified transaction and records it; removes the
-/// blobs it created when the store refuses.
+/// Stores the blobs of a verified transaction and records it; when the
+/// store refuses, removes the blobs it created or leaves them to the
+/// unrecorded sweep, as `refused` says.
 #[expect(
     clippy::too_many_arguments,
     reason = "the transaction, what it was checked against, and what the check gave"
@@ -435,6 +442,7 @@ fn record(
     blobs: &dyn BlobStore,
     offer: &Offer,
     staged: Vec<NamedTempFile>,
+    refused: RefusedBlobs,
     trusted: &Trusted,
     verified: &VerifiedTransaction,
     tier: ClaimTier,
@@ -527,10 +535,12 @@ fn record(
         }
         TransactionOutcome::Stale => stale(project, trusted.claim.is_none()),
     };
-    for key in created {
-        blobs
-            .delete(&key)
-            .map_err(internal("removing a refused transaction"))?;
+    if refused == RefusedBlobs::Remove {
+        for key in created {
+            blobs
+                .delete(&key)
+                .map_err(internal("removing a refused transaction"))?;
+        }
     }
     Err(refusal)
 }

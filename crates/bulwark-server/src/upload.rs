@@ -13,6 +13,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bulwark_http::{ApiError, blocking};
+use bulwark_repo::gc::RefusedBlobs;
 use bulwark_store::AddFile;
 
 use crate::auth::authenticate;
@@ -234,6 +235,7 @@ pub async fn upload(
         }
     }
     let (store, blobs) = (state.store.clone(), state.blobs.clone());
+    let refused = RefusedBlobs::for_stores(state.config.shared_state);
     let outcome = blocking(move || {
         let _slot = slot;
         ingest(
@@ -243,6 +245,7 @@ pub async fn upload(
             received.file,
             &user,
             bulwark_repo::clock::unix_micros(),
+            refused,
         )
     })
     .await
@@ -277,9 +280,9 @@ fn answer(outcome: AddFile, project: &str) -> Result<Response, ApiError> {
 
 /// Stores an inspected distribution uploaded by `user`: stores its staging
 /// `file` and its `.metadata` as blobs, then records the file (one transaction that
-/// also queues the change). If the record is refused, the blobs are
-/// removed again, so a refused upload leaves nothing behind. Used by the
-/// upload endpoint and by `bulwark import`.
+/// also queues the change). If the record is refused, the blobs it stored
+/// are removed again or left to the unrecorded sweep, as `refused` says.
+/// Used by the upload endpoint and by `bulwark import`.
 pub fn ingest(
     store: &dyn bulwark_store::StateStore,
     blobs: &dyn bulwark_store::BlobStore,
@@ -287,6 +290,7 @@ pub fn ingest(
     file: tempfile::NamedTempFile,
     user: &str,
     upload_time_us: i64,
+    refused: RefusedBlobs,
 ) -> bulwark_store::Result<AddFile> {
     let upload = bulwark_repo::transaction::UploadedFile::from(inspected);
     let record = bulwark_repo::page::file_record(&upload, user, upload_time_us);
@@ -299,7 +303,10 @@ pub fn ingest(
         blobs.put(&metadata_key, &inspected.metadata_bytes)?;
     }
     let outcome = store.add_file(inspected.metadata.name().as_given(), &record)?;
-    if !matches!(outcome, AddFile::Added { .. } | AddFile::Identical) && !existed {
+    if !matches!(outcome, AddFile::Added { .. } | AddFile::Identical)
+        && !existed
+        && refused == RefusedBlobs::Remove
+    {
         blobs.delete(&file_key)?;
         blobs.delete(&metadata_key)?;
     }

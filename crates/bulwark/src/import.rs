@@ -150,6 +150,7 @@ fn import_one(
         received.file,
         user,
         time_us,
+        bulwark_repo::gc::RefusedBlobs::for_stores(data.shared),
     )? {
         AddFile::Added { .. } => tally.added.fetch_add(1, Ordering::Relaxed),
         AddFile::Identical => tally.present.fetch_add(1, Ordering::Relaxed),
