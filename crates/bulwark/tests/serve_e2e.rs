@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -197,13 +198,7 @@ fn import_publishes_a_pypiserver_directory() {
     std::fs::write(packages.join("README.txt"), b"hello").unwrap();
     // Creating the repository first lets import sign right away.
     drop(Server::start(&data));
-    let out = bulwark()
-        .args(["import", "--data-dir"])
-        .arg(&data)
-        .args(["--user", "ops"])
-        .arg(&packages)
-        .output()
-        .unwrap();
+    let out = import_as_ops(&data, &packages);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -242,13 +237,7 @@ fn import_publishes_a_pypiserver_directory() {
         .unwrap();
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--user <USER>"), "{}", stderr(&out));
-    let out = bulwark()
-        .args(["import", "--data-dir"])
-        .arg(&data)
-        .args(["--user", "ops"])
-        .arg(packages.join("nested"))
-        .output()
-        .unwrap();
+    let out = import_as_ops(&data, packages.join("nested"));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("imported 0 files (2 already present, 0 refused)"),
@@ -278,13 +267,7 @@ fn import_beside_a_running_server_leaves_publishing_to_it() {
     let packages = dir.path().join("packages");
     make_dist(&packages, "beside-one", "1.0", &[]);
     let server = Server::start_with_env(&data, &[("BULWARK_PUBLISH_INTERVAL_SECS", "1")]);
-    let out = bulwark()
-        .args(["import", "--data-dir"])
-        .arg(&data)
-        .args(["--user", "ops"])
-        .arg(&packages)
-        .output()
-        .unwrap();
+    let out = import_as_ops(&data, &packages);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
@@ -327,13 +310,7 @@ fn a_stopped_server_releases_the_publisher_lease() {
         server.log()
     );
     let started = std::time::Instant::now();
-    let out = bulwark()
-        .args(["import", "--data-dir"])
-        .arg(&data)
-        .args(["--user", "ops"])
-        .arg(&packages)
-        .output()
-        .unwrap();
+    let out = import_as_ops(&data, &packages);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("published version"),
@@ -344,4 +321,15 @@ fn a_stopped_server_releases_the_publisher_lease() {
         started.elapsed() < Duration::from_secs(4),
         "the import waited for the lease to expire"
     );
+}
+
+/// `bulwark import --user ops` of `packages` into `data`.
+fn import_as_ops(data: &Path, packages: impl AsRef<std::ffi::OsStr>) -> std::process::Output {
+    bulwark()
+        .args(["import", "--data-dir"])
+        .arg(data)
+        .args(["--user", "ops"])
+        .arg(packages)
+        .output()
+        .unwrap()
 }
