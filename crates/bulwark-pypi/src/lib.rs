@@ -12,7 +12,8 @@
 //!   read from a file with the [`Digests`] its writer computed;
 //! - [`ProjectPage`] and the `render_*` functions — the simple API pages,
 //!   the JSON one byte-for-byte deterministic because it is a signed TUF
-//!   target (DESIGN §2), and [`ProjectPage::parse_json`] to read it back.
+//!   target (DESIGN §2), and [`ProjectPage::parse_json`] to read it back;
+//! - [`json_api`] — `PyPI`'s JSON API documents, built from a [`ProjectPage`].
 //!
 //! What it does not: HTTP, storage, upload policy (who may upload what,
 //! whether local versions or re-uploads are allowed), signing.
@@ -24,12 +25,14 @@
 //!                       ProjectPage { name, files } ─▶ render_json ─▶ signed target bytes
 //!                                                   └▶ render_html ─▶ page for older clients
 //! signed target bytes (verified by TUF) ─▶ ProjectPage::parse_json ─▶ ProjectPage (proxy)
+//! ProjectPage + CoreMetadata ─▶ json_api::JsonApi ─▶ /pypi/<name>/json document
 //! ```
 
 mod filename;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod json_api;
 mod metadata;
 mod name;
 mod shown;

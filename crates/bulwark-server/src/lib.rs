@@ -4,6 +4,8 @@
 //! ```text
 //! GET  /simple/, /simple/<name>/      bulwark_http::simple over simple::LivePages
 //!                                     (live, same renderer as the signed page)
+//! GET  /pypi/<name>[/<version>]/json json_api.rs: PyPI's JSON API, from the same
+//!                                     page as /simple/<name>/ (LivePages::project_page)
 //! POST /legacy/                       upload.rs  ─▶ StateStore::add_file ─▶ wake publisher
 //! POST /api/projects/<n>/transaction  transaction.rs ─▶ transaction::check ─▶
 //!                                     StateStore::record_transaction ─▶ wake publisher
@@ -26,6 +28,7 @@ use bulwark_layout as layout;
 use tower_http::timeout::TimeoutLayer;
 
 pub mod auth;
+pub mod json_api;
 pub mod publisher;
 pub mod receive;
 pub mod release;
@@ -37,19 +40,26 @@ pub mod yank;
 
 pub use state::{AppState, ServerConfig};
 
-/// The landing page: the commands to install from and upload to this
-/// index, with its URL as the client reached it (the `Host` header, when it
-/// is a plain host and port), so that they can be pasted.
-async fn landing(headers: axum::http::HeaderMap) -> Html<String> {
-    let host = headers
+/// The index's URL as the client reached it, `http://<Host>`, when the
+/// `Host` header is a plain host and port: what the landing page shows and
+/// the JSON API makes its URLs absolute with. `None` otherwise.
+fn origin(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| {
             !h.is_empty()
                 && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        });
-    let base = host.map_or_else(String::new, |h| format!("http://{h}"));
+        })
+        .map(|h| format!("http://{h}"))
+}
+
+/// The landing page: the commands to install from and upload to this
+/// index, with its URL as the client reached it ([`origin`]), so that they
+/// can be pasted.
+async fn landing(headers: axum::http::HeaderMap) -> Html<String> {
+    let base = origin(&headers).unwrap_or_default();
     Html(format!(
         "<!DOCTYPE html>\n<html><head><title>Bulwark</title></head><body>\n\
          <h1>Bulwark package index</h1>\n\
@@ -119,6 +129,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(landing))
         .merge(bulwark_http::simple::router(pages))
+        .route("/pypi/{name}/json", get(json_api::project))
+        .route("/pypi/{name}/{version}/json", get(json_api::release))
         // `/legacy` too: twine users type it without the slash.
         .route("/legacy/", upload_route.clone())
         .route("/legacy", upload_route)

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use bulwark_http::{ApiError, Page, PageSource, blocking};
-use bulwark_pypi::ProjectName;
-use bulwark_store::{BlobStore, StateStore};
+use bulwark_pypi::{ProjectName, ProjectPage};
+use bulwark_store::{BlobStore, FileRecord, StateStore};
 
 /// Pages rendered live from the state store, or for claimed projects read
 /// from the blob store.
@@ -42,25 +42,58 @@ impl PageSource for LivePages {
     }
 
     async fn page(&self, name: &ProjectName) -> Result<Option<Page>, ApiError> {
+        match self.stored(name).await? {
+            Stored::Claimed(page) => Ok(page.map(Into::into)),
+            Stored::Files(files) => {
+                Ok(render(name, &files)?.map(|page| bulwark_pypi::render_json(&page).into()))
+            }
+        }
+    }
+}
+
+/// Where a project's page comes from.
+enum Stored {
+    /// The page its developers signed, if the blob is there.
+    Claimed(Option<Vec<u8>>),
+    /// The file records the index renders the page from.
+    Files(Vec<FileRecord>),
+}
+
+impl LivePages {
+    /// The page of `name` as [`PageSource::page`] serves it, parsed: what
+    /// the JSON API (`json_api.rs`) lists, so that it lists the same files
+    /// and yanks as `/simple/<name>/`.
+    pub async fn project_page(&self, name: &ProjectName) -> Result<Option<ProjectPage>, ApiError> {
+        match self.stored(name).await? {
+            Stored::Claimed(None) => Ok(None),
+            Stored::Claimed(Some(bytes)) => ProjectPage::parse_json(&bytes)
+                .map(Some)
+                .map_err(|e| ApiError::internal("reading a claimed page", &e)),
+            Stored::Files(files) => render(name, &files),
+        }
+    }
+
+    async fn stored(&self, name: &ProjectName) -> Result<Stored, ApiError> {
         let (store, blobs) = (self.store.clone(), self.blobs.clone());
         let project = name.normalized().to_owned();
-        let (claimed, files) = blocking(move || {
+        blocking(move || {
             if let Some(claim) = store.claim(&project)? {
                 let key = bulwark_layout::claim_page_key(&claim.page_sha256);
-                return Ok((Some(blobs.get(&key)?), Vec::new()));
+                return Ok(Stored::Claimed(blobs.get(&key)?));
             }
-            Ok::<_, bulwark_store::StoreError>((None, store.files(&project)?))
+            Ok::<_, bulwark_store::StoreError>(Stored::Files(store.files(&project)?))
         })
         .await
-        .map_err(|e| ApiError::internal("reading files", &e))?;
-        if let Some(page) = claimed {
-            return Ok(page.map(Into::into));
-        }
-        if files.is_empty() {
-            return Ok(None);
-        }
-        let page = bulwark_repo::page::project_page(name.normalized(), &files)
-            .map_err(|e| ApiError::internal("rendering page", &e))?;
-        Ok(Some(bulwark_pypi::render_json(&page).into()))
+        .map_err(|e| ApiError::internal("reading files", &e))
     }
+}
+
+/// The page of `name` with `files`; `None` when it has none.
+fn render(name: &ProjectName, files: &[FileRecord]) -> Result<Option<ProjectPage>, ApiError> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    bulwark_repo::page::project_page(name.normalized(), files)
+        .map(Some)
+        .map_err(|e| ApiError::internal("rendering page", &e))
 }

@@ -41,8 +41,8 @@ use bulwark_tuf::metadata::{
 use bulwark_tuf::names::RoleName;
 use bulwark_tuf::time::Timestamp;
 use common::{
-    Dist, Form, Index, Reply, Repo, TransactionForm, file_entry, get, json, now, now_us, resolve,
-    sdist, string, wheel,
+    Dist, Form, Index, Reply, Repo, TransactionForm, array, file_entry, get, json, now, now_us,
+    resolve, sdist, string, wheel,
 };
 
 const DAY: i64 = 86_400;
@@ -975,6 +975,78 @@ async fn a_yank_by_transaction_is_live_published_and_stored() {
     assert_eq!(listed_version(&index, "project-demo").await, Some(3));
     assert_resolved_through_project_role(&index, "demo", &first).await;
     assert_eq!(index.get_json("/simple/demo/").await.body, first);
+}
+
+/// The JSON API of a claimed project lists what its developer-signed page
+/// lists, yanks included, and takes `info` from the latest release not
+/// yanked.
+#[tokio::test]
+async fn the_json_api_of_a_claimed_project_lists_its_signed_page() {
+    let (index, mut developers, original) = claimed_demo().await;
+    let (new_wheel, new_sdist) = (wheel("demo", "2.0"), sdist("demo", "2.0"));
+    let (form, page) = developers.release(&[&new_wheel, &new_sdist]);
+    let reply = index.transaction(&index.repo.alice, "demo", &form).await;
+    assert_accepted(&reply, "demo", 2, 2);
+    developers.accepted(page.clone());
+    let previous = ProjectPage::parse_json(&developers.page).unwrap();
+    let yanked = yank_page(&previous, &Version::parse("2").unwrap(), Some("oops")).unwrap();
+    let page = render_json(&yanked);
+    let form = TransactionForm::new(
+        role("demo", 3, &page, &[&developers.keys[0]]),
+        page.clone(),
+        &[],
+    );
+    assert_accepted(
+        &index.transaction(&index.repo.alice, "demo", &form).await,
+        "demo",
+        3,
+        0,
+    );
+
+    let reply = index.get("/pypi/demo/json").await;
+    reply.assert_ok();
+    let document = json(&reply.body);
+    assert_eq!(string(get(get(&document, "info"), "version")), "1.0");
+    let listed: BTreeSet<(String, String, bool)> = match get(&document, "releases") {
+        Value::Object(releases) => releases
+            .values()
+            .flat_map(array)
+            .map(|f| {
+                (
+                    string(get(f, "filename")).to_owned(),
+                    string(get(f, "url")).to_owned(),
+                    *get(f, "yanked") == Value::Bool(true),
+                )
+            })
+            .collect(),
+        other => panic!("not an object: {other:?}"),
+    };
+    let signed: BTreeSet<(String, String, bool)> = yanked
+        .files
+        .iter()
+        .map(|f| {
+            (
+                f.filename.as_str().to_owned(),
+                resolve("/simple/demo/", &f.url),
+                f.yanked.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, signed);
+    assert_eq!(listed.len(), 3);
+    assert!(listed.contains(&(original.filename.clone(), original.file_url(), false)));
+
+    let release = json(&index.get("/pypi/demo/2.0.0/json").await.body);
+    let info = get(&release, "info");
+    assert_eq!(*get(info, "yanked"), Value::Bool(true));
+    assert_eq!(string(get(info, "yanked_reason")), "oops");
+    assert_eq!(
+        index.get("/pypi/demo/3/json").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let moved = index.get("/pypi/Demo/json").await;
+    assert_eq!(moved.status, StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(moved.header(header::LOCATION), Some("/pypi/demo/json"));
 }
 
 /// Every role the published snapshot lists, and every role reachable from

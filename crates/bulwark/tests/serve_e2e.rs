@@ -333,3 +333,152 @@ fn import_as_ops(data: &Path, packages: impl AsRef<std::ffi::OsStr>) -> std::pro
         .output()
         .unwrap()
 }
+
+/// GETs `url` with curl and parses the body as JSON.
+fn get_json(url: &str) -> bulwark_tuf::json::Value {
+    let out = run_ok(Command::new("curl").args(["-sSf", url]));
+    bulwark_tuf::json::parse(&out.stdout).unwrap()
+}
+
+fn object(
+    value: &bulwark_tuf::json::Value,
+) -> &std::collections::BTreeMap<String, bulwark_tuf::json::Value> {
+    match value {
+        bulwark_tuf::json::Value::Object(object) => object,
+        other => panic!("not an object: {other:?}"),
+    }
+}
+
+fn array(value: &bulwark_tuf::json::Value) -> &[bulwark_tuf::json::Value] {
+    match value {
+        bulwark_tuf::json::Value::Array(array) => array,
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+fn text(value: &bulwark_tuf::json::Value) -> &str {
+    match value {
+        bulwark_tuf::json::Value::String(text) => text,
+        other => panic!("not a string: {other:?}"),
+    }
+}
+
+/// `PyPI`'s JSON API over twine uploads and a yank: the latest release is
+/// the one not yanked, `1.0`-style versions find `1.0.0`-style releases,
+/// every file is the simple page's (same yanks) and downloads with the
+/// digest given.
+#[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
+fn json_api_lists_what_the_simple_page_lists() {
+    use bulwark_tuf::json::Value;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let alice = token(&data, "alice");
+    let dists = dir.path().join("dist");
+    for (version, requires) in [("1.0", &[][..]), ("2.0", &["requests>=2"][..])] {
+        let files = make_dist(&dists.join(version), "Demo_Pkg", version, requires);
+        let out = twine_upload(&server.url, &alice, &files);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    run_ok(
+        bulwark()
+            .args(["yank", "--index", &server.url, "--reason", "broken build"])
+            .args(["demo-pkg", "2.0"])
+            .env("BULWARK_TOKEN", &alice),
+    );
+
+    let status = |path: &str| common::http_status(&format!("{}{path}", server.url));
+    assert_eq!(status("/pypi/Demo_Pkg/json"), "301");
+    assert_eq!(status("/pypi/Demo_Pkg/2.0/json"), "301");
+    assert_eq!(status("/pypi/nothing/json"), "404");
+    assert_eq!(status("/pypi/demo-pkg/3.0/json"), "404");
+    let out = Command::new("curl")
+        .arg("-s")
+        .arg(format!("{}/pypi/demo-pkg/3.0/json", server.url))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), r#"{"message":"Not Found"}"#);
+
+    let project = get_json(&format!("{}/pypi/demo-pkg/json", server.url));
+    let top = object(&project);
+    let info = object(&top["info"]);
+    assert_eq!(text(&info["name"]), "Demo_Pkg");
+    assert_eq!(text(&info["version"]), "1.0", "2.0 is yanked");
+    assert_eq!(text(&info["summary"]), "test package Demo_Pkg");
+    assert_eq!(info["yanked"], Value::Bool(false));
+    assert_eq!(top["vulnerabilities"], Value::Array(Vec::new()));
+    let releases = object(&top["releases"]);
+    assert_eq!(releases.keys().collect::<Vec<_>>(), ["1.0", "2.0"]);
+    assert_eq!(top["urls"], releases["1.0"]);
+
+    // Exactly the simple page's files and yanks, and each downloads with
+    // the digest given.
+    let page =
+        bulwark_pypi::ProjectPage::parse_json(&common::json_page(&server, "demo-pkg")).unwrap();
+    let mut listed = Vec::new();
+    for file in releases.values().flat_map(array) {
+        let file = object(file);
+        let filename = text(&file["filename"]);
+        let on_page = page
+            .files
+            .iter()
+            .find(|f| f.filename.as_str() == filename)
+            .unwrap();
+        assert_eq!(
+            file["yanked"],
+            Value::Bool(on_page.yanked.is_some()),
+            "{filename}"
+        );
+        let digests = object(&file["digests"]);
+        assert!(!digests.contains_key("md5"));
+        assert_eq!(text(&digests["sha256"]), on_page.sha256);
+        let url = text(&file["url"]);
+        assert!(url.starts_with(&format!("{}/files/", server.url)), "{url}");
+        let bytes = run_ok(Command::new("curl").args(["-sSf", url])).stdout;
+        assert_eq!(
+            bulwark_tuf::hash::sha256_hex(&bytes),
+            text(&digests["sha256"]),
+            "{url}"
+        );
+        let wheel = std::path::Path::new(filename)
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("whl"));
+        assert_eq!(
+            text(&file["packagetype"]),
+            if wheel { "bdist_wheel" } else { "sdist" }
+        );
+        assert_eq!(
+            text(&file["python_version"]),
+            if wheel { "py3" } else { "source" }
+        );
+        listed.push(filename.to_owned());
+    }
+    listed.sort();
+    let mut expected: Vec<_> = page
+        .files
+        .iter()
+        .map(|f| f.filename.as_str().to_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(listed.len(), 4);
+
+    // One release, found by PEP 440 equality (`2` is `2.0`), with its metadata.
+    let release = get_json(&format!("{}/pypi/demo-pkg/2/json", server.url));
+    let top = object(&release);
+    assert!(!top.contains_key("releases"));
+    let info = object(&top["info"]);
+    assert_eq!(text(&info["version"]), "2.0");
+    assert_eq!(info["yanked"], Value::Bool(true));
+    assert_eq!(text(&info["yanked_reason"]), "broken build");
+    assert_eq!(
+        info["requires_dist"],
+        Value::Array(vec![Value::from("requests>=2")])
+    );
+    assert_eq!(array(&top["urls"]).len(), 2);
+    for file in array(&top["urls"]) {
+        assert_eq!(object(file)["yanked_reason"], Value::from("broken build"));
+    }
+}
