@@ -274,7 +274,8 @@ async fn publisher_task(
     interval: Duration,
 ) {
     loop {
-        bulwark_server::publisher::run_once(&publisher).await;
+        bulwark_server::publisher::run_once(&publisher, &bulwark_server::metrics::Metrics::new())
+            .await;
         let ended = Instant::now();
         let waiting = lock(&slot).take();
         if let Some(awaited) = waiting {

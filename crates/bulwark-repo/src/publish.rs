@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bulwark_store::{
-    BlobBatch, BlobStore, ClaimRecord, ClaimTier, PageRecord, PublishCommit, RoleRecord,
-    StateStore, StoreError,
+    BlobBatch, BlobStore, ClaimRecord, ClaimTier, FileRecord, PageRecord, PublishCommit,
+    RoleRecord, StateStore, StoreError,
 };
 use bulwark_tuf::delegation::{DelegatedRoles, Delegations};
 use bulwark_tuf::hash::sha256_hex;
@@ -79,9 +79,28 @@ pub struct PublishReport {
     pub roles_signed: usize,
     /// Wall time of the run in microseconds.
     pub micros: u64,
-    /// The longest upload→published delay among files uploaded since the
-    /// previous run started, in microseconds (an upper bound for each).
-    pub max_delay_us: Option<u64>,
+    /// The upload→published delay of each file uploaded since the previous
+    /// run started, in microseconds (an upper bound for each: up to the end
+    /// of the run, just after its commit).
+    pub delays_us: Vec<u64>,
+}
+
+/// The upload times of `files` uploaded since `since_us`.
+fn uploaded_since(files: &[FileRecord], since_us: i64) -> Vec<i64> {
+    files
+        .iter()
+        .map(|f| f.upload_time_us)
+        .filter(|t| *t >= since_us)
+        .collect()
+}
+
+/// The delay from each of the upload times `uploaded` to `published_us`.
+fn delays_until(published_us: i64, uploaded: &[Vec<i64>]) -> Vec<u64> {
+    uploaded
+        .iter()
+        .flatten()
+        .map(|t| u64::try_from(published_us - t).unwrap_or(0))
+        .collect()
 }
 
 /// Applies `f` to every item on up to `available_parallelism` threads (one
@@ -318,8 +337,7 @@ impl Publisher {
             Some(claim) => self.stage_claimed(claim, uploaded_since_us, &*batch),
             None => self.render_page(project, uploaded_since_us, &*batch),
         })?;
-        let oldest_upload_us = rendered.iter().filter_map(|(_, oldest)| *oldest).min();
-        let pages: Vec<PageRecord> = rendered.into_iter().map(|(page, _)| page).collect();
+        let (pages, uploaded): (Vec<PageRecord>, Vec<Vec<i64>>) = rendered.into_iter().unzip();
         let run = Signing {
             version,
             expires,
@@ -353,7 +371,7 @@ impl Publisher {
                 .filter(|r| Policy::is_online(&r.role))
                 .count(),
             micros: 0,
-            max_delay_us: None,
+            delays_us: Vec::new(),
         };
         self.store.commit_publish(&PublishCommit {
             up_to_change: pending.up_to_change,
@@ -371,10 +389,9 @@ impl Publisher {
                 .set_setting(ONLINE_KEYID_SETTING, &online_keyid)?;
         }
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let max_delay_us = oldest_upload_us.map(|t| u64::try_from(unix_micros() - t).unwrap_or(0));
         Ok(Some(PublishReport {
             micros,
-            max_delay_us,
+            delays_us: delays_until(unix_micros(), &uploaded),
             ..report
         }))
     }
@@ -553,21 +570,15 @@ impl Publisher {
     /// Stages what the developers of a claimed project signed, as the index
     /// accepted it: the page at its consistent-snapshot name, the role at
     /// `<version>.project-<name>.json` and each nested role at
-    /// `<version>.project-<name>.<label>.json`. Also returns the oldest
-    /// upload time of its files uploaded since `uploaded_since_us`.
+    /// `<version>.project-<name>.<label>.json`. Also returns the upload
+    /// times of its files uploaded since `uploaded_since_us`.
     fn stage_claimed(
         &self,
         claim: &ClaimRecord,
         uploaded_since_us: i64,
         batch: &dyn BlobBatch,
-    ) -> Result<(PageRecord, Option<i64>), PublishError> {
-        let oldest = self
-            .store
-            .files(&claim.project)?
-            .iter()
-            .map(|f| f.upload_time_us)
-            .filter(|t| *t >= uploaded_since_us)
-            .min();
+    ) -> Result<(PageRecord, Vec<i64>), PublishError> {
+        let uploaded = uploaded_since(&self.store.files(&claim.project)?, uploaded_since_us);
         let missing = |key: String| StoreError::Corrupt(format!("{key} is missing"));
         let page_key = layout::claim_page_key(&claim.page_sha256);
         let page = self
@@ -586,7 +597,7 @@ impl Publisher {
             length: claim.page_length,
             bin: layout::bin_of(&claim.project, self.policy.bin_bits),
         };
-        Ok((page, oldest))
+        Ok((page, uploaded))
     }
 
     /// Records the administrator's delegations of every project listed by
@@ -651,20 +662,16 @@ impl Publisher {
 
     /// Renders and stages the page of `project` (content-addressed, so a
     /// page that did not change is simply written again under the same
-    /// key). Also returns the oldest upload time of its files uploaded
-    /// since `uploaded_since_us`.
+    /// key). Also returns the upload times of its files uploaded since
+    /// `uploaded_since_us`.
     fn render_page(
         &self,
         project: &str,
         uploaded_since_us: i64,
         batch: &dyn BlobBatch,
-    ) -> Result<(PageRecord, Option<i64>), PublishError> {
+    ) -> Result<(PageRecord, Vec<i64>), PublishError> {
         let files = self.store.files(project)?;
-        let oldest = files
-            .iter()
-            .map(|f| f.upload_time_us)
-            .filter(|t| *t >= uploaded_since_us)
-            .min();
+        let uploaded = uploaded_since(&files, uploaded_since_us);
         let bytes = page::render(project, &files)?;
         let sha256 = sha256_hex(&bytes);
         batch.put(&layout::page_key(project, &sha256), &bytes)?;
@@ -674,7 +681,7 @@ impl Publisher {
             length: bytes.len() as u64,
             bin: layout::bin_of(project, self.policy.bin_bits),
         };
-        Ok((page, oldest))
+        Ok((page, uploaded))
     }
 
     /// Signs and stages version `version` of bin `bin`: its published

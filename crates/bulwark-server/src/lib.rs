@@ -11,6 +11,7 @@
 //!                                     StateStore::record_transaction ─▶ wake publisher
 //! POST /api/projects/<n>/<v>/yank     yank.rs    ─▶ StateStore::set_yanked ─▶ wake publisher
 //! GET  /tuf/metadata/timestamp.json   the latest committed timestamp, from the StateStore
+//! GET  /metrics, /healthz, /readyz    metrics.rs (/metrics optionally on a listener of its own)
 //! GET  /files/<sha256>/<file>[.metadata], /tuf/metadata/*, /tuf/targets/*
 //!                                     bulwark_http::blobs over the BlobStore
 //! publisher.rs: Publisher::run_once on wake-up or timer, one at a time
@@ -29,6 +30,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub mod auth;
 pub mod json_api;
+pub mod metrics;
 pub mod publisher;
 pub mod receive;
 pub mod release;
@@ -125,8 +127,11 @@ pub fn router(state: AppState) -> Router {
                 upload::refuse_oversized,
             ))
     };
-    let upload_route = guarded(post(upload::upload));
-    Router::new()
+    let upload_route = guarded(post(upload::upload)).layer(axum::middleware::from_fn_with_state(
+        state.metrics.clone(),
+        metrics::count_uploads,
+    ));
+    let mut router = Router::new()
         .route("/", get(landing))
         .merge(bulwark_http::simple::router(pages))
         .route("/pypi/{name}/json", get(json_api::project))
@@ -145,20 +150,48 @@ pub fn router(state: AppState) -> Router {
             state.blobs.clone(),
             Some(recorded_files(state.store.clone())),
         ))
+        .merge(health_routes());
+    if !state.config.separate_metrics {
+        router = router.route("/metrics", get(metrics::metrics));
+    }
+    router
+        .route_layer(axum::middleware::from_fn(metrics::route_of))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::count_requests,
         ))
         .layer(axum::middleware::from_fn(bulwark_http::log_request))
         .with_state(state)
 }
 
-/// Serves `state` on `listener` with the publisher running beside it,
-/// until `shutdown` completes; then releases the publisher lease, so that
-/// a standby server takes over at once. The publisher publishes while this
-/// process holds `lease` (see [`publisher::Lease`]).
+/// `/healthz` and `/readyz`, on the index's listener and the metrics one.
+fn health_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(metrics::healthz))
+        .route("/readyz", get(metrics::readyz))
+}
+
+/// The router of a separate metrics listener: `/metrics` with the health
+/// checks.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .merge(health_routes())
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` (and `/metrics` on `metrics_listener`
+/// when given) with the publisher running beside it, until `shutdown`
+/// completes; then releases the publisher lease, so that a standby server
+/// takes over at once. The publisher publishes while this process holds
+/// `lease` (see [`publisher::Lease`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    metrics_listener: Option<tokio::net::TcpListener>,
     state: AppState,
     publisher: Arc<bulwark_repo::Publisher>,
     lease: publisher::Lease,
@@ -177,12 +210,24 @@ pub async fn serve(
     }
     tokio::spawn(publisher::run(
         publisher,
+        state.metrics.clone(),
         lease.watch(),
         wake,
         interval,
         retention,
     ));
     let limits = state.config.connections;
+    if let Some(metrics_listener) = metrics_listener {
+        if let Ok(address) = metrics_listener.local_addr() {
+            tracing::info!(%address, "serving /metrics, /healthz and /readyz");
+        }
+        let router = metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = bulwark_http::listen::serve(metrics_listener, router, limits).await {
+                tracing::error!("the metrics listener stopped: {e}");
+            }
+        });
+    }
     let served = tokio::select! {
         served = bulwark_http::listen::serve(listener, router(state), limits) => served,
         () = shutdown => Ok(()),

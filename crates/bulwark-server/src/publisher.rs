@@ -32,6 +32,8 @@ use bulwark_store::{StateStore, StoreError};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use crate::metrics::Metrics;
+
 /// How long the publisher lease lasts unless renewed: a dead publisher's
 /// successor takes over within this (plus one renewal period).
 pub const LEASE: Duration = Duration::from_secs(5);
@@ -240,24 +242,30 @@ pub enum RunOutcome {
     Failed,
 }
 
-/// Runs the publisher once now, logging the outcome.
-pub async fn run_once(publisher: &Arc<Publisher>) -> RunOutcome {
+/// Runs the publisher once now, logging the outcome and counting it in
+/// `metrics`.
+pub async fn run_once(publisher: &Arc<Publisher>, metrics: &Metrics) -> RunOutcome {
     let p = publisher.clone();
     match blocking(move || p.run_once(now())).await {
         Ok(Some(report)) => {
+            metrics.publish_run("published", Some(&report));
             tracing::info!(
                 version = report.version,
                 changes_up_to = report.up_to_change,
                 pages = report.pages,
                 roles_signed = report.roles_signed,
                 millis = report.micros / 1000,
-                max_delay_ms = report.max_delay_us.map(|us| us / 1000),
+                max_delay_ms = report.delays_us.iter().max().map(|us| us / 1000),
                 "published"
             );
             RunOutcome::Done
         }
-        Ok(None) => RunOutcome::Done,
+        Ok(None) => {
+            metrics.publish_run("idle", None);
+            RunOutcome::Done
+        }
         Err(PublishError::Store(StoreError::Fenced { fence, current })) => {
+            metrics.publish_run("fenced", None);
             tracing::warn!(
                 fence,
                 current,
@@ -266,6 +274,7 @@ pub async fn run_once(publisher: &Arc<Publisher>) -> RunOutcome {
             RunOutcome::Fenced
         }
         Err(e) => {
+            metrics.publish_run("failed", None);
             tracing::error!("publishing failed (will retry): {}", chain(&e));
             RunOutcome::Failed
         }
@@ -326,6 +335,7 @@ async fn collect_unrecorded(
 /// the lease task does ([`Lease::release`]).
 pub async fn run(
     publisher: Arc<Publisher>,
+    metrics: Arc<Metrics>,
     lease: LeaseWatch,
     wake: Arc<Notify>,
     interval: Duration,
@@ -358,7 +368,7 @@ pub async fn run(
             last_gc = Instant::now();
             collect_unrecorded(&publisher, BTreeSet::new()).await
         };
-        let wait = match run_once(&publisher).await {
+        let wait = match run_once(&publisher, &metrics).await {
             RunOutcome::Done => {
                 failed = 0;
                 interval

@@ -32,6 +32,12 @@ pub struct ServerConfig {
     /// True when the state store is shared with other servers
     /// (PostgreSQL): the publisher is then also woken by their changes.
     pub shared_state: bool,
+    /// `/readyz` fails when the timestamp expires sooner than this: the
+    /// publisher should have re-signed it well before.
+    pub ready_margin: Duration,
+    /// True when `/metrics` is served on a listener of its own
+    /// ([`crate::serve`]'s `metrics_listener`), not beside the index.
+    pub separate_metrics: bool,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +52,8 @@ impl Default for ServerConfig {
             snapshot_retention: Duration::from_hours(1),
             allow_local_versions: false,
             shared_state: false,
+            ready_margin: Duration::from_hours(6),
+            separate_metrics: false,
         }
     }
 }
@@ -61,4 +69,6 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Wakes the publisher after a change was queued.
     pub publish: Arc<Notify>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

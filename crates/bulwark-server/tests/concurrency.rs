@@ -85,6 +85,7 @@ impl Server {
         .await;
         let task = tokio::spawn(bulwark_server::serve(
             listener,
+            None,
             state,
             repo.publisher.clone(),
             lease,

@@ -36,6 +36,7 @@
 pub mod conformance;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod export;
+pub mod failures;
 pub mod fs;
 #[cfg(feature = "io")]
 pub mod io;

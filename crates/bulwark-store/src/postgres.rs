@@ -630,7 +630,7 @@ async fn migrate(client: &mut Object) -> TxResult<()> {
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
+    crate::failures::failed(crate::failures::Store::State, e)
 }
 
 /// A `u64` as the `BIGINT` that stores it.

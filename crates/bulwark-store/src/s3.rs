@@ -131,7 +131,7 @@ pub enum S3Error {
 
 impl From<S3Error> for StoreError {
     fn from(e: S3Error) -> Self {
-        StoreError::Backend(Box::new(e))
+        crate::failures::failed(crate::failures::Store::Blobs, e)
     }
 }
 

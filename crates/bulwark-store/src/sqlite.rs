@@ -480,7 +480,7 @@ fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
+    crate::failures::failed(crate::failures::Store::State, e)
 }
 
 /// Maps a `SQLite` error. A stored value that does not fit its record field

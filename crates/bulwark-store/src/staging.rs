@@ -25,7 +25,7 @@ pub const STALE_TEMP_AGE: Duration = Duration::from_mins(10);
 /// A storage failure; the I/O error names its path (for logs; the server
 /// must not show it to clients).
 pub(crate) fn backend(error: io::Error) -> StoreError {
-    StoreError::Backend(Box::new(error))
+    crate::failures::failed(crate::failures::Store::Blobs, error)
 }
 
 /// Errors that mean "there is nothing at this path": the path, or one of

@@ -23,6 +23,8 @@
 //! online_expiry_secs = 86400        # BULWARK_ONLINE_EXPIRY_SECS
 //! snapshot_retention_secs = 3600    # BULWARK_SNAPSHOT_RETENTION_SECS
 //! allow_local_versions = false      # BULWARK_ALLOW_LOCAL_VERSIONS (1.0+local, for private indexes)
+//! metrics_listen = "127.0.0.1:9090" # BULWARK_METRICS_LISTEN (unset: /metrics beside the index)
+//! log_format = "auto"               # BULWARK_LOG_FORMAT: text, json, or auto (json unless a terminal)
 //! ```
 
 use std::net::SocketAddr;
@@ -54,6 +56,9 @@ pub struct Settings {
     pub online_expiry_secs: i64,
     pub snapshot_retention_secs: u64,
     pub allow_local_versions: bool,
+    /// Where `/metrics` is served instead of beside the index.
+    pub metrics_listen: Option<SocketAddr>,
+    pub log_format: crate::LogFormat,
 }
 
 impl Default for Settings {
@@ -77,6 +82,8 @@ impl Default for Settings {
             online_expiry_secs: policy.online_expiry,
             snapshot_retention_secs: 3_600,
             allow_local_versions: false,
+            metrics_listen: None,
+            log_format: crate::LogFormat::Auto,
         }
     }
 }
@@ -102,6 +109,8 @@ struct File {
     online_expiry_secs: Option<i64>,
     snapshot_retention_secs: Option<u64>,
     allow_local_versions: Option<bool>,
+    metrics_listen: Option<String>,
+    log_format: Option<String>,
 }
 
 /// An address to listen on: `127.0.0.1:8080`, `[::1]:8080`, or a host name
@@ -197,6 +206,12 @@ impl Settings {
         if let Some(v) = file.listen {
             self.listen = parse_listen(&v, "listen")?;
         }
+        if let Some(v) = file.metrics_listen {
+            self.metrics_listen = Some(parse_listen(&v, "metrics_listen")?);
+        }
+        if let Some(v) = file.log_format {
+            self.log_format = v.parse().map_err(|e| anyhow::anyhow!("log_format: {e}"))?;
+        }
         overlay! { self;
             data_dir <- file.data_dir;
             state <- file.state.map(Some);
@@ -223,6 +238,9 @@ impl Settings {
         if let Some(v) = env::<String>("LISTEN")? {
             self.listen = parse_listen(&v, "BULWARK_LISTEN")?;
         }
+        if let Some(v) = env::<String>("METRICS_LISTEN")? {
+            self.metrics_listen = Some(parse_listen(&v, "BULWARK_METRICS_LISTEN")?);
+        }
         overlay! { self;
             data_dir <- env("DATA_DIR")?;
             state <- env("STATE")?.map(Some);
@@ -240,6 +258,7 @@ impl Settings {
             online_expiry_secs <- env("ONLINE_EXPIRY_SECS")?;
             snapshot_retention_secs <- env("SNAPSHOT_RETENTION_SECS")?;
             allow_local_versions <- env("ALLOW_LOCAL_VERSIONS")?;
+            log_format <- env("LOG_FORMAT")?;
         }
         Ok(())
     }

@@ -174,7 +174,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--user: user names are 1 to 100 characters of letters, digits, '.', '_' and '-'");
     }
     let settings = Settings::load(args.stores, None)?;
-    crate::init_logging();
+    crate::init_logging(None)?;
     let mut listing = Listing::default();
     find(&args.dir, &mut listing)?;
     let mut files = listing.distributions;

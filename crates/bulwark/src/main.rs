@@ -161,14 +161,60 @@ fn now() -> bulwark_tuf::time::Timestamp {
     bulwark_repo::clock::now()
 }
 
-/// Logs to stderr; `BULWARK_LOG` (e.g. `debug`) sets the level.
-fn init_logging() {
+/// How the log is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// Text on a terminal, JSON lines otherwise (a file, a journal, a
+    /// log collector).
+    #[default]
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the request's id in `span`.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "auto" => Ok(Self::Auto),
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("{other:?} is not auto, text or json")),
+        }
+    }
+}
+
+/// Logs to stderr as `format` says (`None`: as `BULWARK_LOG_FORMAT` says,
+/// else [`LogFormat::Auto`]); `BULWARK_LOG` (e.g. `debug`) sets the level.
+fn init_logging(format: Option<LogFormat>) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BULWARK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only on a terminal: a log file or journal gets plain text.
-    let _ = tracing_subscriber::fmt()
+    let format = match format {
+        Some(format) => format,
+        None => config::env("LOG_FORMAT")?.unwrap_or_default(),
+    };
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let json = match format {
+        LogFormat::Auto => !terminal,
+        LogFormat::Text => false,
+        LogFormat::Json => true,
+    };
+    // A second call (tests) keeps the first subscriber.
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        // Colours only on a terminal.
+        builder.with_ansi(terminal).try_init()
+    };
+    Ok(())
 }

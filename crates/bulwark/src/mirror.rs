@@ -71,7 +71,7 @@ impl Progress for Bar {
 }
 
 fn sync(args: &SyncArgs) -> anyhow::Result<()> {
-    crate::init_logging();
+    crate::init_logging(None)?;
     let root = crate::trusted_root::read(&args.root)?;
     let mut options = SyncOptions::new(&args.upstream, root, args.dest.clone(), crate::now());
     options.retention_secs = i64::from(args.retention_secs);

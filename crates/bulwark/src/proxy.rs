@@ -112,7 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
         bail!("upstream: {upstream:?} is not an http:// or https:// URL");
     }
-    crate::init_logging();
+    crate::init_logging(None)?;
     let root_bytes = crate::trusted_root::read(&root)?;
     let mut config = ProxyConfig::new(&upstream, cache_dir, crate::now);
     config.freshness = freshness;

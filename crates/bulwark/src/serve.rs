@@ -273,10 +273,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(module) = args.pkcs11_module {
         settings.pkcs11_module = Some(module);
     }
-    crate::init_logging();
+    crate::init_logging(Some(settings.log_format))?;
     // Bound first: a start that cannot listen (the port is taken) must
     // not have created a data directory and keys.
     let listener = listen(settings.listen)?;
+    let metrics_listener = settings.metrics_listen.map(listen).transpose()?;
     if let Some(dir) = &args.mirror {
         return serve_mirror(dir, listener, &settings);
     }
@@ -314,9 +315,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             snapshot_retention: Duration::from_secs(settings.snapshot_retention_secs),
             allow_local_versions: settings.allow_local_versions,
             shared_state: data.shared,
+            ready_margin: Duration::from_secs(
+                u64::try_from(settings.policy().resign_margin / 2).unwrap_or(0),
+            ),
+            separate_metrics: metrics_listener.is_some(),
             ..bulwark_server::ServerConfig::default()
         }),
         publish: Arc::new(tokio::sync::Notify::new()),
+        metrics: Arc::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -333,7 +339,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             publisher.set_fence(fence);
             // Fenced: another server took over meanwhile, and this one
             // serves as a standby.
-            if bulwark_server::publisher::run_once(&publisher).await == RunOutcome::Failed {
+            if bulwark_server::publisher::run_once(&publisher, &state.metrics).await
+                == RunOutcome::Failed
+            {
                 lease.release().await;
                 bail!("the first publish failed; see the log above");
             }
@@ -352,9 +360,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 settings.policy(),
             ));
         }
-        bulwark_server::serve(listener, state, publisher, lease, shutdown)
-            .await
-            .context("the server stopped")
+        let metrics_listener = metrics_listener
+            .map(tokio::net::TcpListener::from_std)
+            .transpose()
+            .context("cannot listen on the metrics address")?;
+        bulwark_server::serve(
+            listener,
+            metrics_listener,
+            state,
+            publisher,
+            lease,
+            shutdown,
+        )
+        .await
+        .context("the server stopped")
     });
     // A publish run still signing is abandoned, as a crash would leave it:
     // its commit is fenced off once a successor holds the lease.

@@ -167,13 +167,15 @@ fn proxy_settings_come_from_flags_env_and_file_and_bad_ones_are_named() {
     );
 }
 
-/// A log that is not a terminal (here a file, as under systemd or docker)
-/// carries no colour codes; the landing page gives commands to paste, with
-/// the index's own URL.
+/// A text log that is not a terminal (here a file, as under systemd or
+/// docker) carries no colour codes (by default such a log is JSON lines:
+/// `serve_e2e`); the landing page gives commands to paste, with the index's
+/// own URL.
 #[test]
 fn logs_are_plain_text_and_the_landing_page_is_pasteable() {
     let dir = tempfile::tempdir().unwrap();
-    let server = common::Server::start(&dir.path().join("data"));
+    let server =
+        common::Server::start_with_env(&dir.path().join("data"), &[("BULWARK_LOG_FORMAT", "text")]);
     let out = common::run_ok(
         std::process::Command::new("curl")
             .args(["-sSf"])
@@ -190,7 +192,8 @@ fn logs_are_plain_text_and_the_landing_page_is_pasteable() {
         "{page}"
     );
     let log = server.log();
-    assert!(log.contains("INFO"), "{log}");
+    assert!(log.contains(" INFO "), "{log}");
+    assert!(!log.starts_with('{'), "asked for text, got JSON: {log}");
     assert!(
         !log.contains('\u{1b}'),
         "colour codes in a log file: {log:?}"

@@ -482,3 +482,103 @@ fn json_api_lists_what_the_simple_page_lists() {
         assert_eq!(object(file)["yanked_reason"], Value::from("broken build"));
     }
 }
+
+/// The value of the sample `series` in Prometheus text, if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+}
+
+#[test]
+fn metrics_on_their_own_listener_and_json_logs_with_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_with_env(&data, &[("BULWARK_METRICS_LISTEN", "127.0.0.1:0")]);
+    let alice = token(&data, "alice");
+    let files = make_dist(&dir.path().join("dist"), "Demo_Pkg", "1.0", &[]);
+    let out = twine_upload(&server.url, &alice, &files);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let wrong = format!("{alice}x");
+    let out = twine_upload(&server.url, &wrong, &files);
+    assert!(!out.status.success());
+
+    // Every log line is a JSON object (the log is a file, not a terminal).
+    let lines = |log: &str| -> Vec<bulwark_tuf::json::Value> {
+        log.lines()
+            .map(|line| {
+                bulwark_tuf::json::parse(line.as_bytes())
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+            })
+            .collect()
+    };
+    let log = server.log();
+    let metrics_at = lines(&log)
+        .iter()
+        .find_map(|line| {
+            let bulwark_tuf::json::Value::Object(fields) = &object(line)["fields"] else {
+                return None;
+            };
+            match fields.get("address") {
+                Some(bulwark_tuf::json::Value::String(address)) => Some(address.clone()),
+                _ => None,
+            }
+        })
+        .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"));
+    let metrics_url = format!("http://{metrics_at}");
+    assert_eq!(
+        common::http_status(&format!("{}/metrics", server.url)),
+        "404",
+        "/metrics has a listener of its own"
+    );
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(common::http_status(&format!("{}{path}", server.url)), "200");
+        assert_eq!(common::http_status(&format!("{metrics_url}{path}")), "200");
+    }
+    let published = wait_until(Duration::from_secs(30), || {
+        let text = stdout(&run_ok(
+            Command::new("curl").args(["-sSf", &format!("{metrics_url}/metrics")]),
+        ));
+        sample(&text, "bulwark_upload_to_published_seconds_count") == Some(2.0)
+    });
+    let text = stdout(&run_ok(
+        Command::new("curl").args(["-sSf", &format!("{metrics_url}/metrics")]),
+    ));
+    assert!(published, "{text}");
+    for (series, value) in [
+        (r#"bulwark_uploads_total{outcome="accepted"}"#, 2.0),
+        (r#"bulwark_uploads_total{outcome="forbidden"}"#, 1.0),
+        ("bulwark_publish_queue_projects", 0.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
+    }
+
+    // A request's id comes back in X-Request-Id and is on its log lines.
+    let out = run_ok(Command::new("curl").args([
+        "-s",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-H",
+        "X-Request-Id: e2e-request-7",
+        &format!("{}/simple/demo-pkg/", server.url),
+    ]));
+    assert!(
+        stdout(&out)
+            .to_ascii_lowercase()
+            .contains("x-request-id: e2e-request-7"),
+        "{}",
+        stdout(&out)
+    );
+    let logged = wait_until(Duration::from_secs(5), || {
+        lines(&server.log()).iter().any(|line| {
+            let top = object(line);
+            matches!(&top.get("span"), Some(bulwark_tuf::json::Value::Object(span))
+                if span.get("id") == Some(&bulwark_tuf::json::Value::String("e2e-request-7".to_owned())))
+        })
+    });
+    assert!(logged, "{}", server.log());
+    let log = server.log();
+    assert!(!log.contains(&alice[4..]), "a token is in the log");
+}

@@ -57,6 +57,8 @@ pub struct Repo {
     pub online: Arc<SigningKey>,
     pub alice: String,
     pub bob: String,
+    /// Kept across the routers [`Repo::state`] makes, as one server's are.
+    pub metrics: Arc<bulwark_server::metrics::Metrics>,
 }
 
 /// Where the state lives.
@@ -109,6 +111,7 @@ impl Repo {
             online,
             alice,
             bob,
+            metrics: Arc::default(),
         }
     }
 
@@ -124,6 +127,7 @@ impl Repo {
             blobs: self.blobs.clone(),
             config: Arc::new(config),
             publish: Arc::new(tokio::sync::Notify::new()),
+            metrics: self.metrics.clone(),
         }
     }
 
