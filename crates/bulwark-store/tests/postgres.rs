@@ -483,6 +483,7 @@ fn embedded_index(path: &std::path::Path) -> SqliteState {
             user: "alice".to_owned(),
             secret_sha256: "c".repeat(64),
             created_us: 1,
+            ..TokenRecord::default()
         })
         .unwrap();
     store.set_setting("online-keyid", "k").unwrap();

@@ -148,6 +148,7 @@ fn two_handles_on_one_file_see_each_others_writes() {
         user: "alice".to_owned(),
         secret_sha256: "c".repeat(64),
         created_us: 5,
+        ..TokenRecord::default()
     };
     cli.put_token(&token).unwrap();
     assert_eq!(server.token("t").unwrap(), Some(token));
