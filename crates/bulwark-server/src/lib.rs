@@ -14,6 +14,7 @@
 //! GET  /files/<sha256>/<file>[.metadata], /tuf/metadata/*, /tuf/targets/*
 //!                                     bulwark_http::blobs over the BlobStore
 //! publisher.rs: Publisher::run_once on wake-up or timer, one at a time
+//! every request, read_access = "token": auth::require_read_token (one layer)
 //! ```
 
 use std::sync::Arc;
@@ -38,7 +39,7 @@ pub mod transaction;
 pub mod upload;
 pub mod yank;
 
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, ReadAccess, ServerConfig};
 
 /// The index's URL as the client reached it, `http://<Host>`, when the
 /// `Host` header is a plain host and port: what the landing page shows and
@@ -126,7 +127,8 @@ pub fn router(state: AppState) -> Router {
             ))
     };
     let upload_route = guarded(post(upload::upload));
-    Router::new()
+    let read_access = state.config.read_access;
+    let routes = Router::new()
         .route("/", get(landing))
         .merge(bulwark_http::simple::router(pages))
         .route("/pypi/{name}/json", get(json_api::project))
@@ -144,7 +146,18 @@ pub fn router(state: AppState) -> Router {
         .merge(bulwark_http::blobs::router(
             state.blobs.clone(),
             Some(recorded_files(state.store.clone())),
+        ));
+    // One layer over every route, present and future, so that no page can
+    // be added that a private index would serve to anyone.
+    let routes = if read_access == ReadAccess::Token {
+        routes.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_read_token,
         ))
+    } else {
+        routes
+    };
+    routes
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,

@@ -32,6 +32,20 @@ pub struct ServerConfig {
     /// True when the state store is shared with other servers
     /// (PostgreSQL): the publisher is then also woken by their changes.
     pub shared_state: bool,
+    /// Who may read the index (simple pages, files, the JSON API, TUF
+    /// metadata and targets, web pages).
+    pub read_access: ReadAccess,
+}
+
+/// Who may read the index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadAccess {
+    /// Anyone.
+    #[default]
+    Public,
+    /// Only requests with a valid API token, of any permission and scope
+    /// ([`crate::auth::require_read_token`]).
+    Token,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +60,7 @@ impl Default for ServerConfig {
             snapshot_retention: Duration::from_hours(1),
             allow_local_versions: false,
             shared_state: false,
+            read_access: ReadAccess::Public,
         }
     }
 }

@@ -23,6 +23,8 @@
 //! online_expiry_secs = 86400        # BULWARK_ONLINE_EXPIRY_SECS
 //! snapshot_retention_secs = 3600    # BULWARK_SNAPSHOT_RETENTION_SECS
 //! allow_local_versions = false      # BULWARK_ALLOW_LOCAL_VERSIONS (1.0+local, for private indexes)
+//! read_access = "public"            # BULWARK_READ_ACCESS: "public", or "token" (every read needs
+//!                                   # an API token; /healthz, /readyz, /metrics stay open)
 //! ```
 
 use std::net::SocketAddr;
@@ -54,6 +56,7 @@ pub struct Settings {
     pub online_expiry_secs: i64,
     pub snapshot_retention_secs: u64,
     pub allow_local_versions: bool,
+    pub read_access: bulwark_server::ReadAccess,
 }
 
 impl Default for Settings {
@@ -77,6 +80,7 @@ impl Default for Settings {
             online_expiry_secs: policy.online_expiry,
             snapshot_retention_secs: 3_600,
             allow_local_versions: false,
+            read_access: bulwark_server::ReadAccess::Public,
         }
     }
 }
@@ -102,6 +106,16 @@ struct File {
     online_expiry_secs: Option<i64>,
     snapshot_retention_secs: Option<u64>,
     allow_local_versions: Option<bool>,
+    read_access: Option<String>,
+}
+
+/// Who may read the index: `public` or `token`.
+fn parse_read_access(value: &str, key: &str) -> anyhow::Result<bulwark_server::ReadAccess> {
+    match value {
+        "public" => Ok(bulwark_server::ReadAccess::Public),
+        "token" => Ok(bulwark_server::ReadAccess::Token),
+        _ => bail!("{key}: {value:?} is not \"public\" or \"token\""),
+    }
 }
 
 /// An address to listen on: `127.0.0.1:8080`, `[::1]:8080`, or a host name
@@ -197,6 +211,9 @@ impl Settings {
         if let Some(v) = file.listen {
             self.listen = parse_listen(&v, "listen")?;
         }
+        if let Some(v) = file.read_access {
+            self.read_access = parse_read_access(&v, "read_access")?;
+        }
         overlay! { self;
             data_dir <- file.data_dir;
             state <- file.state.map(Some);
@@ -222,6 +239,9 @@ impl Settings {
     fn apply_env(&mut self) -> anyhow::Result<()> {
         if let Some(v) = env::<String>("LISTEN")? {
             self.listen = parse_listen(&v, "BULWARK_LISTEN")?;
+        }
+        if let Some(v) = env::<String>("READ_ACCESS")? {
+            self.read_access = parse_read_access(&v, "BULWARK_READ_ACCESS")?;
         }
         overlay! { self;
             data_dir <- env("DATA_DIR")?;
@@ -367,6 +387,38 @@ mod tests {
         assert!(settings.unwrap().allow_local_versions);
         let bad = bad.unwrap_err().to_string();
         assert!(bad.contains("expected a boolean"), "{bad}");
+    }
+
+    #[test]
+    fn read_access_is_public_or_token_and_errors_name_the_key() {
+        assert_eq!(
+            Settings::default().read_access,
+            bulwark_server::ReadAccess::Public
+        );
+        assert_eq!(
+            parse_read_access("token", "read_access").unwrap(),
+            bulwark_server::ReadAccess::Token
+        );
+        let path = std::env::temp_dir().join(format!("bulwark-read-{}.toml", std::process::id()));
+        std::fs::write(&path, "read_access = \"token\"\n").unwrap();
+        let flags = || StoreFlags {
+            config: Some(path.clone()),
+            ..StoreFlags::default()
+        };
+        let settings = Settings::load(flags(), None);
+        std::fs::write(&path, "read_access = \"private\"\n").unwrap();
+        let bad = Settings::load(flags(), None);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            settings.unwrap().read_access,
+            bulwark_server::ReadAccess::Token
+        );
+        let bad = bad.unwrap_err().to_string();
+        assert!(bad.starts_with("read_access: \"private\""), "{bad}");
+        let env = parse_read_access("Token", "BULWARK_READ_ACCESS")
+            .unwrap_err()
+            .to_string();
+        assert!(env.starts_with("BULWARK_READ_ACCESS: "), "{env}");
     }
 
     #[test]

@@ -44,6 +44,12 @@ struct SyncArgs {
     /// the mirror already serves are checked by size only).
     #[arg(long)]
     verify_existing: bool,
+    /// API token for an upstream that needs one for reads (read_access =
+    /// "token"); prefer the BULWARK_UPSTREAM_TOKEN variable, which other
+    /// users cannot see in the process list. A `__token__:<token>@` in
+    /// --upstream works too.
+    #[arg(long, value_name = "TOKEN")]
+    upstream_token: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -73,7 +79,9 @@ impl Progress for Bar {
 fn sync(args: &SyncArgs) -> anyhow::Result<()> {
     crate::init_logging();
     let root = crate::trusted_root::read(&args.root)?;
-    let mut options = SyncOptions::new(&args.upstream, root, args.dest.clone(), crate::now());
+    let (upstream, token) = crate::upstream::resolve(&args.upstream, args.upstream_token.clone())?;
+    let mut options = SyncOptions::new(&upstream, root, args.dest.clone(), crate::now());
+    options.fetch.upstream_token = token;
     options.retention_secs = i64::from(args.retention_secs);
     options.concurrency = usize::from(args.concurrency);
     options.verify_existing = args.verify_existing;
@@ -92,7 +100,7 @@ fn sync(args: &SyncArgs) -> anyhow::Result<()> {
     let report = result.with_context(|| {
         format!(
             "mirror sync from {} failed; {} still serves its previous snapshot",
-            args.upstream,
+            upstream,
             args.dest.display()
         )
     })?;

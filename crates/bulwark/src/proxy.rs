@@ -12,6 +12,7 @@
 //! | `--listen ADDR` | `BULWARK_PROXY_LISTEN` | `127.0.0.1:8081` |
 //! | `--cache-dir DIR` | `BULWARK_PROXY_CACHE_DIR` | `$XDG_CACHE_HOME/bulwark/proxy` (else `~/.cache/bulwark/proxy`) |
 //! | `--freshness-secs N` | `BULWARK_PROXY_FRESHNESS_SECS` | 5 |
+//! | `--upstream-token TOKEN` | `BULWARK_UPSTREAM_TOKEN` (preferred) | none; or `__token__:<token>@` in the URL |
 //!
 //! `BULWARK_FETCH_TIMEOUT_SECS` shortens the upstream download limits, as
 //! for `bulwark tuf-client`.
@@ -51,6 +52,11 @@ pub struct Args {
     /// TOML configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// API token for an upstream that needs one for reads (read_access =
+    /// "token"); prefer the BULWARK_UPSTREAM_TOKEN variable, which other
+    /// users cannot see in the process list.
+    #[arg(long, value_name = "TOKEN")]
+    upstream_token: Option<String>,
 }
 
 /// The TOML file: every key optional, unknown keys refused.
@@ -109,14 +115,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .or(env("PROXY_FRESHNESS_SECS")?)
         .or(file.freshness_secs)
         .map_or(bulwark_proxy::DEFAULT_FRESHNESS, Duration::from_secs);
+    let (upstream, token) = crate::upstream::resolve(&upstream, args.upstream_token)?;
     if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
-        bail!("upstream: {upstream:?} is not an http:// or https:// URL");
+        bail!(
+            "upstream: {:?} is not an http:// or https:// URL",
+            bulwark_store::redact_url(&upstream)
+        );
     }
     crate::init_logging();
     let root_bytes = crate::trusted_root::read(&root)?;
     let mut config = ProxyConfig::new(&upstream, cache_dir, crate::now);
     config.freshness = freshness;
     config.fetch = crate::tuf_client::fetch_config()?;
+    config.fetch.upstream_token = token;
     let proxy = Proxy::open(&config, &root_bytes)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

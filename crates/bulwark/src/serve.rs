@@ -314,6 +314,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             snapshot_retention: Duration::from_secs(settings.snapshot_retention_secs),
             allow_local_versions: settings.allow_local_versions,
             shared_state: data.shared,
+            read_access: settings.read_access,
             ..bulwark_server::ServerConfig::default()
         }),
         publish: Arc::new(tokio::sync::Notify::new()),
