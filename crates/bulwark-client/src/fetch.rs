@@ -278,12 +278,25 @@ fn printable_reason(response: &reqwest::Response) -> String {
         .extensions()
         .get::<hyper::ext::ReasonPhrase>()
         .map_or_else(
-            || response.status().canonical_reason().unwrap_or("Unauthorized").as_bytes().to_vec(),
+            || {
+                response
+                    .status()
+                    .canonical_reason()
+                    .unwrap_or("Unauthorized")
+                    .as_bytes()
+                    .to_vec()
+            },
             |r| r.as_bytes().to_vec(),
         );
     phrase
         .iter()
-        .map(|&b| if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '?' })
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                char::from(b)
+            } else {
+                '?'
+            }
+        })
         .take(200)
         .collect()
 }

@@ -18,9 +18,7 @@ use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
 use bulwark_http::{ApiError, blocking};
 use bulwark_pypi::ProjectName;
-use bulwark_store::{
-    StateStore, StoreError, TokenPermission, TokenRecord, TokenScope, TokenState,
-};
+use bulwark_store::{StateStore, StoreError, TokenPermission, TokenRecord, TokenScope, TokenState};
 use bulwark_tuf::hash::sha256_hex;
 use bulwark_tuf::hex;
 use bulwark_tuf::time::Timestamp;
@@ -296,7 +294,8 @@ const OPEN_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 /// are index-wide: a project-scoped token limits what it may change, not
 /// what it may read). Without credentials: 401 with `WWW-Authenticate:
 /// Basic` (RFC 7617), so that pip and uv retry with their netrc or keyring
-/// credentials and browsers prompt; with a bad token: 403 and the reason.
+/// credentials and browsers prompt; with a bad token: 401 too, with the
+/// reason (expired, revoked, invalid).
 /// POST requests (uploads, yanks, transactions) pass on to their handlers,
 /// which authenticate them with the stricter [`Token::may_change`] after
 /// draining what they must.
@@ -315,15 +314,17 @@ pub async fn require_read_token(
     let headers = request.headers().clone();
     match blocking(move || authenticate(store.as_ref(), &headers)).await {
         Ok(_) => next.run(request).await,
+        Err(refusal) if refusal.status().is_server_error() => refusal.into_response(),
         Err(refusal) => {
-            let challenge = refusal.status() == StatusCode::UNAUTHORIZED;
-            let mut response = refusal.into_response();
-            if challenge {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"bulwark\""),
-                );
-            }
+            // Whatever is wrong with the credentials (none, malformed,
+            // unknown, expired, revoked), they do not authenticate: 401,
+            // which RFC 9110 §15.5.2 pairs with a challenge.
+            let mut response =
+                ApiError::new(StatusCode::UNAUTHORIZED, refusal.reason()).into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"bulwark\""),
+            );
             response
         }
     }
@@ -383,6 +384,11 @@ mod tests {
             permission: TokenPermission::Read,
             ..token
         };
-        assert!(read.may_change("demo").unwrap_err().reason().contains("read-only"));
+        assert!(
+            read.may_change("demo")
+                .unwrap_err()
+                .reason()
+                .contains("read-only")
+        );
     }
 }

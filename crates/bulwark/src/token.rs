@@ -267,7 +267,10 @@ fn json_list(tokens: &[TokenRecord], now_us: i64) -> String {
                 ("user".to_owned(), Value::from(t.user.as_str())),
                 ("permission".to_owned(), Value::from(t.permission.as_str())),
                 ("projects".to_owned(), projects),
-                ("description".to_owned(), Value::from(t.description.as_str())),
+                (
+                    "description".to_owned(),
+                    Value::from(t.description.as_str()),
+                ),
                 ("created".to_owned(), time_or_null(Some(t.created_us))),
                 ("last_used".to_owned(), time_or_null(t.last_used_us)),
                 ("expires".to_owned(), time_or_null(t.expires_us)),
@@ -302,7 +305,9 @@ mod tests {
             let err = parse_expiry(absurd).unwrap_err().to_string();
             assert!(err.contains("more than 3650 days"), "{absurd}: {err}");
         }
-        for bad in ["", "d", "30", "30s", "30 d", "-1d", "+1d", "1.5h", "1w", "Never", "1é"] {
+        for bad in [
+            "", "d", "30", "30s", "30 d", "-1d", "+1d", "1.5h", "1w", "Never", "1é",
+        ] {
             let err = parse_expiry(bad).unwrap_err().to_string();
             assert!(err.contains("is not a duration like"), "{bad}: {err}");
         }

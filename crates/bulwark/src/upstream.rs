@@ -11,7 +11,10 @@ use bulwark_client::UpstreamToken;
 use crate::config::env;
 
 /// The upstream URL without credentials, and the token to send to it.
-pub fn resolve(upstream: &str, flag: Option<String>) -> anyhow::Result<(String, Option<UpstreamToken>)> {
+pub fn resolve(
+    upstream: &str,
+    flag: Option<String>,
+) -> anyhow::Result<(String, Option<UpstreamToken>)> {
     let (url, from_url) = split_userinfo(upstream)?;
     let Some(token) = flag.or(env::<String>("UPSTREAM_TOKEN")?).or(from_url) else {
         return Ok((url, None));
@@ -73,7 +76,10 @@ mod tests {
         ] {
             let err = split_userinfo(bad).unwrap_err().to_string();
             assert!(err.starts_with("upstream: "), "{err}");
-            assert!(!err.contains("s3cret") && !err.contains("s3%63ret"), "{err}");
+            assert!(
+                !err.contains("s3cret") && !err.contains("s3%63ret"),
+                "{err}"
+            );
         }
     }
 }
