@@ -96,7 +96,8 @@ impl TokenPermission {
     }
 }
 
-/// Which projects a token may change (PyPI's project-scoped tokens).
+/// Which projects a token may change (project-scoped tokens, as the
+/// Python Package Index has them).
 /// Reads are index-wide whatever the scope.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum TokenScope {

@@ -218,7 +218,7 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO publisher_lease (id, holder, expires_at, epoch) VALUES (1, NULL, NULL, 0);
     "#,
     // Version 2.
-    r#"
+    r"
     -- What a token may do and for how long (bulwark token). `projects`:
     -- NULL for every project, else the normalized names it may change,
     -- separated by single spaces. Times are microseconds since the Unix
@@ -232,7 +232,7 @@ const MIGRATIONS: &[&str] = &[
         ADD COLUMN revoked_us   BIGINT,
         ADD COLUMN last_used_us BIGINT;
     CREATE INDEX tokens_by_creation ON tokens (created_us, id);
-    "#,
+    ",
 ];
 
 /// Why the PostgreSQL store failed, beyond the database's own errors.

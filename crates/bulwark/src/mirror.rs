@@ -44,8 +44,8 @@ struct SyncArgs {
     /// the mirror already serves are checked by size only).
     #[arg(long)]
     verify_existing: bool,
-    /// API token for an upstream that needs one for reads (read_access =
-    /// "token"); prefer the BULWARK_UPSTREAM_TOKEN variable, which other
+    /// API token for an upstream that needs one for reads (`read_access =
+    /// "token"`); prefer the `BULWARK_UPSTREAM_TOKEN` variable, which other
     /// users cannot see in the process list. A `__token__:<token>@` in
     /// --upstream works too.
     #[arg(long, value_name = "TOKEN")]

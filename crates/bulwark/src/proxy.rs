@@ -52,8 +52,8 @@ pub struct Args {
     /// TOML configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// API token for an upstream that needs one for reads (read_access =
-    /// "token"); prefer the BULWARK_UPSTREAM_TOKEN variable, which other
+    /// API token for an upstream that needs one for reads (`read_access =
+    /// "token"`); prefer the `BULWARK_UPSTREAM_TOKEN` variable, which other
     /// users cannot see in the process list.
     #[arg(long, value_name = "TOKEN")]
     upstream_token: Option<String>,

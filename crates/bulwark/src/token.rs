@@ -46,7 +46,7 @@ enum Command {
         #[arg(long, value_name = "TEXT", default_value = "")]
         description: String,
         /// The token can only read the index (for machines installing from
-        /// an index with read_access = "token"), never upload or yank.
+        /// an index with `read_access = "token"`), never upload or yank.
         #[arg(long)]
         read_only: bool,
     },

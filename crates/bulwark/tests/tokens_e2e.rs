@@ -165,11 +165,19 @@ fn scoped_read_only_expired_and_revoked_tokens_are_refused_with_their_reason() {
         );
     }
 
+    listed_without_secrets(&data, [&scoped, &read_only, &expired, &full]);
+    refuses_bad_inputs(&data);
+}
+
+/// `bulwark token list` (table and JSON) shows every token of `tokens`
+/// (scoped, read-only, expired, revoked) with its state, never a secret.
+fn listed_without_secrets(data: &Path, tokens: [&String; 4]) {
+    let [scoped, read_only, expired, full] = tokens;
     // The list: every token, its state, never its secret.
-    let list = token_cmd(&data, &["list"], &[]);
+    let list = token_cmd(data, &["list"], &[]);
     assert!(list.status.success(), "{}", stderr(&list));
     let table = stdout(&list);
-    for token in [&scoped, &read_only, &expired, &full] {
+    for token in [scoped, read_only, expired, full] {
         assert!(table.contains(id_of(token)), "{table}");
         assert!(
             !table.contains(secret_of(token)),
@@ -183,33 +191,36 @@ fn scoped_read_only_expired_and_revoked_tokens_are_refused_with_their_reason() {
             .unwrap()
             .to_owned()
     };
-    assert!(line(&scoped).contains("demo-pkg"), "{table}");
-    assert!(line(&scoped).contains("CI of demo"), "{table}");
-    assert!(line(&scoped).contains("active"), "{table}");
+    assert!(line(scoped).contains("demo-pkg"), "{table}");
+    assert!(line(scoped).contains("CI of demo"), "{table}");
+    assert!(line(scoped).contains("active"), "{table}");
     assert!(
-        !line(&scoped).contains("never  never"),
+        !line(scoped).contains("never  never"),
         "last use not recorded: {table}"
     );
-    assert!(line(&read_only).contains("read"), "{table}");
-    assert!(line(&expired).contains("expired"), "{table}");
-    assert!(line(&full).contains("revoked"), "{table}");
-    let json = token_cmd(&data, &["list", "alice", "--json"], &[]);
+    assert!(line(read_only).contains("read"), "{table}");
+    assert!(line(expired).contains("expired"), "{table}");
+    assert!(line(full).contains("revoked"), "{table}");
+    let json = token_cmd(data, &["list", "alice", "--json"], &[]);
     let json = stdout(&json);
     assert!(
         json.starts_with("[{") && json.contains(r#""state":"revoked""#),
         "{json}"
     );
     assert!(json.contains(r#""projects":["demo-pkg"]"#), "{json}");
-    for token in [&scoped, &read_only, &expired, &full] {
+    for token in [scoped, read_only, expired, full] {
         assert!(
             !json.contains(secret_of(token)),
             "a secret is listed: {json}"
         );
     }
-    let nobody = token_cmd(&data, &["list", "nobody", "--json"], &[]);
+    let nobody = token_cmd(data, &["list", "nobody", "--json"], &[]);
     assert_eq!(stdout(&nobody).trim(), "[]");
+}
 
-    // Refused inputs, each with its reason.
+/// `bulwark token create` refuses bad inputs, each with its reason, and
+/// prints no token.
+fn refuses_bad_inputs(data: &Path) {
     for (args, reason) in [
         (&["alice", "--expires", "0d"][..], "would expire at once"),
         (&["alice", "--expires", "100y"], "is not a duration like"),
@@ -219,7 +230,7 @@ fn scoped_read_only_expired_and_revoked_tokens_are_refused_with_their_reason() {
     ] {
         let mut full = vec!["create"];
         full.extend_from_slice(args);
-        let out = token_cmd(&data, &full, &[]);
+        let out = token_cmd(data, &full, &[]);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stdout(&out));
         assert!(stderr(&out).contains(reason), "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).is_empty(), "{args:?} printed a token");
@@ -319,6 +330,18 @@ fn a_private_index_serves_only_requests_with_a_token() {
         !server.log().contains(secret_of(&reader)),
         "the token is in the log"
     );
+}
+
+#[test]
+fn proxy_and_mirror_read_a_private_index_with_an_upstream_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_with_env(&data, &[("BULWARK_READ_ACCESS", "token")]);
+    let alice = create(&data, &["alice"]);
+    let reader = create(&data, &["mirror", "--read-only"]);
+    let files = make_dist(&dir.path().join("dist"), "private-pkg", "1.0", &[]);
+    let out = twine_upload(&server.url, &alice, &files);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 
     // The verifying proxy and the mirror read it with the read-only token,
     // from the environment, or in the URL; without it they fail, saying why.
