@@ -1,8 +1,9 @@
 //! API tokens: `bwk_<id>_<secret>`, given to twine, pip and uv as the
 //! password of the user `__token__` over HTTP Basic auth. Only the SHA-256
 //! of the secret is stored, under the public id, beside what the token may
-//! do: its permission (upload, or read only), its project scope (as the Python Package Index's
-//! project-scoped tokens), its expiry and its revocation.
+//! do: its permission (upload, or read only), its project scope (as the
+//! Python Package Index's project-scoped tokens), its expiry and its
+//! revocation.
 //!
 //! ```text
 //! Authorization: Basic base64(__token__:bwk_<id>_<secret>)

@@ -179,7 +179,10 @@ fn parse_expiry(text: &str) -> anyhow::Result<Option<i64>> {
         .and_then(|n| n.checked_mul(unit_secs))
         .filter(|&secs| secs <= MAX_EXPIRY_DAYS * 86_400)
         .with_context(|| {
-            format!("{text:?} is more than {MAX_EXPIRY_DAYS} days: use never for a token that does not expire")
+            format!(
+                "{text:?} is more than {MAX_EXPIRY_DAYS} days: \
+                 use never for a token that does not expire"
+            )
         })?;
     if secs == 0 {
         bail!("{text:?} would expire at once: give a positive duration");
