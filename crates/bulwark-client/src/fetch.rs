@@ -493,6 +493,32 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn the_upstream_token_goes_to_the_upstream_origin_only_and_is_never_shown() {
+        let token = UpstreamToken::new("http://index.example:8080/base/", "bwk_1_s3cret").unwrap();
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        assert!(token.covers(&url("http://index.example:8080/tuf/metadata/1.root.json")));
+        for other in [
+            "https://index.example:8080/files/x",
+            "http://index.example/files/x",
+            "http://index.example:8081/files/x",
+            "http://files.example:8080/files/x",
+        ] {
+            assert!(!token.covers(&url(other)), "{other}");
+        }
+        let shown = format!(
+            "{:?}",
+            FetchConfig {
+                upstream_token: Some(token),
+                ..FetchConfig::default()
+            }
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("index.example:8080"), "{shown}");
+        let bad = UpstreamToken::new("http://__token__:s3cret@ho st/", "t").unwrap_err();
+        assert!(!bad.to_string().contains("s3cret"), "{bad}");
+    }
+
     /// A self-signed certificate for `localhost` (test only), and its key.
     const CERT: &str = "-----BEGIN CERTIFICATE-----
 MIIBkjCCATigAwIBAgIUek4AIEo9YgMod7Ml96bhP/LmSYwwCgYIKoZIzj0EAwIw

@@ -173,3 +173,40 @@ fn impossible_stored_values_are_reported_as_corrupt() {
         .unwrap();
     assert!(matches!(store.files("pkg"), Err(StoreError::Corrupt(_))));
 }
+
+/// A token stored before tokens had a permission, scope or expiry (schema
+/// version 5) keeps working after the migration as it did: upload, every
+/// project, no expiry.
+#[test]
+fn tokens_of_an_older_schema_keep_their_powers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    drop(SqliteState::open(&path).unwrap());
+    // Back to version 5: the tokens table as it was then.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX tokens_by_creation;
+         ALTER TABLE tokens DROP COLUMN description;
+         ALTER TABLE tokens DROP COLUMN permission;
+         ALTER TABLE tokens DROP COLUMN projects;
+         ALTER TABLE tokens DROP COLUMN expires_us;
+         ALTER TABLE tokens DROP COLUMN revoked_us;
+         ALTER TABLE tokens DROP COLUMN last_used_us;
+         INSERT INTO tokens (id, user, secret_sha256, created_us) VALUES ('old', 'alice', 'c', 7);
+         PRAGMA user_version = 5;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteState::open(&path).unwrap();
+    assert_eq!(pragma(&path, "user_version"), 6);
+    assert_eq!(
+        store.token("old").unwrap(),
+        Some(TokenRecord {
+            id: "old".to_owned(),
+            user: "alice".to_owned(),
+            secret_sha256: "c".to_owned(),
+            created_us: 7,
+            ..TokenRecord::default()
+        })
+    );
+}
