@@ -489,3 +489,63 @@ fn a_revoked_token_is_refused_at_once_by_both_servers_of_one_database() {
         stdout(&list)
     );
 }
+
+#[test]
+fn developers_claim_and_sign_uploads_on_a_private_index_with_their_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_with_env(&data, &[("BULWARK_READ_ACCESS", "token")]);
+    let alice = create(&data, &["alice", "--project", "demo"]);
+    let (key, _) = common::developer_key(dir.path(), "dev");
+    let root = data.join("root.json");
+    let url = server.url.as_str();
+    let files = make_dist(&dir.path().join("1.0"), "demo", "1.0", &[]);
+    let out = twine_upload(url, &alice, &files);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    // The claim reads the index's TUF metadata with the token, once the
+    // upload is published.
+    let claim = [
+        "claim",
+        "demo",
+        "--index",
+        url,
+        "--root",
+        path(&root),
+        "--key",
+        path(&key),
+    ];
+    let mut last = None;
+    wait_until(Duration::from_secs(20), || {
+        let out = common::developer(&claim, &alice).output().unwrap();
+        let published = !stderr(&out).contains("no such project");
+        last = Some(out);
+        published
+    });
+    let out = last.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "published project-demo version 1 (recently-claimed)"
+    );
+    let v11 = make_dist(&dir.path().join("1.1"), "demo", "1.1", &[]);
+    let mut upload = vec![
+        "upload",
+        "--index",
+        url,
+        "--root",
+        path(&root),
+        "--key",
+        path(&key),
+    ];
+    upload.extend(v11.iter().map(String::as_str));
+    let out = run_ok(&mut common::developer(&upload, &alice));
+    assert_eq!(
+        stdout(&out).trim(),
+        "published project-demo version 2 (recently-claimed)"
+    );
+    // Without a token that reads, the claim stops at the first metadata.
+    let other = common::developer(&claim, "bwk_0_0").output().unwrap();
+    assert_eq!(other.status.code(), Some(1));
+    assert!(stderr(&other).contains("401"), "{}", stderr(&other));
+}
