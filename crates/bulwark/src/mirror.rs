@@ -44,17 +44,13 @@ struct SyncArgs {
     /// the mirror already serves are checked by size only).
     #[arg(long)]
     verify_existing: bool,
-    /// API token for an upstream that needs one for reads (`read_access =
-    /// "token"`); prefer the `BULWARK_UPSTREAM_TOKEN` variable, which other
-    /// users cannot see in the process list. A `__token__:<token>@` in
-    /// --upstream works too.
-    #[arg(long, value_name = "TOKEN")]
-    upstream_token: Option<String>,
+    #[command(flatten)]
+    upstream_token: crate::upstream::TokenFlags,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Sub::Sync(args) => sync(&args),
+        Sub::Sync(args) => sync(args),
     }
 }
 
@@ -76,10 +72,10 @@ impl Progress for Bar {
     }
 }
 
-fn sync(args: &SyncArgs) -> anyhow::Result<()> {
+fn sync(args: SyncArgs) -> anyhow::Result<()> {
     crate::init_logging();
     let root = crate::trusted_root::read(&args.root)?;
-    let (upstream, token) = crate::upstream::resolve(&args.upstream, args.upstream_token.clone())?;
+    let (upstream, token) = crate::upstream::resolve(&args.upstream, args.upstream_token)?;
     let mut options = SyncOptions::new(&upstream, root, args.dest.clone(), crate::now());
     options.fetch.upstream_token = token;
     options.retention_secs = i64::from(args.retention_secs);

@@ -12,7 +12,7 @@
 //! | `--listen ADDR` | `BULWARK_PROXY_LISTEN` | `127.0.0.1:8081` |
 //! | `--cache-dir DIR` | `BULWARK_PROXY_CACHE_DIR` | `$XDG_CACHE_HOME/bulwark/proxy` (else `~/.cache/bulwark/proxy`) |
 //! | `--freshness-secs N` | `BULWARK_PROXY_FRESHNESS_SECS` | 5 |
-//! | `--upstream-token TOKEN` | `BULWARK_UPSTREAM_TOKEN` (preferred) | none; or `__token__:<token>@` in the URL |
+//! | `--upstream-token TOKEN`, `--upstream-token-file FILE` | `BULWARK_UPSTREAM_TOKEN`, `BULWARK_UPSTREAM_TOKEN_FILE` | none |
 //!
 //! `BULWARK_FETCH_TIMEOUT_SECS` shortens the upstream download limits, as
 //! for `bulwark tuf-client`.
@@ -52,11 +52,8 @@ pub struct Args {
     /// TOML configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// API token for an upstream that needs one for reads (`read_access =
-    /// "token"`); prefer the `BULWARK_UPSTREAM_TOKEN` variable, which other
-    /// users cannot see in the process list.
-    #[arg(long, value_name = "TOKEN")]
-    upstream_token: Option<String>,
+    #[command(flatten)]
+    upstream_token: crate::upstream::TokenFlags,
 }
 
 /// The TOML file: every key optional, unknown keys refused.

@@ -1,22 +1,63 @@
 //! The API token `bulwark proxy` and `bulwark mirror` send to a private
 //! upstream index (`read_access = "token"`), from (first found)
-//! `--upstream-token`, `BULWARK_UPSTREAM_TOKEN`, or the upstream URL's
-//! userinfo (`https://__token__:<token>@index.example/`, as pip takes it).
-//! The environment keeps it out of `ps` and shell history: prefer it. The
+//! `--upstream-token`, `--upstream-token-file`, `BULWARK_UPSTREAM_TOKEN`,
+//! `BULWARK_UPSTREAM_TOKEN_FILE`, or the upstream URL's userinfo
+//! (`https://__token__:<token>@index.example/`, as pip takes it). A file or
+//! the environment keeps it out of `ps` and shell history: prefer them. The
 //! token is never printed: the URL is used (and shown) without userinfo.
 
-use anyhow::bail;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
 use bulwark_client::UpstreamToken;
 
 use crate::config::env;
 
+/// Where the token for the upstream comes from, as given on the command
+/// line.
+#[derive(Debug, Default, clap::Args)]
+pub struct TokenFlags {
+    /// API token for an upstream that needs one for reads (`read_access =
+    /// "token"`); prefer `--upstream-token-file` or the
+    /// `BULWARK_UPSTREAM_TOKEN` variable, which other users cannot see in
+    /// the process list. A `__token__:<token>@` in the upstream URL works too.
+    #[arg(long, value_name = "TOKEN")]
+    pub upstream_token: Option<String>,
+    /// A file holding that token (also `BULWARK_UPSTREAM_TOKEN_FILE`), e.g.
+    /// a systemd or Kubernetes secret; surrounding whitespace is ignored.
+    #[arg(long, value_name = "FILE")]
+    pub upstream_token_file: Option<PathBuf>,
+}
+
+/// The token in the file at `path`, if given, trimmed; `key` names the
+/// setting in errors.
+fn from_file(path: Option<PathBuf>, key: &str) -> anyhow::Result<Option<String>> {
+    path.map(|path| {
+        std::fs::read_to_string(&path)
+            .map(|text| text.trim().to_owned())
+            .with_context(|| format!("{key}: cannot read {}", path.display()))
+    })
+    .transpose()
+}
+
 /// The upstream URL without credentials, and the token to send to it.
 pub fn resolve(
     upstream: &str,
-    flag: Option<String>,
+    flags: TokenFlags,
 ) -> anyhow::Result<(String, Option<UpstreamToken>)> {
     let (url, from_url) = split_userinfo(upstream)?;
-    let Some(token) = flag.or(env::<String>("UPSTREAM_TOKEN")?).or(from_url) else {
+    let token = match (flags.upstream_token, flags.upstream_token_file) {
+        (Some(token), _) => Some(token),
+        (None, Some(path)) => from_file(Some(path), "--upstream-token-file")?,
+        (None, None) => match env::<String>("UPSTREAM_TOKEN")? {
+            Some(token) => Some(token),
+            None => from_file(
+                env::<PathBuf>("UPSTREAM_TOKEN_FILE")?,
+                "BULWARK_UPSTREAM_TOKEN_FILE",
+            )?,
+        },
+    };
+    let Some(token) = token.or(from_url) else {
         return Ok((url, None));
     };
     if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
@@ -65,6 +106,32 @@ mod tests {
         assert_eq!(token.as_deref(), Some("bwk_1_2"));
         let (url, token) = split_userinfo("http://127.0.0.1:8080").unwrap();
         assert_eq!((url.as_str(), token), ("http://127.0.0.1:8080", None));
+    }
+
+    #[test]
+    fn a_token_file_is_read_and_trimmed_and_a_missing_one_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "bwk_1_2\n").unwrap();
+        let flags = |path: &std::path::Path| TokenFlags {
+            upstream_token_file: Some(path.to_owned()),
+            ..TokenFlags::default()
+        };
+        let (url, token) = resolve("http://127.0.0.1:1/", flags(&file)).unwrap();
+        assert_eq!(url, "http://127.0.0.1:1/");
+        assert!(token.is_some());
+        let missing = resolve("http://127.0.0.1:1/", flags(&dir.path().join("none")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.starts_with("--upstream-token-file: cannot read"),
+            "{missing}"
+        );
+        std::fs::write(&file, "\n").unwrap();
+        let empty = resolve("http://127.0.0.1:1/", flags(&file))
+            .unwrap_err()
+            .to_string();
+        assert!(empty.contains("is empty"), "{empty}");
     }
 
     #[test]

@@ -387,6 +387,7 @@ fn proxy_and_mirror_read_a_private_index_with_an_upstream_token() {
             .args(["--dest", path(&mirror)])
             .args(extra)
             .env_remove("BULWARK_UPSTREAM_TOKEN")
+            .env_remove("BULWARK_UPSTREAM_TOKEN_FILE")
             .envs(env.iter().copied())
             .output()
             .unwrap()
@@ -401,6 +402,14 @@ fn proxy_and_mirror_read_a_private_index_with_an_upstream_token() {
         "{}",
         stdout(&out)
     );
+    let secret_file = dir.path().join("upstream-token");
+    std::fs::write(&secret_file, format!("{reader}\n")).unwrap();
+    let out = sync(
+        &server.url,
+        &[],
+        &[("BULWARK_UPSTREAM_TOKEN_FILE", path(&secret_file))],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = sync(&with_credentials(&server.url, &reader), &[], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).contains(secret_of(&reader)));
