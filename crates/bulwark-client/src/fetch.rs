@@ -37,6 +37,60 @@ pub struct FetchConfig {
     /// Follow redirects to another origin (scheme, host and port) than the
     /// requested URL's. Off by default: a redirect elsewhere is an error.
     pub cross_origin_redirects: bool,
+    /// An API token for a private upstream index, sent with every request
+    /// to its origin.
+    pub upstream_token: Option<UpstreamToken>,
+}
+
+/// An API token sent as HTTP Basic `__token__:<token>` (as pip and uv send
+/// index credentials) with every request to one origin, the upstream
+/// index's, and to no other (a file host elsewhere never sees it; reqwest
+/// drops it on a redirect to another host too). `Debug` never shows it.
+#[derive(Clone)]
+pub struct UpstreamToken {
+    origin: reqwest::Url,
+    token: String,
+}
+
+impl UpstreamToken {
+    /// `token` for the origin of the index at `upstream`.
+    pub fn new(upstream: &str, token: &str) -> Result<Self, FetchError> {
+        let origin = reqwest::Url::parse(upstream).map_err(|_| FetchError::BadUrl {
+            url: redact_userinfo(upstream),
+        })?;
+        Ok(Self {
+            origin,
+            token: token.to_owned(),
+        })
+    }
+
+    /// Whether requests to `url` carry the token.
+    fn covers(&self, url: &reqwest::Url) -> bool {
+        url.origin() == self.origin.origin()
+    }
+}
+
+impl std::fmt::Debug for UpstreamToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamToken")
+            .field("origin", &self.origin.origin().ascii_serialization())
+            .field("token", &"***")
+            .finish()
+    }
+}
+
+/// `url` without what its userinfo could hold (a password, a token).
+fn redact_userinfo(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split('/').next().and_then(|a| a.rsplit_once('@')) {
+            Some((_, host)) => {
+                let path = rest.split_once('/').map_or("", |(_, p)| p);
+                format!("{scheme}://***@{host}/{path}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 impl Default for FetchConfig {
@@ -48,6 +102,7 @@ impl Default for FetchConfig {
             min_rate: 64 * 1024,
             max_redirects: 5,
             cross_origin_redirects: false,
+            upstream_token: None,
         }
     }
 }
@@ -61,6 +116,13 @@ pub enum FetchError {
     NotFound {
         /// The status.
         status: u16,
+    },
+    /// The server answered 401: it needs valid credentials (a private
+    /// index without, or with a bad, API token).
+    #[error("HTTP 401: the index requires a valid API token ({reason})")]
+    Unauthorized {
+        /// The server's reason phrase, made printable.
+        reason: String,
     },
     /// Another non-success status.
     #[error("HTTP status {status}")]
@@ -157,11 +219,23 @@ impl Fetcher {
         })?;
         let rate_allowance = Duration::from_secs(cap / self.config.min_rate.max(1));
         let deadline = Instant::now() + self.config.base_deadline + rate_allowance;
-        let mut response = timeout(self.config.connect_timeout, self.client.get(parsed).send())
+        let mut request = self.client.get(parsed.clone());
+        if let Some(token) = &self.config.upstream_token
+            && token.covers(&parsed)
+        {
+            // basic_auth marks the header sensitive: never logged.
+            request = request.basic_auth("__token__", Some(&token.token));
+        }
+        let mut response = timeout(self.config.connect_timeout, request.send())
             .await
             .map_err(|_| FetchError::ConnectTimeout(self.config.connect_timeout))?
             .map_err(send_error)?;
         let status = response.status().as_u16();
+        if status == 401 {
+            return Err(FetchError::Unauthorized {
+                reason: printable_reason(&response),
+            });
+        }
         if status == 403 || status == 404 {
             return Err(FetchError::NotFound { status });
         }
@@ -195,6 +269,36 @@ impl Fetcher {
         }
         Ok(received)
     }
+}
+
+/// The reason phrase of `response` (which the server chose: untrusted),
+/// reduced to at most 200 printable ASCII characters.
+fn printable_reason(response: &reqwest::Response) -> String {
+    let phrase = response
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map_or_else(
+            || {
+                response
+                    .status()
+                    .canonical_reason()
+                    .unwrap_or("Unauthorized")
+                    .as_bytes()
+                    .to_vec()
+            },
+            |r| r.as_bytes().to_vec(),
+        );
+    phrase
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                char::from(b)
+            } else {
+                '?'
+            }
+        })
+        .take(200)
+        .collect()
 }
 
 /// Follows at most `max_redirects` redirects, and only within the
@@ -388,6 +492,32 @@ mod tests {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
     use super::*;
+
+    #[test]
+    fn the_upstream_token_goes_to_the_upstream_origin_only_and_is_never_shown() {
+        let token = UpstreamToken::new("http://index.example:8080/base/", "bwk_1_s3cret").unwrap();
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        assert!(token.covers(&url("http://index.example:8080/tuf/metadata/1.root.json")));
+        for other in [
+            "https://index.example:8080/files/x",
+            "http://index.example/files/x",
+            "http://index.example:8081/files/x",
+            "http://files.example:8080/files/x",
+        ] {
+            assert!(!token.covers(&url(other)), "{other}");
+        }
+        let shown = format!(
+            "{:?}",
+            FetchConfig {
+                upstream_token: Some(token),
+                ..FetchConfig::default()
+            }
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("index.example:8080"), "{shown}");
+        let bad = UpstreamToken::new("http://__token__:s3cret@ho st/", "t").unwrap_err();
+        assert!(!bad.to_string().contains("s3cret"), "{bad}");
+    }
 
     /// A self-signed certificate for `localhost` (test only), and its key.
     const CERT: &str = "-----BEGIN CERTIFICATE-----

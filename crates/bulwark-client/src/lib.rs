@@ -19,6 +19,6 @@ pub mod updater;
 pub use download::{
     DownloadError, Expected, HOLD_BACK, download_streaming, download_to, file_matches,
 };
-pub use fetch::{FetchConfig, FetchError, Fetcher};
+pub use fetch::{FetchConfig, FetchError, Fetcher, UpstreamToken};
 pub use store::{MetadataDir, MetadataStore};
 pub use updater::{Download, FoundTarget, Limits, TargetFetcher, UpdateError, Updater};

@@ -633,6 +633,7 @@ fn slow_config() -> FetchConfig {
         min_rate: 1024 * 1024,
         max_redirects: 3,
         cross_origin_redirects: false,
+        upstream_token: None,
     }
 }
 

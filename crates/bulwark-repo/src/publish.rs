@@ -22,7 +22,7 @@
 //! strictly and are never reused, and nothing a crashed run wrote is ever
 //! named by a published timestamp.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -80,26 +80,33 @@ pub struct PublishReport {
     /// Wall time of the run in microseconds.
     pub micros: u64,
     /// The upload→published delay of each file uploaded since the previous
-    /// run started, in microseconds (an upper bound for each: up to the end
-    /// of the run, just after its commit).
+    /// run started and not reported by it (each file once), in microseconds
+    /// (an upper bound for each: up to the end of the run, just after its
+    /// commit).
     pub delays_us: Vec<u64>,
 }
 
-/// The upload times of `files` uploaded since `since_us`.
-fn uploaded_since(files: &[FileRecord], since_us: i64) -> Vec<i64> {
+/// The filenames and upload times of `files` uploaded since `since_us`.
+fn uploaded_since(files: &[FileRecord], since_us: i64) -> Vec<(String, i64)> {
     files
         .iter()
-        .map(|f| f.upload_time_us)
-        .filter(|t| *t >= since_us)
+        .filter(|f| f.upload_time_us >= since_us)
+        .map(|f| (f.filename.clone(), f.upload_time_us))
         .collect()
 }
 
-/// The delay from each of the upload times `uploaded` to `published_us`.
-fn delays_until(published_us: i64, uploaded: &[Vec<i64>]) -> Vec<u64> {
+/// The delay from each upload in `uploaded` to `published_us`, but for the
+/// files in `reported` (a previous run's).
+fn delays_until(
+    published_us: i64,
+    uploaded: &[Vec<(String, i64)>],
+    reported: &HashSet<String>,
+) -> Vec<u64> {
     uploaded
         .iter()
         .flatten()
-        .map(|t| u64::try_from(published_us - t).unwrap_or(0))
+        .filter(|(filename, _)| !reported.contains(filename))
+        .map(|(_, t)| u64::try_from(published_us - t).unwrap_or(0))
         .collect()
 }
 
@@ -154,6 +161,9 @@ pub struct Publisher {
     /// When the previous run started, microseconds since the epoch: files
     /// uploaded since then are the ones whose delay a run reports.
     previous_start_us: std::sync::atomic::AtomicI64,
+    /// The files whose delay the previous run reported: one uploaded while
+    /// that run ran is in this run's window too, and must count once.
+    reported: std::sync::Mutex<HashSet<String>>,
     /// The published records of the offline roles (targets, claimed, its
     /// claim bins, unclaimed) as of the last run, so that
     /// [`Publisher::offline_waiting`], polled every second, does not read
@@ -213,6 +223,7 @@ impl Publisher {
             online: Box::new(online),
             policy,
             previous_start_us: std::sync::atomic::AtomicI64::new(i64::MAX),
+            reported: std::sync::Mutex::new(HashSet::new()),
             offline_published: std::sync::Mutex::new(None),
             fence: std::sync::atomic::AtomicU64::new(0),
             timestamp_blob: true,
@@ -337,7 +348,8 @@ impl Publisher {
             Some(claim) => self.stage_claimed(claim, uploaded_since_us, &*batch),
             None => self.render_page(project, uploaded_since_us, &*batch),
         })?;
-        let (pages, uploaded): (Vec<PageRecord>, Vec<Vec<i64>>) = rendered.into_iter().unzip();
+        let (pages, uploaded): (Vec<PageRecord>, Vec<Vec<(String, i64)>>) =
+            rendered.into_iter().unzip();
         let run = Signing {
             version,
             expires,
@@ -391,9 +403,21 @@ impl Publisher {
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         Ok(Some(PublishReport {
             micros,
-            delays_us: delays_until(unix_micros(), &uploaded),
+            delays_us: self.report_delays(&uploaded),
             ..report
         }))
+    }
+
+    /// The delays of the uploads this run published that the previous run
+    /// did not report; remembers this run's for the next.
+    fn report_delays(&self, uploaded: &[Vec<(String, i64)>]) -> Vec<u64> {
+        let mut reported = self
+            .reported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let delays = delays_until(unix_micros(), uploaded, &reported);
+        *reported = uploaded.iter().flatten().map(|(f, _)| f.clone()).collect();
+        delays
     }
 
     /// Signs and stages the bins a run touches: those of `pages` (rendered
@@ -577,7 +601,7 @@ impl Publisher {
         claim: &ClaimRecord,
         uploaded_since_us: i64,
         batch: &dyn BlobBatch,
-    ) -> Result<(PageRecord, Vec<i64>), PublishError> {
+    ) -> Result<(PageRecord, Vec<(String, i64)>), PublishError> {
         let uploaded = uploaded_since(&self.store.files(&claim.project)?, uploaded_since_us);
         let missing = |key: String| StoreError::Corrupt(format!("{key} is missing"));
         let page_key = layout::claim_page_key(&claim.page_sha256);
@@ -669,7 +693,7 @@ impl Publisher {
         project: &str,
         uploaded_since_us: i64,
         batch: &dyn BlobBatch,
-    ) -> Result<(PageRecord, Vec<i64>), PublishError> {
+    ) -> Result<(PageRecord, Vec<(String, i64)>), PublishError> {
         let files = self.store.files(project)?;
         let uploaded = uploaded_since(&files, uploaded_since_us);
         let bytes = page::render(project, &files)?;
@@ -862,4 +886,25 @@ fn project_role_records(claim: &ClaimRecord) -> impl Iterator<Item = RoleRecord>
         length: n.length,
         sha256: n.sha256.clone(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file uploaded while the previous run ran is in both runs' windows;
+    /// its delay counts once.
+    #[test]
+    fn a_delay_the_previous_run_reported_is_not_reported_again() {
+        let uploaded = vec![
+            vec![("a.whl".to_owned(), 1_000), ("b.whl".to_owned(), 3_000)],
+            vec![("c.whl".to_owned(), 4_000)],
+        ];
+        let reported = HashSet::from(["a.whl".to_owned()]);
+        assert_eq!(delays_until(5_000, &uploaded, &reported), [2_000, 1_000]);
+        assert_eq!(
+            delays_until(5_000, &uploaded, &HashSet::new()),
+            [4_000, 2_000, 1_000]
+        );
+    }
 }

@@ -15,6 +15,7 @@
 //! GET  /files/<sha256>/<file>[.metadata], /tuf/metadata/*, /tuf/targets/*
 //!                                     bulwark_http::blobs over the BlobStore
 //! publisher.rs: Publisher::run_once on wake-up or timer, one at a time
+//! every request, read_access = "token": auth::require_read_token (one layer)
 //! ```
 
 use std::sync::Arc;
@@ -40,7 +41,7 @@ pub mod transaction;
 pub mod upload;
 pub mod yank;
 
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, ReadAccess, ServerConfig};
 
 /// The index's URL as the client reached it, `http://<Host>`, when the
 /// `Host` header is a plain host and port: what the landing page shows and
@@ -131,7 +132,7 @@ pub fn router(state: AppState) -> Router {
         state.metrics.clone(),
         metrics::count_uploads,
     ));
-    let mut router = Router::new()
+    let mut routes = Router::new()
         .route("/", get(landing))
         .merge(bulwark_http::simple::router(pages))
         .route("/pypi/{name}/json", get(json_api::project))
@@ -152,9 +153,17 @@ pub fn router(state: AppState) -> Router {
         ))
         .merge(health_routes());
     if !state.config.separate_metrics {
-        router = router.route("/metrics", get(metrics::metrics));
+        routes = routes.route("/metrics", get(metrics::metrics));
     }
-    router
+    // One layer over every route, present and future, so that no page can
+    // be added that a private index would serve to anyone.
+    if state.config.read_access == ReadAccess::Token {
+        routes = routes.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_read_token,
+        ));
+    }
+    routes
         .route_layer(axum::middleware::from_fn(metrics::route_of))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

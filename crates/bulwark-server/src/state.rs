@@ -38,6 +38,20 @@ pub struct ServerConfig {
     /// True when `/metrics` is served on a listener of its own
     /// ([`crate::serve`]'s `metrics_listener`), not beside the index.
     pub separate_metrics: bool,
+    /// Who may read the index (simple pages, files, the JSON API, TUF
+    /// metadata and targets, web pages).
+    pub read_access: ReadAccess,
+}
+
+/// Who may read the index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadAccess {
+    /// Anyone.
+    #[default]
+    Public,
+    /// Only requests with a valid API token, of any permission and scope
+    /// ([`crate::auth::require_read_token`]).
+    Token,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +68,7 @@ impl Default for ServerConfig {
             shared_state: false,
             ready_margin: Duration::from_hours(6),
             separate_metrics: false,
+            read_access: ReadAccess::Public,
         }
     }
 }

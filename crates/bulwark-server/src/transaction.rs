@@ -163,9 +163,11 @@ pub async fn transaction(
     multipart: Multipart,
 ) -> Result<Accepted, ApiError> {
     let store = state.store.clone();
-    let user = blocking(move || authenticate(store.as_ref(), &headers)).await?;
+    let token = blocking(move || authenticate(store.as_ref(), &headers)).await?;
     let project = ProjectName::parse(&name)
         .map_err(|e| ApiError::bad_request(format!("Invalid project name {name:?}: {e}")))?;
+    token.may_change(project.normalized())?;
+    let user = token.user;
     let form = read_form(multipart, state.blobs.clone()).await?;
     let limits = state.config.upload_limits.clone();
     let content = form.content;

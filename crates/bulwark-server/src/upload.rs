@@ -179,7 +179,8 @@ pub async fn upload(
 ) -> Result<Response, ApiError> {
     let store = state.store.clone();
     let auth_headers = headers.clone();
-    let user = blocking(move || authenticate(store.as_ref(), &auth_headers)).await?;
+    let token = blocking(move || authenticate(store.as_ref(), &auth_headers)).await?;
+    token.may_write()?;
     let form = read_form(multipart, state.blobs.clone()).await?;
     if form.action.as_deref() != Some("file_upload") {
         return Err(ApiError::bad_request(
@@ -216,6 +217,9 @@ pub async fn upload(
         "BLAKE2b-256",
     )?;
     let project = inspected.filename.name().clone();
+    // A scoped token creates no project but those it names.
+    token.may_change(project.normalized())?;
+    let user = token.user;
     crate::release::check_upload(
         &inspected.filename,
         form.name.as_deref(),

@@ -29,9 +29,10 @@ async fn set(
     let store = state.store.clone();
     let normalized = project.normalized().to_owned();
     let outcome = blocking(move || {
-        let user = authenticate(store.as_ref(), &headers)?;
+        let token = authenticate(store.as_ref(), &headers)?;
+        token.may_change(&normalized)?;
         store
-            .set_yanked(&normalized, &version, reason.as_deref(), &user)
+            .set_yanked(&normalized, &version, reason.as_deref(), &token.user)
             .map_err(|e| ApiError::internal("yanking", &e))
     })
     .await?;

@@ -1972,3 +1972,108 @@ async fn legacy_without_its_slash_takes_uploads() {
         "the upload is stored"
     );
 }
+
+/// A token with `permission` and `projects` for alice.
+fn limited_token(
+    index: &Index,
+    permission: bulwark_store::TokenPermission,
+    projects: &[&str],
+) -> String {
+    let new = bulwark_server::auth::NewToken {
+        user: "alice".to_owned(),
+        permission,
+        projects: projects.iter().map(|p| (*p).to_owned()).collect(),
+        ..bulwark_server::auth::NewToken::default()
+    };
+    bulwark_server::auth::create(index.repo.store.as_ref(), &new, common::now_us()).unwrap()
+}
+
+#[tokio::test]
+async fn scoped_and_read_only_tokens_change_nothing_outside_their_scope() {
+    use bulwark_store::TokenPermission::{Read, Upload};
+    let index = Index::new();
+    index.uploaded(&wheel("demo", "1.0")).await;
+    let other = limited_token(&index, Upload, &["Other_Pkg"]);
+    let scoped = limited_token(&index, Upload, &["demo"]);
+    let reader = limited_token(&index, Read, &[]);
+    for (token, reason) in [
+        (&other, "This API token is not valid for project demo"),
+        (&reader, "This API token is read-only"),
+    ] {
+        let reply = index.yank(Some(token), "demo", "1.0", "yank", "").await;
+        reply.assert_refused(StatusCode::FORBIDDEN, reason);
+        let form = common::TransactionForm::new(Vec::new(), Vec::new(), &[]);
+        let reply = index.transaction(token, "demo", &form).await;
+        reply.assert_refused(StatusCode::FORBIDDEN, reason);
+        index
+            .refused(
+                Some(token),
+                &Form::twine(&wheel("demo", "2.0")),
+                StatusCode::FORBIDDEN,
+                reason,
+            )
+            .await;
+    }
+    // In scope: the owner's token yanks.
+    index
+        .yank(Some(&scoped), "demo", "1.0", "yank", "")
+        .await
+        .assert_ok();
+    // A scoped token may create the project it names.
+    index
+        .upload_as(&other, &Form::twine(&wheel("other-pkg", "1.0")))
+        .await
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn private_reads_need_a_token_of_any_permission_and_scope() {
+    use bulwark_store::TokenPermission::Read;
+    let index = Index::with(ServerConfig {
+        read_access: bulwark_server::ReadAccess::Token,
+        ..ServerConfig::default()
+    });
+    let alice = index.repo.alice.clone();
+    index.uploaded(&wheel("demo", "1.0")).await;
+    let reader = limited_token(&index, Read, &["elsewhere"]);
+    for path in [
+        "/",
+        "/simple/",
+        "/simple/demo/",
+        "/pypi/demo/json",
+        "/tuf/metadata/1.root.json",
+    ] {
+        let reply = index.get(path).await;
+        reply.assert_refused(StatusCode::UNAUTHORIZED, "Authentication required");
+        assert_eq!(
+            reply.header(header::WWW_AUTHENTICATE),
+            Some("Basic realm=\"bulwark\""),
+            "{path}"
+        );
+        for token in [&alice, &reader] {
+            let reply = index
+                .get_with(path, &[(header::AUTHORIZATION, &token_auth(token))])
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}");
+        }
+        let reply = index
+            .get_with(path, &[(header::AUTHORIZATION, "Bearer x")])
+            .await;
+        reply.assert_refused(StatusCode::UNAUTHORIZED, "Only HTTP Basic");
+    }
+    let id = reader.split('_').nth(1).unwrap();
+    index.repo.store.revoke_token(id, common::now_us()).unwrap();
+    let reply = index
+        .get_with("/simple/", &[(header::AUTHORIZATION, &token_auth(&reader))])
+        .await;
+    reply.assert_refused(StatusCode::UNAUTHORIZED, "This API token has been revoked");
+    // Uploads keep their own, stricter check.
+    index
+        .refused(
+            Some(&reader),
+            &Form::twine(&wheel("demo", "2.0")),
+            StatusCode::FORBIDDEN,
+            "This API token has been revoked",
+        )
+        .await;
+}

@@ -23,6 +23,9 @@
 //! - `set_yanked` counts the files whose state changed, and queues a change
 //!   only when that count is not zero;
 //! - `put_token` refuses an existing id and keeps the stored token;
+//! - `tokens` lists oldest first (creation time, then id); `revoke_token`
+//!   keeps the first revocation time; `touch_token` writes at most once
+//!   per interval;
 //! - `get_range` past the end returns the bytes that exist (possibly none);
 //!   it returns `None` only for a missing key;
 //! - `pages_in_bin` may answer in any order (the others are ordered);
@@ -65,8 +68,9 @@ use std::time::{Duration, Instant};
 
 use crate::{
     AddFile, BlobStore, ClaimRecord, ClaimTier, EXPORT_CHUNK, FileIdentity, FileRecord,
-    NestedRoleRecord, PageRecord, PendingChanges, ProjectTransaction, PublishCommit, RoleRecord,
-    StateRecord, StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
+    NestedRoleRecord, PageRecord, PendingChanges, ProjectTransaction, PublishCommit, RevokeToken,
+    RoleRecord, StateRecord, StateStore, StoreError, TokenPermission, TokenRecord, TokenScope,
+    TokenState, TransactionOutcome, YankOutcome,
 };
 
 /// A factory for stores under test.
@@ -84,6 +88,10 @@ macro_rules! checks {
 const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     empty_store_has_nothing,
     tokens_round_trip_and_are_never_replaced,
+    every_token_field_round_trips,
+    tokens_are_listed_oldest_first,
+    revoked_tokens_stay_revoked,
+    token_use_is_recorded_once_per_interval,
     settings_round_trip_and_overwrite,
     first_upload_creates_the_project,
     every_file_field_round_trips,
@@ -379,6 +387,7 @@ fn token(id: &str, user: &str) -> TokenRecord {
         user: user.to_owned(),
         secret_sha256: digest(&format!("secret:{id}")),
         created_us: 1_750_000_000_000_000,
+        ..TokenRecord::default()
     }
 }
 
@@ -551,6 +560,114 @@ fn tokens_round_trip_and_are_never_replaced(make: &Make<'_, dyn StateStore>) {
         s.token("tok1").expect("token"),
         Some(t1),
         "a refused put_token changed the token"
+    );
+}
+
+/// A token with every optional field set.
+fn full_token(id: &str, user: &str) -> TokenRecord {
+    TokenRecord {
+        description: "CI of démo, 2026".to_owned(),
+        permission: TokenPermission::Read,
+        scope: TokenScope::Projects(vec!["a-b".to_owned(), "zeta".to_owned()]),
+        expires_us: Some(1_760_000_000_000_000),
+        revoked_us: Some(1_755_000_000_000_000),
+        last_used_us: Some(1_751_000_000_000_000),
+        ..token(id, user)
+    }
+}
+
+fn every_token_field_round_trips(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let full = full_token("tok-full", "alice");
+    s.put_token(&full).expect("put_token");
+    assert_eq!(s.token("tok-full").expect("token"), Some(full));
+    let plain = token("tok-plain", "alice");
+    s.put_token(&plain).expect("put_token");
+    assert_eq!(s.token("tok-plain").expect("token"), Some(plain));
+}
+
+fn tokens_are_listed_oldest_first(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let at = |id: &str, user: &str, created_us| TokenRecord {
+        created_us,
+        ..token(id, user)
+    };
+    s.put_token(&at("b", "alice", 20)).expect("put_token");
+    s.put_token(&at("c", "bob", 10)).expect("put_token");
+    s.put_token(&at("a", "alice", 20)).expect("put_token");
+    let ids = |tokens: Vec<TokenRecord>| tokens.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.tokens(None).expect("tokens")), ["c", "a", "b"]);
+    assert_eq!(ids(s.tokens(Some("alice")).expect("tokens")), ["a", "b"]);
+    assert_eq!(
+        ids(s.tokens(Some("carol")).expect("tokens")),
+        [] as [&str; 0]
+    );
+}
+
+fn revoked_tokens_stay_revoked(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let t = TokenRecord {
+        expires_us: Some(1_000),
+        ..token("tok", "alice")
+    };
+    s.put_token(&t).expect("put_token");
+    assert_eq!(
+        s.token("tok").expect("token").expect("stored").state(999),
+        TokenState::Active
+    );
+    assert_eq!(
+        s.token("tok").expect("token").expect("stored").state(1_000),
+        TokenState::Expired
+    );
+    assert_eq!(
+        s.revoke_token("nope", 5).expect("revoke_token"),
+        RevokeToken::NotFound
+    );
+    assert_eq!(
+        s.revoke_token("tok", 5).expect("revoke_token"),
+        RevokeToken::Revoked
+    );
+    assert_eq!(
+        s.revoke_token("tok", 9).expect("revoke_token"),
+        RevokeToken::AlreadyRevoked { revoked_us: 5 },
+        "a second revocation changed the first's time"
+    );
+    let stored = s.token("tok").expect("token").expect("stored");
+    assert_eq!(stored.revoked_us, Some(5));
+    assert_eq!(stored.state(0), TokenState::Revoked);
+    assert_eq!(
+        TokenRecord {
+            revoked_us: None,
+            ..stored
+        },
+        t,
+        "revoking changed more than revoked_us"
+    );
+}
+
+fn token_use_is_recorded_once_per_interval(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    s.put_token(&token("tok", "alice")).expect("put_token");
+    let last_used = || s.token("tok").expect("token").expect("stored").last_used_us;
+    assert_eq!(last_used(), None);
+    assert!(
+        s.touch_token("tok", 1_000, 60).expect("touch_token"),
+        "first use not recorded"
+    );
+    assert_eq!(last_used(), Some(1_000));
+    assert!(
+        !s.touch_token("tok", 1_059, 60).expect("touch_token"),
+        "recorded within the interval"
+    );
+    assert_eq!(last_used(), Some(1_000));
+    assert!(
+        s.touch_token("tok", 1_060, 60).expect("touch_token"),
+        "not recorded after the interval"
+    );
+    assert_eq!(last_used(), Some(1_060));
+    assert!(
+        !s.touch_token("nope", 1_000, 60).expect("touch_token"),
+        "touched a missing token"
     );
 }
 
@@ -2783,6 +2900,9 @@ fn every_kind_of_state(source: &dyn StateStore) -> (u64, u64) {
     source.put_token(&token("tok-b", "bob")).expect("put_token");
     source
         .put_token(&token("tok-a", "alice"))
+        .expect("put_token");
+    source
+        .put_token(&full_token("tok-c", "carol"))
         .expect("put_token");
     source
         .set_setting("online-keyid", "k1")

@@ -123,6 +123,17 @@ pub trait StateStore: Send + Sync {
     fn put_token(&self, token: &TokenRecord) -> Result<()>;
     /// The token with public identifier `id`.
     fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+    /// Every token, or those of `user`, oldest first (by creation time,
+    /// then id).
+    fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenRecord>>;
+    /// Revokes token `id` at `now_us`; a revoked token stays listed and
+    /// never works again. Revoking twice changes nothing.
+    fn revoke_token(&self, id: &str, now_us: i64) -> Result<RevokeToken>;
+    /// Records that token `id` was used at `now_us`, unless a use after
+    /// `now_us - interval_us` is recorded already (so that a busy token
+    /// costs one write per interval, whichever server it reaches). Returns
+    /// whether it wrote.
+    fn touch_token(&self, id: &str, now_us: i64, interval_us: i64) -> Result<bool>;
 
     /// The project with this normalized name.
     fn project(&self, name: &str) -> Result<Option<ProjectRecord>>;

@@ -2,7 +2,7 @@
 //! times are microseconds since the Unix epoch.
 
 /// An API token. Only a hash of the secret is stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TokenRecord {
     /// The public identifier embedded in the token.
     pub id: String,
@@ -12,6 +12,146 @@ pub struct TokenRecord {
     pub secret_sha256: String,
     /// Creation time.
     pub created_us: i64,
+    /// What its owner wrote about it (one line; may be empty).
+    pub description: String,
+    /// What it may do.
+    pub permission: TokenPermission,
+    /// Which projects it may change.
+    pub scope: TokenScope,
+    /// When it stops working; `None`: never.
+    pub expires_us: Option<i64>,
+    /// When it was revoked; `None`: not revoked.
+    pub revoked_us: Option<i64>,
+    /// When it was last used, recorded at most once a minute
+    /// ([`crate::StateStore::touch_token`]); `None`: never.
+    pub last_used_us: Option<i64>,
+}
+
+impl TokenRecord {
+    /// The token's state at `now_us`: revocation wins over expiry.
+    #[must_use]
+    pub fn state(&self, now_us: i64) -> TokenState {
+        if self.revoked_us.is_some() {
+            TokenState::Revoked
+        } else if self.expires_us.is_some_and(|e| e <= now_us) {
+            TokenState::Expired
+        } else {
+            TokenState::Active
+        }
+    }
+}
+
+/// Whether a token is usable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenState {
+    /// Usable.
+    Active,
+    /// Past its expiry time.
+    Expired,
+    /// Revoked by `bulwark token revoke`.
+    Revoked,
+}
+
+impl TokenState {
+    /// The state's name as `bulwark token list` shows it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+/// What a token may do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenPermission {
+    /// Read the index, and upload, yank and record transactions (within
+    /// its [`TokenScope`]).
+    #[default]
+    Upload,
+    /// Only read the index (an index with `read_access = "token"`).
+    Read,
+}
+
+impl TokenPermission {
+    /// The permission's name as stored and shown.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Read => "read",
+        }
+    }
+
+    /// The permission named by [`TokenPermission::as_str`].
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "upload" => Some(Self::Upload),
+            "read" => Some(Self::Read),
+            _ => None,
+        }
+    }
+}
+
+/// Which projects a token may change (project-scoped tokens, as the
+/// Python Package Index has them).
+/// Reads are index-wide whatever the scope.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TokenScope {
+    /// Every project its user may change.
+    #[default]
+    All,
+    /// Only these projects (normalized names, sorted, no duplicates, at
+    /// least one), and only if its user may change them.
+    Projects(Vec<String>),
+}
+
+impl TokenScope {
+    /// Whether the scope includes the project with this normalized name.
+    #[must_use]
+    pub fn allows(&self, project: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Projects(names) => names.iter().any(|n| n == project),
+        }
+    }
+
+    /// The scope as a database column holds it: `None` for every project,
+    /// else the names separated by single spaces (a normalized name has
+    /// none).
+    #[must_use]
+    pub fn to_column(&self) -> Option<String> {
+        match self {
+            Self::All => None,
+            Self::Projects(names) => Some(names.join(" ")),
+        }
+    }
+
+    /// The scope a column written by [`TokenScope::to_column`] holds.
+    #[must_use]
+    pub fn from_column(column: Option<&str>) -> Self {
+        match column {
+            None => Self::All,
+            Some(names) => Self::Projects(names.split(' ').map(str::to_owned).collect()),
+        }
+    }
+}
+
+/// What [`crate::StateStore::revoke_token`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeToken {
+    /// The token is revoked from now on.
+    Revoked,
+    /// The token had been revoked before, at this time; nothing changed.
+    AlreadyRevoked {
+        /// When it was revoked.
+        revoked_us: i64,
+    },
+    /// No token has this id.
+    NotFound,
 }
 
 /// A project.

@@ -60,8 +60,9 @@ use crate::rules::{
 };
 use crate::{
     AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
-    PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RoleRecord,
-    StateRecord, StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
+    PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RevokeToken,
+    RoleRecord, StateRecord, StateStore, StoreError, TokenPermission, TokenRecord, TokenScope,
+    TransactionOutcome, YankOutcome,
 };
 
 /// Connections in the pool of [`PgState::connect`].
@@ -216,6 +217,22 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO publisher_lease (id, holder, expires_at, epoch) VALUES (1, NULL, NULL, 0);
     "#,
+    // Version 2.
+    r"
+    -- What a token may do and for how long (bulwark token). `projects`:
+    -- NULL for every project, else the normalized names it may change,
+    -- separated by single spaces. Times are microseconds since the Unix
+    -- epoch; NULL: never. Existing tokens keep working as before.
+    ALTER TABLE tokens
+        ADD COLUMN description  TEXT NOT NULL DEFAULT '',
+        ADD COLUMN permission   TEXT NOT NULL DEFAULT 'upload'
+            CHECK (permission IN ('upload', 'read')),
+        ADD COLUMN projects     TEXT,
+        ADD COLUMN expires_us   BIGINT,
+        ADD COLUMN revoked_us   BIGINT,
+        ADD COLUMN last_used_us BIGINT;
+    CREATE INDEX tokens_by_creation ON tokens (created_us, id);
+    ",
 ];
 
 /// Why the PostgreSQL store failed, beyond the database's own errors.
@@ -741,12 +758,29 @@ fn role_from_row(row: &Row) -> TxResult<RoleRecord> {
     })
 }
 
+/// The columns [`token_from_row`] reads, in its order.
+macro_rules! token_columns {
+    () => {
+        "id, \"user\", secret_sha256, created_us, description, permission, projects, \
+         expires_us, revoked_us, last_used_us"
+    };
+}
+
 fn token_from_row(row: &Row) -> TxResult<TokenRecord> {
+    let permission: String = row.try_get(5)?;
+    let permission = TokenPermission::parse(&permission)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown token permission {permission:?}")))?;
     Ok(TokenRecord {
         id: row.try_get(0)?,
         user: row.try_get(1)?,
         secret_sha256: row.try_get(2)?,
         created_us: row.try_get(3)?,
+        description: row.try_get(4)?,
+        permission,
+        scope: TokenScope::from_column(row.try_get::<_, Option<&str>>(6)?),
+        expires_us: row.try_get(7)?,
+        revoked_us: row.try_get(8)?,
+        last_used_us: row.try_get(9)?,
     })
 }
 
@@ -960,7 +994,7 @@ const EXPORTS: [(&str, RecordFromRow); 8] = [
         })
     }),
     (
-        "SELECT id, \"user\", secret_sha256, created_us FROM tokens ORDER BY id",
+        concat!("SELECT ", token_columns!(), " FROM tokens ORDER BY id"),
         |row| token_from_row(row).map(StateRecord::Token),
     ),
     (
@@ -1083,13 +1117,29 @@ async fn restore_chunk(tx: &Tx<'_>, chunk: &[StateRecord]) -> TxResult<()> {
     if !tokens.is_empty() {
         execute(
             tx,
-            "INSERT INTO tokens (id, \"user\", secret_sha256, created_us) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
+            concat!(
+                "INSERT INTO tokens (",
+                token_columns!(),
+                ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], \
+                 $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[])"
+            ),
             &[
                 &tokens.iter().map(|t| &t.id).collect::<Vec<_>>(),
                 &tokens.iter().map(|t| &t.user).collect::<Vec<_>>(),
                 &tokens.iter().map(|t| &t.secret_sha256).collect::<Vec<_>>(),
                 &tokens.iter().map(|t| t.created_us).collect::<Vec<_>>(),
+                &tokens.iter().map(|t| &t.description).collect::<Vec<_>>(),
+                &tokens
+                    .iter()
+                    .map(|t| t.permission.as_str())
+                    .collect::<Vec<_>>(),
+                &tokens
+                    .iter()
+                    .map(|t| t.scope.to_column())
+                    .collect::<Vec<_>>(),
+                &tokens.iter().map(|t| t.expires_us).collect::<Vec<_>>(),
+                &tokens.iter().map(|t| t.revoked_us).collect::<Vec<_>>(),
+                &tokens.iter().map(|t| t.last_used_us).collect::<Vec<_>>(),
             ],
         )
         .await?;
@@ -1395,13 +1445,22 @@ impl StateStore for PgState {
             }
             execute(
                 tx,
-                "INSERT INTO tokens (id, \"user\", secret_sha256, created_us) \
-                 VALUES ($1, $2, $3, $4)",
+                concat!(
+                    "INSERT INTO tokens (",
+                    token_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ),
                 &[
                     &token.id,
                     &token.user,
                     &token.secret_sha256,
                     &token.created_us,
+                    &token.description,
+                    &token.permission.as_str(),
+                    &token.scope.to_column(),
+                    &token.expires_us,
+                    &token.revoked_us,
+                    &token.last_used_us,
                 ],
             )
             .await?;
@@ -1411,12 +1470,59 @@ impl StateStore for PgState {
 
     fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
         self.read(async |tx| {
-            let sql = "SELECT id, \"user\", secret_sha256, created_us FROM tokens WHERE id = $1";
+            let sql = concat!("SELECT ", token_columns!(), " FROM tokens WHERE id = $1");
             query_opt(tx, sql, &[&id])
                 .await?
                 .as_ref()
                 .map(token_from_row)
                 .transpose()
+        })
+    }
+
+    fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenRecord>> {
+        self.read(async |tx| {
+            let sql = concat!(
+                "SELECT ",
+                token_columns!(),
+                " FROM tokens WHERE $1::text IS NULL OR \"user\" = $1 ORDER BY created_us, id"
+            );
+            query(tx, sql, &[&user])
+                .await?
+                .iter()
+                .map(token_from_row)
+                .collect()
+        })
+    }
+
+    fn revoke_token(&self, id: &str, now_us: i64) -> Result<RevokeToken> {
+        self.write(Kind::Plain, async |tx| {
+            let sql = "SELECT revoked_us FROM tokens WHERE id = $1 FOR UPDATE";
+            let Some(row) = query_opt(tx, sql, &[&id]).await? else {
+                return Ok(RevokeToken::NotFound);
+            };
+            if let Some(revoked_us) = row.try_get::<_, Option<i64>>(0)? {
+                return Ok(RevokeToken::AlreadyRevoked { revoked_us });
+            }
+            execute(
+                tx,
+                "UPDATE tokens SET revoked_us = $2 WHERE id = $1",
+                &[&id, &now_us],
+            )
+            .await?;
+            Ok(RevokeToken::Revoked)
+        })
+    }
+
+    fn touch_token(&self, id: &str, now_us: i64, interval_us: i64) -> Result<bool> {
+        self.write(Kind::Plain, async |tx| {
+            let changed = execute(
+                tx,
+                "UPDATE tokens SET last_used_us = $2 WHERE id = $1 \
+                 AND (last_used_us IS NULL OR last_used_us <= $3)",
+                &[&id, &now_us, &now_us.saturating_sub(interval_us)],
+            )
+            .await?;
+            Ok(changed > 0)
         })
     }
 

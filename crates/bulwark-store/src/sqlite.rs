@@ -44,8 +44,9 @@ use crate::rules::{
 };
 use crate::{
     AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
-    PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RoleRecord,
-    StateRecord, StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
+    PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RevokeToken,
+    RoleRecord, StateRecord, StateStore, StoreError, TokenPermission, TokenRecord, TokenScope,
+    TransactionOutcome, YankOutcome,
 };
 
 /// Reader connections of an on-disk store. Readers are cheap (a file handle
@@ -204,6 +205,21 @@ const MIGRATIONS: &[&str] = &[
         epoch      INTEGER NOT NULL CHECK (epoch >= 0)
     ) STRICT;
     INSERT INTO publisher_lease (id, holder, expires_us, epoch) VALUES (1, NULL, NULL, 0);
+    ",
+    // Version 6.
+    "
+    -- What a token may do and for how long (bulwark token). `projects`:
+    -- NULL for every project, else the normalized names it may change,
+    -- separated by single spaces. Times are microseconds since the Unix
+    -- epoch; NULL: never. Existing tokens keep working as before.
+    ALTER TABLE tokens ADD COLUMN description TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN permission TEXT NOT NULL DEFAULT 'upload'
+        CHECK (permission IN ('upload', 'read'));
+    ALTER TABLE tokens ADD COLUMN projects TEXT;
+    ALTER TABLE tokens ADD COLUMN expires_us INTEGER;
+    ALTER TABLE tokens ADD COLUMN revoked_us INTEGER;
+    ALTER TABLE tokens ADD COLUMN last_used_us INTEGER;
+    CREATE INDEX tokens_by_creation ON tokens (created_us, id);
     ",
 ];
 
@@ -527,13 +543,62 @@ fn project_from_row(row: &Row<'_>) -> rusqlite::Result<ProjectRecord> {
     })
 }
 
+/// The columns [`token_from_row`] reads, in its order.
+macro_rules! token_columns {
+    () => {
+        "id, user, secret_sha256, created_us, description, permission, projects, \
+         expires_us, revoked_us, last_used_us"
+    };
+}
+
+/// A stored token permission that is not one of [`TokenPermission`]'s names.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown token permission {0:?}")]
+struct UnknownPermission(String);
+
 fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let permission: String = row.get(5)?;
+    let permission = TokenPermission::parse(&permission).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            5,
+            rusqlite::types::Type::Text,
+            Box::new(UnknownPermission(permission)),
+        )
+    })?;
     Ok(TokenRecord {
         id: row.get(0)?,
         user: row.get(1)?,
         secret_sha256: row.get(2)?,
         created_us: row.get(3)?,
+        description: row.get(4)?,
+        permission,
+        scope: TokenScope::from_column(row.get::<_, Option<String>>(6)?.as_deref()),
+        expires_us: row.get(7)?,
+        revoked_us: row.get(8)?,
+        last_used_us: row.get(9)?,
     })
+}
+
+/// Inserts `t` as it is; an existing id is refused, never replaced.
+fn insert_token(tx: &Connection, t: &TokenRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(concat!(
+        "INSERT INTO tokens (",
+        token_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?
+    .execute(params![
+        t.id,
+        t.user,
+        t.secret_sha256,
+        t.created_us,
+        t.description,
+        t.permission.as_str(),
+        t.scope.to_column(),
+        t.expires_us,
+        t.revoked_us,
+        t.last_used_us
+    ])?;
+    Ok(())
 }
 
 fn role_from_row(row: &Row<'_>) -> rusqlite::Result<RoleRecord> {
@@ -942,28 +1007,60 @@ fn record_in(
 
 impl StateStore for SqliteState {
     fn put_token(&self, token: &TokenRecord) -> Result<()> {
-        // A plain INSERT: an existing id is refused, never replaced.
-        self.write(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO tokens (id, user, secret_sha256, created_us) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![
-                token.id,
-                token.user,
-                token.secret_sha256,
-                token.created_us
-            ])?;
-            Ok(())
-        })
+        self.write(|tx| insert_token(tx, token))
     }
 
     fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
         self.read(|tx| {
-            tx.prepare_cached(
-                "SELECT id, user, secret_sha256, created_us FROM tokens WHERE id = ?1",
-            )?
+            tx.prepare_cached(concat!(
+                "SELECT ",
+                token_columns!(),
+                " FROM tokens WHERE id = ?1"
+            ))?
             .query_row([id], token_from_row)
             .optional()
+        })
+    }
+
+    fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(concat!(
+                "SELECT ",
+                token_columns!(),
+                " FROM tokens WHERE ?1 IS NULL OR user = ?1 ORDER BY created_us, id"
+            ))?
+            .query_map([user], token_from_row)?
+            .collect()
+        })
+    }
+
+    fn revoke_token(&self, id: &str, now_us: i64) -> Result<RevokeToken> {
+        self.write(|tx| {
+            let revoked: Option<Option<i64>> = tx
+                .prepare_cached("SELECT revoked_us FROM tokens WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))
+                .optional()?;
+            Ok(match revoked {
+                None => RevokeToken::NotFound,
+                Some(Some(revoked_us)) => RevokeToken::AlreadyRevoked { revoked_us },
+                Some(None) => {
+                    tx.prepare_cached("UPDATE tokens SET revoked_us = ?2 WHERE id = ?1")?
+                        .execute(params![id, now_us])?;
+                    RevokeToken::Revoked
+                }
+            })
+        })
+    }
+
+    fn touch_token(&self, id: &str, now_us: i64, interval_us: i64) -> Result<bool> {
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE tokens SET last_used_us = ?2 WHERE id = ?1 \
+                     AND (last_used_us IS NULL OR last_used_us <= ?3)",
+                )?
+                .execute(params![id, now_us, now_us.saturating_sub(interval_us)])?;
+            Ok(changed > 0)
         })
     }
 
@@ -1366,7 +1463,7 @@ impl StateStore for SqliteState {
         )?;
         export_rows(
             &tx,
-            "SELECT id, user, secret_sha256, created_us FROM tokens ORDER BY id",
+            concat!("SELECT ", token_columns!(), " FROM tokens ORDER BY id"),
             &mut out,
             |row| token_from_row(row).map(StateRecord::Token),
         )?;
@@ -1492,12 +1589,7 @@ fn restore_one(tx: &Connection, record: &StateRecord) -> rusqlite::Result<()> {
             tx.prepare_cached("INSERT INTO settings (key, value) VALUES (?1, ?2)")?
                 .execute([key, value])?;
         }
-        StateRecord::Token(t) => {
-            tx.prepare_cached(
-                "INSERT INTO tokens (id, user, secret_sha256, created_us) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![t.id, t.user, t.secret_sha256, t.created_us])?;
-        }
+        StateRecord::Token(t) => insert_token(tx, t)?,
         StateRecord::Project(p) => {
             insert_project(tx, &p.name, &p.display_name, &p.owner, p.created_us)?;
         }

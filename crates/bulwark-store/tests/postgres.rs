@@ -101,7 +101,7 @@ fn refuses_a_newer_schema() {
     execute(&url, "UPDATE schema_version SET version = 99");
     match PgState::connect(&url) {
         Err(StoreError::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (99, 1));
+            assert_eq!((found, supported), (99, 2));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -483,6 +483,7 @@ fn embedded_index(path: &std::path::Path) -> SqliteState {
             user: "alice".to_owned(),
             secret_sha256: "c".repeat(64),
             created_us: 1,
+            ..TokenRecord::default()
         })
         .unwrap();
     store.set_setting("online-keyid", "k").unwrap();

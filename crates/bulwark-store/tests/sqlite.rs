@@ -40,7 +40,7 @@ fn open_creates_a_versioned_wal_database() {
     let path = dir.path().join("state.db");
     let store = SqliteState::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(pragma(&path, "user_version"), 5);
+    assert_eq!(pragma(&path, "user_version"), 6);
     assert_eq!(pragma(&path, "application_id"), 0x4255_4C57);
     let conn = Connection::open(&path).unwrap();
     let mode: String = conn
@@ -75,7 +75,7 @@ fn open_creates_a_versioned_wal_database() {
     drop(store);
     // Reopening an up-to-date database changes nothing.
     SqliteState::open(&path).unwrap();
-    assert_eq!(pragma(&path, "user_version"), 5);
+    assert_eq!(pragma(&path, "user_version"), 6);
 }
 
 #[test]
@@ -85,24 +85,24 @@ fn refuses_a_database_from_a_newer_version() {
     drop(SqliteState::open(&path).unwrap());
     Connection::open(&path)
         .unwrap()
-        .pragma_update(None, "user_version", 6)
+        .pragma_update(None, "user_version", 7)
         .unwrap();
     let error = SqliteState::open(&path).unwrap_err();
     assert!(
         matches!(
             error,
             StoreError::SchemaTooNew {
-                found: 6,
-                supported: 5
+                found: 7,
+                supported: 6
             }
         ),
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("schema version 6 is newer"),
+        error.to_string().contains("schema version 7 is newer"),
         "{error}"
     );
-    assert_eq!(pragma(&path, "user_version"), 6, "left as it was");
+    assert_eq!(pragma(&path, "user_version"), 7, "left as it was");
 }
 
 #[test]
@@ -148,6 +148,7 @@ fn two_handles_on_one_file_see_each_others_writes() {
         user: "alice".to_owned(),
         secret_sha256: "c".repeat(64),
         created_us: 5,
+        ..TokenRecord::default()
     };
     cli.put_token(&token).unwrap();
     assert_eq!(server.token("t").unwrap(), Some(token));
@@ -171,4 +172,41 @@ fn impossible_stored_values_are_reported_as_corrupt() {
     conn.execute_batch("PRAGMA ignore_check_constraints = ON; UPDATE files SET size = -1;")
         .unwrap();
     assert!(matches!(store.files("pkg"), Err(StoreError::Corrupt(_))));
+}
+
+/// A token stored before tokens had a permission, scope or expiry (schema
+/// version 5) keeps working after the migration as it did: upload, every
+/// project, no expiry.
+#[test]
+fn tokens_of_an_older_schema_keep_their_powers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    drop(SqliteState::open(&path).unwrap());
+    // Back to version 5: the tokens table as it was then.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX tokens_by_creation;
+         ALTER TABLE tokens DROP COLUMN description;
+         ALTER TABLE tokens DROP COLUMN permission;
+         ALTER TABLE tokens DROP COLUMN projects;
+         ALTER TABLE tokens DROP COLUMN expires_us;
+         ALTER TABLE tokens DROP COLUMN revoked_us;
+         ALTER TABLE tokens DROP COLUMN last_used_us;
+         INSERT INTO tokens (id, user, secret_sha256, created_us) VALUES ('old', 'alice', 'c', 7);
+         PRAGMA user_version = 5;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteState::open(&path).unwrap();
+    assert_eq!(pragma(&path, "user_version"), 6);
+    assert_eq!(
+        store.token("old").unwrap(),
+        Some(TokenRecord {
+            id: "old".to_owned(),
+            user: "alice".to_owned(),
+            secret_sha256: "c".to_owned(),
+            created_us: 7,
+            ..TokenRecord::default()
+        })
+    );
 }

@@ -45,7 +45,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         &args.delegation.read()?,
         args.delegation.threshold,
     )?;
-    let tuf = Tuf::open(base, &args.root)?;
+    let tuf = Tuf::open(base, &args.root, &args.index.token)?;
     crate::tuf_client::runtime()?.block_on(async {
         let name = project.normalized();
         let page = match tuf.project(&project).await? {

@@ -25,6 +25,8 @@
 //! allow_local_versions = false      # BULWARK_ALLOW_LOCAL_VERSIONS (1.0+local, for private indexes)
 //! metrics_listen = "127.0.0.1:9090" # BULWARK_METRICS_LISTEN (unset: /metrics beside the index)
 //! log_format = "auto"               # BULWARK_LOG_FORMAT: text, json, or auto (json unless a terminal)
+//! read_access = "public"            # BULWARK_READ_ACCESS: "public", or "token" (every read needs
+//!                                   # an API token; /healthz, /readyz, /metrics stay open)
 //! ```
 
 use std::net::SocketAddr;
@@ -59,6 +61,7 @@ pub struct Settings {
     /// Where `/metrics` is served instead of beside the index.
     pub metrics_listen: Option<SocketAddr>,
     pub log_format: crate::LogFormat,
+    pub read_access: bulwark_server::ReadAccess,
 }
 
 impl Default for Settings {
@@ -84,6 +87,7 @@ impl Default for Settings {
             allow_local_versions: false,
             metrics_listen: None,
             log_format: crate::LogFormat::Auto,
+            read_access: bulwark_server::ReadAccess::Public,
         }
     }
 }
@@ -111,6 +115,16 @@ struct File {
     allow_local_versions: Option<bool>,
     metrics_listen: Option<String>,
     log_format: Option<String>,
+    read_access: Option<String>,
+}
+
+/// Who may read the index: `public` or `token`.
+fn parse_read_access(value: &str, key: &str) -> anyhow::Result<bulwark_server::ReadAccess> {
+    match value {
+        "public" => Ok(bulwark_server::ReadAccess::Public),
+        "token" => Ok(bulwark_server::ReadAccess::Token),
+        _ => bail!("{key}: {value:?} is not \"public\" or \"token\""),
+    }
 }
 
 /// An address to listen on: `127.0.0.1:8080`, `[::1]:8080`, or a host name
@@ -212,6 +226,9 @@ impl Settings {
         if let Some(v) = file.log_format {
             self.log_format = v.parse().map_err(|e| anyhow::anyhow!("log_format: {e}"))?;
         }
+        if let Some(v) = file.read_access {
+            self.read_access = parse_read_access(&v, "read_access")?;
+        }
         overlay! { self;
             data_dir <- file.data_dir;
             state <- file.state.map(Some);
@@ -240,6 +257,9 @@ impl Settings {
         }
         if let Some(v) = env::<String>("METRICS_LISTEN")? {
             self.metrics_listen = Some(parse_listen(&v, "BULWARK_METRICS_LISTEN")?);
+        }
+        if let Some(v) = env::<String>("READ_ACCESS")? {
+            self.read_access = parse_read_access(&v, "BULWARK_READ_ACCESS")?;
         }
         overlay! { self;
             data_dir <- env("DATA_DIR")?;
@@ -386,6 +406,38 @@ mod tests {
         assert!(settings.unwrap().allow_local_versions);
         let bad = bad.unwrap_err().to_string();
         assert!(bad.contains("expected a boolean"), "{bad}");
+    }
+
+    #[test]
+    fn read_access_is_public_or_token_and_errors_name_the_key() {
+        assert_eq!(
+            Settings::default().read_access,
+            bulwark_server::ReadAccess::Public
+        );
+        assert_eq!(
+            parse_read_access("token", "read_access").unwrap(),
+            bulwark_server::ReadAccess::Token
+        );
+        let path = std::env::temp_dir().join(format!("bulwark-read-{}.toml", std::process::id()));
+        std::fs::write(&path, "read_access = \"token\"\n").unwrap();
+        let flags = || StoreFlags {
+            config: Some(path.clone()),
+            ..StoreFlags::default()
+        };
+        let settings = Settings::load(flags(), None);
+        std::fs::write(&path, "read_access = \"private\"\n").unwrap();
+        let bad = Settings::load(flags(), None);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            settings.unwrap().read_access,
+            bulwark_server::ReadAccess::Token
+        );
+        let bad = bad.unwrap_err().to_string();
+        assert!(bad.starts_with("read_access: \"private\""), "{bad}");
+        let env = parse_read_access("Token", "BULWARK_READ_ACCESS")
+            .unwrap_err()
+            .to_string();
+        assert!(env.starts_with("BULWARK_READ_ACCESS: "), "{env}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             args.threshold
         );
     }
-    let tuf = Tuf::open(base, &args.root)?;
+    let tuf = Tuf::open(base, &args.root, &args.index.token)?;
     crate::tuf_client::runtime()?.block_on(async {
         let name = project.normalized();
         let claim = match tuf.project(&project).await? {

@@ -391,11 +391,16 @@ pub struct Tuf {
     dir: tempfile::TempDir,
     metadata_url: String,
     targets_url: String,
+    fetch: bulwark_client::FetchConfig,
 }
 
 impl Tuf {
-    /// A client of the index at `base` that trusts the root in `root`.
-    pub fn open(base: &str, root: &Path) -> anyhow::Result<Self> {
+    /// A client of the index at `base` that trusts the root in `root`,
+    /// reading with `token` (an index with `read_access = "token"` needs
+    /// it for metadata too).
+    pub fn open(base: &str, root: &Path, token: &str) -> anyhow::Result<Self> {
+        let mut fetch = crate::tuf_client::fetch_config()?;
+        fetch.upstream_token = Some(bulwark_client::UpstreamToken::new(base, token)?);
         let bytes = crate::trusted_root::read(root)?;
         bulwark_tuf::TrustedSet::new(&bytes, crate::now())
             .with_context(|| format!("the trusted root {} is not valid", root.display()))?;
@@ -409,13 +414,14 @@ impl Tuf {
             dir,
             metadata_url: format!("{base}/{}", bulwark_layout::METADATA_PREFIX),
             targets_url: format!("{base}/{}", bulwark_layout::TARGETS_PREFIX),
+            fetch,
         })
     }
 
     /// A fresh updater over the stored metadata (an updater refreshes once).
     fn updater(&self) -> anyhow::Result<Updater> {
         let store = MetadataDir::open(self.dir.path().join("metadata"))?;
-        let fetcher = Fetcher::new(crate::tuf_client::fetch_config()?)?;
+        let fetcher = Fetcher::new(self.fetch.clone())?;
         Ok(Updater::new(
             store,
             &self.metadata_url,

@@ -24,6 +24,7 @@ mod token;
 mod trusted_root;
 mod tuf_client;
 mod upload;
+mod upstream;
 mod yank;
 
 /// Bulwark: a Python package index that survives its own compromise.

@@ -44,11 +44,13 @@ struct SyncArgs {
     /// the mirror already serves are checked by size only).
     #[arg(long)]
     verify_existing: bool,
+    #[command(flatten)]
+    upstream_token: crate::upstream::TokenFlags,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Sub::Sync(args) => sync(&args),
+        Sub::Sync(args) => sync(args),
     }
 }
 
@@ -70,10 +72,12 @@ impl Progress for Bar {
     }
 }
 
-fn sync(args: &SyncArgs) -> anyhow::Result<()> {
+fn sync(args: SyncArgs) -> anyhow::Result<()> {
     crate::init_logging(None)?;
     let root = crate::trusted_root::read(&args.root)?;
-    let mut options = SyncOptions::new(&args.upstream, root, args.dest.clone(), crate::now());
+    let (upstream, token) = crate::upstream::resolve(&args.upstream, args.upstream_token)?;
+    let mut options = SyncOptions::new(&upstream, root, args.dest.clone(), crate::now());
+    options.fetch.upstream_token = token;
     options.retention_secs = i64::from(args.retention_secs);
     options.concurrency = usize::from(args.concurrency);
     options.verify_existing = args.verify_existing;
@@ -92,7 +96,7 @@ fn sync(args: &SyncArgs) -> anyhow::Result<()> {
     let report = result.with_context(|| {
         format!(
             "mirror sync from {} failed; {} still serves its previous snapshot",
-            args.upstream,
+            upstream,
             args.dest.display()
         )
     })?;

@@ -12,6 +12,7 @@
 //! | `--listen ADDR` | `BULWARK_PROXY_LISTEN` | `127.0.0.1:8081` |
 //! | `--cache-dir DIR` | `BULWARK_PROXY_CACHE_DIR` | `$XDG_CACHE_HOME/bulwark/proxy` (else `~/.cache/bulwark/proxy`) |
 //! | `--freshness-secs N` | `BULWARK_PROXY_FRESHNESS_SECS` | 5 |
+//! | `--upstream-token TOKEN`, `--upstream-token-file FILE` | `BULWARK_UPSTREAM_TOKEN`, `BULWARK_UPSTREAM_TOKEN_FILE` | none |
 //!
 //! `BULWARK_FETCH_TIMEOUT_SECS` shortens the upstream download limits, as
 //! for `bulwark tuf-client`.
@@ -51,6 +52,8 @@ pub struct Args {
     /// TOML configuration file.
     #[arg(long)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    upstream_token: crate::upstream::TokenFlags,
 }
 
 /// The TOML file: every key optional, unknown keys refused.
@@ -109,14 +112,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .or(env("PROXY_FRESHNESS_SECS")?)
         .or(file.freshness_secs)
         .map_or(bulwark_proxy::DEFAULT_FRESHNESS, Duration::from_secs);
+    let (upstream, token) = crate::upstream::resolve(&upstream, args.upstream_token)?;
     if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
-        bail!("upstream: {upstream:?} is not an http:// or https:// URL");
+        bail!(
+            "upstream: {:?} is not an http:// or https:// URL",
+            bulwark_store::redact_url(&upstream)
+        );
     }
     crate::init_logging(None)?;
     let root_bytes = crate::trusted_root::read(&root)?;
     let mut config = ProxyConfig::new(&upstream, cache_dir, crate::now);
     config.freshness = freshness;
     config.fetch = crate::tuf_client::fetch_config()?;
+    config.fetch.upstream_token = token;
     let proxy = Proxy::open(&config, &root_bytes)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

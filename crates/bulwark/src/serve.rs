@@ -306,21 +306,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let state = bulwark_server::AppState {
         store: data.store.clone(),
         blobs: data.blobs.clone(),
-        config: Arc::new(bulwark_server::ServerConfig {
-            max_upload_bytes: settings.max_upload_bytes,
-            max_concurrent_uploads: settings.max_concurrent_uploads,
-            request_timeout: Duration::from_secs(settings.request_timeout_secs),
-            connections: settings.connection_limits(),
-            publish_interval: Duration::from_secs(settings.publish_interval_secs),
-            snapshot_retention: Duration::from_secs(settings.snapshot_retention_secs),
-            allow_local_versions: settings.allow_local_versions,
-            shared_state: data.shared,
-            ready_margin: Duration::from_secs(
-                u64::try_from(settings.policy().resign_margin / 2).unwrap_or(0),
-            ),
-            separate_metrics: metrics_listener.is_some(),
-            ..bulwark_server::ServerConfig::default()
-        }),
+        config: Arc::new(server_config(
+            &settings,
+            data.shared,
+            metrics_listener.is_some(),
+        )),
         publish: Arc::new(tokio::sync::Notify::new()),
         metrics: Arc::default(),
     };
@@ -379,6 +369,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // its commit is fenced off once a successor holds the lease.
     runtime.shutdown_timeout(SHUTDOWN_WAIT);
     served
+}
+
+/// The server's settings from the resolved `settings`.
+fn server_config(
+    settings: &Settings,
+    shared: bool,
+    separate_metrics: bool,
+) -> bulwark_server::ServerConfig {
+    bulwark_server::ServerConfig {
+        max_upload_bytes: settings.max_upload_bytes,
+        max_concurrent_uploads: settings.max_concurrent_uploads,
+        request_timeout: Duration::from_secs(settings.request_timeout_secs),
+        connections: settings.connection_limits(),
+        publish_interval: Duration::from_secs(settings.publish_interval_secs),
+        snapshot_retention: Duration::from_secs(settings.snapshot_retention_secs),
+        allow_local_versions: settings.allow_local_versions,
+        shared_state: shared,
+        ready_margin: Duration::from_secs(
+            u64::try_from(settings.policy().resign_margin / 2).unwrap_or(0),
+        ),
+        separate_metrics,
+        read_access: settings.read_access,
+        ..bulwark_server::ServerConfig::default()
+    }
 }
 
 /// How long a stopping server waits for work on blocking threads (a

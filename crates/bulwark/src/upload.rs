@@ -171,7 +171,7 @@ fn signed_upload(args: &Args, base: &str, root: &Path, dists: Vec<Dist>) -> anyh
     let name = project.normalized().to_owned();
     let signers = Signers::read(&args.keys)?;
     let others = args.delegation.read()?;
-    let tuf = Tuf::open(base, root)?;
+    let tuf = Tuf::open(base, root, &args.index.token)?;
     crate::tuf_client::runtime()?.block_on(async {
         let (previous, delegation) = match tuf.project(&project).await? {
             Listed::Absent => {

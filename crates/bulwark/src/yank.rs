@@ -94,7 +94,7 @@ fn sign(args: &Args, undo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("{:?} is not a valid version", args.version))?;
     let root = developer::required_root(args.root.as_deref())?;
     let signers = Signers::read(&args.keys)?;
-    let tuf = Tuf::open(args.index.base()?, root)?;
+    let tuf = Tuf::open(args.index.base()?, root, &args.index.token)?;
     crate::tuf_client::runtime()?.block_on(async {
         let name = project.normalized();
         let claim = match tuf.project(&project).await? {
