@@ -101,7 +101,7 @@ fn refuses_a_newer_schema() {
     execute(&url, "UPDATE schema_version SET version = 99");
     match PgState::connect(&url) {
         Err(StoreError::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (99, 1));
+            assert_eq!((found, supported), (99, 2));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -196,7 +196,9 @@ fn two_users_creating_one_project_get_one_owner() {
             .collect();
         racers.into_iter().map(|r| r.join().unwrap()).collect()
     });
-    let owner = b.project("shared").unwrap().unwrap().owner;
+    let owner = b.project("shared").unwrap().unwrap().created_by;
+    let owners: Vec<String> = b.owners("shared").unwrap().into_iter().map(|o| o.user).collect();
+    assert_eq!(owners, [owner.clone()], "the creator is the one owner");
     for (user, outcome) in &outcomes {
         if *user == owner {
             assert!(

@@ -40,7 +40,7 @@ fn open_creates_a_versioned_wal_database() {
     let path = dir.path().join("state.db");
     let store = SqliteState::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(pragma(&path, "user_version"), 5);
+    assert_eq!(pragma(&path, "user_version"), 6);
     assert_eq!(pragma(&path, "application_id"), 0x4255_4C57);
     let conn = Connection::open(&path).unwrap();
     let mode: String = conn
@@ -58,14 +58,17 @@ fn open_creates_a_versioned_wal_database() {
     assert_eq!(
         tables,
         [
+            "audit_log",
             "changes",
             "claim_nested",
             "claims",
             "counters",
             "files",
             "pages",
+            "project_owners",
             "projects",
             "publisher_lease",
+            "removed_files",
             "roles",
             "settings",
             "timestamp",
@@ -75,7 +78,7 @@ fn open_creates_a_versioned_wal_database() {
     drop(store);
     // Reopening an up-to-date database changes nothing.
     SqliteState::open(&path).unwrap();
-    assert_eq!(pragma(&path, "user_version"), 5);
+    assert_eq!(pragma(&path, "user_version"), 6);
 }
 
 #[test]
@@ -85,15 +88,15 @@ fn refuses_a_database_from_a_newer_version() {
     drop(SqliteState::open(&path).unwrap());
     Connection::open(&path)
         .unwrap()
-        .pragma_update(None, "user_version", 6)
+        .pragma_update(None, "user_version", 7)
         .unwrap();
     let error = SqliteState::open(&path).unwrap_err();
     assert!(
         matches!(
             error,
             StoreError::SchemaTooNew {
-                found: 6,
-                supported: 5
+                found: 7,
+                supported: 6
             }
         ),
         "{error:?}"
