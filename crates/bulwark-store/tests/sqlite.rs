@@ -102,10 +102,10 @@ fn refuses_a_database_from_a_newer_version() {
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("schema version 6 is newer"),
+        error.to_string().contains("schema version 7 is newer"),
         "{error}"
     );
-    assert_eq!(pragma(&path, "user_version"), 6, "left as it was");
+    assert_eq!(pragma(&path, "user_version"), 7, "left as it was");
 }
 
 #[test]
