@@ -1,0 +1,160 @@
+//! `bulwark owner add|remove|list PROJECT [USER]`: an operator's view of a
+//! project's owners, run beside the data (as `bulwark token create` is).
+//! Every change is one store transaction that also writes the audit log
+//! (`bulwark audit`), with the operator as actor: `--actor NAME`, or the
+//! OS user running the command.
+
+use anyhow::Context as _;
+use bulwark_store::{Actor, OwnerChange};
+
+use crate::config::{Settings, StoreFlags};
+use crate::data::Data;
+
+/// Options of `bulwark owner`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Make USER an owner of PROJECT (owners upload, yank, claim and manage owners).
+    Add(Change),
+    /// Remove USER from the owners of PROJECT (never its last owner).
+    Remove(Change),
+    /// List the owners of PROJECT.
+    List {
+        #[command(flatten)]
+        stores: StoreFlags,
+        /// The project.
+        project: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Change {
+    #[command(flatten)]
+    stores: StoreFlags,
+    #[command(flatten)]
+    actor: ActorFlag,
+    /// The project.
+    project: String,
+    /// The user.
+    user: String,
+}
+
+/// Who the audit log records as acting.
+#[derive(Debug, clap::Args)]
+pub struct ActorFlag {
+    /// Who acts, for the audit log (default: the OS user running the command).
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
+}
+
+impl ActorFlag {
+    /// The operator acting: `--actor`, or `$USER` / `$LOGNAME`.
+    pub fn operator(&self) -> anyhow::Result<Actor> {
+        let name = match &self.actor {
+            Some(name) => name.clone(),
+            None => ["USER", "LOGNAME"]
+                .into_iter()
+                .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+                .context("cannot tell who is acting (no USER or LOGNAME): pass --actor NAME")?,
+        };
+        if !bulwark_server::auth::valid_user(&name) {
+            anyhow::bail!(
+                "invalid actor {name:?}: 1 to 100 letters, digits, '.', '_' and '-' (pass --actor NAME)"
+            );
+        }
+        Ok(Actor::Operator(name))
+    }
+}
+
+/// The normalized name of `project`, refusing an invalid one.
+pub fn normalized(project: &str) -> anyhow::Result<String> {
+    bulwark_pypi::ProjectName::parse(project)
+        .map(|p| p.normalized().to_owned())
+        .map_err(|e| anyhow::anyhow!("invalid project name {project:?}: {e}"))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Add(change) => apply(change, true),
+        Command::Remove(change) => apply(change, false),
+        Command::List { stores, project } => list(stores, &project),
+    }
+}
+
+fn apply(change: Change, add: bool) -> anyhow::Result<()> {
+    let Change {
+        stores,
+        actor,
+        project,
+        user,
+    } = change;
+    let project = normalized(&project)?;
+    if !bulwark_server::auth::valid_user(&user) {
+        anyhow::bail!(
+            "invalid user name {user:?}: user names are 1 to 100 characters of letters, \
+             digits, '.', '_' and '-'"
+        );
+    }
+    let actor = actor.operator()?;
+    crate::init_logging();
+    let settings = Settings::load(stores, None)?;
+    let data = Data::open_existing(&settings)?;
+    let outcome = if add {
+        data.store.add_owner(&project, &user, &actor)
+    } else {
+        data.store.remove_owner(&project, &user, &actor)
+    }
+    .context("cannot change the owners")?;
+    match outcome {
+        OwnerChange::Done => {
+            let action = if add { "added" } else { "removed" };
+            tracing::info!(
+                project,
+                user,
+                actor = actor.audit_name(),
+                action,
+                "ownership changed"
+            );
+            if add {
+                println!("{user} is now an owner of {project}");
+            } else {
+                println!("{user} is no longer an owner of {project}");
+            }
+            Ok(())
+        }
+        OwnerChange::NoSuchProject => anyhow::bail!("no such project: {project}"),
+        OwnerChange::AlreadyOwner => anyhow::bail!("{user} is already an owner of {project}"),
+        OwnerChange::NotOwner => anyhow::bail!("{user} is not an owner of {project}"),
+        OwnerChange::LastOwner => anyhow::bail!(
+            "{user} is the last owner of {project}: a project without owners could never be \
+             managed again; add another owner first"
+        ),
+        OwnerChange::Forbidden => {
+            anyhow::bail!("refused: {actor:?} may not change the owners of {project}")
+        }
+    }
+}
+
+fn list(stores: StoreFlags, project: &str) -> anyhow::Result<()> {
+    let project = normalized(project)?;
+    let settings = Settings::load(stores, None)?;
+    let data = Data::open_existing(&settings)?;
+    let owners = data.store.owners(&project).context("cannot read the owners")?;
+    if owners.is_empty() {
+        anyhow::bail!("no such project: {project}");
+    }
+    for o in owners {
+        println!("{}\tadded {} by {}", o.user, time(o.added_us), o.added_by);
+    }
+    Ok(())
+}
+
+/// A time in microseconds since the epoch, as RFC 3339 in UTC.
+pub fn time(us: i64) -> bulwark_tuf::time::Timestamp {
+    bulwark_tuf::time::Timestamp::from_unix(us.div_euclid(1_000_000))
+}
