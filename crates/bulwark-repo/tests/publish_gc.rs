@@ -321,5 +321,8 @@ fn removed_files_leave_the_signed_page_and_their_blobs_after_the_retention() {
     assert_eq!(sweep.removed, 1, "removed at the second sighting");
     assert!(repo.blobs.len(&key).unwrap().is_none());
     let kept = layout::file_key(&files[1].sha256, &files[1].filename);
-    assert!(repo.blobs.len(&kept).unwrap().is_some(), "a recorded file stays");
+    assert!(
+        repo.blobs.len(&kept).unwrap().is_some(),
+        "a recorded file stays"
+    );
 }

@@ -164,7 +164,13 @@ async fn change(
     match outcome {
         OwnerChange::Done => {
             let action = if add { "added" } else { "removed" };
-            tracing::info!(project, user, actor, action, "ownership changed over the API");
+            tracing::info!(
+                project,
+                user,
+                actor,
+                action,
+                "ownership changed over the API"
+            );
             let message = if add {
                 format!("OK: {user} is an owner of {project}\n")
             } else {

@@ -44,8 +44,10 @@ impl PageSource for LivePages {
     async fn page(&self, name: &ProjectName) -> Result<Option<Page>, ApiError> {
         match self.stored(name).await? {
             Stored::Claimed(page) => Ok(page.map(Into::into)),
-            Stored::Files(files) => Ok(render(name, files.as_deref())?
-                .map(|page| bulwark_pypi::render_json(&page).into())),
+            Stored::Files(files) => {
+                Ok(render(name, files.as_deref())?
+                    .map(|page| bulwark_pypi::render_json(&page).into()))
+            }
         }
     }
 }

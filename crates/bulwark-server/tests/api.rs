@@ -1165,7 +1165,13 @@ async fn another_users_project_is_forbidden() {
         .await
         .assert_ok();
     assert_eq!(
-        index.repo.store.project("bobs").unwrap().unwrap().created_by,
+        index
+            .repo
+            .store
+            .project("bobs")
+            .unwrap()
+            .unwrap()
+            .created_by,
         "bob"
     );
 }

@@ -2994,7 +2994,10 @@ fn owner_names(s: &dyn StateStore, project: &str) -> Vec<String> {
 fn co_owners_upload_yank_and_transact(make: &Make<'_, dyn StateStore>) {
     let s = make();
     added(
-        s.add_file("Team", &file("team", "team-1.0.tar.gz", "1.0", "t1", "alice")),
+        s.add_file(
+            "Team",
+            &file("team", "team-1.0.tar.gz", "1.0", "t1", "alice"),
+        ),
         "alice's upload",
     );
     let change = s.add_owner("team", "bob", &operator());
@@ -3007,8 +3010,11 @@ fn co_owners_upload_yank_and_transact(make: &Make<'_, dyn StateStore>) {
         "the co-owner's upload",
     );
     assert_eq!(
-        s.add_file("Team", &file("team", "team-3.0.tar.gz", "3.0", "t3", "carol"))
-            .expect("carol's upload"),
+        s.add_file(
+            "Team",
+            &file("team", "team-3.0.tar.gz", "3.0", "t3", "carol")
+        )
+        .expect("carol's upload"),
         AddFile::Forbidden,
         "a non-owner"
     );
@@ -3032,7 +3038,10 @@ fn co_owners_upload_yank_and_transact(make: &Make<'_, dyn StateStore>) {
     let t = transaction("bob", None, claim("team", 1), vec![], vec![]);
     recorded(s.record_transaction(&t), "the co-owner claims");
     assert_eq!(
-        s.project("team").expect("project").expect("team").created_by,
+        s.project("team")
+            .expect("project")
+            .expect("team")
+            .created_by,
         "alice",
         "the creator stays"
     );
@@ -3041,13 +3050,22 @@ fn co_owners_upload_yank_and_transact(make: &Make<'_, dyn StateStore>) {
 fn owner_changes_refused_change_nothing(make: &Make<'_, dyn StateStore>) {
     let s = make();
     added(
-        s.add_file("Team", &file("team", "team-1.0.tar.gz", "1.0", "t1", "alice")),
+        s.add_file(
+            "Team",
+            &file("team", "team-1.0.tar.gz", "1.0", "t1", "alice"),
+        ),
         "upload",
     );
     let op = operator();
     let cases = [
-        (s.add_owner("nothing", "bob", &op), OwnerChange::NoSuchProject),
-        (s.remove_owner("nothing", "bob", &op), OwnerChange::NoSuchProject),
+        (
+            s.add_owner("nothing", "bob", &op),
+            OwnerChange::NoSuchProject,
+        ),
+        (
+            s.remove_owner("nothing", "bob", &op),
+            OwnerChange::NoSuchProject,
+        ),
         (s.add_owner("team", "alice", &op), OwnerChange::AlreadyOwner),
         (s.remove_owner("team", "bob", &op), OwnerChange::NotOwner),
         (s.remove_owner("team", "alice", &op), OwnerChange::LastOwner),
@@ -3062,7 +3080,10 @@ fn owner_changes_refused_change_nothing(make: &Make<'_, dyn StateStore>) {
 fn owners_of_users_need_ownership(make: &Make<'_, dyn StateStore>) {
     let s = make();
     added(
-        s.add_file("Team", &file("team", "team-1.0.tar.gz", "1.0", "t1", "alice")),
+        s.add_file(
+            "Team",
+            &file("team", "team-1.0.tar.gz", "1.0", "t1", "alice"),
+        ),
         "upload",
     );
     let carol = Actor::User("carol".to_owned());
@@ -3100,8 +3121,11 @@ fn owners_of_users_need_ownership(make: &Make<'_, dyn StateStore>) {
     );
     assert_eq!(owner_names(s.as_ref(), "team"), ["bob"]);
     assert_eq!(
-        s.add_file("Team", &file("team", "team-2.0.tar.gz", "2.0", "t2", "alice"))
-            .expect("upload"),
+        s.add_file(
+            "Team",
+            &file("team", "team-2.0.tar.gz", "2.0", "t2", "alice")
+        )
+        .expect("upload"),
         AddFile::Forbidden,
         "a removed owner"
     );
@@ -3126,7 +3150,10 @@ fn removing_owners_never_leaves_none(make: &Make<'_, dyn StateStore>) {
         let project = format!("race{round}");
         let filename = format!("{project}-1.0.tar.gz");
         added(
-            s.add_file(&project, &file(&project, &filename, "1.0", &filename, "alice")),
+            s.add_file(
+                &project,
+                &file(&project, &filename, "1.0", &filename, "alice"),
+            ),
             "upload",
         );
         let op = operator();
@@ -3177,8 +3204,14 @@ fn removals_drop_files_and_queue_a_change(make: &Make<'_, dyn StateStore>) {
     };
     let before = Observed::take(s.as_ref(), &["gone"], &[]);
     for (what, r) in [
-        ("a missing file", removal(Some("1.0"), Some("gone-9.0.tar.gz"))),
-        ("a file of another release", removal(Some("2.0"), Some(&wheel.filename))),
+        (
+            "a missing file",
+            removal(Some("1.0"), Some("gone-9.0.tar.gz")),
+        ),
+        (
+            "a file of another release",
+            removal(Some("2.0"), Some(&wheel.filename)),
+        ),
         ("a missing release", removal(Some("9.0"), None)),
     ] {
         assert_eq!(
@@ -3194,7 +3227,10 @@ fn removals_drop_files_and_queue_a_change(make: &Make<'_, dyn StateStore>) {
         RemoveOutcome::NotFound
     );
     for (what, r) in [
-        ("a file without a version", removal(None, Some(&wheel.filename))),
+        (
+            "a file without a version",
+            removal(None, Some(&wheel.filename)),
+        ),
         ("an invalid version", removal(Some("not a version"), None)),
     ] {
         assert!(
@@ -3263,15 +3299,25 @@ fn removals_drop_files_and_queue_a_change(make: &Make<'_, dyn StateStore>) {
         s.project("gone").expect("project").is_some(),
         "the name stays reserved"
     );
-    assert_eq!(owner_names(s.as_ref(), "gone"), ["alice"], "with its owners");
     assert_eq!(
-        s.add_file("Gone", &file("gone", "gone-4.0.tar.gz", "4.0", "g4", "mallory"))
-            .expect("another user"),
+        owner_names(s.as_ref(), "gone"),
+        ["alice"],
+        "with its owners"
+    );
+    assert_eq!(
+        s.add_file(
+            "Gone",
+            &file("gone", "gone-4.0.tar.gz", "4.0", "g4", "mallory")
+        )
+        .expect("another user"),
         AddFile::Forbidden,
         "nobody else takes the name"
     );
     added(
-        s.add_file("Gone", &file("gone", "gone-4.0.tar.gz", "4.0", "g4", "alice")),
+        s.add_file(
+            "Gone",
+            &file("gone", "gone-4.0.tar.gz", "4.0", "g4", "alice"),
+        ),
         "an owner uploads again",
     );
     let t = transaction("alice", None, claim("gone", 1), vec![three], vec![]);
@@ -3322,7 +3368,10 @@ fn audit_log_lists_every_change_in_order(make: &Make<'_, dyn StateStore>) {
     for project in ["a", "b"] {
         let filename = format!("{project}-1.0.tar.gz");
         added(
-            s.add_file(project, &file(project, &filename, "1.0", &filename, "alice")),
+            s.add_file(
+                project,
+                &file(project, &filename, "1.0", &filename, "alice"),
+            ),
             "upload",
         );
     }
@@ -3333,13 +3382,22 @@ fn audit_log_lists_every_change_in_order(make: &Make<'_, dyn StateStore>) {
         s.remove_owner("b", "alice", &op),
     ];
     assert!(
-        steps.into_iter().all(|o| o.expect("owner change") == OwnerChange::Done),
+        steps
+            .into_iter()
+            .all(|o| o.expect("owner change") == OwnerChange::Done),
         "every change done"
     );
     let log = s.audit_log(None).expect("audit_log");
     let seen: Vec<(u64, &str, &str, &str)> = log
         .iter()
-        .map(|a| (a.seq, a.project.as_str(), a.action.as_str(), a.detail.as_str()))
+        .map(|a| {
+            (
+                a.seq,
+                a.project.as_str(),
+                a.action.as_str(),
+                a.detail.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         seen,
@@ -3350,7 +3408,8 @@ fn audit_log_lists_every_change_in_order(make: &Make<'_, dyn StateStore>) {
         ]
     );
     assert!(
-        log.iter().all(|a| a.actor == "operator:root" && a.time_us > 0),
+        log.iter()
+            .all(|a| a.actor == "operator:root" && a.time_us > 0),
         "{log:?}"
     );
     let b = s.audit_log(Some("b")).expect("audit_log");

@@ -1029,11 +1029,7 @@ async fn change_owner(
 }
 
 /// The body of [`StateStore::remove_files`] in its write transaction.
-async fn remove_in(
-    tx: &Tx<'_>,
-    r: &Removal,
-    release: Option<&str>,
-) -> TxResult<RemoveOutcome> {
+async fn remove_in(tx: &Tx<'_>, r: &Removal, release: Option<&str>) -> TxResult<RemoveOutcome> {
     if !project_exists(tx, &r.project).await? {
         return Ok(RemoveOutcome::NotFound);
     }
@@ -1697,7 +1693,8 @@ impl StateStore for PgState {
 
     fn project(&self, name: &str) -> Result<Option<ProjectRecord>> {
         self.read(async |tx| {
-            let sql = "SELECT name, display_name, created_by, created_us FROM projects WHERE name = $1";
+            let sql =
+                "SELECT name, display_name, created_by, created_us FROM projects WHERE name = $1";
             query_opt(tx, sql, &[&name])
                 .await?
                 .as_ref()
@@ -1708,7 +1705,8 @@ impl StateStore for PgState {
 
     fn projects(&self) -> Result<Vec<ProjectRecord>> {
         self.read(async |tx| {
-            let sql = "SELECT name, display_name, created_by, created_us FROM projects ORDER BY name";
+            let sql =
+                "SELECT name, display_name, created_by, created_us FROM projects ORDER BY name";
             all(&query(tx, sql, &[]).await?, project_from_row)
         })
     }

@@ -197,7 +197,12 @@ fn two_users_creating_one_project_get_one_owner() {
         racers.into_iter().map(|r| r.join().unwrap()).collect()
     });
     let owner = b.project("shared").unwrap().unwrap().created_by;
-    let owners: Vec<String> = b.owners("shared").unwrap().into_iter().map(|o| o.user).collect();
+    let owners: Vec<String> = b
+        .owners("shared")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.user)
+        .collect();
     assert_eq!(owners, [owner.clone()], "the creator is the one owner");
     for (user, outcome) in &outcomes {
         if *user == owner {

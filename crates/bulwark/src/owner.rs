@@ -144,7 +144,10 @@ fn list(stores: StoreFlags, project: &str) -> anyhow::Result<()> {
     let project = normalized(project)?;
     let settings = Settings::load(stores, None)?;
     let data = Data::open_existing(&settings)?;
-    let owners = data.store.owners(&project).context("cannot read the owners")?;
+    let owners = data
+        .store
+        .owners(&project)
+        .context("cannot read the owners")?;
     if owners.is_empty() {
         anyhow::bail!("no such project: {project}");
     }
