@@ -405,3 +405,50 @@ fn removal_takes_files_off_the_live_and_the_signed_pages() {
     );
     assert!(removals[1].contains("the whole project") && removals[1].contains("court order"));
 }
+
+/// A co-owner may claim a project (PEP 480); a claimed project's files are
+/// not removed by the index, whose signature no longer makes its page.
+#[test]
+fn co_owners_claim_and_claimed_projects_refuse_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_with_env(&data, &[("BULWARK_PUBLISH_INTERVAL_SECS", "1")]);
+    let (alice, bob) = (token(&data, "alice"), token(&data, "bob"));
+    let dists = make_dist(&dir.path().join("dist"), "demo", "1.0", &[]);
+    run_ok_output(&twine_upload(&server.url, &alice, &dists), "upload");
+    let out = operator(&data, &["owner", "add", "demo", "bob"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let (key, _) = common::developer_key(dir.path(), "bob");
+    let root = data.join("root.json");
+    let mut claimed = None;
+    wait_until(Duration::from_secs(20), || {
+        let args = [
+            "claim",
+            "demo",
+            "--index",
+            &server.url,
+            "--root",
+            common::path(&root),
+            "--key",
+            common::path(&key),
+        ];
+        let out = common::developer(&args, &bob).output().unwrap();
+        let published = !stderr(&out).contains("no such project");
+        claimed = Some(out);
+        published
+    });
+    run_ok_output(&claimed.unwrap(), "the co-owner claims");
+
+    let wheel = file_name(dists.iter().find(|f| f.ends_with(".whl")).unwrap()).to_owned();
+    let out = operator(&data, &["remove", "demo", "1.0", &wheel]);
+    refused(&out, "demo is claimed (PEP 480)");
+    assert!(stderr(&out).contains("its developers must sign a new page without it"));
+    let page = String::from_utf8(json_page(&server, "demo")).unwrap();
+    assert!(page.contains(&wheel), "nothing removed: {page}");
+    assert_eq!(
+        read(&data, &["audit"]).lines().count(),
+        1,
+        "only the owner change"
+    );
+}
