@@ -1,7 +1,7 @@
 //! Bulwark's storage, behind two traits so that the engine and the server
 //! never know which backend they run on:
 //!
-//! - [`StateStore`]: accounts, projects, files, the queue of changes waiting
+//! - [`StateStore`]: accounts, projects and their owners, files, the audit log, the queue of changes waiting
 //!   to be published, and the published TUF state (page and role records).
 //! - [`BlobStore`]: immutable named bytes — distributions, `.metadata`
 //!   files, project pages and TUF metadata — plus the one mutable file,
@@ -25,6 +25,10 @@
 //! upload ─▶ BlobStore::put(files/…) ─▶ StateStore::add_file (file + change, one transaction)
 //! developer-signed transaction (checked) ─▶ StateStore::record_transaction
 //!           (project, files, yank states, claim + change: one transaction)
+//! owner change (operator or owner) ─▶ StateStore::add_owner / remove_owner
+//!           (owners + audit entry: one transaction; never the last owner)
+//! bulwark remove ─▶ StateStore::remove_files (files out, removed_files, change,
+//!           audit entry: one transaction)
 //! publisher ─▶ pending_changes ─▶ next_publish_version ─▶ BlobStore::put(pages, metadata)
 //!           ─▶ commit_publish (pages, roles, timestamp, changes done: one transaction)
 //!           ─▶ BlobStore::put(tuf/metadata/timestamp.json)   (last)
