@@ -1,8 +1,9 @@
 //! Bulwark's storage, behind two traits so that the engine and the server
 //! never know which backend they run on:
 //!
-//! - [`StateStore`]: accounts, projects and their owners, files, the audit log, the queue of changes waiting
-//!   to be published, and the published TUF state (page and role records).
+//! - [`StateStore`]: accounts, projects and their owners, files, the audit
+//!   log, the queue of changes waiting to be published, and the published
+//!   TUF state (page and role records).
 //! - [`BlobStore`]: immutable named bytes — distributions, `.metadata`
 //!   files, project pages and TUF metadata — plus the one mutable file,
 //!   `tuf/metadata/timestamp.json`.
