@@ -136,6 +136,7 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     owner_changes_refused_change_nothing,
     owners_of_users_need_ownership,
     removing_owners_never_leaves_none,
+    removal_refusals_change_nothing,
     removals_drop_files_and_queue_a_change,
     removals_of_claimed_projects_are_refused,
     audit_log_lists_every_change_in_order,
@@ -3185,23 +3186,36 @@ fn removing_owners_never_leaves_none(make: &Make<'_, dyn StateStore>) {
     }
 }
 
-fn removals_drop_files_and_queue_a_change(make: &Make<'_, dyn StateStore>) {
-    let s = make();
-    let wheel = file("gone", "gone-1.0-py3-none-any.whl", "1.0", "g1w", "alice");
-    let sdist = file("gone", "gone-1.0.tar.gz", "1.0", "g1s", "alice");
-    let two = file("gone", "gone-2.0.tar.gz", "2.0", "g2", "alice");
-    let three = file("gone", "gone-3.0.tar.gz", "3.0", "g3", "alice");
-    for f in [&wheel, &sdist, &two, &three] {
+/// Project `gone`: a wheel and an sdist of 1.0, an sdist of 2.0 and of
+/// 3.0, all published.
+fn removal_fixture(s: &dyn StateStore) -> [FileRecord; 4] {
+    let files = [
+        file("gone", "gone-1.0-py3-none-any.whl", "1.0", "g1w", "alice"),
+        file("gone", "gone-1.0.tar.gz", "1.0", "g1s", "alice"),
+        file("gone", "gone-2.0.tar.gz", "2.0", "g2", "alice"),
+        file("gone", "gone-3.0.tar.gz", "3.0", "g3", "alice"),
+    ];
+    for f in &files {
         added(s.add_file("Gone", f), "upload");
     }
-    drain(s.as_ref());
-    let removal = |version: Option<&str>, filename: Option<&str>| Removal {
+    drain(s);
+    files
+}
+
+/// A removal of `gone` by operator root.
+fn removal(version: Option<&str>, filename: Option<&str>) -> Removal {
+    Removal {
         project: "gone".to_owned(),
         version: version.map(str::to_owned),
         filename: filename.map(str::to_owned),
         actor: operator(),
         reason: "court order 42".to_owned(),
-    };
+    }
+}
+
+fn removal_refusals_change_nothing(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let [wheel, ..] = removal_fixture(s.as_ref());
     let before = Observed::take(s.as_ref(), &["gone"], &[]);
     for (what, r) in [
         (
@@ -3220,8 +3234,10 @@ fn removals_drop_files_and_queue_a_change(make: &Make<'_, dyn StateStore>) {
             "{what}"
         );
     }
-    let mut nothing = removal(None, None);
-    nothing.project = "nothing".to_owned();
+    let nothing = Removal {
+        project: "nothing".to_owned(),
+        ..removal(None, None)
+    };
     assert_eq!(
         s.remove_files(&nothing).expect("a missing project"),
         RemoveOutcome::NotFound
@@ -3243,14 +3259,19 @@ fn removals_drop_files_and_queue_a_change(make: &Make<'_, dyn StateStore>) {
         before,
         "refusals change nothing"
     );
+    assert_eq!(s.audit_log(None).expect("audit_log"), [], "no audit record");
+}
 
+fn removals_drop_files_and_queue_a_change(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let [wheel, _, two, three] = removal_fixture(s.as_ref());
     let RemoveOutcome::Removed { files, change } = s
         .remove_files(&removal(Some("1.0.0"), Some(&wheel.filename)))
         .expect("remove one file")
     else {
         panic!("one file removed");
     };
-    assert_eq!(files, [wheel.clone()], "the removed file");
+    assert_eq!(files, std::slice::from_ref(&wheel), "the removed file");
     assert_eq!(
         s.pending_changes().expect("pending_changes"),
         PendingChanges {

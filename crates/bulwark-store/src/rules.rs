@@ -159,39 +159,6 @@ impl Lease<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
-
-    use super::{Lease, LeaseStep};
-
-    #[test]
-    fn a_lease_passes_only_when_free_or_expired_and_renewals_keep_the_fence() {
-        let lease = |holder, live| Lease {
-            holder,
-            live,
-            epoch: 4,
-        };
-        assert_eq!(
-            lease(None, false).step("a").unwrap(),
-            LeaseStep::Take { fence: 5 }
-        );
-        assert_eq!(
-            lease(Some("a"), true).step("a").unwrap(),
-            LeaseStep::Renew { fence: 4 }
-        );
-        assert_eq!(
-            lease(Some("a"), false).step("a").unwrap(),
-            LeaseStep::Renew { fence: 4 }
-        );
-        assert_eq!(lease(Some("a"), true).step("b").unwrap(), LeaseStep::Refuse);
-        assert_eq!(
-            lease(Some("a"), false).step("b").unwrap(),
-            LeaseStep::Take { fence: 5 }
-        );
-    }
-}
-
 /// An audit log entry on its way in: the log gives it its sequence number.
 pub(crate) struct AuditEntry {
     pub(crate) time_us: i64,
@@ -281,5 +248,38 @@ pub(crate) fn removal_entry(r: &Removal, files: &[FileRecord], time_us: i64) -> 
                 &r.reason
             }
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
+
+    use super::{Lease, LeaseStep};
+
+    #[test]
+    fn a_lease_passes_only_when_free_or_expired_and_renewals_keep_the_fence() {
+        let lease = |holder, live| Lease {
+            holder,
+            live,
+            epoch: 4,
+        };
+        assert_eq!(
+            lease(None, false).step("a").unwrap(),
+            LeaseStep::Take { fence: 5 }
+        );
+        assert_eq!(
+            lease(Some("a"), true).step("a").unwrap(),
+            LeaseStep::Renew { fence: 4 }
+        );
+        assert_eq!(
+            lease(Some("a"), false).step("a").unwrap(),
+            LeaseStep::Renew { fence: 4 }
+        );
+        assert_eq!(lease(Some("a"), true).step("b").unwrap(), LeaseStep::Refuse);
+        assert_eq!(
+            lease(Some("a"), false).step("b").unwrap(),
+            LeaseStep::Take { fence: 5 }
+        );
     }
 }

@@ -1687,38 +1687,7 @@ impl StateStore for SqliteState {
             &mut out,
             |row| with_nested(&tx, claim_from_row(row)?).map(StateRecord::Claim),
         )?;
-        export_rows(
-            &tx,
-            "SELECT seq, project FROM changes ORDER BY seq",
-            &mut out,
-            |row| {
-                Ok(StateRecord::Change {
-                    seq: row.get(0)?,
-                    project: row.get(1)?,
-                })
-            },
-        )?;
-        export_rows(
-            &tx,
-            "SELECT project, sha256, length, bin FROM pages ORDER BY project",
-            &mut out,
-            |row| page_from_row(row).map(StateRecord::Page),
-        )?;
-        export_rows(
-            &tx,
-            "SELECT name, version, expires, length, sha256 FROM roles ORDER BY name",
-            &mut out,
-            |row| role_from_row(row).map(StateRecord::Role),
-        )?;
-        export_rows(
-            &tx,
-            "SELECT seq, time_us, actor, action, project, detail FROM audit_log ORDER BY seq",
-            &mut out,
-            |row| audit_from_row(row).map(StateRecord::Audit),
-        )?;
-        export_rows(&tx, "SELECT bytes FROM timestamp", &mut out, |row| {
-            row.get(0).map(StateRecord::Timestamp)
-        })?;
+        export_queue_and_published(&tx, &mut out)?;
         out.finish()?;
         tx.commit().map_err(db)
     }
@@ -1744,6 +1713,44 @@ impl StateStore for SqliteState {
         // Dropped without a commit on any error above: rolled back.
         tx.commit().map_err(db)
     }
+}
+
+/// The queued changes, the published records and the audit log of
+/// [`StateStore::export`], in [`StateRecord`]'s order.
+fn export_queue_and_published(tx: &Connection, out: &mut Chunks<'_>) -> Result<()> {
+    export_rows(
+        tx,
+        "SELECT seq, project FROM changes ORDER BY seq",
+        out,
+        |row| {
+            Ok(StateRecord::Change {
+                seq: row.get(0)?,
+                project: row.get(1)?,
+            })
+        },
+    )?;
+    export_rows(
+        tx,
+        "SELECT project, sha256, length, bin FROM pages ORDER BY project",
+        out,
+        |row| page_from_row(row).map(StateRecord::Page),
+    )?;
+    export_rows(
+        tx,
+        "SELECT name, version, expires, length, sha256 FROM roles ORDER BY name",
+        out,
+        |row| role_from_row(row).map(StateRecord::Role),
+    )?;
+    export_rows(
+        tx,
+        "SELECT seq, time_us, actor, action, project, detail FROM audit_log ORDER BY seq",
+        out,
+        |row| audit_from_row(row).map(StateRecord::Audit),
+    )?;
+    export_rows(tx, "SELECT bytes FROM timestamp", out, |row| {
+        row.get(0).map(StateRecord::Timestamp)
+    })?;
+    Ok(())
 }
 
 /// Pushes a record made by `record` of each row of `sql` onto `out`.

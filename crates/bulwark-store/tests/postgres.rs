@@ -203,7 +203,11 @@ fn two_users_creating_one_project_get_one_owner() {
         .into_iter()
         .map(|o| o.user)
         .collect();
-    assert_eq!(owners, [owner.clone()], "the creator is the one owner");
+    assert_eq!(
+        owners,
+        std::slice::from_ref(&owner),
+        "the creator is the one owner"
+    );
     for (user, outcome) in &outcomes {
         if *user == owner {
             assert!(

@@ -3,6 +3,8 @@
 //! removal (`remove`), with when, who and what. One tab-separated line per
 //! entry, or one JSON object per line with `--json`.
 
+use std::io::Write as _;
+
 use anyhow::Context as _;
 use bulwark_tuf::json::{self, Value};
 
@@ -17,7 +19,7 @@ pub struct Args {
     /// Only this project's entries.
     #[arg(long, value_name = "NAME")]
     project: Option<String>,
-    /// One JSON object per line (seq, time, time_us, actor, action, project, detail).
+    /// One JSON object per line instead of tab-separated text.
     #[arg(long)]
     json: bool,
 }
@@ -34,7 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .store
         .audit_log(project.as_deref())
         .context("cannot read the audit log")?;
-    let mut out = String::new();
+    let mut out = std::io::stdout().lock();
     for a in log {
         let time = crate::owner::time(a.time_us).to_string();
         if args.json {
@@ -52,15 +54,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect(),
             );
-            out.push_str(&String::from_utf8_lossy(&json::to_vec(&entry)));
+            out.write_all(&json::to_vec(&entry))?;
+            out.write_all(b"\n")?;
         } else {
-            out.push_str(&format!(
+            writeln!(
+                out,
                 "{}\t{time}\t{}\t{}\t{}\t{}",
                 a.seq, a.actor, a.action, a.project, a.detail
-            ));
+            )?;
         }
-        out.push('\n');
     }
-    print!("{out}");
+    out.flush()?;
     Ok(())
 }

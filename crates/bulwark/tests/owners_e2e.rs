@@ -76,6 +76,12 @@ fn api(
     (status.to_owned(), body.to_owned())
 }
 
+fn is_wheel(path: &str) -> bool {
+    Path::new(path)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("whl"))
+}
+
 fn file_name(path: &str) -> &str {
     Path::new(path).file_name().unwrap().to_str().unwrap()
 }
@@ -287,9 +293,9 @@ fn removal_takes_files_off_the_live_and_the_signed_pages() {
     let v1 = make_dist(&dists.join("1"), "gone-pkg", "1.0", &[]);
     run_ok_output(&twine_upload(&server.url, &alice, &v1), "upload");
     let names: Vec<&str> = v1.iter().map(|f| file_name(f)).collect();
-    let wheel = *names.iter().find(|n| n.ends_with(".whl")).unwrap();
-    let sdist = *names.iter().find(|n| n.ends_with(".tar.gz")).unwrap();
-    let wheel_path = v1.iter().find(|f| f.ends_with(".whl")).unwrap();
+    let wheel = *names.iter().find(|n| is_wheel(n)).unwrap();
+    let sdist = *names.iter().find(|n| !is_wheel(n)).unwrap();
+    let wheel_path = v1.iter().find(|f| is_wheel(f)).unwrap();
     let sha = bulwark_tuf::hash::sha256_hex(&std::fs::read(wheel_path).unwrap());
     let file_url = format!("{}/files/{sha}/{wheel}", server.url);
     assert!(
@@ -440,7 +446,7 @@ fn co_owners_claim_and_claimed_projects_refuse_removal() {
     });
     run_ok_output(&claimed.unwrap(), "the co-owner claims");
 
-    let wheel = file_name(dists.iter().find(|f| f.ends_with(".whl")).unwrap()).to_owned();
+    let wheel = file_name(dists.iter().find(|f| is_wheel(f)).unwrap()).to_owned();
     let out = operator(&data, &["remove", "demo", "1.0", &wheel]);
     refused(&out, "demo is claimed (PEP 480)");
     assert!(stderr(&out).contains("its developers must sign a new page without it"));
