@@ -64,11 +64,11 @@ enum Command {
     /// they sign its releases.
     Claim(claim::Args),
     /// Leave a claimed project's page to a nested role with its own keys
-    /// (e.g. a CI key), as the project's owner.
+    /// (e.g. a CI key), as an owner of the project.
     Delegate(delegate::Args),
-    /// Yank a release (PEP 592), as its project's owner.
+    /// Yank a release (PEP 592), as an owner of its project.
     Yank(yank::Args),
-    /// Undo a yank, as the project's owner.
+    /// Undo a yank, as an owner of the project.
     Unyank(yank::Args),
     /// A TUF client following the TUF conformance client protocol.
     TufClient(tuf_client::Args),
