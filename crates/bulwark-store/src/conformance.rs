@@ -58,7 +58,8 @@
 //!   (`Forbidden`), then `AlreadyOwner` / `NotOwner` / `LastOwner`, and a
 //!   refusal writes no audit record;
 //! - a removal keeps the project and its owners, and its filenames are
-//!   `Conflict` for every later upload or transaction;
+//!   `Removed` for every later upload (after the checks of ownership, the
+//!   claim and a stored file of that name) and `Conflict` in a transaction;
 //! - audit sequence numbers start at 1 and grow in commit order.
 #![expect(
     clippy::expect_used,
@@ -1663,7 +1664,9 @@ fn one_winner_per_filename(s: &dyn StateStore, outcomes: &Outcomes) {
             let right = match outcome {
                 AddFile::Added { .. } | AddFile::Identical => f.sha256 == stored.sha256,
                 AddFile::Conflict => f.sha256 != stored.sha256,
-                AddFile::SecondSdist | AddFile::Forbidden | AddFile::Claimed => false,
+                AddFile::SecondSdist | AddFile::Forbidden | AddFile::Claimed | AddFile::Removed => {
+                    false
+                }
             };
             assert!(
                 right,
@@ -3293,7 +3296,7 @@ fn removals_drop_files_and_queue_a_change(make: &Make<'_, dyn StateStore>) {
     );
     assert_eq!(
         s.add_file("Gone", &wheel).expect("re-upload"),
-        AddFile::Conflict,
+        AddFile::Removed,
         "a removed filename is never reused"
     );
     let RemoveOutcome::Removed { files, .. } = s

@@ -144,6 +144,7 @@ pub trait StateStore: Send + Sync {
     /// ([`AddFile::Forbidden`]) when `file.uploader` is not an owner,
     /// treats an identical re-upload (same filename, same SHA-256) as
     /// success, refuses a different file under an existing filename, refuses
+    /// the filename of a removed file ([`AddFile::Removed`]), refuses
     /// a file whose [`FileIdentity`] a stored file of the project has
     /// ([`AddFile::Conflict`] for the same distribution spelled otherwise,
     /// [`AddFile::SecondSdist`] for a second sdist of the release), and
@@ -234,7 +235,8 @@ pub trait StateStore: Send + Sync {
     /// transaction: deletes the file records (every file of the project,
     /// of one release, or one file of it), records each as a
     /// [`RemovedFileRecord`] (its filename is never accepted again: an
-    /// upload of it is [`AddFile::Conflict`]), queues a change so the next
+    /// upload of it is [`AddFile::Removed`], a transaction with it
+    /// [`TransactionOutcome::Conflict`]), queues a change so the next
     /// publish signs the page without them, and writes an audit record
     /// (`remove`). The project, its owners and its claim stay: its name is
     /// still theirs. A claimed project is [`RemoveOutcome::Claimed`] and

@@ -280,6 +280,10 @@ pub enum AddFile {
     /// The release already has an sdist, in another format: one sdist per
     /// release, as `PyPI` allows.
     SecondSdist,
+    /// An administrator removed a file of this filename
+    /// ([`crate::StateStore::remove_files`]): it is never used again, as on
+    /// `PyPI`.
+    Removed,
     /// The uploader is not an owner of the project.
     Forbidden,
     /// The project is claimed: only a developer-signed transaction

@@ -1515,7 +1515,7 @@ async fn add_one(
         });
     }
     if is_removed(tx, &file.filename).await? {
-        return Ok(AddFile::Conflict);
+        return Ok(AddFile::Removed);
     }
     if let Some(refusal) = identity_clash(tx, &file.project, identity).await? {
         return Ok(refusal);

@@ -1091,7 +1091,7 @@ fn add_one(
         });
     }
     if is_removed(conn, &file.filename)? {
-        return Ok(AddFile::Conflict);
+        return Ok(AddFile::Removed);
     }
     // PEP 440 and the wheel spec, not the filename, tell which release and
     // which distribution a file is (issue #10: `Foo_Bar-1.0.tar.gz` beside

@@ -373,12 +373,10 @@ fn removal_takes_files_off_the_live_and_the_signed_pages() {
     );
     verify(&server, "gone-pkg", &[sdist]).expect("the other file verifies");
     // Its filename is never accepted again.
-    let wheel_only = vec![wheel_path.clone()];
-    assert!(
-        !twine_upload(&server.url, &alice, &wheel_only)
-            .status
-            .success()
-    );
+    let out = twine_upload(&server.url, &alice, std::slice::from_ref(wheel_path));
+    assert!(!out.status.success());
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("removed by an administrator"), "{said}");
 
     // The whole project: its page empties, its name stays its owners'.
     let out = operator(
