@@ -3,6 +3,10 @@
 //! Every change is one store transaction that also writes the audit log
 //! (`bulwark audit`), with the operator as actor: `--actor NAME`, or the
 //! OS user running the command.
+//!
+//! With `--index URL`, `add` and `remove` ask a running index instead, as
+//! an owner with their API token (`--token` or `BULWARK_TOKEN`): `POST` and
+//! `DELETE /api/projects/<name>/owners`, audit-logged with the token's user.
 
 use anyhow::Context as _;
 use bulwark_store::{Actor, OwnerChange};
@@ -38,6 +42,17 @@ struct Change {
     stores: StoreFlags,
     #[command(flatten)]
     actor: ActorFlag,
+    /// Ask this running index, as an owner (instead of the stores).
+    #[arg(long, value_name = "URL")]
+    index: Option<String>,
+    /// With --index: an owner's API token (or `BULWARK_TOKEN`).
+    #[arg(
+        long,
+        env = "BULWARK_TOKEN",
+        hide_env_values = true,
+        requires = "index"
+    )]
+    token: Option<String>,
     /// The project.
     project: String,
     /// The user.
@@ -90,6 +105,8 @@ fn apply(change: Change, add: bool) -> anyhow::Result<()> {
     let Change {
         stores,
         actor,
+        index,
+        token,
         project,
         user,
     } = change;
@@ -99,6 +116,25 @@ fn apply(change: Change, add: bool) -> anyhow::Result<()> {
             "invalid user name {user:?}: user names are 1 to 100 characters of letters, \
              digits, '.', '_' and '-'"
         );
+    }
+    if let Some(index) = index {
+        let StoreFlags {
+            data_dir,
+            config,
+            state,
+            blobs,
+        } = &stores;
+        if data_dir.is_some() || config.is_some() || state.is_some() || blobs.is_some() {
+            anyhow::bail!(
+                "--index asks a running index: leave out --data-dir, --config, --state and --blobs"
+            );
+        }
+        if actor.actor.is_some() {
+            anyhow::bail!("--actor is for operators: with --index the token's user acts");
+        }
+        let token =
+            token.context("--index needs an owner's API token (--token or BULWARK_TOKEN)")?;
+        return ask_the_index(&index, &token, &project, &user, add);
     }
     let actor = actor.operator()?;
     crate::init_logging();
@@ -138,6 +174,52 @@ fn apply(change: Change, add: bool) -> anyhow::Result<()> {
             anyhow::bail!("refused: {actor:?} may not change the owners of {project}")
         }
     }
+}
+
+/// The change through the index's API, as the token's user.
+fn ask_the_index(
+    index: &str,
+    token: &str,
+    project: &str,
+    user: &str,
+    add: bool,
+) -> anyhow::Result<()> {
+    if !(index.starts_with("http://") || index.starts_with("https://")) {
+        anyhow::bail!("--index {index:?} is not an http:// or https:// URL");
+    }
+    let base = index.trim_end_matches('/');
+    let owners = format!("{base}/api/projects/{project}/owners");
+    crate::tuf_client::runtime()?.block_on(async {
+        bulwark_client::fetch::install_crypto_provider();
+        let client = reqwest::Client::new();
+        let request = if add {
+            client
+                .post(&owners)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(format!("user={user}"))
+        } else {
+            client.delete(format!("{owners}/{user}"))
+        };
+        let response = request
+            .basic_auth("__token__", Some(token))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {base}"))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let action = if add { "add" } else { "remove" };
+            anyhow::bail!(
+                "the index refused to {action} {user} as an owner of {project}: {}",
+                crate::developer::refusal(status, &body)
+            );
+        }
+        println!("{}", body.trim());
+        Ok(())
+    })
 }
 
 fn list(stores: StoreFlags, project: &str) -> anyhow::Result<()> {

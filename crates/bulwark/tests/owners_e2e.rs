@@ -270,6 +270,33 @@ fn co_owners_upload_and_only_owners_change_owners() {
         server.log().contains("ownership changed over the API"),
         "the server logs the changes it makes"
     );
+
+    // `bulwark owner --index`: an owner's side of the same API.
+    let as_owner = |args: &[&str], token: &str| {
+        bulwark()
+            .args(args)
+            .args(["--index", &server.url])
+            .env("BULWARK_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    refused(
+        &as_owner(&["owner", "add", "team-pkg", "carol"], &carol),
+        "the index refused to add carol as an owner of team-pkg: 403 The user does not own project team-pkg",
+    );
+    refused(
+        &as_owner(
+            &["owner", "add", "team-pkg", "carol", "--actor", "x"],
+            &alice,
+        ),
+        "--actor is for operators",
+    );
+    let out = as_owner(&["owner", "remove", "team-pkg", "bob"], &alice);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "OK: bob is no longer an owner of team-pkg\n");
+    let owners = read(&data, &["owner", "list", "team-pkg"]);
+    assert_eq!(owners.lines().count(), 1, "{owners}");
+    assert_eq!(read(&data, &["audit"]).lines().count(), 4);
 }
 
 #[track_caller]
