@@ -15,7 +15,11 @@
 //! Distribution blobs that no file record names (a crash between storing
 //! an upload and recording it) are never served ([`is_recorded_file`]) and
 //! are removed once two sweeps found them unrecorded
-//! ([`collect_unrecorded`]).
+//! ([`collect_unrecorded`]). The blobs of a file an administrator removed
+//! (`StateStore::remove_files`) are unrecorded at once, so never served
+//! again, but the sweep holds them for the retention period after the
+//! removal, as the snapshots that listed them are kept: they are removed
+//! by the first sweep that finds them unrecorded again after that.
 //!
 //! Versions come from one counter shared by all online roles, so "the
 //! newest bin version ≤ `s_min`" is exactly the bin that snapshot `s_min`
@@ -281,7 +285,9 @@ pub struct UnrecordedSweep {
 
 /// Removes the distribution blobs that no record names and that were
 /// already unrecorded in the previous sweep (`suspects`), and the staging
-/// files of uploads a crash interrupted.
+/// files of uploads a crash interrupted. The blobs of a file removed by an
+/// administrator less than `retention` seconds before `now` are held: not
+/// suspects yet.
 ///
 /// Two sweeps, not one: an upload stores its blobs a moment before it
 /// records them, so a blob unrecorded once may be an upload in flight. One
@@ -291,11 +297,17 @@ pub fn collect_unrecorded(
     store: &dyn StateStore,
     blobs: &dyn BlobStore,
     suspects: &BTreeSet<String>,
+    now: Timestamp,
+    retention: i64,
 ) -> Result<UnrecordedSweep, StoreError> {
+    let held = held_removals(store, now, retention)?;
     let mut unrecorded = BTreeSet::new();
     let mut removed = 0;
     for key in blobs.list(layout::FILES_PREFIX)? {
         if is_recorded_file(store, &key)? {
+            continue;
+        }
+        if held.contains(&key) {
             continue;
         }
         if suspects.contains(&key) {
@@ -316,4 +328,29 @@ pub fn collect_unrecorded(
         staging_removed: blobs.remove_stale_staging()?,
         unrecorded,
     })
+}
+
+/// The blob keys (file and `.metadata`) of the files removed by an
+/// administrator less than `retention` seconds before `now`: a snapshot
+/// kept that long may list them, so their blobs stay.
+fn held_removals(
+    store: &dyn StateStore,
+    now: Timestamp,
+    retention: i64,
+) -> Result<BTreeSet<String>, StoreError> {
+    let cutoff_us = now
+        .unix()
+        .saturating_sub(retention)
+        .saturating_mul(1_000_000);
+    Ok(store
+        .removed_files()?
+        .into_iter()
+        .filter(|r| r.removed_us > cutoff_us)
+        .flat_map(|r| {
+            [
+                layout::file_key(&r.sha256, &r.filename),
+                layout::metadata_file_key(&r.sha256, &r.filename),
+            ]
+        })
+        .collect())
 }

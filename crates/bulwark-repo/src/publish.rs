@@ -280,16 +280,21 @@ impl Publisher {
         )?)
     }
 
-    /// Removes crash leftovers among the distribution blobs (see
+    /// Removes crash leftovers among the distribution blobs, and those of
+    /// files removed more than `retention_secs` before `now` (see
     /// [`crate::gc::collect_unrecorded`]).
     pub fn collect_unrecorded(
         &self,
         suspects: &BTreeSet<String>,
+        now: Timestamp,
+        retention_secs: i64,
     ) -> Result<crate::gc::UnrecordedSweep, PublishError> {
         Ok(crate::gc::collect_unrecorded(
             self.store.as_ref(),
             self.blobs.as_ref(),
             suspects,
+            now,
+            retention_secs,
         )?)
     }
 

@@ -245,3 +245,84 @@ fn garbage_collection_keeps_recent_snapshots_complete() {
     assert_eq!(pages.len(), 3, "pages of snapshots 3, 4 and 5: {pages:?}");
     verified_page(&repo, "demo", T0 + 3001);
 }
+
+/// A file an administrator removed leaves the next signed page at once,
+/// is unrecorded (never served), and its blobs stay until the retention
+/// period after the removal has passed: then the unrecorded-blob sweep
+/// removes them like any other, at its second sighting.
+#[test]
+fn removed_files_leave_the_signed_page_and_their_blobs_after_the_retention() {
+    let repo = repo(2);
+    upload(&repo, "demo", "1.0");
+    upload(&repo, "demo", "1.1");
+    let files = repo.store.files("demo").unwrap();
+    for f in &files {
+        repo.blobs
+            .put(&layout::file_key(&f.sha256, &f.filename), b"bytes")
+            .unwrap();
+    }
+    repo.publisher
+        .run_once(Timestamp::from_unix(T0))
+        .unwrap()
+        .unwrap();
+    let gone = &files[0];
+    assert_eq!(gone.filename, "demo-1.0.tar.gz");
+    let page = String::from_utf8(verified_page(&repo, "demo", T0 + 1)).unwrap();
+    assert!(page.contains(&gone.filename));
+
+    let removal = bulwark_store::Removal {
+        project: "demo".to_owned(),
+        version: Some("1.0".to_owned()),
+        filename: Some(gone.filename.clone()),
+        actor: bulwark_store::Actor::Operator("root".to_owned()),
+        reason: "takedown".to_owned(),
+    };
+    assert!(matches!(
+        repo.store.remove_files(&removal).unwrap(),
+        bulwark_store::RemoveOutcome::Removed { .. }
+    ));
+    let key = layout::file_key(&gone.sha256, &gone.filename);
+    assert!(
+        !bulwark_repo::gc::is_recorded_file(repo.store.as_ref(), &key).unwrap(),
+        "never served again"
+    );
+    repo.publisher
+        .run_once(Timestamp::from_unix(T0 + 60))
+        .unwrap()
+        .unwrap();
+    let page = String::from_utf8(verified_page(&repo, "demo", T0 + 61)).unwrap();
+    assert!(!page.contains(&gone.filename), "gone from the signed page");
+    assert!(page.contains("demo-1.1.tar.gz"), "the other file stays");
+
+    // Removal times are the system clock's.
+    let now = bulwark_repo::clock::now();
+    let retention = 3600;
+    let mut suspects = std::collections::BTreeSet::new();
+    for _ in 0..2 {
+        let sweep = repo
+            .publisher
+            .collect_unrecorded(&suspects, now, retention)
+            .unwrap();
+        assert_eq!(sweep.removed, 0, "held within the retention");
+        assert!(sweep.unrecorded.is_empty(), "not even a suspect");
+        suspects = sweep.unrecorded;
+    }
+    assert!(repo.blobs.len(&key).unwrap().is_some());
+    let later = Timestamp::from_unix(now.unix() + retention + 1);
+    let sweep = repo
+        .publisher
+        .collect_unrecorded(&suspects, later, retention)
+        .unwrap();
+    assert_eq!(sweep.unrecorded, [key.clone()].into(), "a suspect now");
+    let sweep = repo
+        .publisher
+        .collect_unrecorded(&sweep.unrecorded, later, retention)
+        .unwrap();
+    assert_eq!(sweep.removed, 1, "removed at the second sighting");
+    assert!(repo.blobs.len(&key).unwrap().is_none());
+    let kept = layout::file_key(&files[1].sha256, &files[1].filename);
+    assert!(
+        repo.blobs.len(&kept).unwrap().is_some(),
+        "a recorded file stays"
+    );
+}

@@ -10,6 +10,8 @@
 //! POST /api/projects/<n>/transaction  transaction.rs ─▶ transaction::check ─▶
 //!                                     StateStore::record_transaction ─▶ wake publisher
 //! POST /api/projects/<n>/<v>/yank     yank.rs    ─▶ StateStore::set_yanked ─▶ wake publisher
+//! GET|POST /api/projects/<n>/owners, DELETE …/owners/<user>
+//!                                     owners.rs  ─▶ StateStore::add_owner / remove_owner
 //! GET  /tuf/metadata/timestamp.json   the latest committed timestamp, from the StateStore
 //! GET  /metrics, /healthz, /readyz    metrics.rs (/metrics optionally on a listener of its own)
 //! GET  /files/<sha256>/<file>[.metadata], /tuf/metadata/*, /tuf/targets/*
@@ -32,6 +34,7 @@ use tower_http::timeout::TimeoutLayer;
 pub mod auth;
 pub mod json_api;
 pub mod metrics;
+pub mod owners;
 pub mod publisher;
 pub mod receive;
 pub mod release;
@@ -146,6 +149,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/projects/{name}/{version}/yank", post(yank::yank))
         .route("/api/projects/{name}/{version}/unyank", post(yank::unyank))
+        .route(
+            "/api/projects/{name}/owners",
+            get(owners::list).post(owners::add),
+        )
+        .route(
+            "/api/projects/{name}/owners/{user}",
+            axum::routing::delete(owners::remove),
+        )
         .route(&format!("/{}", layout::TIMESTAMP_KEY), get(timestamp))
         .merge(bulwark_http::blobs::router(
             state.blobs.clone(),

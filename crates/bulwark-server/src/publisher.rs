@@ -297,22 +297,25 @@ async fn collect_garbage(publisher: &Arc<Publisher>, retention: Duration) {
 }
 
 /// Removes the distribution blobs unrecorded in this sweep and the last
-/// (`suspects`), logging the outcome; returns this sweep's unrecorded
+/// (`suspects`), but those of files removed within `retention`, logging
+/// the outcome; returns this sweep's unrecorded
 /// blobs (unchanged suspects when the sweep failed).
 async fn collect_unrecorded(
     publisher: &Arc<Publisher>,
     suspects: BTreeSet<String>,
+    retention: Duration,
 ) -> BTreeSet<String> {
     let p = publisher.clone();
     let previous = suspects.clone();
-    match blocking(move || p.collect_unrecorded(&previous)).await {
+    let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    match blocking(move || p.collect_unrecorded(&previous, now(), retention)).await {
         Ok(sweep) => {
             if sweep.removed > 0 || sweep.staging_removed > 0 || !sweep.unrecorded.is_empty() {
                 tracing::info!(
                     removed = sweep.removed,
                     staging_removed = sweep.staging_removed,
                     unrecorded = sweep.unrecorded.len(),
-                    "removed files no upload recorded (left by a crash)"
+                    "removed files no record names (left by a crash, or removed by an administrator longer ago than the retention period)"
                 );
             }
             sweep.unrecorded
@@ -366,7 +369,7 @@ pub async fn run(
             // intervals after this first one, never sooner, or it would
             // remove uploads stored but not yet recorded.
             last_gc = Instant::now();
-            collect_unrecorded(&publisher, BTreeSet::new()).await
+            collect_unrecorded(&publisher, BTreeSet::new(), retention).await
         };
         let wait = match run_once(&publisher, &metrics).await {
             RunOutcome::Done => {
@@ -400,7 +403,7 @@ pub async fn run(
         let mut suspected = suspected;
         if last_gc.elapsed() >= interval * 10 {
             collect_garbage(&publisher, retention).await;
-            suspected = collect_unrecorded(&publisher, suspected).await;
+            suspected = collect_unrecorded(&publisher, suspected, retention).await;
             last_gc = Instant::now();
         }
         suspects = Some(suspected);

@@ -45,7 +45,8 @@ impl PageSource for LivePages {
         match self.stored(name).await? {
             Stored::Claimed(page) => Ok(page.map(Into::into)),
             Stored::Files(files) => {
-                Ok(render(name, &files)?.map(|page| bulwark_pypi::render_json(&page).into()))
+                Ok(render(name, files.as_deref())?
+                    .map(|page| bulwark_pypi::render_json(&page).into()))
             }
         }
     }
@@ -55,8 +56,10 @@ impl PageSource for LivePages {
 enum Stored {
     /// The page its developers signed, if the blob is there.
     Claimed(Option<Vec<u8>>),
-    /// The file records the index renders the page from.
-    Files(Vec<FileRecord>),
+    /// The file records the index renders the page from; `None` when
+    /// there is no such project. A project whose files an administrator
+    /// removed has none, and an empty page, as the publisher signs it.
+    Files(Option<Vec<FileRecord>>),
 }
 
 impl LivePages {
@@ -69,7 +72,7 @@ impl LivePages {
             Stored::Claimed(Some(bytes)) => ProjectPage::parse_json(&bytes)
                 .map(Some)
                 .map_err(|e| ApiError::internal("reading a claimed page", &e)),
-            Stored::Files(files) => render(name, &files),
+            Stored::Files(files) => render(name, files.as_deref()),
         }
     }
 
@@ -81,18 +84,25 @@ impl LivePages {
                 let key = bulwark_layout::claim_page_key(&claim.page_sha256);
                 return Ok(Stored::Claimed(blobs.get(&key)?));
             }
-            Ok::<_, bulwark_store::StoreError>(Stored::Files(store.files(&project)?))
+            let files = store.files(&project)?;
+            if files.is_empty() && store.project(&project)?.is_none() {
+                return Ok(Stored::Files(None));
+            }
+            Ok::<_, bulwark_store::StoreError>(Stored::Files(Some(files)))
         })
         .await
         .map_err(|e| ApiError::internal("reading files", &e))
     }
 }
 
-/// The page of `name` with `files`; `None` when it has none.
-fn render(name: &ProjectName, files: &[FileRecord]) -> Result<Option<ProjectPage>, ApiError> {
-    if files.is_empty() {
+/// The page of `name` with `files`; `None` when there is no such project.
+fn render(
+    name: &ProjectName,
+    files: Option<&[FileRecord]>,
+) -> Result<Option<ProjectPage>, ApiError> {
+    let Some(files) = files else {
         return Ok(None);
-    }
+    };
     bulwark_repo::page::project_page(name.normalized(), files)
         .map(Some)
         .map_err(|e| ApiError::internal("rendering page", &e))

@@ -261,11 +261,12 @@ fn accept(
     now: Timestamp,
 ) -> Result<Accepted, ApiError> {
     let project = offer.project.normalized();
-    if let Some(record) = store
-        .project(project)
-        .map_err(internal("reading the project"))?
-        && record.owner != offer.user
-    {
+    // Any owner may sign for the project; a new project has none yet (the
+    // store decides again, in the transaction that records it).
+    let owners = store
+        .owners(project)
+        .map_err(internal("reading the project's owners"))?;
+    if !owners.is_empty() && !owners.iter().any(|o| o.user == offer.user) {
         return Err(forbidden(format!(
             "The user does not own project {project}"
         )));

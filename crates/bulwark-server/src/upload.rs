@@ -271,6 +271,10 @@ fn answer(outcome: AddFile, project: &str) -> Result<Response, ApiError> {
         AddFile::SecondSdist => Err(ApiError::bad_request(
             "Only one sdist may be uploaded per release",
         )),
+        AddFile::Removed => Err(ApiError::bad_request(
+            "This filename was removed by an administrator and cannot be used again: \
+             use a different version",
+        )),
         AddFile::Forbidden => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!("The user does not own project {project}"),

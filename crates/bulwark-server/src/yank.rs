@@ -1,4 +1,4 @@
-//! Yanking and un-yanking a release (PEP 592) by its project's owner:
+//! Yanking and un-yanking a release (PEP 592) by an owner of its project:
 //! `POST /api/projects/<name>/<version>/yank` (the body, if any, is the
 //! reason) and `POST /api/projects/<name>/<version>/unyank`. The version
 //! names a release, as PEP 440 compares versions: `1.0.0` yanks the files

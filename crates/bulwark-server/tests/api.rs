@@ -966,7 +966,7 @@ async fn uploads_are_recorded_durably_and_queued_before_the_200() {
     }
     let project = index.repo.store.project("demo-pkg").unwrap().unwrap();
     assert_eq!(
-        (project.display_name.as_str(), project.owner.as_str()),
+        (project.display_name.as_str(), project.created_by.as_str()),
         ("Demo_Pkg", "alice")
     );
 
@@ -1165,7 +1165,13 @@ async fn another_users_project_is_forbidden() {
         .await
         .assert_ok();
     assert_eq!(
-        index.repo.store.project("bobs").unwrap().unwrap().owner,
+        index
+            .repo
+            .store
+            .project("bobs")
+            .unwrap()
+            .unwrap()
+            .created_by,
         "bob"
     );
 }

@@ -548,7 +548,7 @@ async fn a_new_project_is_claimed_by_its_first_transaction() {
     assert_accepted(&reply, "fresh", 1, 1);
 
     let project = index.repo.store.project("fresh").unwrap().expect("created");
-    assert_eq!(project.owner, "alice");
+    assert_eq!(project.created_by, "alice");
     assert_eq!(index.get_json("/simple/fresh/").await.body, page);
     assert_eq!(index.get(&first.file_url()).await.body, first.bytes);
 

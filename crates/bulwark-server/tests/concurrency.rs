@@ -320,7 +320,7 @@ fn check_store(repo: &Repo, accepted: &Accepted) -> BTreeMap<String, BTreeSet<St
             "{project}: won by {winners:?}, lost by {losers:?}"
         );
         assert_eq!(
-            repo.store.project(&project).unwrap().unwrap().owner,
+            repo.store.project(&project).unwrap().unwrap().created_by,
             winners[0],
             "{project}"
         );
@@ -336,14 +336,14 @@ fn check_store(repo: &Repo, accepted: &Accepted) -> BTreeMap<String, BTreeSet<St
                 .project(&format!("shared-{p}"))
                 .unwrap()
                 .unwrap()
-                .owner,
+                .created_by,
             owner
         );
     }
     for i in 0..10 {
         let project = format!("dup-{i}");
         assert_eq!(
-            repo.store.project(&project).unwrap().unwrap().owner,
+            repo.store.project(&project).unwrap().unwrap().created_by,
             "carol"
         );
         assert_eq!(

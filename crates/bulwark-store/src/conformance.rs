@@ -55,7 +55,15 @@
 //!   after a check of the filename (`Identical`, or `Conflict` for other
 //!   bytes), a stored file of the same project, release and distribution
 //!   makes it a `Conflict`, or `SecondSdist` for an sdist in another format;
-//!   in a transaction, either is a `Conflict`.
+//!   in a transaction, either is a `Conflict`;
+//! - every owner may upload, yank and transact; owner changes check, in
+//!   order: the project (`NoSuchProject`), a user actor's ownership
+//!   (`Forbidden`), then `AlreadyOwner` / `NotOwner` / `LastOwner`, and a
+//!   refusal writes no audit record;
+//! - a removal keeps the project and its owners, and its filenames are
+//!   `Removed` for every later upload (after the checks of ownership, the
+//!   claim and a stored file of that name) and `Conflict` in a transaction;
+//! - audit sequence numbers start at 1 and grow in commit order.
 #![expect(
     clippy::expect_used,
     reason = "the suite reports failures by panicking, with the failed step as message"
@@ -67,10 +75,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::{
-    AddFile, BlobStore, ClaimRecord, ClaimTier, EXPORT_CHUNK, FileIdentity, FileRecord,
-    NestedRoleRecord, PageRecord, PendingChanges, ProjectTransaction, PublishCommit, RevokeToken,
-    RoleRecord, StateRecord, StateStore, StoreError, TokenPermission, TokenRecord, TokenScope,
-    TokenState, TransactionOutcome, YankOutcome,
+    Actor, AddFile, AuditRecord, BlobStore, ClaimRecord, ClaimTier, EXPORT_CHUNK, FileIdentity,
+    FileRecord, NestedRoleRecord, OwnerChange, PageRecord, PendingChanges, ProjectTransaction,
+    PublishCommit, Removal, RemoveOutcome, RevokeToken, RoleRecord, StateRecord, StateStore,
+    StoreError, TokenPermission, TokenRecord, TokenScope, TokenState, TransactionOutcome,
+    YankOutcome,
 };
 
 /// A factory for stores under test.
@@ -132,6 +141,14 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     transactions_are_atomic_for_readers,
     uploads_racing_a_claim_never_follow_it,
     restore_copies_everything_and_continues_the_counters,
+    co_owners_upload_yank_and_transact,
+    owner_changes_refused_change_nothing,
+    owners_of_users_need_ownership,
+    removing_owners_never_leaves_none,
+    removal_refusals_change_nothing,
+    removals_drop_files_and_queue_a_change,
+    removals_of_claimed_projects_are_refused,
+    audit_log_lists_every_change_in_order,
     publisher_lease_is_exclusive_and_fences_commits,
     publisher_lease_passes_on_expiry,
     publish_runs_never_go_back,
@@ -704,8 +721,19 @@ fn first_upload_creates_the_project(make: &Make<'_, dyn StateStore>) {
     assert_eq!(project.name, "foo-bar");
     assert_eq!(project.display_name, "Foo.Bar");
     assert_eq!(
-        project.owner, "alice",
-        "the first uploader owns the project"
+        project.created_by, "alice",
+        "the first uploader created the project"
+    );
+    let owners = s.owners("foo-bar").expect("owners");
+    assert_eq!(
+        owners,
+        [crate::OwnerRecord {
+            project: "foo-bar".to_owned(),
+            user: "alice".to_owned(),
+            added_us: 1_234_567,
+            added_by: "alice".to_owned(),
+        }],
+        "the first uploader is the one owner"
     );
     assert_eq!(
         project.created_us, 1_234_567,
@@ -1546,7 +1574,7 @@ fn add_files_adds_in_order(make: &Make<'_, dyn StateStore>) {
     );
     let project = s.project("p").expect("project").expect("p exists");
     assert_eq!(
-        (project.display_name.as_str(), project.owner.as_str()),
+        (project.display_name.as_str(), project.created_by.as_str()),
         ("P", "alice")
     );
     assert!(
@@ -1700,7 +1728,16 @@ fn ownership_not_split(s: &dyn StateStore, outcomes: &Outcomes) {
         .project("shared")
         .expect("project")
         .expect("shared project")
-        .owner;
+        .created_by;
+    assert_eq!(
+        s.owners("shared")
+            .expect("owners")
+            .iter()
+            .map(|o| o.user.as_str())
+            .collect::<Vec<_>>(),
+        [owner.as_str()],
+        "the creator is the one owner"
+    );
     for (f, outcome) in outcomes.iter().filter(|(f, _)| f.project == "shared") {
         let right = if f.uploader == owner {
             matches!(outcome, AddFile::Added { .. })
@@ -1744,7 +1781,9 @@ fn one_winner_per_filename(s: &dyn StateStore, outcomes: &Outcomes) {
             let right = match outcome {
                 AddFile::Added { .. } | AddFile::Identical => f.sha256 == stored.sha256,
                 AddFile::Conflict => f.sha256 != stored.sha256,
-                AddFile::SecondSdist | AddFile::Forbidden | AddFile::Claimed => false,
+                AddFile::SecondSdist | AddFile::Forbidden | AddFile::Claimed | AddFile::Removed => {
+                    false
+                }
             };
             assert!(
                 right,
@@ -1889,7 +1928,7 @@ fn transaction_creates_the_project_files_and_claim(make: &Make<'_, dyn StateStor
         Some(crate::ProjectRecord {
             name: "dev".to_owned(),
             display_name: "DEV".to_owned(),
-            owner: "alice".to_owned(),
+            created_by: "alice".to_owned(),
             created_us: 3_000,
         }),
         "owned by the user, created at the earliest upload"
@@ -2926,6 +2965,24 @@ fn every_kind_of_state(source: &dyn StateStore) -> (u64, u64) {
     );
     let yank = source.set_yanked("bulk3", "3.0", Some("broken"), "alice");
     assert_eq!(yank.expect("set_yanked"), YankOutcome::Updated { files: 1 });
+    // A co-owner, a removed file and their audit records.
+    let operator = Actor::Operator("root".to_owned());
+    let owner = source.add_owner("bulk2", "bob", &operator);
+    assert_eq!(owner.expect("add_owner"), OwnerChange::Done);
+    let removal = Removal {
+        project: "bulk4".to_owned(),
+        version: Some("4.0".to_owned()),
+        filename: None,
+        actor: operator,
+        reason: "takedown".to_owned(),
+    };
+    assert!(
+        matches!(
+            source.remove_files(&removal).expect("remove_files"),
+            RemoveOutcome::Removed { .. }
+        ),
+        "a release removed"
+    );
     let mut claimed = claim("claimed", 2);
     claimed.nested = vec![nested("claimed", 1)];
     let files = vec![file("claimed", "claimed-1.0.tar.gz", "1.0", "c1", "carol")];
@@ -2968,7 +3025,7 @@ fn restore_copies_everything_and_continues_the_counters(make: &Make<'_, dyn Stat
         kinds.dedup();
         kinds
     };
-    assert_eq!(kinds.len(), 10, "one run of each kind of record, in order");
+    assert_eq!(kinds.len(), 13, "one run of each kind of record, in order");
     assert!(
         exports.contains(&StateRecord::Change {
             seq: late,
@@ -2989,6 +3046,29 @@ fn restore_copies_everything_and_continues_the_counters(make: &Make<'_, dyn Stat
         target.claim("claimed").expect("claim"),
         source.claim("claimed").expect("claim"),
         "the claim with its nested roles"
+    );
+    assert_eq!(
+        target.owners("bulk2").expect("owners").len(),
+        2,
+        "the co-owner"
+    );
+    assert_eq!(
+        target.audit_log(None).expect("audit_log"),
+        source.audit_log(None).expect("audit_log"),
+        "the audit log"
+    );
+    assert_eq!(
+        target.removed_files().expect("removed_files"),
+        source.removed_files().expect("removed_files"),
+        "the removed files"
+    );
+    let operator = Actor::Operator("root".to_owned());
+    let owner = target.add_owner("bulk2", "carol", &operator);
+    assert_eq!(owner.expect("add_owner"), OwnerChange::Done);
+    let log = target.audit_log(Some("bulk2")).expect("audit_log");
+    assert!(
+        log.windows(2).all(|w| w[0].seq < w[1].seq) && log.len() == 2,
+        "the audit log goes on after the restore: {log:?}"
     );
     assert!(
         target.next_publish_version().expect("next_publish_version") > version,
@@ -3017,6 +3097,468 @@ fn restore_copies_everything_and_continues_the_counters(make: &Make<'_, dyn Stat
         before,
         "a refused restore changes nothing"
     );
+}
+
+// ----- Owners, removals and the audit log -------------------------------------
+
+const ROOT: &str = "root";
+
+fn operator() -> Actor {
+    Actor::Operator(ROOT.to_owned())
+}
+
+fn owner_names(s: &dyn StateStore, project: &str) -> Vec<String> {
+    s.owners(project)
+        .expect("owners")
+        .into_iter()
+        .map(|o| o.user)
+        .collect()
+}
+
+fn co_owners_upload_yank_and_transact(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    added(
+        s.add_file(
+            "Team",
+            &file("team", "team-1.0.tar.gz", "1.0", "t1", "alice"),
+        ),
+        "alice's upload",
+    );
+    let change = s.add_owner("team", "bob", &operator());
+    assert_eq!(change.expect("add_owner"), OwnerChange::Done);
+    let owners = s.owners("team").expect("owners");
+    assert_eq!(owner_names(s.as_ref(), "team"), ["alice", "bob"]);
+    assert_eq!(owners[1].added_by, "operator:root", "who added bob");
+    added(
+        s.add_file("Team", &file("team", "team-2.0.tar.gz", "2.0", "t2", "bob")),
+        "the co-owner's upload",
+    );
+    assert_eq!(
+        s.add_file(
+            "Team",
+            &file("team", "team-3.0.tar.gz", "3.0", "t3", "carol")
+        )
+        .expect("carol's upload"),
+        AddFile::Forbidden,
+        "a non-owner"
+    );
+    assert_eq!(
+        s.set_yanked("team", "1.0", Some("old"), "bob")
+            .expect("set_yanked"),
+        YankOutcome::Updated { files: 1 },
+        "the co-owner yanks the creator's release"
+    );
+    assert_eq!(
+        s.set_yanked("team", "1.0", None, "carol")
+            .expect("set_yanked"),
+        YankOutcome::Forbidden
+    );
+    let t = transaction("carol", None, claim("team", 1), vec![], vec![]);
+    assert_eq!(
+        s.record_transaction(&t).expect("carol's transaction"),
+        TransactionOutcome::Forbidden
+    );
+    drain(s.as_ref());
+    let t = transaction("bob", None, claim("team", 1), vec![], vec![]);
+    recorded(s.record_transaction(&t), "the co-owner claims");
+    assert_eq!(
+        s.project("team")
+            .expect("project")
+            .expect("team")
+            .created_by,
+        "alice",
+        "the creator stays"
+    );
+}
+
+fn owner_changes_refused_change_nothing(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    added(
+        s.add_file(
+            "Team",
+            &file("team", "team-1.0.tar.gz", "1.0", "t1", "alice"),
+        ),
+        "upload",
+    );
+    let op = operator();
+    let cases = [
+        (
+            s.add_owner("nothing", "bob", &op),
+            OwnerChange::NoSuchProject,
+        ),
+        (
+            s.remove_owner("nothing", "bob", &op),
+            OwnerChange::NoSuchProject,
+        ),
+        (s.add_owner("team", "alice", &op), OwnerChange::AlreadyOwner),
+        (s.remove_owner("team", "bob", &op), OwnerChange::NotOwner),
+        (s.remove_owner("team", "alice", &op), OwnerChange::LastOwner),
+    ];
+    for (i, (outcome, expected)) in cases.into_iter().enumerate() {
+        assert_eq!(outcome.expect("owner change"), expected, "case {i}");
+    }
+    assert_eq!(owner_names(s.as_ref(), "team"), ["alice"]);
+    assert_eq!(s.audit_log(None).expect("audit_log"), [], "no audit record");
+}
+
+fn owners_of_users_need_ownership(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    added(
+        s.add_file(
+            "Team",
+            &file("team", "team-1.0.tar.gz", "1.0", "t1", "alice"),
+        ),
+        "upload",
+    );
+    let carol = Actor::User("carol".to_owned());
+    assert_eq!(
+        s.add_owner("team", "carol", &carol).expect("add_owner"),
+        OwnerChange::Forbidden,
+        "a non-owner adds herself"
+    );
+    assert_eq!(
+        s.remove_owner("team", "alice", &carol)
+            .expect("remove_owner"),
+        OwnerChange::Forbidden,
+        "a non-owner removes an owner"
+    );
+    assert_eq!(
+        s.add_owner("nothing", "carol", &carol).expect("add_owner"),
+        OwnerChange::NoSuchProject
+    );
+    let alice = Actor::User("alice".to_owned());
+    assert_eq!(
+        s.add_owner("team", "bob", &alice).expect("add_owner"),
+        OwnerChange::Done,
+        "an owner adds one"
+    );
+    let bob = Actor::User("bob".to_owned());
+    assert_eq!(
+        s.remove_owner("team", "alice", &bob).expect("remove_owner"),
+        OwnerChange::Done,
+        "a co-owner removes the creator"
+    );
+    assert_eq!(
+        s.remove_owner("team", "bob", &bob).expect("remove_owner"),
+        OwnerChange::LastOwner,
+        "the last owner cannot leave"
+    );
+    assert_eq!(owner_names(s.as_ref(), "team"), ["bob"]);
+    assert_eq!(
+        s.add_file(
+            "Team",
+            &file("team", "team-2.0.tar.gz", "2.0", "t2", "alice")
+        )
+        .expect("upload"),
+        AddFile::Forbidden,
+        "a removed owner"
+    );
+    let log = s.audit_log(Some("team")).expect("audit_log");
+    let actors: Vec<(&str, &str, &str)> = log
+        .iter()
+        .map(|a| (a.actor.as_str(), a.action.as_str(), a.detail.as_str()))
+        .collect();
+    assert_eq!(
+        actors,
+        [
+            ("alice", AuditRecord::OWNER_ADD, "bob"),
+            ("bob", AuditRecord::OWNER_REMOVE, "alice")
+        ]
+    );
+}
+
+fn removing_owners_never_leaves_none(make: &Make<'_, dyn StateStore>) {
+    const ROUNDS: usize = 8;
+    let s = make();
+    for round in 0..ROUNDS {
+        let project = format!("race{round}");
+        let filename = format!("{project}-1.0.tar.gz");
+        added(
+            s.add_file(
+                &project,
+                &file(&project, &filename, "1.0", &filename, "alice"),
+            ),
+            "upload",
+        );
+        let op = operator();
+        assert_eq!(
+            s.add_owner(&project, "bob", &op).expect("add_owner"),
+            OwnerChange::Done
+        );
+        let store = s.as_ref();
+        let outcomes: Vec<OwnerChange> = thread::scope(|scope| {
+            let handles: Vec<_> = ["alice", "bob"]
+                .into_iter()
+                .map(|user| {
+                    let (project, op) = (&project, &op);
+                    scope.spawn(move || store.remove_owner(project, user, op))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| join(h).expect("remove_owner"))
+                .collect()
+        });
+        let done = outcomes.iter().filter(|o| **o == OwnerChange::Done).count();
+        let last = outcomes
+            .iter()
+            .filter(|o| **o == OwnerChange::LastOwner)
+            .count();
+        assert_eq!((done, last), (1, 1), "round {round}: {outcomes:?}");
+        assert_eq!(owner_names(store, &project).len(), 1, "round {round}");
+    }
+}
+
+/// Project `gone`: a wheel and an sdist of 1.0, an sdist of 2.0 and of
+/// 3.0, all published.
+fn removal_fixture(s: &dyn StateStore) -> [FileRecord; 4] {
+    let files = [
+        file("gone", "gone-1.0-py3-none-any.whl", "1.0", "g1w", "alice"),
+        file("gone", "gone-1.0.tar.gz", "1.0", "g1s", "alice"),
+        file("gone", "gone-2.0.tar.gz", "2.0", "g2", "alice"),
+        file("gone", "gone-3.0.tar.gz", "3.0", "g3", "alice"),
+    ];
+    for f in &files {
+        added(s.add_file("Gone", f), "upload");
+    }
+    drain(s);
+    files
+}
+
+/// A removal of `gone` by operator root.
+fn removal(version: Option<&str>, filename: Option<&str>) -> Removal {
+    Removal {
+        project: "gone".to_owned(),
+        version: version.map(str::to_owned),
+        filename: filename.map(str::to_owned),
+        actor: operator(),
+        reason: "court order 42".to_owned(),
+    }
+}
+
+fn removal_refusals_change_nothing(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let [wheel, ..] = removal_fixture(s.as_ref());
+    let before = Observed::take(s.as_ref(), &["gone"], &[]);
+    for (what, r) in [
+        (
+            "a missing file",
+            removal(Some("1.0"), Some("gone-9.0.tar.gz")),
+        ),
+        (
+            "a file of another release",
+            removal(Some("2.0"), Some(&wheel.filename)),
+        ),
+        ("a missing release", removal(Some("9.0"), None)),
+    ] {
+        assert_eq!(
+            s.remove_files(&r).expect(what),
+            RemoveOutcome::NotFound,
+            "{what}"
+        );
+    }
+    let nothing = Removal {
+        project: "nothing".to_owned(),
+        ..removal(None, None)
+    };
+    assert_eq!(
+        s.remove_files(&nothing).expect("a missing project"),
+        RemoveOutcome::NotFound
+    );
+    for (what, r) in [
+        (
+            "a file without a version",
+            removal(None, Some(&wheel.filename)),
+        ),
+        ("an invalid version", removal(Some("not a version"), None)),
+    ] {
+        assert!(
+            matches!(s.remove_files(&r), Err(StoreError::Misuse(_))),
+            "{what}"
+        );
+    }
+    assert_eq!(
+        Observed::take(s.as_ref(), &["gone"], &[]),
+        before,
+        "refusals change nothing"
+    );
+    assert_eq!(s.audit_log(None).expect("audit_log"), [], "no audit record");
+}
+
+fn removals_drop_files_and_queue_a_change(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let [wheel, _, two, three] = removal_fixture(s.as_ref());
+    let RemoveOutcome::Removed { files, change } = s
+        .remove_files(&removal(Some("1.0.0"), Some(&wheel.filename)))
+        .expect("remove one file")
+    else {
+        panic!("one file removed");
+    };
+    assert_eq!(files, std::slice::from_ref(&wheel), "the removed file");
+    assert_eq!(
+        s.pending_changes().expect("pending_changes"),
+        PendingChanges {
+            up_to_change: change,
+            projects: vec!["gone".to_owned()]
+        },
+        "a change queued for the page"
+    );
+    assert_eq!(s.file(&wheel.filename).expect("file"), None);
+    assert_eq!(
+        names(&s.files("gone").expect("files")),
+        ["gone-1.0.tar.gz", "gone-2.0.tar.gz", "gone-3.0.tar.gz"]
+    );
+    let removed = s.removed_files().expect("removed_files");
+    assert_eq!(removed.len(), 1);
+    assert_eq!(
+        (removed[0].filename.as_str(), removed[0].sha256.as_str()),
+        (wheel.filename.as_str(), wheel.sha256.as_str())
+    );
+    assert_eq!(
+        s.add_file("Gone", &wheel).expect("re-upload"),
+        AddFile::Removed,
+        "a removed filename is never reused"
+    );
+    let RemoveOutcome::Removed { files, .. } = s
+        .remove_files(&removal(Some("2"), None))
+        .expect("remove a release")
+    else {
+        panic!("a release removed");
+    };
+    assert_eq!(files, [two]);
+    let RemoveOutcome::Removed { files, .. } = s
+        .remove_files(&removal(None, None))
+        .expect("remove the project")
+    else {
+        panic!("the project removed");
+    };
+    assert_eq!(names(&files), ["gone-1.0.tar.gz", "gone-3.0.tar.gz"]);
+    assert_eq!(s.files("gone").expect("files"), []);
+    assert_eq!(
+        s.remove_files(&removal(None, None)).expect("again"),
+        RemoveOutcome::NotFound,
+        "nothing left to remove"
+    );
+    assert!(
+        s.project("gone").expect("project").is_some(),
+        "the name stays reserved"
+    );
+    assert_eq!(
+        owner_names(s.as_ref(), "gone"),
+        ["alice"],
+        "with its owners"
+    );
+    assert_eq!(
+        s.add_file(
+            "Gone",
+            &file("gone", "gone-4.0.tar.gz", "4.0", "g4", "mallory")
+        )
+        .expect("another user"),
+        AddFile::Forbidden,
+        "nobody else takes the name"
+    );
+    added(
+        s.add_file(
+            "Gone",
+            &file("gone", "gone-4.0.tar.gz", "4.0", "g4", "alice"),
+        ),
+        "an owner uploads again",
+    );
+    let t = transaction("alice", None, claim("gone", 1), vec![three], vec![]);
+    drain(s.as_ref());
+    assert_eq!(
+        s.record_transaction(&t).expect("transaction"),
+        TransactionOutcome::Conflict {
+            filename: "gone-3.0.tar.gz".to_owned()
+        },
+        "a transaction cannot bring a removed file back"
+    );
+    let log = s.audit_log(Some("gone")).expect("audit_log");
+    assert_eq!(log.len(), 3, "one record per removal: {log:?}");
+    assert!(
+        log.iter().all(|a| a.action == AuditRecord::REMOVE
+            && a.actor == "operator:root"
+            && a.detail.contains("court order 42")),
+        "{log:?}"
+    );
+    assert!(log[0].detail.contains(&wheel.filename), "{:?}", log[0]);
+}
+
+fn removals_of_claimed_projects_are_refused(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let f = file("dev", "dev-1.0.tar.gz", "1.0", "d1", "alice");
+    let t = transaction("alice", None, claim("dev", 1), vec![f], vec![]);
+    recorded(s.record_transaction(&t), "claim");
+    drain(s.as_ref());
+    let before = Observed::take(s.as_ref(), &["dev"], &[]);
+    let removal = Removal {
+        project: "dev".to_owned(),
+        version: Some("1.0".to_owned()),
+        filename: None,
+        actor: operator(),
+        reason: String::new(),
+    };
+    assert_eq!(
+        s.remove_files(&removal).expect("remove_files"),
+        RemoveOutcome::Claimed
+    );
+    assert_eq!(Observed::take(s.as_ref(), &["dev"], &[]), before);
+    assert_eq!(s.removed_files().expect("removed_files"), []);
+    assert_eq!(s.audit_log(None).expect("audit_log"), []);
+}
+
+fn audit_log_lists_every_change_in_order(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    for project in ["a", "b"] {
+        let filename = format!("{project}-1.0.tar.gz");
+        added(
+            s.add_file(
+                project,
+                &file(project, &filename, "1.0", &filename, "alice"),
+            ),
+            "upload",
+        );
+    }
+    let op = operator();
+    let steps = [
+        s.add_owner("b", "bob", &op),
+        s.add_owner("a", "bob", &op),
+        s.remove_owner("b", "alice", &op),
+    ];
+    assert!(
+        steps
+            .into_iter()
+            .all(|o| o.expect("owner change") == OwnerChange::Done),
+        "every change done"
+    );
+    let log = s.audit_log(None).expect("audit_log");
+    let seen: Vec<(u64, &str, &str, &str)> = log
+        .iter()
+        .map(|a| {
+            (
+                a.seq,
+                a.project.as_str(),
+                a.action.as_str(),
+                a.detail.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "b", AuditRecord::OWNER_ADD, "bob"),
+            (2, "a", AuditRecord::OWNER_ADD, "bob"),
+            (3, "b", AuditRecord::OWNER_REMOVE, "alice"),
+        ]
+    );
+    assert!(
+        log.iter()
+            .all(|a| a.actor == "operator:root" && a.time_us > 0),
+        "{log:?}"
+    );
+    let b = s.audit_log(Some("b")).expect("audit_log");
+    assert_eq!(b, [log[0].clone(), log[2].clone()], "one project's entries");
+    assert_eq!(s.audit_log(Some("c")).expect("audit_log"), []);
 }
 
 #[track_caller]

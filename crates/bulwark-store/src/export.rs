@@ -9,7 +9,7 @@ use crate::{EXPORT_CHUNK, Result, StateRecord};
 pub(crate) const IS_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM tokens) \
      AND NOT EXISTS (SELECT 1 FROM settings) AND NOT EXISTS (SELECT 1 FROM projects) \
      AND NOT EXISTS (SELECT 1 FROM pages) AND NOT EXISTS (SELECT 1 FROM roles) \
-     AND NOT EXISTS (SELECT 1 FROM \"timestamp\") \
+     AND NOT EXISTS (SELECT 1 FROM \"timestamp\") AND NOT EXISTS (SELECT 1 FROM audit_log) \
      AND (SELECT value FROM counters WHERE name = 'publish') = 0";
 
 /// Records on their way to an export's sink, handed over

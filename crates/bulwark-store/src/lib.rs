@@ -1,8 +1,9 @@
 //! Bulwark's storage, behind two traits so that the engine and the server
 //! never know which backend they run on:
 //!
-//! - [`StateStore`]: accounts, projects, files, the queue of changes waiting
-//!   to be published, and the published TUF state (page and role records).
+//! - [`StateStore`]: accounts, projects and their owners, files, the audit
+//!   log, the queue of changes waiting to be published, and the published
+//!   TUF state (page and role records).
 //! - [`BlobStore`]: immutable named bytes — distributions, `.metadata`
 //!   files, project pages and TUF metadata — plus the one mutable file,
 //!   `tuf/metadata/timestamp.json`.
@@ -25,6 +26,10 @@
 //! upload ─▶ BlobStore::put(files/…) ─▶ StateStore::add_file (file + change, one transaction)
 //! developer-signed transaction (checked) ─▶ StateStore::record_transaction
 //!           (project, files, yank states, claim + change: one transaction)
+//! owner change (operator or owner) ─▶ StateStore::add_owner / remove_owner
+//!           (owners + audit entry: one transaction; never the last owner)
+//! bulwark remove ─▶ StateStore::remove_files (files out, removed_files, change,
+//!           audit entry: one transaction)
 //! publisher ─▶ pending_changes ─▶ next_publish_version ─▶ BlobStore::put(pages, metadata)
 //!           ─▶ commit_publish (pages, roles, timestamp, changes done: one transaction)
 //!           ─▶ BlobStore::put(tuf/metadata/timestamp.json)   (last)
@@ -146,10 +151,12 @@ pub trait StateStore: Send + Sync {
     /// The file with this filename (filenames are unique in the index).
     fn file(&self, filename: &str) -> Result<Option<FileRecord>>;
 
-    /// Adds an uploaded file in one transaction: creates the project (owned
-    /// by `file.uploader`) if it is new, refuses when another user owns it,
+    /// Adds an uploaded file in one transaction: creates the project (its
+    /// one owner `file.uploader`) if it is new, refuses
+    /// ([`AddFile::Forbidden`]) when `file.uploader` is not an owner,
     /// treats an identical re-upload (same filename, same SHA-256) as
     /// success, refuses a different file under an existing filename, refuses
+    /// the filename of a removed file ([`AddFile::Removed`]), refuses
     /// a file whose [`FileIdentity`] a stored file of the project has
     /// ([`AddFile::Conflict`] for the same distribution spelled otherwise,
     /// [`AddFile::SecondSdist`] for a second sdist of the release), and
@@ -169,8 +176,8 @@ pub trait StateStore: Send + Sync {
     /// of one release, as `user`, queueing a change: the files whose
     /// [`FileIdentity::release`] is the canonical form of `version`, so
     /// `1.0.0` names the files uploaded as `1.0` and `1` too (PEP 592 yanks
-    /// releases). A missing project is [`YankOutcome::NotFound`], another
-    /// user's [`YankOutcome::Forbidden`], and a claimed one
+    /// releases). A missing project is [`YankOutcome::NotFound`], one
+    /// `user` does not own [`YankOutcome::Forbidden`], and a claimed one
     /// [`YankOutcome::Claimed`] whatever the version. [`StoreError::Misuse`]
     /// when `version` is not a PEP 440 version.
     fn set_yanked(
@@ -182,8 +189,8 @@ pub trait StateStore: Send + Sync {
     ) -> Result<YankOutcome>;
 
     /// Records a checked developer-signed transaction in one database
-    /// transaction: creates the project (owned by `t.user`) if it is new,
-    /// refuses when another user owns it, refuses when the stored claim's
+    /// transaction: creates the project (its one owner `t.user`) if it is
+    /// new, refuses when `t.user` is not an owner, refuses when the stored claim's
     /// role version is not `t.checked_against` (absent claim, and no queued
     /// change of the project, for `None`),
     /// adds the files (an identical file already stored is kept; a
@@ -220,6 +227,39 @@ pub trait StateStore: Send + Sync {
         tier: ClaimTier,
         delegation: &str,
     ) -> Result<bool>;
+
+    /// The owners of a project, ordered by user; empty when it does not
+    /// exist.
+    fn owners(&self, project: &str) -> Result<Vec<OwnerRecord>>;
+    /// Makes `user` an owner of `project`, as `actor`, and writes an audit
+    /// record (`owner-add`), in one transaction. An [`Actor::User`] must own
+    /// the project ([`OwnerChange::Forbidden`]); adding an owner again is
+    /// [`OwnerChange::AlreadyOwner`]. A refusal changes nothing.
+    fn add_owner(&self, project: &str, user: &str, actor: &Actor) -> Result<OwnerChange>;
+    /// Removes `user` from the owners of `project`, as `actor`, and writes
+    /// an audit record (`owner-remove`), in one transaction: the last-owner
+    /// check and the removal see the same owners, so two removals racing
+    /// can never leave a project without one ([`OwnerChange::LastOwner`]).
+    /// An [`Actor::User`] must own the project ([`OwnerChange::Forbidden`]);
+    /// a user who does not own it is [`OwnerChange::NotOwner`].
+    fn remove_owner(&self, project: &str, user: &str, actor: &Actor) -> Result<OwnerChange>;
+    /// Removes files as an administrator (a legal takedown), in one
+    /// transaction: deletes the file records (every file of the project,
+    /// of one release, or one file of it), records each as a
+    /// [`RemovedFileRecord`] (its filename is never accepted again: an
+    /// upload of it is [`AddFile::Removed`], a transaction with it
+    /// [`TransactionOutcome::Conflict`]), queues a change so the next
+    /// publish signs the page without them, and writes an audit record
+    /// (`remove`). The project, its owners and its claim stay: its name is
+    /// still theirs. A claimed project is [`RemoveOutcome::Claimed`] and
+    /// nothing changes. [`StoreError::Misuse`] for a version that is not
+    /// PEP 440, or a filename without a version.
+    fn remove_files(&self, removal: &Removal) -> Result<RemoveOutcome>;
+    /// Every removed file, ordered by filename.
+    fn removed_files(&self) -> Result<Vec<RemovedFileRecord>>;
+    /// The audit log, oldest first; only one project's entries with
+    /// `Some(project)`.
+    fn audit_log(&self, project: Option<&str>) -> Result<Vec<AuditRecord>>;
 
     /// The changes waiting to be published: the highest change sequence
     /// number and the distinct projects changed up to it.

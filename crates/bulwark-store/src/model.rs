@@ -161,10 +161,150 @@ pub struct ProjectRecord {
     pub name: String,
     /// The name as first uploaded.
     pub display_name: String,
-    /// The user who owns it (its first uploader).
-    pub owner: String,
+    /// The user who created it (its first uploader). Who may change it is
+    /// the project's owners ([`OwnerRecord`]), of which the creator is
+    /// only the first.
+    pub created_by: String,
     /// Creation time.
     pub created_us: i64,
+}
+
+/// One owner of a project: a user who may upload to it, yank it, claim
+/// it and change its owners. A project always has at least one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerRecord {
+    /// Normalized project name.
+    pub project: String,
+    /// The owner.
+    pub user: String,
+    /// When they became an owner.
+    pub added_us: i64,
+    /// Who made them one: the creator for the first owner, otherwise an
+    /// [`Actor`] as [`Actor::audit_name`] writes it.
+    pub added_by: String,
+}
+
+/// Who asks for an ownership change or a removal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// An operator with access to the stores (a `bulwark` command run
+    /// beside the data): allowed everything, named by their OS user or
+    /// `--actor`.
+    Operator(String),
+    /// An authenticated user (an API token's): allowed only on projects
+    /// they own.
+    User(String),
+}
+
+impl Actor {
+    /// The actor as the audit log records it: `operator:<name>` for an
+    /// operator, the user name for a user (user names have no `:`, so the
+    /// two never meet).
+    #[must_use]
+    pub fn audit_name(&self) -> String {
+        match self {
+            Self::Operator(name) => format!("operator:{name}"),
+            Self::User(user) => user.clone(),
+        }
+    }
+}
+
+/// What [`crate::StateStore::add_owner`] and
+/// [`crate::StateStore::remove_owner`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerChange {
+    /// Done, and an audit record written.
+    Done,
+    /// The project does not exist.
+    NoSuchProject,
+    /// The actor is a user who does not own the project.
+    Forbidden,
+    /// Adding: the user already owns the project.
+    AlreadyOwner,
+    /// Removing: the user does not own the project.
+    NotOwner,
+    /// Removing: the user is the project's last owner, and a project
+    /// without owners could never be managed again.
+    LastOwner,
+}
+
+/// One entry of the audit log: an ownership change or an administrative
+/// removal, written in the transaction that made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Its sequence number, growing in commit order.
+    pub seq: u64,
+    /// When it happened.
+    pub time_us: i64,
+    /// Who did it ([`Actor::audit_name`]).
+    pub actor: String,
+    /// What was done: `owner-add`, `owner-remove` or `remove`.
+    pub action: String,
+    /// The normalized project name.
+    pub project: String,
+    /// The details: the user added or removed; what was removed and why.
+    pub detail: String,
+}
+
+impl AuditRecord {
+    /// The action of [`crate::StateStore::add_owner`].
+    pub const OWNER_ADD: &'static str = "owner-add";
+    /// The action of [`crate::StateStore::remove_owner`].
+    pub const OWNER_REMOVE: &'static str = "owner-remove";
+    /// The action of [`crate::StateStore::remove_files`].
+    pub const REMOVE: &'static str = "remove";
+}
+
+/// An administrative removal (a legal takedown) of files of a project:
+/// the whole project, one release or one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removal {
+    /// Normalized project name.
+    pub project: String,
+    /// The release (any spelling of its PEP 440 version), or every file of
+    /// the project when `None`.
+    pub version: Option<String>,
+    /// One file of that release, or all of them when `None`. Needs a
+    /// version.
+    pub filename: Option<String>,
+    /// Who removes: an operator ([`Actor::Operator`]) in practice; the
+    /// store checks no ownership for a removal.
+    pub actor: Actor,
+    /// Why, for the audit log.
+    pub reason: String,
+}
+
+/// What [`crate::StateStore::remove_files`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoveOutcome {
+    /// These files were removed, a change queued and an audit record
+    /// written.
+    Removed {
+        /// The removed files, ordered by filename.
+        files: Vec<FileRecord>,
+        /// The queued change's sequence number.
+        change: u64,
+    },
+    /// The project, release or file does not exist (or has no file left).
+    NotFound,
+    /// The project is claimed (PEP 480): its page is signed by its
+    /// developers, so the index cannot sign one without the files.
+    Claimed,
+}
+
+/// A file removed by [`crate::StateStore::remove_files`]: never served
+/// again, its filename never reused, and its blobs (the file and its
+/// `.metadata`) kept until the snapshot retention has passed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemovedFileRecord {
+    /// The distribution's file name.
+    pub filename: String,
+    /// Normalized project name.
+    pub project: String,
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
+    /// When it was removed.
+    pub removed_us: i64,
 }
 
 /// One distribution file.
@@ -280,7 +420,11 @@ pub enum AddFile {
     /// The release already has an sdist, in another format: one sdist per
     /// release, as `PyPI` allows.
     SecondSdist,
-    /// The project belongs to another user.
+    /// An administrator removed a file of this filename
+    /// ([`crate::StateStore::remove_files`]): it is never used again, as on
+    /// `PyPI`.
+    Removed,
+    /// The uploader is not an owner of the project.
     Forbidden,
     /// The project is claimed: only a developer-signed transaction
     /// ([`crate::StateStore::record_transaction`]) may add to it.
@@ -297,7 +441,7 @@ pub enum YankOutcome {
     },
     /// The project or release does not exist.
     NotFound,
-    /// The project belongs to another user.
+    /// The user is not an owner of the project.
     Forbidden,
     /// The project is claimed: its developers yank by signing a new page.
     Claimed,
@@ -474,7 +618,7 @@ pub enum TransactionOutcome {
         /// The change's sequence number.
         change: u64,
     },
-    /// The project belongs to another user.
+    /// The user is not an owner of the project.
     Forbidden,
     /// A file of the transaction has the filename of a different stored
     /// file (other bytes, or another project's), or the [`FileIdentity`] of
@@ -515,6 +659,8 @@ pub enum StateRecord {
     Token(TokenRecord),
     /// A project.
     Project(ProjectRecord),
+    /// An owner of a project.
+    Owner(OwnerRecord),
     /// A file with its stored identity columns, carried as stored: a file
     /// imported from an old database may have none
     /// ([`FileIdentity`] explains why).
@@ -526,6 +672,8 @@ pub enum StateRecord {
         /// Its stored [`FileIdentity::distribution`].
         distribution: Option<String>,
     },
+    /// A file removed by an administrator.
+    Removed(RemovedFileRecord),
     /// A claim, with its nested roles.
     Claim(ClaimRecord),
     /// A queued change, not yet published.
@@ -539,6 +687,8 @@ pub enum StateRecord {
     Page(PageRecord),
     /// A published role record.
     Role(RoleRecord),
+    /// An audit log entry.
+    Audit(AuditRecord),
     /// The latest published timestamp's bytes.
     Timestamp(Vec<u8>),
 }

@@ -55,14 +55,15 @@ use tokio_postgres::{AsyncMessage, Config, IsolationLevel, NoTls, Row};
 use crate::export::{Chunks, IS_EMPTY};
 use crate::io::IoRuntime;
 use crate::rules::{
-    Decision, Lease, LeaseStep, TIMESTAMP_ROLE, check_transaction, claim_is_current, identity_of,
-    timestamp_advances, unix_micros,
+    AuditEntry, Decision, Lease, LeaseStep, TIMESTAMP_ROLE, check_transaction, claim_is_current,
+    identity_of, owner_change, removal_entry, removal_release, timestamp_advances, unix_micros,
 };
 use crate::{
-    AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
-    PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RevokeToken,
-    RoleRecord, StateRecord, StateStore, StoreError, TokenPermission, TokenRecord, TokenScope,
-    TransactionOutcome, YankOutcome,
+    Actor, AddFile, AuditRecord, ClaimRecord, ClaimTier, FileIdentity, FileRecord,
+    NestedRoleRecord, OwnerChange, OwnerRecord, PageRecord, PendingChanges, ProjectRecord,
+    ProjectTransaction, PublishCommit, Removal, RemoveOutcome, RemovedFileRecord, Result,
+    RevokeToken, RoleRecord, StateRecord, StateStore, StoreError, TokenPermission, TokenRecord,
+    TokenScope, TransactionOutcome, YankOutcome,
 };
 
 /// Connections in the pool of [`PgState::connect`].
@@ -233,6 +234,41 @@ const MIGRATIONS: &[&str] = &[
         ADD COLUMN last_used_us BIGINT;
     CREATE INDEX tokens_by_creation ON tokens (created_us, id);
     ",
+    // Version 3.
+    r#"
+    -- Co-owners: who may upload to, yank, claim and manage a project. The
+    -- one owner projects had so far is their creator and first owner.
+    ALTER TABLE projects RENAME COLUMN owner TO created_by;
+    CREATE TABLE project_owners (
+        project  TEXT COLLATE "C" NOT NULL REFERENCES projects (name),
+        "user"   TEXT COLLATE "C" NOT NULL,
+        added_us BIGINT NOT NULL,
+        added_by TEXT   NOT NULL,
+        PRIMARY KEY (project, "user")
+    );
+    INSERT INTO project_owners (project, "user", added_us, added_by)
+        SELECT name, created_by, created_us, created_by FROM projects;
+
+    -- Ownership changes and administrative removals, in commit order.
+    CREATE TABLE audit_log (
+        seq     BIGINT PRIMARY KEY CHECK (seq > 0),
+        time_us BIGINT NOT NULL,
+        actor   TEXT   NOT NULL,
+        action  TEXT   NOT NULL,
+        project TEXT COLLATE "C" NOT NULL,
+        detail  TEXT   NOT NULL
+    );
+    CREATE INDEX audit_by_project ON audit_log (project, seq);
+
+    -- Files an administrator removed: their filenames are never accepted
+    -- again, and their blobs are kept for the snapshot retention.
+    CREATE TABLE removed_files (
+        filename   TEXT COLLATE "C" PRIMARY KEY,
+        project    TEXT COLLATE "C" NOT NULL REFERENCES projects (name),
+        sha256     TEXT   NOT NULL,
+        removed_us BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// Why the PostgreSQL store failed, beyond the database's own errors.
@@ -734,7 +770,7 @@ fn project_from_row(row: &Row) -> TxResult<ProjectRecord> {
     Ok(ProjectRecord {
         name: row.try_get(0)?,
         display_name: row.try_get(1)?,
-        owner: row.try_get(2)?,
+        created_by: row.try_get(2)?,
         created_us: row.try_get(3)?,
     })
 }
@@ -861,14 +897,208 @@ async fn is_claimed(tx: &Tx<'_>, project: &str) -> TxResult<bool> {
     Ok(row.try_get(0)?)
 }
 
-async fn owner_of(tx: &Tx<'_>, project: &str) -> TxResult<Option<String>> {
-    let row = query_opt(
+async fn project_exists(tx: &Tx<'_>, project: &str) -> TxResult<bool> {
+    let row = query_one(
         tx,
-        "SELECT owner FROM projects WHERE name = $1",
+        "SELECT EXISTS (SELECT 1 FROM projects WHERE name = $1)",
         &[&project],
     )
     .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Whether `user` owns `project`: `None` when there is no such project.
+async fn ownership(tx: &Tx<'_>, project: &str, user: &str) -> TxResult<Option<bool>> {
+    let row = query_opt(
+        tx,
+        "SELECT EXISTS (SELECT 1 FROM project_owners WHERE project = $1 AND \"user\" = $2) \
+         FROM projects WHERE name = $1",
+        &[&project, &user],
+    )
+    .await?;
     Ok(row.map(|row| row.try_get(0)).transpose()?)
+}
+
+fn owner_from_row(row: &Row) -> TxResult<OwnerRecord> {
+    Ok(OwnerRecord {
+        project: row.try_get(0)?,
+        user: row.try_get(1)?,
+        added_us: row.try_get(2)?,
+        added_by: row.try_get(3)?,
+    })
+}
+
+fn audit_from_row(row: &Row) -> TxResult<AuditRecord> {
+    Ok(AuditRecord {
+        seq: u64_at(row, 0)?,
+        time_us: row.try_get(1)?,
+        actor: row.try_get(2)?,
+        action: row.try_get(3)?,
+        project: row.try_get(4)?,
+        detail: row.try_get(5)?,
+    })
+}
+
+fn removed_from_row(row: &Row) -> TxResult<RemovedFileRecord> {
+    Ok(RemovedFileRecord {
+        filename: row.try_get(0)?,
+        project: row.try_get(1)?,
+        sha256: row.try_get(2)?,
+        removed_us: row.try_get(3)?,
+    })
+}
+
+async fn owners_of(tx: &Tx<'_>, project: &str) -> TxResult<Vec<OwnerRecord>> {
+    let rows = query(
+        tx,
+        "SELECT project, \"user\", added_us, added_by FROM project_owners \
+         WHERE project = $1 ORDER BY \"user\"",
+        &[&project],
+    )
+    .await?;
+    all(&rows, owner_from_row)
+}
+
+async fn insert_owner(tx: &Tx<'_>, o: &OwnerRecord) -> TxResult<()> {
+    execute(
+        tx,
+        "INSERT INTO project_owners (project, \"user\", added_us, added_by) \
+         VALUES ($1, $2, $3, $4)",
+        &[&o.project, &o.user, &o.added_us, &o.added_by],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Appends an entry to the audit log, after every entry committed before
+/// (a concurrent writer of the log fails to serialize and retries).
+async fn audit(tx: &Tx<'_>, e: &AuditEntry) -> TxResult<()> {
+    execute(
+        tx,
+        "INSERT INTO audit_log (seq, time_us, actor, action, project, detail) \
+         SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4, $5 FROM audit_log",
+        &[&e.time_us, &e.actor, &e.action, &e.project, &e.detail],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_removed(tx: &Tx<'_>, r: &RemovedFileRecord) -> TxResult<()> {
+    execute(
+        tx,
+        "INSERT INTO removed_files (filename, project, sha256, removed_us) \
+         VALUES ($1, $2, $3, $4)",
+        &[&r.filename, &r.project, &r.sha256, &r.removed_us],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn is_removed(tx: &Tx<'_>, filename: &str) -> TxResult<bool> {
+    let row = query_one(
+        tx,
+        "SELECT EXISTS (SELECT 1 FROM removed_files WHERE filename = $1)",
+        &[&filename],
+    )
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Creates project `name`, its creator its one owner.
+async fn create_project(
+    tx: &Tx<'_>,
+    name: &str,
+    display_name: &str,
+    creator: &str,
+    created_us: i64,
+) -> TxResult<()> {
+    insert_project(tx, name, display_name, creator, created_us).await?;
+    insert_owner(
+        tx,
+        &OwnerRecord {
+            project: name.to_owned(),
+            user: creator.to_owned(),
+            added_us: created_us,
+            added_by: creator.to_owned(),
+        },
+    )
+    .await
+}
+
+/// The body of [`StateStore::add_owner`] and [`StateStore::remove_owner`]
+/// in their write transaction.
+async fn change_owner(
+    tx: &Tx<'_>,
+    project: &str,
+    user: &str,
+    actor: &Actor,
+    add: bool,
+) -> TxResult<OwnerChange> {
+    if !project_exists(tx, project).await? {
+        return Ok(OwnerChange::NoSuchProject);
+    }
+    let owners = owners_of(tx, project).await?;
+    let entry = match owner_change(&owners, project, user, actor, add) {
+        Ok(entry) => entry,
+        Err(refusal) => return Ok(refusal),
+    };
+    if add {
+        let owner = OwnerRecord {
+            project: project.to_owned(),
+            user: user.to_owned(),
+            added_us: entry.time_us,
+            added_by: entry.actor.clone(),
+        };
+        insert_owner(tx, &owner).await?;
+    } else {
+        execute(
+            tx,
+            "DELETE FROM project_owners WHERE project = $1 AND \"user\" = $2",
+            &[&project, &user],
+        )
+        .await?;
+    }
+    audit(tx, &entry).await?;
+    Ok(OwnerChange::Done)
+}
+
+/// The body of [`StateStore::remove_files`] in its write transaction.
+async fn remove_in(tx: &Tx<'_>, r: &Removal, release: Option<&str>) -> TxResult<RemoveOutcome> {
+    if !project_exists(tx, &r.project).await? {
+        return Ok(RemoveOutcome::NotFound);
+    }
+    if is_claimed(tx, &r.project).await? {
+        return Ok(RemoveOutcome::Claimed);
+    }
+    let rows = query(
+        tx,
+        concat!(
+            "SELECT ",
+            file_columns!(),
+            " FROM files WHERE project = $1 AND ($2::text IS NULL OR release = $2) \
+             AND ($3::text IS NULL OR filename = $3) ORDER BY filename"
+        ),
+        &[&r.project, &release, &r.filename],
+    )
+    .await?;
+    let files = all(&rows, file_from_row)?;
+    if files.is_empty() {
+        return Ok(RemoveOutcome::NotFound);
+    }
+    let now = unix_micros();
+    for f in &files {
+        execute(tx, "DELETE FROM files WHERE filename = $1", &[&f.filename]).await?;
+        let removed = RemovedFileRecord {
+            filename: f.filename.clone(),
+            project: f.project.clone(),
+            sha256: f.sha256.clone(),
+            removed_us: now,
+        };
+        insert_removed(tx, &removed).await?;
+    }
+    let change = queue_change(tx, &r.project).await?;
+    audit(tx, &removal_entry(r, &files, now)).await?;
+    Ok(RemoveOutcome::Removed { files, change })
 }
 
 async fn has_queued_change(tx: &Tx<'_>, project: &str) -> TxResult<bool> {
@@ -921,13 +1151,14 @@ async fn insert_project(
     tx: &Tx<'_>,
     name: &str,
     display_name: &str,
-    owner: &str,
+    created_by: &str,
     created_us: i64,
 ) -> TxResult<()> {
     execute(
         tx,
-        "INSERT INTO projects (name, display_name, owner, created_us) VALUES ($1, $2, $3, $4)",
-        &[&name, &display_name, &owner, &created_us],
+        "INSERT INTO projects (name, display_name, created_by, created_us) \
+         VALUES ($1, $2, $3, $4)",
+        &[&name, &display_name, &created_by, &created_us],
     )
     .await?;
     Ok(())
@@ -986,7 +1217,7 @@ type RecordFromRow = fn(&Row) -> TxResult<StateRecord>;
 /// The queries of [`StateStore::export`] after the counters, in
 /// [`StateRecord`]'s order, and what each row becomes. Claims come without
 /// their nested roles ([`with_nested_roles`]).
-const EXPORTS: [(&str, RecordFromRow); 8] = [
+const EXPORTS: [(&str, RecordFromRow); 11] = [
     ("SELECT key, value FROM settings ORDER BY key", |row| {
         Ok(StateRecord::Setting {
             key: row.try_get(0)?,
@@ -998,8 +1229,13 @@ const EXPORTS: [(&str, RecordFromRow); 8] = [
         |row| token_from_row(row).map(StateRecord::Token),
     ),
     (
-        "SELECT name, display_name, owner, created_us FROM projects ORDER BY name",
+        "SELECT name, display_name, created_by, created_us FROM projects ORDER BY name",
         |row| project_from_row(row).map(StateRecord::Project),
+    ),
+    (
+        "SELECT project, \"user\", added_us, added_by FROM project_owners \
+         ORDER BY project, \"user\"",
+        |row| owner_from_row(row).map(StateRecord::Owner),
     ),
     (
         concat!(
@@ -1014,6 +1250,10 @@ const EXPORTS: [(&str, RecordFromRow); 8] = [
                 distribution: row.try_get(12)?,
             })
         },
+    ),
+    (
+        "SELECT filename, project, sha256, removed_us FROM removed_files ORDER BY filename",
+        |row| removed_from_row(row).map(StateRecord::Removed),
     ),
     (
         concat!("SELECT ", claim_columns!(), " FROM claims ORDER BY project"),
@@ -1032,6 +1272,10 @@ const EXPORTS: [(&str, RecordFromRow); 8] = [
     (
         "SELECT name, version, expires, length, sha256 FROM roles ORDER BY name",
         |row| role_from_row(row).map(StateRecord::Role),
+    ),
+    (
+        "SELECT seq, time_us, actor, action, project, detail FROM audit_log ORDER BY seq",
+        |row| audit_from_row(row).map(StateRecord::Audit),
     ),
 ];
 
@@ -1148,18 +1392,24 @@ async fn restore_chunk(tx: &Tx<'_>, chunk: &[StateRecord]) -> TxResult<()> {
     if !projects.is_empty() {
         execute(
             tx,
-            "INSERT INTO projects (name, display_name, owner, created_us) \
+            "INSERT INTO projects (name, display_name, created_by, created_us) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
             &[
                 &projects.iter().map(|p| &p.name).collect::<Vec<_>>(),
                 &projects.iter().map(|p| &p.display_name).collect::<Vec<_>>(),
-                &projects.iter().map(|p| &p.owner).collect::<Vec<_>>(),
+                &projects.iter().map(|p| &p.created_by).collect::<Vec<_>>(),
                 &projects.iter().map(|p| p.created_us).collect::<Vec<_>>(),
             ],
         )
         .await?;
     }
+    for owner in each!(chunk, StateRecord::Owner(o) => o) {
+        insert_owner(tx, owner).await?;
+    }
     restore_files(tx, chunk).await?;
+    for removed in each!(chunk, StateRecord::Removed(r) => r) {
+        insert_removed(tx, removed).await?;
+    }
     for claim in each!(chunk, StateRecord::Claim(c) => c) {
         upsert_claim(tx, claim).await?;
     }
@@ -1265,6 +1515,22 @@ async fn restore_published(tx: &Tx<'_>, chunk: &[StateRecord]) -> TxResult<()> {
         )
         .await?;
     }
+    for a in each!(chunk, StateRecord::Audit(a) => a) {
+        execute(
+            tx,
+            "INSERT INTO audit_log (seq, time_us, actor, action, project, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &param(a.seq)?,
+                &a.time_us,
+                &a.actor,
+                &a.action,
+                &a.project,
+                &a.detail,
+            ],
+        )
+        .await?;
+    }
     for bytes in each!(chunk, StateRecord::Timestamp(bytes) => bytes) {
         execute(
             tx,
@@ -1284,11 +1550,11 @@ async fn add_one(
     file: &FileRecord,
     identity: &FileIdentity,
 ) -> TxResult<AddFile> {
-    let owner = owner_of(tx, &file.project).await?;
-    if owner.as_ref().is_some_and(|owner| *owner != file.uploader) {
+    let owns = ownership(tx, &file.project, &file.uploader).await?;
+    if owns == Some(false) {
         return Ok(AddFile::Forbidden);
     }
-    if owner.is_some() && is_claimed(tx, &file.project).await? {
+    if owns.is_some() && is_claimed(tx, &file.project).await? {
         return Ok(AddFile::Claimed);
     }
     if let Some((project, sha256)) = stored_file(tx, &file.filename).await? {
@@ -1298,11 +1564,14 @@ async fn add_one(
             AddFile::Conflict
         });
     }
+    if is_removed(tx, &file.filename).await? {
+        return Ok(AddFile::Removed);
+    }
     if let Some(refusal) = identity_clash(tx, &file.project, identity).await? {
         return Ok(refusal);
     }
-    if owner.is_none() {
-        insert_project(
+    if owns.is_none() {
+        create_project(
             tx,
             &file.project,
             display_name,
@@ -1379,15 +1648,15 @@ async fn record_in(
 ) -> TxResult<Decision<Result<TransactionOutcome>>> {
     use Decision::{Commit, RollBack};
     let project = &t.claim.project;
-    match owner_of(tx, project).await? {
-        Some(owner) if owner != t.user => return Ok(RollBack(Ok(TransactionOutcome::Forbidden))),
-        Some(_) => {}
+    match ownership(tx, project, &t.user).await? {
+        Some(false) => return Ok(RollBack(Ok(TransactionOutcome::Forbidden))),
+        Some(true) => {}
         None => {
             let created_us = match t.files.iter().map(|f| f.upload_time_us).min() {
                 Some(earliest) => earliest,
                 None => unix_micros(),
             };
-            insert_project(tx, project, &t.display_name, &t.user, created_us).await?;
+            create_project(tx, project, &t.display_name, &t.user, created_us).await?;
         }
     }
     let current = match claim_of(tx, project).await? {
@@ -1402,7 +1671,9 @@ async fn record_in(
     for (file, identity) in t.files.iter().zip(identities) {
         let clash = match stored_file(tx, &file.filename).await? {
             Some((p, sha256)) => p != *project || sha256 != file.sha256,
-            None if identity_clash(tx, project, identity).await?.is_none() => {
+            None if identity_clash(tx, project, identity).await?.is_none()
+                && !is_removed(tx, &file.filename).await? =>
+            {
                 insert_file(tx, file, identity).await?;
                 false
             }
@@ -1528,7 +1799,8 @@ impl StateStore for PgState {
 
     fn project(&self, name: &str) -> Result<Option<ProjectRecord>> {
         self.read(async |tx| {
-            let sql = "SELECT name, display_name, owner, created_us FROM projects WHERE name = $1";
+            let sql =
+                "SELECT name, display_name, created_by, created_us FROM projects WHERE name = $1";
             query_opt(tx, sql, &[&name])
                 .await?
                 .as_ref()
@@ -1539,7 +1811,8 @@ impl StateStore for PgState {
 
     fn projects(&self) -> Result<Vec<ProjectRecord>> {
         self.read(async |tx| {
-            let sql = "SELECT name, display_name, owner, created_us FROM projects ORDER BY name";
+            let sql =
+                "SELECT name, display_name, created_by, created_us FROM projects ORDER BY name";
             all(&query(tx, sql, &[]).await?, project_from_row)
         })
     }
@@ -1639,10 +1912,10 @@ impl StateStore for PgState {
             .map_err(|e| StoreError::Misuse(format!("cannot yank version {version:?}: {e}")))?
             .canonical();
         self.write(Kind::QueuesChange, async |tx| {
-            match owner_of(tx, project).await? {
+            match ownership(tx, project, user).await? {
                 None => return Ok(YankOutcome::NotFound),
-                Some(owner) if owner != user => return Ok(YankOutcome::Forbidden),
-                Some(_) => {}
+                Some(false) => return Ok(YankOutcome::Forbidden),
+                Some(true) => {}
             }
             if is_claimed(tx, project).await? {
                 return Ok(YankOutcome::Claimed);
@@ -1716,6 +1989,49 @@ impl StateStore for PgState {
                 queue_change(tx, project).await?;
             }
             Ok(true)
+        })
+    }
+
+    fn owners(&self, project: &str) -> Result<Vec<OwnerRecord>> {
+        self.read(async |tx| owners_of(tx, project).await)
+    }
+
+    fn add_owner(&self, project: &str, user: &str, actor: &Actor) -> Result<OwnerChange> {
+        // SERIALIZABLE: a refusal has written nothing, and two changes
+        // racing on the same owners cannot both commit.
+        self.write(Kind::Plain, async |tx| {
+            change_owner(tx, project, user, actor, true).await
+        })
+    }
+
+    fn remove_owner(&self, project: &str, user: &str, actor: &Actor) -> Result<OwnerChange> {
+        // SERIALIZABLE: two removals that each saw two owners write skew;
+        // one fails to serialize, retries, and finds the last owner.
+        self.write(Kind::Plain, async |tx| {
+            change_owner(tx, project, user, actor, false).await
+        })
+    }
+
+    fn remove_files(&self, removal: &Removal) -> Result<RemoveOutcome> {
+        let release = removal_release(removal)?;
+        self.write(Kind::QueuesChange, async |tx| {
+            remove_in(tx, removal, release.as_deref()).await
+        })
+    }
+
+    fn removed_files(&self) -> Result<Vec<RemovedFileRecord>> {
+        self.read(async |tx| {
+            let sql = "SELECT filename, project, sha256, removed_us FROM removed_files \
+                       ORDER BY filename";
+            all(&query(tx, sql, &[]).await?, removed_from_row)
+        })
+    }
+
+    fn audit_log(&self, project: Option<&str>) -> Result<Vec<AuditRecord>> {
+        self.read(async |tx| {
+            let sql = "SELECT seq, time_us, actor, action, project, detail FROM audit_log \
+                       WHERE $1::text IS NULL OR project = $1 ORDER BY seq";
+            all(&query(tx, sql, &[&project]).await?, audit_from_row)
         })
     }
 

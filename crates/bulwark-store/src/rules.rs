@@ -4,8 +4,8 @@
 //! functions say what their answers mean.
 
 use crate::{
-    ClaimRecord, FileIdentity, NestedRoleRecord, ProjectTransaction, PublishCommit, Result,
-    StoreError,
+    Actor, ClaimRecord, FileIdentity, FileRecord, NestedRoleRecord, OwnerChange, OwnerRecord,
+    ProjectTransaction, PublishCommit, Removal, Result, StoreError,
 };
 
 /// What the body of a write transaction decided.
@@ -156,6 +156,98 @@ impl Lease<'_> {
                 .map(|fence| LeaseStep::Take { fence })
                 .ok_or_else(|| StoreError::Corrupt("the publisher epoch overflowed".to_owned())),
         }
+    }
+}
+
+/// An audit log entry on its way in: the log gives it its sequence number.
+pub(crate) struct AuditEntry {
+    pub(crate) time_us: i64,
+    pub(crate) actor: String,
+    pub(crate) action: &'static str,
+    pub(crate) project: String,
+    pub(crate) detail: String,
+}
+
+/// Whether `actor` may make `user` an owner of `project` (`add`) or
+/// remove them, given its current `owners`: the audit entry to write, or
+/// the refusal. Both backends call it with the owners read in the
+/// transaction that writes the change.
+pub(crate) fn owner_change(
+    owners: &[OwnerRecord],
+    project: &str,
+    user: &str,
+    actor: &Actor,
+    add: bool,
+) -> std::result::Result<AuditEntry, OwnerChange> {
+    let owns = |name: &str| owners.iter().any(|o| o.user == name);
+    if let Actor::User(name) = actor
+        && !owns(name)
+    {
+        return Err(OwnerChange::Forbidden);
+    }
+    if add && owns(user) {
+        return Err(OwnerChange::AlreadyOwner);
+    }
+    if !add && !owns(user) {
+        return Err(OwnerChange::NotOwner);
+    }
+    if !add && owners.len() == 1 {
+        return Err(OwnerChange::LastOwner);
+    }
+    Ok(AuditEntry {
+        time_us: unix_micros(),
+        actor: actor.audit_name(),
+        action: if add {
+            crate::AuditRecord::OWNER_ADD
+        } else {
+            crate::AuditRecord::OWNER_REMOVE
+        },
+        project: project.to_owned(),
+        detail: user.to_owned(),
+    })
+}
+
+/// The canonical release a removal names, checking that it is well
+/// formed: a filename needs a version.
+pub(crate) fn removal_release(r: &Removal) -> Result<Option<String>> {
+    if r.filename.is_some() && r.version.is_none() {
+        return Err(StoreError::Misuse(format!(
+            "removal of a file of {} names no version",
+            r.project
+        )));
+    }
+    r.version
+        .as_deref()
+        .map(|v| {
+            bulwark_pypi::Version::parse(v)
+                .map(|v| v.canonical())
+                .map_err(|e| StoreError::Misuse(format!("cannot remove version {v:?}: {e}")))
+        })
+        .transpose()
+}
+
+/// The audit entry of a removal of `files` at `time_us`.
+pub(crate) fn removal_entry(r: &Removal, files: &[FileRecord], time_us: i64) -> AuditEntry {
+    let scope = match (&r.version, &r.filename) {
+        (None, _) => "the whole project".to_owned(),
+        (Some(version), None) => format!("release {version}"),
+        (Some(version), Some(_)) => format!("one file of release {version}"),
+    };
+    let names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
+    AuditEntry {
+        time_us,
+        actor: r.actor.audit_name(),
+        action: crate::AuditRecord::REMOVE,
+        project: r.project.clone(),
+        detail: format!(
+            "{scope}: {}; reason: {}",
+            names.join(", "),
+            if r.reason.is_empty() {
+                "(none given)"
+            } else {
+                &r.reason
+            }
+        ),
     }
 }
 

@@ -39,14 +39,15 @@ use rusqlite::{
 
 use crate::export::{Chunks, IS_EMPTY};
 use crate::rules::{
-    Decision, Lease, LeaseStep, TIMESTAMP_ROLE, check_transaction, claim_is_current, identity_of,
-    timestamp_advances, unix_micros,
+    AuditEntry, Decision, Lease, LeaseStep, TIMESTAMP_ROLE, check_transaction, claim_is_current,
+    identity_of, owner_change, removal_entry, removal_release, timestamp_advances, unix_micros,
 };
 use crate::{
-    AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
-    PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RevokeToken,
-    RoleRecord, StateRecord, StateStore, StoreError, TokenPermission, TokenRecord, TokenScope,
-    TransactionOutcome, YankOutcome,
+    Actor, AddFile, AuditRecord, ClaimRecord, ClaimTier, FileIdentity, FileRecord,
+    NestedRoleRecord, OwnerChange, OwnerRecord, PageRecord, PendingChanges, ProjectRecord,
+    ProjectTransaction, PublishCommit, Removal, RemoveOutcome, RemovedFileRecord, Result,
+    RevokeToken, RoleRecord, StateRecord, StateStore, StoreError, TokenPermission, TokenRecord,
+    TokenScope, TransactionOutcome, YankOutcome,
 };
 
 /// Reader connections of an on-disk store. Readers are cheap (a file handle
@@ -220,6 +221,41 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE tokens ADD COLUMN revoked_us INTEGER;
     ALTER TABLE tokens ADD COLUMN last_used_us INTEGER;
     CREATE INDEX tokens_by_creation ON tokens (created_us, id);
+    ",
+    // Version 7.
+    "
+    -- Co-owners: who may upload to, yank, claim and manage a project. The
+    -- one owner projects had so far is their creator and first owner.
+    ALTER TABLE projects RENAME COLUMN owner TO created_by;
+    CREATE TABLE project_owners (
+        project  TEXT    NOT NULL REFERENCES projects (name),
+        user     TEXT    NOT NULL,
+        added_us INTEGER NOT NULL,
+        added_by TEXT    NOT NULL,
+        PRIMARY KEY (project, user)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO project_owners (project, user, added_us, added_by)
+        SELECT name, created_by, created_us, created_by FROM projects;
+
+    -- Ownership changes and administrative removals, in commit order.
+    CREATE TABLE audit_log (
+        seq     INTEGER PRIMARY KEY CHECK (seq > 0),
+        time_us INTEGER NOT NULL,
+        actor   TEXT    NOT NULL,
+        action  TEXT    NOT NULL,
+        project TEXT    NOT NULL,
+        detail  TEXT    NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_by_project ON audit_log (project, seq);
+
+    -- Files an administrator removed: their filenames are never accepted
+    -- again, and their blobs are kept for the snapshot retention.
+    CREATE TABLE removed_files (
+        filename   TEXT    PRIMARY KEY,
+        project    TEXT    NOT NULL REFERENCES projects (name),
+        sha256     TEXT    NOT NULL,
+        removed_us INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
     ",
 ];
 
@@ -538,7 +574,7 @@ fn project_from_row(row: &Row<'_>) -> rusqlite::Result<ProjectRecord> {
     Ok(ProjectRecord {
         name: row.get(0)?,
         display_name: row.get(1)?,
-        owner: row.get(2)?,
+        created_by: row.get(2)?,
         created_us: row.get(3)?,
     })
 }
@@ -729,14 +765,215 @@ fn insert_project(
     tx: &Connection,
     name: &str,
     display_name: &str,
-    owner: &str,
+    created_by: &str,
     created_us: i64,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO projects (name, display_name, owner, created_us) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO projects (name, display_name, created_by, created_us) \
+         VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![name, display_name, owner, created_us])?;
+    .execute(params![name, display_name, created_by, created_us])?;
     Ok(())
+}
+
+/// Creates project `name`, its creator its one owner.
+fn create_project(
+    tx: &Connection,
+    name: &str,
+    display_name: &str,
+    creator: &str,
+    created_us: i64,
+) -> rusqlite::Result<()> {
+    insert_project(tx, name, display_name, creator, created_us)?;
+    insert_owner(
+        tx,
+        &OwnerRecord {
+            project: name.to_owned(),
+            user: creator.to_owned(),
+            added_us: created_us,
+            added_by: creator.to_owned(),
+        },
+    )
+}
+
+fn insert_owner(tx: &Connection, o: &OwnerRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO project_owners (project, user, added_us, added_by) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![o.project, o.user, o.added_us, o.added_by])?;
+    Ok(())
+}
+
+fn owner_from_row(row: &Row<'_>) -> rusqlite::Result<OwnerRecord> {
+    Ok(OwnerRecord {
+        project: row.get(0)?,
+        user: row.get(1)?,
+        added_us: row.get(2)?,
+        added_by: row.get(3)?,
+    })
+}
+
+fn owners_of(tx: &Connection, project: &str) -> rusqlite::Result<Vec<OwnerRecord>> {
+    tx.prepare_cached(
+        "SELECT project, user, added_us, added_by FROM project_owners \
+         WHERE project = ?1 ORDER BY user",
+    )?
+    .query_map([project], owner_from_row)?
+    .collect()
+}
+
+fn project_exists(tx: &Connection, project: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM projects WHERE name = ?1)")?
+        .query_row([project], |row| row.get(0))
+}
+
+/// Whether `user` owns `project`: `None` when there is no such project.
+fn ownership(tx: &Connection, project: &str, user: &str) -> rusqlite::Result<Option<bool>> {
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM project_owners WHERE project = ?1 AND user = ?2) \
+         FROM projects WHERE name = ?1",
+    )?
+    .query_row([project, user], |row| row.get(0))
+    .optional()
+}
+
+/// Appends an entry to the audit log, after every entry committed before.
+fn audit(tx: &Connection, entry: &AuditEntry) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO audit_log (seq, time_us, actor, action, project, detail) \
+         SELECT coalesce(max(seq), 0) + 1, ?1, ?2, ?3, ?4, ?5 FROM audit_log",
+    )?
+    .execute(params![
+        entry.time_us,
+        entry.actor,
+        entry.action,
+        entry.project,
+        entry.detail
+    ])?;
+    Ok(())
+}
+
+fn insert_audit(tx: &Connection, a: &AuditRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO audit_log (seq, time_us, actor, action, project, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        a.seq, a.time_us, a.actor, a.action, a.project, a.detail
+    ])?;
+    Ok(())
+}
+
+fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: row.get(0)?,
+        time_us: row.get(1)?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        project: row.get(4)?,
+        detail: row.get(5)?,
+    })
+}
+
+fn insert_removed(tx: &Connection, r: &RemovedFileRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO removed_files (filename, project, sha256, removed_us) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![r.filename, r.project, r.sha256, r.removed_us])?;
+    Ok(())
+}
+
+fn removed_from_row(row: &Row<'_>) -> rusqlite::Result<RemovedFileRecord> {
+    Ok(RemovedFileRecord {
+        filename: row.get(0)?,
+        project: row.get(1)?,
+        sha256: row.get(2)?,
+        removed_us: row.get(3)?,
+    })
+}
+
+fn is_removed(tx: &Connection, filename: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM removed_files WHERE filename = ?1)")?
+        .query_row([filename], |row| row.get(0))
+}
+
+/// The body of [`StateStore::add_owner`] and [`StateStore::remove_owner`]
+/// in their write transaction.
+fn change_owner(
+    tx: &Connection,
+    project: &str,
+    user: &str,
+    actor: &Actor,
+    add: bool,
+) -> rusqlite::Result<OwnerChange> {
+    if !project_exists(tx, project)? {
+        return Ok(OwnerChange::NoSuchProject);
+    }
+    let owners = owners_of(tx, project)?;
+    let entry = match owner_change(&owners, project, user, actor, add) {
+        Ok(entry) => entry,
+        Err(refusal) => return Ok(refusal),
+    };
+    if add {
+        insert_owner(
+            tx,
+            &OwnerRecord {
+                project: project.to_owned(),
+                user: user.to_owned(),
+                added_us: entry.time_us,
+                added_by: entry.actor.clone(),
+            },
+        )?;
+    } else {
+        tx.prepare_cached("DELETE FROM project_owners WHERE project = ?1 AND user = ?2")?
+            .execute([project, user])?;
+    }
+    audit(tx, &entry)?;
+    Ok(OwnerChange::Done)
+}
+
+/// The body of [`StateStore::remove_files`] in its write transaction.
+fn remove_in(
+    tx: &Connection,
+    r: &Removal,
+    release: Option<&str>,
+) -> rusqlite::Result<RemoveOutcome> {
+    if !project_exists(tx, &r.project)? {
+        return Ok(RemoveOutcome::NotFound);
+    }
+    if is_claimed(tx, &r.project)? {
+        return Ok(RemoveOutcome::Claimed);
+    }
+    let files: Vec<FileRecord> = tx
+        .prepare_cached(concat!(
+            "SELECT ",
+            file_columns!(),
+            " FROM files WHERE project = ?1 AND (?2 IS NULL OR release = ?2) \
+             AND (?3 IS NULL OR filename = ?3) ORDER BY filename"
+        ))?
+        .query_map(params![r.project, release, r.filename], file_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    if files.is_empty() {
+        return Ok(RemoveOutcome::NotFound);
+    }
+    let now = unix_micros();
+    for f in &files {
+        tx.prepare_cached("DELETE FROM files WHERE filename = ?1")?
+            .execute([&f.filename])?;
+        insert_removed(
+            tx,
+            &RemovedFileRecord {
+                filename: f.filename.clone(),
+                project: f.project.clone(),
+                sha256: f.sha256.clone(),
+                removed_us: now,
+            },
+        )?;
+    }
+    let change = queue_change(tx, &r.project)?;
+    audit(tx, &removal_entry(r, &files, now))?;
+    Ok(RemoveOutcome::Removed { files, change })
 }
 
 fn insert_file(
@@ -851,12 +1088,6 @@ fn has_queued_change(tx: &Connection, project: &str) -> rusqlite::Result<bool> {
         .query_row([project], |row| row.get(0))
 }
 
-fn owner_of(tx: &Connection, project: &str) -> rusqlite::Result<Option<String>> {
-    tx.prepare_cached("SELECT owner FROM projects WHERE name = ?1")?
-        .query_row([project], |row| row.get(0))
-        .optional()
-}
-
 fn lock_queue(queue: &Mutex<Vec<Queued>>) -> MutexGuard<'_, Vec<Queued>> {
     queue.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -908,13 +1139,13 @@ fn add_one(
     file: &FileRecord,
     identity: &FileIdentity,
 ) -> rusqlite::Result<AddFile> {
-    let owner = owner_of(conn, &file.project)?;
-    if owner.as_ref().is_some_and(|owner| *owner != file.uploader) {
+    let owns = ownership(conn, &file.project, &file.uploader)?;
+    if owns == Some(false) {
         return Ok(AddFile::Forbidden);
     }
     // In the transaction that would insert the file: a claim recorded by a
     // concurrent `record_transaction` is either seen here or not yet begun.
-    if owner.is_some() && is_claimed(conn, &file.project)? {
+    if owns.is_some() && is_claimed(conn, &file.project)? {
         return Ok(AddFile::Claimed);
     }
     if let Some((project, sha256)) = stored_file(conn, &file.filename)? {
@@ -924,6 +1155,9 @@ fn add_one(
             AddFile::Conflict
         });
     }
+    if is_removed(conn, &file.filename)? {
+        return Ok(AddFile::Removed);
+    }
     // PEP 440 and the wheel spec, not the filename, tell which release and
     // which distribution a file is (issue #10: `Foo_Bar-1.0.tar.gz` beside
     // `foo_bar-1.0.tar.gz`, or `foo_bar-1.0.0.tar.gz`, made pip's `==1.0`
@@ -931,8 +1165,8 @@ fn add_one(
     if let Some(refusal) = identity_clash(conn, &file.project, identity)? {
         return Ok(refusal);
     }
-    if owner.is_none() {
-        insert_project(
+    if owns.is_none() {
+        create_project(
             conn,
             &file.project,
             display_name,
@@ -954,15 +1188,15 @@ fn record_in(
 ) -> rusqlite::Result<Decision<Result<TransactionOutcome>>> {
     use Decision::{Commit, RollBack};
     let project = &t.claim.project;
-    match owner_of(tx, project)? {
-        Some(owner) if owner != t.user => return Ok(RollBack(Ok(TransactionOutcome::Forbidden))),
-        Some(_) => {}
+    match ownership(tx, project, &t.user)? {
+        Some(false) => return Ok(RollBack(Ok(TransactionOutcome::Forbidden))),
+        Some(true) => {}
         None => {
             let created_us = match t.files.iter().map(|f| f.upload_time_us).min() {
                 Some(earliest) => earliest,
                 None => unix_micros(),
             };
-            insert_project(tx, project, &t.display_name, &t.user, created_us)?;
+            create_project(tx, project, &t.display_name, &t.user, created_us)?;
         }
     }
     let stored = claim_of(tx, project)?;
@@ -981,7 +1215,9 @@ fn record_in(
         // is refused as a twine upload of it would be.
         match stored_file(tx, &file.filename)? {
             Some((p, sha256)) if p == *project && sha256 == file.sha256 => {}
-            None if identity_clash(tx, project, identity)?.is_none() => {
+            None if identity_clash(tx, project, identity)?.is_none()
+                && !is_removed(tx, &file.filename)? =>
+            {
                 insert_file(tx, file, identity)?;
             }
             _ => {
@@ -1067,7 +1303,7 @@ impl StateStore for SqliteState {
     fn project(&self, name: &str) -> Result<Option<ProjectRecord>> {
         self.read(|tx| {
             tx.prepare_cached(
-                "SELECT name, display_name, owner, created_us FROM projects WHERE name = ?1",
+                "SELECT name, display_name, created_by, created_us FROM projects WHERE name = ?1",
             )?
             .query_row([name], project_from_row)
             .optional()
@@ -1077,7 +1313,7 @@ impl StateStore for SqliteState {
     fn projects(&self) -> Result<Vec<ProjectRecord>> {
         self.read(|tx| {
             tx.prepare_cached(
-                "SELECT name, display_name, owner, created_us FROM projects ORDER BY name",
+                "SELECT name, display_name, created_by, created_us FROM projects ORDER BY name",
             )?
             .query_map([], project_from_row)?
             .collect()
@@ -1178,10 +1414,10 @@ impl StateStore for SqliteState {
             .map_err(|e| StoreError::Misuse(format!("cannot yank version {version:?}: {e}")))?
             .canonical();
         self.write(|tx| {
-            match owner_of(tx, project)? {
+            match ownership(tx, project, user)? {
                 None => return Ok(YankOutcome::NotFound),
-                Some(owner) if owner != user => return Ok(YankOutcome::Forbidden),
-                Some(_) => {}
+                Some(false) => return Ok(YankOutcome::Forbidden),
+                Some(true) => {}
             }
             if is_claimed(tx, project)? {
                 return Ok(YankOutcome::Claimed);
@@ -1252,6 +1488,47 @@ impl StateStore for SqliteState {
                 queue_change(tx, project)?;
             }
             Ok(true)
+        })
+    }
+
+    fn owners(&self, project: &str) -> Result<Vec<OwnerRecord>> {
+        self.read(|tx| owners_of(tx, project))
+    }
+
+    fn add_owner(&self, project: &str, user: &str, actor: &Actor) -> Result<OwnerChange> {
+        // A refusal has written nothing: committing it changes nothing.
+        self.write(|tx| change_owner(tx, project, user, actor, true))
+    }
+
+    fn remove_owner(&self, project: &str, user: &str, actor: &Actor) -> Result<OwnerChange> {
+        // One write transaction (BEGIN IMMEDIATE): the owners counted are
+        // the owners when the row goes.
+        self.write(|tx| change_owner(tx, project, user, actor, false))
+    }
+
+    fn remove_files(&self, removal: &Removal) -> Result<RemoveOutcome> {
+        let release = removal_release(removal)?;
+        self.write(|tx| remove_in(tx, removal, release.as_deref()))
+    }
+
+    fn removed_files(&self) -> Result<Vec<RemovedFileRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT filename, project, sha256, removed_us FROM removed_files ORDER BY filename",
+            )?
+            .query_map([], removed_from_row)?
+            .collect()
+        })
+    }
+
+    fn audit_log(&self, project: Option<&str>) -> Result<Vec<AuditRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT seq, time_us, actor, action, project, detail FROM audit_log \
+                 WHERE ?1 IS NULL OR project = ?1 ORDER BY seq",
+            )?
+            .query_map([project], audit_from_row)?
+            .collect()
         })
     }
 
@@ -1469,9 +1746,15 @@ impl StateStore for SqliteState {
         )?;
         export_rows(
             &tx,
-            "SELECT name, display_name, owner, created_us FROM projects ORDER BY name",
+            "SELECT name, display_name, created_by, created_us FROM projects ORDER BY name",
             &mut out,
             |row| project_from_row(row).map(StateRecord::Project),
+        )?;
+        export_rows(
+            &tx,
+            "SELECT project, user, added_us, added_by FROM project_owners ORDER BY project, user",
+            &mut out,
+            |row| owner_from_row(row).map(StateRecord::Owner),
         )?;
         export_rows(
             &tx,
@@ -1491,36 +1774,17 @@ impl StateStore for SqliteState {
         )?;
         export_rows(
             &tx,
+            "SELECT filename, project, sha256, removed_us FROM removed_files ORDER BY filename",
+            &mut out,
+            |row| removed_from_row(row).map(StateRecord::Removed),
+        )?;
+        export_rows(
+            &tx,
             concat!("SELECT ", claim_columns!(), " FROM claims ORDER BY project"),
             &mut out,
             |row| with_nested(&tx, claim_from_row(row)?).map(StateRecord::Claim),
         )?;
-        export_rows(
-            &tx,
-            "SELECT seq, project FROM changes ORDER BY seq",
-            &mut out,
-            |row| {
-                Ok(StateRecord::Change {
-                    seq: row.get(0)?,
-                    project: row.get(1)?,
-                })
-            },
-        )?;
-        export_rows(
-            &tx,
-            "SELECT project, sha256, length, bin FROM pages ORDER BY project",
-            &mut out,
-            |row| page_from_row(row).map(StateRecord::Page),
-        )?;
-        export_rows(
-            &tx,
-            "SELECT name, version, expires, length, sha256 FROM roles ORDER BY name",
-            &mut out,
-            |row| role_from_row(row).map(StateRecord::Role),
-        )?;
-        export_rows(&tx, "SELECT bytes FROM timestamp", &mut out, |row| {
-            row.get(0).map(StateRecord::Timestamp)
-        })?;
+        export_queue_and_published(&tx, &mut out)?;
         out.finish()?;
         tx.commit().map_err(db)
     }
@@ -1546,6 +1810,44 @@ impl StateStore for SqliteState {
         // Dropped without a commit on any error above: rolled back.
         tx.commit().map_err(db)
     }
+}
+
+/// The queued changes, the published records and the audit log of
+/// [`StateStore::export`], in [`StateRecord`]'s order.
+fn export_queue_and_published(tx: &Connection, out: &mut Chunks<'_>) -> Result<()> {
+    export_rows(
+        tx,
+        "SELECT seq, project FROM changes ORDER BY seq",
+        out,
+        |row| {
+            Ok(StateRecord::Change {
+                seq: row.get(0)?,
+                project: row.get(1)?,
+            })
+        },
+    )?;
+    export_rows(
+        tx,
+        "SELECT project, sha256, length, bin FROM pages ORDER BY project",
+        out,
+        |row| page_from_row(row).map(StateRecord::Page),
+    )?;
+    export_rows(
+        tx,
+        "SELECT name, version, expires, length, sha256 FROM roles ORDER BY name",
+        out,
+        |row| role_from_row(row).map(StateRecord::Role),
+    )?;
+    export_rows(
+        tx,
+        "SELECT seq, time_us, actor, action, project, detail FROM audit_log ORDER BY seq",
+        out,
+        |row| audit_from_row(row).map(StateRecord::Audit),
+    )?;
+    export_rows(tx, "SELECT bytes FROM timestamp", out, |row| {
+        row.get(0).map(StateRecord::Timestamp)
+    })?;
+    Ok(())
 }
 
 /// Pushes a record made by `record` of each row of `sql` onto `out`.
@@ -1591,8 +1893,11 @@ fn restore_one(tx: &Connection, record: &StateRecord) -> rusqlite::Result<()> {
         }
         StateRecord::Token(t) => insert_token(tx, t)?,
         StateRecord::Project(p) => {
-            insert_project(tx, &p.name, &p.display_name, &p.owner, p.created_us)?;
+            insert_project(tx, &p.name, &p.display_name, &p.created_by, p.created_us)?;
         }
+        StateRecord::Owner(o) => insert_owner(tx, o)?,
+        StateRecord::Removed(r) => insert_removed(tx, r)?,
+        StateRecord::Audit(a) => insert_audit(tx, a)?,
         StateRecord::File {
             file,
             release,
@@ -1694,7 +1999,10 @@ mod tests {
             pragma(&lock(&store.writer), "user_version"),
             i64::try_from(MIGRATIONS.len()).unwrap()
         );
-        assert_eq!(store.project("pkg").unwrap().unwrap().owner, "alice");
+        assert_eq!(store.project("pkg").unwrap().unwrap().created_by, "alice");
+        let owners = store.owners("pkg").unwrap();
+        assert_eq!(owners.len(), 1);
+        assert_eq!((owners[0].user.as_str(), owners[0].added_us), ("alice", 1));
         assert_eq!(store.claims().unwrap(), []);
         let claim = ClaimRecord {
             project: "pkg".to_owned(),

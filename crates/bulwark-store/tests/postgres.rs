@@ -94,6 +94,36 @@ fn servers_starting_at_once_migrate_once() {
     });
 }
 
+/// A database of schema version 1 (one `owner` per project) gains the
+/// owners table with every project's owner, its creator.
+#[test]
+fn migration_2_makes_each_owner_the_first_of_the_project_owners() {
+    let url = fresh_database();
+    drop(PgState::connect(&url).unwrap());
+    // Back to version 1's shape, with a project.
+    execute(
+        &url,
+        "DROP TABLE project_owners, audit_log, removed_files; \
+         ALTER TABLE projects RENAME COLUMN created_by TO owner; \
+         UPDATE schema_version SET version = 1; \
+         INSERT INTO projects (name, display_name, owner, created_us) \
+         VALUES ('pkg', 'Pkg', 'alice', 7)",
+    );
+    let store = PgState::connect(&url).unwrap();
+    assert_eq!(store.project("pkg").unwrap().unwrap().created_by, "alice");
+    let owners = store.owners("pkg").unwrap();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(
+        (
+            owners[0].user.as_str(),
+            owners[0].added_us,
+            owners[0].added_by.as_str()
+        ),
+        ("alice", 7, "alice")
+    );
+    assert_eq!(store.audit_log(None).unwrap(), []);
+}
+
 #[test]
 fn refuses_a_newer_schema() {
     let url = fresh_database();
@@ -196,7 +226,18 @@ fn two_users_creating_one_project_get_one_owner() {
             .collect();
         racers.into_iter().map(|r| r.join().unwrap()).collect()
     });
-    let owner = b.project("shared").unwrap().unwrap().owner;
+    let owner = b.project("shared").unwrap().unwrap().created_by;
+    let owners: Vec<String> = b
+        .owners("shared")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.user)
+        .collect();
+    assert_eq!(
+        owners,
+        std::slice::from_ref(&owner),
+        "the creator is the one owner"
+    );
     for (user, outcome) in &outcomes {
         if *user == owner {
             assert!(

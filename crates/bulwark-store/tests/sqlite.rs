@@ -58,14 +58,17 @@ fn open_creates_a_versioned_wal_database() {
     assert_eq!(
         tables,
         [
+            "audit_log",
             "changes",
             "claim_nested",
             "claims",
             "counters",
             "files",
             "pages",
+            "project_owners",
             "projects",
             "publisher_lease",
+            "removed_files",
             "roles",
             "settings",
             "timestamp",

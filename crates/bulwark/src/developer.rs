@@ -46,7 +46,7 @@ pub struct IndexArgs {
         default_value = "http://127.0.0.1:8080/"
     )]
     pub index: String,
-    /// The project owner's API token (or `BULWARK_TOKEN`).
+    /// An owner's API token (or `BULWARK_TOKEN`).
     #[arg(long, env = "BULWARK_TOKEN", hide_env_values = true)]
     pub token: String,
 }

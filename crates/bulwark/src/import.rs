@@ -160,6 +160,9 @@ fn import_one(
             )
         }
         AddFile::SecondSdist => bail!("the release already has an sdist (one per release)"),
+        AddFile::Removed => {
+            bail!("an administrator removed a file of this name: it is never reused")
+        }
         AddFile::Forbidden => bail!("the project belongs to another user"),
         AddFile::Claimed => {
             bail!("the project is claimed: its developers add files with bulwark upload --key")

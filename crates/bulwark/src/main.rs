@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory as _, Parser, Subcommand};
 
+mod audit;
 mod ceremony;
 mod claim;
 mod config;
@@ -18,7 +19,9 @@ mod import;
 mod key;
 mod migrate;
 mod mirror;
+mod owner;
 mod proxy;
+mod remove;
 mod serve;
 mod token;
 mod trusted_root;
@@ -43,6 +46,12 @@ enum Command {
     Import(import::Args),
     /// Manage API tokens.
     Token(token::Args),
+    /// Manage a project's owners (operator command, beside the data).
+    Owner(owner::Args),
+    /// Remove files of a project, or all of them (a legal takedown; operator command).
+    Remove(remove::Args),
+    /// Show the audit log: ownership changes and removals.
+    Audit(audit::Args),
     /// Copy an embedded index (--data-dir) to PostgreSQL and S3 (--state, --blobs).
     Migrate(migrate::Args),
     /// Manage encrypted key files (one per key holder).
@@ -56,11 +65,11 @@ enum Command {
     /// they sign its releases.
     Claim(claim::Args),
     /// Leave a claimed project's page to a nested role with its own keys
-    /// (e.g. a CI key), as the project's owner.
+    /// (e.g. a CI key), as an owner of the project.
     Delegate(delegate::Args),
-    /// Yank a release (PEP 592), as its project's owner.
+    /// Yank a release (PEP 592), as an owner of its project.
     Yank(yank::Args),
-    /// Undo a yank, as the project's owner.
+    /// Undo a yank, as an owner of the project.
     Unyank(yank::Args),
     /// A TUF client following the TUF conformance client protocol.
     TufClient(tuf_client::Args),
@@ -92,6 +101,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Import(args) => import::run(args),
         Command::Token(args) => token::run(args),
+        Command::Owner(args) => owner::run(args),
+        Command::Remove(args) => remove::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Key(args) => key::run(args),
         Command::Ceremony(args) => ceremony::run(args),

@@ -348,11 +348,14 @@ fn kind(record: &StateRecord) -> &'static str {
         StateRecord::Setting { .. } => "settings",
         StateRecord::Token(_) => "tokens",
         StateRecord::Project(_) => "projects",
+        StateRecord::Owner(_) => "owners",
         StateRecord::File { .. } => "files",
+        StateRecord::Removed(_) => "removed files",
         StateRecord::Claim(_) => "claims",
         StateRecord::Change { .. } => "queued changes",
         StateRecord::Page(_) => "pages",
         StateRecord::Role(_) => "roles",
+        StateRecord::Audit(_) => "audit log entries",
         StateRecord::Timestamp(_) => "timestamp",
     }
 }

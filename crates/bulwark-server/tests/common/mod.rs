@@ -149,7 +149,13 @@ impl Repo {
             blobs: self.blobs.list(layout::FILES_PREFIX).unwrap(),
             claim_blobs: self.blobs.list(layout::CLAIMS_PREFIX).unwrap(),
             files,
-            owners: projects.into_iter().map(|p| (p.name, p.owner)).collect(),
+            owners: projects
+                .into_iter()
+                .map(|p| {
+                    let owners = self.store.owners(&p.name).unwrap();
+                    (p.name, owners.into_iter().map(|o| o.user).collect())
+                })
+                .collect(),
             claims: self.store.claims().unwrap(),
             pending: self.store.pending_changes().unwrap(),
         }
@@ -166,7 +172,7 @@ pub struct Inventory {
     pub blobs: Vec<String>,
     pub claim_blobs: Vec<String>,
     pub files: Vec<FileRecord>,
-    pub owners: BTreeMap<String, String>,
+    pub owners: BTreeMap<String, Vec<String>>,
     pub claims: Vec<ClaimRecord>,
     pub pending: PendingChanges,
 }
