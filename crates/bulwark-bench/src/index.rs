@@ -64,6 +64,7 @@ impl Index {
             blobs: repo.blobs.clone(),
             config: Arc::new(ServerConfig::default()),
             publish: Arc::new(tokio::sync::Notify::new()),
+            publish_stats: Arc::default(),
         };
         let log: Log = Arc::default();
         let router = bulwark_server::router(state.clone())

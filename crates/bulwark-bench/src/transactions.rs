@@ -273,8 +273,9 @@ async fn publisher_task(
     slot: Slot,
     interval: Duration,
 ) {
+    let stats = bulwark_server::publisher::PublishStats::default();
     loop {
-        bulwark_server::publisher::run_once(&publisher).await;
+        bulwark_server::publisher::run_once(&publisher, &stats).await;
         let ended = Instant::now();
         let waiting = lock(&slot).take();
         if let Some(awaited) = waiting {

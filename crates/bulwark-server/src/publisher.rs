@@ -22,7 +22,7 @@
 //! ```
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bulwark_http::{blocking, chain};
@@ -228,6 +228,104 @@ pub async fn forward_changes(store: Arc<dyn StateStore>, wake: Arc<Notify>) {
     }
 }
 
+/// The last publish run that signed anything, as this process's publisher
+/// ran it: what `/status/` shows (and what metrics can export).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastRun {
+    /// When it finished, microseconds since the Unix epoch.
+    pub finished_us: i64,
+    /// Its wall time, microseconds.
+    pub micros: u64,
+    /// The version it gave the roles it signed.
+    pub version: u64,
+    /// Project pages it rendered: the projects whose changes it published.
+    pub pages: usize,
+    /// Roles it signed.
+    pub roles_signed: usize,
+    /// The longest upload→published delay among the files it published,
+    /// microseconds (`None` when it published no upload).
+    pub max_delay_us: Option<u64>,
+}
+
+/// What this process's publisher has done since it started, shared
+/// between the publisher task (which records) and the handlers (which
+/// read): the last run that published, and how many runs published,
+/// found nothing to do, or failed. In memory only: a restarted or standby
+/// server starts empty.
+#[derive(Debug, Default)]
+pub struct PublishStats {
+    inner: Mutex<StatsInner>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct StatsInner {
+    last: Option<LastRun>,
+    published: u64,
+    idle: u64,
+    failed: u64,
+}
+
+/// A copy of [`PublishStats`] at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PublishSnapshot {
+    /// The last run that published.
+    pub last: Option<LastRun>,
+    /// Runs that published.
+    pub published: u64,
+    /// Runs that found nothing to publish.
+    pub idle: u64,
+    /// Runs that failed (fenced off or otherwise).
+    pub failed: u64,
+}
+
+impl PublishStats {
+    /// Records a run that published `report`, finished at `finished_us`.
+    pub fn record_published(&self, report: &bulwark_repo::PublishReport, finished_us: i64) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.published += 1;
+        inner.last = Some(LastRun {
+            finished_us,
+            micros: report.micros,
+            version: report.version,
+            pages: report.pages,
+            roles_signed: report.roles_signed,
+            max_delay_us: report.max_delay_us,
+        });
+    }
+
+    /// Records a run that found nothing to publish.
+    pub fn record_idle(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .idle += 1;
+    }
+
+    /// Records a run that failed.
+    pub fn record_failed(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .failed += 1;
+    }
+
+    /// The numbers now.
+    #[must_use]
+    pub fn snapshot(&self) -> PublishSnapshot {
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        PublishSnapshot {
+            last: inner.last,
+            published: inner.published,
+            idle: inner.idle,
+            failed: inner.failed,
+        }
+    }
+}
+
 /// What one publish run came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunOutcome {
@@ -240,10 +338,17 @@ pub enum RunOutcome {
     Failed,
 }
 
-/// Runs the publisher once now, logging the outcome.
-pub async fn run_once(publisher: &Arc<Publisher>) -> RunOutcome {
+/// Runs the publisher once now, logging the outcome and recording it in
+/// `stats`.
+pub async fn run_once(publisher: &Arc<Publisher>, stats: &PublishStats) -> RunOutcome {
     let p = publisher.clone();
-    match blocking(move || p.run_once(now())).await {
+    let outcome = blocking(move || p.run_once(now())).await;
+    match &outcome {
+        Ok(Some(report)) => stats.record_published(report, bulwark_repo::clock::unix_micros()),
+        Ok(None) => stats.record_idle(),
+        Err(_) => stats.record_failed(),
+    }
+    match outcome {
         Ok(Some(report)) => {
             tracing::info!(
                 version = report.version,
@@ -322,10 +427,12 @@ async fn collect_unrecorded(
 /// unrecorded ten intervals later; a request never lasts that long with
 /// the default settings). A run refused as fenced makes it a standby
 /// until the lease task takes the lease again; after [`MAX_FAILED_RUNS`]
-/// failed runs in a row it gives the lease up ([`STEP_DOWN`]). Ends when
-/// the lease task does ([`Lease::release`]).
+/// failed runs in a row it gives the lease up ([`STEP_DOWN`]). Every run
+/// is recorded in `stats`. Ends when the lease task does
+/// ([`Lease::release`]).
 pub async fn run(
     publisher: Arc<Publisher>,
+    stats: Arc<PublishStats>,
     lease: LeaseWatch,
     wake: Arc<Notify>,
     interval: Duration,
@@ -358,7 +465,7 @@ pub async fn run(
             last_gc = Instant::now();
             collect_unrecorded(&publisher, BTreeSet::new()).await
         };
-        let wait = match run_once(&publisher).await {
+        let wait = match run_once(&publisher, &stats).await {
             RunOutcome::Done => {
                 failed = 0;
                 interval

@@ -61,4 +61,6 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Wakes the publisher after a change was queued.
     pub publish: Arc<Notify>,
+    /// What this process's publisher did (`/status/` shows it).
+    pub publish_stats: Arc<crate::publisher::PublishStats>,
 }

@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bulwark_repo::Publisher;
-use bulwark_server::publisher::{LEASE, Lease, MAX_FAILED_RUNS, RENEW, RunOutcome, run, run_once};
+use bulwark_server::publisher::{
+    LEASE, Lease, MAX_FAILED_RUNS, PublishStats, RENEW, RunOutcome, run, run_once,
+};
 use bulwark_store::StateStore;
 use bulwark_tuf::keys::{Algorithm, KeyError, PublicKey, SigningKey};
 use bulwark_tuf::signer::Signer;
@@ -106,7 +108,10 @@ async fn a_run_longer_than_the_lease_keeps_it_and_commits() {
         }
         None
     });
-    assert_eq!(run_once(&publisher).await, RunOutcome::Done);
+    assert_eq!(
+        run_once(&publisher, &PublishStats::default()).await,
+        RunOutcome::Done
+    );
     assert_eq!(rival.await.unwrap(), None, "the rival took a renewed lease");
     assert_eq!(lease.fence(), Some(fence));
     lease.release().await;
@@ -124,7 +129,10 @@ async fn a_fenced_run_is_lost_leadership_not_a_failure() {
     assert!(new > old);
     let before = repo.store.latest_timestamp().unwrap();
     publisher.set_fence(old);
-    assert_eq!(run_once(&publisher).await, RunOutcome::Fenced);
+    let stats = PublishStats::default();
+    assert_eq!(run_once(&publisher, &stats).await, RunOutcome::Fenced);
+    assert_eq!(stats.snapshot().failed, 1);
+    assert_eq!(stats.snapshot().last, None);
     assert_eq!(repo.store.latest_timestamp().unwrap(), before);
 }
 
@@ -165,6 +173,7 @@ async fn a_publisher_whose_runs_keep_failing_gives_the_lease_up() {
     assert!(lease.fence().is_some());
     let task = tokio::spawn(run(
         publisher,
+        Arc::default(),
         lease.watch(),
         wake,
         Duration::from_hours(1),

@@ -60,8 +60,8 @@ use crate::rules::{
 };
 use crate::{
     AddFile, ClaimRecord, ClaimTier, FileIdentity, FileRecord, NestedRoleRecord, PageRecord,
-    PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, Result, RoleRecord,
-    StateRecord, StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
+    PendingChanges, ProjectRecord, ProjectTransaction, PublishCommit, RecentUpload, Result,
+    RoleRecord, StateRecord, StateStore, StoreError, TokenRecord, TransactionOutcome, YankOutcome,
 };
 
 /// Connections in the pool of [`PgState::connect`].
@@ -215,6 +215,11 @@ const MIGRATIONS: &[&str] = &[
         epoch      BIGINT NOT NULL CHECK (epoch >= 0)
     );
     INSERT INTO publisher_lease (id, holder, expires_at, epoch) VALUES (1, NULL, NULL, 0);
+    "#,
+    // Version 2.
+    r#"
+    -- The web pages' most recently updated projects: files newest first.
+    CREATE INDEX files_by_upload_time ON files (upload_time_us);
     "#,
 ];
 
@@ -1435,6 +1440,56 @@ impl StateStore for PgState {
         self.read(async |tx| {
             let sql = "SELECT name, display_name, owner, created_us FROM projects ORDER BY name";
             all(&query(tx, sql, &[]).await?, project_from_row)
+        })
+    }
+
+    fn recently_updated(&self, limit: usize) -> Result<Vec<RecentUpload>> {
+        crate::rules::recently_updated(limit, |window| {
+            let window = i64::try_from(window).unwrap_or(i64::MAX);
+            self.read(async |tx| {
+                let sql = "SELECT f.project, p.display_name, f.version, f.upload_time_us
+                           FROM files f JOIN projects p ON p.name = f.project
+                           ORDER BY f.upload_time_us DESC, f.filename LIMIT $1";
+                query(tx, sql, &[&window])
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        Ok(RecentUpload {
+                            project: row.try_get(0)?,
+                            display_name: row.try_get(1)?,
+                            version: row.try_get(2)?,
+                            upload_time_us: row.try_get(3)?,
+                        })
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    fn search_projects(&self, query_text: &str, limit: usize) -> Result<Vec<ProjectRecord>> {
+        if query_text.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let end = crate::rules::prefix_end(query_text);
+        self.read(async |tx| {
+            let sql = "SELECT name, display_name, owner, created_us FROM projects
+                       WHERE name >= $1 AND name < $2 ORDER BY name LIMIT $3";
+            let mut found = all(
+                &query(tx, sql, &[&query_text, &end, &limit]).await?,
+                project_from_row,
+            )?;
+            let rest = limit - i64::try_from(found.len()).unwrap_or(limit);
+            if rest > 0 {
+                // strpos, not LIKE: free of wildcards.
+                let sql = "SELECT name, display_name, owner, created_us FROM projects
+                           WHERE strpos(name, $1) > 1 ORDER BY name LIMIT $2";
+                found.extend(all(
+                    &query(tx, sql, &[&query_text, &rest]).await?,
+                    project_from_row,
+                )?);
+            }
+            Ok(found)
         })
     }
 

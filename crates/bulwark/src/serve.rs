@@ -317,6 +317,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ..bulwark_server::ServerConfig::default()
         }),
         publish: Arc::new(tokio::sync::Notify::new()),
+        publish_stats: Arc::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -333,7 +334,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             publisher.set_fence(fence);
             // Fenced: another server took over meanwhile, and this one
             // serves as a standby.
-            if bulwark_server::publisher::run_once(&publisher).await == RunOutcome::Failed {
+            if bulwark_server::publisher::run_once(&publisher, &state.publish_stats).await
+                == RunOutcome::Failed
+            {
                 lease.release().await;
                 bail!("the first publish failed; see the log above");
             }

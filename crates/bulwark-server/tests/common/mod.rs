@@ -124,6 +124,7 @@ impl Repo {
             blobs: self.blobs.clone(),
             config: Arc::new(config),
             publish: Arc::new(tokio::sync::Notify::new()),
+            publish_stats: Arc::default(),
         }
     }
 
