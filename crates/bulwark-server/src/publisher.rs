@@ -260,9 +260,19 @@ pub struct PublishStats {
 #[derive(Clone, Debug, Default)]
 struct StatsInner {
     last: Option<LastRun>,
+    last_delay: Option<UploadDelay>,
     published: u64,
     idle: u64,
     failed: u64,
+}
+
+/// The upload→published delay of the last run that published uploads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadDelay {
+    /// When that run finished, microseconds since the Unix epoch.
+    pub finished_us: i64,
+    /// The longest delay among its files, microseconds.
+    pub max_us: u64,
 }
 
 /// A copy of [`PublishStats`] at one moment.
@@ -270,6 +280,9 @@ struct StatsInner {
 pub struct PublishSnapshot {
     /// The last run that published.
     pub last: Option<LastRun>,
+    /// The delay of the last run that published uploads (a later run may
+    /// have signed only other changes: yanks, claims, expiring roles).
+    pub last_delay: Option<UploadDelay>,
     /// Runs that published.
     pub published: u64,
     /// Runs that found nothing to publish.
@@ -283,6 +296,12 @@ impl PublishStats {
     pub fn record_published(&self, report: &bulwark_repo::PublishReport, finished_us: i64) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.published += 1;
+        if let Some(max_us) = report.max_delay_us {
+            inner.last_delay = Some(UploadDelay {
+                finished_us,
+                max_us,
+            });
+        }
         inner.last = Some(LastRun {
             finished_us,
             micros: report.micros,
@@ -319,6 +338,7 @@ impl PublishStats {
             .clone();
         PublishSnapshot {
             last: inner.last,
+            last_delay: inner.last_delay,
             published: inner.published,
             idle: inner.idle,
             failed: inner.failed,

@@ -3,7 +3,8 @@
 //! writes it, so nothing executable may reach the page.
 //!
 //! ```text
-//! text/markdown  ─▶ pulldown-cmark (CommonMark + GFM tables, strikethrough, task lists)
+//! text/markdown  ─▶ pulldown-cmark (CommonMark + GFM tables, strikethrough, task lists;
+//!                   headings two levels down, under the page's own)
 //!                ─▶ ammonia (allow-list sanitiser) ─▶ SanitizedHtml
 //! text/x-rst, text/plain, absent, anything else ─▶ Preformatted (escaped by the template)
 //! ```
@@ -55,6 +56,20 @@ pub fn render(text: &str, content_type: Option<&str>) -> Description {
     }
 }
 
+/// A description's heading level on the page: two below its own, as the
+/// description sits under the page's `h1` and its `h2` "Description", so
+/// that headings keep their order (`h1` becomes `h3`; `h5` and `h6` become
+/// `h6`).
+fn demoted(level: pulldown_cmark::HeadingLevel) -> pulldown_cmark::HeadingLevel {
+    use pulldown_cmark::HeadingLevel::{H1, H2, H3, H4, H5, H6};
+    match level {
+        H1 => H3,
+        H2 => H4,
+        H3 => H5,
+        H4 | H5 | H6 => H6,
+    }
+}
+
 /// Markdown to sanitised HTML. Raw HTML in the Markdown passes through
 /// pulldown-cmark and is then cleaned by ammonia's allow-list: no `script`,
 /// `style` or `iframe`, no `on*` attribute, only `http`, `https` and
@@ -62,13 +77,28 @@ pub fn render(text: &str, content_type: Option<&str>) -> Description {
 /// nofollow"`. Images are dropped: the page loads nothing from elsewhere,
 /// so that it works offline and tells no third party who looked.
 fn markdown(text: &str) -> SanitizedHtml {
-    use pulldown_cmark::{Options, Parser, html};
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd, html};
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS
         | Options::ENABLE_FOOTNOTES;
     let mut unsafe_html = String::with_capacity(text.len() * 3 / 2);
-    html::push_html(&mut unsafe_html, Parser::new_ext(text, options));
+    let events = Parser::new_ext(text, options).map(|event| match event {
+        Event::Start(Tag::Heading {
+            level,
+            id,
+            classes,
+            attrs,
+        }) => Event::Start(Tag::Heading {
+            level: demoted(level),
+            id,
+            classes,
+            attrs,
+        }),
+        Event::End(TagEnd::Heading(level)) => Event::End(TagEnd::Heading(demoted(level))),
+        other => other,
+    });
+    html::push_html(&mut unsafe_html, events);
     let clean = ammonia::Builder::default()
         .rm_tags(["img"])
         .url_schemes(["http", "https", "mailto"].into())
@@ -93,7 +123,7 @@ mod tests {
     fn markdown_is_rendered() {
         let out =
             html("# Title\n\nSome *emphasis* and `code`.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n");
-        assert!(out.contains("<h1>Title</h1>"), "{out}");
+        assert!(out.contains("<h3>Title</h3>"), "{out}");
         assert!(out.contains("<em>emphasis</em>"), "{out}");
         assert!(out.contains("<code>code</code>"), "{out}");
         assert!(out.contains("<table>"), "{out}");

@@ -202,7 +202,11 @@ fn file_view(file: &PageFile) -> FileView {
         } else {
             "#".to_owned()
         },
-        size: format!("{} ({} bytes)", format::size(file.size), file.size),
+        size: if file.size < 1024 {
+            format!("{} bytes", file.size)
+        } else {
+            format!("{} ({} bytes)", format::size(file.size), file.size)
+        },
         sha256: file.sha256.clone(),
         uploaded: format::time_us(file.upload_time.unix_micros()),
         requires_python: file.requires_python.clone(),

@@ -68,6 +68,11 @@ pub struct GroupRow {
     pub left: String,
     /// Near expiry.
     pub warn: bool,
+    /// The keys that may sign them (for the hashed bins, from
+    /// `unclaimed`'s succinct delegation).
+    pub keyids: Vec<String>,
+    /// How many must.
+    pub threshold: Option<u64>,
 }
 
 /// The last publish run as shown.
@@ -210,6 +215,8 @@ pub fn group_rows(records: &[RoleRecord], now: Timestamp) -> Vec<GroupRow> {
                 earliest: format::time_s(earliest.expires),
                 left: format::duration(left),
                 warn: near_expiry(&earliest.role, left),
+                keyids: Vec::new(),
+                threshold: None,
             })
         })
         .collect()
@@ -233,10 +240,15 @@ fn run_view(stats: &PublishSnapshot) -> Option<RunView> {
         pages: run.pages,
         roles: run.roles_signed,
         version: run.version,
-        delay: run.max_delay_us.map_or_else(
-            || "no upload in this run".to_owned(),
-            |us| format!("at most {}", format::duration_us(us)),
-        ),
+        delay: match (run.max_delay_us, stats.last_delay) {
+            (Some(us), _) => format!("at most {}", format::duration_us(us)),
+            (None, Some(earlier)) => format!(
+                "no upload in this run; at most {} in the run that finished at {}",
+                format::duration_us(earlier.max_us),
+                format::time_us(earlier.finished_us)
+            ),
+            (None, None) => "no upload published yet".to_owned(),
+        },
     })
 }
 
@@ -265,13 +277,12 @@ pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError>
         }
     };
     let mut groups = group_rows(&records, now);
-    if let (Some(bins), Some(keys)) = (groups.first_mut(), current.as_ref().and_then(bin_keys)) {
-        bins.pattern = format!(
-            "{} (keys {}, threshold {})",
-            bins.pattern,
-            keys.keyids.join(", "),
-            keys.threshold
-        );
+    let bins = groups
+        .iter_mut()
+        .find(|g| g.pattern.starts_with(layout::BIN_PREFIX));
+    if let (Some(bins), Some(keys)) = (bins, current.as_ref().and_then(bin_keys)) {
+        bins.keyids.clone_from(&keys.keyids);
+        bins.threshold = Some(keys.threshold);
     }
     let stats = state.publish_stats.snapshot();
     let view = StatusView {
@@ -321,6 +332,42 @@ mod tests {
         // claimed lives 30 days.
         assert!(!near_expiry("claimed", 20 * 86_400));
         assert!(near_expiry("claimed", 7 * 86_400));
+    }
+
+    fn report(version: u64, max_delay_us: Option<u64>) -> bulwark_repo::PublishReport {
+        bulwark_repo::PublishReport {
+            version,
+            up_to_change: version,
+            pages: 2,
+            roles_signed: 5,
+            micros: 1_500,
+            max_delay_us,
+        }
+    }
+
+    #[test]
+    fn the_last_run_keeps_the_delay_of_the_last_upload() {
+        let stats = crate::publisher::PublishStats::default();
+        assert!(run_view(&stats.snapshot()).is_none());
+        stats.record_published(&report(3, Some(2_000_000)), 1_750_000_000_000_000);
+        let run = run_view(&stats.snapshot()).unwrap();
+        assert_eq!(run.delay, "at most 2000 ms");
+        assert_eq!(run.duration, "1 ms");
+        assert_eq!((run.pages, run.roles, run.version), (2, 5, 3));
+        stats.record_published(&report(4, None), 1_750_000_060_000_000);
+        stats.record_idle();
+        stats.record_failed();
+        let snapshot = stats.snapshot();
+        assert_eq!(
+            (snapshot.published, snapshot.idle, snapshot.failed),
+            (2, 1, 1)
+        );
+        let run = run_view(&snapshot).unwrap();
+        assert_eq!(run.version, 4);
+        assert_eq!(
+            run.delay,
+            "no upload in this run; at most 2000 ms in the run that finished at 2025-06-15T15:06:40Z"
+        );
     }
 
     #[test]

@@ -65,6 +65,9 @@ fn releases_are_newest_first_in_pep440_order() {
     assert_eq!(releases[3].yanked_reason.as_deref(), Some("broken"));
     assert_eq!(releases[3].files[0].yanked.as_deref(), Some("broken"));
     assert_eq!(releases[0].files[0].size, "2.0 KiB (2048 bytes)");
+    let mut small = page_file("demo-1.0.tar.gz", None);
+    small.size = 973;
+    assert_eq!(file_view(&small).size, "973 bytes");
     assert_eq!(releases[0].files[0].uploaded, "2025-06-15T15:06:40Z");
 }
 
@@ -107,7 +110,7 @@ fn everything_shown_is_escaped_but_the_sanitised_description() {
         html.contains(&escaped("<img src=x onerror=alert(1)>")),
         "{html}"
     );
-    assert!(html.contains("<h1>Hi</h1>"), "{html}");
+    assert!(html.contains("<h3>Hi</h3>"), "{html}");
     assert!(!html.contains("<script"), "{html}");
     assert!(!html.contains("<img"), "{html}");
     assert!(html.contains("<html lang=\"en\">"), "{html}");
