@@ -217,10 +217,10 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO publisher_lease (id, holder, expires_at, epoch) VALUES (1, NULL, NULL, 0);
     "#,
     // Version 2.
-    r#"
+    "
     -- The web pages' most recently updated projects: files newest first.
     CREATE INDEX files_by_upload_time ON files (upload_time_us);
-    "#,
+    ",
 ];
 
 /// Why the PostgreSQL store failed, beyond the database's own errors.

@@ -159,39 +159,6 @@ impl Lease<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
-
-    use super::{Lease, LeaseStep};
-
-    #[test]
-    fn a_lease_passes_only_when_free_or_expired_and_renewals_keep_the_fence() {
-        let lease = |holder, live| Lease {
-            holder,
-            live,
-            epoch: 4,
-        };
-        assert_eq!(
-            lease(None, false).step("a").unwrap(),
-            LeaseStep::Take { fence: 5 }
-        );
-        assert_eq!(
-            lease(Some("a"), true).step("a").unwrap(),
-            LeaseStep::Renew { fence: 4 }
-        );
-        assert_eq!(
-            lease(Some("a"), false).step("a").unwrap(),
-            LeaseStep::Renew { fence: 4 }
-        );
-        assert_eq!(lease(Some("a"), true).step("b").unwrap(), LeaseStep::Refuse);
-        assert_eq!(
-            lease(Some("a"), false).step("b").unwrap(),
-            LeaseStep::Take { fence: 5 }
-        );
-    }
-}
-
 /// [`crate::StateStore::recently_updated`] over `window(n)`, a backend's
 /// `n` latest uploads (newest first, ties by filename): the first upload of
 /// each project in growing windows until `limit` projects are found or the
@@ -233,4 +200,37 @@ pub(crate) fn recently_updated(
 /// (normalized names are ASCII).
 pub(crate) fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests panic on failure by design")]
+
+    use super::{Lease, LeaseStep};
+
+    #[test]
+    fn a_lease_passes_only_when_free_or_expired_and_renewals_keep_the_fence() {
+        let lease = |holder, live| Lease {
+            holder,
+            live,
+            epoch: 4,
+        };
+        assert_eq!(
+            lease(None, false).step("a").unwrap(),
+            LeaseStep::Take { fence: 5 }
+        );
+        assert_eq!(
+            lease(Some("a"), true).step("a").unwrap(),
+            LeaseStep::Renew { fence: 4 }
+        );
+        assert_eq!(
+            lease(Some("a"), false).step("a").unwrap(),
+            LeaseStep::Renew { fence: 4 }
+        );
+        assert_eq!(lease(Some("a"), true).step("b").unwrap(), LeaseStep::Refuse);
+        assert_eq!(
+            lease(Some("a"), false).step("b").unwrap(),
+            LeaseStep::Take { fence: 5 }
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! The web pages in a real browser: headless Chromium, driven through
-//! chromedriver's W3C WebDriver API (plain HTTP, sent with curl), against a
+//! chromedriver's W3C `WebDriver` API (plain HTTP, sent with curl), against a
 //! real `bulwark serve` that twine uploaded to. The test searches by
 //! typing into the search form and submitting it, reads each page's
 //! rendered text (never pixels), checks that nothing of a script
@@ -28,7 +28,7 @@ use common::{
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// The W3C WebDriver element reference key.
+/// The W3C `WebDriver` element reference key.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn object(entries: &[(&str, Value)]) -> Value {
@@ -117,11 +117,11 @@ impl Browser {
             )]),
         )]);
         let created = browser.call("POST", "/session", Some(&capabilities));
-        browser.session = string(member(&created, "sessionId")).to_owned();
+        string(member(&created, "sessionId")).clone_into(&mut browser.session);
         browser
     }
 
-    /// Sends a WebDriver command; its `value`, or `None` when there was no
+    /// Sends a `WebDriver` command; its `value`, or `None` when there was no
     /// answer (chromedriver still starting).
     fn try_call(&self, method: &str, path: &str, body: Option<&Value>) -> Option<Value> {
         let mut curl = Command::new("curl");
@@ -140,8 +140,8 @@ impl Browser {
         Some(member(&answer, "value").clone())
     }
 
-    /// Sends a WebDriver command in the session (`path` after
-    /// `/session/<id>`), panicking on a WebDriver error.
+    /// Sends a `WebDriver` command in the session (`path` after
+    /// `/session/<id>`), panicking on a `WebDriver` error.
     fn session_call(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         self.call(method, &format!("/session/{}{path}", self.session), body)
     }
@@ -150,10 +150,10 @@ impl Browser {
         let value = self
             .try_call(method, path, body)
             .unwrap_or_else(|| panic!("no answer from chromedriver to {method} {path}"));
-        if let Value::Object(map) = &value {
-            if let Some(error) = map.get("error") {
-                panic!("{method} {path}: {error:?}: {:?}", map.get("message"));
-            }
+        if let Value::Object(map) = &value
+            && let Some(error) = map.get("error")
+        {
+            panic!("{method} {path}: {error:?}: {:?}", map.get("message"));
         }
         value
     }
@@ -211,7 +211,7 @@ impl Browser {
         );
     }
 
-    /// Runs `script` in the page (WebDriver's own evaluation, which the
+    /// Runs `script` in the page (`WebDriver`'s own evaluation, which the
     /// page's Content-Security-Policy does not govern) and returns its value.
     fn eval(&self, script: &str) -> Value {
         self.session_call(
@@ -265,6 +265,7 @@ Some **bold text** and a [safe link](https://example.org/).\n\n\
 <p onmouseover=\"document.title='pwned-hover'\">hover text</p>\n";
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, page by page")]
 fn web_pages_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

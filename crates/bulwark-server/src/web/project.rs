@@ -243,15 +243,15 @@ pub fn tuf_status(
             (None, Some(bits)) => layout::bin_name(layout::bin_of(project, bits), bits),
             (_, None) => "a hashed bin".to_owned(),
         };
-        let signed = page.and(role(roles, &signer));
+        let record = page.and(role(roles, &signer));
         return TufStatus {
             state: "unclaimed",
             explanation: "its page is signed by the index's online key, in a hashed bin \
                           (PEP 458): the index can change it; its developers do not sign it",
             delegated_by: Some(layout::UNCLAIMED.to_owned()),
-            signed_version: signed.map(|r| r.version),
-            signer_expires: signed.map(|r| format::time_s(r.expires)),
-            snapshot_version: signed.and(snapshot),
+            signed_version: record.map(|r| r.version),
+            signer_expires: record.map(|r| format::time_s(r.expires)),
+            snapshot_version: record.and(snapshot),
             page_sha256: page.map(|p| p.sha256.clone()),
             pending,
             developer_keys: Vec::new(),

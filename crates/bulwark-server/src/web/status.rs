@@ -176,30 +176,41 @@ pub fn role_rows(
     rows
 }
 
+/// Which group of bins `role` belongs to: 0 for the hashed bins, 1 for the
+/// claim bins of `recently-claimed`, 2 for those of `claimed`.
+fn group_of(role: &str) -> Option<usize> {
+    if role
+        .strip_prefix(layout::BIN_PREFIX)
+        .is_some_and(|rest| rest.starts_with('-'))
+    {
+        Some(0)
+    } else if layout::claim_bin_of_role(layout::RECENTLY_CLAIMED, role).is_some() {
+        Some(1)
+    } else if layout::claim_bin_of_role(layout::CLAIMED, role).is_some() {
+        Some(2)
+    } else {
+        None
+    }
+}
+
 /// The hashed bins (`bin-*`, keys from `unclaimed`'s succinct delegation)
 /// and the claim bins of each tier, summarised.
 #[must_use]
 pub fn group_rows(records: &[RoleRecord], now: Timestamp) -> Vec<GroupRow> {
-    let groups: [(String, Box<dyn Fn(&str) -> bool>); 3] = [
-        (
-            format!("{}-*", layout::BIN_PREFIX),
-            Box::new(|name: &str| name.starts_with(&format!("{}-", layout::BIN_PREFIX))),
-        ),
-        (
-            format!("{}-*", layout::RECENTLY_CLAIMED),
-            Box::new(|name: &str| {
-                layout::claim_bin_of_role(layout::RECENTLY_CLAIMED, name).is_some()
-            }),
-        ),
-        (
-            format!("{}-*", layout::CLAIMED),
-            Box::new(|name: &str| layout::claim_bin_of_role(layout::CLAIMED, name).is_some()),
-        ),
-    ];
-    groups
+    let patterns = [
+        layout::BIN_PREFIX,
+        layout::RECENTLY_CLAIMED,
+        layout::CLAIMED,
+    ]
+    .map(|prefix| format!("{prefix}-*"));
+    patterns
         .into_iter()
-        .filter_map(|(pattern, member)| {
-            let members: Vec<&RoleRecord> = records.iter().filter(|r| member(&r.role)).collect();
+        .enumerate()
+        .filter_map(|(group, pattern)| {
+            let members: Vec<&RoleRecord> = records
+                .iter()
+                .filter(|r| group_of(&r.role) == Some(group))
+                .collect();
             let earliest = members.iter().min_by_key(|r| r.expires)?;
             let low = members.iter().map(|r| r.version).min()?;
             let high = members.iter().map(|r| r.version).max()?;
@@ -284,17 +295,17 @@ pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError>
         bins.keyids.clone_from(&keys.keyids);
         bins.threshold = Some(keys.threshold);
     }
-    let stats = state.publish_stats.snapshot();
+    let publishing = state.publish_stats.snapshot();
     let view = StatusView {
         query: "",
         now: now.to_string(),
         offline_problem,
         roles: role_rows(&records, current.as_ref(), now),
         groups,
-        last_run: run_view(&stats),
+        last_run: run_view(&publishing),
         runs: format!(
             "{} published, {} with nothing to publish, {} failed",
-            stats.published, stats.idle, stats.failed
+            publishing.published, publishing.idle, publishing.failed
         ),
         queue: match queue.projects.len() {
             0 => "empty: everything accepted is signed".to_owned(),
