@@ -117,9 +117,18 @@ async fn search_ranks_prefixes_first_and_explains_odd_queries() {
         text.contains("The query is too long: at most 200 characters."),
         "{text}"
     );
-    // No query at all is an empty one.
-    let text = index.get("/search").await.text();
-    assert!(text.contains("Type a project name"), "{text}");
+    // No query at all is an empty one; of two, the first counts; other
+    // parameters and bad escapes are no error.
+    for (path, shown) in [
+        ("/search", "Type a project name"),
+        ("/search?page=2", "Type a project name"),
+        ("/search?q=other&q=requests", "1 project matches"),
+        ("/search?q=%ZZ", "no project matches"),
+    ] {
+        let reply = index.get(path).await;
+        reply.assert_ok();
+        assert!(reply.text().contains(shown), "{path}: {}", reply.text());
+    }
 }
 
 #[tokio::test]

@@ -17,14 +17,6 @@ pub const MAX_RESULTS: usize = 50;
 /// The longest query taken: longer than any project name.
 pub const MAX_QUERY_CHARS: usize = 200;
 
-/// The query string of `/search`.
-#[derive(Debug, serde::Deserialize)]
-pub struct SearchQuery {
-    /// What was typed into the search box.
-    #[serde(default)]
-    q: String,
-}
-
 /// Why a query finds nothing without being looked up.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum QueryProblem {
@@ -95,11 +87,17 @@ fn summary(normalized: &str, found: usize, more: bool) -> String {
     }
 }
 
-/// `GET /search?q=`.
+/// `GET /search?q=`. The query string is read as pairs, so that a second
+/// `q` or another parameter is no error: the first `q` is the query, and
+/// none is an empty one.
 pub async fn search(
     State(state): State<AppState>,
-    Query(SearchQuery { q }): Query<SearchQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
+    let q = pairs
+        .into_iter()
+        .find_map(|(key, value)| (key == "q").then_some(value))
+        .unwrap_or_default();
     let (normalized, summary, results) = match normalize(&q) {
         Err(problem) => (String::new(), problem.to_string(), Vec::new()),
         Ok(normalized) => {
