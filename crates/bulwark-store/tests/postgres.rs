@@ -101,10 +101,35 @@ fn refuses_a_newer_schema() {
     execute(&url, "UPDATE schema_version SET version = 99");
     match PgState::connect(&url) {
         Err(StoreError::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (99, 1));
+            assert_eq!((found, supported), (99, 2));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
+}
+
+/// A version 1 database (before the upload-time index) is migrated at
+/// connect, keeping its data.
+#[test]
+fn migrates_a_version_1_schema() {
+    let url = fresh_database();
+    let store = PgState::connect(&url).unwrap();
+    let f = file("pkg", "pkg-1.0.tar.gz", "a", "alice");
+    assert!(matches!(
+        store.add_file("Pkg", &f).unwrap(),
+        AddFile::Added { .. }
+    ));
+    drop(store);
+    execute(
+        &url,
+        "DROP INDEX files_by_upload_time; UPDATE schema_version SET version = 1",
+    );
+    let store = PgState::connect(&url).unwrap();
+    let recent = store.recently_updated(5).unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].display_name, "Pkg");
+    drop(store);
+    // The migration created the index again (dropping it succeeds).
+    execute(&url, "DROP INDEX files_by_upload_time");
 }
 
 #[test]

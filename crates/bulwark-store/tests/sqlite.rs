@@ -40,7 +40,7 @@ fn open_creates_a_versioned_wal_database() {
     let path = dir.path().join("state.db");
     let store = SqliteState::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(pragma(&path, "user_version"), 5);
+    assert_eq!(pragma(&path, "user_version"), 6);
     assert_eq!(pragma(&path, "application_id"), 0x4255_4C57);
     let conn = Connection::open(&path).unwrap();
     let mode: String = conn
@@ -75,7 +75,7 @@ fn open_creates_a_versioned_wal_database() {
     drop(store);
     // Reopening an up-to-date database changes nothing.
     SqliteState::open(&path).unwrap();
-    assert_eq!(pragma(&path, "user_version"), 5);
+    assert_eq!(pragma(&path, "user_version"), 6);
 }
 
 #[test]
@@ -85,24 +85,24 @@ fn refuses_a_database_from_a_newer_version() {
     drop(SqliteState::open(&path).unwrap());
     Connection::open(&path)
         .unwrap()
-        .pragma_update(None, "user_version", 6)
+        .pragma_update(None, "user_version", 7)
         .unwrap();
     let error = SqliteState::open(&path).unwrap_err();
     assert!(
         matches!(
             error,
             StoreError::SchemaTooNew {
-                found: 6,
-                supported: 5
+                found: 7,
+                supported: 6
             }
         ),
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("schema version 6 is newer"),
+        error.to_string().contains("schema version 7 is newer"),
         "{error}"
     );
-    assert_eq!(pragma(&path, "user_version"), 6, "left as it was");
+    assert_eq!(pragma(&path, "user_version"), 7, "left as it was");
 }
 
 #[test]
