@@ -2,6 +2,7 @@
 """Write a small pure-Python wheel and sdist for end-to-end tests.
 
     make_dist.py OUT_DIR NAME VERSION [--requires REQ ...] [--requires-python SPEC]
+                 [--description FILE [--description-content-type TYPE]]
 
 The wheel is built by hand (it is just a zip with METADATA, WHEEL and RECORD)
 so that tests need no build backend and no network. The package's module,
@@ -23,12 +24,16 @@ def escaped(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def metadata(name: str, version: str, requires: list, requires_python: str) -> str:
+def metadata(name: str, version: str, requires: list, requires_python: str,
+             description: str = "", content_type: str = "") -> str:
     lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", f"Summary: test package {name}"]
     if requires_python:
         lines.append(f"Requires-Python: {requires_python}")
+    if content_type:
+        lines.append(f"Description-Content-Type: {content_type}")
     lines += [f"Requires-Dist: {r}" for r in requires]
-    return "\n".join(lines) + "\n\n"
+    # The description is the body after the headers (core metadata 2.1).
+    return "\n".join(lines) + "\n\n" + description
 
 
 def record_line(path: str, data: bytes) -> str:
@@ -76,9 +81,16 @@ def main() -> int:
     parser.add_argument("version")
     parser.add_argument("--requires", action="append", default=[])
     parser.add_argument("--requires-python", default="")
+    parser.add_argument("--description", help="a file whose text is the description")
+    parser.add_argument("--description-content-type", default="")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    meta = metadata(args.name, args.version, args.requires, args.requires_python)
+    description = ""
+    if args.description:
+        with open(args.description, encoding="utf-8") as f:
+            description = f.read()
+    meta = metadata(args.name, args.version, args.requires, args.requires_python,
+                    description, args.description_content_type)
     print(write_wheel(args.out, args.name, args.version, meta))
     print(write_sdist(args.out, args.name, args.version, meta))
     return 0

@@ -90,9 +90,7 @@ async fn document(
         return Ok(not_found());
     };
 
-    let metadata_key = release
-        .metadata_file()
-        .map(|f| bulwark_layout::metadata_file_key(&f.sha256, f.filename.as_str()));
+    let metadata_key = metadata_key(release);
     let (store, blobs, key) = (state.store.clone(), state.blobs.clone(), project.to_owned());
     let (record, metadata, timestamp) = blocking(move || {
         let metadata = match metadata_key {
@@ -107,15 +105,7 @@ async fn document(
     })
     .await
     .map_err(|e| ApiError::internal("reading a project", &e))?;
-    let metadata = metadata.and_then(|bytes| match CoreMetadata::parse(&bytes) {
-        Ok(metadata) => Some(metadata),
-        Err(e) => {
-            // Checked when uploaded; fields from it are left empty rather
-            // than the whole document refused.
-            tracing::warn!(project, error = %e, "stored core metadata does not parse");
-            None
-        }
-    });
+    let metadata = metadata.and_then(|bytes| parse_stored_metadata(project, &bytes));
     let last_serial = timestamp.as_deref().map_or(0, timestamp_version);
 
     let origin = crate::origin(headers).unwrap_or_default();
@@ -146,6 +136,27 @@ async fn document(
     );
     headers.insert("x-pypi-last-serial", HeaderValue::from(last_serial));
     Ok(response)
+}
+
+/// The blob key of the PEP 658 core metadata that describes `release`
+/// ([`json_api::Release::metadata_file`]), if it has one.
+pub(crate) fn metadata_key(release: &json_api::Release<'_>) -> Option<String> {
+    release
+        .metadata_file()
+        .map(|f| bulwark_layout::metadata_file_key(&f.sha256, f.filename.as_str()))
+}
+
+/// Stored core metadata of `project`, parsed. It was checked when uploaded;
+/// if it no longer parses, what is built from it is left empty (logged)
+/// rather than the whole answer refused.
+pub(crate) fn parse_stored_metadata(project: &str, bytes: &[u8]) -> Option<CoreMetadata> {
+    match CoreMetadata::parse(bytes) {
+        Ok(metadata) => Some(metadata),
+        Err(e) => {
+            tracing::warn!(project, error = %e, "stored core metadata does not parse");
+            None
+        }
+    }
 }
 
 /// The version of the latest timestamp metadata: the index's `last_serial`.

@@ -2,6 +2,8 @@
 //! downloads, TUF metadata and targets, and the publisher task.
 //!
 //! ```text
+//! GET  /, /search, /project/<name>/, /status/
+//!                                     web/: the HTML pages for people (askama templates)
 //! GET  /simple/, /simple/<name>/      bulwark_http::simple over simple::LivePages
 //!                                     (live, same renderer as the signed page)
 //! GET  /pypi/<name>[/<version>]/json json_api.rs: PyPI's JSON API, from the same
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::response::{Html, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use bulwark_http::{ApiError, blocking};
 use bulwark_layout as layout;
@@ -42,12 +44,13 @@ pub mod simple;
 pub mod state;
 pub mod transaction;
 pub mod upload;
+pub mod web;
 pub mod yank;
 
 pub use state::{AppState, ReadAccess, ServerConfig};
 
 /// The index's URL as the client reached it, `http://<Host>`, when the
-/// `Host` header is a plain host and port: what the landing page shows and
+/// `Host` header is a plain host and port: what the web pages show and
 /// the JSON API makes its URLs absolute with. `None` otherwise.
 fn origin(headers: &axum::http::HeaderMap) -> Option<String> {
     headers
@@ -59,21 +62,6 @@ fn origin(headers: &axum::http::HeaderMap) -> Option<String> {
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         })
         .map(|h| format!("http://{h}"))
-}
-
-/// The landing page: the commands to install from and upload to this
-/// index, with its URL as the client reached it ([`origin`]), so that they
-/// can be pasted.
-async fn landing(headers: axum::http::HeaderMap) -> Html<String> {
-    let base = origin(&headers).unwrap_or_default();
-    Html(format!(
-        "<!DOCTYPE html>\n<html><head><title>Bulwark</title></head><body>\n\
-         <h1>Bulwark package index</h1>\n\
-         <p>Install: <code>pip install --index-url {base}/simple/ NAME</code>. \
-         Upload: <code>twine upload --repository-url {base}/legacy/ dist/*</code>.</p>\n\
-         <p>TUF metadata: <a href=\"/tuf/metadata/1.root.json\">{base}/tuf/metadata/</a>; \
-         targets: <code>{base}/tuf/targets/</code>.</p>\n</body></html>\n"
-    ))
 }
 
 /// Serves only the distribution files the index recorded (see
@@ -136,7 +124,7 @@ pub fn router(state: AppState) -> Router {
         metrics::count_uploads,
     ));
     let mut routes = Router::new()
-        .route("/", get(landing))
+        .merge(web::router())
         .merge(bulwark_http::simple::router(pages))
         .route("/pypi/{name}/json", get(json_api::project))
         .route("/pypi/{name}/{version}/json", get(json_api::release))

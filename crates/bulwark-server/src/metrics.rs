@@ -78,6 +78,9 @@ const BINS: &str = "bins";
 
 /// The index's metrics (one set per server process).
 pub struct Metrics {
+    /// The last run that published and the runs' outcomes, as `/status/`
+    /// shows them.
+    pub publish: crate::publisher::PublishStats,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RouteLabels, Histogram>,
@@ -163,6 +166,7 @@ impl Metrics {
             store_failures.clone(),
         );
         Self {
+            publish: crate::publisher::PublishStats::default(),
             registry,
             requests,
             request_seconds,
@@ -182,6 +186,13 @@ impl Metrics {
         self.publish_runs
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+        match (outcome, report) {
+            (_, Some(report)) => self
+                .publish
+                .record_published(report, bulwark_repo::clock::unix_micros()),
+            ("idle", None) => self.publish.record_idle(),
+            (_, None) => self.publish.record_failed(),
+        }
         if let Some(report) = report {
             self.publish_seconds
                 .observe(micros_to_seconds(report.micros));

@@ -22,7 +22,7 @@
 //! ```
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bulwark_http::{blocking, chain};
@@ -230,6 +230,125 @@ pub async fn forward_changes(store: Arc<dyn StateStore>, wake: Arc<Notify>) {
     }
 }
 
+/// The last publish run that signed anything, as this process's publisher
+/// ran it: what `/status/` shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastRun {
+    /// When it finished, microseconds since the Unix epoch.
+    pub finished_us: i64,
+    /// Its wall time, microseconds.
+    pub micros: u64,
+    /// The version it gave the roles it signed.
+    pub version: u64,
+    /// Project pages it rendered: the projects whose changes it published.
+    pub pages: usize,
+    /// Roles it signed.
+    pub roles_signed: usize,
+    /// The longest upload→published delay among the files it published,
+    /// microseconds (`None` when it published no upload).
+    pub max_delay_us: Option<u64>,
+}
+
+/// What this process's publisher has done since it started, shared
+/// between the publisher task (which records) and the handlers (which
+/// read): the last run that published, and how many runs published,
+/// found nothing to do, or failed. In memory only: a restarted or standby
+/// server starts empty.
+#[derive(Debug, Default)]
+pub struct PublishStats {
+    inner: Mutex<StatsInner>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct StatsInner {
+    last: Option<LastRun>,
+    last_delay: Option<UploadDelay>,
+    published: u64,
+    idle: u64,
+    failed: u64,
+}
+
+/// The upload→published delay of the last run that published uploads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadDelay {
+    /// When that run finished, microseconds since the Unix epoch.
+    pub finished_us: i64,
+    /// The longest delay among its files, microseconds.
+    pub max_us: u64,
+}
+
+/// A copy of [`PublishStats`] at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PublishSnapshot {
+    /// The last run that published.
+    pub last: Option<LastRun>,
+    /// The delay of the last run that published uploads (a later run may
+    /// have signed only other changes: yanks, claims, expiring roles).
+    pub last_delay: Option<UploadDelay>,
+    /// Runs that published.
+    pub published: u64,
+    /// Runs that found nothing to publish.
+    pub idle: u64,
+    /// Runs that failed (fenced off or otherwise).
+    pub failed: u64,
+}
+
+impl PublishStats {
+    /// Records a run that published `report`, finished at `finished_us`.
+    pub fn record_published(&self, report: &bulwark_repo::PublishReport, finished_us: i64) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.published += 1;
+        let max_delay_us = report.delays_us.iter().max().copied();
+        if let Some(max_us) = max_delay_us {
+            inner.last_delay = Some(UploadDelay {
+                finished_us,
+                max_us,
+            });
+        }
+        inner.last = Some(LastRun {
+            finished_us,
+            micros: report.micros,
+            version: report.version,
+            pages: report.pages,
+            roles_signed: report.roles_signed,
+            max_delay_us,
+        });
+    }
+
+    /// Records a run that found nothing to publish.
+    pub fn record_idle(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .idle += 1;
+    }
+
+    /// Records a run that failed.
+    pub fn record_failed(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .failed += 1;
+    }
+
+    /// The numbers now.
+    #[must_use]
+    pub fn snapshot(&self) -> PublishSnapshot {
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        PublishSnapshot {
+            last: inner.last,
+            last_delay: inner.last_delay,
+            published: inner.published,
+            idle: inner.idle,
+            failed: inner.failed,
+        }
+    }
+}
+
 /// What one publish run came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunOutcome {
@@ -334,8 +453,9 @@ async fn collect_unrecorded(
 /// unrecorded ten intervals later; a request never lasts that long with
 /// the default settings). A run refused as fenced makes it a standby
 /// until the lease task takes the lease again; after [`MAX_FAILED_RUNS`]
-/// failed runs in a row it gives the lease up ([`STEP_DOWN`]). Ends when
-/// the lease task does ([`Lease::release`]).
+/// failed runs in a row it gives the lease up ([`STEP_DOWN`]). Every run
+/// is recorded in `stats`. Ends when the lease task does
+/// ([`Lease::release`]).
 pub async fn run(
     publisher: Arc<Publisher>,
     metrics: Arc<Metrics>,

@@ -128,10 +128,10 @@ async fn a_fenced_run_is_lost_leadership_not_a_failure() {
     assert!(new > old);
     let before = repo.store.latest_timestamp().unwrap();
     publisher.set_fence(old);
-    assert_eq!(
-        run_once(&publisher, &Metrics::new()).await,
-        RunOutcome::Fenced
-    );
+    let metrics = Metrics::new();
+    assert_eq!(run_once(&publisher, &metrics).await, RunOutcome::Fenced);
+    assert_eq!(metrics.publish.snapshot().failed, 1);
+    assert_eq!(metrics.publish.snapshot().last, None);
     assert_eq!(repo.store.latest_timestamp().unwrap(), before);
 }
 

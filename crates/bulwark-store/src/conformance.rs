@@ -32,6 +32,9 @@
 //! - a batch's blobs are invisible (to `get`, `len` and `list`) until its
 //!   commit, and a key staged twice gets its last bytes;
 //! - keys obey [`crate::key::validate_key`] in every backend.
+//! - `recently_updated` ranks a project by its newest file (ties by name)
+//!   and shows that file's version; `search_projects` is case-sensitive and
+//!   takes its query literally (`%` and `_` are no wildcards).
 //! - a claimed project refuses `add_file` and `set_yanked` from its owner
 //!   (`Claimed`, after the `Forbidden` of a non-owner; `set_yanked` of a
 //!   missing project is still `NotFound`) and from nobody else differently;
@@ -111,6 +114,8 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     one_sdist_per_release,
     invalid_filenames_are_misuse,
     listings_are_in_byte_order,
+    recently_updated_lists_each_project_once_newest_first,
+    search_finds_prefixes_first_then_substrings,
     file_by_sha256_finds_files,
     file_finds_a_file_by_its_filename,
     pending_changes_across_commits,
@@ -1101,6 +1106,100 @@ fn listings_are_in_byte_order(make: &Make<'_, dyn StateStore>) {
         ["alpha_b-1.0.tar.gz"]
     );
     assert_eq!(s.files("nothing").expect("files"), []);
+}
+
+fn recently_updated_lists_each_project_once_newest_first(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    assert_eq!(s.recently_updated(10).expect("recently_updated"), []);
+    for (project, filename, version, time) in [
+        ("alpha", "alpha-1.0.tar.gz", "1.0", 10),
+        ("beta", "beta-1.0.tar.gz", "1.0", 20),
+        ("alpha", "alpha-2.0.tar.gz", "2.0", 30),
+        ("gamma", "gamma-0.1.tar.gz", "0.1", 5),
+        ("delta", "delta-3.0.tar.gz", "3.0", 20),
+    ] {
+        let mut f = file(project, filename, version, filename, "alice");
+        f.upload_time_us = time;
+        added(s.add_file(&project.to_uppercase(), &f), filename);
+    }
+    let recent = s.recently_updated(3).expect("recently_updated");
+    let shown: Vec<(&str, &str, &str, i64)> = recent
+        .iter()
+        .map(|r| {
+            (
+                r.project.as_str(),
+                r.display_name.as_str(),
+                r.version.as_str(),
+                r.upload_time_us,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("alpha", "ALPHA", "2.0", 30),
+            ("beta", "BETA", "1.0", 20),
+            ("delta", "DELTA", "3.0", 20)
+        ]
+    );
+    assert_eq!(s.recently_updated(10).expect("recently_updated").len(), 4);
+    assert_eq!(s.recently_updated(0).expect("recently_updated"), []);
+    // More files than the first window: still one row per project.
+    for n in 0..100 {
+        let filename = format!("busy-{n}.0.tar.gz");
+        let mut f = file("busy", &filename, &format!("{n}.0"), &filename, "alice");
+        f.upload_time_us = 100 + n;
+        added(s.add_file("busy", &f), &filename);
+    }
+    let names: Vec<String> = s
+        .recently_updated(3)
+        .expect("recently_updated")
+        .into_iter()
+        .map(|r| format!("{} {}", r.project, r.version))
+        .collect();
+    assert_eq!(names, ["busy 99.0", "alpha 2.0", "beta 1.0"]);
+}
+
+fn search_finds_prefixes_first_then_substrings(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    for project in [
+        "requests",
+        "requests-oauth",
+        "my-requests",
+        "pyreq",
+        "zeta",
+        "re",
+    ] {
+        let filename = format!("{}-1.0.tar.gz", project.replace('-', "_"));
+        let f = file(project, &filename, "1.0", &filename, "alice");
+        added(s.add_file(project, &f), &filename);
+    }
+    let found = |q: &str, limit: usize| -> Vec<String> {
+        s.search_projects(q, limit)
+            .expect("search_projects")
+            .into_iter()
+            .map(|p| p.name)
+            .collect()
+    };
+    assert_eq!(
+        found("req", 10),
+        ["requests", "requests-oauth", "my-requests", "pyreq"]
+    );
+    assert_eq!(
+        found("req", 3),
+        ["requests", "requests-oauth", "my-requests"]
+    );
+    assert_eq!(found("re", 2), ["re", "requests"]);
+    assert_eq!(
+        found("requests", 10),
+        ["requests", "requests-oauth", "my-requests"]
+    );
+    assert_eq!(found("REQ", 10), Vec::<String>::new());
+    assert_eq!(found("%", 10), Vec::<String>::new());
+    assert_eq!(found("_", 10), Vec::<String>::new());
+    assert_eq!(found("", 10), Vec::<String>::new());
+    assert_eq!(found("req", 0), Vec::<String>::new());
+    assert_eq!(found("nothing", 10), Vec::<String>::new());
 }
 
 fn file_finds_a_file_by_its_filename(make: &Make<'_, dyn StateStore>) {

@@ -144,6 +144,17 @@ pub trait StateStore: Send + Sync {
     fn project(&self, name: &str) -> Result<Option<ProjectRecord>>;
     /// Every project, ordered by normalized name.
     fn projects(&self) -> Result<Vec<ProjectRecord>>;
+    /// The `limit` projects uploaded to most recently, newest first (ties
+    /// by name), each with the version and time of its latest upload (ties
+    /// by filename). Walks the files by upload time (indexed) in growing
+    /// windows, so a page of recent projects reads a few rows, not every
+    /// project.
+    fn recently_updated(&self, limit: usize) -> Result<Vec<RecentUpload>>;
+    /// Up to `limit` projects matching `query`, a fragment of a normalized
+    /// name: first those whose name starts with it, by name (an indexed
+    /// range), then those that contain it elsewhere, by name (a scan that
+    /// stops at `limit`). An empty `query` matches nothing.
+    fn search_projects(&self, query: &str, limit: usize) -> Result<Vec<ProjectRecord>>;
     /// The files of a project, ordered by filename.
     fn files(&self, project: &str) -> Result<Vec<FileRecord>>;
     /// The file with this SHA-256.

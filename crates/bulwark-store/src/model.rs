@@ -307,6 +307,20 @@ pub struct RemovedFileRecord {
     pub removed_us: i64,
 }
 
+/// A project's latest upload, as [`crate::StateStore::recently_updated`]
+/// lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentUpload {
+    /// Normalized project name.
+    pub project: String,
+    /// The project's name as first uploaded.
+    pub display_name: String,
+    /// The normalized version of the latest uploaded file.
+    pub version: String,
+    /// Its upload time.
+    pub upload_time_us: i64,
+}
+
 /// One distribution file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileRecord {

@@ -61,9 +61,9 @@ use crate::rules::{
 use crate::{
     Actor, AddFile, AuditRecord, ClaimRecord, ClaimTier, FileIdentity, FileRecord,
     NestedRoleRecord, OwnerChange, OwnerRecord, PageRecord, PendingChanges, ProjectRecord,
-    ProjectTransaction, PublishCommit, Removal, RemoveOutcome, RemovedFileRecord, Result,
-    RevokeToken, RoleRecord, StateRecord, StateStore, StoreError, TokenPermission, TokenRecord,
-    TokenScope, TransactionOutcome, YankOutcome,
+    ProjectTransaction, PublishCommit, RecentUpload, Removal, RemoveOutcome, RemovedFileRecord,
+    Result, RevokeToken, RoleRecord, StateRecord, StateStore, StoreError, TokenPermission,
+    TokenRecord, TokenScope, TransactionOutcome, YankOutcome,
 };
 
 /// Connections in the pool of [`PgState::connect`].
@@ -269,6 +269,11 @@ const MIGRATIONS: &[&str] = &[
         removed_us BIGINT NOT NULL
     );
     "#,
+    // Version 4.
+    "
+    -- The web pages' most recently updated projects: files newest first.
+    CREATE INDEX files_by_upload_time ON files (upload_time_us);
+    ",
 ];
 
 /// Why the PostgreSQL store failed, beyond the database's own errors.
@@ -1814,6 +1819,56 @@ impl StateStore for PgState {
             let sql =
                 "SELECT name, display_name, created_by, created_us FROM projects ORDER BY name";
             all(&query(tx, sql, &[]).await?, project_from_row)
+        })
+    }
+
+    fn recently_updated(&self, limit: usize) -> Result<Vec<RecentUpload>> {
+        crate::rules::recently_updated(limit, |window| {
+            let window = i64::try_from(window).unwrap_or(i64::MAX);
+            self.read(async |tx| {
+                let sql = "SELECT f.project, p.display_name, f.version, f.upload_time_us
+                           FROM files f JOIN projects p ON p.name = f.project
+                           ORDER BY f.upload_time_us DESC, f.filename LIMIT $1";
+                query(tx, sql, &[&window])
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        Ok(RecentUpload {
+                            project: row.try_get(0)?,
+                            display_name: row.try_get(1)?,
+                            version: row.try_get(2)?,
+                            upload_time_us: row.try_get(3)?,
+                        })
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    fn search_projects(&self, query_text: &str, limit: usize) -> Result<Vec<ProjectRecord>> {
+        if query_text.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let end = crate::rules::prefix_end(query_text);
+        self.read(async |tx| {
+            let sql = "SELECT name, display_name, created_by, created_us FROM projects
+                       WHERE name >= $1 AND name < $2 ORDER BY name LIMIT $3";
+            let mut found = all(
+                &query(tx, sql, &[&query_text, &end, &limit]).await?,
+                project_from_row,
+            )?;
+            let rest = limit - i64::try_from(found.len()).unwrap_or(limit);
+            if rest > 0 {
+                // strpos, not LIKE: free of wildcards.
+                let sql = "SELECT name, display_name, created_by, created_us FROM projects
+                           WHERE strpos(name, $1) > 1 ORDER BY name LIMIT $2";
+                found.extend(all(
+                    &query(tx, sql, &[&query_text, &rest]).await?,
+                    project_from_row,
+                )?);
+            }
+            Ok(found)
         })
     }
 

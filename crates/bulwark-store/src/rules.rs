@@ -5,7 +5,7 @@
 
 use crate::{
     Actor, ClaimRecord, FileIdentity, FileRecord, NestedRoleRecord, OwnerChange, OwnerRecord,
-    ProjectTransaction, PublishCommit, Removal, Result, StoreError,
+    ProjectTransaction, PublishCommit, RecentUpload, Removal, Result, StoreError,
 };
 
 /// What the body of a write transaction decided.
@@ -249,6 +249,49 @@ pub(crate) fn removal_entry(r: &Removal, files: &[FileRecord], time_us: i64) -> 
             }
         ),
     }
+}
+
+/// [`crate::StateStore::recently_updated`] over `window(n)`, a backend's
+/// `n` latest uploads (newest first, ties by filename): the first upload of
+/// each project in growing windows until `limit` projects are found or the
+/// files run out.
+pub(crate) fn recently_updated(
+    limit: usize,
+    mut window: impl FnMut(usize) -> Result<Vec<RecentUpload>>,
+) -> Result<Vec<RecentUpload>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut size = limit.saturating_mul(8).max(64);
+    loop {
+        let rows = window(size)?;
+        let exhausted = rows.len() < size;
+        let mut seen = std::collections::HashSet::new();
+        let mut found: Vec<RecentUpload> = rows
+            .into_iter()
+            .filter(|row| seen.insert(row.project.clone()))
+            .take(limit)
+            .collect();
+        if found.len() == limit || exhausted {
+            // Ties in time by name, as documented (the window breaks them
+            // by filename).
+            found.sort_by(|a, b| {
+                b.upload_time_us
+                    .cmp(&a.upload_time_us)
+                    .then_with(|| a.project.cmp(&b.project))
+            });
+            return Ok(found);
+        }
+        size = size.saturating_mul(4);
+    }
+}
+
+/// The exclusive upper bound of the names starting with `prefix` in byte
+/// order (`COLLATE "C"`, `SQLite`'s `BINARY`): no valid UTF-8 text that
+/// starts with `prefix` sorts above `prefix` followed by U+10FFFF
+/// (normalized names are ASCII).
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
 }
 
 #[cfg(test)]

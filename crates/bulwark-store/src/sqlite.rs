@@ -45,9 +45,9 @@ use crate::rules::{
 use crate::{
     Actor, AddFile, AuditRecord, ClaimRecord, ClaimTier, FileIdentity, FileRecord,
     NestedRoleRecord, OwnerChange, OwnerRecord, PageRecord, PendingChanges, ProjectRecord,
-    ProjectTransaction, PublishCommit, Removal, RemoveOutcome, RemovedFileRecord, Result,
-    RevokeToken, RoleRecord, StateRecord, StateStore, StoreError, TokenPermission, TokenRecord,
-    TokenScope, TransactionOutcome, YankOutcome,
+    ProjectTransaction, PublishCommit, RecentUpload, Removal, RemoveOutcome, RemovedFileRecord,
+    Result, RevokeToken, RoleRecord, StateRecord, StateStore, StoreError, TokenPermission,
+    TokenRecord, TokenScope, TransactionOutcome, YankOutcome,
 };
 
 /// Reader connections of an on-disk store. Readers are cheap (a file handle
@@ -256,6 +256,11 @@ const MIGRATIONS: &[&str] = &[
         sha256     TEXT    NOT NULL,
         removed_us INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;
+    ",
+    // Version 8.
+    "
+    -- The web pages' most recently updated projects: files newest first.
+    CREATE INDEX files_by_upload_time ON files (upload_time_us);
     ",
 ];
 
@@ -1317,6 +1322,57 @@ impl StateStore for SqliteState {
             )?
             .query_map([], project_from_row)?
             .collect()
+        })
+    }
+
+    fn recently_updated(&self, limit: usize) -> Result<Vec<RecentUpload>> {
+        crate::rules::recently_updated(limit, |window| {
+            self.read(|tx| {
+                tx.prepare_cached(
+                    "SELECT f.project, p.display_name, f.version, f.upload_time_us
+                     FROM files f JOIN projects p ON p.name = f.project
+                     ORDER BY f.upload_time_us DESC, f.filename LIMIT ?1",
+                )?
+                .query_map([i64::try_from(window).unwrap_or(i64::MAX)], |row| {
+                    Ok(RecentUpload {
+                        project: row.get(0)?,
+                        display_name: row.get(1)?,
+                        version: row.get(2)?,
+                        upload_time_us: row.get(3)?,
+                    })
+                })?
+                .collect()
+            })
+        })
+    }
+
+    fn search_projects(&self, query: &str, limit: usize) -> Result<Vec<ProjectRecord>> {
+        if query.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let end = crate::rules::prefix_end(query);
+        self.read(|tx| {
+            let mut found: Vec<ProjectRecord> = tx
+                .prepare_cached(
+                    "SELECT name, display_name, created_by, created_us FROM projects
+                     WHERE name >= ?1 AND name < ?2 ORDER BY name LIMIT ?3",
+                )?
+                .query_map(params![query, end, limit], project_from_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            let rest = limit - i64::try_from(found.len()).unwrap_or(limit);
+            if rest > 0 {
+                // instr, not LIKE: case-sensitive and free of wildcards.
+                let inner = tx
+                    .prepare_cached(
+                        "SELECT name, display_name, created_by, created_us FROM projects
+                         WHERE instr(name, ?1) > 1 ORDER BY name LIMIT ?2",
+                    )?
+                    .query_map(params![query, rest], project_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                found.extend(inner);
+            }
+            Ok(found)
         })
     }
 

@@ -94,18 +94,19 @@ fn servers_starting_at_once_migrate_once() {
     });
 }
 
-/// A database of schema version 1 (one `owner` per project) gains the
+/// A database of schema version 2 (one `owner` per project) gains the
 /// owners table with every project's owner, its creator.
 #[test]
-fn migration_2_makes_each_owner_the_first_of_the_project_owners() {
+fn migration_3_makes_each_owner_the_first_of_the_project_owners() {
     let url = fresh_database();
     drop(PgState::connect(&url).unwrap());
-    // Back to version 1's shape, with a project.
+    // Back to version 2's shape, with a project.
     execute(
         &url,
         "DROP TABLE project_owners, audit_log, removed_files; \
          ALTER TABLE projects RENAME COLUMN created_by TO owner; \
-         UPDATE schema_version SET version = 1; \
+         DROP INDEX files_by_upload_time; \
+         UPDATE schema_version SET version = 2; \
          INSERT INTO projects (name, display_name, owner, created_us) \
          VALUES ('pkg', 'Pkg', 'alice', 7)",
     );
@@ -131,10 +132,35 @@ fn refuses_a_newer_schema() {
     execute(&url, "UPDATE schema_version SET version = 99");
     match PgState::connect(&url) {
         Err(StoreError::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (99, 2));
+            assert_eq!((found, supported), (99, 4));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
+}
+
+/// A version 3 database (before the upload-time index) is migrated at
+/// connect, keeping its data.
+#[test]
+fn migrates_a_version_3_schema() {
+    let url = fresh_database();
+    let store = PgState::connect(&url).unwrap();
+    let f = file("pkg", "pkg-1.0.tar.gz", "a", "alice");
+    assert!(matches!(
+        store.add_file("Pkg", &f).unwrap(),
+        AddFile::Added { .. }
+    ));
+    drop(store);
+    execute(
+        &url,
+        "DROP INDEX files_by_upload_time; UPDATE schema_version SET version = 3",
+    );
+    let store = PgState::connect(&url).unwrap();
+    let recent = store.recently_updated(5).unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].display_name, "Pkg");
+    drop(store);
+    // The migration created the index again (dropping it succeeds).
+    execute(&url, "DROP INDEX files_by_upload_time");
 }
 
 #[test]

@@ -40,7 +40,7 @@ fn open_creates_a_versioned_wal_database() {
     let path = dir.path().join("state.db");
     let store = SqliteState::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(pragma(&path, "user_version"), 6);
+    assert_eq!(pragma(&path, "user_version"), 8);
     assert_eq!(pragma(&path, "application_id"), 0x4255_4C57);
     let conn = Connection::open(&path).unwrap();
     let mode: String = conn
@@ -78,7 +78,7 @@ fn open_creates_a_versioned_wal_database() {
     drop(store);
     // Reopening an up-to-date database changes nothing.
     SqliteState::open(&path).unwrap();
-    assert_eq!(pragma(&path, "user_version"), 6);
+    assert_eq!(pragma(&path, "user_version"), 8);
 }
 
 #[test]
@@ -88,24 +88,24 @@ fn refuses_a_database_from_a_newer_version() {
     drop(SqliteState::open(&path).unwrap());
     Connection::open(&path)
         .unwrap()
-        .pragma_update(None, "user_version", 7)
+        .pragma_update(None, "user_version", 9)
         .unwrap();
     let error = SqliteState::open(&path).unwrap_err();
     assert!(
         matches!(
             error,
             StoreError::SchemaTooNew {
-                found: 7,
-                supported: 6
+                found: 9,
+                supported: 8
             }
         ),
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("schema version 7 is newer"),
+        error.to_string().contains("schema version 9 is newer"),
         "{error}"
     );
-    assert_eq!(pragma(&path, "user_version"), 7, "left as it was");
+    assert_eq!(pragma(&path, "user_version"), 9, "left as it was");
 }
 
 #[test]
@@ -185,10 +185,16 @@ fn tokens_of_an_older_schema_keep_their_powers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     drop(SqliteState::open(&path).unwrap());
-    // Back to version 5: the tokens table as it was then.
+    // Back to version 5: the tokens table as it was then, and no owners
+    // table or upload-time index (versions 7 and 8).
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP INDEX tokens_by_creation;
+        "DROP TABLE project_owners;
+         DROP TABLE audit_log;
+         DROP TABLE removed_files;
+         ALTER TABLE projects RENAME COLUMN created_by TO owner;
+         DROP INDEX files_by_upload_time;
+         DROP INDEX tokens_by_creation;
          ALTER TABLE tokens DROP COLUMN description;
          ALTER TABLE tokens DROP COLUMN permission;
          ALTER TABLE tokens DROP COLUMN projects;
@@ -201,7 +207,7 @@ fn tokens_of_an_older_schema_keep_their_powers() {
     .unwrap();
     drop(conn);
     let store = SqliteState::open(&path).unwrap();
-    assert_eq!(pragma(&path, "user_version"), 6);
+    assert_eq!(pragma(&path, "user_version"), 8);
     assert_eq!(
         store.token("old").unwrap(),
         Some(TokenRecord {
