@@ -255,7 +255,7 @@ fn bytes_stored_but_never_recorded_are_not_served_and_are_removed() {
         wait_until(Duration::from_mins(1), || {
             !stored.join(name).exists()
                 && !metadata.exists()
-                && server.log().contains("removed files no upload recorded")
+                && server.log().contains("removed files no record names")
         }),
         "the unrecorded file was never removed; log:\n{}",
         server.log()
