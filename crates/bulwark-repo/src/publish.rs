@@ -22,7 +22,7 @@
 //! strictly and are never reused, and nothing a crashed run wrote is ever
 //! named by a published timestamp.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -95,19 +95,59 @@ fn uploaded_since(files: &[FileRecord], since_us: i64) -> Vec<(String, i64)> {
         .collect()
 }
 
-/// The delay from each upload in `uploaded` to `published_us`, but for the
-/// files in `reported` (a previous run's).
-fn delays_until(
-    published_us: i64,
-    uploaded: &[Vec<(String, i64)>],
-    reported: &HashSet<String>,
-) -> Vec<u64> {
-    uploaded
-        .iter()
-        .flatten()
-        .filter(|(filename, _)| !reported.contains(filename))
-        .map(|(_, t)| u64::try_from(published_us - t).unwrap_or(0))
-        .collect()
+/// How far before the previous run's start a run looks for the uploads it
+/// publishes. An upload's time is taken before its blobs are stored and its
+/// record committed, so a record that lands just after the previous run
+/// read its queue can carry a time before that run's start.
+const UPLOAD_WINDOW_SLACK_US: i64 = 10 * 60 * 1_000_000;
+
+/// Which uploads' upload→published delays the runs report: each file once,
+/// in the first run that publishes it.
+#[derive(Debug, Default)]
+struct DelayLog {
+    /// When the previous run started, microseconds since the epoch (`None`
+    /// before the first run).
+    previous_start_us: Option<i64>,
+    /// The files already reported, with their upload times, back to the
+    /// current window's start.
+    reported: HashMap<String, i64>,
+}
+
+impl DelayLog {
+    /// Starts a run at `now_us`; returns the upload time from which its
+    /// files are candidates. The first run reports none: what it publishes
+    /// may have waited for a server that was down.
+    fn start(&mut self, now_us: i64) -> i64 {
+        let since = self.previous_start_us.map_or(i64::MAX, |start| {
+            start.saturating_sub(UPLOAD_WINDOW_SLACK_US)
+        });
+        self.previous_start_us = Some(now_us);
+        since
+    }
+
+    /// The delays to `published_us` of the `uploaded` files (uploaded at or
+    /// after `since_us`) not reported before; remembers them, and forgets
+    /// those no later window can hold.
+    fn report(
+        &mut self,
+        published_us: i64,
+        since_us: i64,
+        uploaded: &[Vec<(String, i64)>],
+    ) -> Vec<u64> {
+        let mut delays = Vec::new();
+        for (filename, uploaded_us) in uploaded.iter().flatten() {
+            if self
+                .reported
+                .insert(filename.clone(), *uploaded_us)
+                .is_none()
+            {
+                delays.push(u64::try_from(published_us - uploaded_us).unwrap_or(0));
+            }
+        }
+        self.reported
+            .retain(|_, uploaded_us| *uploaded_us >= since_us);
+        delays
+    }
 }
 
 /// Applies `f` to every item on up to `available_parallelism` threads (one
@@ -158,12 +198,8 @@ pub struct Publisher {
     /// The online key: a key file's key, or one in a hardware token.
     online: Box<dyn Signer>,
     policy: Policy,
-    /// When the previous run started, microseconds since the epoch: files
-    /// uploaded since then are the ones whose delay a run reports.
-    previous_start_us: std::sync::atomic::AtomicI64,
-    /// The files whose delay the previous run reported: one uploaded while
-    /// that run ran is in this run's window too, and must count once.
-    reported: std::sync::Mutex<HashSet<String>>,
+    /// Which uploads' delays the runs have reported.
+    delays: std::sync::Mutex<DelayLog>,
     /// The published records of the offline roles (targets, claimed, its
     /// claim bins, unclaimed) as of the last run, so that
     /// [`Publisher::offline_waiting`], polled every second, does not read
@@ -222,8 +258,7 @@ impl Publisher {
             blobs,
             online: Box::new(online),
             policy,
-            previous_start_us: std::sync::atomic::AtomicI64::new(i64::MAX),
-            reported: std::sync::Mutex::new(HashSet::new()),
+            delays: std::sync::Mutex::new(DelayLog::default()),
             offline_published: std::sync::Mutex::new(None),
             fence: std::sync::atomic::AtomicU64::new(0),
             timestamp_blob: true,
@@ -345,10 +380,7 @@ impl Publisher {
         let expires = now.plus_seconds(self.policy.online_expiry);
         let batch = self.blobs.batch();
 
-        let run_start_us = unix_micros();
-        let uploaded_since_us = self
-            .previous_start_us
-            .swap(run_start_us, std::sync::atomic::Ordering::Relaxed);
+        let uploaded_since_us = self.delay_log().start(unix_micros());
         let rendered = parallel_map(&pending.projects, |project| match claims.get(project) {
             Some(claim) => self.stage_claimed(claim, uploaded_since_us, &*batch),
             None => self.render_page(project, uploaded_since_us, &*batch),
@@ -408,21 +440,17 @@ impl Publisher {
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         Ok(Some(PublishReport {
             micros,
-            delays_us: self.report_delays(&uploaded),
+            delays_us: self
+                .delay_log()
+                .report(unix_micros(), uploaded_since_us, &uploaded),
             ..report
         }))
     }
 
-    /// The delays of the uploads this run published that the previous run
-    /// did not report; remembers this run's for the next.
-    fn report_delays(&self, uploaded: &[Vec<(String, i64)>]) -> Vec<u64> {
-        let mut reported = self
-            .reported
+    fn delay_log(&self) -> std::sync::MutexGuard<'_, DelayLog> {
+        self.delays
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let delays = delays_until(unix_micros(), uploaded, &reported);
-        *reported = uploaded.iter().flatten().map(|(f, _)| f.clone()).collect();
-        delays
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Signs and stages the bins a run touches: those of `pages` (rendered
@@ -901,15 +929,54 @@ mod tests {
     /// its delay counts once.
     #[test]
     fn a_delay_the_previous_run_reported_is_not_reported_again() {
-        let uploaded = vec![
-            vec![("a.whl".to_owned(), 1_000), ("b.whl".to_owned(), 3_000)],
-            vec![("c.whl".to_owned(), 4_000)],
+        let mut log = DelayLog::default();
+        assert_eq!(log.start(1_000), i64::MAX, "the first run reports none");
+        let since = log.start(2_000);
+        let first = vec![vec![("a.whl".to_owned(), 1_500)]];
+        assert_eq!(log.report(2_500, since, &first), [1_000]);
+        let since = log.start(3_000);
+        let second = vec![
+            vec![("a.whl".to_owned(), 1_500), ("b.whl".to_owned(), 2_800)],
+            vec![("c.whl".to_owned(), 2_900)],
         ];
-        let reported = HashSet::from(["a.whl".to_owned()]);
-        assert_eq!(delays_until(5_000, &uploaded, &reported), [2_000, 1_000]);
+        assert_eq!(log.report(3_500, since, &second), [700, 600]);
+    }
+
+    /// An upload's time precedes its commit: a file committed after the
+    /// previous run read its queue, but timed before that run started, is
+    /// reported by the next run (a CI run once lost such a file's delay).
+    #[test]
+    fn a_file_timed_before_the_previous_run_but_committed_after_it_is_reported() {
+        let mut log = DelayLog::default();
+        log.start(0);
+        let since = log.start(10_000_000);
         assert_eq!(
-            delays_until(5_000, &uploaded, &HashSet::new()),
-            [4_000, 2_000, 1_000]
+            log.report(10_100_000, since, &[vec![("a.whl".to_owned(), 9_000_000)]]),
+            [1_100_000]
+        );
+        let since = log.start(10_200_000);
+        assert!(since <= 9_950_000, "window starts at {since}");
+        let late = vec![vec![
+            ("a.whl".to_owned(), 9_000_000),
+            ("b.whl".to_owned(), 9_950_000),
+        ]];
+        assert_eq!(log.report(10_300_000, since, &late), [350_000]);
+    }
+
+    /// The log forgets what no later window can hold.
+    #[test]
+    fn the_delay_log_forgets_uploads_older_than_its_window() {
+        let mut log = DelayLog::default();
+        let uploaded = vec![vec![
+            ("old.whl".to_owned(), UPLOAD_WINDOW_SLACK_US),
+            ("new.whl".to_owned(), UPLOAD_WINDOW_SLACK_US * 3),
+        ]];
+        log.report(UPLOAD_WINDOW_SLACK_US * 3, 0, &uploaded);
+        log.report(UPLOAD_WINDOW_SLACK_US * 3, UPLOAD_WINDOW_SLACK_US * 2, &[]);
+        assert_eq!(
+            log.reported.keys().collect::<Vec<_>>(),
+            ["new.whl"],
+            "old.whl is before every later window"
         );
     }
 }
