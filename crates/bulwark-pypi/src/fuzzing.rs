@@ -63,3 +63,35 @@ pub fn pypi_upload(data: &[u8]) {
         let _ = render_html(&page);
     }
 }
+
+/// Feeds `data` to the readers of another index's pages, as HTML and as
+/// JSON: they never panic, and every file they keep has a lowercase hex
+/// SHA-256, an absolute `http(s)` URL without a fragment, a filename of
+/// the page's project, and a filename no other kept file has.
+pub fn upstream_page(data: &[u8]) {
+    use crate::upstream::{self, UpstreamPage};
+
+    let project = crate::ProjectName::parse("demo-pkg").unwrap_or_else(|e| panic!("{e}"));
+    let base =
+        url::Url::parse("http://upstream.test/simple/demo-pkg/").unwrap_or_else(|e| panic!("{e}"));
+    let check = |page: &UpstreamPage| {
+        let mut seen = std::collections::HashSet::new();
+        for file in &page.files {
+            assert!(
+                file.sha256.len() == 64
+                    && file
+                        .sha256
+                        .bytes()
+                        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            );
+            assert!(matches!(file.url.scheme(), "http" | "https"));
+            assert!(file.url.fragment().is_none());
+            assert_eq!(file.filename.name().normalized(), "demo-pkg");
+            assert!(seen.insert(file.filename.as_str().to_owned()), "kept twice");
+        }
+    };
+    check(&upstream::parse_html(data, &base, &project));
+    if let Ok(page) = upstream::parse_json(data, &base, &project) {
+        check(&page);
+    }
+}

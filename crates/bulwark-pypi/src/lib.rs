@@ -38,6 +38,7 @@ mod name;
 mod shown;
 mod simple;
 mod upload;
+pub mod upstream;
 mod version;
 
 pub use filename::{

@@ -1,7 +1,8 @@
-//! Replays the fuzz seeds in `fuzz/seeds/pypi_upload/` through the fuzz
-//! harness, plus deterministic mutations of each seed, so that every CI run
-//! on stable exercises the parsers of untrusted upload bytes even without
-//! `cargo fuzz`. Same approach as `bulwark-tuf/tests/fuzz_seeds.rs`.
+//! Replays the fuzz seeds in `fuzz/seeds/pypi_upload/` and
+//! `fuzz/seeds/upstream_page/` through the fuzz harnesses, plus
+//! deterministic mutations of each seed, so that every CI run on stable
+//! exercises the parsers of untrusted upload and upstream page bytes even
+//! without `cargo fuzz`. Same approach as `bulwark-tuf/tests/fuzz_seeds.rs`.
 
 use std::fs;
 use std::path::Path;
@@ -11,12 +12,14 @@ use bulwark_pypi::fuzzing;
 /// Mutations per seed.
 const MUTATIONS: usize = 2000;
 
-fn seed_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/pypi_upload")
+fn seed_dir(target: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds")
+        .join(target)
 }
 
-fn seeds() -> Vec<(String, Vec<u8>)> {
-    let dir = seed_dir();
+fn seeds_of(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = seed_dir(target);
     let mut seeds: Vec<_> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .map(|entry| {
@@ -35,6 +38,10 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
     assert!(!seeds.is_empty(), "no seeds in {}", dir.display());
     seeds.sort();
     seeds
+}
+
+fn seeds() -> Vec<(String, Vec<u8>)> {
+    seeds_of("pypi_upload")
 }
 
 #[test]
@@ -70,4 +77,18 @@ fn pypi_upload_seeds_and_mutations() {
         b"{}[]\",:-0123456789.eE\\u tfn\n\r\t\0\xff\x7f/_PK\x03\x04\x01\x02\x05\x06\x1f\x8b";
     let seeds: Vec<Vec<u8>> = seeds().into_iter().map(|(_, bytes)| bytes).collect();
     bulwark_tuf::fuzzing::replay(&seeds, fuzzing::pypi_upload, MUTATIONS, INTERESTING);
+}
+
+#[test]
+fn upstream_page_seeds_and_mutations() {
+    /// The punctuation of HTML and JSON pages.
+    const INTERESTING: &[u8] = b"<>/=\"'#&;{}[]:,- abcdefsha256=0123456789.whl.tar.gz\n\0\xff";
+    let seeds: Vec<Vec<u8>> = seeds_of("upstream_page")
+        .into_iter()
+        .map(|(_, bytes)| bytes)
+        .collect();
+    for seed in &seeds {
+        fuzzing::upstream_page(seed);
+    }
+    bulwark_tuf::fuzzing::replay(&seeds, fuzzing::upstream_page, MUTATIONS, INTERESTING);
 }
