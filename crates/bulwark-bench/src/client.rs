@@ -453,8 +453,13 @@ async fn ours_once(
     let url = reqwest::Url::parse(&lookup.targets_url)?
         .join(&page_target)?
         .join(&file.url)?;
-    let bytes = fetcher.fetch(url.as_str(), file.size).await?;
-    check_length(bytes.len() as u64, Some(file.size))?;
+    let bytes = fetcher
+        .fetch(
+            url.as_str(),
+            file.size.unwrap_or(bulwark_pypi::MAX_UNSTATED_FILE_SIZE),
+        )
+        .await?;
+    check_length(bytes.len() as u64, file.size)?;
     let sha256 = sha256_hex(&bytes);
     if sha256 != file.sha256 {
         bail!("{url}: sha256 {sha256} does not match the page");

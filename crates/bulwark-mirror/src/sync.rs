@@ -587,12 +587,16 @@ fn file_jobs(project: &str, page: &[u8], max_core_metadata: u64) -> Result<Vec<J
         }
         let listed_in = format!("as the signed page of {project} lists it");
         let mut hashes = BTreeMap::from([("sha256".to_owned(), file.sha256.clone())]);
-        if !file.blake2b_256.is_empty() {
-            hashes.insert("blake2b-256".to_owned(), file.blake2b_256.clone());
+        if let Some(blake2b_256) = &file.blake2b_256 {
+            hashes.insert("blake2b-256".to_owned(), blake2b_256.clone());
         }
+        let expected = match file.size {
+            Some(size) => Expected::exact(size, hashes),
+            None => Expected::capped(bulwark_pypi::MAX_UNSTATED_FILE_SIZE, hashes),
+        };
         jobs.push(Job {
             key: layout::file_key(&file.sha256, filename),
-            expected: Expected::exact(file.size, hashes),
+            expected,
             listed_in: listed_in.clone(),
             served: false,
         });
@@ -713,8 +717,8 @@ mod tests {
                 filename: bulwark_pypi::DistFilename::parse("demo-1.0-py3-none-any.whl").unwrap(),
                 url: url.replace("SHA", &sha),
                 sha256: sha.clone(),
-                blake2b_256: "b".repeat(64),
-                size: 10,
+                blake2b_256: Some("b".repeat(64)),
+                size: Some(10),
                 requires_python: None,
                 yanked: None,
                 core_metadata_sha256: Some("c".repeat(64)),

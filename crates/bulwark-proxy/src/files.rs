@@ -34,7 +34,7 @@ use crate::{ProxyConfig, ProxyError};
 /// What a verified page says about one distribution.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Listed {
-    size: u64,
+    size: Option<u64>,
     core_metadata_sha256: Option<String>,
 }
 
@@ -109,8 +109,8 @@ impl Files {
         if let Some(file) = listed.get(&key(filename)) {
             return Some(Wanted {
                 sha256: sha256.to_owned(),
-                size: Some(file.size),
-                cap: file.size,
+                size: file.size,
+                cap: file.size.unwrap_or(bulwark_pypi::MAX_UNSTATED_FILE_SIZE),
                 filename: filename.to_owned(),
                 upstream_path,
             });
@@ -269,8 +269,8 @@ mod tests {
                 filename: DistFilename::parse(filename).unwrap(),
                 url: bulwark_layout::file_url(&sha256, filename),
                 sha256,
-                blake2b_256: "0".repeat(64),
-                size: content.len() as u64,
+                blake2b_256: Some("0".repeat(64)),
+                size: Some(content.len() as u64),
                 requires_python: None,
                 yanked: None,
                 core_metadata_sha256: Some(sha256_hex(metadata)),

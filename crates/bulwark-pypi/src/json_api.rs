@@ -298,13 +298,11 @@ impl JsonApi<'_> {
         let upload_time = time
             .split_once('.')
             .map_or(time.as_str(), |(whole, _)| whole);
-        let digests = BTreeMap::from([
-            (
-                "blake2b_256".to_owned(),
-                Value::from(file.blake2b_256.as_str()),
-            ),
-            ("sha256".to_owned(), Value::from(file.sha256.as_str())),
-        ]);
+        let mut digests =
+            BTreeMap::from([("sha256".to_owned(), Value::from(file.sha256.as_str()))]);
+        if let Some(blake2b_256) = &file.blake2b_256 {
+            digests.insert("blake2b_256".to_owned(), Value::from(blake2b_256.as_str()));
+        }
         let mut fields = BTreeMap::from([
             ("comment_text".to_owned(), Value::from("")),
             ("digests".to_owned(), Value::Object(digests)),
@@ -319,7 +317,9 @@ impl JsonApi<'_> {
             ),
             (
                 "size".to_owned(),
-                Value::Int(i64::try_from(file.size).unwrap_or(i64::MAX)),
+                file.size.map_or(Value::Null, |size| {
+                    Value::Int(i64::try_from(size).unwrap_or(i64::MAX))
+                }),
             ),
             ("upload_time".to_owned(), Value::from(upload_time)),
             (

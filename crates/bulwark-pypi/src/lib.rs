@@ -49,8 +49,8 @@ pub use metadata::{
 };
 pub use name::{MAX_NAME_LEN, NameError, ProjectName};
 pub use simple::{
-    API_VERSION, PageError, PageFile, ProjectPage, UploadTime, render_html, render_index_html,
-    render_index_json, render_json,
+    API_VERSION, MAX_UNSTATED_FILE_SIZE, PageError, PageFile, ProjectPage, UploadTime, render_html,
+    render_index_html, render_index_json, render_json,
 };
 pub use upload::{
     DigestWriter, Digests, Inspected, Limits, LinkProblem, MAX_PATH_LEN, MAX_TREE_SIZE,

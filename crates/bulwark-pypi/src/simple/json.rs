@@ -82,10 +82,16 @@ fn write_meta(out: &mut Vec<u8>) {
 /// its name to `hashlib.new`, which knows no `blake2b_256`, and with sorted
 /// keys `blake2b_256` would come first, so every pip install would fail
 /// with "Unknown hash name" (checked with pip 23.2 and 26.3).
+///
+/// An upstream file's unknown digest and size are left out; PEP 700 asks
+/// for `size`, and pip and uv read pages without it.
 fn write_file(file: &PageFile, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"_blake2b_256\":");
-    write_string(&file.blake2b_256, out);
-    out.push(b',');
+    out.push(b'{');
+    if let Some(blake2b_256) = &file.blake2b_256 {
+        out.extend_from_slice(b"\"_blake2b_256\":");
+        write_string(blake2b_256, out);
+        out.push(b',');
+    }
     if let Some(sha256) = &file.core_metadata_sha256 {
         // PEP 714's name, then PEP 658's for older clients; both always agree.
         for key in ["core-metadata", "dist-info-metadata"] {
@@ -104,8 +110,10 @@ fn write_file(file: &PageFile, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"requires-python\":");
         write_string(requires_python, out);
     }
-    out.extend_from_slice(b",\"size\":");
-    out.extend_from_slice(file.size.to_string().as_bytes());
+    if let Some(size) = file.size {
+        out.extend_from_slice(b",\"size\":");
+        out.extend_from_slice(size.to_string().as_bytes());
+    }
     out.extend_from_slice(b",\"upload-time\":");
     write_string(&file.upload_time.to_string(), out);
     out.extend_from_slice(b",\"url\":");

@@ -37,6 +37,11 @@ use crate::name::ProjectName;
 /// The simple API version these pages declare.
 pub const API_VERSION: &str = "1.1";
 
+/// The most bytes a reader of a page accepts for a file listed without a
+/// size (only files pulled from an upstream index that stated none):
+/// 4 GiB, above the largest files PyPI accepts.
+pub const MAX_UNSTATED_FILE_SIZE: u64 = 1 << 32;
+
 /// One project's page: its name and every file it lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectPage {
@@ -57,10 +62,13 @@ pub struct PageFile {
     pub url: String,
     /// SHA-256 of the file, lowercase hex.
     pub sha256: String,
-    /// BLAKE2b-256 of the file, lowercase hex.
-    pub blake2b_256: String,
-    /// Size in bytes.
-    pub size: u64,
+    /// BLAKE2b-256 of the file, lowercase hex; `None` for a file pulled
+    /// from an upstream index that did not state it (the signed page then
+    /// vouches for the upstream's sha256 alone).
+    pub blake2b_256: Option<String>,
+    /// Size in bytes; `None` for an upstream file whose upstream did not
+    /// state it (PEP 503 HTML pages carry no size).
+    pub size: Option<u64>,
     /// The release's `Requires-Python`, if any.
     pub requires_python: Option<String>,
     /// `None` if not yanked; `Some("")` if yanked without a reason;

@@ -197,10 +197,10 @@ fn parse_file(file: &Object) -> Result<PageFile, PageError> {
         required(hashes, "sha256", "files[].hashes.sha256")?,
         "files[].hashes.sha256",
     )?;
-    let blake2b_256 = digest(
-        required(file, "_blake2b_256", "files[]._blake2b_256")?,
-        "files[]._blake2b_256",
-    )?;
+    let blake2b_256 = file
+        .get("_blake2b_256")
+        .map(|v| digest(v, "files[]._blake2b_256"))
+        .transpose()?;
 
     let core_metadata = metadata_hash(file.get("core-metadata"), "files[].core-metadata")?;
     let dist_info_metadata =
@@ -216,13 +216,16 @@ fn parse_file(file: &Object) -> Result<PageFile, PageError> {
         .map(|v| as_str(v, "files[].requires-python").map(str::to_owned))
         .transpose()?;
 
-    let Value::Int(size) = required(file, "size", "files[].size")? else {
-        return Err(PageError::WrongType {
-            field: "files[].size",
-            expected: "an integer",
-        });
+    let size = match file.get("size") {
+        None => None,
+        Some(Value::Int(size)) => Some(u64::try_from(*size).map_err(|_| PageError::NegativeSize)?),
+        Some(_) => {
+            return Err(PageError::WrongType {
+                field: "files[].size",
+                expected: "an integer",
+            });
+        }
     };
-    let size = u64::try_from(*size).map_err(|_| PageError::NegativeSize)?;
 
     let upload_time = as_str(
         required(file, "upload-time", "files[].upload-time")?,

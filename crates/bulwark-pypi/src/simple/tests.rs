@@ -14,8 +14,8 @@ fn file(filename: &str) -> PageFile {
         filename: DistFilename::parse(filename).unwrap(),
         url: format!("../../files/{filename}"),
         sha256: SHA_A.to_owned(),
-        blake2b_256: SHA_B.to_owned(),
-        size: 1234,
+        blake2b_256: Some(SHA_B.to_owned()),
+        size: Some(1234),
         requires_python: None,
         yanked: None,
         core_metadata_sha256: None,
@@ -143,6 +143,29 @@ fn json_round_trip_gives_identical_bytes() {
     expected.files.sort_by(|a, b| a.filename.cmp(&b.filename));
     assert_eq!(parsed.files, expected.files);
     assert_eq!(parsed.name.as_given(), "demo-pkg");
+}
+
+/// A file pulled from an upstream that stated no size and no BLAKE2b-256
+/// is written without them, and read back the same.
+#[test]
+fn an_upstream_file_without_size_or_blake2b_round_trips() {
+    let mut upstream = file("dep-1.0.tar.gz");
+    upstream.blake2b_256 = None;
+    upstream.size = None;
+    let page = ProjectPage {
+        name: ProjectName::parse("dep").unwrap(),
+        files: vec![upstream],
+    };
+    let bytes = render_json(&page);
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(
+        !text.contains("_blake2b_256") && !text.contains("\"size\""),
+        "{text}"
+    );
+    let parsed = ProjectPage::parse_json(&bytes).unwrap();
+    assert_eq!(parsed.files[0].size, None);
+    assert_eq!(parsed.files[0].blake2b_256, None);
+    assert_eq!(render_json(&parsed), bytes);
 }
 
 #[test]

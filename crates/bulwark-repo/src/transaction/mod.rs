@@ -189,13 +189,15 @@ impl From<&Inspected> for UploadedFile {
 }
 
 impl From<&PageFile> for UploadedFile {
-    /// The record an upload of the file a page describes must have.
+    /// The record an upload of the file a page describes must have. A file
+    /// listed without size or BLAKE2b-256 (as only upstream files are)
+    /// has size 0 and an empty digest here, which no upload has.
     fn from(file: &PageFile) -> Self {
         Self {
             filename: file.filename.clone(),
             sha256: file.sha256.clone(),
-            blake2b_256: file.blake2b_256.clone(),
-            size: file.size,
+            blake2b_256: file.blake2b_256.clone().unwrap_or_default(),
+            size: file.size.unwrap_or(0),
             requires_python: file.requires_python.clone(),
             core_metadata_sha256: file.core_metadata_sha256.clone(),
         }
@@ -211,8 +213,8 @@ impl UploadedFile {
             url: file_url(&self.sha256, self.filename.as_str()),
             filename: self.filename.clone(),
             sha256: self.sha256.clone(),
-            blake2b_256: self.blake2b_256.clone(),
-            size: self.size,
+            blake2b_256: Some(self.blake2b_256.clone()),
+            size: Some(self.size),
             requires_python: self.requires_python.clone(),
             yanked: None,
             core_metadata_sha256: self.core_metadata_sha256.clone(),

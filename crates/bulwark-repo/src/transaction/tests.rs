@@ -50,8 +50,10 @@ pub(super) fn file(filename: &str) -> PageFile {
         filename: parsed,
         url: file_url(&sha256, filename),
         sha256,
-        blake2b_256: hex::encode(&HashAlgorithm::Blake2b256.digest(filename.as_bytes())),
-        size: 1000 + filename.len() as u64,
+        blake2b_256: Some(hex::encode(
+            &HashAlgorithm::Blake2b256.digest(filename.as_bytes()),
+        )),
+        size: Some(1000 + filename.len() as u64),
         requires_python: Some(">=3.9".to_owned()),
         yanked: None,
         upload_time: UploadTime::from_unix_micros(1_700_000_000_123_456),

@@ -202,10 +202,10 @@ fn file_view(file: &PageFile) -> FileView {
         } else {
             "#".to_owned()
         },
-        size: if file.size < 1024 {
-            format!("{} bytes", file.size)
-        } else {
-            format!("{} ({} bytes)", format::size(file.size), file.size)
+        size: match file.size {
+            None => "not stated by the upstream index".to_owned(),
+            Some(size) if size < 1024 => format!("{size} bytes"),
+            Some(size) => format!("{} ({size} bytes)", format::size(size)),
         },
         sha256: file.sha256.clone(),
         uploaded: format::time_us(file.upload_time.unix_micros()),

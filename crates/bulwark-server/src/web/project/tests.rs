@@ -7,8 +7,8 @@ fn page_file(filename: &str, yanked: Option<&str>) -> PageFile {
         filename: DistFilename::parse(filename).unwrap(),
         url: format!("../../files/{}/{filename}", "ab".repeat(32)),
         sha256: "ab".repeat(32),
-        blake2b_256: "cd".repeat(32),
-        size: 2048,
+        blake2b_256: Some("cd".repeat(32)),
+        size: Some(2048),
         requires_python: Some(">=3.9".to_owned()),
         yanked: yanked.map(str::to_owned),
         core_metadata_sha256: None,
@@ -66,7 +66,7 @@ fn releases_are_newest_first_in_pep440_order() {
     assert_eq!(releases[3].files[0].yanked.as_deref(), Some("broken"));
     assert_eq!(releases[0].files[0].size, "2.0 KiB (2048 bytes)");
     let mut small = page_file("demo-1.0.tar.gz", None);
-    small.size = 973;
+    small.size = Some(973);
     assert_eq!(file_view(&small).size, "973 bytes");
     assert_eq!(releases[0].files[0].uploaded, "2025-06-15T15:06:40Z");
 }
