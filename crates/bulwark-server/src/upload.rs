@@ -283,6 +283,14 @@ fn answer(outcome: AddFile, project: &str) -> Result<Response, ApiError> {
             StatusCode::FORBIDDEN,
             format!("Project {project} is claimed: upload with bulwark upload --key"),
         )),
+        AddFile::Upstream => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Project {project} is cached from upstream: an administrator must release \
+                 the name (bulwark upstream release {project} --owner USER) before it can \
+                 be uploaded here"
+            ),
+        )),
     }
 }
 

@@ -67,6 +67,10 @@
 //!   `Removed` for every later upload (after the checks of ownership, the
 //!   claim and a stored file of that name) and `Conflict` in a transaction;
 //! - audit sequence numbers start at 1 and grow in commit order.
+//! - an upstream project has no owner, and every upload to it is
+//!   `Upstream` (before ownership); a pull never touches a local project,
+//!   keeps files its page no longer lists, and refuses a stored filename
+//!   with other bytes (`Conflict`) or a removed one (`Removed`).
 #![expect(
     clippy::expect_used,
     reason = "the suite reports failures by panicking, with the failed step as message"
@@ -82,7 +86,7 @@ use crate::{
     FileRecord, NestedRoleRecord, OwnerChange, PageRecord, PendingChanges, ProjectTransaction,
     PublishCommit, Removal, RemoveOutcome, RevokeToken, RoleRecord, StateRecord, StateStore,
     StoreError, TokenPermission, TokenRecord, TokenScope, TokenState, TransactionOutcome,
-    YankOutcome,
+    UPSTREAM_CREATOR, UpstreamChanges, UpstreamPull, UpstreamPullOutcome, YankOutcome,
 };
 
 /// A factory for stores under test.
@@ -159,6 +163,9 @@ const STATE_CHECKS: &[Check<dyn StateStore>] = checks![
     publish_runs_never_go_back,
     one_publisher_among_concurrent_acquirers,
     wait_for_change_returns_by_its_timeout,
+    upstream_pulls_add_keep_and_refuse,
+    upstream_projects_refuse_uploads_removed_files_and_local_names,
+    releasing_an_upstream_project_frees_the_name,
 ];
 
 const BLOB_CHECKS: &[Check<dyn BlobStore>] = checks![
@@ -1880,9 +1887,11 @@ fn one_winner_per_filename(s: &dyn StateStore, outcomes: &Outcomes) {
             let right = match outcome {
                 AddFile::Added { .. } | AddFile::Identical => f.sha256 == stored.sha256,
                 AddFile::Conflict => f.sha256 != stored.sha256,
-                AddFile::SecondSdist | AddFile::Forbidden | AddFile::Claimed | AddFile::Removed => {
-                    false
-                }
+                AddFile::SecondSdist
+                | AddFile::Forbidden
+                | AddFile::Claimed
+                | AddFile::Removed
+                | AddFile::Upstream => false,
             };
             assert!(
                 right,
@@ -3082,6 +3091,15 @@ fn every_kind_of_state(source: &dyn StateStore) -> (u64, u64) {
         ),
         "a release removed"
     );
+    let upstream = pull(
+        "dep",
+        10,
+        &[
+            ("dep-1.0.tar.gz", "d1", None),
+            ("dep-2.0.tar.gz", "d2", Some("")),
+        ],
+    );
+    pulled(source.pull_upstream(&upstream), "upstream pull");
     let mut claimed = claim("claimed", 2);
     claimed.nested = vec![nested("claimed", 1)];
     let files = vec![file("claimed", "claimed-1.0.tar.gz", "1.0", "c1", "carol")];
@@ -3112,6 +3130,232 @@ fn every_kind_of_state(source: &dyn StateStore) -> (u64, u64) {
     (version, late)
 }
 
+/// A pull of upstream project `project` at `fetched_us` listing `files`
+/// (filename, content, yanked), fetched from `https://up.example/…`.
+fn pull(project: &str, fetched_us: i64, files: &[(&str, &str, Option<&str>)]) -> UpstreamPull {
+    UpstreamPull {
+        project: project.to_owned(),
+        display_name: project.to_uppercase(),
+        upstream: "https://up.example/simple/".to_owned(),
+        fetched_us,
+        files: files
+            .iter()
+            .map(|(filename, content, yanked)| {
+                let version = filename
+                    .rsplit_once('-')
+                    .and_then(|(_, v)| v.strip_suffix(".tar.gz"))
+                    .expect("a test sdist name");
+                let mut record = file(project, filename, version, content, UPSTREAM_CREATOR);
+                record.yanked = yanked.map(str::to_owned);
+                (record, format!("https://up.example/files/{filename}"))
+            })
+            .collect(),
+    }
+}
+
+fn pulled(outcome: crate::Result<UpstreamPullOutcome>, what: &str) -> UpstreamChanges {
+    match outcome.expect(what) {
+        UpstreamPullOutcome::Pulled(changes) => changes,
+        UpstreamPullOutcome::Local => panic!("{what}: Local"),
+    }
+}
+
+fn upstream_pulls_add_keep_and_refuse(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let first = pull(
+        "dep",
+        10,
+        &[
+            ("dep-1.0.tar.gz", "d1", None),
+            ("dep-2.0.tar.gz", "d2", None),
+        ],
+    );
+    let changes = pulled(s.pull_upstream(&first), "first pull");
+    assert!(changes.created && changes.added == 2 && changes.refused.is_empty());
+    assert_eq!(s.pending_changes().expect("pending").projects, ["dep"]);
+    let record = s.upstream_project("dep").expect("upstream_project");
+    assert_eq!(
+        record.map(|r| (r.upstream, r.fetched_us)),
+        Some(("https://up.example/simple/".to_owned(), 10))
+    );
+    assert!(
+        s.owners("dep").expect("owners").is_empty(),
+        "nobody owns it"
+    );
+    assert_eq!(
+        s.upstream_file("dep-2.0.tar.gz")
+            .expect("upstream_file")
+            .map(|f| f.url),
+        Some("https://up.example/files/dep-2.0.tar.gz".to_owned())
+    );
+    assert_eq!(
+        s.upstream_file("other-1.0.tar.gz").expect("upstream_file"),
+        None
+    );
+    drain(s.as_ref());
+
+    // The same page again changes nothing and queues nothing.
+    let same = pulled(
+        s.pull_upstream(&pull("dep", 20, &[("dep-1.0.tar.gz", "d1", None)])),
+        "same",
+    );
+    assert_eq!(same, UpstreamChanges::default());
+    assert!(s.pending_changes().expect("pending").projects.is_empty());
+    assert_eq!(
+        s.upstream_project("dep")
+            .expect("upstream_project")
+            .map(|r| r.fetched_us),
+        Some(20)
+    );
+
+    // 1.0 yanked, 2.0 replaced (refused), 3.0 new; a file no longer listed stays.
+    let later = pull(
+        "dep",
+        30,
+        &[
+            ("dep-1.0.tar.gz", "d1", Some("broken")),
+            ("dep-2.0.tar.gz", "tampered", None),
+            ("dep-3.0.tar.gz", "d3", None),
+        ],
+    );
+    let changes = pulled(s.pull_upstream(&later), "later pull");
+    assert_eq!(
+        changes,
+        UpstreamChanges {
+            created: false,
+            added: 1,
+            yank_changed: 1,
+            refused: vec![("dep-2.0.tar.gz".to_owned(), AddFile::Conflict)],
+        }
+    );
+    let files = s.files("dep").expect("files");
+    assert_eq!(
+        names(&files),
+        ["dep-1.0.tar.gz", "dep-2.0.tar.gz", "dep-3.0.tar.gz"]
+    );
+    assert_eq!(files[1].sha256, digest("d2"), "the first bytes stay");
+    assert_eq!(files[0].yanked.as_deref(), Some("broken"));
+    assert_eq!(s.pending_changes().expect("pending").projects, ["dep"]);
+}
+
+fn upstream_projects_refuse_uploads_removed_files_and_local_names(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let first = pull(
+        "dep",
+        10,
+        &[
+            ("dep-1.0.tar.gz", "d1", None),
+            ("dep-3.0.tar.gz", "d3", None),
+        ],
+    );
+    pulled(s.pull_upstream(&first), "first pull");
+    // Nobody uploads to it, not even under its creator's name.
+    for user in ["alice", UPSTREAM_CREATOR] {
+        let upload = s.add_file("dep", &file("dep", "dep-4.0.tar.gz", "4.0", "d4", user));
+        assert_eq!(upload.expect("add_file"), AddFile::Upstream, "{user}");
+    }
+
+    // A removed file never comes back from upstream.
+    let removal = Removal {
+        project: "dep".to_owned(),
+        version: Some("3.0".to_owned()),
+        filename: None,
+        actor: Actor::Operator("root".to_owned()),
+        reason: "takedown".to_owned(),
+    };
+    s.remove_files(&removal).expect("remove_files");
+    assert_eq!(
+        s.upstream_file("dep-3.0.tar.gz").expect("upstream_file"),
+        None
+    );
+    let again = pulled(
+        s.pull_upstream(&pull("dep", 40, &[("dep-3.0.tar.gz", "d3", None)])),
+        "again",
+    );
+    assert_eq!(
+        again.refused,
+        [("dep-3.0.tar.gz".to_owned(), AddFile::Removed)]
+    );
+
+    // A local project never takes an upstream page.
+    added(
+        s.add_file(
+            "Local",
+            &file("local", "local-1.0.tar.gz", "1.0", "l1", "alice"),
+        ),
+        "local",
+    );
+    let local = s.pull_upstream(&pull("local", 50, &[("local-9.0.tar.gz", "l9", None)]));
+    assert_eq!(
+        local.expect("pull of a local project"),
+        UpstreamPullOutcome::Local
+    );
+    assert_eq!(
+        names(&s.files("local").expect("files")),
+        ["local-1.0.tar.gz"]
+    );
+    assert_eq!(s.upstream_project("local").expect("upstream_project"), None);
+}
+
+fn releasing_an_upstream_project_frees_the_name(make: &Make<'_, dyn StateStore>) {
+    let s = make();
+    let operator = Actor::Operator("root".to_owned());
+    assert!(
+        !s.release_upstream("dep", "alice", &operator, 5)
+            .expect("release of nothing")
+    );
+    pulled(
+        s.pull_upstream(&pull("dep", 10, &[("dep-1.0.tar.gz", "d1", None)])),
+        "pull",
+    );
+    drain(s.as_ref());
+    assert!(
+        s.release_upstream("dep", "alice", &operator, 20)
+            .expect("release")
+    );
+    assert!(
+        s.files("dep").expect("files").is_empty(),
+        "its upstream files leave it"
+    );
+    assert_eq!(s.upstream_project("dep").expect("upstream_project"), None);
+    assert_eq!(
+        s.upstream_file("dep-1.0.tar.gz").expect("upstream_file"),
+        None
+    );
+    assert_eq!(
+        s.pending_changes().expect("pending").projects,
+        ["dep"],
+        "its page changes"
+    );
+    let owners = s.owners("dep").expect("owners");
+    assert_eq!(
+        owners.iter().map(|o| o.user.as_str()).collect::<Vec<_>>(),
+        ["alice"]
+    );
+    let audit = s.audit_log(Some("dep")).expect("audit_log");
+    assert_eq!(
+        audit.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+        ["release-upstream"]
+    );
+    assert_eq!(audit[0].actor, "operator:root");
+    added(
+        s.add_file(
+            "dep",
+            &file("dep", "dep-5.0.tar.gz", "5.0", "mine", "alice"),
+        ),
+        "owner's upload",
+    );
+    let local = s.pull_upstream(&pull("dep", 30, &[("dep-9.0.tar.gz", "d9", None)]));
+    assert_eq!(
+        local.expect("pull after release"),
+        UpstreamPullOutcome::Local
+    );
+    assert!(
+        !s.release_upstream("dep", "bob", &operator, 40)
+            .expect("second release")
+    );
+}
+
 fn restore_copies_everything_and_continues_the_counters(make: &Make<'_, dyn StateStore>) {
     let source = make();
     assert!(source.is_empty().expect("is_empty"), "a new store is empty");
@@ -3124,7 +3368,7 @@ fn restore_copies_everything_and_continues_the_counters(make: &Make<'_, dyn Stat
         kinds.dedup();
         kinds
     };
-    assert_eq!(kinds.len(), 13, "one run of each kind of record, in order");
+    assert_eq!(kinds.len(), 15, "one run of each kind of record, in order");
     assert!(
         exports.contains(&StateRecord::Change {
             seq: late,

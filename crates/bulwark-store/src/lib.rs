@@ -268,6 +268,37 @@ pub trait StateStore: Send + Sync {
     fn remove_files(&self, removal: &Removal) -> Result<RemoveOutcome>;
     /// Every removed file, ordered by filename.
     fn removed_files(&self) -> Result<Vec<RemovedFileRecord>>;
+
+    /// Records, in one transaction, what an upstream index lists for
+    /// `pull.project`: creates the project (with no owner) on its first
+    /// pull, adds the files not yet stored, carries yank changes, keeps
+    /// files the upstream no longer lists, refuses a filename stored with
+    /// another sha256 or removed by an administrator, and queues a change
+    /// when anything changed. A project of this index is
+    /// [`UpstreamPullOutcome::Local`] and nothing changes.
+    fn pull_upstream(&self, pull: &UpstreamPull) -> Result<UpstreamPullOutcome>;
+    /// Project `project` as pulled from an upstream, if it is one.
+    fn upstream_project(&self, project: &str) -> Result<Option<UpstreamProjectRecord>>;
+    /// Every upstream project, ordered by name.
+    fn upstream_projects(&self) -> Result<Vec<UpstreamProjectRecord>>;
+    /// Where the stored upstream file `filename` is fetched from, if it is
+    /// one.
+    fn upstream_file(&self, filename: &str) -> Result<Option<UpstreamFileRecord>>;
+    /// Records that upstream project `project`'s page was read or tried at
+    /// `fetched_us` without a pull (the upstream was down).
+    fn upstream_fetched(&self, project: &str, fetched_us: i64) -> Result<()>;
+    /// Releases upstream project `project` to this index, an
+    /// administrator's decision: its upstream files leave it (its next
+    /// signed page lists none), `owner` becomes its one owner, and the
+    /// release is audited as done by `actor` at `now_us`. False when
+    /// `project` is not an upstream project.
+    fn release_upstream(
+        &self,
+        project: &str,
+        owner: &str,
+        actor: &Actor,
+        now_us: i64,
+    ) -> Result<bool>;
     /// The audit log, oldest first; only one project's entries with
     /// `Some(project)`.
     fn audit_log(&self, project: Option<&str>) -> Result<Vec<AuditRecord>>;

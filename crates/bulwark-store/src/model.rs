@@ -443,6 +443,80 @@ pub enum AddFile {
     /// The project is claimed: only a developer-signed transaction
     /// ([`crate::StateStore::record_transaction`]) may add to it.
     Claimed,
+    /// The project is pulled from an upstream index: nobody uploads to it
+    /// until an administrator releases the name
+    /// ([`crate::StateStore::release_upstream`]).
+    Upstream,
+}
+
+/// The creator recorded for a project pulled from an upstream index (user
+/// names have no `:`, so no user is ever called this).
+pub const UPSTREAM_CREATOR: &str = "upstream:";
+
+/// A project pulled from an upstream index: signed like an unclaimed
+/// project, refreshed from its upstream, never uploaded to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamProjectRecord {
+    /// Normalized project name.
+    pub project: String,
+    /// The upstream index (its simple-API base URL) it was found on.
+    pub upstream: String,
+    /// When its upstream page was last read or tried, microseconds since
+    /// the Unix epoch.
+    pub fetched_us: i64,
+}
+
+/// Where a file of an upstream project is fetched from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamFileRecord {
+    /// The distribution filename.
+    pub filename: String,
+    /// Its absolute URL on the upstream index.
+    pub url: String,
+}
+
+/// One reading of an upstream project's page, for
+/// [`crate::StateStore::pull_upstream`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamPull {
+    /// Normalized project name.
+    pub project: String,
+    /// The name as the upstream spells it.
+    pub display_name: String,
+    /// The upstream index it was read from.
+    pub upstream: String,
+    /// When it was read, microseconds since the Unix epoch.
+    pub fetched_us: i64,
+    /// The files the page lists, each with its URL. Their uploader is
+    /// [`UPSTREAM_CREATOR`]; `size` is 0 and `blake2b_256` empty when the
+    /// upstream did not state them.
+    pub files: Vec<(FileRecord, String)>,
+}
+
+/// What [`crate::StateStore::pull_upstream`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpstreamPullOutcome {
+    /// The name is a project of this index: nothing was recorded (a local
+    /// name never falls through to an upstream).
+    Local,
+    /// Recorded; a change was queued when anything changed.
+    Pulled(UpstreamChanges),
+}
+
+/// What one pull changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpstreamChanges {
+    /// The project was new to the index.
+    pub created: bool,
+    /// Files added.
+    pub added: usize,
+    /// Files whose yank state changed.
+    pub yank_changed: usize,
+    /// Files the page lists that were not taken, and why:
+    /// [`AddFile::Conflict`] for a filename stored with another sha256 (a
+    /// replaced or tampered upstream file), [`AddFile::Removed`],
+    /// [`AddFile::SecondSdist`].
+    pub refused: Vec<(String, AddFile)>,
 }
 
 /// What [`crate::StateStore::set_yanked`] did.
@@ -688,6 +762,10 @@ pub enum StateRecord {
     },
     /// A file removed by an administrator.
     Removed(RemovedFileRecord),
+    /// A project pulled from an upstream index.
+    Upstream(UpstreamProjectRecord),
+    /// Where a stored file of an upstream project is fetched from.
+    UpstreamFile(UpstreamFileRecord),
     /// A claim, with its nested roles.
     Claim(ClaimRecord),
     /// A queued change, not yet published.

@@ -63,7 +63,8 @@ use crate::{
     NestedRoleRecord, OwnerChange, OwnerRecord, PageRecord, PendingChanges, ProjectRecord,
     ProjectTransaction, PublishCommit, RecentUpload, Removal, RemoveOutcome, RemovedFileRecord,
     Result, RevokeToken, RoleRecord, StateRecord, StateStore, StoreError, TokenPermission,
-    TokenRecord, TokenScope, TransactionOutcome, YankOutcome,
+    TokenRecord, TokenScope, TransactionOutcome, UPSTREAM_CREATOR, UpstreamChanges,
+    UpstreamFileRecord, UpstreamProjectRecord, UpstreamPull, UpstreamPullOutcome, YankOutcome,
 };
 
 /// Connections in the pool of [`PgState::connect`].
@@ -274,6 +275,21 @@ const MIGRATIONS: &[&str] = &[
     -- The web pages' most recently updated projects: files newest first.
     CREATE INDEX files_by_upload_time ON files (upload_time_us);
     ",
+    // Version 5.
+    r#"
+    -- Projects pulled from an upstream index, and where each of their files
+    -- is fetched from (a file's row here outlives an administrative removal
+    -- of the file, harmlessly: it is read joined with files).
+    CREATE TABLE upstream_projects (
+        project    TEXT COLLATE "C" PRIMARY KEY REFERENCES projects (name),
+        upstream   TEXT   NOT NULL,
+        fetched_us BIGINT NOT NULL
+    );
+    CREATE TABLE upstream_files (
+        filename TEXT COLLATE "C" PRIMARY KEY,
+        url      TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Why the PostgreSQL store failed, beyond the database's own errors.
@@ -1222,7 +1238,7 @@ type RecordFromRow = fn(&Row) -> TxResult<StateRecord>;
 /// The queries of [`StateStore::export`] after the counters, in
 /// [`StateRecord`]'s order, and what each row becomes. Claims come without
 /// their nested roles ([`with_nested_roles`]).
-const EXPORTS: [(&str, RecordFromRow); 11] = [
+const EXPORTS: [(&str, RecordFromRow); 13] = [
     ("SELECT key, value FROM settings ORDER BY key", |row| {
         Ok(StateRecord::Setting {
             key: row.try_get(0)?,
@@ -1259,6 +1275,15 @@ const EXPORTS: [(&str, RecordFromRow); 11] = [
     (
         "SELECT filename, project, sha256, removed_us FROM removed_files ORDER BY filename",
         |row| removed_from_row(row).map(StateRecord::Removed),
+    ),
+    (
+        "SELECT project, upstream, fetched_us FROM upstream_projects ORDER BY project",
+        |row| upstream_from_row(row).map(StateRecord::Upstream),
+    ),
+    (
+        "SELECT u.filename, u.url FROM upstream_files u \
+         JOIN files f ON f.filename = u.filename ORDER BY u.filename",
+        |row| upstream_file_from_row(row).map(StateRecord::UpstreamFile),
     ),
     (
         concat!("SELECT ", claim_columns!(), " FROM claims ORDER BY project"),
@@ -1415,6 +1440,12 @@ async fn restore_chunk(tx: &Tx<'_>, chunk: &[StateRecord]) -> TxResult<()> {
     for removed in each!(chunk, StateRecord::Removed(r) => r) {
         insert_removed(tx, removed).await?;
     }
+    for upstream in each!(chunk, StateRecord::Upstream(u) => u) {
+        upsert_upstream(tx, upstream).await?;
+    }
+    for file in each!(chunk, StateRecord::UpstreamFile(f) => f) {
+        upsert_upstream_file(tx, file).await?;
+    }
     for claim in each!(chunk, StateRecord::Claim(c) => c) {
         upsert_claim(tx, claim).await?;
     }
@@ -1549,6 +1580,189 @@ async fn restore_published(tx: &Tx<'_>, chunk: &[StateRecord]) -> TxResult<()> {
 
 /// One file of [`StateStore::add_file`], inside a transaction; the same
 /// checks in the same order as the `SQLite` store's.
+/// Whether project `project` is pulled from an upstream index.
+async fn is_upstream(tx: &Tx<'_>, project: &str) -> TxResult<bool> {
+    let row = query_one(
+        tx,
+        "SELECT EXISTS (SELECT 1 FROM upstream_projects WHERE project = $1)",
+        &[&project],
+    )
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+fn upstream_from_row(row: &Row) -> TxResult<UpstreamProjectRecord> {
+    Ok(UpstreamProjectRecord {
+        project: row.try_get(0)?,
+        upstream: row.try_get(1)?,
+        fetched_us: row.try_get(2)?,
+    })
+}
+
+fn upstream_file_from_row(row: &Row) -> TxResult<UpstreamFileRecord> {
+    Ok(UpstreamFileRecord {
+        filename: row.try_get(0)?,
+        url: row.try_get(1)?,
+    })
+}
+
+async fn upsert_upstream(tx: &Tx<'_>, u: &UpstreamProjectRecord) -> TxResult<()> {
+    execute(
+        tx,
+        "INSERT INTO upstream_projects (project, upstream, fetched_us) VALUES ($1, $2, $3) \
+         ON CONFLICT (project) DO UPDATE SET upstream = $2, fetched_us = $3",
+        &[&u.project, &u.upstream, &u.fetched_us],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn upsert_upstream_file(tx: &Tx<'_>, f: &UpstreamFileRecord) -> TxResult<()> {
+    execute(
+        tx,
+        "INSERT INTO upstream_files (filename, url) VALUES ($1, $2) \
+         ON CONFLICT (filename) DO UPDATE SET url = $2",
+        &[&f.filename, &f.url],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The body of [`StateStore::pull_upstream`] in its write transaction.
+async fn pull_in(tx: &Tx<'_>, pull: &UpstreamPull) -> TxResult<UpstreamPullOutcome> {
+    let project = &pull.project;
+    let mut changes = UpstreamChanges::default();
+    if project_exists(tx, project).await? {
+        if !is_upstream(tx, project).await? {
+            return Ok(UpstreamPullOutcome::Local);
+        }
+    } else {
+        insert_project(
+            tx,
+            project,
+            &pull.display_name,
+            UPSTREAM_CREATOR,
+            pull.fetched_us,
+        )
+        .await?;
+        changes.created = true;
+    }
+    upsert_upstream(
+        tx,
+        &UpstreamProjectRecord {
+            project: project.clone(),
+            upstream: pull.upstream.clone(),
+            fetched_us: pull.fetched_us,
+        },
+    )
+    .await?;
+    for (file, url) in &pull.files {
+        let identity = identity_of(&file.filename)?;
+        if file.project != *project {
+            return Err(StoreError::Misuse(format!(
+                "pull of {project} has file {} of project {}",
+                file.filename, file.project
+            ))
+            .into());
+        }
+        if let Some((stored_project, sha256)) = stored_file(tx, &file.filename).await? {
+            if stored_project != *project || sha256 != file.sha256 {
+                changes
+                    .refused
+                    .push((file.filename.clone(), AddFile::Conflict));
+                continue;
+            }
+            changes.yank_changed += usize::try_from(
+                execute(
+                    tx,
+                    "UPDATE files SET yanked = $2 \
+                     WHERE filename = $1 AND yanked IS DISTINCT FROM $2",
+                    &[&file.filename, &file.yanked],
+                )
+                .await?,
+            )
+            .unwrap_or(usize::MAX);
+            continue;
+        }
+        if is_removed(tx, &file.filename).await? {
+            changes
+                .refused
+                .push((file.filename.clone(), AddFile::Removed));
+            continue;
+        }
+        if let Some(refusal) = identity_clash(tx, project, &identity).await? {
+            changes.refused.push((file.filename.clone(), refusal));
+            continue;
+        }
+        insert_file(tx, file, &identity).await?;
+        upsert_upstream_file(
+            tx,
+            &UpstreamFileRecord {
+                filename: file.filename.clone(),
+                url: url.clone(),
+            },
+        )
+        .await?;
+        changes.added += 1;
+    }
+    if changes.created || changes.added > 0 || changes.yank_changed > 0 {
+        queue_change(tx, project).await?;
+    }
+    Ok(UpstreamPullOutcome::Pulled(changes))
+}
+
+/// The body of [`StateStore::release_upstream`] in its write transaction.
+async fn release_in(
+    tx: &Tx<'_>,
+    project: &str,
+    owner: &str,
+    actor: &Actor,
+    now_us: i64,
+) -> TxResult<bool> {
+    if !is_upstream(tx, project).await? {
+        return Ok(false);
+    }
+    execute(
+        tx,
+        "DELETE FROM upstream_files WHERE filename IN \
+         (SELECT filename FROM files WHERE project = $1)",
+        &[&project],
+    )
+    .await?;
+    let dropped = execute(tx, "DELETE FROM files WHERE project = $1", &[&project]).await?;
+    execute(
+        tx,
+        "DELETE FROM upstream_projects WHERE project = $1",
+        &[&project],
+    )
+    .await?;
+    insert_owner(
+        tx,
+        &OwnerRecord {
+            project: project.to_owned(),
+            user: owner.to_owned(),
+            added_us: now_us,
+            added_by: actor.audit_name(),
+        },
+    )
+    .await?;
+    audit(
+        tx,
+        &AuditEntry {
+            time_us: now_us,
+            actor: actor.audit_name(),
+            action: "release-upstream",
+            project: project.to_owned(),
+            detail: format!(
+                "released from its upstream to owner {owner}; {dropped} upstream files dropped"
+            ),
+        },
+    )
+    .await?;
+    queue_change(tx, project).await?;
+    Ok(true)
+}
+
 async fn add_one(
     tx: &Tx<'_>,
     display_name: &str,
@@ -1556,6 +1770,9 @@ async fn add_one(
     identity: &FileIdentity,
 ) -> TxResult<AddFile> {
     let owns = ownership(tx, &file.project, &file.uploader).await?;
+    if owns.is_some() && is_upstream(tx, &file.project).await? {
+        return Ok(AddFile::Upstream);
+    }
     if owns == Some(false) {
         return Ok(AddFile::Forbidden);
     }
@@ -2079,6 +2296,64 @@ impl StateStore for PgState {
             let sql = "SELECT filename, project, sha256, removed_us FROM removed_files \
                        ORDER BY filename";
             all(&query(tx, sql, &[]).await?, removed_from_row)
+        })
+    }
+
+    fn pull_upstream(&self, pull: &UpstreamPull) -> Result<UpstreamPullOutcome> {
+        self.write(Kind::QueuesChange, async |tx| pull_in(tx, pull).await)
+    }
+
+    fn upstream_project(&self, project: &str) -> Result<Option<UpstreamProjectRecord>> {
+        self.read(async |tx| {
+            let sql = "SELECT project, upstream, fetched_us FROM upstream_projects \
+                       WHERE project = $1";
+            query_opt(tx, sql, &[&project])
+                .await?
+                .map(|row| upstream_from_row(&row))
+                .transpose()
+        })
+    }
+
+    fn upstream_projects(&self) -> Result<Vec<UpstreamProjectRecord>> {
+        self.read(async |tx| {
+            let sql = "SELECT project, upstream, fetched_us FROM upstream_projects \
+                       ORDER BY project";
+            all(&query(tx, sql, &[]).await?, upstream_from_row)
+        })
+    }
+
+    fn upstream_file(&self, filename: &str) -> Result<Option<UpstreamFileRecord>> {
+        self.read(async |tx| {
+            let sql = "SELECT u.filename, u.url FROM upstream_files u \
+                       JOIN files f ON f.filename = u.filename WHERE u.filename = $1";
+            query_opt(tx, sql, &[&filename])
+                .await?
+                .map(|row| upstream_file_from_row(&row))
+                .transpose()
+        })
+    }
+
+    fn upstream_fetched(&self, project: &str, fetched_us: i64) -> Result<()> {
+        self.write(Kind::Plain, async |tx| {
+            execute(
+                tx,
+                "UPDATE upstream_projects SET fetched_us = $2 WHERE project = $1",
+                &[&project, &fetched_us],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn release_upstream(
+        &self,
+        project: &str,
+        owner: &str,
+        actor: &Actor,
+        now_us: i64,
+    ) -> Result<bool> {
+        self.write(Kind::QueuesChange, async |tx| {
+            release_in(tx, project, owner, actor, now_us).await
         })
     }
 

@@ -47,7 +47,8 @@ use crate::{
     NestedRoleRecord, OwnerChange, OwnerRecord, PageRecord, PendingChanges, ProjectRecord,
     ProjectTransaction, PublishCommit, RecentUpload, Removal, RemoveOutcome, RemovedFileRecord,
     Result, RevokeToken, RoleRecord, StateRecord, StateStore, StoreError, TokenPermission,
-    TokenRecord, TokenScope, TransactionOutcome, YankOutcome,
+    TokenRecord, TokenScope, TransactionOutcome, UPSTREAM_CREATOR, UpstreamChanges,
+    UpstreamFileRecord, UpstreamProjectRecord, UpstreamPull, UpstreamPullOutcome, YankOutcome,
 };
 
 /// Reader connections of an on-disk store. Readers are cheap (a file handle
@@ -261,6 +262,21 @@ const MIGRATIONS: &[&str] = &[
     "
     -- The web pages' most recently updated projects: files newest first.
     CREATE INDEX files_by_upload_time ON files (upload_time_us);
+    ",
+    // Version 9.
+    "
+    -- Projects pulled from an upstream index, and where each of their files
+    -- is fetched from (a file's row here outlives an administrative removal
+    -- of the file, harmlessly: it is read joined with files).
+    CREATE TABLE upstream_projects (
+        project    TEXT    PRIMARY KEY REFERENCES projects (name),
+        upstream   TEXT    NOT NULL,
+        fetched_us INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE upstream_files (
+        filename TEXT PRIMARY KEY,
+        url      TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
     ",
 ];
 
@@ -1137,6 +1153,168 @@ fn add_in_one_transaction(
     Ok(outcomes)
 }
 
+/// Whether project `project` is pulled from an upstream index.
+fn is_upstream(tx: &Connection, project: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM upstream_projects WHERE project = ?1)")?
+        .query_row([project], |row| row.get(0))
+}
+
+fn upstream_from_row(row: &Row<'_>) -> rusqlite::Result<UpstreamProjectRecord> {
+    Ok(UpstreamProjectRecord {
+        project: row.get(0)?,
+        upstream: row.get(1)?,
+        fetched_us: row.get(2)?,
+    })
+}
+
+fn upstream_file_from_row(row: &Row<'_>) -> rusqlite::Result<UpstreamFileRecord> {
+    Ok(UpstreamFileRecord {
+        filename: row.get(0)?,
+        url: row.get(1)?,
+    })
+}
+
+fn upsert_upstream(tx: &Connection, u: &UpstreamProjectRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO upstream_projects (project, upstream, fetched_us) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (project) DO UPDATE SET upstream = ?2, fetched_us = ?3",
+    )?
+    .execute(params![u.project, u.upstream, u.fetched_us])?;
+    Ok(())
+}
+
+fn upsert_upstream_file(tx: &Connection, f: &UpstreamFileRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO upstream_files (filename, url) VALUES (?1, ?2) \
+         ON CONFLICT (filename) DO UPDATE SET url = ?2",
+    )?
+    .execute(params![f.filename, f.url])?;
+    Ok(())
+}
+
+/// The body of [`StateStore::pull_upstream`] in its write transaction.
+fn pull_in(tx: &Connection, pull: &UpstreamPull) -> Result<UpstreamPullOutcome> {
+    let project = &pull.project;
+    let mut changes = UpstreamChanges::default();
+    if project_exists(tx, project).map_err(db)? {
+        if !is_upstream(tx, project).map_err(db)? {
+            return Ok(UpstreamPullOutcome::Local);
+        }
+    } else {
+        insert_project(
+            tx,
+            project,
+            &pull.display_name,
+            UPSTREAM_CREATOR,
+            pull.fetched_us,
+        )
+        .map_err(db)?;
+        changes.created = true;
+    }
+    upsert_upstream(
+        tx,
+        &UpstreamProjectRecord {
+            project: project.clone(),
+            upstream: pull.upstream.clone(),
+            fetched_us: pull.fetched_us,
+        },
+    )
+    .map_err(db)?;
+    for (file, url) in &pull.files {
+        let identity = identity_of(&file.filename)?;
+        if file.project != *project {
+            return Err(StoreError::Misuse(format!(
+                "pull of {project} has file {} of project {}",
+                file.filename, file.project
+            )));
+        }
+        if let Some((stored_project, sha256)) = stored_file(tx, &file.filename).map_err(db)? {
+            if stored_project != *project || sha256 != file.sha256 {
+                changes
+                    .refused
+                    .push((file.filename.clone(), AddFile::Conflict));
+                continue;
+            }
+            changes.yank_changed += tx
+                .prepare_cached(
+                    "UPDATE files SET yanked = ?2 WHERE filename = ?1 AND yanked IS NOT ?2",
+                )
+                .and_then(|mut s| s.execute(params![file.filename, file.yanked]))
+                .map_err(db)?;
+            continue;
+        }
+        if is_removed(tx, &file.filename).map_err(db)? {
+            changes
+                .refused
+                .push((file.filename.clone(), AddFile::Removed));
+            continue;
+        }
+        if let Some(refusal) = identity_clash(tx, project, &identity).map_err(db)? {
+            changes.refused.push((file.filename.clone(), refusal));
+            continue;
+        }
+        insert_file(tx, file, &identity).map_err(db)?;
+        upsert_upstream_file(
+            tx,
+            &UpstreamFileRecord {
+                filename: file.filename.clone(),
+                url: url.clone(),
+            },
+        )
+        .map_err(db)?;
+        changes.added += 1;
+    }
+    if changes.created || changes.added > 0 || changes.yank_changed > 0 {
+        queue_change(tx, project).map_err(db)?;
+    }
+    Ok(UpstreamPullOutcome::Pulled(changes))
+}
+
+/// The body of [`StateStore::release_upstream`] in its write transaction.
+fn release_in(
+    tx: &Connection,
+    project: &str,
+    owner: &str,
+    actor: &Actor,
+    now_us: i64,
+) -> rusqlite::Result<bool> {
+    if !is_upstream(tx, project)? {
+        return Ok(false);
+    }
+    tx.prepare_cached(
+        "DELETE FROM upstream_files WHERE filename IN (SELECT filename FROM files WHERE project = ?1)",
+    )?
+    .execute([project])?;
+    let dropped = tx
+        .prepare_cached("DELETE FROM files WHERE project = ?1")?
+        .execute([project])?;
+    tx.prepare_cached("DELETE FROM upstream_projects WHERE project = ?1")?
+        .execute([project])?;
+    insert_owner(
+        tx,
+        &OwnerRecord {
+            project: project.to_owned(),
+            user: owner.to_owned(),
+            added_us: now_us,
+            added_by: actor.audit_name(),
+        },
+    )?;
+    audit(
+        tx,
+        &AuditEntry {
+            time_us: now_us,
+            actor: actor.audit_name(),
+            action: "release-upstream",
+            project: project.to_owned(),
+            detail: format!(
+                "released from its upstream to owner {owner}; {dropped} upstream files dropped"
+            ),
+        },
+    )?;
+    queue_change(tx, project)?;
+    Ok(true)
+}
+
 /// One file of [`StateStore::add_file`], inside a transaction.
 fn add_one(
     conn: &Connection,
@@ -1145,6 +1323,9 @@ fn add_one(
     identity: &FileIdentity,
 ) -> rusqlite::Result<AddFile> {
     let owns = ownership(conn, &file.project, &file.uploader)?;
+    if owns.is_some() && is_upstream(conn, &file.project)? {
+        return Ok(AddFile::Upstream);
+    }
     if owns == Some(false) {
         return Ok(AddFile::Forbidden);
     }
@@ -1577,6 +1758,64 @@ impl StateStore for SqliteState {
         })
     }
 
+    fn pull_upstream(&self, pull: &UpstreamPull) -> Result<UpstreamPullOutcome> {
+        self.write_or_roll_back(|tx| {
+            Ok(match pull_in(tx, pull) {
+                Ok(outcome) => Decision::Commit(Ok(outcome)),
+                Err(e) => Decision::RollBack(Err(e)),
+            })
+        })?
+    }
+
+    fn upstream_project(&self, project: &str) -> Result<Option<UpstreamProjectRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT project, upstream, fetched_us FROM upstream_projects WHERE project = ?1",
+            )?
+            .query_row([project], upstream_from_row)
+            .optional()
+        })
+    }
+
+    fn upstream_projects(&self) -> Result<Vec<UpstreamProjectRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT project, upstream, fetched_us FROM upstream_projects ORDER BY project",
+            )?
+            .query_map([], upstream_from_row)?
+            .collect()
+        })
+    }
+
+    fn upstream_file(&self, filename: &str) -> Result<Option<UpstreamFileRecord>> {
+        self.read(|tx| {
+            tx.prepare_cached(
+                "SELECT u.filename, u.url FROM upstream_files u \
+                 JOIN files f ON f.filename = u.filename WHERE u.filename = ?1",
+            )?
+            .query_row([filename], upstream_file_from_row)
+            .optional()
+        })
+    }
+
+    fn upstream_fetched(&self, project: &str, fetched_us: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE upstream_projects SET fetched_us = ?2 WHERE project = ?1")?
+                .execute(params![project, fetched_us])?;
+            Ok(())
+        })
+    }
+
+    fn release_upstream(
+        &self,
+        project: &str,
+        owner: &str,
+        actor: &Actor,
+        now_us: i64,
+    ) -> Result<bool> {
+        self.write(|tx| release_in(tx, project, owner, actor, now_us))
+    }
+
     fn audit_log(&self, project: Option<&str>) -> Result<Vec<AuditRecord>> {
         self.read(|tx| {
             tx.prepare_cached(
@@ -1836,6 +2075,19 @@ impl StateStore for SqliteState {
         )?;
         export_rows(
             &tx,
+            "SELECT project, upstream, fetched_us FROM upstream_projects ORDER BY project",
+            &mut out,
+            |row| upstream_from_row(row).map(StateRecord::Upstream),
+        )?;
+        export_rows(
+            &tx,
+            "SELECT u.filename, u.url FROM upstream_files u \
+             JOIN files f ON f.filename = u.filename ORDER BY u.filename",
+            &mut out,
+            |row| upstream_file_from_row(row).map(StateRecord::UpstreamFile),
+        )?;
+        export_rows(
+            &tx,
             concat!("SELECT ", claim_columns!(), " FROM claims ORDER BY project"),
             &mut out,
             |row| with_nested(&tx, claim_from_row(row)?).map(StateRecord::Claim),
@@ -1953,6 +2205,8 @@ fn restore_one(tx: &Connection, record: &StateRecord) -> rusqlite::Result<()> {
         }
         StateRecord::Owner(o) => insert_owner(tx, o)?,
         StateRecord::Removed(r) => insert_removed(tx, r)?,
+        StateRecord::Upstream(u) => upsert_upstream(tx, u)?,
+        StateRecord::UpstreamFile(f) => upsert_upstream_file(tx, f)?,
         StateRecord::Audit(a) => insert_audit(tx, a)?,
         StateRecord::File {
             file,

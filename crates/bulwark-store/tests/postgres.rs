@@ -103,7 +103,7 @@ fn migration_3_makes_each_owner_the_first_of_the_project_owners() {
     // Back to version 2's shape, with a project.
     execute(
         &url,
-        "DROP TABLE project_owners, audit_log, removed_files; \
+        "DROP TABLE project_owners, audit_log, removed_files, upstream_projects, upstream_files; \
          ALTER TABLE projects RENAME COLUMN created_by TO owner; \
          DROP INDEX files_by_upload_time; \
          UPDATE schema_version SET version = 2; \
@@ -132,14 +132,14 @@ fn refuses_a_newer_schema() {
     execute(&url, "UPDATE schema_version SET version = 99");
     match PgState::connect(&url) {
         Err(StoreError::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (99, 4));
+            assert_eq!((found, supported), (99, 5));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
 }
 
-/// A version 3 database (before the upload-time index) is migrated at
-/// connect, keeping its data.
+/// A version 3 database (before the upload-time index and the upstream
+/// tables) is migrated at connect, keeping its data.
 #[test]
 fn migrates_a_version_3_schema() {
     let url = fresh_database();
@@ -152,15 +152,20 @@ fn migrates_a_version_3_schema() {
     drop(store);
     execute(
         &url,
-        "DROP INDEX files_by_upload_time; UPDATE schema_version SET version = 3",
+        "DROP INDEX files_by_upload_time; DROP TABLE upstream_projects, upstream_files; \
+         UPDATE schema_version SET version = 3",
     );
     let store = PgState::connect(&url).unwrap();
     let recent = store.recently_updated(5).unwrap();
     assert_eq!(recent.len(), 1);
     assert_eq!(recent[0].display_name, "Pkg");
     drop(store);
-    // The migration created the index again (dropping it succeeds).
-    execute(&url, "DROP INDEX files_by_upload_time");
+    // The migration created the index and the tables again (dropping them
+    // succeeds).
+    execute(
+        &url,
+        "DROP INDEX files_by_upload_time; DROP TABLE upstream_projects, upstream_files",
+    );
 }
 
 #[test]

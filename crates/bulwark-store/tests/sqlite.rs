@@ -40,7 +40,7 @@ fn open_creates_a_versioned_wal_database() {
     let path = dir.path().join("state.db");
     let store = SqliteState::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(pragma(&path, "user_version"), 8);
+    assert_eq!(pragma(&path, "user_version"), 9);
     assert_eq!(pragma(&path, "application_id"), 0x4255_4C57);
     let conn = Connection::open(&path).unwrap();
     let mode: String = conn
@@ -72,13 +72,15 @@ fn open_creates_a_versioned_wal_database() {
             "roles",
             "settings",
             "timestamp",
-            "tokens"
+            "tokens",
+            "upstream_files",
+            "upstream_projects"
         ]
     );
     drop(store);
     // Reopening an up-to-date database changes nothing.
     SqliteState::open(&path).unwrap();
-    assert_eq!(pragma(&path, "user_version"), 8);
+    assert_eq!(pragma(&path, "user_version"), 9);
 }
 
 #[test]
@@ -88,24 +90,24 @@ fn refuses_a_database_from_a_newer_version() {
     drop(SqliteState::open(&path).unwrap());
     Connection::open(&path)
         .unwrap()
-        .pragma_update(None, "user_version", 9)
+        .pragma_update(None, "user_version", 10)
         .unwrap();
     let error = SqliteState::open(&path).unwrap_err();
     assert!(
         matches!(
             error,
             StoreError::SchemaTooNew {
-                found: 9,
-                supported: 8
+                found: 10,
+                supported: 9
             }
         ),
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("schema version 9 is newer"),
+        error.to_string().contains("schema version 10 is newer"),
         "{error}"
     );
-    assert_eq!(pragma(&path, "user_version"), 9, "left as it was");
+    assert_eq!(pragma(&path, "user_version"), 10, "left as it was");
 }
 
 #[test]
@@ -186,12 +188,14 @@ fn tokens_of_an_older_schema_keep_their_powers() {
     let path = dir.path().join("state.db");
     drop(SqliteState::open(&path).unwrap());
     // Back to version 5: the tokens table as it was then, and no owners
-    // table or upload-time index (versions 7 and 8).
+    // table, upload-time index or upstream tables (versions 7 to 9).
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE project_owners;
          DROP TABLE audit_log;
          DROP TABLE removed_files;
+         DROP TABLE upstream_projects;
+         DROP TABLE upstream_files;
          ALTER TABLE projects RENAME COLUMN created_by TO owner;
          DROP INDEX files_by_upload_time;
          DROP INDEX tokens_by_creation;
@@ -207,7 +211,7 @@ fn tokens_of_an_older_schema_keep_their_powers() {
     .unwrap();
     drop(conn);
     let store = SqliteState::open(&path).unwrap();
-    assert_eq!(pragma(&path, "user_version"), 8);
+    assert_eq!(pragma(&path, "user_version"), 9);
     assert_eq!(
         store.token("old").unwrap(),
         Some(TokenRecord {

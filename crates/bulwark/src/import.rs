@@ -167,6 +167,9 @@ fn import_one(
         AddFile::Claimed => {
             bail!("the project is claimed: its developers add files with bulwark upload --key")
         }
+        AddFile::Upstream => bail!(
+            "the project is cached from upstream: release it first (bulwark upstream release)"
+        ),
     };
     tally.bytes.fetch_add(size, Ordering::Relaxed);
     Ok(())

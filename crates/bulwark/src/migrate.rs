@@ -351,6 +351,8 @@ fn kind(record: &StateRecord) -> &'static str {
         StateRecord::Owner(_) => "owners",
         StateRecord::File { .. } => "files",
         StateRecord::Removed(_) => "removed files",
+        StateRecord::Upstream(_) => "upstream projects",
+        StateRecord::UpstreamFile(_) => "upstream files",
         StateRecord::Claim(_) => "claims",
         StateRecord::Change { .. } => "queued changes",
         StateRecord::Page(_) => "pages",

@@ -39,7 +39,7 @@ pub const API_VERSION: &str = "1.1";
 
 /// The most bytes a reader of a page accepts for a file listed without a
 /// size (only files pulled from an upstream index that stated none):
-/// 4 GiB, above the largest files PyPI accepts.
+/// 4 GiB, above the largest files `PyPI` accepts.
 pub const MAX_UNSTATED_FILE_SIZE: u64 = 1 << 32;
 
 /// One project's page: its name and every file it lists.
