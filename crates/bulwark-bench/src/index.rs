@@ -65,6 +65,7 @@ impl Index {
             config: Arc::new(ServerConfig::default()),
             publish: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::default(),
+            upstream: None,
         };
         let log: Log = Arc::default();
         let router = bulwark_server::router(state.clone())

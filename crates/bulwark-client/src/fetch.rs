@@ -175,6 +175,25 @@ pub fn install_crypto_provider() {
     });
 }
 
+/// A page fetched by [`Fetcher::fetch_page`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedPage {
+    /// The body.
+    pub bytes: Vec<u8>,
+    /// The response's `Content-Type`, if it had a readable one.
+    pub content_type: Option<String>,
+    /// The URL the body came from, after redirects: what relative links
+    /// in it resolve against.
+    pub url: String,
+}
+
+/// What a download's response said beside its body.
+struct Answered {
+    received: u64,
+    content_type: Option<String>,
+    url: String,
+}
+
 /// Downloads bytes over HTTP(S) with caps and time limits.
 #[derive(Clone, Debug)]
 pub struct Fetcher {
@@ -198,8 +217,26 @@ impl Fetcher {
     /// Downloads `url` into memory, refusing more than `cap` bytes.
     pub async fn fetch(&self, url: &str, cap: u64) -> Result<Vec<u8>, FetchError> {
         let mut body = Vec::new();
-        self.download(url, cap, &mut body).await?;
+        self.download(url, cap, None, &mut body).await?;
         Ok(body)
+    }
+
+    /// Downloads `url` into memory asking for the media types `accept`
+    /// (content negotiation, as for PEP 691 pages), refusing more than
+    /// `cap` bytes; with the answer's type and final URL.
+    pub async fn fetch_page(
+        &self,
+        url: &str,
+        accept: &str,
+        cap: u64,
+    ) -> Result<FetchedPage, FetchError> {
+        let mut bytes = Vec::new();
+        let answered = self.download(url, cap, Some(accept), &mut bytes).await?;
+        Ok(FetchedPage {
+            bytes,
+            content_type: answered.content_type,
+            url: answered.url,
+        })
     }
 
     /// Downloads `url`, passing each chunk to `sink` as it arrives and
@@ -210,16 +247,26 @@ impl Fetcher {
         cap: u64,
         sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<u64, FetchError> {
-        self.download(url, cap, &mut Chunks(sink)).await
+        let answered = self.download(url, cap, None, &mut Chunks(sink)).await?;
+        Ok(answered.received)
     }
 
-    async fn download(&self, url: &str, cap: u64, sink: &mut impl Sink) -> Result<u64, FetchError> {
+    async fn download(
+        &self,
+        url: &str,
+        cap: u64,
+        accept: Option<&str>,
+        sink: &mut impl Sink,
+    ) -> Result<Answered, FetchError> {
         let parsed = reqwest::Url::parse(url).map_err(|_| FetchError::BadUrl {
             url: url.to_owned(),
         })?;
         let rate_allowance = Duration::from_secs(cap / self.config.min_rate.max(1));
         let deadline = Instant::now() + self.config.base_deadline + rate_allowance;
         let mut request = self.client.get(parsed.clone());
+        if let Some(accept) = accept {
+            request = request.header(reqwest::header::ACCEPT, accept);
+        }
         if let Some(token) = &self.config.upstream_token
             && token.covers(&parsed)
         {
@@ -247,6 +294,12 @@ impl Fetcher {
             Some(len) => sink.expect(len),
             None => {}
         }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let final_url = response.url().to_string();
         let mut received: u64 = 0;
         loop {
             let idle_deadline = (Instant::now() + self.config.idle_timeout).min(deadline);
@@ -267,7 +320,11 @@ impl Fetcher {
             }
             sink.write(&chunk).map_err(FetchError::Sink)?;
         }
-        Ok(received)
+        Ok(Answered {
+            received,
+            content_type,
+            url: final_url,
+        })
     }
 }
 

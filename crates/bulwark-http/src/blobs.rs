@@ -296,20 +296,31 @@ async fn tag_encoding(mut response: Response) -> Response {
 /// and recording it.
 pub type FileFilter = Arc<dyn Fn(&str) -> Result<bool, StoreError> + Send + Sync>;
 
+/// Where a distribution blob the filter allows but the blob store lacks
+/// comes from instead (an upstream index's file, fetched on its first
+/// request): the answer, or `None` for a 404. Called with the blob key.
+pub type FileFallback = Arc<
+    dyn Fn(String) -> futures_util::future::BoxFuture<'static, Result<Option<Response>, ApiError>>
+        + Send
+        + Sync,
+>;
+
 /// What the blob handlers share.
 #[derive(Clone)]
 struct Served {
     blobs: Arc<dyn BlobStore>,
     files: Option<FileFilter>,
+    fallback: Option<FileFallback>,
 }
 
 /// The blob routes of the index's URL layout over `blobs`: `/files/…`,
 /// `/tuf/metadata/…` (gzip for clients that ask: metadata compresses well)
 /// and `/tuf/targets/…`; distribution files only where `files` allows
-/// (all, when `None`).
+/// (all, when `None`), and those missing from `fallback` when given.
 pub fn router<S: Clone + Send + Sync + 'static>(
     blobs: Arc<dyn BlobStore>,
     files: Option<FileFilter>,
+    fallback: Option<FileFallback>,
 ) -> Router<S> {
     Router::new()
         .route("/files/{sha256}/{filename}", get(file))
@@ -320,7 +331,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(
                 .layer(axum::middleware::map_response(tag_encoding)),
         )
         .route("/tuf/targets/{*path}", get(targets))
-        .with_state(Served { blobs, files })
+        .with_state(Served {
+            blobs,
+            files,
+            fallback,
+        })
 }
 
 /// Serves the distribution blob `key` if `served`'s filter allows it.
@@ -338,7 +353,15 @@ async fn serve_file(
         }
     }
     let kind = Kind::immutable(&key);
-    serve(served.blobs, key, kind, headers).await
+    match (
+        serve(served.blobs, key.clone(), kind, headers).await,
+        served.fallback,
+    ) {
+        (Err(e), Some(fallback)) if e.status() == StatusCode::NOT_FOUND => {
+            fallback(key).await?.ok_or_else(ApiError::not_found)
+        }
+        (answer, _) => answer,
+    }
 }
 
 /// `GET /files/<sha256>/<filename>` (and `.metadata`).
@@ -394,7 +417,7 @@ mod tests {
         let large: Vec<u8> = (0..3 * CHUNK + 7).map(|i| (i % 251) as u8).collect();
         blobs.put("files/ab/x-1.0.tar.gz", &large).unwrap();
         blobs.put(layout::TIMESTAMP_KEY, b"{\"v\":1}").unwrap();
-        (dir, router(Arc::new(blobs), None), large)
+        (dir, router(Arc::new(blobs), None, None), large)
     }
 
     async fn get(router: &Router, path: &str, headers: &[(header::HeaderName, &str)]) -> Response {
@@ -450,7 +473,7 @@ mod tests {
         blobs
             .put("tuf/metadata/1.root.json", metadata.as_bytes())
             .unwrap();
-        let metadata_router = super::router::<()>(Arc::new(blobs), None);
+        let metadata_router = super::router::<()>(Arc::new(blobs), None, None);
         let path = "/tuf/metadata/1.root.json";
         let plain = get(&metadata_router, path, &[]).await;
         let gzipped = get(&metadata_router, path, &[(header::ACCEPT_ENCODING, "gzip")]).await;

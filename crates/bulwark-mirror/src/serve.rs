@@ -78,7 +78,7 @@ pub fn router(state: MirrorState) -> Router {
     Router::new()
         .route("/", get(|| async { Html(LANDING) }))
         // Sync writes only verified files, each listed by the metadata.
-        .merge(bulwark_http::blobs::router(state.blobs.clone(), None))
+        .merge(bulwark_http::blobs::router(state.blobs.clone(), None, None))
         .merge(bulwark_http::simple::router(Arc::new(state)))
         .route("/legacy/", any(read_only))
         .route("/api/{*rest}", any(read_only))

@@ -77,7 +77,7 @@ async fn document(
         };
         return Ok(bulwark_http::simple::moved_permanently(&location));
     }
-    let pages = LivePages::new(state.store.clone(), state.blobs.clone());
+    let pages = LivePages::new(state);
     let Some(page) = pages.project_page(&parsed).await? else {
         return Ok(not_found());
     };

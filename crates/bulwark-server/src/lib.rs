@@ -44,6 +44,7 @@ pub mod simple;
 pub mod state;
 pub mod transaction;
 pub mod upload;
+pub mod upstream;
 pub mod web;
 pub mod yank;
 
@@ -68,6 +69,14 @@ fn origin(headers: &axum::http::HeaderMap) -> Option<String> {
 /// [`bulwark_repo::gc::is_recorded_file`]).
 fn recorded_files(store: Arc<dyn bulwark_store::StateStore>) -> bulwark_http::blobs::FileFilter {
     Arc::new(move |key| bulwark_repo::gc::is_recorded_file(store.as_ref(), key))
+}
+
+/// Serves the recorded upstream files not stored yet from their upstream.
+fn upstream_files(upstream: Arc<upstream::Upstream>) -> bulwark_http::blobs::FileFallback {
+    Arc::new(move |key| {
+        let upstream = upstream.clone();
+        Box::pin(async move { upstream.file(&key).await })
+    })
 }
 
 /// `GET /tuf/metadata/timestamp.json`, the one mutable file, from the
@@ -99,10 +108,7 @@ async fn timestamp(State(state): State<AppState>) -> Result<Response, ApiError> 
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config.max_upload_bytes;
     let timeout = state.config.request_timeout;
-    let pages = Arc::new(simple::LivePages::new(
-        state.store.clone(),
-        state.blobs.clone(),
-    ));
+    let pages = Arc::new(simple::LivePages::new(&state));
     let upload_slots = Arc::new(tokio::sync::Semaphore::new(
         state.config.max_concurrent_uploads,
     ));
@@ -149,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bulwark_http::blobs::router(
             state.blobs.clone(),
             Some(recorded_files(state.store.clone())),
+            state.upstream.clone().map(upstream_files),
         ))
         .merge(health_routes());
     if !state.config.separate_metrics {

@@ -10,20 +10,29 @@ use std::sync::Arc;
 
 use bulwark_http::{ApiError, Page, PageSource, blocking};
 use bulwark_pypi::{ProjectName, ProjectPage};
-use bulwark_store::{BlobStore, FileRecord, StateStore};
+use bulwark_store::{BlobStore, FileRecord, StateStore, UpstreamProjectRecord};
+
+use crate::AppState;
+use crate::upstream::Upstream;
 
 /// Pages rendered live from the state store, or for claimed projects read
-/// from the blob store.
+/// from the blob store; a project not hosted here is pulled from the
+/// upstream indexes when there are any.
 pub struct LivePages {
     store: Arc<dyn StateStore>,
     blobs: Arc<dyn BlobStore>,
+    upstream: Option<Arc<Upstream>>,
 }
 
 impl LivePages {
-    /// The pages of the projects in `store`, claimed pages in `blobs`.
+    /// The pages of `state`'s stores, and of its upstreams.
     #[must_use]
-    pub fn new(store: Arc<dyn StateStore>, blobs: Arc<dyn BlobStore>) -> Self {
-        Self { store, blobs }
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            store: state.store.clone(),
+            blobs: state.blobs.clone(),
+            upstream: state.upstream.clone(),
+        }
     }
 }
 
@@ -76,19 +85,48 @@ impl LivePages {
         }
     }
 
+    /// What `name`'s page is made of. A name not hosted here is pulled
+    /// from the upstreams first (waiting for its signature); a pulled one
+    /// whose upstream page is older than the TTL is refreshed behind.
     async fn stored(&self, name: &ProjectName) -> Result<Stored, ApiError> {
+        let (stored, pulled) = self.read(name).await?;
+        let Some(upstream) = &self.upstream else {
+            return Ok(stored);
+        };
+        if let Some(record) = pulled {
+            upstream.refresh_if_stale(record);
+            return Ok(stored);
+        }
+        if matches!(stored, Stored::Files(None)) && upstream.pull_new(name).await? {
+            return Ok(self.read(name).await?.0);
+        }
+        Ok(stored)
+    }
+
+    /// `name`'s page material, and its upstream record when it was pulled
+    /// (read only when there are upstreams).
+    async fn read(
+        &self,
+        name: &ProjectName,
+    ) -> Result<(Stored, Option<UpstreamProjectRecord>), ApiError> {
         let (store, blobs) = (self.store.clone(), self.blobs.clone());
         let project = name.normalized().to_owned();
+        let upstreams = self.upstream.is_some();
         blocking(move || {
             if let Some(claim) = store.claim(&project)? {
                 let key = bulwark_layout::claim_page_key(&claim.page_sha256);
-                return Ok(Stored::Claimed(blobs.get(&key)?));
+                return Ok((Stored::Claimed(blobs.get(&key)?), None));
             }
             let files = store.files(&project)?;
             if files.is_empty() && store.project(&project)?.is_none() {
-                return Ok(Stored::Files(None));
+                return Ok((Stored::Files(None), None));
             }
-            Ok::<_, bulwark_store::StoreError>(Stored::Files(Some(files)))
+            let pulled = if upstreams {
+                store.upstream_project(&project)?
+            } else {
+                None
+            };
+            Ok::<_, bulwark_store::StoreError>((Stored::Files(Some(files)), pulled))
         })
         .await
         .map_err(|e| ApiError::internal("reading files", &e))

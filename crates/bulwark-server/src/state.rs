@@ -86,4 +86,7 @@ pub struct AppState {
     pub publish: Arc<Notify>,
     /// What `/metrics` shows.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The upstream indexes projects not hosted here are pulled from, if
+    /// any (`upstream` setting).
+    pub upstream: Option<Arc<crate::upstream::Upstream>>,
 }

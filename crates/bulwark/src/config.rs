@@ -27,6 +27,13 @@
 //! log_format = "auto"               # BULWARK_LOG_FORMAT: text, json, or auto (json unless a terminal)
 //! read_access = "public"            # BULWARK_READ_ACCESS: "public", or "token" (every read needs
 //!                                   # an API token; /healthz, /readyz, /metrics stay open)
+//! upstream = ["https://pypi.org/simple/"]  # BULWARK_UPSTREAM (commas): pull projects not hosted
+//!                                   # here from these simple indexes, in order (unset: none)
+//! upstream_ttl_secs = 600           # BULWARK_UPSTREAM_TTL_SECS (re-read a pulled page after this)
+//! upstream_wait_secs = 15           # BULWARK_UPSTREAM_WAIT_SECS (a first request waits this long
+//!                                   # for the pulled project's signature, then gets 503)
+//! upstream_deny = ["ourcorp-*"]     # BULWARK_UPSTREAM_DENY (commas): names never pulled
+//! upstream_allow = []               # BULWARK_UPSTREAM_ALLOW (commas): when set, only these are pulled
 //! ```
 
 use std::net::SocketAddr;
@@ -62,6 +69,12 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     pub log_format: crate::LogFormat,
     pub read_access: bulwark_server::ReadAccess,
+    /// Upstream simple indexes, in order.
+    pub upstream: Vec<String>,
+    pub upstream_ttl_secs: u64,
+    pub upstream_wait_secs: u64,
+    pub upstream_allow: Vec<String>,
+    pub upstream_deny: Vec<String>,
 }
 
 impl Default for Settings {
@@ -88,6 +101,11 @@ impl Default for Settings {
             metrics_listen: None,
             log_format: crate::LogFormat::Auto,
             read_access: bulwark_server::ReadAccess::Public,
+            upstream: Vec::new(),
+            upstream_ttl_secs: 600,
+            upstream_wait_secs: 15,
+            upstream_allow: Vec::new(),
+            upstream_deny: Vec::new(),
         }
     }
 }
@@ -116,6 +134,38 @@ struct File {
     metrics_listen: Option<String>,
     log_format: Option<String>,
     read_access: Option<String>,
+    upstream: Option<OneOrMany>,
+    upstream_ttl_secs: Option<u64>,
+    upstream_wait_secs: Option<u64>,
+    upstream_allow: Option<Vec<String>>,
+    upstream_deny: Option<Vec<String>>,
+}
+
+/// A TOML value given as one string or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(one) => vec![one],
+            Self::Many(many) => many,
+        }
+    }
+}
+
+/// A comma-separated list (empty items dropped).
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Who may read the index: `public` or `token`.
@@ -246,6 +296,11 @@ impl Settings {
             online_expiry_secs <- file.online_expiry_secs;
             snapshot_retention_secs <- file.snapshot_retention_secs;
             allow_local_versions <- file.allow_local_versions;
+            upstream <- file.upstream.map(OneOrMany::into_vec);
+            upstream_ttl_secs <- file.upstream_ttl_secs;
+            upstream_wait_secs <- file.upstream_wait_secs;
+            upstream_allow <- file.upstream_allow;
+            upstream_deny <- file.upstream_deny;
         }
         Ok(())
     }
@@ -279,11 +334,59 @@ impl Settings {
             snapshot_retention_secs <- env("SNAPSHOT_RETENTION_SECS")?;
             allow_local_versions <- env("ALLOW_LOCAL_VERSIONS")?;
             log_format <- env("LOG_FORMAT")?;
+            upstream <- env::<String>("UPSTREAM")?.as_deref().map(list);
+            upstream_ttl_secs <- env("UPSTREAM_TTL_SECS")?;
+            upstream_wait_secs <- env("UPSTREAM_WAIT_SECS")?;
+            upstream_allow <- env::<String>("UPSTREAM_ALLOW")?.as_deref().map(list);
+            upstream_deny <- env::<String>("UPSTREAM_DENY")?.as_deref().map(list);
         }
         Ok(())
     }
 
+    /// The pull-through cache's settings; `None` without upstreams.
+    pub fn upstream_config(
+        &self,
+    ) -> anyhow::Result<Option<bulwark_server::upstream::UpstreamConfig>> {
+        use bulwark_server::upstream::{NamePattern, UpstreamConfig};
+        if self.upstream.is_empty() {
+            return Ok(None);
+        }
+        let indexes = self
+            .upstream
+            .iter()
+            .map(|given| {
+                let mut url = url::Url::parse(given).map_err(|e| {
+                    anyhow::anyhow!("upstream: {:?} is not a URL: {e}", redact_url(given))
+                })?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    bail!("upstream: {:?} is not an http(s) URL", redact_url(given));
+                }
+                if !url.path().ends_with('/') {
+                    url.set_path(&format!("{}/", url.path()));
+                }
+                Ok(url)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let patterns = |key: &str, given: &[String]| {
+            given
+                .iter()
+                .map(|p| NamePattern::parse(p).map_err(|e| anyhow::anyhow!("{key}: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        if self.upstream_wait_secs == 0 {
+            bail!("upstream_wait_secs: 0 is too short (at least 1)");
+        }
+        Ok(Some(UpstreamConfig {
+            indexes,
+            ttl: std::time::Duration::from_secs(self.upstream_ttl_secs),
+            wait: std::time::Duration::from_secs(self.upstream_wait_secs),
+            allow: patterns("upstream_allow", &self.upstream_allow)?,
+            deny: patterns("upstream_deny", &self.upstream_deny)?,
+        }))
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
+        self.upstream_config()?;
         if let Some(uri) = self.online_pkcs11_uri() {
             // Refused here, before anything starts: a PIN in the URI, or a
             // URI naming no key. The message never repeats the value.

@@ -21,6 +21,7 @@ mod migrate;
 mod mirror;
 mod owner;
 mod proxy;
+mod pulled;
 mod remove;
 mod serve;
 mod token;
@@ -52,6 +53,9 @@ enum Command {
     Remove(remove::Args),
     /// Show the audit log: ownership changes and removals.
     Audit(audit::Args),
+    /// Projects pulled from upstream indexes: list them, or release one
+    /// for local uploads (operator command).
+    Upstream(pulled::Args),
     /// Copy an embedded index (--data-dir) to PostgreSQL and S3 (--state, --blobs).
     Migrate(migrate::Args),
     /// Manage encrypted key files (one per key holder).
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
         Command::Owner(args) => owner::run(args),
         Command::Remove(args) => remove::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Upstream(args) => pulled::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Key(args) => key::run(args),
         Command::Ceremony(args) => ceremony::run(args),

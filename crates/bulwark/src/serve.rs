@@ -268,6 +268,25 @@ fn keys(
     })
 }
 
+/// The pull-through cache of the `upstream` settings, if there are any.
+fn pull_through(
+    settings: &Settings,
+    data: &Data,
+    publish: &Arc<tokio::sync::Notify>,
+) -> anyhow::Result<Option<Arc<bulwark_server::upstream::Upstream>>> {
+    let Some(config) = settings.upstream_config()? else {
+        return Ok(None);
+    };
+    let upstream = bulwark_server::upstream::Upstream::new(
+        config,
+        data.store.clone(),
+        data.blobs.clone(),
+        publish.clone(),
+    )
+    .context("cannot set up the upstream client")?;
+    Ok(Some(Arc::new(upstream)))
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut settings = Settings::load(args.stores, args.listen)?;
     if let Some(module) = args.pkcs11_module {
@@ -303,6 +322,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     publisher
         .repair_timestamp()
         .context("cannot repair timestamp.json")?;
+    let publish = Arc::new(tokio::sync::Notify::new());
+    let upstream = pull_through(&settings, &data, &publish)?;
     let state = bulwark_server::AppState {
         store: data.store.clone(),
         blobs: data.blobs.clone(),
@@ -311,8 +332,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             data.shared,
             metrics_listener.is_some(),
         )),
-        publish: Arc::new(tokio::sync::Notify::new()),
+        publish: publish.clone(),
         metrics: Arc::default(),
+        upstream,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -124,7 +124,7 @@ pub async fn project(
             "/project/{project}/"
         )));
     }
-    let pages = LivePages::new(state.store.clone(), state.blobs.clone());
+    let pages = LivePages::new(&state);
     let Some(page) = pages.project_page(&parsed).await? else {
         return unknown(&name);
     };

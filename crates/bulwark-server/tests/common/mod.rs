@@ -128,6 +128,7 @@ impl Repo {
             config: Arc::new(config),
             publish: Arc::new(tokio::sync::Notify::new()),
             metrics: self.metrics.clone(),
+            upstream: None,
         }
     }
 
