@@ -306,7 +306,41 @@ impl Trust {
     /// The verified page of `name`, refreshing the metadata first unless it
     /// is fresh enough. `NotFound` when no signed metadata lists the page,
     /// whatever upstream serves at `/simple/<name>/`.
+    ///
+    /// A name the metadata does not list may be one a pull-through index
+    /// has not pulled yet: the upstream's `/simple/<name>/` is asked once
+    /// (its answer is not trusted, only its status: a pull-through index
+    /// answers once it signed the pulled page), and after a success the
+    /// metadata is refreshed and the name looked up again.
     pub async fn page(&self, name: &ProjectName) -> Result<VerifiedPage, ProxyError> {
+        match self.verified_page(name).await {
+            Err(ProxyError::NotFound { .. }) if self.nudge(name).await => {
+                self.state.lock().await.current = None;
+                self.verified_page(name).await
+            }
+            answer => answer,
+        }
+    }
+
+    /// Asks the upstream for its `/simple/<name>/` page; true when it has
+    /// one.
+    async fn nudge(&self, name: &ProjectName) -> bool {
+        /// The most of the (discarded) page read.
+        const CAP: u64 = 64 * 1024 * 1024;
+        let url = format!("{}simple/{}/", self.upstream, name.normalized());
+        match self.fetcher.fetch(&url, CAP).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(
+                    project = name.normalized(),
+                    "the upstream has no page either: {e}"
+                );
+                false
+            }
+        }
+    }
+
+    async fn verified_page(&self, name: &ProjectName) -> Result<VerifiedPage, ProxyError> {
         let path = bulwark_layout::page_target(name.normalized());
         // The metadata lookup holds the lock; the page download does not,
         // so pages of different projects download in parallel.
