@@ -512,6 +512,52 @@ mod tests {
     }
 
     #[test]
+    fn upstreams_are_one_url_or_a_list_and_bad_ones_are_named() {
+        let path =
+            std::env::temp_dir().join(format!("bulwark-upstream-{}.toml", std::process::id()));
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            let flags = StoreFlags {
+                config: Some(path.clone()),
+                ..StoreFlags::default()
+            };
+            Settings::load(flags, None).and_then(|s| s.upstream_config())
+        };
+        let one = load("upstream = \"http://up.example/simple\"\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            one.indexes[0].as_str(),
+            "http://up.example/simple/",
+            "a / is added"
+        );
+        let two = load(
+            "upstream = [\"https://a.example/simple/\", \"http://b.example/s/\"]\n\
+             upstream_deny = [\"ourcorp-*\"]\nupstream_ttl_secs = 5\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(two.indexes.len(), 2);
+        assert!(!two.may_pull("ourcorp-tool") && two.may_pull("requests"));
+        assert_eq!(two.ttl, std::time::Duration::from_secs(5));
+        let ftp = load("upstream = \"ftp://up.example/\"\n")
+            .unwrap_err()
+            .to_string();
+        let pattern = load("upstream = \"http://u/\"\nupstream_deny = [\"a b\"]\n")
+            .unwrap_err()
+            .to_string();
+        let none = load("").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            ftp.contains("upstream: \"ftp://up.example/\" is not an http(s) URL"),
+            "{ftp}"
+        );
+        assert!(pattern.starts_with("upstream_deny: "), "{pattern}");
+        assert!(none.is_none(), "no upstream, no pull-through cache");
+        assert_eq!(list(" a, ,b "), ["a", "b"]);
+    }
+
+    #[test]
     fn read_access_is_public_or_token_and_errors_name_the_key() {
         assert_eq!(
             Settings::default().read_access,
