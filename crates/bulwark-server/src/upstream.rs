@@ -37,6 +37,7 @@ use bulwark_store::{
     UpstreamPull, UpstreamPullOutcome,
 };
 use bulwark_tuf::hash::{HashAlgorithm, Hasher};
+use futures_util::StreamExt as _;
 use tokio::sync::Notify;
 use url::Url;
 
@@ -99,11 +100,22 @@ impl NamePattern {
     }
 }
 
+/// One upstream simple index.
+#[derive(Clone, Debug)]
+pub struct UpstreamIndex {
+    /// Its base URL, ending in `/`, without credentials (it is stored with
+    /// the projects pulled from it, and logged).
+    pub url: Url,
+    /// The API token sent to its origin (a private index: `read_access =
+    /// "token"`), for pages and for files alike.
+    pub token: Option<bulwark_client::UpstreamToken>,
+}
+
 /// The settings of the pull-through cache.
 #[derive(Clone, Debug)]
 pub struct UpstreamConfig {
-    /// The upstream simple indexes, searched in order (each ending in `/`).
-    pub indexes: Vec<Url>,
+    /// The upstream simple indexes, searched in order.
+    pub indexes: Vec<UpstreamIndex>,
     /// How old a pulled page may get before a request re-reads it.
     pub ttl: Duration,
     /// How long the first request for a new project waits for its
@@ -137,6 +149,9 @@ enum Lookup {
 /// The pull-through cache.
 pub struct Upstream {
     config: UpstreamConfig,
+    /// A client for each of `config.indexes` (sending its token), in order.
+    fetchers: Vec<Fetcher>,
+    /// A client without token, for anywhere else (`PyPI`'s file host).
     fetcher: Fetcher,
     store: Arc<dyn StateStore>,
     blobs: Arc<dyn BlobStore>,
@@ -161,15 +176,25 @@ impl Upstream {
         publish: Arc<Notify>,
     ) -> Result<Self, FetchError> {
         bulwark_client::fetch::install_crypto_provider();
-        let fetcher = Fetcher::new(FetchConfig {
-            // PyPI's pages redirect within pypi.org, its files live on
-            // files.pythonhosted.org: file URLs are absolute, not redirects.
-            cross_origin_redirects: true,
-            ..FetchConfig::default()
-        })?;
+        let fetcher = |upstream_token| {
+            Fetcher::new(FetchConfig {
+                // Files may live on another host (PyPI's on
+                // files.pythonhosted.org) and redirect to a CDN; a token
+                // only ever goes to its own index's origin.
+                cross_origin_redirects: true,
+                upstream_token,
+                ..FetchConfig::default()
+            })
+        };
+        let fetchers = config
+            .indexes
+            .iter()
+            .map(|index| fetcher(index.token.clone()))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             config,
-            fetcher,
+            fetchers,
+            fetcher: fetcher(None)?,
             store,
             blobs,
             publish,
@@ -278,6 +303,7 @@ impl Upstream {
     async fn lookup(&self, name: &ProjectName) -> Lookup {
         let mut unreachable = Vec::new();
         for index in &self.config.indexes {
+            let index = &index.url;
             match self.read_page(index, name).await {
                 Ok(Some(page)) => {
                     return Lookup::Found {
@@ -309,7 +335,7 @@ impl Upstream {
             .join(&format!("{}/", name.normalized()))
             .map_err(|e| format!("no page URL: {e}"))?;
         let fetched = match self
-            .fetcher
+            .fetcher_for(&url)
             .fetch_page(url.as_str(), ACCEPT, MAX_PAGE_SIZE)
             .await
         {
@@ -332,6 +358,17 @@ impl Upstream {
             tracing::debug!(project = name.normalized(), file = %skipped.filename, "upstream file skipped: {}", skipped.reason);
         }
         Ok(Some(page))
+    }
+
+    /// The client for `url`: the one of the first configured index with its
+    /// origin (and token), or the plain one.
+    fn fetcher_for(&self, url: &Url) -> &Fetcher {
+        self.config
+            .indexes
+            .iter()
+            .zip(&self.fetchers)
+            .find(|(index, _)| index.url.origin() == url.origin())
+            .map_or(&self.fetcher, |(_, fetcher)| fetcher)
     }
 
     /// Records `page` of `project` from `upstream`; false when the name
@@ -499,8 +536,10 @@ impl Upstream {
             .map_err(|e| ApiError::internal("creating a staging file", &e))?;
         // Unbounded: the download's sink is synchronous. A client slower
         // than the upstream makes the queue hold up to the file's cap.
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, std::io::Error>>();
-        let fetcher = self.fetcher.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, std::io::Error>>();
+        let fetcher = Url::parse(&wanted.url)
+            .map_or(&self.fetcher, |url| self.fetcher_for(&url))
+            .clone();
         let blobs = self.blobs.clone();
         let key = key.to_owned();
         let length = wanted.size;
@@ -524,9 +563,30 @@ impl Upstream {
                 }
             }
         });
-        let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        // The status waits for the first chunk: a file the upstream does
+        // not give (down, refusing, or a one-chunk file that does not
+        // match) is a clear 502, not a 200 with a broken body.
+        let first = match rx.recv().await {
+            Some(Ok(chunk)) => chunk,
+            Some(Err(why)) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!("The upstream index did not give this file: {why}"),
+                ));
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "The upstream index did not give this file",
+                ));
+            }
+        };
+        let rest = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|chunk| (chunk, rx))
-        }));
+        });
+        let body = Body::from_stream(
+            futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(rest),
+        );
         Ok(bulwark_http::blobs::respond(body, kind, length))
     }
 }

@@ -347,7 +347,7 @@ impl Settings {
     pub fn upstream_config(
         &self,
     ) -> anyhow::Result<Option<bulwark_server::upstream::UpstreamConfig>> {
-        use bulwark_server::upstream::{NamePattern, UpstreamConfig};
+        use bulwark_server::upstream::{NamePattern, UpstreamConfig, UpstreamIndex};
         if self.upstream.is_empty() {
             return Ok(None);
         }
@@ -355,7 +355,8 @@ impl Settings {
             .upstream
             .iter()
             .map(|given| {
-                let mut url = url::Url::parse(given).map_err(|e| {
+                let (plain, token) = crate::upstream::split_userinfo(given)?;
+                let mut url = url::Url::parse(&plain).map_err(|e| {
                     anyhow::anyhow!("upstream: {:?} is not a URL: {e}", redact_url(given))
                 })?;
                 if !matches!(url.scheme(), "http" | "https") {
@@ -364,7 +365,15 @@ impl Settings {
                 if !url.path().ends_with('/') {
                     url.set_path(&format!("{}/", url.path()));
                 }
-                Ok(url)
+                let token = token
+                    .map(|token| {
+                        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+                            bail!("upstream: the token in {:?} holds spaces or control characters (not shown)", redact_url(given));
+                        }
+                        Ok(bulwark_client::UpstreamToken::new(url.as_str(), &token)?)
+                    })
+                    .transpose()?;
+                Ok(UpstreamIndex { url, token })
             })
             .collect::<anyhow::Result<_>>()?;
         let patterns = |key: &str, given: &[String]| {
@@ -527,7 +536,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(
-            one.indexes[0].as_str(),
+            one.indexes[0].url.as_str(),
             "http://up.example/simple/",
             "a / is added"
         );

@@ -69,7 +69,7 @@ pub fn resolve(
 
 /// `upstream` without userinfo, and the password of a `__token__`
 /// userinfo if it had one. Other userinfo is refused, never shown.
-fn split_userinfo(upstream: &str) -> anyhow::Result<(String, Option<String>)> {
+pub(crate) fn split_userinfo(upstream: &str) -> anyhow::Result<(String, Option<String>)> {
     let Ok(mut url) = reqwest::Url::parse(upstream) else {
         // Left to the caller's own check of the URL, with its message.
         return Ok((upstream.to_owned(), None));
