@@ -389,6 +389,15 @@ fn pip_and_uv_install_local_package_with_upstream_dependencies_directly_and_thro
         );
     }
     assert!(!page.contains(&upstream.url), "{page}");
+    // PEP 658: the wheel's metadata file is listed and served by the index.
+    assert!(page.contains("core-metadata"), "{page}");
+    let wheel = entry(&files, "dep_a-1.0-py3-none-any.whl");
+    let (code, metadata) = curl(
+        &format!("{}.metadata", file_url(&index.url, "dep-a", &wheel.url)),
+        &[],
+    );
+    assert_eq!(code, 200, "{metadata}\nindex log:\n{}", index.log());
+    assert!(metadata.contains("Requires-Dist: dep-b>=1.0"), "{metadata}");
 
     // The proxy serves only what the index's TUF metadata lists: the
     // upstream projects the index cached, and its local one.
@@ -916,4 +925,51 @@ fn an_upstream_yank_is_carried_into_the_signed_page() {
     let site = dir.path().join("site");
     installed(&pip_install(&index.url, &site, "dep-a"), "pip", &[&index]);
     assert_eq!(installed_version(&site, "dep_a"), "1.0");
+}
+
+/// A yank or un-yank made upstream after the index cached the project is
+/// carried by the refresh after the TTL.
+#[test]
+fn an_upstream_yank_after_caching_is_carried_on_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let (upstream, uploader) = upstream_with_deps(dir.path());
+    let index = index(
+        &dir.path().join("index"),
+        &simple(&upstream),
+        &[("BULWARK_UPSTREAM_TTL_SECS", "1")],
+    );
+    assert!(
+        listed(&page_ok(&index, "dep-b"))
+            .iter()
+            .all(|f| f.yanked.is_none())
+    );
+
+    let yank = |action: &str| {
+        let mut cmd = bulwark();
+        cmd.args([action, "--index", &upstream.url]);
+        if action == "yank" {
+            cmd.args(["--reason", "superseded"]);
+        }
+        run_ok(cmd.args(["dep-b", "1.0"]).env("BULWARK_TOKEN", &uploader));
+    };
+    let yanked_on_index = |reason: Option<&str>| {
+        wait_until(PATIENCE, || {
+            let (code, page) = json_page(&index.url, "dep-b");
+            code == 200 && listed(&page).iter().all(|f| f.yanked.as_deref() == reason)
+        })
+    };
+    yank("yank");
+    assert!(
+        yanked_on_index(Some("superseded")),
+        "the upstream yank never reached the index: {}\nindex log:\n{}",
+        json_page(&index.url, "dep-b").1,
+        index.log()
+    );
+    yank("unyank");
+    assert!(
+        yanked_on_index(None),
+        "the upstream un-yank never reached the index: {}\nindex log:\n{}",
+        json_page(&index.url, "dep-b").1,
+        index.log()
+    );
 }
