@@ -14,6 +14,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -29,7 +30,7 @@ const JSON: &str = "Accept: application/vnd.pypi.simple.v1+json";
 
 /// How long a test waits for something the index does in the background
 /// (signing a page, a refresh after the TTL).
-const PATIENCE: Duration = Duration::from_secs(60);
+const PATIENCE: Duration = Duration::from_mins(1);
 
 /// Status code and body of a GET through curl (`-L`: redirects followed).
 fn curl(url: &str, headers: &[&str]) -> (u16, String) {
@@ -134,8 +135,25 @@ fn file_url(base: &str, project: &str, href: &str) -> String {
         dir.pop();
         rest = up;
     }
-    let dir: String = dir.iter().map(|d| format!("{d}/")).collect();
-    format!("{base}/{dir}{rest}")
+    let mut url = format!("{base}/");
+    for part in dir {
+        url.push_str(part);
+        url.push('/');
+    }
+    url.push_str(rest);
+    url
+}
+
+/// The wheel among the files `make_dist` built.
+fn wheel_in(files: &[String]) -> &str {
+    files
+        .iter()
+        .find(|f| {
+            Path::new(f)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("whl"))
+        })
+        .unwrap_or_else(|| panic!("no wheel among {files:?}"))
 }
 
 fn sha256_of(path: &Path) -> String {
@@ -188,15 +206,13 @@ fn simple(server: &Server) -> String {
 /// Panics with the install's output and the logs unless it succeeded.
 #[track_caller]
 fn installed(out: &Output, what: &str, logs: &[&Server]) {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}\n{}",
-        stdout(out),
-        stderr(out),
-        logs.iter()
-            .map(|s| format!("log of {}:\n{}", s.url, s.log()))
-            .collect::<String>()
-    );
+    if !out.status.success() {
+        let mut text = format!("{what} failed:\n{}\n{}", stdout(out), stderr(out));
+        for server in logs {
+            let _ = write!(text, "\nlog of {}:\n{}", server.url, server.log());
+        }
+        panic!("{text}");
+    }
 }
 
 /// `bulwark <args> --data-dir <data>`, which must succeed; its stdout.
@@ -205,7 +221,7 @@ fn operator(data: &Path, args: &[&str]) -> String {
 }
 
 /// A running pypiserver serving the packages in `dir`, without the
-/// fallback redirect to PyPI, re-reading the directory on every request.
+/// fallback redirect to `PyPI`, re-reading the directory on every request.
 struct Pypiserver {
     child: Child,
     url: String,
@@ -271,7 +287,7 @@ impl Drop for Pypiserver {
     }
 }
 
-/// python-tuf (tests/python/tuf_client.py), trusting only the index's
+/// python-tuf (`tests/python/tuf_client.py`), trusting only the index's
 /// root.json, downloads the signed page of `project`; its text.
 fn python_tuf_page(index: &Server, project: &str, work: &Path) -> String {
     let meta = work.join(format!("tuf-meta-{project}"));
@@ -434,7 +450,7 @@ fn python_tuf_verifies_an_upstream_project_page_and_its_file() {
         "1.0",
         &[],
     );
-    let wheel = files.iter().find(|f| f.ends_with(".whl")).unwrap();
+    let wheel = wheel_in(&files);
     let index = index(&dir.path().join("index"), &simple(&upstream), &[]);
     page_ok(&index, "dep-a");
 
@@ -547,7 +563,7 @@ fn a_replaced_upstream_file_is_refused_and_not_stored() {
     let dir = tempfile::tempdir().unwrap();
     let packages = dir.path().join("packages");
     let built = make_dist(&packages, "tampered-pkg", "1.0", &[]);
-    let wheel = PathBuf::from(built.iter().find(|f| f.ends_with(".whl")).unwrap());
+    let wheel = PathBuf::from(wheel_in(&built));
     let original = std::fs::read(&wheel).unwrap();
     let evil = make_dist(
         &dir.path().join("evil"),
@@ -555,7 +571,7 @@ fn a_replaced_upstream_file_is_refused_and_not_stored() {
         "1.0",
         &["evil-dep"],
     );
-    let evil = std::fs::read(evil.iter().find(|f| f.ends_with(".whl")).unwrap()).unwrap();
+    let evil = std::fs::read(wheel_in(&evil)).unwrap();
     assert_ne!(original, evil);
     let pypiserver = Pypiserver::start(&packages);
     let index = index(&dir.path().join("index"), &pypiserver.simple(), &[]);
@@ -835,11 +851,8 @@ fn a_refresh_keeps_removed_files_and_refuses_changed_hashes() {
     let dir = tempfile::tempdir().unwrap();
     let packages = dir.path().join("packages");
     let v1 = make_dist(&packages, "keep-pkg", "1.0", &[]);
-    let (wheel, sdist) = if v1[0].ends_with(".whl") {
-        (v1[0].clone(), v1[1].clone())
-    } else {
-        (v1[1].clone(), v1[0].clone())
-    };
+    let wheel = wheel_in(&v1).to_owned();
+    let sdist = v1.iter().find(|f| **f != wheel).unwrap().clone();
     let original = sha256_of(Path::new(&wheel));
     let pypiserver = Pypiserver::start(&packages);
     let index = index(
@@ -851,7 +864,7 @@ fn a_refresh_keeps_removed_files_and_refuses_changed_hashes() {
 
     std::fs::remove_file(&sdist).unwrap();
     let other = make_dist(&dir.path().join("other"), "keep-pkg", "1.0", &["other-dep"]);
-    std::fs::copy(other.iter().find(|f| f.ends_with(".whl")).unwrap(), &wheel).unwrap();
+    std::fs::copy(wheel_in(&other), &wheel).unwrap();
     make_dist(&packages, "keep-pkg", "2.0", &[]);
 
     let appeared = wait_until(PATIENCE, || {
