@@ -843,9 +843,11 @@ fn a_new_upstream_release_appears_after_the_ttl() {
     assert_eq!(installed_version(&site, "dep_b"), "2.0");
 }
 
-/// A refresh from pypiserver adds a new file, keeps the one pypiserver no
-/// longer lists, and refuses a changed hash for a filename it signed
-/// (logged as a warning): the page keeps the original sha256.
+/// Refreshes from pypiserver after the TTL: a file pypiserver no longer
+/// lists stays on the signed page while a new one is added; then a wheel
+/// replaced under the same filename keeps its original sha256 on the page
+/// (the change is logged as a warning), and a file added beside it still
+/// comes in.
 #[test]
 fn a_refresh_keeps_removed_files_and_refuses_changed_hashes() {
     let dir = tempfile::tempdir().unwrap();
@@ -861,33 +863,58 @@ fn a_refresh_keeps_removed_files_and_refuses_changed_hashes() {
         &[("BULWARK_UPSTREAM_TTL_SECS", "1")],
     );
     assert_eq!(listed(&page_ok(&index, "keep-pkg")).len(), 2);
+    let appears = |filename: &str| {
+        let appeared = wait_until(PATIENCE, || {
+            json_page(&index.url, "keep-pkg").1.contains(filename)
+        });
+        assert!(
+            appeared,
+            "{filename} never appeared on the index: {}\nindex log:\n{}\npypiserver log:\n{}",
+            json_page(&index.url, "keep-pkg").1,
+            index.log(),
+            pypiserver.log()
+        );
+    };
 
+    // Removed upstream, kept here.
     std::fs::remove_file(&sdist).unwrap();
-    let other = make_dist(&dir.path().join("other"), "keep-pkg", "1.0", &["other-dep"]);
-    std::fs::copy(wheel_in(&other), &wheel).unwrap();
     make_dist(&packages, "keep-pkg", "2.0", &[]);
-
-    let appeared = wait_until(PATIENCE, || {
-        json_page(&index.url, "keep-pkg")
-            .1
-            .contains("keep_pkg-2.0-py3-none-any.whl")
-    });
-    assert!(
-        appeared,
-        "keep-pkg 2.0 never appeared; index log:\n{}",
-        index.log()
-    );
+    appears("keep_pkg-2.0-py3-none-any.whl");
     let page = page_ok(&index, "keep-pkg");
     let files = listed(&page);
     assert_eq!(files.len(), 4, "{page}");
     entry(&files, &file_name(&sdist));
-    assert_eq!(entry(&files, &file_name(&wheel)).sha256, original, "{page}");
-    let log = index.log();
+
+    // Replaced upstream: refused, logged; a new file beside it comes in.
+    let other = make_dist(&dir.path().join("other"), "keep-pkg", "1.0", &["other-dep"]);
+    std::fs::copy(wheel_in(&other), &wheel).unwrap();
+    assert_ne!(sha256_of(Path::new(&wheel)), original);
+    let warned = || {
+        index
+            .log()
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains(&file_name(&wheel)))
+    };
     assert!(
-        log.lines()
-            .any(|l| l.contains("WARN") && l.contains(&file_name(&wheel))),
-        "no warning names the changed file:\n{log}"
+        wait_until(PATIENCE, || {
+            json_page(&index.url, "keep-pkg");
+            warned()
+        }),
+        "no warning names the replaced file; index log:\n{}",
+        index.log()
     );
+    let page = page_ok(&index, "keep-pkg");
+    assert_eq!(
+        entry(&listed(&page), &file_name(&wheel)).sha256,
+        original,
+        "{page}"
+    );
+    make_dist(&packages, "keep-pkg", "3.0", &[]);
+    appears("keep_pkg-3.0-py3-none-any.whl");
+    let page = page_ok(&index, "keep-pkg");
+    let files = listed(&page);
+    assert_eq!(files.len(), 6, "{page}");
+    assert_eq!(entry(&files, &file_name(&wheel)).sha256, original, "{page}");
 }
 
 /// A release yanked upstream (PEP 592, with its reason) is yanked on the
