@@ -700,11 +700,41 @@ fn a_name_cached_from_upstream_refuses_uploads_until_released() {
         "{text}"
     );
 
-    operator(&index.data, &["upstream", "release", "dep-b"]);
+    assert!(
+        text.contains("bulwark upstream release"),
+        "the refusal names the way out: {text}"
+    );
+
+    // Only a pulled name can be released.
+    let release = |project: &str| {
+        bulwark()
+            .args([
+                "upstream", "release", "--owner", "alice", "--actor", "admin",
+            ])
+            .arg(project)
+            .arg("--data-dir")
+            .arg(&index.data)
+            .output()
+            .unwrap()
+    };
+    let out = release("never-pulled");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("never-pulled is not a project pulled from an upstream index"),
+        "{}",
+        stderr(&out)
+    );
+    let out = release("Dep_B");
+    assert!(out.status.success(), "{}", stderr(&out));
     let audit = operator(&index.data, &["audit", "--project", "dep-b"]);
-    assert!(audit.contains("release"), "{audit}");
+    assert!(
+        audit.contains("release-upstream") && audit.contains("admin"),
+        "{audit}"
+    );
     let list = operator(&index.data, &["upstream", "list"]);
     assert!(!list.contains("dep-b"), "{list}");
+    let out = release("dep-b");
+    assert!(!out.status.success(), "released twice");
 
     let out = twine_upload(&index.url, &alice, &v2);
     assert!(
@@ -714,12 +744,21 @@ fn a_name_cached_from_upstream_refuses_uploads_until_released() {
         stderr(&out),
         index.log()
     );
-    let page = page_ok(&index, "dep-b");
-    let files: Vec<String> = listed(&page).into_iter().map(|f| f.filename).collect();
-    assert_eq!(
-        files,
-        ["dep_b-2.0-py3-none-any.whl", "dep_b-2.0.tar.gz"],
-        "{page}"
+    // Once signed, the page lists the local files only.
+    let local_only = || {
+        let (code, page) = json_page(&index.url, "dep-b");
+        code == 200
+            && listed(&page)
+                .into_iter()
+                .map(|f| f.filename)
+                .collect::<Vec<_>>()
+                == ["dep_b-2.0-py3-none-any.whl", "dep_b-2.0.tar.gz"]
+    };
+    assert!(
+        wait_until(PATIENCE, local_only),
+        "dep-b's page: {}\nindex log:\n{}",
+        json_page(&index.url, "dep-b").1,
+        index.log()
     );
     let site = dir.path().join("site");
     installed(&pip_install(&index.url, &site, "dep-b"), "pip", &[&index]);
