@@ -192,7 +192,7 @@ fn publish(
 
 /// A `bulwark serve` on `data` pulling what it does not host from
 /// `upstream` (a simple-index URL), with extra settings `env`.
-fn index(data: &Path, upstream: &str, env: &[(&str, &str)]) -> Server {
+fn start_index(data: &Path, upstream: &str, env: &[(&str, &str)]) -> Server {
     let mut all = vec![("BULWARK_UPSTREAM", upstream)];
     all.extend_from_slice(env);
     Server::start_with_env(data, &all)
@@ -203,13 +203,31 @@ fn simple(server: &Server) -> String {
     format!("{}/simple/", server.url)
 }
 
+/// A process whose log a failing test shows.
+trait Logged {
+    /// Its URL and log.
+    fn describe(&self) -> String;
+}
+
+impl Logged for Server {
+    fn describe(&self) -> String {
+        format!("log of {}:\n{}", self.url, self.log())
+    }
+}
+
+impl Logged for Proxy {
+    fn describe(&self) -> String {
+        format!("log of the proxy {}:\n{}", self.url, self.log())
+    }
+}
+
 /// Panics with the install's output and the logs unless it succeeded.
 #[track_caller]
-fn installed(out: &Output, what: &str, logs: &[&Server]) {
+fn installed(out: &Output, what: &str, logs: &[&dyn Logged]) {
     if !out.status.success() {
         let mut text = format!("{what} failed:\n{}\n{}", stdout(out), stderr(out));
         for server in logs {
-            let _ = write!(text, "\nlog of {}:\n{}", server.url, server.log());
+            let _ = write!(text, "\n{}", server.describe());
         }
         panic!("{text}");
     }
@@ -351,7 +369,7 @@ fn upstream_with_deps(dir: &Path) -> (Server, String) {
 
 /// pip and uv install `ourapp` (local) with dep-a and dep-b (upstream)
 /// from `base` alone into new directories under `work` named `label`.
-fn installs_the_tree(base: &str, work: &Path, label: &str, logs: &[&Server]) {
+fn installs_the_tree(base: &str, work: &Path, label: &str, logs: &[&dyn Logged]) {
     let site = work.join(format!("site-pip-{label}"));
     installed(
         &pip_install(base, &site, "ourapp"),
@@ -372,6 +390,47 @@ fn installs_the_tree(base: &str, work: &Path, label: &str, logs: &[&Server]) {
     }
 }
 
+/// `bulwark proxy` in front of an index that has not pulled anything yet:
+/// for each name its signed metadata does not list, the proxy asks the
+/// index's /simple/<name>/ once, the index pulls and signs the project,
+/// and pip and uv install the whole tree, every page verified by TUF.
+#[test]
+fn the_proxy_installs_upstream_dependencies_the_index_never_fetched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (upstream, _) = upstream_with_deps(dir.path());
+    let index = start_index(&dir.path().join("index"), &simple(&upstream), &[]);
+    let alice = token(&index.data, "alice");
+    publish(
+        &index,
+        &alice,
+        &dir.path().join("dist/app"),
+        "ourapp",
+        "1.0",
+        &["dep-a>=1.0"],
+    );
+    let proxy = Proxy::start(
+        &index.url,
+        &index.data.join("root.json"),
+        &dir.path().join("proxy-cache"),
+    );
+    assert!(
+        wait_until(PATIENCE, || json_page(&proxy.url, "ourapp").0 == 200),
+        "the proxy never served ourapp's signed page; proxy log:\n{}\nindex log:\n{}",
+        proxy.log(),
+        index.log()
+    );
+    let list = operator(&index.data, &["upstream", "list"]);
+    assert!(list.is_empty(), "nothing is pulled yet: {list}");
+    installs_the_tree(
+        &proxy.url,
+        dir.path(),
+        "proxy",
+        &[&proxy, &index, &upstream],
+    );
+    let list = operator(&index.data, &["upstream", "list"]);
+    assert!(list.contains("dep-a") && list.contains("dep-b"), "{list}");
+}
+
 /// pip and uv, given only the index's URL, install a local package whose
 /// dependencies live only upstream; the pages of the upstream projects
 /// point at the index's own /files/; then the same through `bulwark proxy`,
@@ -380,7 +439,7 @@ fn installs_the_tree(base: &str, work: &Path, label: &str, logs: &[&Server]) {
 fn pip_and_uv_install_local_package_with_upstream_dependencies_directly_and_through_proxy() {
     let dir = tempfile::tempdir().unwrap();
     let (upstream, _) = upstream_with_deps(dir.path());
-    let index = index(&dir.path().join("index"), &simple(&upstream), &[]);
+    let index = start_index(&dir.path().join("index"), &simple(&upstream), &[]);
     let alice = token(&index.data, "alice");
     publish(
         &index,
@@ -431,7 +490,12 @@ fn pip_and_uv_install_local_package_with_upstream_dependencies_directly_and_thro
         proxy.log(),
         index.log()
     );
-    installs_the_tree(&proxy.url, dir.path(), "proxy", &[&index, &upstream]);
+    installs_the_tree(
+        &proxy.url,
+        dir.path(),
+        "proxy",
+        &[&proxy, &index, &upstream],
+    );
 }
 
 /// python-tuf, trusting only the index's root.json, downloads the signed
@@ -451,7 +515,7 @@ fn python_tuf_verifies_an_upstream_project_page_and_its_file() {
         &[],
     );
     let wheel = wheel_in(&files);
-    let index = index(&dir.path().join("index"), &simple(&upstream), &[]);
+    let index = start_index(&dir.path().join("index"), &simple(&upstream), &[]);
     page_ok(&index, "dep-a");
 
     let verify = || {
@@ -495,7 +559,7 @@ fn pypiserver_as_upstream() {
     let b = make_dist(&packages, "dep-b", "1.0", &[]);
     make_dist(&packages, "dep-a", "1.0", &["dep-b>=1.0"]);
     let pypiserver = Pypiserver::start(&packages);
-    let index = index(&dir.path().join("index"), &pypiserver.simple(), &[]);
+    let index = start_index(&dir.path().join("index"), &pypiserver.simple(), &[]);
     let alice = token(&index.data, "alice");
     publish(
         &index,
@@ -574,7 +638,7 @@ fn a_replaced_upstream_file_is_refused_and_not_stored() {
     let evil = std::fs::read(wheel_in(&evil)).unwrap();
     assert_ne!(original, evil);
     let pypiserver = Pypiserver::start(&packages);
-    let index = index(&dir.path().join("index"), &pypiserver.simple(), &[]);
+    let index = start_index(&dir.path().join("index"), &pypiserver.simple(), &[]);
 
     let page = page_ok(&index, "tampered-pkg");
     let files = listed(&page);
@@ -599,6 +663,14 @@ fn a_replaced_upstream_file_is_refused_and_not_stored() {
             "{attempt}: the replaced bytes reached the client"
         );
     }
+    let log = index.log();
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("WARN") && l.contains("upstream file refused"))
+            .count()
+            >= 2,
+        "the index logs each refusal:\n{log}"
+    );
     let site = dir.path().join("site");
     let out = pip_install(&index.url, &site, "tampered-pkg");
     assert!(
@@ -639,7 +711,7 @@ fn a_local_project_wins_over_a_higher_upstream_version() {
         "9.0",
         &[],
     );
-    let index = index(&dir.path().join("index"), &simple(&upstream), &[]);
+    let index = start_index(&dir.path().join("index"), &simple(&upstream), &[]);
     let alice = token(&index.data, "alice");
     publish(
         &index,
@@ -675,7 +747,7 @@ fn a_local_project_wins_over_a_higher_upstream_version() {
 fn a_name_cached_from_upstream_refuses_uploads_until_released() {
     let dir = tempfile::tempdir().unwrap();
     let (upstream, _) = upstream_with_deps(dir.path());
-    let index = index(&dir.path().join("index"), &simple(&upstream), &[]);
+    let index = start_index(&dir.path().join("index"), &simple(&upstream), &[]);
     page_ok(&index, "dep-b");
 
     let list = operator(&index.data, &["upstream", "list"]);
@@ -782,7 +854,7 @@ fn deny_and_allow_lists_keep_names_from_the_upstream() {
             &[],
         );
     }
-    let denying = index(
+    let denying = start_index(
         &dir.path().join("denying"),
         &simple(&upstream),
         &[("BULWARK_UPSTREAM_DENY", "secret-*")],
@@ -792,7 +864,7 @@ fn deny_and_allow_lists_keep_names_from_the_upstream() {
     page_ok(&denying, "other-thing");
     assert_eq!(json_page(&denying.url, "secret-thing").0, 404);
 
-    let allowing = index(
+    let allowing = start_index(
         &dir.path().join("allowing"),
         &simple(&upstream),
         &[("BULWARK_UPSTREAM_ALLOW", "other-thing")],
@@ -816,7 +888,7 @@ fn cached_installs_keep_working_while_the_upstream_is_down() {
         "1.0",
         &[],
     );
-    let index = index(
+    let index = start_index(
         &dir.path().join("index"),
         &simple(&upstream),
         &[("BULWARK_UPSTREAM_TTL_SECS", "1")],
@@ -838,6 +910,11 @@ fn cached_installs_keep_working_while_the_upstream_is_down() {
     installs_the_tree(&index.url, dir.path(), "offline", &[&index]);
     installs_the_tree(&index.url, dir.path(), "offline-again", &[&index]);
 
+    let log = index.log();
+    assert!(
+        log.contains("upstream refresh failed, cached page kept"),
+        "the refreshes past the TTL were tried and failed:\n{log}"
+    );
     let (code, body) = json_page(&index.url, "later-pkg");
     assert_eq!(code, 503, "{body}\nindex log:\n{}", index.log());
     assert!(body.to_lowercase().contains("upstream"), "{body}");
@@ -850,7 +927,7 @@ fn cached_installs_keep_working_while_the_upstream_is_down() {
 fn a_new_upstream_release_appears_after_the_ttl() {
     let dir = tempfile::tempdir().unwrap();
     let (upstream, uploader) = upstream_with_deps(dir.path());
-    let index = index(
+    let index = start_index(
         &dir.path().join("index"),
         &simple(&upstream),
         &[("BULWARK_UPSTREAM_TTL_SECS", "1")],
@@ -896,7 +973,7 @@ fn a_refresh_keeps_removed_files_and_refuses_changed_hashes() {
     let sdist = v1.iter().find(|f| **f != wheel).unwrap().clone();
     let original = sha256_of(Path::new(&wheel));
     let pypiserver = Pypiserver::start(&packages);
-    let index = index(
+    let index = start_index(
         &dir.path().join("index"),
         &pypiserver.simple(),
         &[("BULWARK_UPSTREAM_TTL_SECS", "1")],
@@ -985,7 +1062,7 @@ fn an_upstream_yank_is_carried_into_the_signed_page() {
             .args(["dep-a", "2.0"])
             .env("BULWARK_TOKEN", &uploader),
     );
-    let index = index(&dir.path().join("index"), &simple(&upstream), &[]);
+    let index = start_index(&dir.path().join("index"), &simple(&upstream), &[]);
 
     for page in [
         page_ok(&index, "dep-a"),
@@ -1012,7 +1089,7 @@ fn an_upstream_yank_is_carried_into_the_signed_page() {
 fn an_upstream_yank_after_caching_is_carried_on_refresh() {
     let dir = tempfile::tempdir().unwrap();
     let (upstream, uploader) = upstream_with_deps(dir.path());
-    let index = index(
+    let index = start_index(
         &dir.path().join("index"),
         &simple(&upstream),
         &[("BULWARK_UPSTREAM_TTL_SECS", "1")],
@@ -1051,4 +1128,70 @@ fn an_upstream_yank_after_caching_is_carried_on_refresh() {
         json_page(&index.url, "dep-b").1,
         index.log()
     );
+}
+
+/// The filenames a JSON page lists, in its order.
+fn filenames(page: &str) -> Vec<String> {
+    listed(page).into_iter().map(|f| f.filename).collect()
+}
+
+/// Several upstreams are searched in order: a name both have comes from
+/// the first alone, a name only the second has from the second, a name
+/// none has is 404; an unreachable upstream is passed over, and when
+/// every upstream is unreachable a new name is 503.
+#[test]
+fn several_upstreams_are_searched_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(&dir.path().join("first"));
+    let uploader = token(&first.data, "uploader");
+    publish(
+        &first,
+        &uploader,
+        &dir.path().join("dist/shared"),
+        "shared-pkg",
+        "1.0",
+        &[],
+    );
+    let packages = dir.path().join("packages");
+    make_dist(&packages, "shared-pkg", "2.0", &[]);
+    make_dist(&packages, "second-only", "1.0", &[]);
+    let second = Pypiserver::start(&packages);
+    let both = format!("{},{}", simple(&first), second.simple());
+    let index = start_index(&dir.path().join("index"), &both, &[]);
+
+    let page = page_ok(&index, "shared-pkg");
+    assert_eq!(
+        filenames(&page),
+        ["shared_pkg-1.0-py3-none-any.whl", "shared_pkg-1.0.tar.gz"],
+        "{page}"
+    );
+    let page = page_ok(&index, "second-only");
+    assert_eq!(filenames(&page).len(), 2, "{page}");
+    assert_eq!(json_page(&index.url, "nowhere-pkg").0, 404);
+    let site = dir.path().join("site");
+    installed(
+        &pip_install(&index.url, &site, "shared-pkg"),
+        "pip",
+        &[&index],
+    );
+    assert_eq!(installed_version(&site, "shared_pkg"), "1.0");
+
+    // A port nothing listens on any more.
+    let dead = format!(
+        "http://{}/simple/",
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    );
+    let passing = start_index(
+        &dir.path().join("passing"),
+        &format!("{dead},{}", second.simple()),
+        &[],
+    );
+    page_ok(&passing, "second-only");
+    let down = start_index(&dir.path().join("down"), &dead, &[]);
+    let (code, body) = json_page(&down.url, "second-only");
+    assert_eq!(code, 503, "{body}\nindex log:\n{}", down.log());
+    assert!(body.to_lowercase().contains("upstream"), "{body}");
 }
