@@ -744,6 +744,7 @@ fn a_local_project_wins_over_a_higher_upstream_version() {
 /// shows it; after `bulwark upstream release` (audited) the upload goes
 /// through and the page lists only the local files.
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step by step")]
 fn a_name_cached_from_upstream_refuses_uploads_until_released() {
     let dir = tempfile::tempdir().unwrap();
     let (upstream, _) = upstream_with_deps(dir.path());
@@ -789,6 +790,26 @@ fn a_name_cached_from_upstream_refuses_uploads_until_released() {
             .output()
             .unwrap()
     };
+    let out = bulwark()
+        .args([
+            "upstream",
+            "release",
+            "--owner",
+            "not a user",
+            "--actor",
+            "admin",
+        ])
+        .arg("dep-b")
+        .arg("--data-dir")
+        .arg(&index.data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--owner: user names are 1 to 100 characters"),
+        "{}",
+        stderr(&out)
+    );
     let out = release("never-pulled");
     assert!(!out.status.success());
     assert!(
@@ -1194,4 +1215,63 @@ fn several_upstreams_are_searched_in_order() {
     let (code, body) = json_page(&down.url, "second-only");
     assert_eq!(code, 503, "{body}\nindex log:\n{}", down.log());
     assert!(body.to_lowercase().contains("upstream"), "{body}");
+}
+
+/// `bulwark serve` refuses to start on upstream settings it cannot use,
+/// naming the setting.
+#[test]
+fn serve_refuses_bad_upstream_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    for (env, message) in [
+        (
+            vec![("BULWARK_UPSTREAM", "ftp://example.test/simple/")],
+            "upstream: \"ftp://example.test/simple/\" is not an http(s) URL",
+        ),
+        (
+            vec![("BULWARK_UPSTREAM", "not a url")],
+            "upstream: \"not a url\" is not a URL",
+        ),
+        (
+            vec![
+                ("BULWARK_UPSTREAM", "http://127.0.0.1:9/simple/"),
+                ("BULWARK_UPSTREAM_WAIT_SECS", "0"),
+            ],
+            "upstream_wait_secs: 0 is too short",
+        ),
+        (
+            vec![
+                ("BULWARK_UPSTREAM", "http://127.0.0.1:9/simple/"),
+                ("BULWARK_UPSTREAM_DENY", "ok-name,bad name*"),
+            ],
+            "upstream_deny: \"bad name*\" is not a project name or a prefix*",
+        ),
+        (
+            vec![
+                ("BULWARK_UPSTREAM", "http://127.0.0.1:9/simple/"),
+                ("BULWARK_UPSTREAM_ALLOW", "!"),
+            ],
+            "upstream_allow: \"!\" is not a project name or a prefix*",
+        ),
+    ] {
+        let mut child = bulwark()
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let exited = wait_until(PATIENCE, || matches!(child.try_wait(), Ok(Some(_))));
+        if !exited {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            exited && !out.status.success(),
+            "bulwark serve started with {env:?}"
+        );
+        assert!(stderr(&out).contains(message), "{env:?}: {}", stderr(&out));
+    }
 }
