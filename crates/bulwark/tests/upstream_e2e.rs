@@ -14,10 +14,13 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::TcpListener;
+use std::io::{Read as _, Write as _};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bulwark_tuf::json::{self, Value};
@@ -1274,4 +1277,157 @@ fn serve_refuses_bad_upstream_settings() {
         );
         assert!(stderr(&out).contains(message), "{env:?}: {}", stderr(&out));
     }
+}
+
+/// What a [`StaticIndex`] answers: path → (content type, body).
+type Routes = Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>;
+
+/// A tiny upstream on std threads that answers fixed bodies by path (404
+/// otherwise), one request per connection: for pages and files no real
+/// index would serve.
+struct StaticIndex {
+    url: String,
+    routes: Routes,
+}
+
+impl StaticIndex {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let routes: Routes = Arc::default();
+        let shared = routes.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let routes = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = answer(client, &routes);
+                });
+            }
+        });
+        Self { url, routes }
+    }
+
+    fn set(&self, path: &str, content_type: &str, body: &[u8]) {
+        self.routes
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), (content_type.to_owned(), body.to_owned()));
+    }
+}
+
+fn answer(
+    mut client: TcpStream,
+    routes: &Mutex<HashMap<String, (String, Vec<u8>)>>,
+) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut buf = [0; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = client.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let path = text.split_whitespace().nth(1).unwrap_or_default();
+    let found = routes.lock().unwrap().get(path).cloned();
+    let (status, content_type, body) = match found {
+        Some((content_type, body)) => ("200 OK", content_type, body),
+        None => (
+            "404 Not Found",
+            "text/plain".to_owned(),
+            b"not found".to_vec(),
+        ),
+    };
+    client.write_all(
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )?;
+    client.write_all(&body)?;
+    client.shutdown(Shutdown::Both)
+}
+
+/// An upstream JSON page with entries the index must not keep (no sha256,
+/// another project's file, not a distribution filename) beside a good
+/// wheel: only the wheel is signed, with its PEP 658 metadata hash; a
+/// `.metadata` file whose bytes do not match that hash is refused and not
+/// stored, and served once the upstream serves the right bytes.
+#[test]
+fn only_valid_upstream_files_are_kept_and_bad_metadata_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = make_dist(&dir.path().join("dist"), "meta-pkg", "1.0", &[]);
+    let wheel = std::fs::read(wheel_in(&built)).unwrap();
+    let wheel_sha = bulwark_tuf::hash::sha256_hex(&wheel);
+    let metadata = b"Metadata-Version: 2.1\nName: meta-pkg\nVersion: 1.0\n".to_vec();
+    let metadata_sha = bulwark_tuf::hash::sha256_hex(&metadata);
+    let upstream = StaticIndex::start();
+    let page = format!(
+        r#"{{"meta": {{"api-version": "1.1"}}, "name": "meta-pkg", "files": [
+  {{"filename": "meta_pkg-1.0-py3-none-any.whl", "url": "../../files/meta_pkg-1.0-py3-none-any.whl",
+    "hashes": {{"sha256": "{wheel_sha}"}}, "core-metadata": {{"sha256": "{metadata_sha}"}}}},
+  {{"filename": "meta_pkg-1.0.tar.gz", "url": "../../files/meta_pkg-1.0.tar.gz", "hashes": {{}}}},
+  {{"filename": "other_pkg-1.0-py3-none-any.whl", "url": "../../files/other_pkg-1.0-py3-none-any.whl",
+    "hashes": {{"sha256": "{wheel_sha}"}}}},
+  {{"filename": "meta-pkg-setup.exe", "url": "../../files/meta-pkg-setup.exe",
+    "hashes": {{"sha256": "{wheel_sha}"}}}}
+]}}"#
+    );
+    upstream.set(
+        "/simple/meta-pkg/",
+        "application/vnd.pypi.simple.v1+json",
+        page.as_bytes(),
+    );
+    let wheel_path = "/files/meta_pkg-1.0-py3-none-any.whl";
+    upstream.set(wheel_path, "application/octet-stream", &wheel);
+    let tampered = b"Metadata-Version: 2.1\nName: meta-pkg\nVersion: 1.0\nRequires-Dist: evil\n";
+    upstream.set(
+        &format!("{wheel_path}.metadata"),
+        "application/octet-stream",
+        tampered,
+    );
+    let index = start_index(
+        &dir.path().join("index"),
+        &format!("{}/simple/", upstream.url),
+        &[],
+    );
+
+    let page = page_ok(&index, "meta-pkg");
+    let files = listed(&page);
+    assert_eq!(
+        filenames(&page),
+        ["meta_pkg-1.0-py3-none-any.whl"],
+        "{page}"
+    );
+    assert!(page.contains(&metadata_sha), "{page}");
+    let url = file_url(&index.url, "meta-pkg", &files[0].url);
+
+    let body = dir.path().join("body");
+    for attempt in ["first", "second"] {
+        let (ok, code, bytes) = fetch(&format!("{url}.metadata"), &body);
+        assert!(
+            !ok || code != "200",
+            "{attempt}: the mismatching .metadata was answered in full ({code}, {} bytes)\n\
+             index log:\n{}",
+            bytes.len(),
+            index.log()
+        );
+    }
+    upstream.set(
+        &format!("{wheel_path}.metadata"),
+        "application/octet-stream",
+        &metadata,
+    );
+    let (ok, code, bytes) = fetch(&format!("{url}.metadata"), &body);
+    assert!(
+        ok && code == "200" && bytes == metadata,
+        ".metadata once right upstream: {code}, {} bytes\nindex log:\n{}",
+        bytes.len(),
+        index.log()
+    );
+    let (ok, code, bytes) = fetch(&url, &body);
+    assert!(ok && code == "200" && bytes == wheel, "the wheel: {code}");
 }
