@@ -246,13 +246,12 @@ fn operator(data: &Path, args: &[&str]) -> String {
 struct Pypiserver {
     child: Child,
     url: String,
+    port: u16,
     log: PathBuf,
 }
 
 impl Pypiserver {
     fn start(dir: &Path) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        let log = dir.with_extension("pypiserver.log");
         // The port is picked by binding port 0 and let go before pypiserver
         // binds it: another process may take it meanwhile, so try again.
         for _ in 0..3 {
@@ -261,35 +260,50 @@ impl Pypiserver {
                 .local_addr()
                 .unwrap()
                 .port();
-            let log_file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .unwrap();
-            let mut child = Command::new(venv_bin("pypi-server"))
-                .args(["run", "-p", &port.to_string(), "-i", "127.0.0.1"])
-                .args(["--disable-fallback", "--backend", "simple-dir"])
-                .args(["--hash-algo", "sha256"])
-                .arg(dir)
-                .stdout(Stdio::null())
-                .stderr(log_file)
-                .spawn()
-                .expect("cannot start pypi-server");
-            let url = format!("http://127.0.0.1:{port}");
-            let up = wait_until(PATIENCE, || {
-                matches!(child.try_wait(), Ok(Some(_)))
-                    || http_status(&format!("{url}/simple/")) == "200"
-            });
-            if up && matches!(child.try_wait(), Ok(None)) {
-                return Self { child, url, log };
+            if let Some(server) = Self::start_on(dir, port) {
+                return server;
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!(
             "pypi-server never answered; log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            std::fs::read_to_string(dir.with_extension("pypiserver.log")).unwrap_or_default()
         );
+    }
+
+    /// Starts pypiserver on `port`; `None` if it exits or never answers.
+    fn start_on(dir: &Path, port: u16) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let log = dir.with_extension("pypiserver.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut child = Command::new(venv_bin("pypi-server"))
+            .args(["run", "-p", &port.to_string(), "-i", "127.0.0.1"])
+            .args(["--disable-fallback", "--backend", "simple-dir"])
+            .args(["--hash-algo", "sha256"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("cannot start pypi-server");
+        let url = format!("http://127.0.0.1:{port}");
+        let up = wait_until(PATIENCE, || {
+            matches!(child.try_wait(), Ok(Some(_)))
+                || http_status(&format!("{url}/simple/")) == "200"
+        });
+        if up && matches!(child.try_wait(), Ok(None)) {
+            return Some(Self {
+                child,
+                url,
+                port,
+                log,
+            });
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     fn simple(&self) -> String {
@@ -945,6 +959,50 @@ fn cached_installs_keep_working_while_the_upstream_is_down() {
     page_ok(&index, "dep-a");
 }
 
+/// A file of a pulled project that was never downloaded cannot be served
+/// while the upstream is down: the client gets no complete 200 (and pip
+/// fails), while the signed page is still served; once the upstream is
+/// back, the file downloads.
+#[test]
+fn a_file_never_fetched_is_not_served_while_the_upstream_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let packages = dir.path().join("packages");
+    make_dist(&packages, "dep-b", "1.0", &[]);
+    let pypiserver = Pypiserver::start(&packages);
+    let index = start_index(&dir.path().join("index"), &pypiserver.simple(), &[]);
+    let page = page_ok(&index, "dep-b");
+    let files = listed(&page);
+    let wheel = entry(&files, "dep_b-1.0-py3-none-any.whl");
+    let url = file_url(&index.url, "dep-b", &wheel.url);
+
+    let port = pypiserver.port;
+    drop(pypiserver);
+    let body = dir.path().join("body");
+    let (ok, code, bytes) = fetch(&url, &body);
+    assert!(
+        !ok || code != "200",
+        "a file was answered in full with the upstream down ({code}, {} bytes)",
+        bytes.len()
+    );
+    let out = pip_install(&index.url, &dir.path().join("site-down"), "dep-b");
+    assert!(!out.status.success(), "{}", stdout(&out));
+    page_ok(&index, "dep-b");
+
+    let pypiserver =
+        Pypiserver::start_on(&packages, port).expect("pypi-server cannot listen on its port again");
+    let site = dir.path().join("site");
+    let out = pip_install(&index.url, &site, "dep-b");
+    assert!(
+        out.status.success(),
+        "pip install once the upstream is back: {}{}\nindex log:\n{}\npypiserver log:\n{}",
+        stdout(&out),
+        stderr(&out),
+        index.log(),
+        pypiserver.log()
+    );
+    assert_eq!(installed_version(&site, "dep_b"), "1.0");
+}
+
 /// With a TTL of one second, a release uploaded upstream after the index
 /// cached the project appears on the index's page; pip then gets it.
 #[test]
@@ -1430,4 +1488,64 @@ fn only_valid_upstream_files_are_kept_and_bad_metadata_is_refused() {
     );
     let (ok, code, bytes) = fetch(&url, &body);
     assert!(ok && code == "200" && bytes == wheel, "the wheel: {code}");
+}
+
+/// A private upstream (`read_access = "token"`) is read with a read-only
+/// token given in the upstream URL (`http://__token__:TOKEN@host/simple/`):
+/// its pages and its files; neither the index's log nor `bulwark upstream
+/// list` shows the token. Without the token nothing is pulled.
+#[test]
+#[ignore = "server defect found by this test: the page is read with the URL's token, the \
+            files are fetched without it (401 from the private upstream); see the report \
+            of the upstream-tests branch"]
+fn a_private_upstream_is_read_with_a_token_in_its_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Server::start_with_env(
+        &dir.path().join("upstream"),
+        &[("BULWARK_READ_ACCESS", "token")],
+    );
+    let uploader = token(&upstream.data, "uploader");
+    publish(
+        &upstream,
+        &uploader,
+        &dir.path().join("dist"),
+        "private-dep",
+        "1.0",
+        &[],
+    );
+    let reader = stdout(&run_ok(
+        bulwark()
+            .args(["token", "create", "--data-dir"])
+            .arg(&upstream.data)
+            .args(["reader", "--read-only"]),
+    ))
+    .trim()
+    .to_owned();
+
+    // Without the token, the private upstream is not read.
+    let anonymous = start_index(&dir.path().join("anonymous"), &simple(&upstream), &[]);
+    let (code, body) = json_page(&anonymous.url, "private-dep");
+    assert_ne!(code, 200, "{body}");
+
+    let with_token = upstream
+        .url
+        .replacen("http://", &format!("http://__token__:{reader}@"), 1);
+    let index = start_index(
+        &dir.path().join("index"),
+        &format!("{with_token}/simple/"),
+        &[],
+    );
+    page_ok(&index, "private-dep");
+    let list = operator(&index.data, &["upstream", "list", "--json"]);
+    assert!(list.contains("private-dep"), "{list}");
+    assert!(!list.contains(&reader), "the token is shown: {list}");
+
+    let site = dir.path().join("site");
+    installed(
+        &pip_install(&index.url, &site, "private-dep"),
+        "pip",
+        &[&index, &upstream],
+    );
+    assert_eq!(installed_version(&site, "private_dep"), "1.0");
+    assert!(!index.log().contains(&reader), "the token is logged");
 }
