@@ -978,11 +978,17 @@ fn a_file_never_fetched_is_not_served_while_the_upstream_is_down() {
     let port = pypiserver.port;
     drop(pypiserver);
     let body = dir.path().join("body");
-    let (ok, code, bytes) = fetch(&url, &body);
-    assert!(
-        !ok || code != "200",
-        "a file was answered in full with the upstream down ({code}, {} bytes)",
+    let (_, code, bytes) = fetch(&url, &body);
+    assert_eq!(
+        code,
+        "502",
+        "a file never fetched, with the upstream down, is a 502 ({} bytes)",
         bytes.len()
+    );
+    assert!(
+        String::from_utf8_lossy(&bytes).contains("The upstream index did not give this file"),
+        "{}",
+        String::from_utf8_lossy(&bytes)
     );
     let out = pip_install(&index.url, &dir.path().join("site-down"), "dep-b");
     assert!(!out.status.success(), "{}", stdout(&out));
@@ -1495,9 +1501,6 @@ fn only_valid_upstream_files_are_kept_and_bad_metadata_is_refused() {
 /// its pages and its files; neither the index's log nor `bulwark upstream
 /// list` shows the token. Without the token nothing is pulled.
 #[test]
-#[ignore = "server defect found by this test: the page is read with the URL's token, the \
-            files are fetched without it (401 from the private upstream); see the report \
-            of the upstream-tests branch"]
 fn a_private_upstream_is_read_with_a_token_in_its_url() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Server::start_with_env(
