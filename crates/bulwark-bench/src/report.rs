@@ -851,6 +851,68 @@ fn derived(run: &ScriptRun) -> Vec<(&'static str, f64, Option<f64>)> {
             "bulwark_us",
             None,
         )],
+        "upstream-install" => &[
+            (
+                "pip, cold: pypiserver redirect / bulwark",
+                "pypiserver_pip_cold_ms",
+                "bulwark_pip_cold_ms",
+                None,
+            ),
+            (
+                "pip, warm: pypiserver redirect / bulwark",
+                "pypiserver_pip_warm_ms",
+                "bulwark_pip_warm_ms",
+                None,
+            ),
+            (
+                "pip, cold: devpi mirror / bulwark",
+                "devpi_pip_cold_ms",
+                "bulwark_pip_cold_ms",
+                None,
+            ),
+            (
+                "pip, warm: devpi mirror / bulwark",
+                "devpi_pip_warm_ms",
+                "bulwark_pip_warm_ms",
+                None,
+            ),
+            (
+                "uv, cold: pypiserver redirect / bulwark",
+                "pypiserver_uv_cold_ms",
+                "bulwark_uv_cold_ms",
+                None,
+            ),
+            (
+                "uv, warm: pypiserver redirect / bulwark",
+                "pypiserver_uv_warm_ms",
+                "bulwark_uv_warm_ms",
+                None,
+            ),
+            (
+                "uv, cold: devpi mirror / bulwark",
+                "devpi_uv_cold_ms",
+                "bulwark_uv_cold_ms",
+                None,
+            ),
+            (
+                "uv, warm: devpi mirror / bulwark",
+                "devpi_uv_warm_ms",
+                "bulwark_uv_warm_ms",
+                None,
+            ),
+            (
+                "peak RSS: devpi mirror / bulwark",
+                "devpi_peak_rss_kib",
+                "bulwark_peak_rss_kib",
+                None,
+            ),
+            (
+                "peak RSS: pypiserver redirect / bulwark",
+                "pypiserver_peak_rss_kib",
+                "bulwark_peak_rss_kib",
+                None,
+            ),
+        ],
         _ => &[],
     };
     pairs

@@ -1,6 +1,6 @@
 //! The whole-process measurements: `scripts/*` run real `bulwark` processes
 //! against real peers (pypiserver with wrk, python-tuf's client, pip through
-//! the proxy, concurrent `curl` uploads), which a library cannot do in
+//! the proxy, concurrent `curl` uploads, devpi-server's mirror), which a library cannot do in
 //! process. `all` runs each with `BULWARK_BENCH_JSON` naming a file where the
 //! script writes its figures (whole numbers only, read with the TUF core's
 //! strict parser), and keeps what the script printed.
@@ -66,6 +66,11 @@ pub const SCRIPTS: &[Script] = &[
         name: "mirror-sync",
         args: &["2000"],
         what: "bulwark mirror sync of an index of 2,000 small wheels over loopback: cold, warm (nothing new) and re-verifying every file, and the cold sync's peak RSS",
+    },
+    Script {
+        name: "upstream-install",
+        args: &["3", "5"],
+        what: "pip and uv install of a 50-package tree through a pull-through index, cold (fresh index) and warm (cached in the index, client cache off): bulwark serve with an upstream vs pypiserver 2.4.2's --fallback-url redirect and devpi-server 6.20.3's mirror index, and each index's peak RSS",
     },
 ];
 
