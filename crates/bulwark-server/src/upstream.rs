@@ -203,12 +203,6 @@ impl Upstream {
         })
     }
 
-    /// The settings.
-    #[must_use]
-    pub fn config(&self) -> &UpstreamConfig {
-        &self.config
-    }
-
     /// Pulls `name`, which this index does not host, from the first
     /// upstream that has it, and waits for its page to be signed. False
     /// when no upstream has it or the name may not be pulled.

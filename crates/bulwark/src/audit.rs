@@ -40,7 +40,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for a in log {
         let time = crate::owner::time(a.time_us).to_string();
         if args.json {
-            let entry = Value::Object(
+            write_json_line(
+                &mut out,
                 [
                     ("seq", Value::Int(i64::try_from(a.seq).unwrap_or(i64::MAX))),
                     ("time", Value::String(time)),
@@ -49,13 +50,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     ("action", Value::String(a.action)),
                     ("project", Value::String(a.project)),
                     ("detail", Value::String(a.detail)),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-            );
-            out.write_all(&json::to_vec(&entry))?;
-            out.write_all(b"\n")?;
+                ],
+            )?;
         } else {
             writeln!(
                 out,
@@ -66,4 +62,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Writes `fields` as one JSON object on a line of its own (the `--json`
+/// listings of `audit` and `upstream list`).
+pub(crate) fn write_json_line<const N: usize>(
+    out: &mut impl std::io::Write,
+    fields: [(&str, Value); N],
+) -> std::io::Result<()> {
+    let object = Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    out.write_all(&json::to_vec(&object))?;
+    out.write_all(b"\n")
 }

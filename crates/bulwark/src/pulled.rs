@@ -10,7 +10,7 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use bulwark_tuf::json::{self, Value};
+use bulwark_tuf::json::Value;
 
 use crate::config::{Settings, StoreFlags};
 use crate::data::Data;
@@ -77,7 +77,8 @@ fn list(stores: StoreFlags, as_json: bool) -> anyhow::Result<()> {
         let fetched = crate::owner::time(p.fetched_us).to_string();
         let upstream = bulwark_store::redact_url(&p.upstream);
         if as_json {
-            let entry = Value::Object(
+            crate::audit::write_json_line(
+                &mut out,
                 [
                     ("project", Value::String(p.project)),
                     ("upstream", Value::String(upstream)),
@@ -86,13 +87,8 @@ fn list(stores: StoreFlags, as_json: bool) -> anyhow::Result<()> {
                         Value::Int(i64::try_from(files).unwrap_or(i64::MAX)),
                     ),
                     ("fetched", Value::String(fetched)),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-            );
-            out.write_all(&json::to_vec(&entry))?;
-            out.write_all(b"\n")?;
+                ],
+            )?;
         } else {
             writeln!(
                 out,
